@@ -1,0 +1,325 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '#shared/config';
+import { bmaDemoRequest } from '#shared/domain/demo';
+import { ParlError } from '#shared/domain/errors';
+import { computeJobMetrics } from '#shared/domain/measures';
+import { parseJobRequest } from '#shared/domain/request';
+import type { JobRequest, StepRecord } from '#shared/domain/types';
+import type { JobOutcome, ProgressEvent } from './runtime';
+
+const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
+
+Usage:
+  parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl help                  this text
+
+Options of run:
+  --task "<text>"            a free-text task; the orchestrator decomposes it
+  --input <job.json>         a job request: {task, subtasks?, mode?, maxSubagents?, maxOutputTokens?, ...}
+  --mode parl|sequential     fan out (default) or one agent doing everything
+  --max-subagents N          sub-agents at once (1..cap, default 100; cap PARL_MAX_SUBAGENTS_CAP=1000)
+  --installations N          size of the demo (default 100)
+  --seed N                   seed of the demo data and the simulator (default 1)
+  --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
+  --latency-scale X          simulator: latency multiplier, 0 = instant (default 1)
+  --json                     print exactly one JSON document on stdout
+  --quiet                    no progress on stderr
+  --verbose                  handler logs on stderr
+  -h, --help                 this text
+
+Model endpoint: without MOONSHOT_API_KEY or MOONSHOT_BASE_URL the built-in Moonshot simulator
+runs on 127.0.0.1. Set MOONSHOT_API_KEY (and optionally MOONSHOT_BASE_URL, default
+https://api.moonshot.ai/v1, and MOONSHOT_MODEL, default kimi-k2.5) to use a real endpoint; for
+Ollama: MOONSHOT_BASE_URL=http://localhost:11434/v1 MOONSHOT_MODEL=<model>.
+
+Exit codes: 0 job SUCCEEDED, 1 job FAILED, 2 bad input (nothing was started).`;
+
+/** Bad command-line input: printed as one message, exit code 2, nothing started. */
+export class UsageError extends ParlError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface RunOptions {
+  request: JobRequest;
+  seed: number;
+  errorRate: number;
+  latencyScale: number;
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+}
+
+const intFlag = (
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+};
+
+const numberFlag = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+};
+
+/** Parses `parl run` arguments into a validated request; throws UsageError with a clear message. */
+export function parseRunArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): RunOptions {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        task: { type: 'string' },
+        input: { type: 'string' },
+        mode: { type: 'string' },
+        'max-subagents': { type: 'string' },
+        installations: { type: 'string' },
+        seed: { type: 'string' },
+        'error-rate': { type: 'string' },
+        'latency-scale': { type: 'string' },
+        json: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const cap = loadConfig({ ...env, TABLE_NAME: 'unused' }).maxSubagentsCap;
+  const seed = intFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
+  const mode = str('mode');
+  if (mode !== undefined && mode !== 'parl' && mode !== 'sequential') {
+    throw new UsageError(`--mode must be "parl" or "sequential", got "${mode}"`);
+  }
+  const maxSubagents = intFlag('max-subagents', str('max-subagents'), 1, cap);
+  if (str('task') !== undefined && str('input') !== undefined)
+    throw new UsageError('give --task or --input, not both');
+
+  let raw: Record<string, unknown>;
+  const input = str('input');
+  if (input !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(input, 'utf8');
+    } catch (error) {
+      throw new UsageError(
+        `--input ${input} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      throw new UsageError(
+        `--input ${input} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new UsageError(`--input ${input} must hold a JSON object`);
+  } else if (str('task') !== undefined) {
+    raw = { task: str('task') };
+  } else {
+    raw = bmaDemoRequest(intFlag('installations', str('installations'), 1, 10_000) ?? 100, seed);
+  }
+  if (mode !== undefined) raw.mode = mode;
+  if (maxSubagents !== undefined) raw.maxSubagents = maxSubagents;
+  let request: JobRequest;
+  try {
+    request = parseJobRequest(raw, { maxSubagentsCap: cap });
+  } catch (error) {
+    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return {
+    request,
+    seed,
+    errorRate: numberFlag('error-rate', str('error-rate'), 0, 1) ?? 0.03,
+    latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
+    json: v.json === true,
+    quiet: v.quiet === true,
+    verbose: v.verbose === true,
+  };
+}
+
+/** The steps as `--json` reports them: one entry per step (the last attempt), in a stable order. */
+export function reportSteps(steps: readonly StepRecord[]) {
+  return [...steps]
+    .sort(
+      (a, b) =>
+        a.stage - b.stage ||
+        a.role.localeCompare(b.role) ||
+        a.agentId.localeCompare(b.agentId) ||
+        a.step - b.step,
+    )
+    .map((s) => ({
+      stage: s.stage,
+      role: s.role,
+      agentId: s.agentId,
+      step: s.step,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt,
+      durationMs: s.durationMs,
+      inputTokens: s.inputTokens,
+      outputTokens: s.outputTokens,
+      cachedInputTokens: s.cachedInputTokens,
+      status: s.status,
+      attempt: s.attempt,
+    }));
+}
+
+/** The `--json` document of a finished job. */
+export function jsonReport(outcome: JobOutcome) {
+  const { job } = outcome;
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    mode: job.request.mode,
+    ...(job.error ? { error: job.error } : {}),
+    acceptedAt: job.acceptedAt,
+    finishedAt: job.finishedAt,
+    plan: job.plan,
+    metrics: job.metrics,
+    steps: reportSteps(outcome.steps),
+    result: job.result,
+  };
+}
+
+const fmt = (n: number, digits = 3) => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
+const int = (n: number) => n.toLocaleString('en-US');
+
+/** The human summary of a finished job. */
+export function textReport(outcome: JobOutcome): string {
+  const { job } = outcome;
+  const m =
+    job.metrics ??
+    computeJobMetrics({
+      steps: outcome.steps,
+      spawned: 0,
+      completed: 0,
+      correct: 0,
+      scored: 0,
+      acceptedAt: job.acceptedAt,
+      finishedAt: job.finishedAt ?? job.acceptedAt,
+    });
+  const plan = job.plan
+    ? `${job.plan.agents} sub-agents, width ${job.plan.maxConcurrency}, ${job.plan.mapMode.toLowerCase()} map`
+    : 'not planned';
+  const lines = [
+    `PARL Swarm · job ${job.jobId} · ${job.status} (${job.request.mode}; ${plan})`,
+    ...(job.error ? [`  reason      ${job.error}`] : []),
+    `  steps       CriticalSteps ${m.criticalSteps} vs SequentialSteps ${m.sequentialSteps} → step speedup ${fmt(m.stepSpeedup, 1)}×`,
+    `  time        wall-clock ${int(m.wallClockMs)} ms vs critical path ${int(m.criticalPathMs)} ms → overhead ${fmt(m.overhead, 2)} (sequential ${int(m.sequentialMs)} ms)`,
+    `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
+    `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
+    `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
+  ];
+  const answer = job.result?.answer?.trim();
+  if (answer) lines.push(`  answer      ${answer.split('\n').slice(0, 6).join('\n              ')}`);
+  return lines.join('\n');
+}
+
+function progressPrinter(quiet: boolean): (p: ProgressEvent) => void {
+  if (quiet) return () => undefined;
+  const tty = process.stderr.isTTY === true;
+  let last = '';
+  return (p) => {
+    const line =
+      p.agents > 0
+        ? `${p.status.toLowerCase()} · ${p.finishedAgents}/${p.agents} sub-agents finished · ${(p.elapsedMs / 1000).toFixed(1)} s`
+        : `${p.status.toLowerCase()} · planning · ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else {
+      const key = `${p.status}:${p.agents > 0 ? Math.floor((p.finishedAgents / p.agents) * 4) : -1}`;
+      if (key !== last) process.stderr.write(`${line}\n`);
+      last = key;
+    }
+  };
+}
+
+/** `parl run`: starts the local stack, runs one job, prints the report. Returns the exit code. */
+export async function runCommand(argv: string[]): Promise<number> {
+  const opts = parseRunArgs(argv);
+  const env = process.env;
+  // Loaded only now, so --help and bad input answer at once.
+  const { LocalStack } = await import('./runtime');
+  const realEndpoint = !!(env.MOONSHOT_API_KEY || env.MOONSHOT_BASE_URL);
+  const stack = await LocalStack.start({
+    ...(realEndpoint
+      ? {
+          llm: {
+            ...(env.MOONSHOT_BASE_URL ? { baseUrl: env.MOONSHOT_BASE_URL } : {}),
+            ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
+            ...(env.MOONSHOT_MODEL ? { model: env.MOONSHOT_MODEL } : {}),
+          },
+        }
+      : {}),
+    simulator: { seed: opts.seed, verdictErrorRate: opts.errorRate, latencyScale: opts.latencyScale },
+    logLevel: opts.verbose ? 'INFO' : 'SILENT',
+  });
+  try {
+    if (!opts.quiet) {
+      process.stderr.write(
+        `local stack up: ${realEndpoint ? `model endpoint ${env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
+      );
+    }
+    const outcome = await stack.run(opts.request, progressPrinter(opts.quiet));
+    if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
+    process.stdout.write(
+      `${opts.json ? JSON.stringify(jsonReport(outcome), null, 2) : textReport(outcome)}\n`,
+    );
+    return outcome.job.status === 'SUCCEEDED' ? 0 : 1;
+  } finally {
+    await stack.close();
+  }
+}
+
+/** Entry point of `parl` and `npm start`. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (command !== 'run') {
+    process.stderr.write(`parl: unknown command "${command}"\n\n${HELP}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  try {
+    return await runCommand(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`parl: ${error.message}\n(nothing was started; see parl --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`parl: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli.ts')) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

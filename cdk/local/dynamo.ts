@@ -1,0 +1,75 @@
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { type CfnTemplate, resourcesOfType } from './template';
+
+/** A dynalite server on loopback. */
+export interface LocalDynamo {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/** Starts dynalite on 127.0.0.1 (in memory, or in `path` on disk). */
+export async function startDynalite(opts: { path?: string; port?: number } = {}): Promise<LocalDynamo> {
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(opts.path ? { path: opts.path } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Creates every AWS::DynamoDB::Table of the templates, as the template defines it (existing ones are kept). */
+export async function createTablesFromTemplates(
+  endpoint: string,
+  region: string,
+  templates: CfnTemplate[],
+): Promise<string[]> {
+  const client = new DynamoDBClient({
+    endpoint,
+    region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const names: string[] = [];
+  try {
+    for (const template of templates) {
+      for (const [logicalId, res] of resourcesOfType(template, 'AWS::DynamoDB::Table')) {
+        const p = (res.Properties ?? {}) as Record<string, unknown>;
+        const name = typeof p.TableName === 'string' ? p.TableName : logicalId;
+        const input: CreateTableCommandInput = {
+          TableName: name,
+          KeySchema: p.KeySchema as CreateTableCommandInput['KeySchema'],
+          AttributeDefinitions: p.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
+          BillingMode: 'PAY_PER_REQUEST',
+          ...(p.GlobalSecondaryIndexes
+            ? {
+                GlobalSecondaryIndexes: (p.GlobalSecondaryIndexes as Record<string, unknown>[]).map((g) => ({
+                  IndexName: g.IndexName as string,
+                  KeySchema: g.KeySchema as NonNullable<CreateTableCommandInput['KeySchema']>,
+                  Projection: g.Projection as { ProjectionType: 'ALL' },
+                })),
+              }
+            : {}),
+        };
+        try {
+          await client.send(new CreateTableCommand(input));
+        } catch (error) {
+          if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+        }
+        names.push(name);
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+  return names;
+}

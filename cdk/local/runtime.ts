@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { type StateMachine as LocalStateMachine, StateMachine } from 'aws-local-stepfunctions';
+import { createAggregateHandler } from '#lambdas/aggregate/handler';
+import { createPlanHandler } from '#lambdas/plan/handler';
+import { createSubagentHandler } from '#lambdas/subagent/handler';
+import { createDeps, createDynamoDocumentClient } from '#shared/adapters/clients';
+import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { type AppConfig, loadConfig } from '#shared/config';
+import type { JobRequest, StepRecord } from '#shared/domain/types';
+import type { JobRecord, JobRef } from '#shared/ports/job-store';
+import type { WorkflowStarter } from '#shared/ports/workflow';
+import { submitJob } from '#shared/use-cases/submit-job';
+import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
+import { type Simulator, type SimulatorOptions, startSimulator } from './simulator';
+import { type SynthesizedApp, synthesizeApp } from './synth';
+import { type CfnTemplate, resolveIntrinsics, resourcesOfType } from './template';
+
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_TENANT = 'local';
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+type HandlerFactory = (deps: () => ReturnType<typeof createDeps>, logger: Logger) => Handler;
+
+/** `PARL_FUNCTION` of a function in the template → the factory of its in-process handler. */
+const HANDLER_FACTORIES: Record<string, HandlerFactory> = {
+  plan: createPlanHandler as unknown as HandlerFactory,
+  subagent: createSubagentHandler as unknown as HandlerFactory,
+  aggregate: createAggregateHandler as unknown as HandlerFactory,
+};
+
+export interface LocalStackOptions {
+  /** A real OpenAI-compatible endpoint; without it the built-in simulator is started. */
+  llm?: { baseUrl?: string; apiKey?: string; model?: string };
+  simulator?: SimulatorOptions;
+  /** Extra environment for every function (e.g. PARL_SUBAGENT_STEP_BUDGET). */
+  env?: Record<string, string>;
+  /** Log level of the handlers' logger; SILENT by default so the CLI's output stays clean. */
+  logLevel?: string;
+  /** dynalite data folder; in memory when unset. */
+  dataPath?: string;
+}
+
+export interface ProgressEvent {
+  jobId: string;
+  status: string;
+  agents: number;
+  finishedAgents: number;
+  elapsedMs: number;
+}
+
+export interface JobOutcome {
+  job: JobRecord;
+  steps: StepRecord[];
+}
+
+function lambdaContext(functionName: string, timeoutSeconds: number, memory: number): Context {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:000000000000:function:${functionName}`,
+    memoryLimitInMB: String(memory),
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/**
+ * The embedded local stack: the CDK app's templates, dynalite with the template's tables, the
+ * simulator (or a real endpoint), and the synthesized state machine run by aws-local-stepfunctions
+ * with each Task bound to the same handler, in-process, that the function deploys.
+ */
+export class LocalStack implements WorkflowStarter {
+  private readonly executions = new Map<string, Promise<void>>();
+  private readonly machine: LocalStateMachine;
+  private readonly handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
+
+  private constructor(
+    readonly app: SynthesizedApp,
+    readonly definition: AslDefinition,
+    readonly dynamo: LocalDynamo,
+    readonly simulator: Simulator | undefined,
+    readonly config: AppConfig,
+    readonly store: DynamoJobStore,
+    handlersByState: Record<string, (input: unknown) => Promise<unknown>>,
+  ) {
+    this.handlersByState = handlersByState;
+    this.machine = new StateMachine(definition as never, {
+      validationOptions: { checkPaths: true, checkArn: false },
+    });
+  }
+
+  /** Synthesizes the app and starts every local part. */
+  static async start(opts: LocalStackOptions = {}): Promise<LocalStack> {
+    const app = synthesizeApp();
+    const workflow = app.templates[app.workflowStack] as CfnTemplate;
+    const resolveCtx = (template: CfnTemplate) => ({
+      templates: app.templates,
+      template,
+      region: LOCAL_REGION,
+    });
+    const definition = stateMachineAsl(workflow);
+
+    const dynamo = await startDynalite(opts.dataPath ? { path: opts.dataPath } : {});
+    let simulator: Simulator | undefined;
+    try {
+      await createTablesFromTemplates(dynamo.endpoint, LOCAL_REGION, Object.values(app.templates));
+      const useReal = !!(opts.llm?.baseUrl || opts.llm?.apiKey);
+      if (!useReal) simulator = await startSimulator(opts.simulator);
+      const llmEnv: Record<string, string> = useReal
+        ? {
+            ...(opts.llm?.baseUrl ? { MOONSHOT_BASE_URL: opts.llm.baseUrl } : {}),
+            ...(opts.llm?.apiKey ? { MOONSHOT_API_KEY: opts.llm.apiKey } : {}),
+          }
+        : { MOONSHOT_BASE_URL: simulator!.baseUrl, MOONSHOT_API_KEY: 'simulator' };
+      if (opts.llm?.model) llmEnv.MOONSHOT_MODEL = opts.llm.model;
+      const logger = createLogger(opts.logLevel ?? 'SILENT');
+
+      // Each function's environment comes from the template, with local endpoints on top.
+      const functions = new Map<string, (event: unknown) => Promise<unknown>>();
+      let anyConfig: AppConfig | undefined;
+      for (const [logicalId, res] of resourcesOfType(workflow, 'AWS::Lambda::Function')) {
+        const templateEnv = resolveIntrinsics(
+          (res.Properties?.Environment as { Variables?: unknown } | undefined)?.Variables ?? {},
+          resolveCtx(workflow),
+        ) as Record<string, string>;
+        const factory = HANDLER_FACTORIES[templateEnv.PARL_FUNCTION ?? ''];
+        if (!factory) continue;
+        const { MOONSHOT_API_KEY_SECRET_ARN: _secret, ...env } = templateEnv;
+        const config = loadConfig({
+          ...env,
+          AWS_REGION: LOCAL_REGION,
+          DYNAMODB_ENDPOINT: dynamo.endpoint,
+          ...llmEnv,
+          ...opts.env,
+        });
+        anyConfig ??= config;
+        const deps = createDeps(config);
+        const handler = factory(() => deps, logger);
+        const timeout = Number(res.Properties?.Timeout ?? 3);
+        const memory = Number(res.Properties?.MemorySize ?? 128);
+        functions.set(templateEnv.PARL_FUNCTION ?? '', (event) =>
+          handler(event, lambdaContext(logicalId, timeout, memory)),
+        );
+      }
+      if (!anyConfig) throw new Error('the workflow stack has no function with PARL_FUNCTION set');
+
+      const bindings = taskFunctions(workflow, definition);
+      const handlersByState: Record<string, (input: unknown) => Promise<unknown>> = {};
+      for (const [name, state] of allStates(definition)) {
+        if (state.Type !== 'Task') continue;
+        const fn = functions.get(bindings[name] ?? '');
+        if (!fn)
+          throw new Error(
+            `Task state ${name} invokes ${state.Resource ?? 'nothing'}, which has no local handler`,
+          );
+        // Lambda passes JSON in and out; so does the local binding.
+        handlersByState[name] = async (input) =>
+          JSON.parse(JSON.stringify((await fn(structuredClone(input))) ?? null));
+      }
+      const store = new DynamoJobStore(createDynamoDocumentClient(anyConfig), anyConfig.tableName);
+      return new LocalStack(app, definition, dynamo, simulator, anyConfig, store, handlersByState);
+    } catch (error) {
+      await simulator?.close();
+      await dynamo.close();
+      throw error;
+    }
+  }
+
+  /** WorkflowStarter: runs the state machine for the job in the background. */
+  start(ref: JobRef): Promise<{ executionId: string }> {
+    const executionId = `arn:aws:states:${LOCAL_REGION}:000000000000:execution:local:${ref.jobId}`;
+    if (this.executions.has(ref.jobId)) return Promise.resolve({ executionId });
+    const execution = this.machine.run(
+      { jobId: ref.jobId, tenantId: ref.tenantId },
+      {
+        overrides: { taskResourceLocalHandlers: this.handlersByState as never },
+        context: { Execution: { Id: executionId, Name: ref.jobId } },
+      },
+    );
+    const done = execution.result.then(
+      () => this.ensureTerminal(ref, 'the execution ended without storing a result'),
+      (error: unknown) =>
+        this.ensureTerminal(
+          ref,
+          `the execution failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+        ),
+    );
+    this.executions.set(ref.jobId, done);
+    return Promise.resolve({ executionId });
+  }
+
+  /** The safety net the cloud gets from execution-status events: no job stays RUNNING. */
+  private async ensureTerminal(ref: JobRef, reason: string): Promise<void> {
+    const job = await this.store.getJob(ref);
+    if (job && (job.status === 'ACCEPTED' || job.status === 'RUNNING')) {
+      await this.store.finishJob(ref, {
+        status: 'FAILED',
+        finishedAt: new Date().toISOString(),
+        error: reason,
+      });
+    }
+  }
+
+  /** Validated request in, accepted job out (the workflow runs in the background). */
+  submit(request: JobRequest, tenantId = LOCAL_TENANT): Promise<JobRecord> {
+    return submitJob({ store: this.store, starter: this }, { tenantId, request });
+  }
+
+  /** Waits for a job's execution, reporting progress every `intervalMs`. */
+  async wait(ref: JobRef, onProgress?: (p: ProgressEvent) => void, intervalMs = 250): Promise<JobOutcome> {
+    const started = Date.now();
+    const execution = this.executions.get(ref.jobId);
+    if (!execution) throw new Error(`no local execution for job ${ref.jobId}`);
+    let settled = false;
+    const finished = execution.finally(() => {
+      settled = true;
+    });
+    while (!settled && onProgress) {
+      const job = await this.store.getJob(ref);
+      const finishedAgents = job?.plan ? await this.store.countFinishedAgents(ref, job.plan.stage) : 0;
+      onProgress({
+        jobId: ref.jobId,
+        status: job?.status ?? 'ACCEPTED',
+        agents: job?.plan?.agents ?? 0,
+        finishedAgents,
+        elapsedMs: Date.now() - started,
+      });
+      await Promise.race([finished, new Promise((r) => setTimeout(r, intervalMs))]);
+    }
+    await finished;
+    const job = await this.store.getJob(ref);
+    if (!job) throw new Error(`job ${ref.jobId} vanished`);
+    return { job, steps: await this.store.listSteps(ref) };
+  }
+
+  /** Submits and waits. */
+  async run(
+    request: JobRequest,
+    onProgress?: (p: ProgressEvent) => void,
+    tenantId = LOCAL_TENANT,
+  ): Promise<JobOutcome> {
+    const job = await this.submit(request, tenantId);
+    return this.wait(job, onProgress);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.executions.values());
+    await this.simulator?.close();
+    await this.dynamo.close();
+  }
+}

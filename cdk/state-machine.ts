@@ -1,0 +1,239 @@
+/**
+ * THE definition of the job workflow. Both the cloud (Step Functions) and the local runtime
+ * (aws-local-stepfunctions over the synthesized template) run what this module builds; there is no
+ * second copy of the workflow anywhere.
+ *
+ * The ASL stays within what the local runtime executes: JSONPath only; Task, Map, Choice, Pass,
+ * Succeed and Fail states; no intrinsic functions and no `$$.State.*` context fields
+ * (`$$.Map.Item.*` and `$$.Execution.*` are fine).
+ *
+ * Contract with the handlers (execution input `{ jobId, tenantId }`):
+ * - `Plan` (plan) receives the state and returns
+ *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE' | 'DISTRIBUTED', agents: [{ agentId, subtaskIds }] }`;
+ *   it picks DISTRIBUTED above the inline Map's 40 concurrent iterations.
+ * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent; a
+ *   sub-agent that still fails after its retries becomes `{ agentId, status: 'FAILED', error, cause }`
+ *   (a tolerated failure: it lowers r_finish, it does not fail the job).
+ * - `Aggregate` (aggregate) receives `{ jobId, tenantId, stage, subagentResults }` and returns
+ *   `{ jobId, status: 'SUCCEEDED' | 'FAILED', error? }`.
+ * - `FinalizeFailure` (aggregate) receives `{ jobId, tenantId, failure: { Error, Cause } }` and stores
+ *   the job as FAILED with the reason and whatever steps exist.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import {
+  Chain,
+  Choice,
+  Condition,
+  DistributedMap,
+  Errors,
+  Fail,
+  type IChainable,
+  JitterType,
+  JsonPath,
+  Map as MapState,
+  Pass,
+  type RetryProps,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+
+/** The names of the states, unique across the whole machine (map item processors included). */
+export const STATE_NAMES = {
+  plan: 'Plan',
+  chooseFanOut: 'ChooseFanOut',
+  subagents: 'Subagents',
+  subagentsDistributed: 'SubagentsDistributed',
+  runSubagent: 'RunSubagent',
+  subagentFailed: 'SubagentFailed',
+  runSubagentDistributed: 'RunSubagentD',
+  subagentFailedDistributed: 'SubagentFailedD',
+  aggregate: 'Aggregate',
+  jobOutcome: 'JobOutcome',
+  jobSucceeded: 'JobSucceeded',
+  jobFailed: 'JobFailed',
+  finalizeFailure: 'FinalizeFailure',
+} as const;
+
+/** A state name of the workflow. */
+export type StateName = (typeof STATE_NAMES)[keyof typeof STATE_NAMES];
+
+/** How the plan asks the sub-agents to fan out (`$.mapMode`). */
+export const MAP_MODES = { inline: 'INLINE', distributed: 'DISTRIBUTED' } as const;
+
+/** The label of the Distributed Map's map runs. */
+export const DISTRIBUTED_MAP_LABEL = 'Subagents';
+
+/** The error and cause of the terminal `JobFailed` state. */
+export const JOB_FAILED = {
+  error: 'JobFailed',
+  cause: 'The job failed; its stored record has the reason',
+} as const;
+
+/**
+ * Errors every Lambda task retries: Lambda service faults, task timeouts, and `TransientError`,
+ * which handlers throw for faults worth another attempt (throttled provider, conflicting write).
+ */
+export const RETRYABLE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.Unknown',
+  'States.Timeout',
+  'TransientError',
+] as const;
+
+/** The one retry policy of every Lambda task (full jitter spreads retries of a wide fan-out). */
+export const LAMBDA_RETRY: RetryProps = {
+  errors: [...RETRYABLE_ERRORS],
+  interval: Duration.seconds(1),
+  backoffRate: 2,
+  maxAttempts: 2,
+  maxDelay: Duration.seconds(20),
+  jitterStrategy: JitterType.FULL,
+};
+
+/** The sub-agent's task timeout; matches the sub-agent function's own timeout. */
+export const SUBAGENT_TASK_TIMEOUT = Duration.seconds(900);
+
+/** The functions the workflow invokes. */
+export interface WorkflowFunctions {
+  readonly plan: IFunction;
+  readonly subagent: IFunction;
+  readonly aggregate: IFunction;
+}
+
+/**
+ * Builds the workflow: Plan → ChooseFanOut → Subagents | SubagentsDistributed → Aggregate →
+ * JobOutcome, with every failure routed through FinalizeFailure so the job is stored as FAILED.
+ *
+ * The states are created under a `Definition` construct inside `scope`, so their ids never clash
+ * with the stack's other constructs.
+ *
+ * @example
+ * new StateMachine(this, 'Workflow', {
+ *   definitionBody: DefinitionBody.fromChainable(buildWorkflowDefinition(this, { plan, subagent, aggregate })),
+ * });
+ */
+export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFunctions): IChainable {
+  const s = new Construct(scope, 'Definition');
+  const toFinalize = { errors: [Errors.ALL], resultPath: '$.failure' };
+
+  const jobFailed = Fail.jsonPath(s, STATE_NAMES.jobFailed, JOB_FAILED);
+  const jobSucceeded = Succeed.jsonPath(s, STATE_NAMES.jobSucceeded);
+
+  const finalizeFailure = invokeTask(s, STATE_NAMES.finalizeFailure, functions.aggregate, {
+    comment: 'Stores the job as FAILED with the reason and whatever steps exist',
+    payload: TaskInput.fromObject({
+      jobId: JsonPath.stringAt('$.jobId'),
+      tenantId: JsonPath.stringAt('$.tenantId'),
+      failure: JsonPath.objectAt('$.failure'),
+    }),
+  });
+  finalizeFailure.addCatch(jobFailed, { errors: [Errors.ALL] });
+  finalizeFailure.next(jobFailed);
+
+  const plan = invokeTask(s, STATE_NAMES.plan, functions.plan, {
+    comment: 'Decomposes the job into agents and picks concurrency and map mode',
+  });
+  plan.addCatch(finalizeFailure, toFinalize);
+
+  const fanOut = {
+    itemsPath: '$.agents',
+    maxConcurrencyPath: '$.maxConcurrency',
+    itemSelector: {
+      jobId: JsonPath.stringAt('$.jobId'),
+      tenantId: JsonPath.stringAt('$.tenantId'),
+      stage: JsonPath.numberAt('$.stage'),
+      agentId: JsonPath.stringAt('$$.Map.Item.Value.agentId'),
+      subtaskIds: JsonPath.listAt('$$.Map.Item.Value.subtaskIds'),
+    },
+    resultPath: '$.subagentResults',
+  };
+  const subagents = MapState.jsonPath(s, STATE_NAMES.subagents, {
+    ...fanOut,
+    comment: 'Runs the sub-agents in parallel (inline, up to 40 at once)',
+  });
+  subagents.itemProcessor(subagentProcessor(s, functions.subagent, ''));
+  subagents.addCatch(finalizeFailure, toFinalize);
+
+  const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
+    ...fanOut,
+    comment: 'Runs the sub-agents as child executions (above the inline limits)',
+    mapExecutionType: StateMachineType.STANDARD,
+    label: DISTRIBUTED_MAP_LABEL,
+  });
+  subagentsDistributed.itemProcessor(subagentProcessor(s, functions.subagent, 'D'));
+  subagentsDistributed.addCatch(finalizeFailure, toFinalize);
+
+  const aggregate = invokeTask(s, STATE_NAMES.aggregate, functions.aggregate, {
+    comment: 'Computes the measures and reward, updates the policy, stores the result',
+    payload: TaskInput.fromObject({
+      jobId: JsonPath.stringAt('$.jobId'),
+      tenantId: JsonPath.stringAt('$.tenantId'),
+      stage: JsonPath.numberAt('$.stage'),
+      subagentResults: JsonPath.listAt('$.subagentResults'),
+    }),
+  });
+  aggregate.addCatch(finalizeFailure, toFinalize);
+
+  const jobOutcome = Choice.jsonPath(s, STATE_NAMES.jobOutcome)
+    .when(Condition.stringEquals('$.status', 'SUCCEEDED'), jobSucceeded)
+    .otherwise(jobFailed);
+
+  const chooseFanOut = Choice.jsonPath(s, STATE_NAMES.chooseFanOut)
+    .when(Condition.stringEquals('$.mapMode', MAP_MODES.distributed), subagentsDistributed)
+    .otherwise(subagents);
+
+  subagents.next(aggregate);
+  subagentsDistributed.next(aggregate);
+  aggregate.next(jobOutcome);
+  return Chain.start(plan).next(chooseFanOut);
+}
+
+/**
+ * The item processor of both maps: one sub-agent, whose failure after retries is recorded as a
+ * FAILED result instead of failing the map. `suffix` keeps the state names unique.
+ */
+function subagentProcessor(scope: Construct, subagent: IFunction, suffix: '' | 'D'): IChainable {
+  const failed = Pass.jsonPath(scope, `${STATE_NAMES.subagentFailed}${suffix}`, {
+    parameters: {
+      agentId: JsonPath.stringAt('$.agentId'),
+      status: 'FAILED',
+      error: JsonPath.stringAt('$.error.Error'),
+      cause: JsonPath.stringAt('$.error.Cause'),
+    },
+  });
+  const run = invokeTask(scope, `${STATE_NAMES.runSubagent}${suffix}`, subagent, {
+    comment: 'One sub-agent works through its subtasks',
+    taskTimeout: Timeout.duration(SUBAGENT_TASK_TIMEOUT),
+  });
+  run.addCatch(failed, { errors: [Errors.ALL], resultPath: '$.error' });
+  return run;
+}
+
+/**
+ * A Lambda task whose Resource is the function ARN and whose output is the handler's return value,
+ * with the one retry policy ({@link LAMBDA_RETRY}); the service-exception retry CDK would add is off
+ * so retries live in one place.
+ */
+function invokeTask(
+  scope: Construct,
+  name: string,
+  lambdaFunction: IFunction,
+  options: { comment: string; payload?: TaskInput; taskTimeout?: Timeout },
+): LambdaInvoke {
+  const task = LambdaInvoke.jsonPath(scope, name, {
+    lambdaFunction,
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+    ...options,
+  });
+  task.addRetry(LAMBDA_RETRY);
+  return task;
+}

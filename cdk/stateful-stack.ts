@@ -1,0 +1,61 @@
+import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+
+/** The name of the GSI that lists a tenant's jobs, newest first. */
+export const TENANT_JOBS_INDEX = 'gsi1';
+
+/**
+ * What outlives deployments: the single DynamoDB table (jobs, steps, tenants, usage, policy,
+ * rate-limit buckets) and the provider's API key. Both are retained when the stack is deleted.
+ */
+export class StatefulStack extends Stack {
+  /**
+   * The data table. Every key leads with `TENANT#<tenantId>`; `gsi1` (`gsi1pk`, `gsi1sk`) lists a
+   * tenant's jobs newest first; `ttl` expires rate-limit buckets and other short-lived records.
+   */
+  readonly table: ITable;
+  /** The Moonshot API key; its value is set by operators (`aws secretsmanager put-secret-value`). */
+  readonly moonshotApiKey: ISecret;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    // The construct id 'Data' fixes the logical id: changing it would replace (and orphan) the table.
+    const table = new Table(this, 'Data', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: TENANT_JOBS_INDEX,
+      partitionKey: { name: 'gsi1pk', type: AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    this.table = table;
+
+    const secret = new Secret(this, 'MoonshotApiKey', {
+      description: 'Moonshot (OpenAI-compatible) API key of the provider; value set by operators',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'A third-party API key issued by Moonshot: it cannot be rotated by a Lambda; operators rotate it at the provider and put the new value',
+    });
+    this.moonshotApiKey = secret;
+  }
+}

@@ -1,0 +1,118 @@
+import {
+  type Acknowledgment,
+  type CfnElement,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { HandlerFunction } from './constructs/handler-function.ts';
+import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
+import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
+
+/** The provider endpoint unless the `moonshotBaseUrl` context key overrides it. */
+export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
+/** The model unless the `moonshotModel` context key overrides it. */
+export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
+
+/** Properties of the {@link WorkflowStack}: what it uses from the stateful stack. */
+export interface WorkflowStackProps extends StackProps {
+  readonly table: ITable;
+  readonly moonshotApiKey: ISecret;
+}
+
+/**
+ * The stateless part of a job's life: the plan, sub-agent and aggregate functions and the
+ * state machine that runs them (defined in `state-machine.ts`).
+ */
+export class WorkflowStack extends Stack {
+  readonly plan: HandlerFunction;
+  readonly subagent: HandlerFunction;
+  readonly aggregate: HandlerFunction;
+  readonly stateMachine: StateMachine;
+
+  constructor(scope: Construct, id: string, props: WorkflowStackProps) {
+    super(scope, id, props);
+
+    const environment = {
+      MOONSHOT_BASE_URL: String(this.node.tryGetContext('moonshotBaseUrl') ?? DEFAULT_MOONSHOT_BASE_URL),
+      MOONSHOT_MODEL: String(this.node.tryGetContext('moonshotModel') ?? DEFAULT_MOONSHOT_MODEL),
+    };
+    const fn = (id: string, name: string, timeoutSeconds: number, memorySize: number, description: string) =>
+      new HandlerFunction(this, id, {
+        name,
+        timeout: Duration.seconds(timeoutSeconds),
+        memorySize,
+        description,
+        environment,
+      })
+        // Read/write on the whole table for now. Every key leads with `TENANT#<tenantId>`, so the
+        // data path can be narrowed per tenant with the `dynamodb:LeadingKeys` condition key
+        // (the per-provider-key rate-limit buckets, shared by all tenants, then need their own statement).
+        .bindTable(props.table, 'readWrite', { indexes: [TENANT_JOBS_INDEX] })
+        .bindSecret(props.moonshotApiKey);
+
+    this.plan = fn('Plan', 'plan', 60, 512, 'PARL orchestrator: decomposes a job into sub-agents');
+    this.subagent = fn('Subagent', 'subagent', 900, 512, 'PARL sub-agent: works through its subtasks');
+    this.aggregate = fn('Aggregate', 'aggregate', 120, 1024, 'PARL aggregate: measures, reward, result');
+
+    const logs = new LogGroup(this, 'WorkflowLogs', {
+      // The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy small.
+      logGroupName: `/aws/vendedlogs/states/${this.stackName}-Workflow`,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new StateMachine(this, 'Workflow', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(
+        buildWorkflowDefinition(this, {
+          plan: this.plan,
+          subagent: this.subagent,
+          aggregate: this.aggregate,
+        }),
+      ),
+      tracingEnabled: true,
+      // State payloads carry ids and references only (large data lives in DynamoDB), so logging
+      // execution data is safe and makes failed executions readable.
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
+      timeout: Duration.hours(2),
+    });
+    this.acknowledgeStateMachineFindings();
+  }
+
+  /** Accepted cdk-nag findings on the state machine's role and policies, each named exactly. */
+  private acknowledgeStateMachineFindings(): void {
+    const logicalId = (c: HandlerFunction | StateMachine) =>
+      this.getLogicalId(c.node.defaultChild as CfnElement);
+    const acknowledgments: Acknowledgment[] = [
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'X-Ray tracing and vended log delivery (logs:CreateLogDelivery and friends) support no resource scoping',
+      },
+      ...[this.plan, this.subagent, this.aggregate].map((fn) => ({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+        reason: `lambda:InvokeFunction on the versions and aliases (<arn>:*) of the ${fn.handlerName} function only`,
+      })),
+    ];
+    // The Distributed Map describes and stops the child executions of its own map runs.
+    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify(
+      {
+        'Fn::Select': [6, { 'Fn::Split': [':', { Ref: logicalId(this.stateMachine) }] }],
+      },
+    )}`;
+    for (const resource of [`${executions}:*`, `${executions}/${DISTRIBUTED_MAP_LABEL}:*`]) {
+      acknowledgments.push({
+        id: `AwsSolutions-IAM5[Resource::${resource}]`,
+        reason: 'The Distributed Map manages the executions of this state machine and its own map runs only',
+      });
+    }
+    Validations.of(this.stateMachine).acknowledge(...acknowledgments);
+  }
+}

@@ -1,0 +1,302 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Role, StepRecord, Subtask } from '#shared/domain/types';
+import type {
+  AgentRecord,
+  JobRecord,
+  JobRef,
+  JobStore,
+  StepRecorder,
+  SubtaskResult,
+} from '#shared/ports/job-store';
+import { keys } from './keys';
+
+const BATCH_WRITE_MAX = 25;
+const BATCH_GET_MAX = 100;
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+const chunks = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};
+
+const strip = <T extends Record<string, unknown>>(
+  item: Record<string, unknown> | undefined,
+): T | undefined => {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest as T;
+};
+
+/**
+ * Jobs, subtasks, results, steps and agents in one DynamoDB table, through an injected document client.
+ * Step writes are keyed by (stage, role, agent, step), so a retried Lambda overwrites its own steps
+ * instead of counting them twice.
+ */
+export class DynamoJobStore implements JobStore, StepRecorder {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async createJob(
+    job: JobRecord,
+    subtasks: readonly Subtask[],
+    dataset?: Record<string, unknown[]>,
+  ): Promise<void> {
+    await this.putSubtasks(job, subtasks);
+    if (dataset) {
+      const items: Record<string, unknown>[] = [];
+      for (const [kind, records] of Object.entries(dataset)) {
+        records.forEach((record, i) => {
+          const id = (record as { id?: unknown })?.id;
+          items.push({
+            pk: keys.jobPk(job),
+            sk: keys.data(kind, typeof id === 'string' ? id : String(i)),
+            record,
+          });
+        });
+      }
+      await this.batchPut(items);
+    }
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: keys.jobPk(job),
+          sk: keys.job,
+          gsi1pk: keys.tenantJobsPk(job.tenantId),
+          gsi1sk: keys.tenantJobsSk(job.acceptedAt, job.jobId),
+          ...job,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async getJob(ref: JobRef): Promise<JobRecord | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.jobPk(ref), sk: keys.job },
+        ConsistentRead: true,
+      }),
+    );
+    return strip<JobRecord & Record<string, unknown>>(out.Item);
+  }
+
+  async updateJob(ref: JobRef, patch: Partial<Omit<JobRecord, 'tenantId' | 'jobId'>>): Promise<void> {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.jobPk(ref), sk: keys.job },
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  }
+
+  async finishJob(
+    ref: JobRef,
+    outcome: Pick<JobRecord, 'status' | 'finishedAt' | 'metrics' | 'result' | 'error'>,
+  ): Promise<boolean> {
+    const entries = Object.entries(outcome).filter(([, v]) => v !== undefined);
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: keys.jobPk(ref), sk: keys.job },
+          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+            '#s': 'status',
+          },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+            ':t0': TERMINAL[0],
+            ':t1': TERMINAL[1],
+            ':t2': TERMINAL[2],
+          },
+          ConditionExpression: 'attribute_exists(pk) AND NOT #s IN (:t0, :t1, :t2)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void> {
+    await this.batchPut(subtasks.map((s) => ({ pk: keys.jobPk(ref), sk: keys.subtask(s.id), ...s })));
+  }
+
+  async listSubtasks(ref: JobRef): Promise<Subtask[]> {
+    return (await this.queryPrefix(ref, 'SUBTASK#')).map((i) => strip<Subtask & Record<string, unknown>>(i)!);
+  }
+
+  async getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]> {
+    const found = new Map<string, Subtask>();
+    for (const part of chunks([...new Set(ids)], BATCH_GET_MAX)) {
+      let request: Record<string, { Keys: Record<string, string>[]; ConsistentRead: boolean }> | undefined = {
+        [this.tableName]: {
+          Keys: part.map((id) => ({ pk: keys.jobPk(ref), sk: keys.subtask(id) })),
+          ConsistentRead: true,
+        },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await this.client.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const s = strip<Subtask & Record<string, unknown>>(item)!;
+          found.set(s.id, s);
+        }
+        request = out.UnprocessedKeys as typeof request;
+      }
+    }
+    return ids.map((id) => found.get(id)).filter((s): s is Subtask => s !== undefined);
+  }
+
+  async getDatasetItem(ref: JobRef, kind: string, id: string): Promise<unknown | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.jobPk(ref), sk: keys.data(kind, id) } }),
+    );
+    return out.Item?.record;
+  }
+
+  async putResult(ref: JobRef, result: SubtaskResult): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result },
+      }),
+    );
+  }
+
+  async listResults(ref: JobRef): Promise<SubtaskResult[]> {
+    return (await this.queryPrefix(ref, 'RESULT#')).map(
+      (i) => strip<SubtaskResult & Record<string, unknown>>(i)!,
+    );
+  }
+
+  async nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number> {
+    const out = await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.jobPk(ref), sk: keys.attempt(stage, role, agentId) },
+        UpdateExpression: 'ADD attempts :one',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(out.Attributes?.attempts ?? 1);
+  }
+
+  async recordStep(ref: JobRef, step: StepRecord): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: keys.jobPk(ref), sk: keys.step(step.stage, step.role, step.agentId, step.step), ...step },
+      }),
+    );
+  }
+
+  async finishAgent(ref: JobRef, agent: AgentRecord, role: Role = 'sub'): Promise<void> {
+    const stale = (
+      await this.queryPrefix(ref, keys.agentStepsPrefix(agent.stage, role, agent.agentId))
+    ).filter((s) => Number(s.step) > agent.stepCount);
+    if (stale.length > 0) {
+      for (const part of chunks(stale, BATCH_WRITE_MAX)) {
+        await this.batchWrite(part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })));
+      }
+    }
+    if (role === 'sub') {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent },
+        }),
+      );
+    }
+  }
+
+  async listSteps(ref: JobRef): Promise<StepRecord[]> {
+    return (await this.queryPrefix(ref, 'STEP#')).map((i) => strip<StepRecord & Record<string, unknown>>(i)!);
+  }
+
+  async listAgents(ref: JobRef): Promise<AgentRecord[]> {
+    return (await this.queryPrefix(ref, 'AGENT#')).map(
+      (i) => strip<AgentRecord & Record<string, unknown>>(i)!,
+    );
+  }
+
+  async countFinishedAgents(ref: JobRef, stage: number): Promise<number> {
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': `AGENT#${keys.stagePrefix(stage)}#` },
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  private async queryPrefix(ref: JobRef, prefix: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': prefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  private async batchPut(items: Record<string, unknown>[]): Promise<void> {
+    for (const part of chunks(items, BATCH_WRITE_MAX)) {
+      await this.batchWrite(part.map((Item) => ({ PutRequest: { Item } })));
+    }
+  }
+
+  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
+    let pending = requests;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round) * Math.random()));
+      const out = await this.client.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+      );
+      pending = (out.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
+      if (round > 8 && pending.length > 0)
+        throw new Error(`BatchWrite left ${pending.length} items unprocessed`);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import type { Role } from '#shared/domain/types';
+import type { JobRef } from '#shared/ports/job-store';
+
+/**
+ * Key layout of the single table. Every partition key leads with `TENANT#<tenantId>`, so IAM can
+ * narrow a tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants.
+ */
+export const keys = {
+  jobPk: (ref: JobRef) => `TENANT#${ref.tenantId}#JOB#${ref.jobId}`,
+  job: 'JOB',
+  tenantJobsPk: (tenantId: string) => `TENANT#${tenantId}`,
+  tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
+  subtask: (id: string) => `SUBTASK#${id}`,
+  data: (kind: string, id: string) => `DATA#${kind}#${id}`,
+  result: (subtaskId: string) => `RESULT#${subtaskId}`,
+  stagePrefix: (stage: number) => String(stage).padStart(3, '0'),
+  step: (stage: number, role: Role, agentId: string, step: number) =>
+    `STEP#${keys.stagePrefix(stage)}#${role}#${agentId}#${String(step).padStart(5, '0')}`,
+  agentStepsPrefix: (stage: number, role: Role, agentId: string) =>
+    `STEP#${keys.stagePrefix(stage)}#${role}#${agentId}#`,
+  agent: (stage: number, agentId: string) => `AGENT#${keys.stagePrefix(stage)}#${agentId}`,
+  attempt: (stage: number, role: Role, agentId: string) =>
+    `ATTEMPT#${keys.stagePrefix(stage)}#${role}#${agentId}`,
+};

@@ -1,0 +1,88 @@
+import OpenAI from 'openai';
+import { ProviderRejectedError, TransientError } from '#shared/domain/errors';
+import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
+
+/** Models whose temperature the Moonshot API fixes: sending one is an error there. */
+const FIXED_TEMPERATURE = /^kimi-k2\.[56]/;
+
+interface ProviderErrorBody {
+  error?: { message?: string; type?: string };
+  message?: string;
+  type?: string;
+}
+
+/**
+ * The Moonshot API (or any OpenAI-compatible endpoint: Ollama, the built-in simulator) through the
+ * `openai` SDK, given a client the factory built. Maps provider failures to TransientError (429,
+ * 5xx, timeouts: worth retrying) and ProviderRejectedError (400, 401, 403, 404: never retried).
+ */
+export class OpenAiLlm implements LlmClient {
+  constructor(
+    private readonly client: OpenAI,
+    readonly model: string,
+    private readonly temperature?: number,
+  ) {}
+
+  async chat(request: ChatRequest): Promise<ChatResponse> {
+    const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
+      model: this.model,
+      messages: request.messages as OpenAI.Chat.ChatCompletionMessageParam[],
+      ...(request.tools ? { tools: request.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
+      ...(request.maxTokens ? { max_tokens: request.maxTokens } : {}),
+      ...(request.json ? { response_format: { type: 'json_object' as const } } : {}),
+      ...(this.temperature !== undefined && !FIXED_TEMPERATURE.test(this.model)
+        ? { temperature: this.temperature }
+        : {}),
+    };
+    let completion: OpenAI.Chat.ChatCompletion;
+    try {
+      completion = await this.client.chat.completions.create(body);
+    } catch (error) {
+      throw mapProviderError(error);
+    }
+    const choice = completion.choices[0];
+    if (!choice) throw new TransientError('The provider returned no choices');
+    const usage = completion.usage as (OpenAI.CompletionUsage & { cached_tokens?: number }) | undefined;
+    return {
+      content: choice.message.content ?? null,
+      toolCalls: (choice.message.tool_calls ?? [])
+        .filter((c) => c.type === 'function')
+        .map((c) => ({
+          id: c.id,
+          type: 'function' as const,
+          function: { name: c.function.name, arguments: c.function.arguments },
+        })),
+      finishReason: choice.finish_reason ?? 'stop',
+      model: completion.model ?? this.model,
+      usage: {
+        inputTokens: usage?.prompt_tokens ?? 0,
+        outputTokens: usage?.completion_tokens ?? 0,
+        cachedInputTokens: usage?.cached_tokens ?? usage?.prompt_tokens_details?.cached_tokens ?? 0,
+      },
+    };
+  }
+}
+
+/** Turns what the SDK throws into the project's errors, keeping the provider's message and type. */
+export function mapProviderError(error: unknown): Error {
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new TransientError(`The provider could not be reached: ${error.message}`, { cause: error });
+  }
+  if (error instanceof OpenAI.APIError) {
+    const body = (error.error ?? {}) as ProviderErrorBody;
+    const type = body.error?.type ?? body.type;
+    const message = body.error?.message ?? body.message ?? error.message;
+    const status = error.status;
+    const text = `Provider answered ${status ?? 'an error'}${type ? ` (${type})` : ''}: ${message}`;
+    if (status === undefined || status === 408 || status === 409 || status === 429 || status >= 500) {
+      if (type === 'exceeded_current_quota_error')
+        return new ProviderRejectedError(text, { status, type }, { cause: error });
+      return new TransientError(text, { cause: error });
+    }
+    return new ProviderRejectedError(text, { status, type }, { cause: error });
+  }
+  if (error instanceof SyntaxError) {
+    return new TransientError(`The provider sent a malformed body: ${error.message}`, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,104 @@
+import { ConfigError } from '#shared/domain/errors';
+
+/** Everything the handlers read from their environment, checked once. */
+export interface AppConfig {
+  tableName: string;
+  region: string;
+  /** Set for the local stack (dynalite); unset in the cloud. */
+  dynamodbEndpoint: string | undefined;
+  llm: {
+    baseUrl: string;
+    apiKey: string | undefined;
+    /** In the cloud the key lives in Secrets Manager. */
+    apiKeySecretArn: string | undefined;
+    model: string;
+    timeoutMs: number;
+    /** Retries inside one model call (the SDK's backoff); Step Functions retries the Lambda on top. */
+    maxRetries: number;
+  };
+  /** Model calls one sub-agent may make for one subtask. */
+  subagentStepBudget: number;
+  /** Default output-token budget B of a sub-agent's model call. */
+  maxOutputTokens: number;
+  /** Upper bound of `maxSubagents` a request may ask for. */
+  maxSubagentsCap: number;
+  /** Default `maxSubagents` when a request does not say. */
+  defaultMaxSubagents: number;
+}
+
+export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
+export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
+
+type Env = Record<string, string | undefined>;
+
+const required = (env: Env, name: string): string => {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') throw new ConfigError(name, 'is required but not set');
+  return v;
+};
+
+const optional = (env: Env, name: string): string | undefined => {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v;
+};
+
+const positiveInt = (env: Env, name: string, fallback: number): number => {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(name, `must be a positive integer, got "${raw}"`);
+  return n;
+};
+
+const nonNegativeInt = (env: Env, name: string, fallback: number): number => {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ConfigError(name, `must be a non-negative integer, got "${raw}"`);
+  return n;
+};
+
+const url = (env: Env, name: string, fallback: string): string => {
+  const raw = optional(env, name) ?? fallback;
+  try {
+    new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+};
+
+/**
+ * Reads and checks the environment once; fails fast with the variable's name.
+ *
+ * @example
+ * const config = loadConfig({ TABLE_NAME: 'Data', AWS_REGION: 'eu-central-1' });
+ */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const maxSubagentsCap = positiveInt(env, 'PARL_MAX_SUBAGENTS_CAP', 1000);
+  const defaultMaxSubagents = positiveInt(env, 'PARL_DEFAULT_MAX_SUBAGENTS', Math.min(100, maxSubagentsCap));
+  if (defaultMaxSubagents > maxSubagentsCap) {
+    throw new ConfigError(
+      'PARL_DEFAULT_MAX_SUBAGENTS',
+      `must not exceed PARL_MAX_SUBAGENTS_CAP (${maxSubagentsCap})`,
+    );
+  }
+  return {
+    tableName: required(env, 'TABLE_NAME'),
+    region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+    dynamodbEndpoint: optional(env, 'DYNAMODB_ENDPOINT'),
+    llm: {
+      baseUrl: url(env, 'MOONSHOT_BASE_URL', DEFAULT_MOONSHOT_BASE_URL),
+      apiKey: optional(env, 'MOONSHOT_API_KEY'),
+      apiKeySecretArn: optional(env, 'MOONSHOT_API_KEY_SECRET_ARN'),
+      model: optional(env, 'MOONSHOT_MODEL') ?? DEFAULT_MOONSHOT_MODEL,
+      timeoutMs: positiveInt(env, 'PARL_LLM_TIMEOUT_MS', 120_000),
+      maxRetries: nonNegativeInt(env, 'PARL_LLM_MAX_RETRIES', 2),
+    },
+    subagentStepBudget: positiveInt(env, 'PARL_SUBAGENT_STEP_BUDGET', 6),
+    maxOutputTokens: positiveInt(env, 'PARL_MAX_OUTPUT_TOKENS', 1000),
+    maxSubagentsCap,
+    defaultMaxSubagents,
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Errors of PARL Swarm. One base class; `name` is set on every subclass because Step Functions
+ * matches Retry and Catch rules on the error name a Lambda throws (`TransientError` is retried).
+ * Edges map them with `instanceof`, never by message.
+ */
+export class ParlError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ParlError';
+  }
+}
+
+/** A failure that may pass: 429, 5xx, timeouts, lost connections. Step Functions retries it. */
+export class TransientError extends ParlError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
+/** The provider refused the request for good (400, 401, 403 insufficient balance, 404). Never retried. */
+export class ProviderRejectedError extends ParlError {
+  readonly status: number | undefined;
+  readonly type: string | undefined;
+  constructor(message: string, details: { status?: number; type?: string }, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProviderRejectedError';
+    this.status = details.status;
+    this.type = details.type;
+  }
+}
+
+/** A request or input that is not valid; `field` names what is wrong. */
+export class RequestValidationError extends ParlError {
+  readonly field: string;
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(`${field}: ${message}`, options);
+    this.name = 'RequestValidationError';
+    this.field = field;
+  }
+}
+
+/** The orchestrator could not produce a valid plan. */
+export class PlanError extends ParlError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PlanError';
+  }
+}
+
+/** A record that does not exist (or belongs to another tenant, which looks the same). */
+export class NotFoundError extends ParlError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A required environment variable is missing or malformed; `variable` names it. */
+export class ConfigError extends ParlError {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}

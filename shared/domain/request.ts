@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { RequestValidationError } from './errors';
+import type { JobRequest, Subtask } from './types';
+
+/** Limits of a job request. */
+export const REQUEST_LIMITS = {
+  taskChars: 10_000,
+  subtasks: 10_000,
+  promptChars: 20_000,
+  minOutputTokens: 16,
+  maxOutputTokens: 32_768,
+} as const;
+
+const subtaskSchema = z.union([
+  z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.promptChars),
+  z
+    .object({
+      id: z
+        .string()
+        .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ : -')
+        .optional(),
+      prompt: z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.promptChars),
+      expected: z.string().max(10_000).optional(),
+    })
+    .strict(),
+]);
+
+const requestSchema = (maxSubagentsCap: number) =>
+  z
+    .object({
+      task: z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.taskChars),
+      taskClass: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 . _ -')
+        .optional(),
+      workload: z.enum(['generic', 'bma-compliance']).optional(),
+      subtasks: z.array(subtaskSchema).min(1, 'must not be empty').max(REQUEST_LIMITS.subtasks).optional(),
+      mode: z.enum(['parl', 'sequential']).optional(),
+      maxSubagents: z.number().int().min(1).max(maxSubagentsCap).optional(),
+      maxOutputTokens: z
+        .number()
+        .int()
+        .min(REQUEST_LIMITS.minOutputTokens)
+        .max(REQUEST_LIMITS.maxOutputTokens)
+        .optional(),
+      dataset: z.record(z.string(), z.array(z.unknown())).optional(),
+    })
+    .strict();
+
+const pathOf = (path: readonly PropertyKey[]): string =>
+  path.length === 0
+    ? 'request'
+    : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+
+/**
+ * Validates a job request (the body of `POST /v1/jobs`, the file of `--input`) and fills defaults.
+ * Throws a RequestValidationError that names the first wrong field.
+ */
+export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number }): JobRequest {
+  const parsed = requestSchema(opts.maxSubagentsCap).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      const field = issue.path.length > 0 ? `${pathOf(issue.path)}.${key}` : key;
+      throw new RequestValidationError(field, 'is not a known field');
+    }
+    const field = issue ? pathOf(issue.path) : 'request';
+    throw new RequestValidationError(field, issue?.message ?? 'is invalid');
+  }
+  const r = parsed.data;
+  const subtasks = r.subtasks?.map((s, i): Subtask => {
+    const fallbackId = `S-${String(i + 1).padStart(4, '0')}`;
+    if (typeof s === 'string') return { id: fallbackId, prompt: s };
+    return {
+      id: s.id ?? fallbackId,
+      prompt: s.prompt,
+      ...(s.expected === undefined ? {} : { expected: s.expected }),
+    };
+  });
+  if (subtasks) {
+    const seen = new Set<string>();
+    subtasks.forEach((s, i) => {
+      if (seen.has(s.id)) throw new RequestValidationError(`subtasks[${i}].id`, `duplicate id "${s.id}"`);
+      seen.add(s.id);
+    });
+  }
+  const workload = r.workload ?? (r.dataset?.installations ? 'bma-compliance' : 'generic');
+  if (workload === 'bma-compliance' && !r.dataset?.installations) {
+    throw new RequestValidationError('dataset.installations', 'is required by the bma-compliance workload');
+  }
+  return {
+    task: r.task,
+    workload,
+    mode: r.mode ?? 'parl',
+    ...(r.taskClass === undefined ? {} : { taskClass: r.taskClass }),
+    ...(subtasks === undefined ? {} : { subtasks }),
+    ...(r.maxSubagents === undefined ? {} : { maxSubagents: r.maxSubagents }),
+    ...(r.maxOutputTokens === undefined ? {} : { maxOutputTokens: r.maxOutputTokens }),
+    ...(r.dataset === undefined ? {} : { dataset: r.dataset }),
+  };
+}

@@ -1,0 +1,102 @@
+import type {
+  AgentAssignment,
+  JobMetrics,
+  JobRequest,
+  JobStatus,
+  Role,
+  StepRecord,
+  Subtask,
+} from '#shared/domain/types';
+
+/** Identifies one job of one tenant; every key leads with the tenant. */
+export interface JobRef {
+  tenantId: string;
+  jobId: string;
+}
+
+/** What the orchestrator decided for a stage. */
+export interface PlanSummary {
+  stage: number;
+  agents: number;
+  maxConcurrency: number;
+  mapMode: 'INLINE' | 'DISTRIBUTED';
+  subtasks: number;
+  decomposedBy: 'request' | 'orchestrator';
+}
+
+/** The stored job. `request` is kept without its subtasks and dataset (those are items of their own). */
+export interface JobRecord extends JobRef {
+  status: JobStatus;
+  request: Omit<JobRequest, 'subtasks' | 'dataset'>;
+  acceptedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  executionId?: string;
+  plan?: PlanSummary;
+  metrics?: JobMetrics;
+  result?: JobResult;
+  error?: string;
+}
+
+export interface JobResult {
+  answer: string;
+  summary: Record<string, number>;
+  failedAgents?: { agentId: string; error: string }[];
+}
+
+/** One sub-agent's answer to one subtask, stored outside the workflow state. */
+export interface SubtaskResult {
+  subtaskId: string;
+  agentId: string;
+  stage: number;
+  status: 'ANSWERED' | 'FAILED';
+  answer?: string;
+  verdict?: string;
+  reasons?: string[];
+  expected?: string;
+  correct?: boolean;
+  error?: string;
+}
+
+/** A sub-agent's final record for a stage. */
+export interface AgentRecord {
+  stage: number;
+  agentId: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  attempt: number;
+  stepCount: number;
+  subtaskIds: string[];
+  error?: string;
+}
+
+/** Jobs, their subtasks, data and results. */
+export interface JobStore {
+  createJob(job: JobRecord, subtasks: readonly Subtask[], dataset?: Record<string, unknown[]>): Promise<void>;
+  getJob(ref: JobRef): Promise<JobRecord | undefined>;
+  updateJob(ref: JobRef, patch: Partial<Omit<JobRecord, 'tenantId' | 'jobId'>>): Promise<void>;
+  /** Stores a terminal state once; a second call leaves the first one in place and returns false. */
+  finishJob(
+    ref: JobRef,
+    outcome: Pick<JobRecord, 'status' | 'finishedAt' | 'metrics' | 'result' | 'error'>,
+  ): Promise<boolean>;
+  putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void>;
+  listSubtasks(ref: JobRef): Promise<Subtask[]>;
+  getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]>;
+  getDatasetItem(ref: JobRef, kind: string, id: string): Promise<unknown | undefined>;
+  putResult(ref: JobRef, result: SubtaskResult): Promise<void>;
+  listResults(ref: JobRef): Promise<SubtaskResult[]>;
+}
+
+/** Step records and per-agent bookkeeping. Writes are idempotent per (stage, role, agent, step). */
+export interface StepRecorder {
+  /** Counts an invocation of an agent; the first call returns 1, a retried Lambda gets 2, … */
+  nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number>;
+  recordStep(ref: JobRef, step: StepRecord): Promise<void>;
+  /** Stores the agent's outcome and drops steps an earlier, longer attempt left behind. */
+  finishAgent(ref: JobRef, agent: AgentRecord, role?: Role): Promise<void>;
+  listSteps(ref: JobRef): Promise<StepRecord[]>;
+  listAgents(ref: JobRef): Promise<AgentRecord[]>;
+  countFinishedAgents(ref: JobRef, stage: number): Promise<number>;
+}
+
+export type { AgentAssignment };

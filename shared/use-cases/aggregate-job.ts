@@ -1,0 +1,229 @@
+import { ProviderRejectedError } from '#shared/domain/errors';
+import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
+import { synthesizerSystemPrompt } from '#shared/domain/prompts';
+import type { JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
+import type {
+  JobRecord,
+  JobRef,
+  JobResult,
+  JobStore,
+  StepRecorder,
+  SubtaskResult,
+} from '#shared/ports/job-store';
+import type { LlmClient } from '#shared/ports/llm';
+import { modelStep } from './model-step';
+
+/** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
+export interface MapItemResult {
+  agentId: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  error?: string;
+  cause?: string;
+}
+
+export interface AggregateInput extends JobRef {
+  stage?: number;
+  subagentResults?: MapItemResult[];
+  /** Set by the workflow's failure path: the error a state caught. */
+  failure?: { Error?: string; Cause?: string };
+}
+
+export interface AggregateOutput {
+  jobId: string;
+  status: JobStatus;
+  error?: string;
+}
+
+export interface AggregateDeps {
+  store: JobStore;
+  steps: StepRecorder;
+  llm: LlmClient;
+  weights?: RewardWeights;
+  prices?: PriceTable;
+}
+
+/** How many result lines the synthesis prompt carries at most. */
+export const SYNTHESIS_MAX_LINES = 200;
+
+/** The message inside a Step Functions error Cause (a Lambda's `{errorMessage}` JSON, or plain text). */
+export function causeMessage(failure: { Error?: string; Cause?: string }): string {
+  const cause = failure.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    if (parsed.errorMessage) return `${failure.Error ?? 'Error'}: ${parsed.errorMessage}`;
+  } catch {
+    // not JSON: a plain message
+  }
+  return `${failure.Error ?? 'Error'}${cause ? `: ${cause}` : ''}`;
+}
+
+/**
+ * Closes a job: measures, final answer, terminal state.
+ *
+ * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing)
+ * 2. record sub-agents that died without a record (the Map caught their failure)
+ * 3. on the failure path, or when no sub-agent completed, store FAILED with the reason
+ * 4. otherwise synthesize the final answer with one model call (an orchestrator step)
+ * 5. compute the measures from the stored steps and store the terminal state
+ */
+export async function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput> {
+  const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
+  const job = await deps.store.getJob(ref);
+  if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
+  if (job.status === 'SUCCEEDED' || job.status === 'FAILED' || job.status === 'CANCELLED') {
+    return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
+  }
+  const stage = input.stage ?? job.plan?.stage ?? 1;
+
+  let agents = await deps.steps.listAgents(ref);
+  const died = (input.subagentResults ?? []).filter(
+    (item) =>
+      item.status === 'FAILED' && !agents.some((a) => a.agentId === item.agentId && a.stage === stage),
+  );
+  if (died.length > 0) {
+    const stepsSoFar = await deps.steps.listSteps(ref);
+    for (const item of died) {
+      const own = stepsSoFar.filter(
+        (s) => s.stage === stage && s.role === 'sub' && s.agentId === item.agentId,
+      );
+      await deps.steps.finishAgent(ref, {
+        stage,
+        agentId: item.agentId,
+        status: 'FAILED',
+        attempt: Math.max(0, ...own.map((s) => s.attempt)),
+        stepCount: own.length,
+        subtaskIds: [],
+        error: causeMessage({ Error: item.error, Cause: item.cause }),
+      });
+    }
+    agents = await deps.steps.listAgents(ref);
+  }
+  const results = await deps.store.listResults(ref);
+  const subtasks = await deps.store.listSubtasks(ref);
+  const spawned = job.plan?.agents ?? agents.length;
+  const completed = agents.filter((a) => a.status === 'SUCCEEDED').length;
+  const failedAgents = agents
+    .filter((a) => a.status === 'FAILED')
+    .map((a) => ({ agentId: a.agentId, error: a.error ?? 'failed' }));
+
+  let error: string | undefined;
+  if (input.failure) error = causeMessage(input.failure);
+  else if (spawned > 0 && completed === 0) {
+    error = `all ${spawned} sub-agents failed; first error: ${failedAgents[0]?.error ?? 'unknown'}`;
+  }
+
+  let answer = '';
+  if (!error) {
+    try {
+      answer = await synthesize(deps, ref, stage, job, results, subtasks.length);
+    } catch (e) {
+      if (!(e instanceof ProviderRejectedError)) throw e;
+      error = `synthesis failed: ${e.message}`;
+    }
+  }
+  const summary = summarize(results, subtasks);
+  const finishedAt = new Date().toISOString();
+  const steps = await deps.steps.listSteps(ref);
+  const metrics = computeJobMetrics({
+    steps,
+    spawned,
+    completed,
+    correct: summary.correct ?? 0,
+    scored: summary.scored ?? 0,
+    acceptedAt: job.acceptedAt,
+    finishedAt,
+    weights: deps.weights ?? DEFAULT_WEIGHTS,
+    prices: deps.prices ?? KIMI_K25_PRICES,
+  });
+  const result: JobResult = {
+    answer,
+    summary,
+    ...(failedAgents.length > 0 ? { failedAgents: failedAgents.slice(0, 100) } : {}),
+  };
+  const status: JobStatus = error ? 'FAILED' : 'SUCCEEDED';
+  const stored = await deps.store.finishJob(ref, {
+    status,
+    finishedAt,
+    metrics,
+    result,
+    ...(error ? { error } : {}),
+  });
+  if (!stored) {
+    const current = await deps.store.getJob(ref);
+    return {
+      jobId: job.jobId,
+      status: current?.status ?? status,
+      ...(current?.error ? { error: current.error } : {}),
+    };
+  }
+  return { jobId: job.jobId, status, ...(error ? { error } : {}) };
+}
+
+/** Counts of the stage's results; `scored`/`correct` only over subtasks with ground truth. */
+export function summarize(
+  results: readonly SubtaskResult[],
+  subtasks: readonly Subtask[],
+): Record<string, number> {
+  const answered = results.filter((r) => r.status === 'ANSWERED');
+  const summary: Record<string, number> = {
+    subtasks: subtasks.length,
+    answered: answered.length,
+    unanswered: subtasks.length - answered.length,
+  };
+  const verdicts = answered.filter((r) => r.verdict);
+  if (verdicts.length > 0) {
+    summary.compliant = verdicts.filter((r) => r.verdict === 'compliant').length;
+    summary.nonCompliant = verdicts.filter((r) => r.verdict === 'non_compliant').length;
+  }
+  // Every subtask with ground truth is scored; one without a usable answer (its agent died) is wrong.
+  const withTruth = new Set(subtasks.filter((s) => s.expected !== undefined).map((s) => s.id));
+  if (withTruth.size > 0) {
+    summary.scored = withTruth.size;
+    summary.correct = results.filter((r) => withTruth.has(r.subtaskId) && r.correct === true).length;
+  }
+  return summary;
+}
+
+async function synthesize(
+  deps: AggregateDeps,
+  ref: JobRef,
+  stage: number,
+  job: JobRecord,
+  results: readonly SubtaskResult[],
+  subtasks: number,
+): Promise<string> {
+  const attempt = await deps.steps.nextAttempt(ref, stage, 'main', 'synthesizer');
+  const lines = results
+    .slice()
+    .sort((a, b) => a.subtaskId.localeCompare(b.subtaskId))
+    .slice(0, SYNTHESIS_MAX_LINES)
+    .map((r) =>
+      r.status === 'ANSWERED'
+        ? `- ${r.subtaskId}: ${r.verdict ? `${r.verdict}${r.reasons?.length ? ` (${r.reasons.join('; ')})` : ''}` : (r.answer ?? '').slice(0, 300)}`
+        : `- ${r.subtaskId}: no answer (${r.error ?? 'failed'})`,
+    );
+  const more =
+    results.length > SYNTHESIS_MAX_LINES
+      ? `\n… and ${results.length - SYNTHESIS_MAX_LINES} more results.`
+      : '';
+  const response = await modelStep(
+    deps,
+    { ref, stage, role: 'main', agentId: 'synthesizer', step: 1, attempt },
+    {
+      messages: [
+        { role: 'system', content: synthesizerSystemPrompt },
+        {
+          role: 'user',
+          content: `Task: ${job.request.task}\n\nResults of ${results.length} of ${subtasks} subtasks:\n${lines.join('\n')}${more}`,
+        },
+      ],
+      maxTokens: 1500,
+    },
+  );
+  await deps.steps.finishAgent(
+    ref,
+    { stage, agentId: 'synthesizer', status: 'SUCCEEDED', attempt, stepCount: 1, subtaskIds: [] },
+    'main',
+  );
+  return response.content ?? '';
+}

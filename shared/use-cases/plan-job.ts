@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import type { AppConfig } from '#shared/config';
+import { NotFoundError, PlanError } from '#shared/domain/errors';
+import { plannerSystemPrompt } from '#shared/domain/prompts';
+import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
+import { extractJsonObject } from '#shared/domain/workloads';
+import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import { modelStep } from './model-step';
+
+/** Step Functions runs at most 40 inline Map iterations at once; above that the Map runs distributed. */
+export const INLINE_MAP_MAX_CONCURRENCY = 40;
+/** Above this many items an inline Map risks the 25,000-event history limit (about 8 events an item, retries on top). */
+export const INLINE_MAP_MAX_ITEMS = 1000;
+/** Stay well below the 256 KiB state payload limit. */
+export const MAX_PLAN_PAYLOAD_BYTES = 200 * 1024;
+/** A free-text task is decomposed into at most this many subtasks. */
+export const MAX_DECOMPOSED_SUBTASKS = 50;
+
+export type PlanInput = JobRef;
+
+/** The Map's input: who runs which subtasks, how many at once, and in which Map mode. */
+export interface PlanOutput extends JobRef {
+  stage: number;
+  maxConcurrency: number;
+  mapMode: 'INLINE' | 'DISTRIBUTED';
+  agents: AgentAssignment[];
+}
+
+export interface PlanDeps {
+  store: JobStore;
+  steps: StepRecorder;
+  llm: LlmClient;
+  config: Pick<AppConfig, 'defaultMaxSubagents'>;
+}
+
+const decompositionSchema = z.object({
+  subtasks: z
+    .array(z.object({ prompt: z.string().trim().min(1) }).passthrough())
+    .min(1)
+    .max(MAX_DECOMPOSED_SUBTASKS),
+});
+
+/**
+ * Assigns subtasks to sub-agents. `parl`: one sub-agent per subtask; `sequential`: one agent takes them all.
+ */
+export function assignSubtasks(subtaskIds: readonly string[], mode: JobRequest['mode']): AgentAssignment[] {
+  if (mode === 'sequential') return [{ agentId: 'agent-0001', subtaskIds: [...subtaskIds] }];
+  return subtaskIds.map((id, i) => ({
+    agentId: `agent-${String(i + 1).padStart(4, '0')}`,
+    subtaskIds: [id],
+  }));
+}
+
+/** Chooses the Map mode from the width and the number of items. */
+export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['mapMode'] {
+  return maxConcurrency > INLINE_MAP_MAX_CONCURRENCY || items > INLINE_MAP_MAX_ITEMS
+    ? 'DISTRIBUTED'
+    : 'INLINE';
+}
+
+/**
+ * The orchestrator's plan for stage 1.
+ *
+ * 1. load the job (a cancelled or finished job is not planned again)
+ * 2. take the request's subtasks, or decompose the task with one model call that must return
+ *    valid JSON (one repair turn, then PlanError)
+ * 3. assign subtasks to sub-agents by mode and choose the width and the Map mode
+ * 4. store the plan, mark the job RUNNING, and return the Map's input
+ */
+export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOutput> {
+  const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
+  const job = await deps.store.getJob(ref);
+  if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
+  if (job.status !== 'ACCEPTED' && job.status !== 'RUNNING') {
+    throw new PlanError(`job ${input.jobId} is ${job.status}; it is not planned again`);
+  }
+  const stage = 1;
+  let subtasks = await deps.store.listSubtasks(ref);
+  const decomposedBy = subtasks.length > 0 ? 'request' : 'orchestrator';
+  if (subtasks.length === 0) {
+    subtasks = await decompose(deps, ref, stage, job.request.task);
+    await deps.store.putSubtasks(ref, subtasks);
+  }
+  const agents = assignSubtasks(
+    subtasks.map((s) => s.id),
+    job.request.mode,
+  );
+  const width = Math.min(job.request.maxSubagents ?? deps.config.defaultMaxSubagents, agents.length);
+  const output: PlanOutput = {
+    jobId: ref.jobId,
+    tenantId: ref.tenantId,
+    stage,
+    maxConcurrency: Math.max(1, width),
+    mapMode: mapModeFor(width, agents.length),
+    agents,
+  };
+  const bytes = Buffer.byteLength(JSON.stringify(output));
+  if (bytes > MAX_PLAN_PAYLOAD_BYTES) {
+    throw new PlanError(
+      `the plan for ${agents.length} sub-agents is ${bytes} bytes, above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget; split the job or use fewer subtasks`,
+    );
+  }
+  await deps.store.updateJob(ref, {
+    status: 'RUNNING',
+    startedAt: new Date().toISOString(),
+    plan: {
+      stage,
+      agents: agents.length,
+      maxConcurrency: output.maxConcurrency,
+      mapMode: output.mapMode,
+      subtasks: subtasks.length,
+      decomposedBy,
+    },
+  });
+  return output;
+}
+
+async function decompose(deps: PlanDeps, ref: JobRef, stage: number, task: string): Promise<Subtask[]> {
+  const attempt = await deps.steps.nextAttempt(ref, stage, 'main', 'planner');
+  const messages: ChatMessage[] = [
+    { role: 'system', content: plannerSystemPrompt(MAX_DECOMPOSED_SUBTASKS) },
+    { role: 'user', content: task },
+  ];
+  let problem = '';
+  let step = 0;
+  for (; step < 2; ) {
+    step += 1;
+    const response = await modelStep(
+      deps,
+      { ref, stage, role: 'main', agentId: 'planner', step, attempt },
+      { messages, json: true, maxTokens: 4000 },
+    );
+    const content = response.content ?? '';
+    try {
+      const parsed = decompositionSchema.parse(extractJsonObject(content));
+      await deps.steps.finishAgent(
+        ref,
+        { stage, agentId: 'planner', status: 'SUCCEEDED', attempt, stepCount: step, subtaskIds: [] },
+        'main',
+      );
+      return parsed.subtasks.map((s, i) => ({ id: `S-${String(i + 1).padStart(4, '0')}`, prompt: s.prompt }));
+    } catch (error) {
+      problem = error instanceof Error ? error.message.slice(0, 500) : String(error);
+      messages.push({ role: 'assistant', content });
+      messages.push({
+        role: 'user',
+        content: `That was not valid: ${problem}. Reply with JSON only: {"subtasks": [{"prompt": "..."}]}.`,
+      });
+    }
+  }
+  await deps.steps.finishAgent(
+    ref,
+    { stage, agentId: 'planner', status: 'FAILED', attempt, stepCount: step, subtaskIds: [] },
+    'main',
+  );
+  throw new PlanError(
+    `the orchestrator returned no valid decomposition after ${step} model calls: ${problem}`,
+  );
+}

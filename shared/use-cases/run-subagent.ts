@@ -1,0 +1,146 @@
+import type { AppConfig } from '#shared/config';
+import { NotFoundError } from '#shared/domain/errors';
+import { bmaSubagentSystemPrompt, genericSubagentSystemPrompt } from '#shared/domain/prompts';
+import type { Subtask, WorkloadName } from '#shared/domain/types';
+import { isCorrect, parseAnswer } from '#shared/domain/workloads';
+import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import { modelStep } from './model-step';
+import { executeTool, toolsFor } from './tools';
+
+export interface SubagentInput extends JobRef {
+  stage: number;
+  agentId: string;
+  subtaskIds: string[];
+}
+
+/** What the Map collects per sub-agent: small on purpose (answers live in DynamoDB). */
+export interface SubagentOutput {
+  agentId: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  answered: number;
+  failed: number;
+}
+
+export interface SubagentDeps {
+  store: JobStore;
+  steps: StepRecorder;
+  llm: LlmClient;
+  config: Pick<AppConfig, 'subagentStepBudget' | 'maxOutputTokens'>;
+}
+
+/**
+ * Runs one sub-agent over its subtasks, one after another, each a small agent loop of model calls
+ * and tool calls within a step budget.
+ *
+ * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps)
+ * 2. load the job's workload and the assigned subtasks
+ * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
+ * 4. store the agent's record (dropping steps an earlier, longer attempt left) and return a summary
+ */
+export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Promise<SubagentOutput> {
+  const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
+  const attempt = await deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId);
+  const job = await deps.store.getJob(ref);
+  if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
+  const subtasks = await deps.store.getSubtasks(ref, input.subtaskIds);
+  const workload = job.request.workload;
+  const maxTokens = job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
+
+  let stepNo = 0;
+  let answered = 0;
+  const nextStep = () => {
+    stepNo += 1;
+    return { ref, stage: input.stage, role: 'sub' as const, agentId: input.agentId, step: stepNo, attempt };
+  };
+  const finish = async (status: 'SUCCEEDED' | 'FAILED', error?: string) => {
+    await deps.steps.finishAgent(ref, {
+      stage: input.stage,
+      agentId: input.agentId,
+      status,
+      attempt,
+      stepCount: stepNo,
+      subtaskIds: input.subtaskIds,
+      ...(error ? { error } : {}),
+    });
+  };
+
+  try {
+    const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
+    for (const subtask of subtasks) {
+      const result = await solveSubtask(deps, ref, workload, subtask, maxTokens, nextStep);
+      await deps.store.putResult(ref, { ...result, agentId: input.agentId, stage: input.stage });
+      if (result.status === 'ANSWERED') answered += 1;
+    }
+    const failed = subtasks.length - answered + missing.length;
+    const error =
+      failed > 0 ? `${failed} of ${input.subtaskIds.length} subtasks got no usable answer` : undefined;
+    await finish(failed === 0 ? 'SUCCEEDED' : 'FAILED', error);
+    return { agentId: input.agentId, status: failed === 0 ? 'SUCCEEDED' : 'FAILED', answered, failed };
+  } catch (error) {
+    await finish('FAILED', error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+}
+
+async function solveSubtask(
+  deps: SubagentDeps,
+  ref: JobRef,
+  workload: WorkloadName,
+  subtask: Subtask,
+  maxTokens: number,
+  nextStep: () => Parameters<typeof modelStep>[1],
+): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
+  const tools = toolsFor(workload);
+  const messages: ChatMessage[] = [
+    {
+      role: 'system',
+      content: workload === 'bma-compliance' ? bmaSubagentSystemPrompt : genericSubagentSystemPrompt,
+    },
+    { role: 'user', content: subtask.prompt },
+  ];
+  const base = {
+    subtaskId: subtask.id,
+    ...(subtask.expected === undefined ? {} : { expected: subtask.expected }),
+  };
+  let lastProblem = 'no answer';
+  for (let turn = 0; turn < deps.config.subagentStepBudget; turn++) {
+    const response = await modelStep(deps, nextStep(), { messages, ...(tools ? { tools } : {}), maxTokens });
+    if (response.toolCalls.length > 0) {
+      messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });
+      for (const call of response.toolCalls) {
+        messages.push({
+          role: 'tool',
+          tool_call_id: call.id,
+          content: await executeTool(deps.store, ref, call),
+        });
+      }
+      continue;
+    }
+    const content = response.content ?? '';
+    try {
+      const parsed = parseAnswer(workload, content);
+      return {
+        ...base,
+        status: 'ANSWERED',
+        answer: parsed.answer.slice(0, 4000),
+        ...(parsed.verdict ? { verdict: parsed.verdict } : {}),
+        ...(parsed.reasons ? { reasons: parsed.reasons.slice(0, 20) } : {}),
+        ...(subtask.expected === undefined ? {} : { correct: isCorrect(workload, parsed, subtask.expected) }),
+      };
+    } catch (error) {
+      lastProblem = `unusable answer (${response.finishReason}): ${error instanceof Error ? error.message : String(error)}`;
+      messages.push({ role: 'assistant', content });
+      messages.push({
+        role: 'user',
+        content: `Your reply could not be used: ${lastProblem}. Reply again in the required format.`,
+      });
+    }
+  }
+  return {
+    ...base,
+    status: 'FAILED',
+    error: `step budget of ${deps.config.subagentStepBudget} spent; last problem: ${lastProblem}`,
+    ...(subtask.expected === undefined ? {} : { correct: false }),
+  };
+}

@@ -1,0 +1,128 @@
+import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { describe, expect, it } from 'vitest';
+import { stateMachineAsl } from '#cdk/asl';
+import { JOB_FAILED, STATE_NAMES } from '#cdk/state-machine';
+import { synthesize } from './synth.ts';
+
+// The synthesized definition, run by the library the local runtime uses, with stub handlers:
+// a check that the contract in cdk/state-machine.ts holds outside the cloud too.
+const asl = stateMachineAsl(synthesize().workflowTemplate.toJSON());
+const noRetryWait = Object.fromEntries(Object.values(STATE_NAMES).map((name) => [name, 0]));
+
+type Json = Record<string, unknown>;
+type Handler = (input: Json) => unknown;
+type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+
+class TransientError extends Error {
+  override name = 'TransientError';
+}
+
+function plan(mapMode: 'INLINE' | 'DISTRIBUTED'): Handler {
+  return (input) => ({
+    ...input,
+    stage: 1,
+    maxConcurrency: 2,
+    mapMode,
+    agents: [
+      { agentId: 'a1', subtaskIds: ['s1', 's2'] },
+      { agentId: 'a2', subtaskIds: ['s3'] },
+      { agentId: 'a3', subtaskIds: ['s4'] },
+    ],
+  });
+}
+
+async function run(handlers: Record<string, Handler>) {
+  const calls: Record<string, Json[]> = {};
+  const taskResourceLocalHandlers = Object.fromEntries(
+    Object.entries(handlers).map(([state, handler]) => [
+      state,
+      (input: unknown) => {
+        calls[state] = [...(calls[state] ?? []), input as Json];
+        return handler(input as Json);
+      },
+    ]),
+  ) as LocalHandlers;
+  const machine = new StateMachine(asl as unknown as StateMachineDefinition);
+  const execution = machine.run(
+    { jobId: 'j1', tenantId: 't1' },
+    { overrides: { taskResourceLocalHandlers, retryIntervalOverrides: noRetryWait } },
+  );
+  try {
+    return { output: await execution.result, error: undefined, calls };
+  } catch (error) {
+    // The library wraps the Fail state's error (name = Error, message = Cause) in an ExecutionError.
+    return { output: undefined, error: (error as Error).cause as Error, calls };
+  }
+}
+
+const subagent: Handler = (input) => {
+  if (input.agentId === 'a2') throw new TransientError('provider kept failing');
+  return { agentId: input.agentId, status: 'SUCCEEDED', ref: `STEP#${input.agentId}` };
+};
+const aggregate: Handler = (input) => ({ jobId: input.jobId, status: 'SUCCEEDED' });
+
+describe('the synthesized workflow, run locally', () => {
+  it.each([
+    ['INLINE', 'RunSubagent'],
+    ['DISTRIBUTED', 'RunSubagentD'],
+  ] as const)(
+    'fans out in %s mode and tolerates a sub-agent that fails after its retries',
+    async (mode, task) => {
+      // Act
+      const { output, error, calls } = await run({
+        Plan: plan(mode),
+        [task]: subagent,
+        Aggregate: aggregate,
+      });
+      // Assess
+      expect(error).toBeUndefined();
+      expect(output).toEqual({ jobId: 'j1', status: 'SUCCEEDED' });
+      expect(calls.Plan).toEqual([{ jobId: 'j1', tenantId: 't1' }]);
+      expect(calls[task]).toContainEqual({
+        jobId: 'j1',
+        tenantId: 't1',
+        stage: 1,
+        agentId: 'a1',
+        subtaskIds: ['s1', 's2'],
+      });
+      expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(3); // 1 + 2 retries
+      expect(calls.Aggregate).toEqual([
+        {
+          jobId: 'j1',
+          tenantId: 't1',
+          stage: 1,
+          subagentResults: [
+            { agentId: 'a1', status: 'SUCCEEDED', ref: 'STEP#a1' },
+            { agentId: 'a2', status: 'FAILED', error: 'TransientError', cause: 'provider kept failing' },
+            { agentId: 'a3', status: 'SUCCEEDED', ref: 'STEP#a3' },
+          ],
+        },
+      ]);
+    },
+  );
+
+  it('stores a failed plan through FinalizeFailure and fails the execution', async () => {
+    // Act
+    const { error, calls } = await run({
+      Plan: () => {
+        throw new Error('bad request');
+      },
+      FinalizeFailure: () => ({ stored: true }),
+    });
+    // Assess
+    expect(error).toMatchObject({ name: JOB_FAILED.error, message: JOB_FAILED.cause });
+    expect(calls.FinalizeFailure).toEqual([
+      { jobId: 'j1', tenantId: 't1', failure: { Error: 'Error', Cause: 'bad request' } },
+    ]);
+  });
+
+  it('fails the execution when the aggregate reports a failed job', async () => {
+    const { error, calls } = await run({
+      Plan: plan('INLINE'),
+      RunSubagent: subagent,
+      Aggregate: (input) => ({ jobId: input.jobId, status: 'FAILED', error: 'no sub-agent finished' }),
+    });
+    expect(error).toMatchObject({ name: JOB_FAILED.error });
+    expect(calls.FinalizeFailure).toBeUndefined();
+  });
+});

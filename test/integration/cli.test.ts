@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { computeJobMetrics } from '#shared/domain/measures';
+import type { JobMetrics, StepRecord } from '#shared/domain/types';
+
+const root = new URL('../..', import.meta.url).pathname;
+/** The environment of a user without a Moonshot key: the CLI starts the simulator. */
+const env = { ...process.env, MOONSHOT_API_KEY: '', MOONSHOT_BASE_URL: '', FORCE_COLOR: '0' };
+
+describe('npm start', () => {
+  it('runs the default demo and prints one JSON document whose measures recompute from its steps', () => {
+    // Act
+    const out = spawnSync('npm', ['start', '--', '--json', '--quiet'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    // Assess
+    expect(out.status, out.stderr).toBe(0);
+    const report = JSON.parse(out.stdout) as {
+      status: string;
+      mode: string;
+      acceptedAt: string;
+      finishedAt: string;
+      metrics: JobMetrics;
+      steps: StepRecord[];
+      result: { summary: Record<string, number> };
+    };
+    expect(report.status).toBe('SUCCEEDED');
+    expect(report.mode).toBe('parl');
+    const m = report.metrics;
+    expect(m.stepSpeedup).toBeGreaterThanOrEqual(10);
+    expect(m.subagents.spawned).toBe(100);
+    const again = computeJobMetrics({
+      steps: report.steps,
+      spawned: m.subagents.spawned,
+      completed: m.subagents.completed,
+      correct: report.result.summary.correct ?? 0,
+      scored: report.result.summary.scored ?? 0,
+      acceptedAt: report.acceptedAt,
+      finishedAt: report.finishedAt,
+      weights: m.weights,
+    });
+    expect(again).toEqual(m);
+  });
+});
+
+describe('parl run with bad input', () => {
+  it.each([
+    [['run', '--task', ''], /task: must not be empty/],
+    [['run', '--max-subagents', '0'], /--max-subagents must be an integer from 1 to 1000/],
+    [['run', '--mode', 'fast'], /--mode must be "parl" or "sequential"/],
+    [['run', '--input', '/nonexistent/job.json'], /cannot be read: ENOENT/],
+  ])('%j exits 2 with a message and starts nothing', (argv, message) => {
+    const out = spawnSync('npx', ['parl', ...argv], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(message);
+    expect(out.stderr).toMatch(/nothing was started/);
+    expect(out.stderr).not.toMatch(/local stack up/);
+    expect(out.stdout).toBe('');
+  });
+
+  it('prints help', () => {
+    const out = spawnSync('npx', ['parl', '--help'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/--max-subagents N/);
+    expect(out.stdout).toMatch(/MOONSHOT_API_KEY/);
+  });
+});
