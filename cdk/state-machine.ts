@@ -172,7 +172,7 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   subagentsDistributed.addCatch(finalizeFailure, toFinalize);
 
   const aggregate = invokeTask(s, STATE_NAMES.aggregate, functions.aggregate, {
-    comment: 'Computes the measures and reward, updates the policy, stores the result',
+    comment: 'Computes the measures and reward, synthesizes the answer, stores the result',
     payload: TaskInput.fromObject({
       jobId: JsonPath.stringAt('$.jobId'),
       tenantId: JsonPath.stringAt('$.tenantId'),
