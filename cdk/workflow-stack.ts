@@ -8,8 +8,12 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { HandlerFunction } from './constructs/handler-function.ts';
@@ -21,6 +25,21 @@ export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
 /** The model unless the `moonshotModel` context key overrides it. */
 export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
 
+/** The execution statuses that leave a job without a stored terminal state unless someone closes it. */
+export const ENDED_EXECUTION_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+
+/**
+ * How long and how often EventBridge, and then Lambda's asynchronous invocation, keep trying to
+ * hand an execution-status event to the execution-ended function before it goes to the DLQ.
+ */
+export const EXECUTION_ENDED_DELIVERY = {
+  ruleRetryAttempts: 8,
+  ruleMaxEventAge: Duration.hours(6),
+  functionRetryAttempts: 2,
+  functionMaxEventAge: Duration.hours(6),
+  dlqRetention: Duration.days(14),
+} as const;
+
 /** Properties of the {@link WorkflowStack}: what it uses from the stateful stack. */
 export interface WorkflowStackProps extends StackProps {
   readonly table: ITable;
@@ -29,13 +48,19 @@ export interface WorkflowStackProps extends StackProps {
 
 /**
  * The stateless part of a job's life: the plan, sub-agent and aggregate functions and the
- * state machine that runs them (defined in `state-machine.ts`).
+ * state machine that runs them (defined in `state-machine.ts`), and the execution-ended function
+ * that closes the job of an execution that failed outside a Catch, timed out or was stopped.
  */
 export class WorkflowStack extends Stack {
   readonly plan: HandlerFunction;
   readonly subagent: HandlerFunction;
   readonly aggregate: HandlerFunction;
   readonly stateMachine: StateMachine;
+  readonly executionEnded: HandlerFunction;
+  /** Routes the state machine's FAILED, TIMED_OUT and ABORTED status changes to {@link executionEnded}. */
+  readonly executionEndedRule: Rule;
+  /** Status-change events that could not be handled, kept for a redrive. */
+  readonly executionEndedDlq: Queue;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
@@ -84,6 +109,63 @@ export class WorkflowStack extends Stack {
       timeout: Duration.hours(2),
     });
     this.acknowledgeStateMachineFindings();
+
+    const ended = this.closeEndedExecutions(props.table);
+    this.executionEnded = ended.fn;
+    this.executionEndedRule = ended.rule;
+    this.executionEndedDlq = ended.dlq;
+  }
+
+  /**
+   * No job stays RUNNING: an execution that ends FAILED (outside a Catch), TIMED_OUT or ABORTED
+   * emits a status-change event, and the execution-ended function closes its job. Events that
+   * cannot be delivered, or whose handling keeps failing, land in an encrypted DLQ.
+   */
+  private closeEndedExecutions(table: ITable): { fn: HandlerFunction; rule: Rule; dlq: Queue } {
+    const fn = new HandlerFunction(this, 'ExecutionEnded', {
+      name: 'execution-ended',
+      timeout: Duration.seconds(60),
+      memorySize: 256,
+      description: 'PARL execution-ended: closes the job of a failed, timed-out or stopped execution',
+    })
+      // No model call and no tenant listing: the table's items only, no index, no provider key.
+      .bindTable(table, 'readWrite');
+
+    const dlq = new Queue(this, 'ExecutionEndedDlq', {
+      // SQS-managed keys: EventBridge cannot send to a queue encrypted with the AWS managed KMS key.
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: EXECUTION_ENDED_DELIVERY.dlqRetention,
+    });
+    Validations.of(dlq).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the execution-ended rule target and function',
+    });
+    fn.configureAsyncInvoke({
+      retryAttempts: EXECUTION_ENDED_DELIVERY.functionRetryAttempts,
+      maxEventAge: EXECUTION_ENDED_DELIVERY.functionMaxEventAge,
+      onFailure: new SqsDestination(dlq),
+    });
+
+    const rule = new Rule(this, 'ExecutionEndedRule', {
+      description: 'Closes the job of a workflow execution that failed, timed out or was stopped',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: [...ENDED_EXECUTION_STATUSES],
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+    });
+    rule.addTarget(
+      new LambdaFunction(fn, {
+        retryAttempts: EXECUTION_ENDED_DELIVERY.ruleRetryAttempts,
+        maxEventAge: EXECUTION_ENDED_DELIVERY.ruleMaxEventAge,
+        deadLetterQueue: dlq,
+      }),
+    );
+    return { fn, rule, dlq };
   }
 
   /** Accepted cdk-nag findings on the state machine's role and policies, each named exactly. */

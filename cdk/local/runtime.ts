@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { type StateMachine as LocalStateMachine, StateMachine } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  type StateMachine as LocalStateMachine,
+  StateMachine,
+} from 'aws-local-stepfunctions';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
@@ -12,6 +18,7 @@ import { type AppConfig, loadConfig } from '#shared/config';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import { closeEndedExecution, type EndedExecution } from '#shared/use-cases/close-ended-execution';
 import { submitJob } from '#shared/use-cases/submit-job';
 import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
@@ -55,6 +62,29 @@ export interface ProgressEvent {
 export interface JobOutcome {
   job: JobRecord;
   steps: StepRecord[];
+}
+
+/** How a local execution ended abnormally, from what its result threw (the cloud's status-change event). */
+export type LocalExecutionEnd = Omit<EndedExecution, 'jobId' | 'tenantId'>;
+
+/** A local execution that succeeded without its job reaching a terminal state. */
+export const ENDED_WITHOUT_RESULT: LocalExecutionEnd = {
+  status: 'FAILED',
+  reason: 'the execution ended without storing a result',
+};
+
+/**
+ * Maps what an aws-local-stepfunctions execution threw to how the execution ended: aborted →
+ * ABORTED, timed out → TIMED_OUT, anything else → FAILED with the error's name and message (for a
+ * failed execution, those of the error it wraps: the Fail state's Error and Cause, as in the cloud).
+ */
+export function localExecutionEnd(thrown: unknown): LocalExecutionEnd {
+  if (thrown instanceof ExecutionAbortedError) return { status: 'ABORTED' };
+  if (thrown instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT' };
+  const error = thrown instanceof ExecutionError && thrown.cause instanceof Error ? thrown.cause : thrown;
+  return error instanceof Error
+    ? { status: 'FAILED', error: error.name, cause: error.message }
+    : { status: 'FAILED', cause: String(error) };
 }
 
 function lambdaContext(functionName: string, timeoutSeconds: number, memory: number): Context {
@@ -189,27 +219,19 @@ export class LocalStack implements WorkflowStarter {
       },
     );
     const done = execution.result.then(
-      () => this.ensureTerminal(ref, 'the execution ended without storing a result'),
-      (error: unknown) =>
-        this.ensureTerminal(
-          ref,
-          `the execution failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
-        ),
+      () => this.ensureTerminal(ref, ENDED_WITHOUT_RESULT),
+      (error: unknown) => this.ensureTerminal(ref, localExecutionEnd(error)),
     );
     this.executions.set(ref.jobId, done);
     return Promise.resolve({ executionId });
   }
 
-  /** The safety net the cloud gets from execution-status events: no job stays RUNNING. */
-  private async ensureTerminal(ref: JobRef, reason: string): Promise<void> {
-    const job = await this.store.getJob(ref);
-    if (job && (job.status === 'ACCEPTED' || job.status === 'RUNNING')) {
-      await this.store.finishJob(ref, {
-        status: 'FAILED',
-        finishedAt: new Date().toISOString(),
-        error: reason,
-      });
-    }
+  /**
+   * The safety net the cloud gets from execution-status events (the execution-ended function), with
+   * the same use case: no job stays RUNNING, and a job closed here keeps the measures of its steps.
+   */
+  private async ensureTerminal(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
+    await closeEndedExecution({ store: this.store, steps: this.store }, { ...ref, ...end });
   }
 
   /** Validated request in, accepted job out (the workflow runs in the background). */

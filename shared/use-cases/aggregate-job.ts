@@ -26,6 +26,13 @@ export interface AggregateInput extends JobRef {
   subagentResults?: MapItemResult[];
   /** Set by the workflow's failure path: the error a state caught. */
   failure?: { Error?: string; Cause?: string };
+  /** The terminal state of the failure path: FAILED (default), or CANCELLED for a stopped execution. */
+  outcome?: 'FAILED' | 'CANCELLED';
+}
+
+/** The input of the failure path (`failure` set), which closes the job without a model call. */
+export interface FailureInput extends AggregateInput {
+  failure: { Error?: string; Cause?: string };
 }
 
 export interface AggregateOutput {
@@ -34,12 +41,16 @@ export interface AggregateOutput {
   error?: string;
 }
 
-export interface AggregateDeps {
+/** What closing a job needs on every path; the failure path needs nothing more (no model call). */
+export interface CloseJobDeps {
   store: JobStore;
   steps: StepRecorder;
-  llm: LlmClient;
   weights?: RewardWeights;
   prices?: PriceTable;
+}
+
+export interface AggregateDeps extends CloseJobDeps {
+  llm: LlmClient;
 }
 
 /** How many result lines the synthesis prompt carries at most. */
@@ -62,11 +73,19 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
  *
  * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing)
  * 2. record sub-agents that died without a record (the Map caught their failure)
- * 3. on the failure path, or when no sub-agent completed, store FAILED with the reason
+ * 3. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
+ *    `outcome`, CANCELLED) with the reason
  * 4. otherwise synthesize the final answer with one model call (an orchestrator step)
  * 5. compute the measures from the stored steps and store the terminal state
+ *
+ * The failure path makes no model call, so it takes no LLM client.
  */
-export async function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput> {
+export function aggregateJob(deps: CloseJobDeps, input: FailureInput): Promise<AggregateOutput>;
+export function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput>;
+export async function aggregateJob(
+  deps: CloseJobDeps & { llm?: LlmClient },
+  input: AggregateInput,
+): Promise<AggregateOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
@@ -114,8 +133,10 @@ export async function aggregateJob(deps: AggregateDeps, input: AggregateInput): 
 
   let answer = '';
   if (!error) {
+    // Unreachable through the overloads: only the failure path may come without an LLM client.
+    if (!deps.llm) throw new TypeError('aggregateJob needs an LLM client outside the failure path');
     try {
-      answer = await synthesize(deps, ref, stage, job, results, subtasks.length);
+      answer = await synthesize({ ...deps, llm: deps.llm }, ref, stage, job, results, subtasks.length);
     } catch (e) {
       if (!(e instanceof ProviderRejectedError)) throw e;
       error = `synthesis failed: ${e.message}`;
@@ -140,7 +161,8 @@ export async function aggregateJob(deps: AggregateDeps, input: AggregateInput): 
     summary,
     ...(failedAgents.length > 0 ? { failedAgents: failedAgents.slice(0, 100) } : {}),
   };
-  const status: JobStatus = error ? 'FAILED' : 'SUCCEEDED';
+  let status: JobStatus = 'SUCCEEDED';
+  if (error) status = input.failure && input.outcome === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
   const stored = await deps.store.finishJob(ref, {
     status,
     finishedAt,

@@ -11,8 +11,8 @@ const functions = [
 ];
 
 describe('WorkflowStack functions', () => {
-  it('has exactly the three handler functions', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+  it('has exactly the three workflow functions and the execution-ended function', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 4);
   });
 
   it.each(functions)(
@@ -78,8 +78,10 @@ describe('WorkflowStack functions', () => {
       moonshotBaseUrl: 'http://127.0.0.1:11434/v1',
       moonshotModel: 'qwen3:8b',
     });
-    // Assess
-    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function'));
+    // Assess: every function that calls the model (execution-ended does not)
+    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment.Variables.PARL_FUNCTION !== 'execution-ended',
+    );
     expect(all).toHaveLength(3);
     for (const fn of all) {
       expect(fn.Properties.Environment.Variables).toMatchObject({
@@ -113,5 +115,109 @@ describe('WorkflowStack state machine', () => {
       .flatMap((statement) => statement.Resource as Array<{ 'Fn::GetAtt'?: [string, string] }>)
       .flatMap((resource) => resource['Fn::GetAtt']?.[0] ?? []);
     expect(invoked.sort()).toEqual(functions.map(({ fn }) => logicalIdOf(fn)).sort());
+  });
+});
+
+describe('WorkflowStack execution-ended path', () => {
+  const fnId = logicalIdOf(workflow.executionEnded);
+  const ruleId = logicalIdOf(workflow.executionEndedRule);
+  const dlqArn = { 'Fn::GetAtt': [logicalIdOf(workflow.executionEndedDlq), 'Arn'] };
+
+  it('runs execution-ended for 60 s with the table and without the provider key', () => {
+    const resource = template.findResources('AWS::Lambda::Function')[fnId];
+    expect(resource?.Properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      Timeout: 60,
+      Handler: 'index.handler',
+      Environment: {
+        Variables: {
+          PARL_FUNCTION: 'execution-ended',
+          TABLE_NAME: { 'Fn::ImportValue': expect.stringMatching(/^ParlStateful:ExportsOutputRefData/) },
+        },
+      },
+    });
+    expect(resource?.Properties.Environment.Variables).not.toHaveProperty('MOONSHOT_API_KEY_SECRET_ARN');
+  });
+
+  it('lets execution-ended read and write the table items, and nothing of the secret', () => {
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: logicalIdOf(workflow.executionEnded.role!) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']),
+        Resource: { 'Fn::ImportValue': expect.stringMatching(/^ParlStateful:ExportsOutputFnGetAttData/) },
+      }),
+    );
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager:');
+  });
+
+  it("matches the state machine's FAILED, TIMED_OUT and ABORTED status changes", () => {
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    expect(template.findResources('AWS::Events::Rule')[ruleId]?.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: {
+        status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+        stateMachineArn: [{ Ref: logicalIdOf(workflow.stateMachine) }],
+      },
+    });
+  });
+
+  it('targets execution-ended with bounded retries and a dead-letter queue', () => {
+    expect(template.findResources('AWS::Events::Rule')[ruleId]?.Properties.Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 6 * 3600 },
+        DeadLetterConfig: { Arn: dlqArn },
+      },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+  });
+
+  it('sends events whose handling keeps failing to the same dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: dlqArn } },
+    });
+  });
+
+  it('keeps the dead-letter queue encrypted, TLS-only and for 14 days, writable by the rule', () => {
+    // Prepare
+    const dlqId = logicalIdOf(workflow.executionEndedDlq);
+    // Assess
+    expect(template.findResources('AWS::SQS::Queue')[dlqId]?.Properties).toEqual({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    const [policy] = Object.values(
+      template.findResources('AWS::SQS::QueuePolicy', { Properties: { Queues: [{ Ref: dlqId }] } }),
+    );
+    expect(policy?.Properties.PolicyDocument.Statement).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: 'sqs:SendMessage',
+          Principal: { Service: 'events.amazonaws.com' },
+          Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+        }),
+      ]),
+    );
   });
 });

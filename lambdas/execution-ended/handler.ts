@@ -1,0 +1,91 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
+import { z } from 'zod';
+import type { Deps } from '#shared/adapters/clients';
+import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { type CloseEndedExecutionOutput, closeEndedExecution } from '#shared/use-cases/close-ended-execution';
+
+/** The EventBridge detail type of Step Functions execution status changes. */
+export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
+
+/** The fields of the event's detail the handler reads (`input` is the execution input as JSON). */
+export interface ExecutionStatusDetail {
+  executionArn?: string;
+  stateMachineArn?: string;
+  status: string;
+  input?: string | null;
+  error?: string | null;
+  cause?: string | null;
+}
+
+export type ExecutionStatusChangeEvent = EventBridgeEvent<
+  typeof EXECUTION_STATUS_CHANGE,
+  ExecutionStatusDetail
+>;
+
+/** The execution input the workflow is started with. */
+const executionInputSchema = z.object({ jobId: z.string().min(1), tenantId: z.string().min(1) });
+
+const eventSchema = z.object({
+  detail: z.object({
+    executionArn: z.string().optional(),
+    status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']),
+    input: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(executionInputSchema),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
+  }),
+});
+
+/**
+ * Closes the job of a workflow execution that failed outside a Catch, timed out or was stopped
+ * (an EventBridge "Step Functions Execution Status Change" event), so no job stays RUNNING.
+ * An event it cannot read is logged and ignored: throwing would only make EventBridge retry it.
+ * Returns the use case's result, or undefined for an ignored event.
+ */
+export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+  const inner = async (
+    event: ExecutionStatusChangeEvent,
+    _context: Context,
+  ): Promise<CloseEndedExecutionOutput | undefined> => {
+    const parsed = eventSchema.safeParse(event);
+    if (!parsed.success) {
+      logger.warn('execution status event ignored', {
+        executionArn: event?.detail?.executionArn,
+        issues: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(event)'}: ${issue.message}`),
+      });
+      return undefined;
+    }
+    const { input, status, error, cause, executionArn } = parsed.data.detail;
+    const d = await deps();
+    const out = await closeEndedExecution(
+      { ...d, steps: d.store },
+      { ...input, status, ...(error ? { error } : {}), ...(cause ? { cause } : {}) },
+    );
+    if (out.previousStatus === undefined) {
+      logger.warn('no job for the ended execution', { jobId: input.jobId, executionArn });
+    } else {
+      logger.info('ended execution closed', {
+        jobId: out.jobId,
+        executionStatus: status,
+        previousStatus: out.previousStatus,
+        status: out.status,
+      });
+    }
+    return out;
+  };
+  return middy(inner).use(injectLambdaContext(logger));
+}
+
+export const handler = createExecutionEndedHandler(depsFromEnvironment());

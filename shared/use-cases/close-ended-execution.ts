@@ -1,0 +1,83 @@
+import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
+import type { JobRef } from '#shared/ports/job-store';
+import { aggregateJob, type CloseJobDeps, causeMessage } from './aggregate-job';
+
+/** How a workflow execution ended abnormally (the Step Functions execution statuses). */
+export type EndedExecutionStatus = 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface EndedExecution extends JobRef {
+  status: EndedExecutionStatus;
+  /** The execution's error name (`detail.error` of the status-change event). */
+  error?: string;
+  /** The execution's error cause: plain text, or a Lambda's `{errorMessage}` JSON. */
+  cause?: string;
+  /** The reason to store instead of the one derived from `status`, `error` and `cause`. */
+  reason?: string;
+}
+
+export interface CloseEndedExecutionOutput {
+  jobId: string;
+  /** The stored status before this call; undefined when there is no such job (nothing is stored). */
+  previousStatus: JobStatus | undefined;
+  /** The stored status after this call; undefined when there is no such job. */
+  status: JobStatus | undefined;
+  error?: string;
+}
+
+/** The stored reason for an execution that ended abnormally. */
+export function endedExecutionReason(ended: Omit<EndedExecution, keyof JobRef>): string {
+  if (ended.reason) return ended.reason;
+  switch (ended.status) {
+    case 'TIMED_OUT':
+      return 'the execution timed out';
+    case 'ABORTED':
+      return 'the execution was stopped';
+    case 'FAILED':
+      return ended.error || ended.cause
+        ? `the execution failed: ${causeMessage({ Error: ended.error, Cause: ended.cause })}`
+        : 'the execution failed';
+  }
+}
+
+/**
+ * Closes the job of a workflow execution that ended abnormally (failed outside a Catch, timed
+ * out, or was stopped), so no job stays RUNNING: the cloud calls it from the execution-status
+ * events, the local runtime when its execution ends.
+ *
+ * 1. load the job; without one nothing is stored, and a terminal one is left as it is
+ * 2. store the terminal state through the aggregate's failure path, so the measures of the steps
+ *    taken so far are computed and kept (no model call): FAILED and TIMED_OUT → FAILED,
+ *    ABORTED → CANCELLED, each with its reason
+ *
+ * @example
+ * await closeEndedExecution({ store, steps: store }, { jobId, tenantId, status: 'TIMED_OUT' });
+ * // the job is FAILED with error 'the execution timed out'
+ */
+export async function closeEndedExecution(
+  deps: CloseJobDeps,
+  ended: EndedExecution,
+): Promise<CloseEndedExecutionOutput> {
+  const ref: JobRef = { tenantId: ended.tenantId, jobId: ended.jobId };
+  const job = await deps.store.getJob(ref);
+  if (!job) return { jobId: ended.jobId, previousStatus: undefined, status: undefined };
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    return {
+      jobId: job.jobId,
+      previousStatus: job.status,
+      status: job.status,
+      ...(job.error ? { error: job.error } : {}),
+    };
+  }
+  // The reason is the whole message: a failure with no Cause reads as its Error alone.
+  const out = await aggregateJob(deps, {
+    ...ref,
+    failure: { Error: endedExecutionReason(ended) },
+    outcome: ended.status === 'ABORTED' ? 'CANCELLED' : 'FAILED',
+  });
+  return {
+    jobId: job.jobId,
+    previousStatus: job.status,
+    status: out.status,
+    ...(out.error ? { error: out.error } : {}),
+  };
+}
