@@ -23,6 +23,7 @@ Options of run:
   --seed N                   seed of the demo data and the simulator (default 1)
   --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
   --latency-scale X          simulator: latency multiplier, 0 = instant (default 1)
+  --bundled                  run the esbuild bundles \`cdk synth\` makes for Lambda, not the TypeScript
   --json                     print exactly one JSON document on stdout
   --quiet                    no progress on stderr
   --verbose                  handler logs on stderr
@@ -49,6 +50,7 @@ export interface RunOptions {
   errorRate: number;
   latencyScale: number;
   json: boolean;
+  bundled: boolean;
   quiet: boolean;
   verbose: boolean;
 }
@@ -97,6 +99,7 @@ export function parseRunArgs(
         'error-rate': { type: 'string' },
         'latency-scale': { type: 'string' },
         json: { type: 'boolean' },
+        bundled: { type: 'boolean' },
         quiet: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -156,6 +159,7 @@ export function parseRunArgs(
     errorRate: numberFlag('error-rate', str('error-rate'), 0, 1) ?? 0.03,
     latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
     json: v.json === true,
+    bundled: v.bundled === true,
     quiet: v.quiet === true,
     verbose: v.verbose === true,
   };
@@ -275,6 +279,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       : {}),
     simulator: { seed: opts.seed, verdictErrorRate: opts.errorRate, latencyScale: opts.latencyScale },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
+    code: opts.bundled ? 'bundled' : 'source',
   });
   try {
     if (!opts.quiet) {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import {
@@ -49,6 +51,12 @@ export interface LocalStackOptions {
   logLevel?: string;
   /** dynalite data folder; in memory when unset. */
   dataPath?: string;
+  /**
+   * `source` (default): the handlers' TypeScript, in-process. `bundled`: the esbuild bundles that
+   * `cdk synth` produces for Lambda, loaded in-process; they read their configuration from
+   * `process.env` as in Lambda, so this mode sets the functions' variables there.
+   */
+  code?: 'source' | 'bundled';
 }
 
 export interface ProgressEvent {
@@ -132,7 +140,8 @@ export class LocalStack implements WorkflowStarter {
 
   /** Synthesizes the app and starts every local part. */
   static async start(opts: LocalStackOptions = {}): Promise<LocalStack> {
-    const app = synthesizeApp();
+    const bundled = opts.code === 'bundled';
+    const app = synthesizeApp({ bundle: bundled });
     const workflow = app.templates[app.workflowStack] as CfnTemplate;
     const resolveCtx = (template: CfnTemplate) => ({
       templates: app.templates,
@@ -167,16 +176,21 @@ export class LocalStack implements WorkflowStarter {
         const factory = HANDLER_FACTORIES[templateEnv.PARL_FUNCTION ?? ''];
         if (!factory) continue;
         const { MOONSHOT_API_KEY_SECRET_ARN: _secret, ...env } = templateEnv;
-        const config = loadConfig({
+        const functionEnv = {
           ...env,
           AWS_REGION: LOCAL_REGION,
           DYNAMODB_ENDPOINT: dynamo.endpoint,
           ...llmEnv,
           ...opts.env,
-        });
+        };
+        const config = loadConfig(functionEnv);
         anyConfig ??= config;
-        const deps = createDeps(config);
-        const handler = factory(() => deps, logger);
+        const handler = bundled
+          ? await loadBundle(app.bundles[logicalId], {
+              ...functionEnv,
+              POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'SILENT',
+            })
+          : factory(() => createDeps(config), logger);
         const timeout = Number(res.Properties?.Timeout ?? 3);
         const memory = Number(res.Properties?.MemorySize ?? 128);
         functions.set(templateEnv.PARL_FUNCTION ?? '', (event) =>
@@ -203,6 +217,7 @@ export class LocalStack implements WorkflowStarter {
     } catch (error) {
       await simulator?.close();
       await dynamo.close();
+      app.dispose();
       throw error;
     }
   }
@@ -280,5 +295,15 @@ export class LocalStack implements WorkflowStarter {
     await Promise.allSettled(this.executions.values());
     await this.simulator?.close();
     await this.dynamo.close();
+    this.app.dispose();
   }
+}
+
+/** Imports a function's bundle (`index.mjs`) after putting its environment into `process.env`, as Lambda does. */
+async function loadBundle(dir: string | undefined, env: Record<string, string>): Promise<Handler> {
+  if (!dir) throw new Error('the function has no bundle; synthesize with bundling');
+  Object.assign(process.env, env);
+  const mod = (await import(pathToFileURL(join(dir, 'index.mjs')).href)) as { handler?: Handler };
+  if (typeof mod.handler !== 'function') throw new Error(`${dir}/index.mjs exports no handler`);
+  return mod.handler;
 }
