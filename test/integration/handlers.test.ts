@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
+import { type Simulator, startSimulator } from '#cdk/local/simulator';
+import { synthesizeApp } from '#cdk/local/synth';
+import { createAggregateHandler } from '#lambdas/aggregate/handler';
+import { createPlanHandler } from '#lambdas/plan/handler';
+import { createSubagentHandler } from '#lambdas/subagent/handler';
+import { createDeps, type Deps } from '#shared/adapters/clients';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { loadConfig } from '#shared/config';
+import { bmaDemoRequest } from '#shared/domain/demo';
+import { parseJobRequest } from '#shared/domain/request';
+import type { JobRef } from '#shared/ports/job-store';
+import { submitJob } from '#shared/use-cases/submit-job';
+
+const REGION = 'us-east-1';
+const context = {
+  functionName: 'test',
+  awsRequestId: 'test',
+  getRemainingTimeInMillis: () => 60_000,
+} as Context;
+const logger = createLogger('SILENT');
+
+/** The handlers called directly, as Lambda would, against dynalite and the simulator over HTTP. */
+describe('the Lambda handlers', () => {
+  let dynamo: LocalDynamo;
+  let sim: Simulator;
+  let tableName: string;
+  let deps: Deps;
+
+  const depsWith = async (env: Record<string, string> = {}) =>
+    createDeps(
+      loadConfig({
+        TABLE_NAME: tableName,
+        AWS_REGION: REGION,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        MOONSHOT_BASE_URL: sim.baseUrl,
+        MOONSHOT_API_KEY: 'test',
+        PARL_LLM_MAX_RETRIES: '0',
+        ...env,
+      }),
+    );
+  /** Accepts a job without starting a workflow: the test plays the state machine. */
+  const accept = async (raw: Record<string, unknown>): Promise<JobRef> =>
+    submitJob(
+      { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
+      { tenantId: 'tenant-a', request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
+    );
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    sim = await startSimulator({ seed: 4, latencyScale: 0 });
+    [tableName = ''] = await createTablesFromTemplates(
+      dynamo.endpoint,
+      REGION,
+      Object.values(synthesizeApp().templates),
+    );
+    deps = await depsWith();
+  });
+  afterAll(async () => {
+    await sim?.close();
+    await dynamo?.close();
+  });
+  beforeEach(() => sim.setFaults([]));
+
+  describe('plan', () => {
+    const plan = () => createPlanHandler(() => Promise.resolve(deps), logger);
+
+    it('takes explicit subtasks without a model call and picks the width', async () => {
+      const ref = await accept({
+        task: 'Sums',
+        subtasks: ['1 + 1', '2 + 2', '3 + 3', '4 + 4', '5 + 5'],
+        maxSubagents: 2,
+      });
+      const out = await plan()(ref, context);
+      expect(out).toMatchObject({ stage: 1, maxConcurrency: 2, mapMode: 'INLINE' });
+      expect(out.agents.map((a) => a.subtaskIds)).toEqual([
+        ['S-0001'],
+        ['S-0002'],
+        ['S-0003'],
+        ['S-0004'],
+        ['S-0005'],
+      ]);
+      expect(await deps.store.listSteps(ref)).toEqual([]);
+      expect(await deps.store.getJob(ref)).toMatchObject({
+        status: 'RUNNING',
+        plan: { decomposedBy: 'request' },
+      });
+    });
+
+    it.each([
+      [40, 'INLINE'],
+      [41, 'DISTRIBUTED'],
+    ])('runs %i sub-agents at once in an %s Map', async (width, mode) => {
+      const subtasks = Array.from({ length: 41 }, (_, i) => `${i} + 1`);
+      const ref = await accept({ task: 'Sums', subtasks, maxSubagents: width });
+      expect(await plan()(ref, context)).toMatchObject({ maxConcurrency: width, mapMode: mode });
+    });
+
+    it('gives the sequential mode one agent with every subtask', async () => {
+      const ref = await accept({ task: 'Sums', subtasks: ['1 + 1', '2 + 2'], mode: 'sequential' });
+      const out = await plan()(ref, context);
+      expect(out.agents).toEqual([{ agentId: 'agent-0001', subtaskIds: ['S-0001', 'S-0002'] }]);
+      expect(out.maxConcurrency).toBe(1);
+    });
+
+    it('decomposes a free-text task with one recorded orchestrator step', async () => {
+      const ref = await accept({ task: 'Compare 4 cities by rainfall' });
+      const out = await plan()(ref, context);
+      expect(out.agents).toHaveLength(4);
+      expect(await deps.store.listSubtasks(ref)).toHaveLength(4);
+      const steps = await deps.store.listSteps(ref);
+      expect(steps).toMatchObject([
+        { role: 'main', agentId: 'planner', step: 1, attempt: 1, status: 'SUCCEEDED' },
+      ]);
+      expect(steps[0]!.inputTokens).toBeGreaterThan(0);
+    });
+
+    it('fails with PlanError after a repair turn when the model keeps answering invalid JSON', async () => {
+      // Prepare: the provider answers 200 with prose instead of the JSON plan, twice.
+      const completion = {
+        id: 'x',
+        object: 'chat.completion',
+        created: 0,
+        model: 'kimi-k2.5',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: 'Sure! Here is my plan: do it.' },
+            finish_reason: 'stop',
+          },
+        ],
+        usage: { prompt_tokens: 50, completion_tokens: 8, total_tokens: 58 },
+      };
+      sim.setFaults([{ match: 'Summarise 3 reports', status: 200, body: completion, times: 2 }]);
+      const ref = await accept({ task: 'Summarise 3 reports' });
+      // Act & Assess
+      await expect(plan()(ref, context)).rejects.toMatchObject({ name: 'PlanError' });
+      const steps = await deps.store.listSteps(ref);
+      expect(steps.map((s) => [s.agentId, s.step, s.outputTokens])).toEqual([
+        ['planner', 1, 8],
+        ['planner', 2, 8],
+      ]);
+    });
+  });
+
+  describe('subagent', () => {
+    it('records each step once when Lambda runs it again (attempt 2 overwrites attempt 1)', async () => {
+      // Prepare
+      const ref = await accept(bmaDemoRequest(2, 4));
+      const subagent = createSubagentHandler(() => Promise.resolve(deps), logger);
+      const event = { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] };
+      // Act: the same invocation twice, as a retried Lambda would.
+      const first = await subagent(event, context);
+      const second = await subagent(event, context);
+      // Assess
+      expect(first).toEqual({ agentId: 'agent-0001', status: 'SUCCEEDED', answered: 1, failed: 0 });
+      expect(second).toEqual(first);
+      const steps = await deps.store.listSteps(ref);
+      expect(steps.map((s) => [s.step, s.attempt, s.toolCalls ?? []])).toEqual([
+        [1, 2, ['get_installation', 'list_rules']],
+        [2, 2, []],
+      ]);
+      expect(await deps.store.listResults(ref)).toHaveLength(1);
+      expect(await deps.store.listAgents(ref)).toMatchObject([
+        { agentId: 'agent-0001', attempt: 2, stepCount: 2 },
+      ]);
+    });
+
+    it('fails the subtask, not the invocation, when the step budget is spent', async () => {
+      const tight = await depsWith({ PARL_SUBAGENT_STEP_BUDGET: '1' });
+      const ref = await accept(bmaDemoRequest(1, 4));
+      const out = await createSubagentHandler(() => Promise.resolve(tight), logger)(
+        { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] },
+        context,
+      );
+      expect(out).toEqual({ agentId: 'agent-0001', status: 'FAILED', answered: 0, failed: 1 });
+      const [result] = await deps.store.listResults(ref);
+      expect(result).toMatchObject({
+        status: 'FAILED',
+        correct: false,
+        error: expect.stringMatching(/step budget of 1/),
+      });
+    });
+
+    it('throws TransientError for a 5xx so Step Functions retries, keeping the failed step', async () => {
+      sim.setFaults([{ match: 'BMA-0001', status: 503 }]);
+      const ref = await accept(bmaDemoRequest(1, 4));
+      const subagent = createSubagentHandler(() => Promise.resolve(deps), logger);
+      await expect(
+        subagent({ ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] }, context),
+      ).rejects.toMatchObject({ name: 'TransientError' });
+      expect(await deps.store.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
+    });
+  });
+
+  describe('aggregate', () => {
+    it('closes a job once: a retried aggregate changes nothing and calls no model', async () => {
+      // Prepare: a planned job whose only sub-agent answered.
+      const ref = await accept({ task: 'Sums', subtasks: [{ prompt: 'What is 2 + 3?', expected: '5' }] });
+      await createPlanHandler(() => Promise.resolve(deps), logger)(ref, context);
+      await createSubagentHandler(() => Promise.resolve(deps), logger)(
+        { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['S-0001'] },
+        context,
+      );
+      const aggregate = createAggregateHandler(() => Promise.resolve(deps), logger);
+      const event = {
+        ...ref,
+        stage: 1,
+        subagentResults: [{ agentId: 'agent-0001', status: 'SUCCEEDED' as const }],
+      };
+      // Act
+      const first = await aggregate(event, context);
+      sim.resetStats();
+      const second = await aggregate(event, context);
+      // Assess
+      expect(first).toEqual({ jobId: ref.jobId, status: 'SUCCEEDED' });
+      expect(second).toEqual(first);
+      expect(sim.stats().requests).toBe(0);
+      const job = await deps.store.getJob(ref);
+      expect(job?.metrics).toMatchObject({ criticalSteps: 1 + 1, rPerf: 1, rFinish: 1 });
+      expect(job?.result?.answer).not.toBe('');
+    });
+  });
+});
+
+describe('submitJob', () => {
+  it('stores the job FAILED with the reason when the workflow cannot start', async () => {
+    const dynamo = await startDynalite();
+    try {
+      const [tableName = ''] = await createTablesFromTemplates(
+        dynamo.endpoint,
+        REGION,
+        Object.values(synthesizeApp().templates),
+      );
+      const deps = await createDeps(
+        loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+      );
+      const jobId = randomUUID();
+      const starter = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+      await expect(
+        submitJob(
+          { store: deps.store, starter },
+          { tenantId: 't', jobId, request: parseJobRequest({ task: 'x' }, { maxSubagentsCap: 10 }) },
+        ),
+      ).rejects.toThrow('StartExecution throttled');
+      expect(await deps.store.getJob({ tenantId: 't', jobId })).toMatchObject({
+        status: 'FAILED',
+        error: 'the workflow could not be started: StartExecution throttled',
+      });
+    } finally {
+      await dynamo.close();
+    }
+  });
+});
