@@ -24,9 +24,9 @@ export function synthesizeApp(opts: { bundle?: boolean } = {}): SynthesizedApp {
   // Bundles leave the AWS SDK to the runtime (as Lambda does); an assembly inside the project lets
   // their `@aws-sdk/*` imports resolve to the project's node_modules.
   const outdir = opts.bundle ? mkdtempSync(join(REPO_ROOT, 'node_modules', '.parl-bundles-')) : undefined;
-  const { app, stateful, workflow } = opts.bundle
-    ? buildApp({}, { outdir })
-    : buildApp({ 'aws:cdk:bundling-stacks': [] });
+  // The template checks run in `cdk synth` and the CDK tests; the local runtime skips them (~2 s).
+  const props = { builtinCloudFormationValidation: false, ...(outdir ? { outdir } : {}) };
+  const { app, stateful, workflow } = buildApp(opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }, props);
   const assembly = app.synth();
   const templates: Record<string, CfnTemplate> = {};
   for (const stack of [stateful, workflow]) {

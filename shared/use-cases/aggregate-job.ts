@@ -117,8 +117,7 @@ export async function aggregateJob(
     }
     agents = await deps.steps.listAgents(ref);
   }
-  const results = await deps.store.listResults(ref);
-  const subtasks = await deps.store.listSubtasks(ref);
+  const [results, subtasks] = await Promise.all([deps.store.listResults(ref), deps.store.listSubtasks(ref)]);
   const spawned = job.plan?.agents ?? agents.length;
   const completed = agents.filter((a) => a.status === 'SUCCEEDED').length;
   const failedAgents = agents

@@ -40,10 +40,12 @@ export interface SubagentDeps {
  */
 export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Promise<SubagentOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  const attempt = await deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId);
-  const job = await deps.store.getJob(ref);
+  const [attempt, job, subtasks] = await Promise.all([
+    deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId),
+    deps.store.getJob(ref),
+    deps.store.getSubtasks(ref, input.subtaskIds),
+  ]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
-  const subtasks = await deps.store.getSubtasks(ref, input.subtaskIds);
   const workload = job.request.workload;
   const maxTokens = job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
 
@@ -108,13 +110,11 @@ async function solveSubtask(
     const response = await modelStep(deps, nextStep(), { messages, ...(tools ? { tools } : {}), maxTokens });
     if (response.toolCalls.length > 0) {
       messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });
-      for (const call of response.toolCalls) {
-        messages.push({
-          role: 'tool',
-          tool_call_id: call.id,
-          content: await executeTool(deps.store, ref, call),
-        });
-      }
+      // The calls of one turn are independent: run them together, answer in their order.
+      const outputs = await Promise.all(response.toolCalls.map((call) => executeTool(deps.store, ref, call)));
+      response.toolCalls.forEach((call, i) => {
+        messages.push({ role: 'tool', tool_call_id: call.id, content: outputs[i] ?? '' });
+      });
       continue;
     }
     const content = response.content ?? '';
