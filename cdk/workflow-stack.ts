@@ -16,14 +16,11 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+// The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
+import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL } from '#shared/config';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
-
-/** The provider endpoint unless the `moonshotBaseUrl` context key overrides it. */
-export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
-/** The model unless the `moonshotModel` context key overrides it. */
-export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
 
 /** The execution statuses that leave a job without a stored terminal state unless someone closes it. */
 export const ENDED_EXECUTION_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
