@@ -190,7 +190,7 @@ export class LocalStack implements WorkflowStarter {
               ...functionEnv,
               POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'SILENT',
             })
-          : factory(() => createDeps(config), logger);
+          : sourceHandler(factory, config, logger);
         const timeout = Number(res.Properties?.Timeout ?? 3);
         const memory = Number(res.Properties?.MemorySize ?? 128);
         functions.set(templateEnv.PARL_FUNCTION ?? '', (event) =>
@@ -297,6 +297,15 @@ export class LocalStack implements WorkflowStarter {
     await this.dynamo.close();
     this.app.dispose();
   }
+}
+
+/** The in-process handler of a function; its clients are built once and kept, as in a warm Lambda. */
+function sourceHandler(factory: HandlerFactory, config: AppConfig, logger: Logger): Handler {
+  let deps: ReturnType<typeof createDeps> | undefined;
+  return factory(() => {
+    deps ??= createDeps(config);
+    return deps;
+  }, logger);
 }
 
 /** Imports a function's bundle (`index.mjs`) after putting its environment into `process.env`, as Lambda does. */
