@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
-import { ParlError } from '#shared/domain/errors';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
+import { intFlag, numberFlag, UsageError } from './cli-common';
 import type { JobOutcome, ProgressEvent } from './runtime';
+
+export { UsageError };
 
 const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
@@ -36,14 +38,6 @@ Ollama: MOONSHOT_BASE_URL=http://localhost:11434/v1 MOONSHOT_MODEL=<model>.
 
 Exit codes: 0 job SUCCEEDED, 1 job FAILED, 2 bad input (nothing was started).`;
 
-/** Bad command-line input: printed as one message, exit code 2, nothing started. */
-export class UsageError extends ParlError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 export interface RunOptions {
   request: JobRequest;
   seed: number;
@@ -54,29 +48,6 @@ export interface RunOptions {
   quiet: boolean;
   verbose: boolean;
 }
-
-const intFlag = (
-  name: string,
-  raw: string | undefined,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number | undefined => {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  }
-  return n;
-};
-
-const numberFlag = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
-  }
-  return n;
-};
 
 /** Parses `parl run` arguments into a validated request; throws UsageError with a clear message. */
 export function parseRunArgs(
@@ -298,6 +269,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The commands of `parl` by name. Each takes its own arguments and returns the exit code; a
+ * UsageError it throws is printed as one message with exit code 2. New commands live in their own
+ * file and add one line here (and a line in HELP).
+ */
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  run: runCommand,
+};
+
 /** Entry point of `parl` and `npm start`. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -305,16 +285,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  if (command !== 'run') {
+  const handler = COMMANDS[command];
+  if (!handler) {
     process.stderr.write(`parl: unknown command "${command}"\n\n${HELP}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (command === 'run' && (rest.includes('--help') || rest.includes('-h'))) {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
   try {
-    return await runCommand(rest);
+    return await handler(rest);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`parl: ${error.message}\n(nothing was started; see parl --help)\n`);

@@ -1,0 +1,40 @@
+/** What every `parl` command shares: the usage error and flag parsers. */
+import { ParlError } from '#shared/domain/errors';
+
+/** Bad command-line input: printed as one message, exit code 2, nothing started. */
+export class UsageError extends ParlError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** An integer flag in [min, max], or undefined when absent; UsageError otherwise. */
+export const intFlag = (
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+};
+
+/** A finite number flag in [min, max], or undefined when absent; UsageError otherwise. */
+export const numberFlag = (
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max: number,
+): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+};
