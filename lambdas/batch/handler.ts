@@ -1,0 +1,55 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { batchDepsFromEnvironment } from '#shared/adapters/batch-deps';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { PoisonRecordError } from '#shared/domain/batch';
+import {
+  type BatchRecordDeps,
+  type BatchRecordOutcome,
+  processBatchRecord,
+} from '#shared/use-cases/process-batch-record';
+
+/**
+ * The batch-queue consumer. Each SQS record (a job message or an S3 upload notification) becomes
+ * at most one job per idempotency key; a record that fails is reported in `batchItemFailures`
+ * (Powertools batch), so only it returns to the queue, and after three receives it goes to the DLQ.
+ * When every record fails the handler throws, as Powertools does, and nothing is deleted.
+ */
+export function createBatchHandler(deps: () => Promise<BatchRecordDeps>, logger: Logger = createLogger()) {
+  const inner = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const d = await deps();
+    const recordHandler = async (record: SQSRecord): Promise<BatchRecordOutcome> => {
+      const receiveCount = record.attributes?.ApproximateReceiveCount;
+      try {
+        const outcome = await processBatchRecord(d, { messageId: record.messageId, body: record.body });
+        logger.info('batch record processed', { messageId: record.messageId, ...outcome });
+        return outcome;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (error instanceof PoisonRecordError) {
+          logger.error('poison record', {
+            messageId: record.messageId,
+            field: error.field,
+            message,
+            receiveCount,
+          });
+        } else {
+          logger.warn('batch record failed; it is retried', {
+            messageId: record.messageId,
+            message,
+            receiveCount,
+          });
+        }
+        throw error;
+      }
+    };
+    // One processor per invocation: it holds the invocation's successes and failures.
+    return processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
+  };
+  return middy(inner).use(injectLambdaContext(logger));
+}
+
+export const handler = createBatchHandler(batchDepsFromEnvironment());

@@ -1,0 +1,241 @@
+/**
+ * The batch intake's pure rules: what a queue message may be (a job message or an S3 event
+ * notification), how an uploaded file of subtasks is read (JSONL or CSV), and how an idempotency
+ * key becomes a job id. No AWS imports.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ParlError, RequestValidationError, TransientError } from './errors';
+
+/** The prefix under which an uploaded object starts a job: `incoming/<tenantId>/<file>.jsonl|.csv`. */
+export const INCOMING_PREFIX = 'incoming/';
+
+/** A tenant id as it may appear in a key prefix or a message. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** A record of a batch that cannot be turned into a job; retrying it will not help. */
+export class PoisonRecordError extends ParlError {
+  /** What is wrong: `body`, `tenantId`, `request.<field>`, `object`, … */
+  readonly field: string;
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(`${field}: ${message}`, options);
+    this.name = 'PoisonRecordError';
+    this.field = field;
+  }
+}
+
+/** Another delivery of the same idempotency key is being submitted right now; try again later. */
+export class SubmissionInProgressError extends TransientError {
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super(`job ${jobId} is being submitted by another delivery of the same message`);
+    this.name = 'SubmissionInProgressError';
+    this.jobId = jobId;
+  }
+}
+
+/** A job message: a tenant, a job request (validated later) and an optional idempotency key. */
+export interface JobMessage {
+  kind: 'job';
+  tenantId: string;
+  request: unknown;
+  idempotencyKey?: string;
+}
+
+/** One object-created record of an S3 event notification. */
+export interface UploadedObject {
+  kind: 'upload';
+  bucket: string;
+  /** The decoded key (S3 URL-encodes keys in notifications, `+` for spaces). */
+  key: string;
+  eTag?: string;
+  sequencer?: string;
+}
+
+/** What one queue message holds: a job, uploaded objects, or nothing to do (the S3 test event). */
+export type BatchMessage =
+  | JobMessage
+  | { kind: 'uploads'; objects: UploadedObject[] }
+  | { kind: 'ignored'; reason: string };
+
+const jobMessageSchema = z
+  .object({
+    tenantId: z.string().regex(TENANT_ID_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 . _ -'),
+    request: z.unknown(),
+    idempotencyKey: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+const s3RecordSchema = z.object({
+  eventSource: z.literal('aws:s3'),
+  eventName: z.string(),
+  s3: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      eTag: z.string().optional(),
+      sequencer: z.string().optional(),
+    }),
+  }),
+});
+
+/** Decodes an S3 notification key (`+` is a space, the rest is percent-encoded). */
+export function decodeS3Key(raw: string): string {
+  return decodeURIComponent(raw.replace(/\+/g, ' '));
+}
+
+/**
+ * Reads a queue message body. Throws PoisonRecordError naming what is wrong.
+ *
+ * @example
+ * parseBatchMessage('{"tenantId":"acme","request":{"task":"Check"}}'); // { kind: 'job', ... }
+ */
+export function parseBatchMessage(body: string): BatchMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (error) {
+    throw new PoisonRecordError('body', 'is not JSON', { cause: error });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new PoisonRecordError('body', 'must be a JSON object');
+  }
+  const obj = raw as Record<string, unknown>;
+  if (obj.Event === 's3:TestEvent') return { kind: 'ignored', reason: 'S3 test event' };
+  if ('Records' in obj) {
+    if (!Array.isArray(obj.Records)) throw new PoisonRecordError('Records', 'must be an array');
+    const objects: UploadedObject[] = [];
+    obj.Records.forEach((record, i) => {
+      const parsed = s3RecordSchema.safeParse(record);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new PoisonRecordError(
+          `Records[${i}].${issue?.path.join('.') ?? ''}`,
+          issue?.message ?? 'is invalid',
+        );
+      }
+      if (!parsed.data.eventName.startsWith('ObjectCreated:')) return;
+      const o = parsed.data.s3.object;
+      objects.push({
+        kind: 'upload',
+        bucket: parsed.data.s3.bucket.name,
+        key: decodeS3Key(o.key),
+        ...(o.eTag ? { eTag: o.eTag } : {}),
+        ...(o.sequencer ? { sequencer: o.sequencer } : {}),
+      });
+    });
+    return { kind: 'uploads', objects };
+  }
+  const parsed = jobMessageSchema.safeParse(obj);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      throw new PoisonRecordError(issue.keys[0] ?? 'body', 'is not a known field of a job message');
+    }
+    throw new PoisonRecordError(issue?.path.join('.') || 'body', issue?.message ?? 'is invalid');
+  }
+  if (!('request' in obj)) throw new PoisonRecordError('request', 'is required');
+  return {
+    kind: 'job',
+    tenantId: parsed.data.tenantId,
+    request: parsed.data.request,
+    ...(parsed.data.idempotencyKey ? { idempotencyKey: parsed.data.idempotencyKey } : {}),
+  };
+}
+
+/**
+ * The tenant of an uploaded object: `incoming/<tenantId>/<file>` with a `.jsonl` or `.csv` file.
+ * Throws PoisonRecordError for any other key.
+ */
+export function uploadTenant(key: string): { tenantId: string; format: 'jsonl' | 'csv' } {
+  const rest = key.startsWith(INCOMING_PREFIX) ? key.slice(INCOMING_PREFIX.length) : undefined;
+  const slash = rest?.indexOf('/') ?? -1;
+  const tenantId = rest && slash > 0 ? rest.slice(0, slash) : undefined;
+  if (!tenantId || !TENANT_ID_PATTERN.test(tenantId)) {
+    throw new PoisonRecordError('object.key', `"${key}" is not under ${INCOMING_PREFIX}<tenantId>/`);
+  }
+  const lower = key.toLowerCase();
+  if (lower.endsWith('.jsonl')) return { tenantId, format: 'jsonl' };
+  if (lower.endsWith('.csv')) return { tenantId, format: 'csv' };
+  throw new PoisonRecordError('object.key', `"${key}" must end with .jsonl or .csv`);
+}
+
+/** A subtask as a file gives it, before validation: a prompt, or `{id?, prompt, expected?}`. */
+export type RawSubtask = string | { id?: unknown; prompt?: unknown; expected?: unknown };
+
+/** Reads a JSONL file: one subtask per non-empty line (a JSON string or `{id?, prompt, expected?}`). */
+export function parseSubtasksJsonl(text: string): RawSubtask[] {
+  const out: RawSubtask[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      out.push(JSON.parse(line) as RawSubtask);
+    } catch (error) {
+      throw new RequestValidationError(`line ${i + 1}`, 'is not JSON', { cause: error });
+    }
+  });
+  return out;
+}
+
+/** Splits CSV text into rows (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 1;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i += 1;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += c;
+  }
+  if (quoted) throw new RequestValidationError('csv', 'ends inside a quoted field');
+  if (field !== '' || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows.filter((r) => !(r.length === 1 && r[0]?.trim() === ''));
+}
+
+/** Reads a CSV file of subtasks: a header with `prompt` (required), `id` and `expected` (optional). */
+export function parseSubtasksCsv(text: string): RawSubtask[] {
+  const [header, ...rows] = parseCsv(text.replace(/^\uFEFF/, ''));
+  const columns = (header ?? []).map((h) => h.trim().toLowerCase());
+  const at = (name: string) => columns.indexOf(name);
+  if (at('prompt') < 0) throw new RequestValidationError('csv.header', 'must have a "prompt" column');
+  const unknown = columns.find((c) => !['id', 'prompt', 'expected'].includes(c));
+  if (unknown !== undefined)
+    throw new RequestValidationError(`csv.header.${unknown}`, 'is not a known column');
+  return rows.map((r) => {
+    const get = (name: string) => (at(name) >= 0 && r[at(name)] !== '' ? r[at(name)] : undefined);
+    return {
+      prompt: get('prompt') ?? '',
+      ...(get('id') !== undefined ? { id: get('id') } : {}),
+      ...(get('expected') !== undefined ? { expected: get('expected') } : {}),
+    };
+  });
+}
+
+/**
+ * The job id of a (tenant, idempotency key): a UUID-shaped (version 8) rendering of their SHA-256,
+ * so every delivery of the same message names the same job and the same execution.
+ */
+export function idempotentJobId(tenantId: string, idempotencyKey: string): string {
+  const hex = createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('hex');
+  const variant = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
