@@ -46,6 +46,7 @@ export function buildApp(
     description: 'PARL Swarm: plan, sub-agent and aggregate functions and the job state machine',
     table: stateful.table,
     moonshotApiKey: stateful.moonshotApiKey,
+    batch: stateful.batch,
   });
   return { app, stateful, workflow };
 }

@@ -9,6 +9,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { BATCH_SCHEDULE_CONTEXT, BatchIntake, batchScheduleFromContext } from './constructs/batch-intake.ts';
 
 /** The name of the GSI that lists a tenant's jobs, newest first. */
 export const TENANT_JOBS_INDEX = 'gsi1';
@@ -25,6 +26,8 @@ export class StatefulStack extends Stack {
   readonly table: ITable;
   /** The Moonshot API key; its value is set by operators (`aws secretsmanager put-secret-value`). */
   readonly moonshotApiKey: ISecret;
+  /** The batch queue, its DLQ and alarm, the uploads bucket and the optional recurring job. */
+  readonly batch: BatchIntake;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -57,5 +60,8 @@ export class StatefulStack extends Stack {
         'A third-party API key issued by Moonshot: it cannot be rotated by a Lambda; operators rotate it at the provider and put the new value',
     });
     this.moonshotApiKey = secret;
+
+    const schedule = batchScheduleFromContext(this.node.tryGetContext(BATCH_SCHEDULE_CONTEXT));
+    this.batch = new BatchIntake(this, 'Batch', schedule ? { schedule } : {});
   }
 }

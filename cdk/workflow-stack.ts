@@ -10,14 +10,17 @@ import {
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { IManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL } from '#shared/config';
+import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
@@ -41,6 +44,8 @@ export const EXECUTION_ENDED_DELIVERY = {
 export interface WorkflowStackProps extends StackProps {
   readonly table: ITable;
   readonly moonshotApiKey: ISecret;
+  /** The batch queue and uploads bucket; with them the stack adds the `batch` function consuming the queue. */
+  readonly batch?: { readonly queue: IQueue; readonly readUploadsPolicy: IManagedPolicy };
 }
 
 /**
@@ -58,6 +63,8 @@ export class WorkflowStack extends Stack {
   readonly executionEndedRule: Rule;
   /** Status-change events that could not be handled, kept for a redrive. */
   readonly executionEndedDlq: Queue;
+  /** Starts one job per batch-queue message (job messages and upload notifications); present with `props.batch`. */
+  readonly batch: HandlerFunction | undefined;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
@@ -111,6 +118,37 @@ export class WorkflowStack extends Stack {
     this.executionEnded = ended.fn;
     this.executionEndedRule = ended.rule;
     this.executionEndedDlq = ended.dlq;
+
+    this.batch = props.batch ? this.batchConsumer(props) : undefined;
+  }
+
+  /**
+   * The batch queue's consumer: records in batches of {@link BATCH_SIZE}, failures reported per
+   * record (`ReportBatchItemFailures`), so a poison message returns alone and reaches the DLQ.
+   */
+  private batchConsumer(props: WorkflowStackProps): HandlerFunction {
+    const batch = props.batch!;
+    // PROVISIONAL until issue 3's tenant store: the accepted tenants come from the `tenants` context.
+    const tenants = this.node.tryGetContext('tenants') as unknown;
+    const fn = new HandlerFunction(this, 'Batch', {
+      name: 'batch',
+      timeout: BATCH_FUNCTION_TIMEOUT,
+      memorySize: 512,
+      description: 'PARL batch: starts one job per queue message or uploaded file of subtasks',
+      // No model call: no Moonshot endpoint and no provider key.
+      environment: Array.isArray(tenants) ? { PARL_TENANTS: tenants.map(String).join(',') } : {},
+    })
+      .bindTable(props.table, 'readWrite')
+      .bindStateMachine(this.stateMachine);
+    fn.role?.addManagedPolicy(batch.readUploadsPolicy);
+    fn.addEventSource(
+      new SqsEventSource(batch.queue, {
+        batchSize: BATCH_SIZE,
+        maxBatchingWindow: Duration.seconds(1),
+        reportBatchItemFailures: true,
+      }),
+    );
+    return fn;
   }
 
   /**

@@ -7,6 +7,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 
 /** The repository root (holds package.json, package-lock.json and `lambdas/`). */
@@ -26,6 +27,9 @@ export const TABLE_NAME_ENV = 'TABLE_NAME';
 
 /** Environment variable holding the provider key's secret ARN, set by {@link HandlerFunction.bindSecret}. */
 export const SECRET_ARN_ENV = 'MOONSHOT_API_KEY_SECRET_ARN';
+
+/** Environment variable holding the job state machine's ARN, set by {@link HandlerFunction.bindStateMachine}. */
+export const STATE_MACHINE_ARN_ENV = 'STATE_MACHINE_ARN';
 
 /** How much of a table a function may touch. */
 export type TableAccess = 'read' | 'readWrite';
@@ -162,6 +166,16 @@ export class HandlerFunction extends NodejsFunction {
   bindSecret(secret: ISecret): this {
     secret.grantRead(this);
     this.addEnvironment(SECRET_ARN_ENV, secret.secretArn);
+    return this;
+  }
+
+  /**
+   * Grants the function `states:StartExecution` on the state machine and sets `STATE_MACHINE_ARN`.
+   * @returns this function, for chaining
+   */
+  bindStateMachine(stateMachine: IStateMachine): this {
+    stateMachine.grantStartExecution(this);
+    this.addEnvironment(STATE_MACHINE_ARN_ENV, stateMachine.stateMachineArn);
     return this;
   }
 }

@@ -11,8 +11,8 @@ const functions = [
 ];
 
 describe('WorkflowStack functions', () => {
-  it('has exactly the three workflow functions and the execution-ended function', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+  it('has exactly the three workflow functions, the execution-ended and the batch function', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
   });
 
   it.each(functions)(
@@ -78,9 +78,9 @@ describe('WorkflowStack functions', () => {
       moonshotBaseUrl: 'http://127.0.0.1:11434/v1',
       moonshotModel: 'qwen3:8b',
     });
-    // Assess: every function that calls the model (execution-ended does not)
+    // Assess: every function that calls the model (execution-ended and batch do not)
     const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter(
-      (fn) => fn.Properties.Environment.Variables.PARL_FUNCTION !== 'execution-ended',
+      (fn) => !['execution-ended', 'batch'].includes(fn.Properties.Environment.Variables.PARL_FUNCTION),
     );
     expect(all).toHaveLength(3);
     for (const fn of all) {
