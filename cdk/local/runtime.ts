@@ -23,6 +23,7 @@ import type { WorkflowStarter } from '#shared/ports/workflow';
 import { closeEndedExecution, type EndedExecution } from '#shared/use-cases/close-ended-execution';
 import { submitJob } from '#shared/use-cases/submit-job';
 import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
+import type { LocalBatch, LocalBatchOptions } from './batch-intake';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
 import { type Simulator, type SimulatorOptions, startSimulator } from './simulator';
 import { type SynthesizedApp, synthesizeApp } from './synth';
@@ -57,6 +58,8 @@ export interface LocalStackOptions {
    * `process.env` as in Lambda, so this mode sets the functions' variables there.
    */
   code?: 'source' | 'bundled';
+  /** Starts the batch intake (fauxqs with the template's queues and bucket, the batch handler polling); see ./batch-intake. */
+  batch?: LocalBatchOptions;
 }
 
 export interface ProgressEvent {
@@ -95,7 +98,8 @@ export function localExecutionEnd(thrown: unknown): LocalExecutionEnd {
     : { status: 'FAILED', cause: String(error) };
 }
 
-function lambdaContext(functionName: string, timeoutSeconds: number, memory: number): Context {
+/** The Lambda context of a local invocation. */
+export function lambdaContext(functionName: string, timeoutSeconds: number, memory: number): Context {
   const deadline = Date.now() + timeoutSeconds * 1000;
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -122,6 +126,8 @@ export class LocalStack implements WorkflowStarter {
   private readonly executions = new Map<string, Promise<void>>();
   private readonly machine: LocalStateMachine;
   private readonly handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
+  /** The batch intake, when started with the `batch` option. */
+  batch: LocalBatch | undefined;
 
   private constructor(
     readonly app: SynthesizedApp,
@@ -213,7 +219,13 @@ export class LocalStack implements WorkflowStarter {
           JSON.parse(JSON.stringify((await fn(structuredClone(input))) ?? null));
       }
       const store = new DynamoJobStore(createDynamoDocumentClient(anyConfig), anyConfig.tableName);
-      return new LocalStack(app, definition, dynamo, simulator, anyConfig, store, handlersByState);
+      const stack = new LocalStack(app, definition, dynamo, simulator, anyConfig, store, handlersByState);
+      if (opts.batch) {
+        // Loaded only when asked for: it brings fauxqs.
+        const { LocalBatch } = await import('./batch-intake');
+        stack.batch = await LocalBatch.start(stack, opts.batch);
+      }
+      return stack;
     } catch (error) {
       await simulator?.close();
       await dynamo.close();
@@ -292,6 +304,7 @@ export class LocalStack implements WorkflowStarter {
   }
 
   async close(): Promise<void> {
+    await this.batch?.close();
     await Promise.allSettled(this.executions.values());
     await this.simulator?.close();
     await this.dynamo.close();

@@ -28,18 +28,18 @@ export function createBatchHandler(deps: () => Promise<BatchRecordDeps>, logger:
         logger.info('batch record processed', { messageId: record.messageId, ...outcome });
         return outcome;
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const reason = error instanceof Error ? error.message : String(error);
         if (error instanceof PoisonRecordError) {
           logger.error('poison record', {
             messageId: record.messageId,
             field: error.field,
-            message,
+            reason,
             receiveCount,
           });
         } else {
           logger.warn('batch record failed; it is retried', {
             messageId: record.messageId,
-            message,
+            reason,
             receiveCount,
           });
         }

@@ -1,0 +1,146 @@
+/**
+ * The batch intake on the local stack: fauxqs with the template's batch queue, DLQ and uploads
+ * bucket (./events), and the `batch` handler, in-process, consuming the queue. Jobs start on the
+ * local stack's workflow runner; the submitter and tenant directory are the provisional ones
+ * (issue 3 replaces them with the tenant store and the budget-aware submission).
+ */
+import type { Context } from 'aws-lambda';
+import { createBatchHandler } from '#lambdas/batch/handler';
+import { createS3Client } from '#shared/adapters/batch-deps';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
+import { StaticTenantDirectory, StoreJobSubmitter } from '#shared/adapters/store-job-submitter';
+import type { JobRef } from '#shared/ports/job-store';
+import type { WorkflowStarter } from '#shared/ports/workflow';
+import { type LocalEventSource, LocalEvents, type LocalHandler, type LocalQueue } from './events';
+import { LOCAL_REGION, LOCAL_TENANT, type LocalStack, lambdaContext } from './runtime';
+import { resourcesOfType } from './template';
+
+/** `PARL_FUNCTION` of the batch-queue consumer. */
+export const BATCH_FUNCTION = 'batch';
+
+export interface LocalBatchOptions {
+  /** Tenants the intake accepts besides the local one. */
+  tenants?: string[];
+  /** Overrides the queues' visibility timeout (seconds); see LocalEventsOptions. */
+  visibilityTimeoutSeconds?: number;
+  /** Concurrent pollers of the batch queue (default 2). */
+  pollers?: number;
+  /** Long-poll wait of each receive, seconds (default 1). */
+  waitTimeSeconds?: number;
+  /** Log level of the batch handler's logger (default SILENT). */
+  logLevel?: string;
+}
+
+/** What `parl batch status` reports. */
+export interface BatchStatus {
+  /** Messages waiting on the batch queue. */
+  queueDepth: number;
+  /** Messages received and not yet deleted (being processed, or failed and waiting to return). */
+  inFlight: number;
+  /** Messages in the batch queue's dead-letter queue. */
+  dlqDepth: number;
+  /** Jobs the batch intake started (duplicates start none). */
+  jobsStarted: number;
+}
+
+/** The local batch intake of a {@link LocalStack}. */
+export class LocalBatch {
+  /** Jobs started through the intake, in order. */
+  readonly startedJobs: JobRef[] = [];
+  /** Calls to the workflow starter (one per started job; a duplicate delivery makes none). */
+  startCalls = 0;
+
+  private constructor(
+    readonly events: LocalEvents,
+    readonly tenants: StaticTenantDirectory,
+    /** The queue the batch function consumes. */
+    readonly queue: LocalQueue,
+    /** Its dead-letter queue. */
+    readonly deadLetterQueue: LocalQueue | undefined,
+    /** The bucket whose uploads notify the queue. */
+    readonly bucket: string | undefined,
+  ) {}
+
+  /** Starts fauxqs with the template's queues and buckets and the batch handler polling its queue. */
+  static async start(stack: LocalStack, opts: LocalBatchOptions = {}): Promise<LocalBatch> {
+    const workflow = stack.app.templates[stack.app.workflowStack];
+    const fn = resourcesOfType(workflow ?? {}, 'AWS::Lambda::Function').find(
+      ([, r]) =>
+        (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+          ?.PARL_FUNCTION === BATCH_FUNCTION,
+    );
+    const timeout = Number(fn?.[1].Properties?.Timeout ?? 60);
+    const memory = Number(fn?.[1].Properties?.MemorySize ?? 512);
+    const tenants = new StaticTenantDirectory([LOCAL_TENANT, ...(opts.tenants ?? [])]);
+    let batch: LocalBatch | undefined;
+    const starter: WorkflowStarter = {
+      start: (ref) => {
+        if (batch) {
+          batch.startCalls += 1;
+          if (!batch.startedJobs.some((j) => j.jobId === ref.jobId)) {
+            batch.startedJobs.push({ tenantId: ref.tenantId, jobId: ref.jobId });
+          }
+        }
+        return stack.start(ref);
+      },
+    };
+    let objects: S3ObjectReader | undefined;
+    const handler = createBatchHandler(
+      () =>
+        Promise.resolve({
+          submitter: new StoreJobSubmitter(stack.store, starter),
+          tenants,
+          objects: objects as S3ObjectReader,
+          config: stack.config,
+        }),
+      createLogger(opts.logLevel ?? 'SILENT'),
+    ) as unknown as LocalHandler;
+    const events = await LocalEvents.start({
+      templates: stack.app.templates,
+      region: LOCAL_REGION,
+      handlers: { [BATCH_FUNCTION]: handler },
+      context: (name): Context => lambdaContext(name, timeout, memory),
+      ...(opts.visibilityTimeoutSeconds !== undefined
+        ? { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds }
+        : {}),
+      ...(opts.pollers !== undefined ? { pollers: opts.pollers } : {}),
+      ...(opts.waitTimeSeconds !== undefined ? { waitTimeSeconds: opts.waitTimeSeconds } : {}),
+    });
+    objects = new S3ObjectReader(createS3Client({ region: LOCAL_REGION, s3Endpoint: events.endpoint }));
+    const source: LocalEventSource | undefined = events.eventSourceOf(BATCH_FUNCTION);
+    if (!source) {
+      await events.close();
+      throw new Error(`the templates have no SQS event source for the ${BATCH_FUNCTION} function`);
+    }
+    const dlqId = source.queue.deadLetterQueue?.logicalId;
+    batch = new LocalBatch(
+      events,
+      tenants,
+      source.queue,
+      dlqId ? events.queues.get(dlqId) : undefined,
+      events.notifications.find((n) => n.queue.logicalId === source.queue.logicalId)?.bucket,
+    );
+    return batch;
+  }
+
+  /** Queue depth, in-flight and DLQ depth from fauxqs; the jobs this intake started. */
+  async status(): Promise<BatchStatus> {
+    const [queue, dlq] = await Promise.all([
+      this.events.depth(this.queue),
+      this.deadLetterQueue
+        ? this.events.depth(this.deadLetterQueue)
+        : Promise.resolve({ visible: 0, inFlight: 0 }),
+    ]);
+    return {
+      queueDepth: queue.visible,
+      inFlight: queue.inFlight,
+      dlqDepth: dlq.visible + dlq.inFlight,
+      jobsStarted: this.startedJobs.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.events.close();
+  }
+}
