@@ -6,6 +6,7 @@ import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
+import { batchCommand } from './commands/batch';
 import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
@@ -14,6 +15,8 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
+  parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
   parl help                  this text
 
 Options of run:
@@ -276,6 +279,7 @@ export async function runCommand(argv: string[]): Promise<number> {
  */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
+  batch: batchCommand,
 };
 
 /** Entry point of `parl` and `npm start`. */

@@ -4,6 +4,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } fr
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planSubmission, sendSubmission } from '#cdk/local/commands/batch';
 import { LocalStack, lambdaContext } from '#cdk/local/runtime';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { createS3Client } from '#shared/adapters/batch-deps';
@@ -211,6 +212,37 @@ describe('the batch intake on fauxqs', () => {
     for (const id of ids) expect(batch().events.deliveries.get(id)).toBe(3);
     expect((await batch().status()).dlqDepth).toBeGreaterThanOrEqual(3);
     expect(await jobsOf('allfail')).toHaveLength(0);
+  });
+
+  it('takes a CSV that `parl batch submit` uploads as one job', async () => {
+    // Prepare
+    const submission = planSubmission(
+      'checks.csv',
+      'id,prompt,expected\nq1,"What is 2 + 2, exactly?",4\nq2,What is 3 + 3?,6\n',
+      {
+        tenantId: 'hand',
+      },
+    );
+    const before = batch().startedJobs.length;
+    // Act
+    const sent = await sendSubmission(
+      {
+        sqs: batch().events.sqs,
+        queueUrl: batch().queue.url,
+        s3: batch().events.s3,
+        bucket: batch().bucket!,
+      },
+      submission,
+    );
+    await settle();
+    // Assess
+    expect(sent.upload).toEqual({ bucket: batch().bucket, key: 'incoming/hand/checks.csv' });
+    const started = batch().startedJobs.slice(before);
+    expect(started).toHaveLength(1);
+    expect(await stack.store.listSubtasks(started[0]!)).toEqual([
+      { id: 'q1', prompt: 'What is 2 + 2, exactly?', expected: '4' },
+      { id: 'q2', prompt: 'What is 3 + 3?', expected: '6' },
+    ]);
   });
 
   it('turns a 1,000-subtask upload under incoming/<tenant>/ into one job whose steps cover every subtask', async () => {

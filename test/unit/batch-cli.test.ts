@@ -1,0 +1,98 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '#cdk/local/cli-common';
+import { batchTextReport, parseBatchSubmitArgs, planSubmission } from '#cdk/local/commands/batch';
+
+describe('planSubmission', () => {
+  it('sends a JSONL file of job requests or messages as one message per line', () => {
+    const text =
+      '{"task":"A"}\n{"tenantId":"globex","request":{"task":"B"},"idempotencyKey":"k"}\n{"request":{"task":"C"}}\n';
+    expect(planSubmission('jobs.jsonl', text, { tenantId: 'acme' })).toEqual({
+      kind: 'messages',
+      messages: [
+        { tenantId: 'acme', request: { task: 'A' } },
+        { tenantId: 'globex', request: { task: 'B' }, idempotencyKey: 'k' },
+        { tenantId: 'acme', request: { task: 'C' } },
+      ],
+    });
+  });
+
+  it.each([
+    ['list.csv', 'prompt\nWhat is 1+1?\nWhat is 2+2?\n', 2],
+    ['list.jsonl', '"What is 1+1?"\n{"prompt":"What is 2+2?"}\n{"prompt":"x"}\n', 3],
+  ])('uploads %s of subtasks under incoming/<tenant>/', (file, text, subtasks) => {
+    expect(planSubmission(`/some/dir/${file}`, text, { tenantId: 'acme' })).toEqual({
+      kind: 'upload',
+      tenantId: 'acme',
+      key: `incoming/acme/${file}`,
+      body: text,
+      subtasks,
+    });
+  });
+
+  it('follows --as over the guess', () => {
+    expect(planSubmission('jobs.jsonl', '{"task":"A"}\n', { tenantId: 'acme', as: 'upload' }).kind).toBe(
+      'upload',
+    );
+  });
+
+  it.each([
+    ['jobs.txt', 'x', '.jsonl or .csv'],
+    ['jobs.jsonl', '', 'holds no lines'],
+    ['jobs.jsonl', '{"task":"A"}\n{oops', 'line 2'],
+    ['jobs.jsonl', '{"task":"A"}\n"a prompt"', 'line 2: must be a JSON object'],
+    ['list.csv', 'question\nx', 'csv.header'],
+  ])('rejects %s (%j) naming the problem', (file, text, message) => {
+    expect(() => planSubmission(file, text, { tenantId: 'acme' })).toThrow(UsageError);
+    expect(() => planSubmission(file, text, { tenantId: 'acme' })).toThrow(message);
+  });
+});
+
+describe('parseBatchSubmitArgs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parl-batch-'));
+  const csv = join(dir, 'list.csv');
+  writeFileSync(csv, 'prompt\nWhat is 1+1?\n');
+
+  it('reads the file and the flags, with local defaults', () => {
+    expect(parseBatchSubmitArgs([csv, '--tenant', 'acme', '--json'])).toMatchObject({
+      tenantId: 'acme',
+      visibilityTimeoutSeconds: 10,
+      latencyScale: 1,
+      json: true,
+      submission: { kind: 'upload', key: 'incoming/acme/list.csv' },
+    });
+  });
+
+  it.each([
+    [[], 'one file'],
+    [[csv, csv], 'one file'],
+    [[csv, '--tenant', 'a b'], '--tenant'],
+    [[csv, '--as', 'fax'], '--as'],
+    [[csv, '--visibility-timeout', '0'], '--visibility-timeout'],
+    [[join(dir, 'missing.csv')], 'cannot be read'],
+    [[csv, '--bogus'], 'bogus'],
+  ])('rejects %j naming the flag', (argv, message) => {
+    expect(() => parseBatchSubmitArgs(argv)).toThrow(UsageError);
+    expect(() => parseBatchSubmitArgs(argv)).toThrow(message);
+  });
+});
+
+describe('batchTextReport', () => {
+  it('summarizes the queue and the jobs by status', () => {
+    const text = batchTextReport({
+      sent: { messages: 3 },
+      status: { queueDepth: 0, inFlight: 0, dlqDepth: 1, jobsStarted: 2 },
+      jobs: [
+        { tenantId: 'acme', jobId: 'j1', status: 'SUCCEEDED', subtasks: 2 },
+        { tenantId: 'acme', jobId: 'j2', status: 'FAILED', error: 'boom' },
+      ],
+      elapsedMs: 1500,
+    });
+    expect(text).toContain('3 message(s) sent');
+    expect(text).toContain('DLQ 1');
+    expect(text).toContain('2 started: 1 SUCCEEDED, 1 FAILED');
+    expect(text).toContain('j2  acme  FAILED · boom');
+  });
+});
