@@ -347,7 +347,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${BATCH_HELP}\n`);
     return 0;
   }
-  if (sub === 'submit') return batchSubmitCommand(rest);
-  if (sub === 'status') return batchStatusCommand(rest);
+  if (sub === 'submit') return await batchSubmitCommand(rest);
+  if (sub === 'status') return await batchStatusCommand(rest);
   throw new UsageError(`unknown batch command "${sub}" (submit or status)`);
 }
