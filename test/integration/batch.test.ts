@@ -110,7 +110,8 @@ describe('the batch intake on fauxqs', () => {
       simulator: { seed: 4, latencyScale: 0 },
       batch: {
         tenants: ['seq', 'conc', 'hand', 'poison', 'allfail', 'big'],
-        visibilityTimeoutSeconds: 1,
+        // Short, so a failing record returns (and a poison one reaches the DLQ) in seconds.
+        visibilityTimeoutSeconds: 2,
       },
     });
   });
@@ -180,7 +181,10 @@ describe('the batch intake on fauxqs', () => {
     expect(await jobsOf('poison')).toHaveLength(9);
     expect(await jobsOf('nobody')).toHaveLength(0);
     expect(batch().events.deliveries.get(poisonId)).toBe(3);
-    for (const id of ids.filter((i) => i !== poisonId)) expect(batch().events.deliveries.get(id)).toBe(1);
+    // At least once: a slow batch may outlive the visibility timeout and come back; it is then a duplicate.
+    for (const id of ids.filter((i) => i !== poisonId)) {
+      expect(batch().events.deliveries.get(id)).toBeGreaterThanOrEqual(1);
+    }
     const dlq = await batch().events.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: batch().deadLetterQueue!.url, MaxNumberOfMessages: 10 }),
     );
