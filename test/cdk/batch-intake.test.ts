@@ -166,6 +166,20 @@ describe('the batch function', () => {
   });
 });
 
+describe('the provisional tenant list', () => {
+  it('is the tenants context plus the recurring job’s tenant', () => {
+    // Prepare / Act
+    const built = synthesize({
+      tenants: ['acme', 'globex'],
+      batchSchedule: { tenantId: 'initech', request: { task: 'Nightly check' } },
+    });
+    const fn =
+      built.workflowTemplate.findResources('AWS::Lambda::Function')[logicalIdOf(built.workflow.batch!)];
+    // Assess
+    expect(fn?.Properties.Environment.Variables.PARL_TENANTS).toBe('acme,globex,initech');
+  });
+});
+
 describe('the recurring job', () => {
   it('is absent unless configured', () => {
     statefulTemplate.resourceCountIs('AWS::Events::Rule', 0);
