@@ -12,6 +12,8 @@ import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { keys } from '#shared/adapters/keys';
 import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
 import { StaticTenantDirectory, StoreJobSubmitter } from '#shared/adapters/store-job-submitter';
+import { idempotentJobId, SubmissionInProgressError } from '#shared/domain/batch';
+import { parseJobRequest } from '#shared/domain/request';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 
@@ -190,6 +192,50 @@ describe('the batch intake on fauxqs', () => {
     );
     expect(dlq.Messages?.map((m) => m.MessageId)).toEqual([poisonId]);
     expect(JSON.parse(dlq.Messages?.[0]?.Body ?? '{}')).toMatchObject({ tenantId: 'nobody' });
+  });
+
+  it('starts a job its first delivery stored but never started, once the grace period is over', async () => {
+    // Prepare: what a delivery that died between storing and starting the job leaves behind
+    const jobId = idempotentJobId('hand', 'crashed');
+    const accepted = {
+      tenantId: 'hand',
+      jobId,
+      status: 'ACCEPTED' as const,
+      request: { task: 'x', workload: 'generic' as const, mode: 'parl' as const },
+    };
+    await stack.store.createJob({ ...accepted, acceptedAt: new Date(Date.now() - 120_000).toISOString() }, [
+      { id: 'S-0001', prompt: 'What is 1 + 1?' },
+    ]);
+    const starts: JobRef[] = [];
+    const starter: WorkflowStarter = {
+      start: (ref) => {
+        starts.push(ref);
+        return stack.start(ref);
+      },
+    };
+    const submitter = new StoreJobSubmitter(stack.store, starter, { startGraceMs: 60_000 });
+    const req = parseJobRequest(request(1), { maxSubagentsCap: 1000 });
+    // Act
+    const again = await submitter.submit({ tenantId: 'hand', request: req, idempotencyKey: 'crashed' });
+    // Assess
+    expect(again).toMatchObject({ duplicate: true, job: { jobId } });
+    expect(again.job.executionId).toContain(jobId);
+    expect(starts.map((r) => r.jobId)).toEqual([jobId]);
+    expect((await stack.wait({ tenantId: 'hand', jobId })).job.status).toBe('SUCCEEDED');
+
+    // Prepare: a fresh job still being started by another delivery
+    const freshId = idempotentJobId('hand', 'starting');
+    await stack.store.createJob({ ...accepted, jobId: freshId, acceptedAt: new Date().toISOString() }, []);
+    const impatient = new StoreJobSubmitter(stack.store, starter, { waitForStartMs: 100 });
+    // Act / Assess: the duplicate gives up for now (the record is retried), and starts nothing
+    await expect(
+      impatient.submit({ tenantId: 'hand', request: req, idempotencyKey: 'starting' }),
+    ).rejects.toBeInstanceOf(SubmissionInProgressError);
+    expect(starts).toHaveLength(1);
+    await stack.store.finishJob(
+      { tenantId: 'hand', jobId: freshId },
+      { status: 'CANCELLED', finishedAt: new Date().toISOString() },
+    );
   });
 
   it('deletes nothing of a batch whose every record fails', async () => {
