@@ -4,7 +4,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSubmission, sendSubmission } from '#cdk/local/commands/batch';
+import { planSubmission, readBatchStatus, sendSubmission } from '#cdk/local/commands/batch';
 import { LocalStack, lambdaContext } from '#cdk/local/runtime';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { createS3Client } from '#shared/adapters/batch-deps';
@@ -192,6 +192,19 @@ describe('the batch intake on fauxqs', () => {
     );
     expect(dlq.Messages?.map((m) => m.MessageId)).toEqual([poisonId]);
     expect(JSON.parse(dlq.Messages?.[0]?.Body ?? '{}')).toMatchObject({ tenantId: 'nobody' });
+    const endpoints = {
+      sqs: batch().events.sqs,
+      queueUrl: batch().queue.url,
+      deadLetterQueueUrl: batch().deadLetterQueue!.url,
+    };
+    // The DLQ message just received is in flight there; status counts it either way.
+    expect(await readBatchStatus(endpoints, 7)).toEqual({
+      queueDepth: 0,
+      inFlight: 0,
+      dlqDepth: 1,
+      jobsStarted: 7,
+    });
+    expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: 1 });
   });
 
   it('starts a job its first delivery stored but never started, once the grace period is over', async () => {

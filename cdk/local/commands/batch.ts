@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   INCOMING_PREFIX,
   parseSubtasksCsv,
@@ -163,6 +163,53 @@ export async function sendSubmission(
   return { messageIds };
 }
 
+/** Where `status` reads: the batch queue and its dead-letter queue, through an injected SQS client. */
+export interface BatchStatusEndpoints {
+  sqs: SQSClient;
+  queueUrl: string;
+  deadLetterQueueUrl?: string;
+}
+
+/**
+ * The batch intake's status from the queues' attributes (any SQS endpoint: fauxqs, a running
+ * `parl serve`, or SQS itself) and the number of jobs the intake started, which the caller knows.
+ */
+export async function readBatchStatus(
+  endpoints: BatchStatusEndpoints,
+  jobsStarted: number,
+): Promise<BatchStatus> {
+  const attrs = async (queueUrl: string) => {
+    const out = await endpoints.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    const a = out.Attributes ?? {};
+    const n = (k: string) => Number(a[k as keyof typeof a] ?? 0);
+    return {
+      visible: n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesDelayed'),
+      inFlight: n('ApproximateNumberOfMessagesNotVisible'),
+    };
+  };
+  const [queue, dlq] = await Promise.all([
+    attrs(endpoints.queueUrl),
+    endpoints.deadLetterQueueUrl
+      ? attrs(endpoints.deadLetterQueueUrl)
+      : Promise.resolve({ visible: 0, inFlight: 0 }),
+  ]);
+  return {
+    queueDepth: queue.visible,
+    inFlight: queue.inFlight,
+    dlqDepth: dlq.visible + dlq.inFlight,
+    jobsStarted,
+  };
+}
+
 /** Parses `parl batch submit` arguments and reads the file; throws UsageError. */
 export function parseBatchSubmitArgs(argv: string[]): BatchSubmitOptions {
   let parsed: ReturnType<typeof parseArgs>;
@@ -306,7 +353,14 @@ export async function batchSubmitCommand(argv: string[]): Promise<number> {
     }
     const report: BatchSubmitReport = {
       sent: { messages: sent.messageIds.length, ...(sent.upload ? { upload: sent.upload } : {}) },
-      status: await batch.status(),
+      status: await readBatchStatus(
+        {
+          sqs: batch.events.sqs,
+          queueUrl: batch.queue.url,
+          ...(batch.deadLetterQueue ? { deadLetterQueueUrl: batch.deadLetterQueue.url } : {}),
+        },
+        batch.startedJobs.length,
+      ),
       jobs,
       elapsedMs: Date.now() - started,
     };
