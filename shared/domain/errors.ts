@@ -1,6 +1,6 @@
 /**
  * Errors of PARL Swarm. One base class; `name` is set on every subclass because Step Functions
- * matches Retry and Catch rules on the error name a Lambda throws (`TransientError` is retried).
+ * matches Catch rules on the error name a Lambda throws. Model calls are retried at the client only.
  * Edges map them with `instanceof`, never by message.
  */
 export class ParlError extends Error {
@@ -10,11 +10,36 @@ export class ParlError extends Error {
   }
 }
 
-/** A failure that may pass: 429, 5xx, timeouts, lost connections. Step Functions retries it. */
+/** A failure that may pass: 429, 5xx, timeouts, lost connections. The client retries it (one layer). */
 export class TransientError extends ParlError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'TransientError';
+  }
+}
+
+/**
+ * The provider answered 429 (`rate_limit_reached_error`). Retried at the client only, after the
+ * shared cooldown; `retryAfterMs` is the provider's Retry-After when it sent one.
+ */
+export class RateLimitedError extends TransientError {
+  readonly retryAfterMs: number | undefined;
+  readonly type: string | undefined;
+  constructor(message: string, details: { retryAfterMs?: number; type?: string }, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RateLimitedError';
+    this.retryAfterMs = details.retryAfterMs;
+    this.type = details.type;
+  }
+}
+
+/** The shared limiter did not grant a call within the configured maximum wait. */
+export class LimiterTimeoutError extends TransientError {
+  readonly reason: string;
+  constructor(message: string, reason: string) {
+    super(message);
+    this.name = 'LimiterTimeoutError';
+    this.reason = reason;
   }
 }
 

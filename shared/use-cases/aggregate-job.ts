@@ -1,7 +1,12 @@
 import { ProviderRejectedError } from '#shared/domain/errors';
-import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
+import {
+  computeJobMetrics,
+  DEFAULT_WEIGHTS,
+  KIMI_K25_PRICES,
+  providerMetrics,
+} from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
+import type { JobStatus, PriceTable, ProviderMetrics, RewardWeights, Subtask } from '#shared/domain/types';
 import type {
   JobRecord,
   JobRef,
@@ -51,6 +56,8 @@ export interface CloseJobDeps {
 
 export interface AggregateDeps extends CloseJobDeps {
   llm: LlmClient;
+  /** The provider the job ran against; its summary goes into the metrics. */
+  provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
 }
 
 /** How many result lines the synthesis prompt carries at most. */
@@ -83,7 +90,7 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
 export function aggregateJob(deps: CloseJobDeps, input: FailureInput): Promise<AggregateOutput>;
 export function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput>;
 export async function aggregateJob(
-  deps: CloseJobDeps & { llm?: LlmClient },
+  deps: CloseJobDeps & Pick<Partial<AggregateDeps>, 'llm' | 'provider'>,
   input: AggregateInput,
 ): Promise<AggregateOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
@@ -155,6 +162,7 @@ export async function aggregateJob(
     weights: deps.weights ?? DEFAULT_WEIGHTS,
     prices: deps.prices ?? KIMI_K25_PRICES,
   });
+  if (deps.provider) metrics.provider = providerMetrics(deps.provider, steps);
   const result: JobResult = {
     answer,
     summary,

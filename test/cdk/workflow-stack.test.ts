@@ -92,6 +92,31 @@ describe('WorkflowStack functions', () => {
   });
 });
 
+describe('WorkflowStack provider limits', () => {
+  it('passes the provider, tier and limits from CDK context to the model-calling functions', () => {
+    const { workflowTemplate } = synthesize({
+      provider: 'moonshot',
+      providerTier: 'moonshot-tier2',
+      providerRpm: 450,
+    });
+    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment.Variables.PARL_FUNCTION !== 'execution-ended',
+    );
+    expect(all).toHaveLength(3);
+    for (const fn of all) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        PARL_PROVIDER: 'moonshot',
+        PARL_PROVIDER_TIER: 'moonshot-tier2',
+        PARL_PROVIDER_RPM: '450',
+      });
+    }
+  });
+
+  it('fails the synth naming the variable of a bad context value', () => {
+    expect(() => synthesize({ providerTier: 'gold' })).toThrow(/^PARL_PROVIDER_TIER: must be one of/);
+  });
+});
+
 describe('WorkflowStack state machine', () => {
   it('is a STANDARD machine with X-Ray tracing and ALL-level logging', () => {
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);

@@ -185,7 +185,7 @@ describe('the Lambda handlers', () => {
       });
     });
 
-    it('throws TransientError for a 5xx so Step Functions retries, keeping the failed step', async () => {
+    it('throws TransientError for a 5xx once the client gives up, keeping the failed step', async () => {
       sim.setFaults([{ match: 'BMA-0001', status: 503 }]);
       const ref = await accept(bmaDemoRequest(1, 4));
       const subagent = createSubagentHandler(() => Promise.resolve(deps), logger);
