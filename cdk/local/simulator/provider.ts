@@ -73,6 +73,8 @@ export interface GateStats {
   admitted: number;
   admittedInFlight: number;
   maxAdmittedInFlight: number;
+  /** Time-weighted mean of admitted requests in flight, from the first admission to the last change. */
+  meanAdmittedInFlight: number;
   /** The most requests admitted within any one window (sliding). */
   maxRequestsPerWindow: number;
   windowMs: number;
@@ -93,6 +95,9 @@ export class ProviderGate {
   private maxInFlight = 0;
   private rejections = 0;
   private by = { concurrency: 0, rpm: 0, tpm: 0 };
+  private area = 0;
+  private lastChange: number | undefined;
+  private firstAt: number | undefined;
 
   constructor(limits: SimulatedLimits = {}) {
     this.setLimits(limits);
@@ -133,6 +138,8 @@ export class ProviderGate {
     const entry = { at: now, tokens: promptTokens };
     this.log.push(entry);
     this.allTimes.push(now);
+    this.firstAt ??= now;
+    this.account(now);
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     return { ok: true, entry };
@@ -140,8 +147,14 @@ export class ProviderGate {
 
   /** The admitted request ended; `completionTokens` count toward TPM when it was answered. */
   done(entry: { tokens: number }, completionTokens = 0): void {
+    this.account(Date.now());
     this.inFlight -= 1;
     entry.tokens += completionTokens;
+  }
+
+  private account(now: number): void {
+    if (this.lastChange !== undefined) this.area += this.inFlight * (now - this.lastChange);
+    this.lastChange = now;
   }
 
   private rejection(limit: Rejection['limit'], waitMs: number): Rejection {
@@ -183,6 +196,10 @@ export class ProviderGate {
       admitted: times.length,
       admittedInFlight: this.inFlight,
       maxAdmittedInFlight: this.maxInFlight,
+      meanAdmittedInFlight:
+        this.firstAt !== undefined && this.lastChange !== undefined && this.lastChange > this.firstAt
+          ? this.area / (this.lastChange - this.firstAt)
+          : 0,
       maxRequestsPerWindow: best,
       windowMs: this.windowMs,
       firstAdmittedAt: times[0],
@@ -195,5 +212,8 @@ export class ProviderGate {
     this.rejections = 0;
     this.by = { concurrency: 0, rpm: 0, tpm: 0 };
     this.maxInFlight = this.inFlight;
+    this.area = 0;
+    this.firstAt = undefined;
+    this.lastChange = undefined;
   }
 }
