@@ -6,11 +6,13 @@
  * Every `--name value` pair is passed to the suite; each suite documents its own options.
  */
 import type { BenchArgs } from './common';
+import { limitsSuite } from './suites/limits';
 import { pipelineSuite } from './suites/pipeline';
 
 /** The suites by name; each adds one line here and one file under bench/suites/. */
 const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
+  limits: limitsSuite,
 };
 
 function parseBenchArgs(argv: string[]): BenchArgs {

@@ -76,6 +76,15 @@ export const WAITER_MARKER_MS = 2_000;
 /** The adaptive ceiling falls to this fraction of the concurrency in use when the provider answers 429. */
 export const AIMD_DECREASE = 0.7;
 
+/**
+ * GCRA burst tolerance, in pacing intervals, that still keeps every window at or below RPM: at
+ * most ⌊RPM·safety + k⌋ + 1 grants fit in any window, so k = ⌊RPM·(1 − safety)⌋ − 1 (0 for small RPM).
+ * It lets the pacing make up for callers served a little late (a DynamoDB round trip).
+ */
+export function rpmTolerance(rpm: number): number {
+  return Math.max(0, Math.floor(rpm * (1 - PACING_SAFETY)) - 1);
+}
+
 export interface Lease {
   id: string;
   role: CallerRole;
@@ -228,12 +237,13 @@ export function decideAcquire(
   } else if (leases.length >= usable) {
     return deny('concurrency', undefined);
   }
-  // 4. requests per window, paced (GCRA without burst)
+  // 4. requests per window, paced (GCRA; a caller served late keeps the time it lost, within the
+  //    tolerance the safety margin allows)
   let rpmTat = state.rpmTat;
   if (limits.rpm !== undefined) {
-    const tat = Math.max(state.rpmTat, now);
-    if (tat > now) return deny('rpm', tat - now);
-    rpmTat = tat + limits.windowMs / (limits.rpm * PACING_SAFETY);
+    if (state.rpmTat > now) return deny('rpm', state.rpmTat - now);
+    const interval = limits.windowMs / (limits.rpm * PACING_SAFETY);
+    rpmTat = Math.max(state.rpmTat, now - rpmTolerance(limits.rpm) * interval) + interval;
   }
   // 5. tokens per window, paced by the request's estimate (corrected on release)
   let tpmTat = state.tpmTat;

@@ -112,6 +112,32 @@ describe('decideAcquire', () => {
     expect(grants.length).toBeGreaterThanOrEqual(Math.floor(30_000 / (interval + 7)));
   });
 
+  it.each([
+    [600, 60_000],
+    [200, 6_000],
+    [3, 600],
+  ])('keeps every window at or below %i RPM and close to it when callers come late', (rpm, windowMs) => {
+    // Prepare: callers poll every 37 ms (a round trip): most grants come late.
+    const p = policy({ rpm, maxConcurrency: 10_000, windowMs });
+    let state = initialLimiterState(p.limits);
+    const grants: number[] = [];
+    // Act
+    for (let t = 0; t < windowMs * 5; t += 37) {
+      for (;;) {
+        const d = decideAcquire(state, req(), p, t);
+        state = d.state;
+        if (!d.granted) break;
+        grants.push(t);
+        state = applyRelease(state, d.lease, { kind: 'success', tokens: 100 }, p, t);
+      }
+    }
+    // Assess
+    for (const start of grants) {
+      expect(grants.filter((g) => g >= start && g < start + windowMs).length).toBeLessThanOrEqual(rpm);
+    }
+    expect(grants.length / 5).toBeGreaterThanOrEqual(rpm * (rpm >= 100 ? 0.95 : 0.8));
+  });
+
   it('paces tokens at the TPM and corrects the estimate with the actual tokens on release', () => {
     const p = policy({ tpm: 6_000, maxConcurrency: 10, windowMs: 60_000 }); // 100 tokens a second
     const a = decideAcquire(initialLimiterState(p.limits), req({ estimatedTokens: 1_000 }), p, 0);
