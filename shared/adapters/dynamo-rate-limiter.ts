@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { LimiterTimeoutError } from '#shared/domain/errors';
+import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
   type AcquireDecision,
   type AcquireRequest,
@@ -112,6 +112,13 @@ export class DynamoRateLimiter implements RateLimiter {
       const now = this.now();
       if (decision.granted)
         return { id: decision.lease.id, waitedMs: now - started, lease: decision.lease } as DynamoLease;
+      // A provider that keeps failing is not waited for: the caller fails fast (and may retry later).
+      if (decision.reason === 'circuit-open') {
+        throw new CircuitOpenError(
+          `the provider kept failing; its circuit is open for ${Math.round(decision.waitMs ?? 0)} ms more`,
+          decision.waitMs ?? 0,
+        );
+      }
       if (now >= deadline) {
         throw new LimiterTimeoutError(
           `the provider's limiter granted no call within ${this.o.maxWaitMs} ms (last reason: ${decision.reason})`,

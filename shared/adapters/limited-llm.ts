@@ -1,4 +1,9 @@
-import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';
+import {
+  CircuitOpenError,
+  ProviderRejectedError,
+  RateLimitedError,
+  TransientError,
+} from '#shared/domain/errors';
 import { backoffMs, type CallOutcome, estimateTokens } from '#shared/domain/provider-limits';
 import type { CallStats, ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
 import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
@@ -63,7 +68,18 @@ export class LimitedLlm implements LlmClient {
       try {
         lease = await this.limiter?.acquire({ ...caller, estimatedTokens });
       } catch (error) {
-        throw Object.assign(error as Error, { callStats: stats });
+        // An open circuit costs a retry but no call; anything else from the limiter ends the call.
+        if (!(error instanceof CircuitOpenError) || failures >= this.retry.maxRetries)
+          throw Object.assign(error as Error, { callStats: { ...stats } });
+        failures += 1;
+        const pause = backoffMs(
+          failures,
+          { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs },
+          this.random,
+        );
+        stats.waitedMs += pause;
+        await this.sleep(pause);
+        continue;
       }
       stats.waitedMs += lease?.waitedMs ?? 0;
       stats.calls += 1;

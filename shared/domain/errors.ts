@@ -43,6 +43,19 @@ export class LimiterTimeoutError extends TransientError {
   }
 }
 
+/**
+ * The provider kept failing and its circuit is open: the call is not made. The client retries
+ * after its backoff (counting toward its retries); once the open time passes one probe goes through.
+ */
+export class CircuitOpenError extends TransientError {
+  readonly reopensInMs: number;
+  constructor(message: string, reopensInMs: number) {
+    super(message);
+    this.name = 'CircuitOpenError';
+    this.reopensInMs = reopensInMs;
+  }
+}
+
 /** The provider refused the request for good (400, 401, 403 insufficient balance, 404). Never retried. */
 export class ProviderRejectedError extends ParlError {
   readonly status: number | undefined;

@@ -32,8 +32,9 @@ describe('the local runtime running the synthesized state machine', () => {
   beforeAll(async () => {
     stack = await LocalStack.start({
       simulator: { seed: 3, latencyScale: 0 },
-      // One retry of a model call, at the client (the only retry layer), after a short pause.
-      env: { PARL_LLM_MAX_RETRIES: '1', PARL_LLM_BACKOFF_BASE_MS: '10' },
+      // One retry of a model call, at the client (the only retry layer), after a short pause; the
+      // circuit that the failing tests open closes again at once (the next call is its probe).
+      env: { PARL_LLM_MAX_RETRIES: '1', PARL_LLM_BACKOFF_BASE_MS: '10', PARL_PROVIDER_BREAKER_OPEN_MS: '1' },
     });
   });
   afterAll(async () => {

@@ -1,8 +1,12 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
+import { startSimulator } from '#cdk/local/simulator';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo-rate-limiter';
+import { LimitedLlm } from '#shared/adapters/limited-llm';
+import { OpenAiLlm } from '#shared/adapters/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 
@@ -137,6 +141,42 @@ describe('DynamoRateLimiter', () => {
     const attempt = waiter!.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
     await expect(attempt).rejects.toBeInstanceOf(LimiterTimeoutError);
     await expect(attempt).rejects.toMatchObject({ reason: 'concurrency' });
+  });
+
+  it('stops calling a provider that keeps failing: the open circuit lets one probe at a time through', async () => {
+    // Prepare: every call answers 500; 8 callers, 2 retries each, the circuit opens after 2 failures.
+    const sim = await startSimulator({ latencyScale: 0, faults: [{ match: '', status: 500 }] });
+    try {
+      const [limiter] = limiters(
+        1,
+        policy({ maxConcurrency: 8 }, { breakerFailures: 2, breakerOpenMs: 200 }),
+        1_000,
+      );
+      const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'k', maxRetries: 0 });
+      const llm = new LimitedLlm(new OpenAiLlm(client, 'kimi-k2.5'), limiter, {
+        maxRetries: 2,
+        backoffBaseMs: 5,
+        backoffCapMs: 10,
+        maxWaitMs: 1_000,
+      });
+      // Act
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          llm.chat({
+            messages: [{ role: 'user', content: `question ${i}` }],
+            caller: { role: 'subagent', tenantId: 't' },
+          }),
+        ),
+      );
+      // Assess: all failed, but far fewer than 8 × 3 calls reached the provider.
+      expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+      expect(sim.stats().requests).toBeLessThan(8 * 3);
+      expect(sim.stats().requests).toBeGreaterThanOrEqual(8);
+      const { state } = await limiter!.snapshot();
+      expect(state.breaker).not.toBe('closed');
+    } finally {
+      await sim.close();
+    }
   });
 
   it('keys the limiter by provider endpoint and key, never storing the key', () => {
