@@ -1,10 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import { DynamoJobStore } from './dynamo-job-store';
+import { DynamoTenantStore } from './dynamo-tenant-store';
 import { OpenAiLlm } from './openai-llm';
+import { SfnWorkflow } from './sfn-workflow';
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -48,10 +51,49 @@ export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAi
 export interface Deps {
   config: AppConfig;
   store: DynamoJobStore;
+  /** Tenants, budgets, usage, idempotency claims: also the ledger every model call draws from. */
+  tenants: DynamoTenantStore;
   llm: OpenAiLlm;
 }
 
+/** What the authorizer needs: the tenants. */
+export interface TenantDeps {
+  tenants: DynamoTenantStore;
+}
+
+export function createTenantDeps(config: AppConfig): TenantDeps {
+  return { tenants: new DynamoTenantStore(createDynamoDocumentClient(config), config.tableName) };
+}
+
+/** What the API needs: jobs, tenants, and the workflow it starts and stops (no model client). */
+export interface ApiDeps {
+  config: AppConfig;
+  store: DynamoJobStore;
+  tenants: DynamoTenantStore;
+  workflow: SfnWorkflow;
+}
+
+export function createSfnClient(config: AppConfig): SFNClient {
+  return new SFNClient({
+    region: config.region,
+    ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+  });
+}
+
+export function createApiDeps(config: AppConfig): ApiDeps {
+  if (!config.stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN', 'is required by the API');
+  const doc = createDynamoDocumentClient(config);
+  return {
+    config,
+    store: new DynamoJobStore(doc, config.tableName),
+    tenants: new DynamoTenantStore(doc, config.tableName),
+    workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
+  };
+}
+
 export async function createDeps(config: AppConfig): Promise<Deps> {
-  const store = new DynamoJobStore(createDynamoDocumentClient(config), config.tableName);
-  return { config, store, llm: createLlm(config, await resolveApiKey(config)) };
+  const doc = createDynamoDocumentClient(config);
+  const store = new DynamoJobStore(doc, config.tableName);
+  const tenants = new DynamoTenantStore(doc, config.tableName);
+  return { config, store, tenants, llm: createLlm(config, await resolveApiKey(config)) };
 }
