@@ -11,6 +11,7 @@ import {
   RequestAuthorizer,
   RequestValidator,
   type Resource,
+  ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -82,6 +83,22 @@ export class TenantApi extends Construct {
         tracingEnabled: true,
       },
     });
+    // The gateway's own answers (no key, bad key, revoked key, throttled…) in the API's error shape.
+    for (const [id, type, code] of [
+      ['Unauthorized', ResponseType.UNAUTHORIZED, 'unauthorized'],
+      ['AccessDenied', ResponseType.ACCESS_DENIED, 'forbidden'],
+      ['Throttled', ResponseType.THROTTLED, 'throttled'],
+      ['BadBody', ResponseType.BAD_REQUEST_BODY, 'invalid_request'],
+      ['Default4xx', ResponseType.DEFAULT_4XX, 'client_error'],
+      ['Default5xx', ResponseType.DEFAULT_5XX, 'internal'],
+    ] as const) {
+      this.api.addGatewayResponse(id, {
+        type,
+        templates: {
+          'application/json': `{"error":{"code":"${code}","message":$context.error.messageString}}`,
+        },
+      });
+    }
     this.authorizer = new RequestAuthorizer(this, 'KeyAuthorizer', {
       handler: this.authorizerFunction,
       identitySources: [IdentitySource.header('x-api-key')],

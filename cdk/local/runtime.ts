@@ -368,6 +368,11 @@ export class LocalStack implements WorkflowStarter {
    * The safety net the cloud gets from execution-status events (the execution-ended function), with
    * the same use case: no job stays RUNNING, and a job closed here keeps the measures of its steps.
    */
+  /** Closes a job whose execution ended (or vanished with a stopped server) without a terminal state. */
+  async closeEnded(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
+    await this.ensureTerminal(ref, end);
+  }
+
   private async ensureTerminal(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
     await closeEndedExecution(
       { store: this.store, steps: this.store, ledger: this.tenants },

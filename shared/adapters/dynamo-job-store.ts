@@ -47,7 +47,8 @@ const strip = <T extends Record<string, unknown>>(
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
   constructor(
-    private readonly client: DynamoDBDocumentClient,
+    /** The document client (the local runtime's maintenance scans use it too). */
+    readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
