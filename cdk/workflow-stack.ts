@@ -19,6 +19,7 @@ import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
 import { HandlerFunction } from './constructs/handler-function.ts';
+import { TenantApi } from './constructs/tenant-api.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
 
@@ -80,6 +81,8 @@ export class WorkflowStack extends Stack {
   readonly executionEndedRule: Rule;
   /** Status-change events that could not be handled, kept for a redrive. */
   readonly executionEndedDlq: Queue;
+  /** The tenants' REST API (API Gateway, authorizer, api function). */
+  readonly api: TenantApi;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
@@ -136,6 +139,12 @@ export class WorkflowStack extends Stack {
     this.executionEnded = ended.fn;
     this.executionEndedRule = ended.rule;
     this.executionEndedDlq = ended.dlq;
+
+    this.api = new TenantApi(this, 'TenantApi', {
+      table: props.table,
+      tenantIndex: TENANT_JOBS_INDEX,
+      stateMachine: this.stateMachine,
+    });
   }
 
   /**

@@ -41,6 +41,12 @@ export interface AppConfig {
   maxSubagentsCap: number;
   /** Default `maxSubagents` when a request does not say. */
   defaultMaxSubagents: number;
+  /** The job workflow (the api and batch functions start it); unset where nothing starts jobs. */
+  stateMachineArn: string | undefined;
+  /** Set for the local stack (the embedded Step Functions endpoint); unset in the cloud. */
+  sfnEndpoint: string | undefined;
+  /** Largest request body the API accepts. */
+  apiMaxBodyBytes: number;
 }
 
 /** The provider, its limits and the limiter's behaviour. */
@@ -193,5 +199,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxOutputTokens: positiveInt(env, 'PARL_MAX_OUTPUT_TOKENS', 1000),
     maxSubagentsCap,
     defaultMaxSubagents,
+    stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
+    sfnEndpoint: optional(env, 'SFN_ENDPOINT'),
+    apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
   };
 }

@@ -6,6 +6,8 @@ import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
+import { serveCommand } from './commands/serve';
+import { tenantsCommand } from './commands/tenants';
 import {
   PROVIDER_FLAG_OPTIONS,
   PROVIDER_HELP,
@@ -21,6 +23,8 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl serve [options]       the REST API on loopback, state in .parl/ (parl serve --help)
+  parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl help                  this text
 
 Options of run:
@@ -300,6 +304,8 @@ export async function runCommand(argv: string[]): Promise<number> {
  */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
+  serve: serveCommand,
+  tenants: (argv) => tenantsCommand(argv),
 };
 
 /** Entry point of `parl` and `npm start`. */

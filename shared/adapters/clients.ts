@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import type { AppConfig } from '#shared/config';
@@ -7,8 +8,10 @@ import type { ProviderMetrics } from '#shared/domain/types';
 import type { LlmClient } from '#shared/ports/llm';
 import { DynamoJobStore } from './dynamo-job-store';
 import { DynamoRateLimiter, providerPartitionKey } from './dynamo-rate-limiter';
+import { DynamoTenantStore } from './dynamo-tenant-store';
 import { LimitedLlm } from './limited-llm';
 import { OpenAiLlm } from './openai-llm';
+import { SfnWorkflow } from './sfn-workflow';
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -90,20 +93,58 @@ export function providerInfo(config: AppConfig): ProviderInfo {
 export interface Deps {
   config: AppConfig;
   store: DynamoJobStore;
+  /** Tenants, budgets, usage, idempotency claims: also the ledger every model call draws from. */
+  tenants: DynamoTenantStore;
   /** The provider's client behind the shared limiter and the one retry layer. */
   llm: LlmClient;
   provider: ProviderInfo;
 }
 
+/** What the authorizer needs: the tenants. */
+export interface TenantDeps {
+  tenants: DynamoTenantStore;
+}
+
+export function createTenantDeps(config: AppConfig): TenantDeps {
+  return { tenants: new DynamoTenantStore(createDynamoDocumentClient(config), config.tableName) };
+}
+
+/** What the API needs: jobs, tenants, and the workflow it starts and stops (no model client). */
+export interface ApiDeps {
+  config: AppConfig;
+  store: DynamoJobStore;
+  tenants: DynamoTenantStore;
+  workflow: SfnWorkflow;
+}
+
+export function createSfnClient(config: AppConfig): SFNClient {
+  return new SFNClient({
+    region: config.region,
+    ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+  });
+}
+
+export function createApiDeps(config: AppConfig): ApiDeps {
+  if (!config.stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN', 'is required by the API');
+  const doc = createDynamoDocumentClient(config);
+  return {
+    config,
+    store: new DynamoJobStore(doc, config.tableName),
+    tenants: new DynamoTenantStore(doc, config.tableName),
+    workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
+  };
+}
+
 export async function createDeps(config: AppConfig): Promise<Deps> {
-  const documentClient = createDynamoDocumentClient(config);
-  const store = new DynamoJobStore(documentClient, config.tableName);
+  const doc = createDynamoDocumentClient(config);
+  const store = new DynamoJobStore(doc, config.tableName);
+  const tenants = new DynamoTenantStore(doc, config.tableName);
   const apiKey = await resolveApiKey(config);
-  const llm = new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, documentClient), {
+  const llm = new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, doc), {
     maxRetries: config.llm.maxRetries,
     backoffBaseMs: config.llm.backoffBaseMs,
     backoffCapMs: config.llm.backoffCapMs,
     maxWaitMs: config.provider.maxWaitMs,
   });
-  return { config, store, llm, provider: providerInfo(config) };
+  return { config, store, tenants, llm, provider: providerInfo(config) };
 }

@@ -103,3 +103,43 @@ export class ConfigError extends ParlError {
     this.variable = variable;
   }
 }
+
+/** A tenant's budget cannot cover what a job would cost (HTTP 402); nothing was started or charged. */
+export class BudgetExceededError extends ParlError {
+  readonly requiredUsd: number;
+  readonly availableUsd: number;
+  constructor(message: string, details: { requiredUsd: number; availableUsd: number }) {
+    super(message);
+    this.name = 'BudgetExceededError';
+    this.requiredUsd = details.requiredUsd;
+    this.availableUsd = details.availableUsd;
+  }
+}
+
+/** An idempotency key reused with a different request body (HTTP 409). */
+export class IdempotencyConflictError extends ParlError {
+  readonly jobId: string;
+  constructor(message: string, jobId: string) {
+    super(message);
+    this.name = 'IdempotencyConflictError';
+    this.jobId = jobId;
+  }
+}
+
+/** An operation that does not fit the record's state, e.g. cancelling a finished job (HTTP 409). */
+export class StateConflictError extends ParlError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateConflictError';
+  }
+}
+
+/** A missing, malformed, unknown or revoked API key; `revoked` separates 403 from 401. */
+export class AuthError extends ParlError {
+  readonly revoked: boolean;
+  constructor(message: string, revoked = false) {
+    super(message);
+    this.name = 'AuthError';
+    this.revoked = revoked;
+  }
+}

@@ -1,4 +1,6 @@
-import type { Role, StepRecord } from '#shared/domain/types';
+import { costUsd, KIMI_K25_PRICES } from '#shared/domain/measures';
+import { maxCallCostUsd } from '#shared/domain/tenant';
+import type { PriceTable, Role, StepRecord } from '#shared/domain/types';
 import type { JobRef, StepRecorder } from '#shared/ports/job-store';
 import {
   type CallStats,
@@ -7,6 +9,22 @@ import {
   callStatsOf,
   type LlmClient,
 } from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
+
+/** What a model step needs; with a `ledger`, every call is paid for from the job's reservation. */
+export interface ModelStepDeps {
+  llm: LlmClient;
+  steps: StepRecorder;
+  ledger?: BudgetLedger;
+  prices?: PriceTable;
+}
+
+/** The output-token ceiling assumed for a call that sets none, when authorizing its cost. */
+const UNSET_MAX_TOKENS = 4096;
+
+const promptChars = (request: ChatRequest): number =>
+  request.messages.reduce((n, m) => n + (m.content?.length ?? 0), 0) +
+  JSON.stringify(request.tools ?? []).length;
 
 /** Where a step belongs: job, stage, who, which step of theirs, which invocation. */
 export interface StepContext {
@@ -26,9 +44,42 @@ const statsFields = (stats: CallStats | undefined) =>
  * Makes one model call and records it as one step, also when it fails (then with no tokens and the
  * error), so every call the provider saw leaves a record. Retries happen inside the client: the
  * step is recorded once, with how many provider calls it took (`calls`, `rateLimited`).
+ *
+ * With a ledger, the most the call can cost is authorized from the job's reservation first (a
+ * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
+ * returned afterwards.
  */
 export async function modelStep(
-  deps: { llm: LlmClient; steps: StepRecorder },
+  deps: ModelStepDeps,
+  ctx: StepContext,
+  request: ChatRequest,
+): Promise<ChatResponse> {
+  const prices = deps.prices ?? KIMI_K25_PRICES;
+  const authorized = deps.ledger
+    ? await deps.ledger.authorizeCall(
+        ctx.ref,
+        maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices),
+      )
+    : 0;
+  let actualUsd = 0;
+  try {
+    const response = await recordedCall(deps, ctx, request);
+    actualUsd = costUsd(
+      {
+        input: response.usage.inputTokens,
+        cachedInput: response.usage.cachedInputTokens,
+        output: response.usage.outputTokens,
+      },
+      prices,
+    );
+    return response;
+  } finally {
+    if (authorized > 0) await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd);
+  }
+}
+
+async function recordedCall(
+  deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
 ): Promise<ChatResponse> {

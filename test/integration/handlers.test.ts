@@ -47,7 +47,7 @@ describe('the Lambda handlers', () => {
     submitJob(
       { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
       { tenantId: 'tenant-a', request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    );
+    ).then((o) => o.job);
 
   beforeAll(async () => {
     dynamo = await startDynalite();
