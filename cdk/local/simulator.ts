@@ -344,7 +344,16 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     let completion = 0;
-    res.once('close', () => gate.done(admitted.entry, completion));
+    // Out of flight once the last byte is sent ('finish'), before the client can read it and call
+    // again; 'close' covers a client that hung up.
+    let out = false;
+    const leave = () => {
+      if (out) return;
+      out = true;
+      gate.done(admitted.entry, completion);
+    };
+    res.once('finish', leave);
+    res.once('close', leave);
     const fault = pickChaos(chaos, seed, chatSerial++);
     if (fault) counters.injected[fault] += 1;
     if (fault === 'server-error') {
