@@ -123,6 +123,31 @@ describe('DynamoRateLimiter', () => {
     expect(granted.at(-1)! - granted[0]!).toBeGreaterThanOrEqual(2_000);
   });
 
+  it('gives a freed slot to a waiting tenant before the tenant that holds more than its fair share', async () => {
+    // Prepare: tenant a holds all 4 slots; a and b (another "Lambda") each wait for one more.
+    const [forA, forB] = limiters(2, policy({ maxConcurrency: 4 }));
+    const held = await Promise.all(
+      Array.from({ length: 4 }, () => forA!.acquire({ role: 'subagent', tenantId: 'a', estimatedTokens: 1 })),
+    );
+    const order: string[] = [];
+    const waitA = forA!
+      .acquire({ role: 'subagent', tenantId: 'a', estimatedTokens: 1 })
+      .then((l) => order.push('a') && l);
+    const waitB = forB!
+      .acquire({ role: 'subagent', tenantId: 'b', estimatedTokens: 1 })
+      .then((l) => order.push('b') && l);
+    await new Promise((r) => setTimeout(r, 100));
+    // Act: a gives one slot back, then another.
+    await forA!.release(held[0]!, { kind: 'success', tokens: 1 });
+    await waitB;
+    const firstWinner = [...order];
+    await forA!.release(held[1]!, { kind: 'success', tokens: 1 });
+    await waitA;
+    // Assess: b (holding none) got the first freed slot; a only got the second (fair share 2 of 4).
+    expect(firstWinner).toEqual(['b']);
+    expect(order).toEqual(['b', 'a']);
+  });
+
   it('reclaims the lease of a holder that died, so nothing deadlocks', async () => {
     // Prepare: one slot; a "Lambda" takes it and dies without releasing.
     const [dead, alive] = limiters(2, policy({ maxConcurrency: 1 }, { leaseMs: 300 }));
