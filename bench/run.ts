@@ -7,11 +7,13 @@
  */
 import type { BenchArgs } from './common';
 import { batchSuite } from './suites/batch';
+import { limitsSuite } from './suites/limits';
 import { pipelineSuite } from './suites/pipeline';
 
 /** The suites by name; each adds one line here and one file under bench/suites/. */
 const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
+  limits: limitsSuite,
   batch: batchSuite,
 };
 

@@ -7,6 +7,15 @@ import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
 import { batchCommand } from './commands/batch';
+import { serveCommand } from './commands/serve';
+import { tenantsCommand } from './commands/tenants';
+import {
+  PROVIDER_FLAG_OPTIONS,
+  PROVIDER_HELP,
+  type ProviderChoice,
+  parseProviderFlags,
+  providerLine,
+} from './provider-flags';
 import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
@@ -15,6 +24,8 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl serve [options]       the REST API on loopback, state in .parl/ (parl serve --help)
+  parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
   parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
   parl help                  this text
@@ -34,6 +45,8 @@ Options of run:
   --verbose                  handler logs on stderr
   -h, --help                 this text
 
+${PROVIDER_HELP}
+
 Model endpoint: without MOONSHOT_API_KEY or MOONSHOT_BASE_URL the built-in Moonshot simulator
 runs on 127.0.0.1. Set MOONSHOT_API_KEY (and optionally MOONSHOT_BASE_URL, default
 https://api.moonshot.ai/v1, and MOONSHOT_MODEL, default kimi-k2.5) to use a real endpoint; for
@@ -50,6 +63,7 @@ export interface RunOptions {
   bundled: boolean;
   quiet: boolean;
   verbose: boolean;
+  provider: ProviderChoice;
 }
 
 /** Parses `parl run` arguments into a validated request; throws UsageError with a clear message. */
@@ -77,6 +91,7 @@ export function parseRunArgs(
         quiet: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        ...PROVIDER_FLAG_OPTIONS,
       },
     });
   } catch (error) {
@@ -91,6 +106,7 @@ export function parseRunArgs(
     throw new UsageError(`--mode must be "parl" or "sequential", got "${mode}"`);
   }
   const maxSubagents = intFlag('max-subagents', str('max-subagents'), 1, cap);
+  const provider = parseProviderFlags(str);
   if (str('task') !== undefined && str('input') !== undefined)
     throw new UsageError('give --task or --input, not both');
 
@@ -136,6 +152,7 @@ export function parseRunArgs(
     bundled: v.bundled === true,
     quiet: v.quiet === true,
     verbose: v.verbose === true,
+    provider,
   };
 }
 
@@ -210,6 +227,7 @@ export function textReport(outcome: JobOutcome): string {
     `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
     `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
+    ...(m.provider ? [`  provider    ${providerLine(m.provider)}`] : []),
   ];
   const answer = job.result?.answer?.trim();
   if (answer) lines.push(`  answer      ${answer.split('\n').slice(0, 6).join('\n              ')}`);
@@ -240,25 +258,35 @@ export async function runCommand(argv: string[]): Promise<number> {
   const env = process.env;
   // Loaded only now, so --help and bad input answer at once.
   const { LocalStack } = await import('./runtime');
-  const realEndpoint = !!(env.MOONSHOT_API_KEY || env.MOONSHOT_BASE_URL);
+  const { provider } = opts;
+  const baseUrl = provider.baseUrl ?? env.MOONSHOT_BASE_URL;
+  const realEndpoint = !!(env.MOONSHOT_API_KEY || baseUrl);
+  const model = provider.model ?? env.MOONSHOT_MODEL;
   const stack = await LocalStack.start({
     ...(realEndpoint
       ? {
           llm: {
-            ...(env.MOONSHOT_BASE_URL ? { baseUrl: env.MOONSHOT_BASE_URL } : {}),
+            ...(baseUrl ? { baseUrl } : {}),
             ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
-            ...(env.MOONSHOT_MODEL ? { model: env.MOONSHOT_MODEL } : {}),
+            ...(model ? { model } : {}),
           },
         }
       : {}),
-    simulator: { seed: opts.seed, verdictErrorRate: opts.errorRate, latencyScale: opts.latencyScale },
+    simulator: {
+      seed: opts.seed,
+      verdictErrorRate: opts.errorRate,
+      latencyScale: opts.latencyScale,
+      limits: provider.simulatorLimits,
+      ...(model ? { model } : {}),
+    },
+    env: provider.env,
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
   });
   try {
     if (!opts.quiet) {
       process.stderr.write(
-        `local stack up: ${realEndpoint ? `model endpoint ${env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
+        `local stack up: ${realEndpoint ? `model endpoint ${baseUrl ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
       );
     }
     const outcome = await stack.run(opts.request, progressPrinter(opts.quiet));
@@ -280,6 +308,8 @@ export async function runCommand(argv: string[]): Promise<number> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   batch: batchCommand,
+  serve: serveCommand,
+  tenants: (argv) => tenantsCommand(argv),
 };
 
 /** Entry point of `parl` and `npm start`. */

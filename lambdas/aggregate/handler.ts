@@ -13,7 +13,7 @@ import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared
 export function createAggregateHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
   const inner = async (event: AggregateInput, _context: Context): Promise<AggregateOutput> => {
     const d = await deps();
-    const out = await aggregateJob({ ...d, steps: d.store }, event);
+    const out = await aggregateJob({ ...d, steps: d.store, ledger: d.tenants }, event);
     logger.info('job closed', { jobId: out.jobId, status: out.status });
     return out;
   };

@@ -40,7 +40,7 @@ export class StoreJobSubmitter implements JobSubmitter {
     const existing = await this.store.getJob(ref);
     if (existing) return { job: await this.settle(existing), duplicate: true };
     try {
-      const job = await submitJob(
+      const { job } = await submitJob(
         { store: this.store, starter: this.starter },
         { tenantId: input.tenantId, request: input.request, jobId: ref.jobId },
       );

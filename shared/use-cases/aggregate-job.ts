@@ -1,7 +1,19 @@
 import { ProviderRejectedError } from '#shared/domain/errors';
-import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
+import {
+  computeJobMetrics,
+  DEFAULT_WEIGHTS,
+  KIMI_K25_PRICES,
+  providerMetrics,
+} from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
+import type {
+  JobStatus,
+  PriceTable,
+  ProviderMetrics,
+  RewardWeights,
+  StepRecord,
+  Subtask,
+} from '#shared/domain/types';
 import type {
   JobRecord,
   JobRef,
@@ -11,6 +23,7 @@ import type {
   SubtaskResult,
 } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 
 /** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
@@ -47,10 +60,14 @@ export interface CloseJobDeps {
   steps: StepRecorder;
   weights?: RewardWeights;
   prices?: PriceTable;
+  /** Settles the job's budget and records its usage once it is terminal. */
+  ledger?: BudgetLedger;
 }
 
 export interface AggregateDeps extends CloseJobDeps {
   llm: LlmClient;
+  /** The provider the job ran against; its summary goes into the metrics. */
+  provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
 }
 
 /** How many result lines the synthesis prompt carries at most. */
@@ -83,13 +100,15 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
 export function aggregateJob(deps: CloseJobDeps, input: FailureInput): Promise<AggregateOutput>;
 export function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput>;
 export async function aggregateJob(
-  deps: CloseJobDeps & { llm?: LlmClient },
+  deps: CloseJobDeps & Pick<Partial<AggregateDeps>, 'llm' | 'provider'>,
   input: AggregateInput,
 ): Promise<AggregateOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
   if (job.status === 'SUCCEEDED' || job.status === 'FAILED' || job.status === 'CANCELLED') {
+    // A retry after the terminal state was stored: make sure the settlement happened too.
+    await settleJob(deps, job);
     return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
   }
   const stage = input.stage ?? job.plan?.stage ?? 1;
@@ -155,6 +174,7 @@ export async function aggregateJob(
     weights: deps.weights ?? DEFAULT_WEIGHTS,
     prices: deps.prices ?? KIMI_K25_PRICES,
   });
+  if (deps.provider) metrics.provider = providerMetrics(deps.provider, steps);
   const result: JobResult = {
     answer,
     summary,
@@ -169,6 +189,7 @@ export async function aggregateJob(
     result,
     ...(error ? { error } : {}),
   });
+  await settleJob(deps, job, steps);
   if (!stored) {
     const current = await deps.store.getJob(ref);
     return {
@@ -178,6 +199,21 @@ export async function aggregateJob(
     };
   }
   return { jobId: job.jobId, status, ...(error ? { error } : {}) };
+}
+
+/** Charges a terminal job's cost and records its usage (idempotent; a no-op without a ledger). */
+export async function settleJob(
+  deps: Pick<CloseJobDeps, 'ledger' | 'steps' | 'prices'>,
+  job: JobRecord,
+  steps?: readonly StepRecord[],
+): Promise<void> {
+  if (!deps.ledger) return;
+  await deps.ledger.settle(
+    job,
+    job.acceptedAt,
+    steps ?? (await deps.steps.listSteps(job)),
+    deps.prices ?? KIMI_K25_PRICES,
+  );
 }
 
 /** Counts of the stage's results; `scored`/`correct` only over subtasks with ground truth. */

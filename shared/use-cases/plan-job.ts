@@ -6,6 +6,7 @@ import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types'
 import { extractJsonObject } from '#shared/domain/workloads';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 
 /** Step Functions runs at most 40 inline Map iterations at once; above that the Map runs distributed. */
@@ -31,6 +32,7 @@ export interface PlanDeps {
   store: JobStore;
   steps: StepRecorder;
   llm: LlmClient;
+  ledger?: BudgetLedger;
   config: Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 
