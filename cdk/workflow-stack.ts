@@ -20,12 +20,7 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
-import {
-  BATCH_FUNCTION_TIMEOUT,
-  BATCH_SCHEDULE_CONTEXT,
-  BATCH_SIZE,
-  batchScheduleFromContext,
-} from './constructs/batch-intake.ts';
+import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
 import { HandlerFunction } from './constructs/handler-function.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
@@ -167,20 +162,13 @@ export class WorkflowStack extends Stack {
    */
   private batchConsumer(props: WorkflowStackProps): HandlerFunction {
     const batch = props.batch!;
-    // PROVISIONAL until issue 3's tenant store: the accepted tenants are the `tenants` context and
-    // the recurring job's tenant.
-    const listed = this.node.tryGetContext('tenants') as unknown;
-    const scheduled = batchScheduleFromContext(this.node.tryGetContext(BATCH_SCHEDULE_CONTEXT))?.tenantId;
-    const tenants = [
-      ...new Set([...(Array.isArray(listed) ? listed.map(String) : []), ...(scheduled ? [scheduled] : [])]),
-    ];
     const fn = new HandlerFunction(this, 'Batch', {
       name: 'batch',
       timeout: BATCH_FUNCTION_TIMEOUT,
       memorySize: 512,
       description: 'PARL batch: starts one job per queue message or uploaded file of subtasks',
-      // No model call: no Moonshot endpoint and no provider key.
-      environment: tenants.length > 0 ? { PARL_TENANTS: tenants.join(',') } : {},
+      // No model call: no Moonshot endpoint and no provider key. Tenants, budgets, idempotency
+      // claims and usage are in the table, as for the API.
     })
       .bindTable(props.table, 'readWrite')
       .bindStateMachine(this.stateMachine);

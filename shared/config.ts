@@ -45,6 +45,8 @@ export interface AppConfig {
   stateMachineArn: string | undefined;
   /** Set for the local stack (the embedded Step Functions endpoint); unset in the cloud. */
   sfnEndpoint: string | undefined;
+  /** Set for the local stack (fauxqs S3: the batch function reads uploads there); unset in the cloud. */
+  s3Endpoint: string | undefined;
   /** Largest request body the API accepts. */
   apiMaxBodyBytes: number;
 }
@@ -201,37 +203,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     defaultMaxSubagents,
     stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
     sfnEndpoint: optional(env, 'SFN_ENDPOINT'),
-    apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
-  };
-}
-
-/** The batch function's configuration: the app's, plus what starting jobs from the batch queue needs. */
-export interface BatchConfig extends AppConfig {
-  /** The job state machine (`STATE_MACHINE_ARN`, set by CDK); unset locally, where the runtime starts jobs. */
-  stateMachineArn: string | undefined;
-  /** Set for the local stack (fauxqs S3); unset in the cloud. */
-  s3Endpoint: string | undefined;
-  /** PROVISIONAL (until issue 3's tenant store): the tenants the batch queue accepts (`PARL_TENANTS`, comma-separated). */
-  tenants: string[];
-}
-
-/**
- * Reads the batch function's environment (see {@link loadConfig}); fails fast with the variable's name.
- *
- * @example
- * const config = loadBatchConfig({ TABLE_NAME: 'Data', STATE_MACHINE_ARN: 'arn:…', PARL_TENANTS: 'acme,globex' });
- */
-export function loadBatchConfig(env: Env = process.env): BatchConfig {
-  const tenants = (optional(env, 'PARL_TENANTS') ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  const bad = tenants.find((t) => !/^[A-Za-z0-9._-]{1,64}$/.test(t));
-  if (bad !== undefined) throw new ConfigError('PARL_TENANTS', `"${bad}" is not a tenant id`);
-  return {
-    ...loadConfig(env),
-    stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
     s3Endpoint: optional(env, 'S3_ENDPOINT'),
-    tenants,
+    apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
   };
 }

@@ -12,6 +12,7 @@ import { cpus, totalmem } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { LocalStack } from '#cdk/local/runtime';
 import { assignSubtasks } from '#shared/use-cases/plan-job';
+import { createTenant } from '#shared/use-cases/tenants';
 import { type BenchArgs, median, numberArg, printTable, saveResult } from '../common';
 
 const MiB = 2 ** 20;
@@ -24,13 +25,18 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
   const latencyScale = numberArg(args, 'latency-scale', 0);
   const maxSubagents = numberArg(args, 'max-subagents', 100);
   const seed = numberArg(args, 'seed', 1);
-  const tenantId = 'bench';
 
   const rssAtStart = process.memoryUsage().rss;
   const stack = await LocalStack.start({
     simulator: { seed, latencyScale },
-    batch: { tenants: [tenantId], visibilityTimeoutSeconds: 10 },
+    batch: { visibilityTimeoutSeconds: 10 },
   });
+  // A tenant with a budget, as every batch job needs one (its reservation and usage are reported).
+  const { tenant } = await createTenant(
+    { tenants: stack.tenants, maxSubagentsCap: stack.config.maxSubagentsCap },
+    { name: 'bench', budgetUsd: 1000, maxSubagents: stack.config.maxSubagentsCap },
+  );
+  const { tenantId } = tenant;
   const rssStackUp = process.memoryUsage().rss;
   let peakRss = rssStackUp;
   const sampler = setInterval(() => {
@@ -50,6 +56,9 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
     mapResultBytes: number;
   }
   const runs: Run[] = [];
+  let billing:
+    | { usageRecords: number; costUsd: number; spentUsd: number; reservedUsdAfter: number }
+    | undefined;
   try {
     const batch = stack.batch;
     if (!batch?.bucket) throw new Error('the local stack has no batch intake');
@@ -105,6 +114,14 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
         `rep ${rep}: ${job.status} · upload→result ${Math.round(uploadToResultMs)} ms · job wall ${job.metrics?.wallClockMs} ms · ${results.length} results · peak RSS so far ${Math.round(peakRss / MiB)} MiB\n`,
       );
     }
+    const after = await stack.tenants.getTenant(tenantId);
+    const usage = await stack.tenants.usage(tenantId, new Date().toISOString().slice(0, 7));
+    billing = {
+      usageRecords: usage.jobs,
+      costUsd: usage.costUsd,
+      spentUsd: after?.spentUsd ?? Number.NaN,
+      reservedUsdAfter: after?.reservedUsd ?? Number.NaN,
+    };
   } finally {
     clearInterval(sampler);
     await stack.close();
@@ -123,6 +140,8 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
       mapResultBytes: Math.max(...runs.map((r) => r.mapResultBytes)),
       statePayloadLimitBytes: STATE_PAYLOAD_LIMIT,
     },
+    /** The tenant after every rep: one settled usage record per job, nothing left reserved. */
+    billing,
     memory: {
       rssAtStartMiB: Math.round(rssAtStart / MiB),
       rssStackUpMiB: Math.round(rssStackUp / MiB),

@@ -1,27 +1,30 @@
 /**
  * The batch intake on the local stack: fauxqs with the template's batch queue, DLQ and uploads
- * bucket (./events), and the `batch` handler, in-process, consuming the queue. Jobs start on the
- * local stack's workflow runner; the submitter and tenant directory are the provisional ones
- * (issue 3 replaces them with the tenant store and the budget-aware submission).
+ * bucket (./events), and the `batch` handler, in-process, consuming the queue. The handler's
+ * dependencies are the cloud's (the tenant store as ledger and idempotency store, the budget-aware
+ * submission, S3 through fauxqs); only the workflow starter is the local stack itself, wrapped to
+ * count the jobs the intake started.
  */
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
-import { createS3Client } from '#shared/adapters/batch-deps';
+import { createS3Client } from '#shared/adapters/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
+import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
-import { StaticTenantDirectory, StoreJobSubmitter } from '#shared/adapters/store-job-submitter';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 import { type LocalEventSource, LocalEvents, type LocalHandler, type LocalQueue } from './events';
-import { LOCAL_REGION, LOCAL_TENANT, type LocalStack, lambdaContext } from './runtime';
+import { LOCAL_REGION, type LocalStack, lambdaContext } from './runtime';
 import { resourcesOfType } from './template';
 
 /** `PARL_FUNCTION` of the batch-queue consumer. */
 export const BATCH_FUNCTION = 'batch';
 
 export interface LocalBatchOptions {
-  /** Tenants the intake accepts besides the local one. */
-  tenants?: string[];
+  /** fauxqs port (default: any free port); it listens on 127.0.0.1. */
+  port?: number;
+  /** Timing of the submitter's duplicate handling (see LedgerJobSubmitter). */
+  submitter?: LedgerJobSubmitterOptions;
   /** Overrides the queues' visibility timeout (seconds); see LocalEventsOptions. */
   visibilityTimeoutSeconds?: number;
   /** Concurrent pollers of the batch queue (default 2). */
@@ -53,7 +56,6 @@ export class LocalBatch {
 
   private constructor(
     readonly events: LocalEvents,
-    readonly tenants: StaticTenantDirectory,
     /** The queue the batch function consumes. */
     readonly queue: LocalQueue,
     /** Its dead-letter queue. */
@@ -72,7 +74,6 @@ export class LocalBatch {
     );
     const timeout = Number(fn?.[1].Properties?.Timeout ?? 60);
     const memory = Number(fn?.[1].Properties?.MemorySize ?? 512);
-    const tenants = new StaticTenantDirectory([LOCAL_TENANT, ...(opts.tenants ?? [])]);
     let batch: LocalBatch | undefined;
     const starter: WorkflowStarter = {
       start: (ref) => {
@@ -89,8 +90,17 @@ export class LocalBatch {
     const handler = createBatchHandler(
       () =>
         Promise.resolve({
-          submitter: new StoreJobSubmitter(stack.store, starter),
-          tenants,
+          submitter: new LedgerJobSubmitter(
+            {
+              store: stack.store,
+              starter,
+              ledger: stack.tenants,
+              idempotency: stack.tenants,
+              stepBudget: stack.config.subagentStepBudget,
+            },
+            opts.submitter,
+          ),
+          tenants: stack.tenants,
           objects: objects as S3ObjectReader,
           config: stack.config,
         }),
@@ -104,6 +114,7 @@ export class LocalBatch {
       ...(opts.visibilityTimeoutSeconds !== undefined
         ? { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds }
         : {}),
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
       ...(opts.pollers !== undefined ? { pollers: opts.pollers } : {}),
       ...(opts.waitTimeSeconds !== undefined ? { waitTimeSeconds: opts.waitTimeSeconds } : {}),
     });
@@ -116,7 +127,6 @@ export class LocalBatch {
     const dlqId = source.queue.deadLetterQueue?.logicalId;
     batch = new LocalBatch(
       events,
-      tenants,
       source.queue,
       dlqId ? events.queues.get(dlqId) : undefined,
       events.notifications.find((n) => n.queue.logicalId === source.queue.logicalId)?.bucket,

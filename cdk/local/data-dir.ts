@@ -22,6 +22,18 @@ export interface ServeInfo {
   region: string;
   dataDir: string;
   startedAt: string;
+  /** The batch intake (fauxqs: SQS and S3 on one endpoint), when the server runs one. */
+  batch?: ServeBatchInfo;
+}
+
+/** Where a running server's batch intake listens: `parl batch submit|status` act on it. */
+export interface ServeBatchInfo {
+  /** fauxqs: the SQS and S3 endpoint. */
+  endpoint: string;
+  queueUrl: string;
+  deadLetterQueueUrl?: string;
+  /** The uploads bucket: objects under incoming/<tenantId>/ become jobs. */
+  bucket?: string;
 }
 
 /** The data directory: `--data-dir`, else PARL_DATA_DIR, else `.parl` (absolute). */

@@ -3,8 +3,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { batchDepsFromEnvironment } from '#shared/adapters/batch-deps';
+import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
+import { loadConfig } from '#shared/config';
 import { PoisonRecordError } from '#shared/domain/batch';
 import {
   type BatchRecordDeps,
@@ -52,4 +53,9 @@ export function createBatchHandler(deps: () => Promise<BatchRecordDeps>, logger:
   return middy(inner).use(injectLambdaContext(logger));
 }
 
-export const handler = createBatchHandler(batchDepsFromEnvironment());
+// Built on first use (a bad environment fails the invocation, naming the variable) and kept warm.
+let cached: Promise<BatchRecordDeps> | undefined;
+export const handler = createBatchHandler(() => {
+  cached ??= Promise.resolve().then(() => createBatchDeps(loadConfig(process.env)));
+  return cached;
+});

@@ -1,50 +1,36 @@
-import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { type BatchConfig, loadBatchConfig } from '#shared/config';
+import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
-import { createDynamoDocumentClient } from './clients';
+import { createDynamoDocumentClient, createS3Client, createSfnClient } from './clients';
 import { DynamoJobStore } from './dynamo-job-store';
+import { DynamoTenantStore } from './dynamo-tenant-store';
+import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from './ledger-job-submitter';
 import { S3ObjectReader } from './s3-object-reader';
-import { SfnWorkflowStarter } from './sfn-workflow-starter';
-import { StaticTenantDirectory, StoreJobSubmitter } from './store-job-submitter';
+import { SfnWorkflow } from './sfn-workflow';
 
-/** An S3 client for the config's endpoint (fauxqs locally: path-style, any credentials). */
-export function createS3Client(config: Pick<BatchConfig, 'region' | 's3Endpoint'>): S3Client {
-  return new S3Client({
-    region: config.region,
-    ...(config.s3Endpoint
-      ? {
-          endpoint: config.s3Endpoint,
-          forcePathStyle: true,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : {}),
-  });
-}
-
-/** The batch function's dependencies in the cloud: DynamoDB, Step Functions and S3 clients from the config. */
-export function createBatchDeps(config: BatchConfig): BatchRecordDeps {
-  if (!config.stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN', 'is required but not set');
-  const store = new DynamoJobStore(createDynamoDocumentClient(config), config.tableName);
-  const starter = new SfnWorkflowStarter(new SFNClient({ region: config.region }), config.stateMachineArn);
+/**
+ * The batch function's dependencies, built from the config as the API's are: jobs and tenants in
+ * the table (the tenant store is also the budget ledger and the idempotency store), the workflow
+ * through the Step Functions API, uploads through S3. Locally only the endpoints differ.
+ */
+export function createBatchDeps(config: AppConfig, options: LedgerJobSubmitterOptions = {}): BatchRecordDeps {
+  if (!config.stateMachineArn)
+    throw new ConfigError('STATE_MACHINE_ARN', 'is required by the batch function');
+  const doc = createDynamoDocumentClient(config);
+  const tenants = new DynamoTenantStore(doc, config.tableName);
   return {
-    submitter: new StoreJobSubmitter(store, starter),
-    tenants: new StaticTenantDirectory(config.tenants),
+    submitter: new LedgerJobSubmitter(
+      {
+        store: new DynamoJobStore(doc, config.tableName),
+        starter: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
+        ledger: tenants,
+        idempotency: tenants,
+        stepBudget: config.subagentStepBudget,
+      },
+      options,
+    ),
+    tenants,
     objects: new S3ObjectReader(createS3Client(config)),
     config,
-  };
-}
-
-/** Builds the batch dependencies from the environment on first use and keeps them for warm invocations. */
-export function batchDepsFromEnvironment(): () => Promise<BatchRecordDeps> {
-  let deps: BatchRecordDeps | undefined;
-  return () => {
-    try {
-      deps ??= createBatchDeps(loadBatchConfig(process.env));
-      return Promise.resolve(deps);
-    } catch (error) {
-      return Promise.reject(error);
-    }
   };
 }

@@ -1,5 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import type { AppConfig } from '#shared/config';
@@ -121,6 +123,24 @@ export function createSfnClient(config: AppConfig): SFNClient {
   return new SFNClient({
     region: config.region,
     ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+  });
+}
+
+/** An S3 client for the config's endpoint (fauxqs locally: path-style, any credentials). */
+export function createS3Client(config: Pick<AppConfig, 'region' | 's3Endpoint'>): S3Client {
+  return new S3Client({
+    region: config.region,
+    ...(config.s3Endpoint
+      ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
+      : {}),
+  });
+}
+
+/** An SQS client for an endpoint (fauxqs locally; SQS itself without one): used by the local CLI. */
+export function createSqsClient(config: { region: string; sqsEndpoint?: string | undefined }): SQSClient {
+  return new SQSClient({
+    region: config.region,
+    ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
   });
 }
 

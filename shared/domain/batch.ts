@@ -230,12 +230,21 @@ export function parseSubtasksCsv(text: string): RawSubtask[] {
   });
 }
 
+/** Where batch idempotency keys live: apart from the API's `Idempotency-Key`s, so the two never collide. */
+export const BATCH_KEY_PREFIX = 'batch:';
+
+/** Keys longer than this (an S3 key may be 1,024 bytes) are replaced by their SHA-256. */
+const MAX_KEY_CHARS = 200;
+
 /**
- * The job id of a (tenant, idempotency key): a UUID-shaped (version 8) rendering of their SHA-256,
- * so every delivery of the same message names the same job and the same execution.
+ * The idempotency key a batch record submits under: `batch:` and the message's key (or
+ * `sqs:<messageId>`, `s3:<bucket>/<key>#<sequencer>`), hashed when long. Every delivery of the same
+ * record yields the same key, hence (through `jobIdForKey`) the same job and execution.
+ *
+ * @example
+ * batchIdempotencyKey('nightly-2026-11-29'); // 'batch:nightly-2026-11-29'
  */
-export function idempotentJobId(tenantId: string, idempotencyKey: string): string {
-  const hex = createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('hex');
-  const variant = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+export function batchIdempotencyKey(key: string): string {
+  if (key.length <= MAX_KEY_CHARS) return `${BATCH_KEY_PREFIX}${key}`;
+  return `${BATCH_KEY_PREFIX}sha256:${createHash('sha256').update(key).digest('hex')}`;
 }

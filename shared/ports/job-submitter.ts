@@ -18,11 +18,6 @@ export interface JobSubmitter {
   submit(input: JobSubmission): Promise<{ job: JobRecord; duplicate: boolean }>;
 }
 
-/** Which tenants exist (the batch intake rejects messages of unknown tenants). */
-export interface TenantDirectory {
-  exists(tenantId: string): Promise<boolean>;
-}
-
 /** Reads an uploaded object (a JSONL or CSV file of subtasks). */
 export interface ObjectReader {
   /** The object's text; throws NotFoundError when there is no such object. */

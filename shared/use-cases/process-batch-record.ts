@@ -1,5 +1,6 @@
 import type { AppConfig } from '#shared/config';
 import {
+  batchIdempotencyKey,
   type JobMessage,
   PoisonRecordError,
   parseBatchMessage,
@@ -9,14 +10,16 @@ import {
   type UploadedObject,
   uploadTenant,
 } from '#shared/domain/batch';
-import { NotFoundError, RequestValidationError } from '#shared/domain/errors';
+import { IdempotencyConflictError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest } from '#shared/domain/types';
-import type { JobSubmitter, ObjectReader, TenantDirectory } from '#shared/ports/job-submitter';
+import type { JobSubmission, JobSubmitter, ObjectReader } from '#shared/ports/job-submitter';
+import type { TenantStore } from '#shared/ports/tenants';
 
 export interface BatchRecordDeps {
   submitter: JobSubmitter;
-  tenants: TenantDirectory;
+  /** Who may start jobs: an ACTIVE tenant of the tenant store. */
+  tenants: Pick<TenantStore, 'getTenant'>;
   objects: ObjectReader;
   config: Pick<AppConfig, 'maxSubagentsCap'>;
 }
@@ -53,14 +56,17 @@ export function uploadIdempotencyKey(
  * Turns one batch-queue record into jobs, exactly once per idempotency key.
  *
  * 1. parse the body: a job message `{tenantId, request, idempotencyKey?}` or an S3 event notification
- * 2. job message: the tenant must exist and the request be valid; the key defaults to the message id
- * 3. upload: the key must be `incoming/<tenantId>/<file>.jsonl|.csv` of a known tenant; the object's
- *    subtasks become one job, keyed by bucket, key and the event's sequencer (or ETag)
- * 4. submit through the JobSubmitter, which returns the first job for a key delivered again
+ * 2. job message: the tenant must be ACTIVE and the request valid (within the tenant's width);
+ *    the key defaults to the message id
+ * 3. upload: the key must be `incoming/<tenantId>/<file>.jsonl|.csv` of an ACTIVE tenant; the
+ *    object's subtasks become one job, keyed by bucket, key and the event's sequencer (or ETag)
+ * 4. submit through the JobSubmitter under the key's batch namespace ({@link batchIdempotencyKey}):
+ *    a key delivered again returns the first job, reserves and starts nothing
  *
- * Throws PoisonRecordError for a record that retrying cannot fix (unparseable, unknown tenant,
- * invalid request, missing object); anything else (a throttled table, a submission in progress)
- * propagates and the record is retried.
+ * Throws PoisonRecordError for a record that retrying cannot fix (unparseable, unknown or revoked
+ * tenant, invalid request, missing object, a key reused for another request); anything else (a
+ * BudgetExceededError, a throttled table, a submission in progress) propagates and the record is
+ * retried, reaching the DLQ after the queue's maxReceiveCount.
  */
 export async function processBatchRecord(
   deps: BatchRecordDeps,
@@ -75,15 +81,17 @@ export async function processBatchRecord(
   return { jobs };
 }
 
-async function requireTenant(deps: BatchRecordDeps, tenantId: string): Promise<void> {
-  if (!(await deps.tenants.exists(tenantId))) {
-    throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
-  }
+/** The tenant's width cap; PoisonRecordError when there is no such ACTIVE tenant. */
+async function requireTenant(deps: BatchRecordDeps, tenantId: string): Promise<number> {
+  const tenant = await deps.tenants.getTenant(tenantId);
+  if (!tenant) throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
+  if (tenant.status !== 'ACTIVE') throw new PoisonRecordError('tenantId', `tenant "${tenantId}" is revoked`);
+  return Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap);
 }
 
-function validRequest(deps: BatchRecordDeps, raw: unknown, field: string): JobRequest {
+function validRequest(raw: unknown, field: string, maxSubagentsCap: number): JobRequest {
   try {
-    return parseJobRequest(raw, { maxSubagentsCap: deps.config.maxSubagentsCap });
+    return parseJobRequest(raw, { maxSubagentsCap });
   } catch (error) {
     if (error instanceof RequestValidationError) {
       throw new PoisonRecordError(`${field}.${error.field}`, error.message.slice(error.field.length + 2), {
@@ -94,25 +102,34 @@ function validRequest(deps: BatchRecordDeps, raw: unknown, field: string): JobRe
   }
 }
 
+async function submit(deps: BatchRecordDeps, submission: JobSubmission) {
+  try {
+    return await deps.submitter.submit(submission);
+  } catch (error) {
+    if (error instanceof IdempotencyConflictError) {
+      throw new PoisonRecordError('idempotencyKey', error.message, { cause: error });
+    }
+    // Not poison: a BudgetExceededError (the tenant may top up before the last receive), a
+    // submission in progress, a throttled table. The record is retried.
+    throw error;
+  }
+}
+
 async function submitJobMessage(
   deps: BatchRecordDeps,
   message: JobMessage,
   messageId: string,
 ): Promise<BatchJobOutcome> {
-  await requireTenant(deps, message.tenantId);
-  const request = validRequest(deps, message.request, 'request');
-  const idempotencyKey = message.idempotencyKey ?? `sqs:${messageId}`;
-  const { job, duplicate } = await deps.submitter.submit({
-    tenantId: message.tenantId,
-    request,
-    idempotencyKey,
-  });
+  const cap = await requireTenant(deps, message.tenantId);
+  const request = validRequest(message.request, 'request', cap);
+  const idempotencyKey = batchIdempotencyKey(message.idempotencyKey ?? `sqs:${messageId}`);
+  const { job, duplicate } = await submit(deps, { tenantId: message.tenantId, request, idempotencyKey });
   return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'message' };
 }
 
 async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Promise<BatchJobOutcome> {
   const { tenantId, format } = uploadTenant(object.key);
-  await requireTenant(deps, tenantId);
+  const cap = await requireTenant(deps, tenantId);
   let text: string;
   try {
     text = await deps.objects.getText(object);
@@ -137,11 +154,11 @@ async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Prom
   }
   const fileName = object.key.slice(object.key.lastIndexOf('/') + 1);
   const request = validRequest(
-    deps,
     { task: `Work through the subtasks uploaded as ${fileName}`, subtasks },
     'object',
+    cap,
   );
-  const idempotencyKey = uploadIdempotencyKey(object);
-  const { job, duplicate } = await deps.submitter.submit({ tenantId, request, idempotencyKey });
+  const idempotencyKey = batchIdempotencyKey(uploadIdempotencyKey(object));
+  const { job, duplicate } = await submit(deps, { tenantId, request, idempotencyKey });
   return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'upload' };
 }

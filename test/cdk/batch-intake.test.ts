@@ -166,17 +166,15 @@ describe('the batch function', () => {
   });
 });
 
-describe('the provisional tenant list', () => {
-  it('is the tenants context plus the recurring job’s tenant', () => {
+describe('the batch function environment', () => {
+  it('has the table (tenants, budgets, usage) and the state machine, no tenant list and no provider key', () => {
     // Prepare / Act
-    const built = synthesize({
-      tenants: ['acme', 'globex'],
-      batchSchedule: { tenantId: 'initech', request: { task: 'Nightly check' } },
-    });
-    const fn =
-      built.workflowTemplate.findResources('AWS::Lambda::Function')[logicalIdOf(built.workflow.batch!)];
+    const fn = workflowTemplate.findResources('AWS::Lambda::Function')[batchFnId];
+    const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
     // Assess
-    expect(fn?.Properties.Environment.Variables.PARL_TENANTS).toBe('acme,globex,initech');
+    expect(variables).toMatchObject({ PARL_FUNCTION: 'batch' });
+    expect(Object.keys(variables)).toEqual(expect.arrayContaining(['TABLE_NAME', 'STATE_MACHINE_ARN']));
+    expect(Object.keys(variables).filter((k) => /TENANTS|MOONSHOT/.test(k))).toEqual([]);
   });
 });
 

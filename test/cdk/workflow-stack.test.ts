@@ -11,8 +11,8 @@ const functions = [
 ];
 
 describe('WorkflowStack functions', () => {
-  it('has the three workflow functions, execution-ended, and the API and its authorizer', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+  it('has the three workflow functions, execution-ended, the API and its authorizer, and batch', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 7);
   });
 
   it.each(functions)(

@@ -7,15 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planSubmission, readBatchStatus, sendSubmission } from '#cdk/local/commands/batch';
 import { LocalStack, lambdaContext } from '#cdk/local/runtime';
 import { createBatchHandler } from '#lambdas/batch/handler';
-import { createS3Client } from '#shared/adapters/batch-deps';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
+import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/clients';
 import { keys } from '#shared/adapters/keys';
+import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
-import { StaticTenantDirectory, StoreJobSubmitter } from '#shared/adapters/store-job-submitter';
-import { idempotentJobId, SubmissionInProgressError } from '#shared/domain/batch';
+import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
 import { parseJobRequest } from '#shared/domain/request';
+import { type Tenant, usagePeriod } from '#shared/domain/tenant';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import { jobIdForKey, requestHash } from '#shared/use-cases/submit-job';
+import { createTenant } from '#shared/use-cases/tenants';
 
 const request = (n = 2) => ({
   task: 'Do the sums',
@@ -31,6 +33,35 @@ describe('the batch intake on fauxqs', () => {
     if (!stack.batch) throw new Error('the stack has no batch intake');
     return stack.batch;
   };
+
+  /** A new ACTIVE tenant with a budget, as `parl tenants create` makes one. */
+  async function newTenant(name: string, budgetUsd = 50): Promise<string> {
+    const { tenant } = await createTenant(
+      { tenants: stack.tenants, maxSubagentsCap: stack.config.maxSubagentsCap },
+      { name, budgetUsd, maxSubagents: stack.config.maxSubagentsCap },
+    );
+    return tenant.tenantId;
+  }
+
+  async function tenantNow(tenantId: string): Promise<Tenant> {
+    const tenant = await stack.tenants.getTenant(tenantId);
+    if (!tenant) throw new Error(`no tenant ${tenantId}`);
+    return tenant;
+  }
+
+  /** What `GET /v1/usage` reports for the tenant this month: its settled jobs' usage records. */
+  const usageOf = (tenantId: string) => stack.tenants.usage(tenantId, usagePeriod(new Date().toISOString()));
+
+  /** One job's money, once it has ended: one usage record, charged once, nothing left held. */
+  async function expectChargedOnce(tenantId: string, budgetUsd: number): Promise<void> {
+    const usage = await usageOf(tenantId);
+    const tenant = await tenantNow(tenantId);
+    expect(usage.jobs).toBe(1);
+    expect(usage.costUsd).toBeGreaterThan(0);
+    expect(tenant.spentUsd).toBeCloseTo(usage.costUsd, 6);
+    expect(tenant.reservedUsd).toBeCloseTo(0, 6);
+    expect(tenant.availableUsd).toBeCloseTo(budgetUsd - usage.costUsd, 6);
+  }
 
   /** The jobs stored for a tenant (the tenant's job listing: one record per accepted job). */
   async function jobsOf(tenantId: string): Promise<string[]> {
@@ -64,19 +95,33 @@ describe('the batch intake on fauxqs', () => {
     await Promise.all(batch().startedJobs.map((j) => stack.wait(j)));
   }
 
-  /** A batch handler over the stack's store whose starter counts its calls, for deliveries made by hand. */
-  function countingHandler(tenants: string[]) {
+  /** A starter over the stack that records each start. */
+  function countingStarter(): { starter: WorkflowStarter; starts: JobRef[] } {
     const starts: JobRef[] = [];
-    const starter: WorkflowStarter = {
-      start: (ref) => {
-        starts.push(ref);
-        return stack.start(ref);
+    return {
+      starts,
+      starter: {
+        start: (ref) => {
+          starts.push(ref);
+          return stack.start(ref);
+        },
       },
     };
+  }
+
+  const submitter = (starter: WorkflowStarter, options: LedgerJobSubmitterOptions = {}) =>
+    new LedgerJobSubmitter(
+      { store: stack.store, starter, ledger: stack.tenants, idempotency: stack.tenants },
+      options,
+    );
+
+  /** The batch handler with the intake's deps (tenant store, ledger), its starts counted, for deliveries made by hand. */
+  function countingHandler() {
+    const { starter, starts } = countingStarter();
     const handler = createBatchHandler(() =>
       Promise.resolve({
-        submitter: new StoreJobSubmitter(stack.store, starter),
-        tenants: new StaticTenantDirectory(tenants),
+        submitter: submitter(starter),
+        tenants: stack.tenants,
         objects: new S3ObjectReader(
           createS3Client({ region: 'us-east-1', s3Endpoint: batch().events.endpoint }),
         ),
@@ -111,7 +156,6 @@ describe('the batch intake on fauxqs', () => {
     stack = await LocalStack.start({
       simulator: { seed: 4, latencyScale: 0 },
       batch: {
-        tenants: ['seq', 'conc', 'hand', 'poison', 'allfail', 'big'],
         // Short, so a failing record returns (and a poison one reaches the DLQ) in seconds.
         visibilityTimeoutSeconds: 2,
       },
@@ -121,25 +165,32 @@ describe('the batch intake on fauxqs', () => {
     await stack?.close();
   });
 
-  it('starts one job for the same message delivered twice, one after the other', async () => {
+  it('starts one job for the same message delivered twice, one after the other: one usage record, one debit', async () => {
     // Prepare
-    const { handler, starts } = countingHandler(['hand']);
-    const event = { Records: [sqsRecord('m-seq-1', { tenantId: 'hand', request: request() })] };
+    const tenantId = await newTenant('sequential');
+    const { handler, starts } = countingHandler();
+    const event = { Records: [sqsRecord('m-seq-1', { tenantId, request: request() })] };
     // Act
     const first = await handler(event, ctx());
+    const heldAfterFirst = (await tenantNow(tenantId)).reservedUsd;
     const second = await handler(event, ctx());
+    const heldAfterSecond = (await tenantNow(tenantId)).reservedUsd;
     // Assess
     expect(first.batchItemFailures).toEqual([]);
     expect(second.batchItemFailures).toEqual([]);
     expect(starts).toHaveLength(1);
-    expect(await jobsOf('hand')).toHaveLength(1);
-    await stack.wait(starts[0]!);
+    expect(await jobsOf(tenantId)).toEqual([starts[0]?.jobId]);
+    expect(heldAfterFirst).toBeGreaterThan(0);
+    expect(heldAfterSecond).toBe(heldAfterFirst);
+    expect((await stack.wait(starts[0]!)).job.status).toBe('SUCCEEDED');
+    await expectChargedOnce(tenantId, 50);
   });
 
-  it('starts one job for the same message delivered twice at once', async () => {
+  it('starts one job for the same message delivered twice at once: one usage record, one debit', async () => {
     // Prepare
-    const { handler, starts } = countingHandler(['hand']);
-    const record = sqsRecord('m-conc-1', { tenantId: 'hand', request: request() });
+    const tenantId = await newTenant('concurrent');
+    const { handler, starts } = countingHandler();
+    const record = sqsRecord('m-conc-1', { tenantId, request: request() });
     // Act: two invocations at once, and one batch holding the message twice
     const results = await Promise.all([
       handler({ Records: [record] }, ctx()),
@@ -149,49 +200,61 @@ describe('the batch intake on fauxqs', () => {
     // Assess
     expect(results.flatMap((r) => r.batchItemFailures)).toEqual([]);
     expect(starts).toHaveLength(1);
-    expect(await jobsOf('hand')).toHaveLength(2); // this one and the previous test's
-    await stack.wait(starts[0]!);
+    expect(await jobsOf(tenantId)).toHaveLength(1);
+    expect((await stack.wait(starts[0]!)).job.status).toBe('SUCCEEDED');
+    await expectChargedOnce(tenantId, 50);
   });
 
   it('starts one job for two messages with the same idempotency key through the queue, sent apart and together', async () => {
     // Prepare
+    const apart = await newTenant('apart');
+    const together = await newTenant('together');
     const before = batch().startCalls;
-    const body = (tenantId: string) => ({ tenantId, request: request(), idempotencyKey: `key-${tenantId}` });
+    const body = (tenantId: string) => ({
+      tenantId,
+      request: request(),
+      idempotencyKey: 'nightly-2026-11-29',
+    });
     // Act
-    await send([body('seq')]);
+    await send([body(apart)]);
     await settle();
-    await send([body('seq')]);
-    await send([body('conc'), body('conc')]);
+    await send([body(apart)]);
+    await send([body(together), body(together)]);
     await settle();
     // Assess
-    expect(await jobsOf('seq')).toHaveLength(1);
-    expect(await jobsOf('conc')).toHaveLength(1);
+    expect(await jobsOf(apart)).toEqual([jobIdForKey(apart, batchIdempotencyKey('nightly-2026-11-29'))]);
+    expect(await jobsOf(together)).toHaveLength(1);
     expect(batch().startCalls - before).toBe(2);
+    await expectChargedOnce(apart, 50);
+    await expectChargedOnce(together, 50);
     expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: 0 });
   });
 
   it('starts 9 jobs from a batch of 10 with one poison message, which reaches the DLQ after 3 receives', async () => {
     // Prepare
-    const bodies: unknown[] = Array.from({ length: 9 }, () => ({ tenantId: 'poison', request: request(1) }));
-    bodies.splice(4, 0, { tenantId: 'nobody', request: request(1) });
+    const tenantId = await newTenant('nine');
+    const bodies: unknown[] = Array.from({ length: 9 }, () => ({ tenantId, request: request(1) }));
+    bodies.splice(4, 0, { tenantId: 't-nobody000000', request: request(1) });
+    const dlqBefore = (await batch().status()).dlqDepth;
     // Act
     const ids = await send(bodies);
     await settle();
     // Assess
     expect(ids).toHaveLength(10);
     const poisonId = ids[4]!;
-    expect(await jobsOf('poison')).toHaveLength(9);
-    expect(await jobsOf('nobody')).toHaveLength(0);
+    expect(await jobsOf(tenantId)).toHaveLength(9);
+    expect(await jobsOf('t-nobody000000')).toHaveLength(0);
     expect(batch().events.deliveries.get(poisonId)).toBe(3);
     // At least once: a slow batch may outlive the visibility timeout and come back; it is then a duplicate.
     for (const id of ids.filter((i) => i !== poisonId)) {
       expect(batch().events.deliveries.get(id)).toBeGreaterThanOrEqual(1);
     }
+    expect((await usageOf(tenantId)).jobs).toBe(9);
     const dlq = await batch().events.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: batch().deadLetterQueue!.url, MaxNumberOfMessages: 10 }),
     );
     expect(dlq.Messages?.map((m) => m.MessageId)).toEqual([poisonId]);
-    expect(JSON.parse(dlq.Messages?.[0]?.Body ?? '{}')).toMatchObject({ tenantId: 'nobody' });
+    expect(JSON.parse(dlq.Messages?.[0]?.Body ?? '{}')).toMatchObject({ tenantId: 't-nobody000000' });
     const endpoints = {
       sqs: batch().events.sqs,
       queueUrl: batch().queue.url,
@@ -201,64 +264,93 @@ describe('the batch intake on fauxqs', () => {
     expect(await readBatchStatus(endpoints, 7)).toEqual({
       queueDepth: 0,
       inFlight: 0,
-      dlqDepth: 1,
+      dlqDepth: dlqBefore + 1,
       jobsStarted: 7,
     });
-    expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: 1 });
+    expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: dlqBefore + 1 });
+  });
+
+  it('fails only the record of a job its budget cannot cover, until it reaches the DLQ; the tenant keeps its money', async () => {
+    // Prepare
+    const poor = await newTenant('poor', 0);
+    const rich = await newTenant('rich');
+    const dlqBefore = (await batch().status()).dlqDepth;
+    // Act
+    const ids = await send([
+      { tenantId: poor, request: request(50) },
+      { tenantId: rich, request: request(1) },
+    ]);
+    await settle();
+    // Assess
+    expect(batch().events.deliveries.get(ids[0]!)).toBe(3);
+    expect(await jobsOf(poor)).toHaveLength(0);
+    expect(await tenantNow(poor)).toMatchObject({ availableUsd: 0, reservedUsd: 0, spentUsd: 0 });
+    expect(await jobsOf(rich)).toHaveLength(1);
+    expect((await batch().status()).dlqDepth).toBe(dlqBefore + 1);
   });
 
   it('starts a job its first delivery stored but never started, once the grace period is over', async () => {
-    // Prepare: what a delivery that died between storing and starting the job leaves behind
-    const jobId = idempotentJobId('hand', 'crashed');
-    const accepted = {
-      tenantId: 'hand',
-      jobId,
-      status: 'ACCEPTED' as const,
-      request: { task: 'x', workload: 'generic' as const, mode: 'parl' as const },
-    };
-    await stack.store.createJob({ ...accepted, acceptedAt: new Date(Date.now() - 120_000).toISOString() }, [
-      { id: 'S-0001', prompt: 'What is 1 + 1?' },
-    ]);
-    const starts: JobRef[] = [];
-    const starter: WorkflowStarter = {
-      start: (ref) => {
-        starts.push(ref);
-        return stack.start(ref);
-      },
-    };
-    const submitter = new StoreJobSubmitter(stack.store, starter, { startGraceMs: 60_000 });
+    // Prepare: what submitJob leaves behind when its Lambda dies between storing and starting the job
+    const tenantId = await newTenant('crashed');
     const req = parseJobRequest(request(1), { maxSubagentsCap: 1000 });
+    const storedNotStarted = async (key: string, acceptedAt: Date) => {
+      const ref = { tenantId, jobId: jobIdForKey(tenantId, key) };
+      await stack.tenants.claim(tenantId, key, { jobId: ref.jobId, requestHash: requestHash(req) });
+      await stack.tenants.reserve(ref, 0.01);
+      const { subtasks, dataset: _none, ...rest } = req;
+      await stack.store.createJob(
+        {
+          ...ref,
+          status: 'ACCEPTED',
+          request: rest,
+          acceptedAt: acceptedAt.toISOString(),
+          idempotencyKey: key,
+        },
+        subtasks ?? [],
+      );
+      return ref.jobId;
+    };
+    const jobId = await storedNotStarted('crashed', new Date(Date.now() - 120_000));
+    const { starter, starts } = countingStarter();
     // Act
-    const again = await submitter.submit({ tenantId: 'hand', request: req, idempotencyKey: 'crashed' });
+    const again = await submitter(starter, { startGraceMs: 60_000 }).submit({
+      tenantId,
+      request: req,
+      idempotencyKey: 'crashed',
+    });
     // Assess
     expect(again).toMatchObject({ duplicate: true, job: { jobId } });
     expect(again.job.executionId).toContain(jobId);
     expect(starts.map((r) => r.jobId)).toEqual([jobId]);
-    expect((await stack.wait({ tenantId: 'hand', jobId })).job.status).toBe('SUCCEEDED');
+    expect((await stack.wait({ tenantId, jobId })).job.status).toBe('SUCCEEDED');
+    await expectChargedOnce(tenantId, 50);
 
     // Prepare: a fresh job still being started by another delivery
-    const freshId = idempotentJobId('hand', 'starting');
-    await stack.store.createJob({ ...accepted, jobId: freshId, acceptedAt: new Date().toISOString() }, []);
-    const impatient = new StoreJobSubmitter(stack.store, starter, { waitForStartMs: 100 });
+    const freshId = await storedNotStarted('starting', new Date());
     // Act / Assess: the duplicate gives up for now (the record is retried), and starts nothing
     await expect(
-      impatient.submit({ tenantId: 'hand', request: req, idempotencyKey: 'starting' }),
+      submitter(starter, { waitForStartMs: 100 }).submit({
+        tenantId,
+        request: req,
+        idempotencyKey: 'starting',
+      }),
     ).rejects.toBeInstanceOf(SubmissionInProgressError);
     expect(starts).toHaveLength(1);
     await stack.store.finishJob(
-      { tenantId: 'hand', jobId: freshId },
+      { tenantId, jobId: freshId },
       { status: 'CANCELLED', finishedAt: new Date().toISOString() },
     );
   });
 
   it('deletes nothing of a batch whose every record fails', async () => {
     // Prepare
-    const { handler, starts } = countingHandler(['allfail']);
+    const tenantId = await newTenant('allfail');
+    const { handler, starts } = countingHandler();
     const event = {
       Records: [
         { ...sqsRecord('bad-1', {}), body: 'not json' },
-        sqsRecord('bad-2', { tenantId: 'nobody', request: request() }),
-        sqsRecord('bad-3', { tenantId: 'allfail', request: { task: '' } }),
+        sqsRecord('bad-2', { tenantId: 't-nobody000000', request: request() }),
+        sqsRecord('bad-3', { tenantId, request: { task: '' } }),
       ],
     };
     // Act / Assess: the handler throws, so Lambda (and the local poller) deletes nothing
@@ -267,24 +359,24 @@ describe('the batch intake on fauxqs', () => {
 
     // Prepare: the same through the queue
     const deletedBefore = batch().events.stats.recordsDeleted;
+    const dlqBefore = (await batch().status()).dlqDepth;
     const ids = await send(event.Records.map((r) => r.body));
     // Act
     await settle();
     // Assess: every record was received three times, none deleted, all in the DLQ
     expect(batch().events.stats.recordsDeleted).toBe(deletedBefore);
     for (const id of ids) expect(batch().events.deliveries.get(id)).toBe(3);
-    expect((await batch().status()).dlqDepth).toBeGreaterThanOrEqual(3);
-    expect(await jobsOf('allfail')).toHaveLength(0);
+    expect((await batch().status()).dlqDepth).toBe(dlqBefore + 3);
+    expect(await jobsOf(tenantId)).toHaveLength(0);
   });
 
   it('takes a CSV that `parl batch submit` uploads as one job', async () => {
     // Prepare
+    const tenantId = await newTenant('csv');
     const submission = planSubmission(
       'checks.csv',
       'id,prompt,expected\nq1,"What is 2 + 2, exactly?",4\nq2,What is 3 + 3?,6\n',
-      {
-        tenantId: 'hand',
-      },
+      { tenantId },
     );
     const before = batch().startedJobs.length;
     // Act
@@ -299,17 +391,19 @@ describe('the batch intake on fauxqs', () => {
     );
     await settle();
     // Assess
-    expect(sent.upload).toEqual({ bucket: batch().bucket, key: 'incoming/hand/checks.csv' });
+    expect(sent.upload).toEqual({ bucket: batch().bucket, key: `incoming/${tenantId}/checks.csv` });
     const started = batch().startedJobs.slice(before);
     expect(started).toHaveLength(1);
     expect(await stack.store.listSubtasks(started[0]!)).toEqual([
       { id: 'q1', prompt: 'What is 2 + 2, exactly?', expected: '4' },
       { id: 'q2', prompt: 'What is 3 + 3?', expected: '6' },
     ]);
+    await expectChargedOnce(tenantId, 50);
   });
 
   it('turns a 1,000-subtask upload under incoming/<tenant>/ into one job whose steps cover every subtask', async () => {
     // Prepare
+    const tenantId = await newTenant('big', 500);
     const lines = Array.from({ length: 1000 }, (_, i) =>
       JSON.stringify({ id: `q${i}`, prompt: `What is ${i} + 1?`, expected: String(i + 1) }),
     );
@@ -318,7 +412,7 @@ describe('the batch intake on fauxqs', () => {
     await batch().events.s3.send(
       new PutObjectCommand({
         Bucket: batch().bucket,
-        Key: 'incoming/big/checks.jsonl',
+        Key: `incoming/${tenantId}/checks.jsonl`,
         Body: lines.join('\n'),
       }),
     );
@@ -337,6 +431,7 @@ describe('the batch intake on fauxqs', () => {
     expect(new Set(agents.flatMap((a) => a.subtaskIds)).size).toBe(1000);
     const subAgentsWithSteps = new Set(steps.filter((s) => s.role === 'sub').map((s) => s.agentId));
     expect(subAgentsWithSteps.size).toBe(1000);
-    expect(await jobsOf('big')).toHaveLength(1);
+    expect(await jobsOf(tenantId)).toHaveLength(1);
+    await expectChargedOnce(tenantId, 500);
   }, 300_000);
 });

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '#cdk/local/cli-common';
-import { batchTextReport, parseBatchSubmitArgs, planSubmission } from '#cdk/local/commands/batch';
+import {
+  batchTextReport,
+  expectedJobs,
+  parseBatchSubmitArgs,
+  planSubmission,
+} from '#cdk/local/commands/batch';
+import { batchIdempotencyKey } from '#shared/domain/batch';
+import { jobIdForKey } from '#shared/use-cases/submit-job';
 
 describe('planSubmission', () => {
   it('sends a JSONL file of job requests or messages as one message per line', () => {
@@ -50,19 +57,64 @@ describe('planSubmission', () => {
   });
 });
 
+describe('planSubmission without a tenant', () => {
+  it.each([
+    ['list.csv', 'prompt\nx\n', 'uploading list.csv needs --tenant'],
+    [
+      'jobs.jsonl',
+      '{"tenantId":"t-a","request":{"task":"A"}}\n{"task":"B"}\n',
+      'jobs.jsonl line 2 needs --tenant',
+    ],
+  ])('asks for --tenant where %s names none', (file, text, message) => {
+    expect(() => planSubmission(file, text, { tenantId: undefined })).toThrow(message);
+  });
+
+  it('keeps the tenants that the lines name', () => {
+    const plan = planSubmission('jobs.jsonl', '{"tenantId":"t-a","request":{"task":"A"}}\n', {
+      tenantId: undefined,
+    });
+    expect(plan).toEqual({ kind: 'messages', messages: [{ tenantId: 't-a', request: { task: 'A' } }] });
+  });
+});
+
+describe('expectedJobs', () => {
+  it('names the job each message becomes, as the intake derives it from tenant and key', () => {
+    // Prepare
+    const plan = planSubmission(
+      'jobs.jsonl',
+      '{"task":"A"}\n{"request":{"task":"B"},"idempotencyKey":"nightly"}\n',
+      { tenantId: 't-a' },
+    );
+    // Act
+    const jobs = expectedJobs(plan, ['m-1', 'm-2']);
+    // Assess
+    expect(jobs).toEqual([
+      { tenantId: 't-a', messageId: 'm-1', jobId: jobIdForKey('t-a', batchIdempotencyKey('sqs:m-1')) },
+      { tenantId: 't-a', messageId: 'm-2', jobId: jobIdForKey('t-a', batchIdempotencyKey('nightly')) },
+    ]);
+    expect(new Set(jobs.map((j) => j.jobId)).size).toBe(2);
+  });
+});
+
 describe('parseBatchSubmitArgs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'parl-batch-'));
   const csv = join(dir, 'list.csv');
   writeFileSync(csv, 'prompt\nWhat is 1+1?\n');
 
   it('reads the file and the flags, with local defaults', () => {
-    expect(parseBatchSubmitArgs([csv, '--tenant', 'acme', '--json'])).toMatchObject({
+    expect(parseBatchSubmitArgs([csv, '--tenant', 'acme', '--json'], { PARL_DATA_DIR: dir })).toMatchObject({
       tenantId: 'acme',
+      dataDir: dir,
+      budgetUsd: 10,
       visibilityTimeoutSeconds: 10,
       latencyScale: 1,
       json: true,
-      submission: { kind: 'upload', key: 'incoming/acme/list.csv' },
+      text: 'prompt\nWhat is 1+1?\n',
     });
+  });
+
+  it('leaves the tenant unset without --tenant (the embedded stack makes one)', () => {
+    expect(parseBatchSubmitArgs([csv]).tenantId).toBeUndefined();
   });
 
   it.each([
@@ -71,6 +123,7 @@ describe('parseBatchSubmitArgs', () => {
     [[csv, '--tenant', 'a b'], '--tenant'],
     [[csv, '--as', 'fax'], '--as'],
     [[csv, '--visibility-timeout', '0'], '--visibility-timeout'],
+    [[csv, '--budget-usd', '-1'], '--budget-usd'],
     [[join(dir, 'missing.csv')], 'cannot be read'],
     [[csv, '--bogus'], 'bogus'],
   ])('rejects %j naming the flag', (argv, message) => {

@@ -1,10 +1,11 @@
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { encodeS3EventKey, failedMessageIds } from '#cdk/local/events';
-import { loadBatchConfig } from '#shared/config';
+import { createBatchDeps } from '#shared/adapters/batch-deps';
+import { loadConfig } from '#shared/config';
 import {
+  batchIdempotencyKey,
   decodeS3Key,
-  idempotentJobId,
   PoisonRecordError,
   parseBatchMessage,
   parseCsv,
@@ -124,13 +125,18 @@ describe('uploads', () => {
   });
 });
 
-describe('idempotentJobId', () => {
-  it('is a stable UUID-shaped id per (tenant, key), different across tenants and keys', () => {
-    const id = idempotentJobId('acme', 'k1');
-    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(idempotentJobId('acme', 'k1')).toBe(id);
-    expect(idempotentJobId('acme', 'k2')).not.toBe(id);
-    expect(idempotentJobId('globex', 'k1')).not.toBe(id);
+describe('batchIdempotencyKey', () => {
+  it('puts the key in the batch namespace, apart from API keys', () => {
+    expect(batchIdempotencyKey('nightly-2026-11-29')).toBe('batch:nightly-2026-11-29');
+    expect(batchIdempotencyKey('sqs:m-1')).not.toBe(batchIdempotencyKey('sqs:m-2'));
+  });
+
+  it('hashes a long key (an S3 key may be 1,024 bytes) to a stable, short one', () => {
+    const long = `s3:uploads/incoming/acme/${'x'.repeat(900)}.jsonl#0A1`;
+    const key = batchIdempotencyKey(long);
+    expect(key).toMatch(/^batch:sha256:[0-9a-f]{64}$/);
+    expect(batchIdempotencyKey(long)).toBe(key);
+    expect(batchIdempotencyKey(`${long}2`)).not.toBe(key);
   });
 });
 
@@ -157,24 +163,22 @@ describe('failedMessageIds (how the local poller reads a batch response)', () =>
   });
 });
 
-describe('loadBatchConfig', () => {
-  it('reads the state machine, S3 endpoint and tenants', () => {
-    const c = loadBatchConfig({
+describe('the batch function configuration', () => {
+  it('reads the state machine and the local S3 endpoint', () => {
+    const c = loadConfig({
       TABLE_NAME: 'T',
       STATE_MACHINE_ARN: 'arn:aws:states:eu-central-1:1:stateMachine:W',
       S3_ENDPOINT: 'http://127.0.0.1:1',
-      PARL_TENANTS: 'acme, globex,',
     });
     expect(c).toMatchObject({
       tableName: 'T',
       stateMachineArn: 'arn:aws:states:eu-central-1:1:stateMachine:W',
       s3Endpoint: 'http://127.0.0.1:1',
-      tenants: ['acme', 'globex'],
     });
   });
 
-  it('names PARL_TENANTS when a tenant id is malformed', () => {
-    expect(() => loadBatchConfig({ TABLE_NAME: 'T', PARL_TENANTS: 'ok,not ok' })).toThrow(ConfigError);
-    expect(() => loadBatchConfig({ TABLE_NAME: 'T', PARL_TENANTS: 'ok,not ok' })).toThrow('PARL_TENANTS');
+  it('names STATE_MACHINE_ARN when the batch function has none', () => {
+    expect(() => createBatchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow(ConfigError);
+    expect(() => createBatchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow('STATE_MACHINE_ARN');
   });
 });

@@ -4,16 +4,22 @@
  * `submit` turns a file into batch-queue traffic: a JSONL file of job requests (lines with `task`,
  * or job messages with `request`) becomes one message per line; a CSV file, or a JSONL file of
  * subtasks, is uploaded to `incoming/<tenant>/<file>` and becomes one job through the bucket's
- * notification. The traffic goes to injected endpoints ({@link BatchIntakeEndpoints}); without a
- * running `parl serve`, the command starts the embedded stack with its batch intake, runs until
- * the queue is drained and every job it started is terminal, and prints a summary.
+ * notification. With a running `parl serve` the traffic goes to its intake (serve.json names the
+ * endpoint); without one, the command starts the embedded stack with its batch intake, runs until
+ * the queue is drained and every job it started is terminal, and prints the jobs.
  */
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/clients';
+import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { loadConfig } from '#shared/config';
 import {
+  BATCH_KEY_PREFIX,
+  batchIdempotencyKey,
   INCOMING_PREFIX,
   parseSubtasksCsv,
   parseSubtasksJsonl,
@@ -21,32 +27,50 @@ import {
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
 import type { JobStatus } from '#shared/domain/types';
+import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
+import { jobIdForKey } from '#shared/use-cases/submit-job';
+import { createTenant } from '#shared/use-cases/tenants';
 import type { BatchStatus } from '../batch-intake';
 import { intFlag, numberFlag, UsageError } from '../cli-common';
+import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '../data-dir';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs
 
 Usage:
-  parl batch submit <file.jsonl|file.csv> [options]
-  parl batch status [--json]
+  parl batch submit <file.jsonl|file.csv> [--tenant <id>] [options]
+  parl batch status [--json] [--data-dir <dir>]
 
 A JSONL file whose lines are job requests ({"task": ...}) or job messages
 ({"tenantId"?, "request": {...}, "idempotencyKey"?}) is sent as one message per line. A CSV file
 (columns prompt, id?, expected?) or a JSONL file of subtasks ("prompt" or {"id"?, "prompt", "expected"?})
 is uploaded to incoming/<tenant>/<file> and becomes one job.
 
+Where it runs:
+  with a running \`parl serve\` (of --data-dir): the file goes to the server's intake and submit
+    prints the message ids and the job ids they become (GET /v1/jobs/{id}); see parl batch status
+  without one: an embedded stack with its intake starts, processes the file until every job is
+    terminal, prints the jobs and stops. With --tenant it uses the tenants, budgets and usage of
+    the data directory (parl tenants create …); without, a throwaway tenant with --budget-usd
+
+Tenants and budgets: every job reserves its estimate from its tenant's budget. A message of an
+unknown or revoked tenant, or an invalid request, is poison: it fails alone and reaches the DLQ
+after 3 receives. A job the budget cannot cover fails its message the same way (retried, then DLQ).
+
 Options of submit:
-  --tenant <id>              the tenant (default "local"); the local intake accepts it
+  --tenant <id>              the tenant of lines without one, and of uploads
   --as messages|upload       override how the file is sent
-  --visibility-timeout S     seconds a failed message stays invisible (default 10; the template's is 360)
-  --seed N                   seed of the simulator (default 1)
-  --latency-scale X          simulator latency multiplier, 0 = instant (default 1)
+  --data-dir <dir>           local data (default .parl, or PARL_DATA_DIR) and its running server
+  --budget-usd X             budget of the throwaway tenant (default 10; embedded, without --tenant)
+  --visibility-timeout S     embedded: seconds a failed message stays invisible (default 10; the template's is 360)
+  --seed N                   embedded: seed of the simulator (default 1)
+  --latency-scale X          embedded: simulator latency multiplier, 0 = instant (default 1)
   --json                     print exactly one JSON document on stdout
   --quiet                    no progress on stderr
 
-status prints { queueDepth, inFlight, dlqDepth, jobsStarted } of a running local stack (parl serve).
+status prints the running server's { queueDepth, inFlight, dlqDepth, jobsStarted } (jobsStarted:
+jobs ever started through the batch intake in that data directory).
 
-Exit codes: 0 every job started SUCCEEDED and the DLQ is empty, 1 otherwise, 2 bad input.`;
+Exit codes: 0 done (submit: every job SUCCEEDED and the DLQ is empty), 1 otherwise, 2 bad input.`;
 
 /** One message body of the batch queue. */
 export interface BatchMessageBody {
@@ -71,8 +95,13 @@ export interface BatchIntakeEndpoints {
 /** The parsed arguments of `parl batch submit`. */
 export interface BatchSubmitOptions {
   file: string;
-  submission: BatchSubmission;
-  tenantId: string;
+  /** The file's text, checked by {@link planSubmission}. */
+  text: string;
+  as?: 'messages' | 'upload';
+  /** `--tenant`; unset: the server's messages must name theirs, the embedded stack makes one. */
+  tenantId?: string;
+  dataDir: string;
+  budgetUsd: number;
   visibilityTimeoutSeconds: number;
   seed: number;
   latencyScale: number;
@@ -92,18 +121,25 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export function planSubmission(
   file: string,
   text: string,
-  opts: { tenantId: string; as?: 'messages' | 'upload' },
+  opts: { tenantId: string | undefined; as?: 'messages' | 'upload' },
 ): BatchSubmission {
   const ext = extname(file).toLowerCase();
   if (ext !== '.jsonl' && ext !== '.csv')
     throw new UsageError(`${file}: the file must end with .jsonl or .csv`);
-  const upload = (subtasks: number): BatchSubmission => ({
-    kind: 'upload',
-    tenantId: opts.tenantId,
-    key: `${INCOMING_PREFIX}${opts.tenantId}/${basename(file)}`,
-    body: text,
-    subtasks,
-  });
+  const tenantOf = (what: string): string => {
+    if (opts.tenantId === undefined) throw new UsageError(`${what} needs --tenant <id>`);
+    return opts.tenantId;
+  };
+  const upload = (subtasks: number): BatchSubmission => {
+    const tenantId = tenantOf(`uploading ${file}`);
+    return {
+      kind: 'upload',
+      tenantId,
+      key: `${INCOMING_PREFIX}${tenantId}/${basename(file)}`,
+      body: text,
+      subtasks,
+    };
+  };
   try {
     if (ext === '.csv') {
       if (opts.as === 'messages') throw new UsageError('--as messages needs a .jsonl file of job requests');
@@ -120,10 +156,10 @@ export function planSubmission(
       messages: lines.map((line, i) => {
         if (!isObject(line))
           throw new UsageError(`${file} line ${i + 1}: must be a JSON object (a job request or message)`);
-        if (!('request' in line)) return { tenantId: opts.tenantId, request: line };
+        if (!('request' in line)) return { tenantId: tenantOf(`${file} line ${i + 1}`), request: line };
         const { tenantId, request, idempotencyKey } = line;
         return {
-          tenantId: typeof tenantId === 'string' ? tenantId : opts.tenantId,
+          tenantId: typeof tenantId === 'string' ? tenantId : tenantOf(`${file} line ${i + 1}`),
           request,
           ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
         };
@@ -210,8 +246,37 @@ export async function readBatchStatus(
   };
 }
 
-/** Parses `parl batch submit` arguments and reads the file; throws UsageError. */
-export function parseBatchSubmitArgs(argv: string[]): BatchSubmitOptions {
+/**
+ * Jobs started through the batch intake in a table: jobs whose idempotency key is in the batch
+ * namespace (a scan: for the local stack's table, not for a cloud one).
+ */
+export async function countBatchJobs(doc: DynamoDBDocumentClient, tableName: string): Promise<number> {
+  let count = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await doc.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :batch)',
+        ExpressionAttributeValues: { ':job': 'JOB', ':batch': BATCH_KEY_PREFIX },
+        Select: 'COUNT',
+        ExclusiveStartKey: start,
+      }),
+    );
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return count;
+}
+
+/** A placeholder tenant that lets a file be checked before the embedded stack makes the real one. */
+const CHECK_TENANT = 'tenant-to-be-created';
+
+/** Parses `parl batch submit` arguments and reads and checks the file; throws UsageError. */
+export function parseBatchSubmitArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): BatchSubmitOptions {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -221,6 +286,8 @@ export function parseBatchSubmitArgs(argv: string[]): BatchSubmitOptions {
       options: {
         tenant: { type: 'string' },
         as: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'budget-usd': { type: 'string' },
         'visibility-timeout': { type: 'string' },
         seed: { type: 'string' },
         'latency-scale': { type: 'string' },
@@ -236,8 +303,8 @@ export function parseBatchSubmitArgs(argv: string[]): BatchSubmitOptions {
   if (parsed.positionals.length !== 1)
     throw new UsageError('batch submit takes one file: <file.jsonl|file.csv>');
   const file = parsed.positionals[0] as string;
-  const tenantId = str('tenant') ?? 'local';
-  if (!TENANT_ID_PATTERN.test(tenantId)) {
+  const tenantId = str('tenant');
+  if (tenantId !== undefined && !TENANT_ID_PATTERN.test(tenantId)) {
     throw new UsageError(`--tenant must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${tenantId}"`);
   }
   const as = str('as');
@@ -250,10 +317,15 @@ export function parseBatchSubmitArgs(argv: string[]): BatchSubmitOptions {
   } catch (error) {
     throw new UsageError(`${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+  // Checked now, before anything starts; sent later with the tenant the run ends up with.
+  planSubmission(file, text, { tenantId: tenantId ?? CHECK_TENANT, ...(as ? { as } : {}) });
   return {
     file,
-    submission: planSubmission(file, text, { tenantId, ...(as ? { as } : {}) }),
-    tenantId,
+    text,
+    ...(as ? { as } : {}),
+    ...(tenantId !== undefined ? { tenantId } : {}),
+    dataDir: dataDirOf(str('data-dir'), env),
+    budgetUsd: numberFlag('budget-usd', str('budget-usd'), 0, 1_000_000) ?? 10,
     visibilityTimeoutSeconds: intFlag('visibility-timeout', str('visibility-timeout'), 1, 43_200) ?? 10,
     seed: intFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1,
     latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
@@ -272,12 +344,22 @@ export interface BatchJobSummary {
   wallClockMs?: number;
 }
 
-/** The `--json` document of `parl batch submit`. */
+/** The `--json` document of `parl batch submit` on the embedded stack. */
 export interface BatchSubmitReport {
   sent: { messages: number; upload?: { bucket: string; key: string } };
   status: BatchStatus;
   jobs: BatchJobSummary[];
+  /** The tenant of `--tenant` (or the throwaway one) after the run: its balance and this period's usage. */
+  tenant?: { tenantId: string; availableUsd: number; spentUsd: number; usage: UsageSummary };
   elapsedMs: number;
+}
+
+/** The `--json` document of `parl batch submit` against a running `parl serve`. */
+export interface BatchSentReport {
+  server: string;
+  sent: { messages: number; upload?: { bucket: string; key: string } };
+  /** The jobs the messages become (their ids follow from tenant and idempotency key); uploads: see status. */
+  jobs: { tenantId: string; jobId: string; messageId: string }[];
 }
 
 /** The human summary of `parl batch submit`. */
@@ -287,10 +369,16 @@ export function batchTextReport(report: BatchSubmitReport): string {
   const sent = report.sent.upload
     ? `uploaded s3://${report.sent.upload.bucket}/${report.sent.upload.key}`
     : `${report.sent.messages} message(s) sent to the batch queue`;
+  const t = report.tenant;
   const lines = [
     `PARL batch · ${sent} · ${(report.elapsedMs / 1000).toFixed(1)} s`,
     `  queue       depth ${report.status.queueDepth} · in flight ${report.status.inFlight} · DLQ ${report.status.dlqDepth}`,
     `  jobs        ${report.status.jobsStarted} started${byStatus.size ? `: ${[...byStatus].map(([s, n]) => `${n} ${s}`).join(', ')}` : ''}`,
+    ...(t
+      ? [
+          `  tenant      ${t.tenantId} · ${t.usage.jobs} job(s) settled in ${t.usage.period}, $${t.usage.costUsd.toFixed(4)} · spent $${t.spentUsd.toFixed(4)} · available $${t.availableUsd.toFixed(4)}`,
+        ]
+      : []),
     ...report.jobs.map(
       (j) =>
         `  ${j.jobId}  ${j.tenantId}  ${j.status}${j.subtasks !== undefined ? ` · ${j.subtasks} subtasks` : ''}${j.wallClockMs !== undefined ? ` · ${j.wallClockMs.toLocaleString('en-US')} ms` : ''}${j.error ? ` · ${j.error}` : ''}`,
@@ -299,27 +387,121 @@ export function batchTextReport(report: BatchSubmitReport): string {
   return lines.join('\n');
 }
 
-/** `parl batch submit` on the embedded stack. Returns the exit code. */
-export async function batchSubmitCommand(argv: string[]): Promise<number> {
-  const opts = parseBatchSubmitArgs(argv);
+/** The jobs the sent messages become: the id follows from (tenant, key), as the intake derives it. */
+export function expectedJobs(
+  submission: BatchSubmission,
+  messageIds: string[],
+): { tenantId: string; jobId: string; messageId: string }[] {
+  if (submission.kind !== 'messages') return [];
+  return submission.messages.map((m, i) => {
+    const messageId = messageIds[i] ?? '';
+    const key = batchIdempotencyKey(m.idempotencyKey ?? `sqs:${messageId}`);
+    return { tenantId: m.tenantId, jobId: jobIdForKey(m.tenantId, key), messageId };
+  });
+}
+
+const localConfig = (info: ServeInfo) =>
+  loadConfig({
+    TABLE_NAME: info.tableName,
+    AWS_REGION: info.region,
+    DYNAMODB_ENDPOINT: info.dynamodbEndpoint,
+  });
+
+async function requireActiveTenant(tenants: TenantStore, tenantId: string, where: string): Promise<void> {
+  const tenant = await tenants.getTenant(tenantId);
+  if (!tenant) {
+    throw new UsageError(`no tenant "${tenantId}" in ${where}; create one with \`parl tenants create\``);
+  }
+  if (tenant.status !== 'ACTIVE') throw new UsageError(`tenant "${tenantId}" is revoked`);
+}
+
+/** `parl batch submit` against a running `parl serve`: sends, prints what the messages become. */
+async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promise<number> {
+  const batch = info.batch;
+  if (!batch?.bucket) {
+    throw new UsageError(
+      `the parl serve running for ${opts.dataDir} (pid ${info.pid}) has no batch intake; restart it`,
+    );
+  }
+  const submission = planSubmission(opts.file, opts.text, {
+    tenantId: opts.tenantId,
+    ...(opts.as ? { as: opts.as } : {}),
+  });
+  const config = localConfig(info);
+  const doc = createDynamoDocumentClient(config);
+  if (opts.tenantId) {
+    await requireActiveTenant(new DynamoTenantStore(doc, info.tableName), opts.tenantId, opts.dataDir);
+  }
+  const sqs = createSqsClient({ region: info.region, sqsEndpoint: batch.endpoint });
+  const s3 = createS3Client({ region: info.region, s3Endpoint: batch.endpoint });
+  try {
+    const sent = await sendSubmission(
+      { sqs, queueUrl: batch.queueUrl, s3, bucket: batch.bucket },
+      submission,
+    );
+    const report: BatchSentReport = {
+      server: info.apiUrl,
+      sent: { messages: sent.messageIds.length, ...(sent.upload ? { upload: sent.upload } : {}) },
+      jobs: expectedJobs(submission, sent.messageIds),
+    };
+    const text = [
+      `PARL batch · sent to the parl serve at ${info.apiUrl} (pid ${info.pid})`,
+      sent.upload
+        ? `  uploaded s3://${sent.upload.bucket}/${sent.upload.key}: one job once its notification is processed`
+        : `  ${sent.messageIds.length} message(s) on the batch queue; the jobs they become:`,
+      ...report.jobs.map((j) => `  ${j.jobId}  ${j.tenantId}  (message ${j.messageId})`),
+      '  follow them with `parl batch status` and GET /v1/jobs/{id}',
+    ].join('\n');
+    process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : text}\n`);
+    return 0;
+  } finally {
+    sqs.destroy();
+    s3.destroy();
+  }
+}
+
+/**
+ * `parl batch submit` on an embedded stack: the data directory's tenants with `--tenant`, else a
+ * throwaway tenant in memory; runs until the queue is drained and every started job is terminal.
+ */
+async function submitEmbedded(opts: BatchSubmitOptions): Promise<number> {
   const started = Date.now();
+  const say = (line: string) => {
+    if (!opts.quiet) process.stderr.write(`${line}\n`);
+  };
   const { LocalStack } = await import('../runtime');
   const stack = await LocalStack.start({
     simulator: { seed: opts.seed, latencyScale: opts.latencyScale },
-    batch: { tenants: [opts.tenantId], visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds },
+    ...(opts.tenantId ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
+    batch: { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds },
   });
   try {
     const batch = stack.batch;
     if (!batch?.bucket) throw new Error('the local stack has no batch intake');
-    const say = (line: string) => {
-      if (!opts.quiet) process.stderr.write(`${line}\n`);
-    };
+    let tenantId = opts.tenantId;
+    if (tenantId) await requireActiveTenant(stack.tenants, tenantId, opts.dataDir);
+    else {
+      const created = await createTenant(
+        { tenants: stack.tenants, maxSubagentsCap: stack.config.maxSubagentsCap },
+        {
+          name: 'parl batch (throwaway)',
+          budgetUsd: opts.budgetUsd,
+          maxSubagents: stack.config.maxSubagentsCap,
+        },
+      );
+      tenantId = created.tenant.tenantId;
+      say(`throwaway tenant ${tenantId} with a $${opts.budgetUsd} budget (use --tenant for a lasting one)`);
+    }
+    const submission = planSubmission(opts.file, opts.text, {
+      tenantId,
+      ...(opts.as ? { as: opts.as } : {}),
+    });
     say(
       `local stack up: batch queue ${batch.queue.url} · bucket ${batch.bucket} on fauxqs ${batch.events.endpoint}`,
     );
     const sent = await sendSubmission(
       { sqs: batch.events.sqs, queueUrl: batch.queue.url, s3: batch.events.s3, bucket: batch.bucket },
-      opts.submission,
+      submission,
     );
     say(
       sent.upload
@@ -351,17 +533,21 @@ export async function batchSubmitCommand(argv: string[]): Promise<number> {
         ...(job.metrics ? { wallClockMs: job.metrics.wallClockMs } : {}),
       });
     }
+    const tenant = await stack.tenants.getTenant(tenantId);
     const report: BatchSubmitReport = {
       sent: { messages: sent.messageIds.length, ...(sent.upload ? { upload: sent.upload } : {}) },
-      status: await readBatchStatus(
-        {
-          sqs: batch.events.sqs,
-          queueUrl: batch.queue.url,
-          ...(batch.deadLetterQueue ? { deadLetterQueueUrl: batch.deadLetterQueue.url } : {}),
-        },
-        batch.startedJobs.length,
-      ),
+      status: await batch.status(),
       jobs,
+      ...(tenant
+        ? {
+            tenant: {
+              tenantId,
+              availableUsd: tenant.availableUsd,
+              spentUsd: tenant.spentUsd,
+              usage: await stack.tenants.usage(tenantId, new Date().toISOString().slice(0, 7)),
+            },
+          }
+        : {}),
       elapsedMs: Date.now() - started,
     };
     process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : batchTextReport(report)}\n`);
@@ -371,20 +557,64 @@ export async function batchSubmitCommand(argv: string[]): Promise<number> {
   }
 }
 
-/**
- * `parl batch status`: the status of a running local stack's batch intake. Reaching a running
- * `parl serve` is not wired yet (issue 3 brings the server); without one there is nothing to read.
- */
-export function batchStatusCommand(argv: string[]): Promise<number> {
+/** `parl batch submit`: to the running `parl serve` of the data directory, else on an embedded stack. */
+export async function batchSubmitCommand(argv: string[]): Promise<number> {
+  const opts = parseBatchSubmitArgs(argv);
+  const running = readServeInfo(opts.dataDir);
+  return running ? await submitToServer(opts, running) : await submitEmbedded(opts);
+}
+
+/** The intake status of the running `parl serve` of a data directory, or undefined without one. */
+export async function serverBatchStatus(dataDir: string): Promise<BatchStatus | undefined> {
+  const info = readServeInfo(dataDir);
+  if (!info?.batch) return undefined;
+  const sqs = createSqsClient({ region: info.region, sqsEndpoint: info.batch.endpoint });
+  const doc = createDynamoDocumentClient(localConfig(info));
   try {
-    parseArgs({ args: argv, strict: true, allowPositionals: false, options: { json: { type: 'boolean' } } });
+    return await readBatchStatus(
+      {
+        sqs,
+        queueUrl: info.batch.queueUrl,
+        ...(info.batch.deadLetterQueueUrl ? { deadLetterQueueUrl: info.batch.deadLetterQueueUrl } : {}),
+      },
+      await countBatchJobs(doc, info.tableName),
+    );
+  } finally {
+    sqs.destroy();
+    doc.destroy();
+  }
+}
+
+/** `parl batch status [--json]`: the running server's queue depth, in flight, DLQ depth and jobs started. */
+export async function batchStatusCommand(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' } },
+    });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  process.stderr.write(
-    'parl batch status: no running local stack to read (start one with `parl serve`); `parl batch submit` prints the same status when it finishes\n',
+  const dataDir = dataDirOf(parsed.values['data-dir'] as string | undefined, env);
+  const status = await serverBatchStatus(dataDir);
+  if (!status) {
+    process.stderr.write(
+      `parl batch status: no parl serve with a batch intake is running for ${dataDir}; start one with \`parl serve\` (without a server, \`parl batch submit\` runs its own stack and prints this status when it ends)\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(
+    parsed.values.json
+      ? `${JSON.stringify(status)}\n`
+      : `batch queue depth ${status.queueDepth} · in flight ${status.inFlight} · DLQ ${status.dlqDepth} · jobs started ${status.jobsStarted}\n`,
   );
-  return Promise.resolve(1);
+  return 0;
 }
 
 /** `parl batch <submit|status>`. */

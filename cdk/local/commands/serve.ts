@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { numberFlag, UsageError } from '../cli-common';
+import { intFlag, numberFlag, UsageError } from '../cli-common';
 import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '../data-dir';
 
 export const SERVE_HELP = `parl serve: run the REST API on loopback, with state kept in the data directory
@@ -22,11 +22,15 @@ Options:
   --seed N               simulator seed (default 1)
   --latency-scale X      simulator latency multiplier (default 1)
   --error-rate R         simulator share of wrong verdicts (default 0.03)
+  --batch-visibility-timeout S
+                         seconds a failed batch message stays invisible (default 30; the template's
+                         360 would keep a poison message 18 minutes from the DLQ)
   --verbose              handler logs on stderr
 
 Routes: POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/steps,
         POST /v1/jobs/{id}/cancel, GET /v1/usage?period=YYYY-MM, GET /v1/openapi.json
 Every route but the OpenAPI document needs the header x-api-key (parl tenants create …).
+The batch intake runs too (queue, DLQ and uploads bucket on fauxqs): parl batch submit|status use it.
 Model endpoint: as for \`parl run\` (MOONSHOT_API_KEY / MOONSHOT_BASE_URL, else the simulator).`;
 
 export interface ServeOptions {
@@ -36,6 +40,7 @@ export interface ServeOptions {
   seed: number;
   latencyScale: number;
   errorRate: number;
+  batchVisibilityTimeoutSeconds: number;
   verbose: boolean;
 }
 
@@ -53,6 +58,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
         seed: { type: 'string' },
         'latency-scale': { type: 'string' },
         'error-rate': { type: 'string' },
+        'batch-visibility-timeout': { type: 'string' },
         verbose: { type: 'boolean' },
       },
     });
@@ -72,6 +78,8 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     seed: Math.floor(seed),
     latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
     errorRate: numberFlag('error-rate', str('error-rate'), 0, 1) ?? 0.03,
+    batchVisibilityTimeoutSeconds:
+      intFlag('batch-visibility-timeout', str('batch-visibility-timeout'), 1, 43_200) ?? 30,
     verbose: v.verbose === true,
   };
 }
@@ -108,6 +116,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     simulator: { seed: opts.seed, latencyScale: opts.latencyScale, verdictErrorRate: opts.errorRate },
     dataPath: dynamoPathOf(opts.dataDir),
     sfnEndpoint: true,
+    batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
   });
   let api: Awaited<ReturnType<typeof startLocalApi>>;
@@ -131,9 +140,19 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     region: stack.config.region,
     dataDir: opts.dataDir,
     startedAt: new Date().toISOString(),
+    ...(stack.batch
+      ? {
+          batch: {
+            endpoint: stack.batch.events.endpoint,
+            queueUrl: stack.batch.queue.url,
+            ...(stack.batch.deadLetterQueue ? { deadLetterQueueUrl: stack.batch.deadLetterQueue.url } : {}),
+            ...(stack.batch.bucket ? { bucket: stack.batch.bucket } : {}),
+          },
+        }
+      : {}),
   });
   log(
-    `PARL Swarm API on ${api.url} · data in ${opts.dataDir} · model ${realEndpoint ? (env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1') : `simulator ${stack.simulator?.baseUrl}`}`,
+    `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realEndpoint ? (env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1') : `simulator ${stack.simulator?.baseUrl}`}`,
   );
   return {
     apiUrl: api.url,
