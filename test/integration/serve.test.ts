@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,123 @@ describe('parl serve and parl tenants on a data directory', () => {
     expect((usage.body.budget as { reservedUsd: number }).reservedUsd).toBe(0);
     await stop(server);
   }, 240_000);
+
+  it('runs parl batch submit and status on the running server: one job per message, one usage record each', async () => {
+    // Prepare: a tenant, a file of two job requests, and no server yet
+    const batchDir = mkdtempSync(join(tmpdir(), 'parl-serve-batch-'));
+    try {
+      const created = parl([
+        'tenants',
+        'create',
+        '--name',
+        'Batch',
+        '--budget-usd',
+        '5',
+        '--json',
+        '--data-dir',
+        batchDir,
+      ]);
+      expect(created.status, created.stderr).toBe(0);
+      const { tenantId, apiKey } = JSON.parse(created.stdout) as { tenantId: string; apiKey: string };
+      const file = join(batchDir, 'jobs.jsonl');
+      writeFileSync(
+        file,
+        '{"task":"Answer","subtasks":["Is 2+2 4?"]}\n{"task":"Answer","subtasks":["Is ice cold?"]}\n',
+      );
+      const idle = parl(['batch', 'status', '--data-dir', batchDir]);
+      expect(idle.status).toBe(1);
+      expect(idle.stderr).toMatch(/no parl serve with a batch intake is running/);
+
+      // Act
+      const server = await serve(batchDir, ['--latency-scale', '0']);
+      try {
+        const sent = parl(['batch', 'submit', file, '--tenant', tenantId, '--json', '--data-dir', batchDir]);
+        expect(sent.status, sent.stderr).toBe(0);
+        const report = JSON.parse(sent.stdout) as { sent: { messages: number }; jobs: { jobId: string }[] };
+        const headers = { 'x-api-key': apiKey };
+        const statuses: string[] = [];
+        for (const { jobId } of report.jobs) {
+          let status = '';
+          for (let i = 0; i < 600 && !['SUCCEEDED', 'FAILED'].includes(status); i++) {
+            const got = await json(`${server.url}/v1/jobs/${jobId}`, { headers });
+            status = got.status === 200 ? String(got.body.status) : '';
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          statuses.push(status);
+        }
+        let status: Record<string, number> = {};
+        for (let i = 0; i < 100; i++) {
+          const out = parl(['batch', 'status', '--json', '--data-dir', batchDir]);
+          expect(out.status, out.stderr).toBe(0);
+          status = JSON.parse(out.stdout) as Record<string, number>;
+          if (status.queueDepth === 0 && status.inFlight === 0) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const usage = await json(`${server.url}/v1/usage`, { headers });
+
+        // Assess
+        expect(report.sent.messages).toBe(2);
+        expect(new Set(report.jobs.map((j) => j.jobId)).size).toBe(2);
+        expect(statuses).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+        expect(status).toEqual({ queueDepth: 0, inFlight: 0, dlqDepth: 0, jobsStarted: 2 });
+        expect(usage.body).toMatchObject({ jobs: 2 });
+      } finally {
+        await stop(server);
+      }
+    } finally {
+      rmSync(batchDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+  it('runs parl batch submit on an embedded stack without a server, for a throwaway tenant', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'parl-batch-embedded-'));
+    try {
+      const file = join(dir, 'checks.csv');
+      writeFileSync(file, 'id,prompt,expected\nq1,What is 2 + 2?,4\nq2,What is 3 + 3?,6\n');
+      // Act
+      const out = parl([
+        'batch',
+        'submit',
+        file,
+        '--json',
+        '--quiet',
+        '--latency-scale',
+        '0',
+        '--data-dir',
+        dir,
+      ]);
+      // Assess
+      expect(out.status, out.stderr).toBe(0);
+      const report = JSON.parse(out.stdout) as {
+        sent: { upload?: { key: string } };
+        jobs: { status: string; subtasks?: number }[];
+        status: Record<string, number>;
+        tenant: { tenantId: string; usage: { jobs: number }; spentUsd: number };
+      };
+      expect(report.sent.upload?.key).toBe(`incoming/${report.tenant.tenantId}/checks.csv`);
+      expect(report.jobs).toEqual([expect.objectContaining({ status: 'SUCCEEDED', subtasks: 2 })]);
+      expect(report.status).toEqual({ queueDepth: 0, inFlight: 0, dlqDepth: 0, jobsStarted: 1 });
+      expect(report.tenant.usage.jobs).toBe(1);
+      expect(report.tenant.spentUsd).toBeGreaterThan(0);
+      // Nothing is kept: the throwaway tenant lived in memory
+      expect(existsSync(join(dir, 'dynamodb'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('refuses bad batch commands with exit 2 and a message', () => {
+    const missing = parl(['batch', 'submit', join(dataDir, 'nope.jsonl'), '--data-dir', dataDir]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/nope.jsonl cannot be read: ENOENT/);
+    const unknown = parl(['batch', 'resubmit']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown batch command "resubmit"/);
+    const help = parl(['batch', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/parl batch submit <file.jsonl\|file.csv>/);
+  });
 
   it('refuses bad tenant commands with exit 2 and a message', () => {
     const out = parl(['tenants', 'create', '--name', 'x', '--budget-usd=-3', '--data-dir', dataDir]);
