@@ -9,6 +9,7 @@ import { LocalStack, lambdaContext } from '#cdk/local/runtime';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/clients';
 import { keys } from '#shared/adapters/keys';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
 import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
@@ -118,15 +119,17 @@ describe('the batch intake on fauxqs', () => {
   /** The batch handler with the intake's deps (tenant store, ledger), its starts counted, for deliveries made by hand. */
   function countingHandler() {
     const { starter, starts } = countingStarter();
-    const handler = createBatchHandler(() =>
-      Promise.resolve({
-        submitter: submitter(starter),
-        tenants: stack.tenants,
-        objects: new S3ObjectReader(
-          createS3Client({ region: 'us-east-1', s3Endpoint: batch().events.endpoint }),
-        ),
-        config: stack.config,
-      }),
+    const handler = createBatchHandler(
+      () =>
+        Promise.resolve({
+          submitter: submitter(starter),
+          tenants: stack.tenants,
+          objects: new S3ObjectReader(
+            createS3Client({ region: 'us-east-1', s3Endpoint: batch().events.endpoint }),
+          ),
+          config: stack.config,
+        }),
+      createLogger('SILENT'),
     ) as unknown as (
       event: SQSEvent,
       context: Context,
