@@ -47,6 +47,7 @@ export function buildApp(
     table: stateful.table,
     moonshotApiKey: stateful.moonshotApiKey,
     batch: stateful.batch,
+    items: stateful.batch,
   });
   return { app, stateful, workflow };
 }

@@ -9,8 +9,11 @@
  *
  * Contract with the handlers (execution input `{ jobId, tenantId }`):
  * - `Plan` (plan) receives the state and returns
- *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE' | 'DISTRIBUTED', agents: [{ agentId, subtaskIds }] }`;
- *   it picks DISTRIBUTED above the inline Map's 40 concurrent iterations.
+ *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE', agents: [{ agentId, subtaskIds }] }`, or,
+ *   above the inline Map's 40 concurrent iterations or 1,000 items,
+ *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', items: { bucket, key } }`: the
+ *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
+ *   local runtime rewrites that into a reader Task over fauxqs S3: cdk/local/item-reader.ts).
  * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent; a
  *   sub-agent that still fails (its model calls were retried by the client) becomes `{ agentId, status: 'FAILED', error, cause }`
  *   (a tolerated failure: it lowers r_finish, it does not fail the job).
@@ -34,6 +37,7 @@ import {
   Map as MapState,
   Pass,
   type RetryProps,
+  S3JsonItemReader,
   StateMachineType,
   Succeed,
   TaskInput,
@@ -142,7 +146,6 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   plan.addCatch(finalizeFailure, toFinalize);
 
   const fanOut = {
-    itemsPath: '$.agents',
     maxConcurrencyPath: '$.maxConcurrency',
     itemSelector: {
       jobId: JsonPath.stringAt('$.jobId'),
@@ -155,6 +158,7 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   };
   const subagents = MapState.jsonPath(s, STATE_NAMES.subagents, {
     ...fanOut,
+    itemsPath: '$.agents',
     comment: 'Runs the sub-agents in parallel (inline, up to 40 at once)',
   });
   subagents.itemProcessor(subagentProcessor(s, functions.subagent, ''));
@@ -162,6 +166,11 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
 
   const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
     ...fanOut,
+    // The plan's item list in S3: no state payload limit on the number of sub-agents.
+    itemReader: new S3JsonItemReader({
+      bucketNamePath: JsonPath.stringAt('$.items.bucket'),
+      key: JsonPath.stringAt('$.items.key'),
+    }),
     comment: 'Runs the sub-agents as child executions (above the inline limits)',
     mapExecutionType: StateMachineType.STANDARD,
     label: DISTRIBUTED_MAP_LABEL,

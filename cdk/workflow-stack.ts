@@ -14,6 +14,7 @@ import type { IManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
@@ -67,6 +68,12 @@ function providerEnvironment(context: (key: string) => unknown): Record<string, 
 export interface WorkflowStackProps extends StackProps {
   readonly table: ITable;
   readonly moonshotApiKey: ISecret;
+  /** The Distributed Map's item lists (under `items/` of the bucket): the plan writes them, the Map reads them. */
+  readonly items: {
+    readonly bucket: IBucket;
+    readonly writeItemsPolicy: IManagedPolicy;
+    readonly readItemsPolicy: IManagedPolicy;
+  };
   /** The batch queue and uploads bucket; with them the stack adds the `batch` function consuming the queue. */
   readonly batch?: { readonly queue: IQueue; readonly readUploadsPolicy: IManagedPolicy };
 }
@@ -115,7 +122,13 @@ export class WorkflowStack extends Stack {
         .bindTable(props.table, 'readWrite', { indexes: [TENANT_JOBS_INDEX] })
         .bindSecret(props.moonshotApiKey);
 
-    this.plan = fn('Plan', 'plan', 60, 512, 'PARL orchestrator: decomposes a job into sub-agents');
+    this.plan = fn(
+      'Plan',
+      'plan',
+      60,
+      512,
+      'PARL orchestrator: decomposes a job into sub-agents',
+    ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
     this.subagent = fn('Subagent', 'subagent', 900, 512, 'PARL sub-agent: works through its subtasks');
     this.aggregate = fn('Aggregate', 'aggregate', 120, 1024, 'PARL aggregate: measures, reward, result');
 
@@ -140,6 +153,8 @@ export class WorkflowStack extends Stack {
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
       timeout: Duration.hours(2),
     });
+    // The Distributed Map's ItemReader gets the plan's item list (its bucket comes from the state).
+    this.stateMachine.role.addManagedPolicy(props.items.readItemsPolicy);
     this.acknowledgeStateMachineFindings();
 
     const ended = this.closeEndedExecutions(props.table);

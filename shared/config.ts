@@ -45,8 +45,10 @@ export interface AppConfig {
   stateMachineArn: string | undefined;
   /** Set for the local stack (the embedded Step Functions endpoint); unset in the cloud. */
   sfnEndpoint: string | undefined;
-  /** Set for the local stack (fauxqs S3: the batch function reads uploads there); unset in the cloud. */
+  /** Set for the local stack (fauxqs S3: uploads and item lists live there); unset in the cloud. */
   s3Endpoint: string | undefined;
+  /** The bucket of the Distributed Map's item lists (`ITEMS_BUCKET`, set by CDK on the plan function). */
+  itemsBucket: string | undefined;
   /** Largest request body the API accepts. */
   apiMaxBodyBytes: number;
 }
@@ -204,6 +206,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
     sfnEndpoint: optional(env, 'SFN_ENDPOINT'),
     s3Endpoint: optional(env, 'S3_ENDPOINT'),
+    itemsBucket: optional(env, 'ITEMS_BUCKET'),
     apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
   };
 }

@@ -2,9 +2,9 @@
  * The `batch` suite: an uploaded JSONL file of N subtasks (default 1,000) going the whole batch
  * path on the embedded stack: PutObject under incoming/<tenant>/ → S3 notification → batch queue
  * (fauxqs) → batch handler (Powertools batch) → idempotent submission → the synthesized workflow
- * (Distributed Map above 40 concurrent sub-agents) → a stored terminal job. Measures the time from
- * the upload to the stored result, the job's own wall clock, the state payload the plan hands the
- * Map, and the process's peak RSS.
+ * (Distributed Map above 40 concurrent sub-agents, its items read from S3) → a stored terminal job.
+ * Measures the time from the upload to the stored result, the job's own wall clock, the state
+ * payload the plan hands the Map (and the item list it puts in S3), and the process's peak RSS.
  *
  *   npm run bench -- --suite batch [--subtasks 1000] [--reps 3] [--latency-scale 0] [--max-subagents 100] [--seed 1]
  */
@@ -53,6 +53,8 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
     criticalSteps: number | undefined;
     sequentialSteps: number | undefined;
     planPayloadBytes: number;
+    /** The Distributed Map's item list in S3 (0 for an inline Map). */
+    itemsObjectBytes: number;
     mapResultBytes: number;
   }
   const runs: Run[] = [];
@@ -83,17 +85,25 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
       const results = await stack.store.listResults(ref);
       const ids = (await stack.store.listSubtasks(ref)).map((s) => s.id);
       const agents = assignSubtasks(ids, 'parl');
-      // What Plan returns into the state (the Map's input) and what the Map collects.
+      // What Plan returns into the state (the Map's input: the assignments inline, or where the
+      // Distributed Map's ItemReader finds them in S3) and what the Map collects.
+      const head = {
+        jobId: ref.jobId,
+        tenantId,
+        stage: 1,
+        maxConcurrency: job.plan?.maxConcurrency ?? maxSubagents,
+        mapMode: job.plan?.mapMode,
+      };
+      const itemsKey = `items/${tenantId}/${ref.jobId}/stage-1.json`;
       const planPayloadBytes = Buffer.byteLength(
-        JSON.stringify({
-          jobId: ref.jobId,
-          tenantId,
-          stage: 1,
-          maxConcurrency: job.plan?.maxConcurrency ?? maxSubagents,
-          mapMode: job.plan?.mapMode,
-          agents,
-        }),
+        JSON.stringify(
+          job.plan?.mapMode === 'DISTRIBUTED'
+            ? { ...head, items: { bucket: batch.bucket, key: itemsKey } }
+            : { ...head, agents },
+        ),
       );
+      const itemsObjectBytes =
+        job.plan?.mapMode === 'DISTRIBUTED' ? Buffer.byteLength(JSON.stringify(agents)) : 0;
       const mapResultBytes = Buffer.byteLength(
         JSON.stringify(agents.map((a) => ({ agentId: a.agentId, status: 'SUCCEEDED' }))),
       );
@@ -108,6 +118,7 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
         criticalSteps: job.metrics?.criticalSteps,
         sequentialSteps: job.metrics?.sequentialSteps,
         planPayloadBytes,
+        itemsObjectBytes,
         mapResultBytes,
       });
       process.stderr.write(
@@ -137,6 +148,7 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
       medianUploadToResultMs: median(runs.map((r) => r.uploadToResultMs)),
       medianJobWallClockMs: median(runs.map((r) => r.jobWallClockMs)),
       planPayloadBytes: Math.max(...runs.map((r) => r.planPayloadBytes)),
+      itemsObjectBytes: Math.max(...runs.map((r) => r.itemsObjectBytes)),
       mapResultBytes: Math.max(...runs.map((r) => r.mapResultBytes)),
       statePayloadLimitBytes: STATE_PAYLOAD_LIMIT,
     },
@@ -176,7 +188,7 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
     ]),
   ]);
   console.log(
-    `median upload→result ${Math.round(result.summary.medianUploadToResultMs)} ms · median job wall ${Math.round(result.summary.medianJobWallClockMs)} ms · peak RSS ${result.memory.maxRssMiB} MiB (stack up ${result.memory.rssStackUpMiB} MiB) · state payload ${result.summary.planPayloadBytes} of ${STATE_PAYLOAD_LIMIT} bytes · ${subtasks} subtasks, ${reps} reps, latency scale ${latencyScale}`,
+    `median upload→result ${Math.round(result.summary.medianUploadToResultMs)} ms · median job wall ${Math.round(result.summary.medianJobWallClockMs)} ms · peak RSS ${result.memory.maxRssMiB} MiB (stack up ${result.memory.rssStackUpMiB} MiB) · state payload ${result.summary.planPayloadBytes} of ${STATE_PAYLOAD_LIMIT} bytes (item list in S3 ${result.summary.itemsObjectBytes} bytes) · ${subtasks} subtasks, ${reps} reps, latency scale ${latencyScale}`,
   );
   saveResult(args, 'batch', result);
 }

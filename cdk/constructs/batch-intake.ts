@@ -9,6 +9,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { INCOMING_PREFIX, TENANT_ID_PATTERN } from '#shared/domain/batch';
 import { parseJobRequest } from '#shared/domain/request';
+import { ITEMS_PREFIX } from '#shared/ports/item-store';
 
 /** The batch function's timeout; the queue's visibility timeout is {@link BATCH_VISIBILITY_FACTOR} times it. */
 export const BATCH_FUNCTION_TIMEOUT = Duration.seconds(60);
@@ -80,6 +81,10 @@ export class BatchIntake extends Construct {
   readonly bucket: Bucket;
   /** `s3:GetObject` on the uploads under `incoming/`: what the batch function may read, and nothing else. */
   readonly readUploadsPolicy: ManagedPolicy;
+  /** `s3:PutObject` on the item lists under `items/`: the plan function writes a Distributed Map's items. */
+  readonly writeItemsPolicy: ManagedPolicy;
+  /** `s3:GetObject` on the item lists under `items/`: the state machine's ItemReader reads them. */
+  readonly readItemsPolicy: ManagedPolicy;
   readonly schedule: Rule | undefined;
 
   constructor(scope: Construct, id: string, props: BatchIntakeProps = {}) {
@@ -135,7 +140,10 @@ export class BatchIntake extends Construct {
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'uploads/',
       // An upload's subtasks are copied into the job when it is accepted; the file is not read again.
-      lifecycleRules: [{ prefix: INCOMING_PREFIX, expiration: Duration.days(30) }],
+      lifecycleRules: [
+        { prefix: INCOMING_PREFIX, expiration: Duration.days(30) },
+        { prefix: ITEMS_PREFIX, expiration: Duration.days(7) },
+      ],
     });
     this.bucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.queue), {
       prefix: INCOMING_PREFIX,
@@ -159,6 +167,24 @@ export class BatchIntake extends Construct {
       reason:
         'Uploads are named by tenant and file under incoming/; the function reads any of them, only them',
     });
+
+    // The Distributed Map's item lists share the bucket under items/ (no notification there).
+    const items = this.bucket.arnForObjects(`${ITEMS_PREFIX}*`);
+    this.writeItemsPolicy = new ManagedPolicy(this, 'WriteItems', {
+      description: 'Write the Distributed Map item lists under items/',
+      statements: [new PolicyStatement({ actions: ['s3:PutObject'], resources: [items] })],
+    });
+    this.readItemsPolicy = new ManagedPolicy(this, 'ReadItems', {
+      description: 'Read the Distributed Map item lists under items/',
+      statements: [new PolicyStatement({ actions: ['s3:GetObject'], resources: [items] })],
+    });
+    for (const policy of [this.writeItemsPolicy, this.readItemsPolicy]) {
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ITEMS_PREFIX}*]`,
+        reason:
+          'Item lists are named by tenant, job and stage under items/; one role writes them, the state machine reads them',
+      });
+    }
 
     this.schedule = props.schedule ? this.recurringJob(props.schedule) : undefined;
   }

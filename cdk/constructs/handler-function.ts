@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
@@ -27,6 +28,9 @@ export const TABLE_NAME_ENV = 'TABLE_NAME';
 
 /** Environment variable holding the provider key's secret ARN, set by {@link HandlerFunction.bindSecret}. */
 export const SECRET_ARN_ENV = 'MOONSHOT_API_KEY_SECRET_ARN';
+
+/** Environment variable holding the item-list bucket, set by {@link HandlerFunction.bindItemsBucket}. */
+export const ITEMS_BUCKET_ENV = 'ITEMS_BUCKET';
 
 /** Environment variable holding the job state machine's ARN, set by {@link HandlerFunction.bindStateMachine}. */
 export const STATE_MACHINE_ARN_ENV = 'STATE_MACHINE_ARN';
@@ -166,6 +170,16 @@ export class HandlerFunction extends NodejsFunction {
   bindSecret(secret: ISecret): this {
     secret.grantRead(this);
     this.addEnvironment(SECRET_ARN_ENV, secret.secretArn);
+    return this;
+  }
+
+  /**
+   * Lets the function write a Distributed Map's item lists (`writePolicy`, scoped to their prefix)
+   * and names their bucket in ITEMS_BUCKET.
+   */
+  bindItemsBucket(bucket: IBucket, writePolicy: IManagedPolicy): this {
+    this.role?.addManagedPolicy(writePolicy);
+    this.addEnvironment(ITEMS_BUCKET_ENV, bucket.bucketName);
     return this;
   }
 

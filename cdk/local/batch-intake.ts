@@ -1,6 +1,7 @@
 /**
- * The batch intake on the local stack: fauxqs with the template's batch queue, DLQ and uploads
- * bucket (./events), and the `batch` handler, in-process, consuming the queue. The handler's
+ * The batch intake on the local stack: the `batch` handler, in-process, consuming the template's
+ * batch queue on the stack's fauxqs (./events: queues with their DLQ, the uploads bucket and its
+ * notifications). The handler's
  * dependencies are the cloud's (the tenant store as ledger and idempotency store, the budget-aware
  * submission, S3 through fauxqs); only the workflow starter is the local stack itself, wrapped to
  * count the jobs the intake started.
@@ -13,7 +14,8 @@ import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adap
 import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
-import { type LocalEventSource, LocalEvents, type LocalHandler, type LocalQueue } from './events';
+import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
+import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from './events';
 import { LOCAL_REGION, type LocalStack, lambdaContext } from './runtime';
 import { resourcesOfType } from './template';
 
@@ -21,7 +23,7 @@ import { resourcesOfType } from './template';
 export const BATCH_FUNCTION = 'batch';
 
 export interface LocalBatchOptions {
-  /** fauxqs port (default: any free port); it listens on 127.0.0.1. */
+  /** fauxqs port (default: any free port; fauxqs binds every interface, the stack talks to 127.0.0.1). */
   port?: number;
   /** Timing of the submitter's duplicate handling (see LedgerJobSubmitter). */
   submitter?: LedgerJobSubmitterOptions;
@@ -47,7 +49,7 @@ export interface BatchStatus {
   jobsStarted: number;
 }
 
-/** The local batch intake of a {@link LocalStack}. */
+/** The local batch intake of a {@link LocalStack}: the `batch` handler on the stack's fauxqs queue. */
 export class LocalBatch {
   /** Jobs started through the intake, in order. */
   readonly startedJobs: JobRef[] = [];
@@ -62,10 +64,18 @@ export class LocalBatch {
     readonly deadLetterQueue: LocalQueue | undefined,
     /** The bucket whose uploads notify the queue. */
     readonly bucket: string | undefined,
+    /** The batch handler, as the stack's pollers invoke it. */
+    readonly handler: LocalHandler,
+    /** The Lambda context of an invocation (the template's timeout and memory). */
+    readonly context: (functionName: string) => Context,
   ) {}
 
-  /** Starts fauxqs with the template's queues and buckets and the batch handler polling its queue. */
-  static async start(stack: LocalStack, opts: LocalBatchOptions = {}): Promise<LocalBatch> {
+  /**
+   * Builds the batch handler over the stack (its tenant store, budget ledger and job store; S3
+   * through the stack's fauxqs) for the stack's pollers of the batch queue.
+   */
+  static start(stack: LocalStack, opts: LocalBatchOptions = {}): LocalBatch {
+    const { events } = stack;
     const workflow = stack.app.templates[stack.app.workflowStack];
     const fn = resourcesOfType(workflow ?? {}, 'AWS::Lambda::Function').find(
       ([, r]) =>
@@ -74,6 +84,8 @@ export class LocalBatch {
     );
     const timeout = Number(fn?.[1].Properties?.Timeout ?? 60);
     const memory = Number(fn?.[1].Properties?.MemorySize ?? 512);
+    const source: LocalEventSource | undefined = events.eventSourceOf(BATCH_FUNCTION);
+    if (!source) throw new Error(`the templates have no SQS event source for the ${BATCH_FUNCTION} function`);
     let batch: LocalBatch | undefined;
     const starter: WorkflowStarter = {
       start: (ref) => {
@@ -86,50 +98,33 @@ export class LocalBatch {
         return stack.start(ref);
       },
     };
-    let objects: S3ObjectReader | undefined;
+    const deps: BatchRecordDeps = {
+      submitter: new LedgerJobSubmitter(
+        {
+          store: stack.store,
+          starter,
+          ledger: stack.tenants,
+          idempotency: stack.tenants,
+          stepBudget: stack.config.subagentStepBudget,
+        },
+        opts.submitter,
+      ),
+      tenants: stack.tenants,
+      objects: new S3ObjectReader(createS3Client({ region: LOCAL_REGION, s3Endpoint: events.endpoint })),
+      config: stack.config,
+    };
     const handler = createBatchHandler(
-      () =>
-        Promise.resolve({
-          submitter: new LedgerJobSubmitter(
-            {
-              store: stack.store,
-              starter,
-              ledger: stack.tenants,
-              idempotency: stack.tenants,
-              stepBudget: stack.config.subagentStepBudget,
-            },
-            opts.submitter,
-          ),
-          tenants: stack.tenants,
-          objects: objects as S3ObjectReader,
-          config: stack.config,
-        }),
+      () => Promise.resolve(deps),
       createLogger(opts.logLevel ?? 'SILENT'),
     ) as unknown as LocalHandler;
-    const events = await LocalEvents.start({
-      templates: stack.app.templates,
-      region: LOCAL_REGION,
-      handlers: { [BATCH_FUNCTION]: handler },
-      context: (name): Context => lambdaContext(name, timeout, memory),
-      ...(opts.visibilityTimeoutSeconds !== undefined
-        ? { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds }
-        : {}),
-      ...(opts.port !== undefined ? { port: opts.port } : {}),
-      ...(opts.pollers !== undefined ? { pollers: opts.pollers } : {}),
-      ...(opts.waitTimeSeconds !== undefined ? { waitTimeSeconds: opts.waitTimeSeconds } : {}),
-    });
-    objects = new S3ObjectReader(createS3Client({ region: LOCAL_REGION, s3Endpoint: events.endpoint }));
-    const source: LocalEventSource | undefined = events.eventSourceOf(BATCH_FUNCTION);
-    if (!source) {
-      await events.close();
-      throw new Error(`the templates have no SQS event source for the ${BATCH_FUNCTION} function`);
-    }
     const dlqId = source.queue.deadLetterQueue?.logicalId;
     batch = new LocalBatch(
       events,
       source.queue,
       dlqId ? events.queues.get(dlqId) : undefined,
       events.notifications.find((n) => n.queue.logicalId === source.queue.logicalId)?.bucket,
+      handler,
+      (name) => lambdaContext(name, timeout, memory),
     );
     return batch;
   }
@@ -148,9 +143,5 @@ export class LocalBatch {
       dlqDepth: dlq.visible + dlq.inFlight,
       jobsStarted: this.startedJobs.length,
     };
-  }
-
-  async close(): Promise<void> {
-    await this.events.close();
   }
 }

@@ -20,7 +20,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, type SpyMessage, startFauxqs } from 'fauxqs';
-import { type CfnTemplate, localArn, resolveIntrinsics, resourcesOfType } from './template';
+import { type CfnTemplate, localArn, localBucketName, resolveIntrinsics, resourcesOfType } from './template';
+
+export { localBucketName };
 
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -458,11 +460,6 @@ async function createQueues(
     queue.deadLetterQueue = { logicalId: dlq.logicalId, maxReceiveCount };
   }
   return queues;
-}
-
-/** The local name of a template bucket: its BucketName, else its logical id in lower case. */
-export function localBucketName(logicalId: string, bucketName?: unknown): string {
-  return typeof bucketName === 'string' ? bucketName : logicalId.toLowerCase().slice(0, 63);
 }
 
 async function createBuckets(s3: S3Client, templates: CfnTemplate[]): Promise<Map<string, string>> {

@@ -34,6 +34,8 @@ import { submitJob } from '#shared/use-cases/submit-job';
 import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
 import type { LocalBatch, LocalBatchOptions } from './batch-intake';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
+import { LocalEvents, type LocalHandler } from './events';
+import { type ItemReaderInput, s3ItemReader, withLocalItemReaders } from './item-reader';
 import { type LocalSfnServer, startLocalSfnServer } from './sfn-server';
 import { type Simulator, type SimulatorOptions, startSimulator } from './simulator';
 import { type SynthesizedApp, synthesizeApp } from './synth';
@@ -100,7 +102,7 @@ export interface LocalStackOptions {
    * `process.env` as in Lambda, so this mode sets the functions' variables there.
    */
   code?: 'source' | 'bundled';
-  /** Starts the batch intake (fauxqs with the template's queues and bucket, the batch handler polling); see ./batch-intake. */
+  /** Starts the batch intake (the batch handler polling the template's queue on fauxqs); see ./batch-intake. */
   batch?: LocalBatchOptions;
 }
 
@@ -199,6 +201,8 @@ export class LocalStack implements WorkflowStarter {
     readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>,
     readonly stateMachineArn: string,
     readonly sfnServer: LocalSfnServer | undefined,
+    /** fauxqs with the template's queues and buckets: uploads, item lists, the batch queue. */
+    readonly events: LocalEvents,
   ) {
     this.handlersByState = handlersByState;
     this.machine = new StateMachine(definition as never, {
@@ -216,9 +220,40 @@ export class LocalStack implements WorkflowStarter {
       template,
       region: LOCAL_REGION,
     });
-    const definition = stateMachineAsl(workflow);
+    // Distributed Maps read their items from S3 (ItemReader), which aws-local-stepfunctions does
+    // not do: a mechanical rewrite puts a reader Task before each such Map (./item-reader).
+    const { definition, readerStates } = withLocalItemReaders(stateMachineAsl(workflow));
 
     const dynamo = await startDynalite(opts.dataPath ? { path: opts.dataPath } : {});
+    // fauxqs: S3 (item lists, uploads) for every stack; the batch queue is polled with `batch`.
+    const batchModule = opts.batch ? await import('./batch-intake') : undefined;
+    let batchRef: LocalBatch | undefined;
+    let events: LocalEvents | undefined;
+    try {
+      events = await LocalEvents.start({
+        templates: app.templates,
+        region: LOCAL_REGION,
+        handlers: batchModule
+          ? {
+              [batchModule.BATCH_FUNCTION]: ((event, context) =>
+                batchRef
+                  ? batchRef.handler(event, context)
+                  : Promise.reject(new Error('the batch intake is still starting'))) as LocalHandler,
+            }
+          : {},
+        context: (name) => batchRef?.context(name) ?? lambdaContext(name, 60, 512),
+        ...(opts.batch?.visibilityTimeoutSeconds !== undefined
+          ? { visibilityTimeoutSeconds: opts.batch.visibilityTimeoutSeconds }
+          : {}),
+        ...(opts.batch?.pollers !== undefined ? { pollers: opts.batch.pollers } : {}),
+        ...(opts.batch?.waitTimeSeconds !== undefined ? { waitTimeSeconds: opts.batch.waitTimeSeconds } : {}),
+        ...(opts.batch?.port !== undefined ? { port: opts.batch.port } : {}),
+      });
+    } catch (error) {
+      await dynamo.close();
+      app.dispose();
+      throw error;
+    }
     let simulator: Simulator | undefined;
     // The Step Functions endpoint dispatches to the stack once it exists.
     let stackRef: LocalStack | undefined;
@@ -256,6 +291,7 @@ export class LocalStack implements WorkflowStarter {
           ...env,
           AWS_REGION: LOCAL_REGION,
           DYNAMODB_ENDPOINT: dynamo.endpoint,
+          S3_ENDPOINT: events.endpoint,
           ...(sfnServer ? { SFN_ENDPOINT: sfnServer.endpoint } : {}),
           ...llmEnv,
           ...opts.env,
@@ -278,8 +314,12 @@ export class LocalStack implements WorkflowStarter {
 
       const bindings = taskFunctions(workflow, definition);
       const handlersByState: Record<string, (input: unknown) => Promise<unknown>> = {};
+      const readItems = s3ItemReader(events.s3);
+      for (const name of readerStates) {
+        handlersByState[name] = (input) => readItems(input as ItemReaderInput);
+      }
       for (const [name, state] of allStates(definition)) {
-        if (state.Type !== 'Task') continue;
+        if (state.Type !== 'Task' || readerStates.includes(name)) continue;
         const fn = functions.get(bindings[name] ?? '');
         if (!fn)
           throw new Error(
@@ -306,14 +346,15 @@ export class LocalStack implements WorkflowStarter {
         functions,
         stateMachineArn,
         sfnServer,
+        events,
       );
-      if (opts.batch) {
-        // Loaded only when asked for: it brings fauxqs.
-        const { LocalBatch } = await import('./batch-intake');
-        stackRef.batch = await LocalBatch.start(stackRef, opts.batch);
+      if (batchModule) {
+        batchRef = batchModule.LocalBatch.start(stackRef, opts.batch);
+        stackRef.batch = batchRef;
       }
       return stackRef;
     } catch (error) {
+      await events.close();
       await sfnServer?.close();
       await simulator?.close();
       await dynamo.close();
@@ -441,7 +482,8 @@ export class LocalStack implements WorkflowStarter {
   }
 
   async close(): Promise<void> {
-    await this.batch?.close();
+    // The pollers first (their in-flight invocations finish), so nothing starts after the aborts.
+    await this.events.close();
     for (const e of this.executions.values()) if (e.status === 'RUNNING') e.abort();
     await Promise.allSettled([...this.executions.values()].map((e) => e.done));
     await this.sfnServer?.close();

@@ -58,7 +58,13 @@ function ref(name: string, ctx: ResolveContext): string {
     return typeof res.Properties?.TableName === 'string' ? res.Properties.TableName : name;
   }
   if (res.Type === 'AWS::Logs::LogGroup') return `/local/${name}`;
+  if (res.Type === 'AWS::S3::Bucket') return localBucketName(name, res.Properties?.BucketName);
   return localArn(res.Type, name, ctx.region);
+}
+
+/** The local name of a template bucket: its BucketName, else its logical id in lower case. */
+export function localBucketName(logicalId: string, bucketName?: unknown): string {
+  return typeof bucketName === 'string' ? bucketName : logicalId.toLowerCase().slice(0, 63);
 }
 
 function getAtt(id: string, attr: string, ctx: ResolveContext): string {

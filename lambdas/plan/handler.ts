@@ -17,7 +17,12 @@ export function createPlanHandler(deps: () => Promise<Deps>, logger: Logger = cr
       { ...d, steps: d.store, ledger: d.tenants },
       { jobId: event.jobId, tenantId: event.tenantId },
     );
-    logger.info('planned', { jobId: plan.jobId, agents: plan.agents.length, mapMode: plan.mapMode });
+    logger.info('planned', {
+      jobId: plan.jobId,
+      mapMode: plan.mapMode,
+      ...(plan.agents ? { agents: plan.agents.length } : {}),
+      ...(plan.items ? { items: `s3://${plan.items.bucket}/${plan.items.key}` } : {}),
+    });
     return plan;
   };
   return middy(inner).use(injectLambdaContext(logger));

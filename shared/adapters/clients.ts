@@ -13,6 +13,7 @@ import { DynamoRateLimiter, providerPartitionKey } from './dynamo-rate-limiter';
 import { DynamoTenantStore } from './dynamo-tenant-store';
 import { LimitedLlm } from './limited-llm';
 import { OpenAiLlm } from './openai-llm';
+import { S3ItemStore } from './s3-item-store';
 import { SfnWorkflow } from './sfn-workflow';
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
@@ -100,6 +101,8 @@ export interface Deps {
   /** The provider's client behind the shared limiter and the one retry layer. */
   llm: LlmClient;
   provider: ProviderInfo;
+  /** The Distributed Map's item lists (when the config names their bucket: the plan function). */
+  items?: S3ItemStore;
 }
 
 /** What the authorizer needs: the tenants. */
@@ -166,5 +169,12 @@ export async function createDeps(config: AppConfig): Promise<Deps> {
     backoffCapMs: config.llm.backoffCapMs,
     maxWaitMs: config.provider.maxWaitMs,
   });
-  return { config, store, tenants, llm, provider: providerInfo(config) };
+  return {
+    config,
+    store,
+    tenants,
+    llm,
+    provider: providerInfo(config),
+    ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),
+  };
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { AppConfig } from '#shared/config';
-import { NotFoundError, PlanError } from '#shared/domain/errors';
+import { ConfigError, NotFoundError, PlanError } from '#shared/domain/errors';
 import { plannerSystemPrompt } from '#shared/domain/prompts';
 import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
 import { extractJsonObject } from '#shared/domain/workloads';
+import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import type { BudgetLedger } from '#shared/ports/tenants';
@@ -20,12 +21,17 @@ export const MAX_DECOMPOSED_SUBTASKS = 50;
 
 export type PlanInput = JobRef;
 
-/** The Map's input: who runs which subtasks, how many at once, and in which Map mode. */
+/**
+ * The Map's input: who runs which subtasks, how many at once, and in which Map mode. The inline
+ * Map gets the assignments in the state (`agents`); the Distributed Map reads them from S3 with
+ * its ItemReader (`items`), so its size is not bound by the state payload.
+ */
 export interface PlanOutput extends JobRef {
   stage: number;
   maxConcurrency: number;
   mapMode: 'INLINE' | 'DISTRIBUTED';
-  agents: AgentAssignment[];
+  agents?: AgentAssignment[];
+  items?: ItemLocation;
 }
 
 export interface PlanDeps {
@@ -33,6 +39,8 @@ export interface PlanDeps {
   steps: StepRecorder;
   llm: LlmClient;
   ledger?: BudgetLedger;
+  /** Where a Distributed Map's assignments go; required for jobs that fan out distributed. */
+  items?: ItemStore;
   config: Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 
@@ -68,7 +76,9 @@ export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['m
  * 2. take the request's subtasks, or decompose the task with one model call that must return
  *    valid JSON (one repair turn, then PlanError)
  * 3. assign subtasks to sub-agents by mode and choose the width and the Map mode
- * 4. store the plan, mark the job RUNNING, and return the Map's input
+ * 4. distributed: store the assignments as the ItemReader's object; inline: keep them in the
+ *    state, within the payload budget
+ * 5. store the plan, mark the job RUNNING, and return the Map's input
  */
 export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
@@ -89,19 +99,26 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     job.request.mode,
   );
   const width = Math.min(job.request.maxSubagents ?? deps.config.defaultMaxSubagents, agents.length);
-  const output: PlanOutput = {
+  const mapMode = mapModeFor(width, agents.length);
+  const head = {
     jobId: ref.jobId,
     tenantId: ref.tenantId,
     stage,
     maxConcurrency: Math.max(1, width),
-    mapMode: mapModeFor(width, agents.length),
-    agents,
+    mapMode,
   };
-  const bytes = Buffer.byteLength(JSON.stringify(output));
-  if (bytes > MAX_PLAN_PAYLOAD_BYTES) {
-    throw new PlanError(
-      `the plan for ${agents.length} sub-agents is ${bytes} bytes, above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget; split the job or use fewer subtasks`,
-    );
+  let output: PlanOutput;
+  if (mapMode === 'DISTRIBUTED') {
+    if (!deps.items) throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
+    output = { ...head, items: await deps.items.putItems(ref, stage, agents) };
+  } else {
+    output = { ...head, agents };
+    const bytes = Buffer.byteLength(JSON.stringify(output));
+    if (bytes > MAX_PLAN_PAYLOAD_BYTES) {
+      throw new PlanError(
+        `the plan for ${agents.length} sub-agents is ${bytes} bytes, above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget; split the job or use fewer subtasks`,
+      );
+    }
   }
   await deps.store.updateJob(ref, {
     status: 'RUNNING',

@@ -210,3 +210,54 @@ describe('the recurring job', () => {
     expect(() => synthesize({ batchSchedule })).toThrow(field);
   });
 });
+
+describe('the Distributed Map item lists', () => {
+  const items = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/items/*']] };
+  const policyWith = (action: string) =>
+    Object.entries(statefulTemplate.findResources('AWS::IAM::ManagedPolicy')).find(
+      ([, p]) =>
+        JSON.stringify(p.Properties.PolicyDocument.Statement) ===
+        JSON.stringify([{ Action: action, Effect: 'Allow', Resource: items }]),
+    )?.[0];
+  /** The stateful stack's export of a managed policy, as the workflow stack imports it. */
+  const usesPolicy = (managedPolicyArns: unknown, policyId: string) =>
+    JSON.stringify(managedPolicyArns).includes(`Ref${policyId}`);
+
+  it('lets the plan function write them under items/ and names the bucket in ITEMS_BUCKET', () => {
+    // Prepare
+    const writeId = policyWith('s3:PutObject');
+    const plan = workflowTemplate.findResources('AWS::Lambda::Function')[logicalIdOf(workflow.plan)];
+    const roleId = plan?.Properties.Role['Fn::GetAtt'][0] as string;
+    const role = workflowTemplate.findResources('AWS::IAM::Role')[roleId];
+    // Assess
+    expect(writeId).toBeDefined();
+    expect(Object.keys(plan?.Properties.Environment.Variables)).toContain('ITEMS_BUCKET');
+    expect(usesPolicy(role?.Properties.ManagedPolicyArns, writeId!)).toBe(true);
+  });
+
+  it('lets the state machine’s ItemReader read them, and nothing else of the bucket', () => {
+    // Prepare
+    const readId = policyWith('s3:GetObject');
+    const machine = workflowTemplate.findResources('AWS::StepFunctions::StateMachine')[
+      logicalIdOf(workflow.stateMachine)
+    ];
+    const roleId = machine?.Properties.RoleArn['Fn::GetAtt'][0] as string;
+    const role = workflowTemplate.findResources('AWS::IAM::Role')[roleId];
+    // Assess
+    expect(readId).toBeDefined();
+    expect(usesPolicy(role?.Properties.ManagedPolicyArns, readId!)).toBe(true);
+    expect(JSON.stringify(workflowTemplate.toJSON())).not.toMatch(
+      /"s3:GetObject","Effect":"Allow","Resource":"\*"/,
+    );
+  });
+
+  it('expires them after 7 days', () => {
+    statefulTemplate.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'items/', ExpirationInDays: 7, Status: 'Enabled' }),
+        ]),
+      },
+    });
+  });
+});

@@ -1,12 +1,15 @@
 import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { stateMachineAsl } from '#cdk/asl';
+import { readerStateName, withLocalItemReaders } from '#cdk/local/item-reader';
 import { JOB_FAILED, STATE_NAMES } from '#cdk/state-machine';
 import { synthesize } from './synth.ts';
 
-// The synthesized definition, run by the library the local runtime uses, with stub handlers:
-// a check that the contract in cdk/state-machine.ts holds outside the cloud too.
-const asl = stateMachineAsl(synthesize().workflowTemplate.toJSON());
+// The synthesized definition, rewritten for the local ItemReader as the runtime does, run by the
+// library the local runtime uses, with stub handlers: a check that the contract in
+// cdk/state-machine.ts holds outside the cloud too.
+const asl = withLocalItemReaders(stateMachineAsl(synthesize().workflowTemplate.toJSON())).definition;
+const ITEM_READER = readerStateName(STATE_NAMES.subagentsDistributed);
 const noRetryWait = Object.fromEntries(Object.values(STATE_NAMES).map((name) => [name, 0]));
 
 type Json = Record<string, unknown>;
@@ -17,19 +20,27 @@ class TransientError extends Error {
   override name = 'TransientError';
 }
 
+const AGENTS = [
+  { agentId: 'a1', subtaskIds: ['s1', 's2'] },
+  { agentId: 'a2', subtaskIds: ['s3'] },
+  { agentId: 'a3', subtaskIds: ['s4'] },
+];
+
+/** The plan: the assignments in the state (inline), or in S3 for the Distributed Map's ItemReader. */
 function plan(mapMode: 'INLINE' | 'DISTRIBUTED'): Handler {
   return (input) => ({
     ...input,
     stage: 1,
     maxConcurrency: 2,
     mapMode,
-    agents: [
-      { agentId: 'a1', subtaskIds: ['s1', 's2'] },
-      { agentId: 'a2', subtaskIds: ['s3'] },
-      { agentId: 'a3', subtaskIds: ['s4'] },
-    ],
+    ...(mapMode === 'INLINE'
+      ? { agents: AGENTS }
+      : { items: { bucket: 'b', key: 'items/t1/j1/stage-1.json' } }),
   });
 }
+
+/** The local ItemReader's stand-in: the object's items. */
+const itemReader: Handler = () => AGENTS;
 
 async function run(handlers: Record<string, Handler>) {
   const calls: Record<string, Json[]> = {};
@@ -71,6 +82,7 @@ describe('the synthesized workflow, run locally', () => {
       // Act
       const { output, error, calls } = await run({
         Plan: plan(mode),
+        [ITEM_READER]: itemReader,
         [task]: subagent,
         Aggregate: aggregate,
       });
@@ -78,6 +90,12 @@ describe('the synthesized workflow, run locally', () => {
       expect(error).toBeUndefined();
       expect(output).toEqual({ jobId: 'j1', status: 'SUCCEEDED' });
       expect(calls.Plan).toEqual([{ jobId: 'j1', tenantId: 't1' }]);
+      // Distributed: the items come from the plan's object, read as the cloud's ItemReader would
+      expect(calls[ITEM_READER]).toEqual(
+        mode === 'DISTRIBUTED'
+          ? [{ Bucket: 'b', Key: 'items/t1/j1/stage-1.json', ReaderConfig: { InputType: 'JSON' } }]
+          : undefined,
+      );
       expect(calls[task]).toContainEqual({
         jobId: 'j1',
         tenantId: 't1',

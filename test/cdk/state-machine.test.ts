@@ -77,10 +77,15 @@ describe('the workflow definition', () => {
     });
   });
 
-  it('runs the sub-agents in a Distributed Map of STANDARD child executions above the inline limits', () => {
+  it('runs the sub-agents in a Distributed Map of STANDARD child executions above the inline limits, reading the plan from S3', () => {
+    expect(states.SubagentsDistributed).not.toHaveProperty('ItemsPath');
     expect(states.SubagentsDistributed).toMatchObject({
       Type: 'Map',
-      ItemsPath: '$.agents',
+      ItemReader: {
+        Resource: 'arn:aws:states:::s3:getObject',
+        ReaderConfig: { InputType: 'JSON' },
+        Parameters: { 'Bucket.$': '$.items.bucket', 'Key.$': '$.items.key' },
+      },
       MaxConcurrencyPath: '$.maxConcurrency',
       ItemSelector: itemSelector,
       ResultPath: '$.subagentResults',

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
 import { type Simulator, startSimulator } from '#cdk/local/simulator';
@@ -7,7 +9,7 @@ import { synthesizeApp } from '#cdk/local/synth';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
-import { createDeps, type Deps } from '#shared/adapters/clients';
+import { createDeps, createS3Client, type Deps } from '#shared/adapters/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
@@ -29,6 +31,9 @@ describe('the Lambda handlers', () => {
   let sim: Simulator;
   let tableName: string;
   let deps: Deps;
+  /** fauxqs S3: where the plan puts a Distributed Map's items. */
+  let fauxqs: FauxqsServer;
+  let s3: S3Client;
 
   const depsWith = async (env: Record<string, string> = {}) =>
     createDeps(
@@ -39,6 +44,8 @@ describe('the Lambda handlers', () => {
         MOONSHOT_BASE_URL: sim.baseUrl,
         MOONSHOT_API_KEY: 'test',
         PARL_LLM_MAX_RETRIES: '0',
+        S3_ENDPOINT: fauxqs.address,
+        ITEMS_BUCKET: 'items',
         ...env,
       }),
     );
@@ -52,6 +59,9 @@ describe('the Lambda handlers', () => {
   beforeAll(async () => {
     dynamo = await startDynalite();
     sim = await startSimulator({ seed: 4, latencyScale: 0 });
+    fauxqs = await startFauxqs({ port: 0, logger: false });
+    s3 = createS3Client({ region: REGION, s3Endpoint: fauxqs.address });
+    await s3.send(new CreateBucketCommand({ Bucket: 'items' }));
     [tableName = ''] = await createTablesFromTemplates(
       dynamo.endpoint,
       REGION,
@@ -60,6 +70,8 @@ describe('the Lambda handlers', () => {
     deps = await depsWith();
   });
   afterAll(async () => {
+    s3?.destroy();
+    await fauxqs?.stop();
     await sim?.close();
     await dynamo?.close();
   });
@@ -76,7 +88,7 @@ describe('the Lambda handlers', () => {
       });
       const out = await plan()(ref, context);
       expect(out).toMatchObject({ stage: 1, maxConcurrency: 2, mapMode: 'INLINE' });
-      expect(out.agents.map((a) => a.subtaskIds)).toEqual([
+      expect(out.agents?.map((a) => a.subtaskIds)).toEqual([
         ['S-0001'],
         ['S-0002'],
         ['S-0003'],
@@ -97,6 +109,37 @@ describe('the Lambda handlers', () => {
       const subtasks = Array.from({ length: 41 }, (_, i) => `${i} + 1`);
       const ref = await accept({ task: 'Sums', subtasks, maxSubagents: width });
       expect(await plan()(ref, context)).toMatchObject({ maxConcurrency: width, mapMode: mode });
+    });
+
+    it('puts a Distributed Map’s assignments in S3 for its ItemReader, not in the state', async () => {
+      // Prepare
+      const subtasks = Array.from({ length: 41 }, (_, i) => `${i} + 1`);
+      const ref = await accept({ task: 'Sums', subtasks, maxSubagents: 41 });
+      // Act
+      const out = await plan()(ref, context);
+      // Assess
+      const key = `items/${ref.tenantId}/${ref.jobId}/stage-1.json`;
+      expect(out).not.toHaveProperty('agents');
+      expect(out.items).toEqual({ bucket: 'items', key });
+      const object = await s3.send(new GetObjectCommand({ Bucket: 'items', Key: key }));
+      const items = JSON.parse((await object.Body?.transformToString()) ?? '[]') as {
+        subtaskIds: string[];
+      }[];
+      expect(items.flatMap((a) => a.subtaskIds)).toEqual(
+        subtasks.map((_, i) => `S-${String(i + 1).padStart(4, '0')}`),
+      );
+    });
+
+    it('names ITEMS_BUCKET when a Distributed Map has nowhere to put its items', async () => {
+      const noItems = await depsWith({ ITEMS_BUCKET: '' });
+      const ref = await accept({
+        task: 'Sums',
+        subtasks: Array.from({ length: 41 }, (_, i) => `${i}`),
+        maxSubagents: 41,
+      });
+      await expect(createPlanHandler(() => Promise.resolve(noItems), logger)(ref, context)).rejects.toThrow(
+        'ITEMS_BUCKET',
+      );
     });
 
     it('gives the sequential mode one agent with every subtask', async () => {
