@@ -6,11 +6,13 @@
  * Every `--name value` pair is passed to the suite; each suite documents its own options.
  */
 import type { BenchArgs } from './common';
+import { learningSuite } from './suites/learning';
 import { pipelineSuite } from './suites/pipeline';
 
 /** The suites by name; each adds one line here and one file under bench/suites/. */
 const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
+  learning: learningSuite,
 };
 
 function parseBenchArgs(argv: string[]): BenchArgs {

@@ -1,4 +1,5 @@
 import { ConfigError } from '#shared/domain/errors';
+import { DEFAULT_TOGGLE, type ToggleSettings } from '#shared/domain/toggle';
 
 /** Everything the handlers read from their environment, checked once. */
 export interface AppConfig {
@@ -24,6 +25,12 @@ export interface AppConfig {
   maxSubagentsCap: number;
   /** Default `maxSubagents` when a request does not say. */
   defaultMaxSubagents: number;
+  /** The fan-out policy: reward annealing (λ1, λ2 → 0 over this many jobs; 0 = off) and its seed. */
+  policy: { annealJobs: number; seed: number };
+  /** When TOGGLE lowers the output-token budget. */
+  toggle: ToggleSettings;
+  /** A job whose r_finish is below this is flagged as spurious parallelism. */
+  spuriousFinishThreshold: number;
 }
 
 export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
@@ -56,6 +63,15 @@ const nonNegativeInt = (env: Env, name: string, fallback: number): number => {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0)
     throw new ConfigError(name, `must be a non-negative integer, got "${raw}"`);
+  return n;
+};
+
+const fraction = (env: Env, name: string, fallback: number): number => {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
   return n;
 };
 
@@ -100,5 +116,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxOutputTokens: positiveInt(env, 'PARL_MAX_OUTPUT_TOKENS', 1000),
     maxSubagentsCap,
     defaultMaxSubagents,
+    policy: {
+      annealJobs: nonNegativeInt(env, 'PARL_ANNEAL_JOBS', 0),
+      seed: nonNegativeInt(env, 'PARL_POLICY_SEED', 1),
+    },
+    toggle: {
+      factor: fraction(env, 'PARL_TOGGLE_FACTOR', DEFAULT_TOGGLE.factor),
+      window: positiveInt(env, 'PARL_TOGGLE_WINDOW', DEFAULT_TOGGLE.window),
+      minPerf: fraction(env, 'PARL_TOGGLE_MIN_PERF', DEFAULT_TOGGLE.minPerf),
+      maxSpread: fraction(env, 'PARL_TOGGLE_MAX_SPREAD', DEFAULT_TOGGLE.maxSpread),
+    },
+    spuriousFinishThreshold: fraction(env, 'PARL_SPURIOUS_FINISH_THRESHOLD', 0.8),
   };
 }

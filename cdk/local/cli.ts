@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
+import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
+import { policyCommand } from './commands/policy';
 import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
@@ -14,6 +16,8 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl policy show [--tenant T] [--task-class C] [--json]
+                             the fan-out policies: arms, counts, mean rewards
   parl help                  this text
 
 Options of run:
@@ -21,6 +25,8 @@ Options of run:
   --input <job.json>         a job request: {task, subtasks?, mode?, maxSubagents?, maxOutputTokens?, ...}
   --mode parl|sequential     fan out (default) or one agent doing everything
   --max-subagents N          sub-agents at once (1..cap, default 100; cap PARL_MAX_SUBAGENTS_CAP=1000)
+  --policy off|learn|greedy  the task class's fan-out policy: off (default), learn (Thompson
+                             sampling), greedy (best mean); --max-subagents pins the width
   --installations N          size of the demo (default 100)
   --seed N                   seed of the demo data and the simulator (default 1)
   --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
@@ -65,6 +71,7 @@ export function parseRunArgs(
         input: { type: 'string' },
         mode: { type: 'string' },
         'max-subagents': { type: 'string' },
+        policy: { type: 'string' },
         installations: { type: 'string' },
         seed: { type: 'string' },
         'error-rate': { type: 'string' },
@@ -88,6 +95,10 @@ export function parseRunArgs(
     throw new UsageError(`--mode must be "parl" or "sequential", got "${mode}"`);
   }
   const maxSubagents = intFlag('max-subagents', str('max-subagents'), 1, cap);
+  const policy = str('policy');
+  if (policy !== undefined && !(POLICY_MODES as readonly string[]).includes(policy)) {
+    throw new UsageError(`--policy must be "off", "learn" or "greedy", got "${policy}"`);
+  }
   if (str('task') !== undefined && str('input') !== undefined)
     throw new UsageError('give --task or --input, not both');
 
@@ -118,6 +129,7 @@ export function parseRunArgs(
   }
   if (mode !== undefined) raw.mode = mode;
   if (maxSubagents !== undefined) raw.maxSubagents = maxSubagents;
+  if (policy !== undefined) raw.policy = policy;
   let request: JobRequest;
   try {
     request = parseJobRequest(raw, { maxSubagentsCap: cap });
@@ -276,6 +288,7 @@ export async function runCommand(argv: string[]): Promise<number> {
  */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
+  policy: policyCommand,
 };
 
 /** Entry point of `parl` and `npm start`. */

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import { DynamoJobStore } from './dynamo-job-store';
+import { DynamoPolicyStore } from './dynamo-policy-store';
 import { OpenAiLlm } from './openai-llm';
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
@@ -48,10 +49,13 @@ export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAi
 export interface Deps {
   config: AppConfig;
   store: DynamoJobStore;
+  policies: DynamoPolicyStore;
   llm: OpenAiLlm;
 }
 
 export async function createDeps(config: AppConfig): Promise<Deps> {
-  const store = new DynamoJobStore(createDynamoDocumentClient(config), config.tableName);
-  return { config, store, llm: createLlm(config, await resolveApiKey(config)) };
+  const doc = createDynamoDocumentClient(config);
+  const store = new DynamoJobStore(doc, config.tableName);
+  const policies = new DynamoPolicyStore(doc, config.tableName);
+  return { config, store, policies, llm: createLlm(config, await resolveApiKey(config)) };
 }

@@ -9,6 +9,9 @@ export const keys = {
   jobPk: (ref: JobRef) => `TENANT#${ref.tenantId}#JOB#${ref.jobId}`,
   job: 'JOB',
   tenantJobsPk: (tenantId: string) => `TENANT#${tenantId}`,
+  /** The partition of a tenant's own records (its policies). */
+  tenantPk: (tenantId: string) => `TENANT#${tenantId}`,
+  policy: (taskClass: string) => `POLICY#${taskClass}`,
   tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
   subtask: (id: string) => `SUBTASK#${id}`,
   data: (kind: string, id: string) => `DATA#${kind}#${id}`,

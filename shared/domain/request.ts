@@ -9,6 +9,7 @@ export const REQUEST_LIMITS = {
   promptChars: 20_000,
   minOutputTokens: 16,
   maxOutputTokens: 32_768,
+  maxStages: 5,
 } as const;
 
 const subtaskSchema = z.union([
@@ -44,6 +45,10 @@ const requestSchema = (maxSubagentsCap: number) =>
         .max(REQUEST_LIMITS.maxOutputTokens)
         .optional(),
       dataset: z.record(z.string(), z.array(z.unknown())).optional(),
+      itemsPerAgent: z.number().int().min(1).max(REQUEST_LIMITS.subtasks).optional(),
+      policy: z.enum(['off', 'learn', 'greedy']).optional(),
+      toggle: z.boolean().optional(),
+      maxStages: z.number().int().min(1).max(REQUEST_LIMITS.maxStages).optional(),
     })
     .strict();
 
@@ -89,6 +94,12 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
   if (workload === 'bma-compliance' && !r.dataset?.installations) {
     throw new RequestValidationError('dataset.installations', 'is required by the bma-compliance workload');
   }
+  if (r.toggle === true && (r.policy ?? 'off') === 'off') {
+    throw new RequestValidationError(
+      'toggle',
+      'needs policy "learn" or "greedy" (TOGGLE reads the policy\'s r_perf)',
+    );
+  }
   return {
     task: r.task,
     workload,
@@ -98,5 +109,9 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
     ...(r.maxSubagents === undefined ? {} : { maxSubagents: r.maxSubagents }),
     ...(r.maxOutputTokens === undefined ? {} : { maxOutputTokens: r.maxOutputTokens }),
     ...(r.dataset === undefined ? {} : { dataset: r.dataset }),
+    ...(r.itemsPerAgent === undefined ? {} : { itemsPerAgent: r.itemsPerAgent }),
+    ...(r.policy === undefined ? {} : { policy: r.policy }),
+    ...(r.toggle === undefined ? {} : { toggle: r.toggle }),
+    ...(r.maxStages === undefined ? {} : { maxStages: r.maxStages }),
   };
 }

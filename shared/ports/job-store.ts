@@ -1,3 +1,4 @@
+import type { ChoiceReason, PolicyMode } from '#shared/domain/policy';
 import type {
   AgentAssignment,
   JobMetrics,
@@ -14,6 +15,29 @@ export interface JobRef {
   jobId: string;
 }
 
+/** What the fan-out policy decided for a job (see `#shared/use-cases/policy`). */
+export interface PlanPolicy {
+  taskClass: string;
+  mode: PolicyMode;
+  /** The arm the policy chose (learn, greedy); unset when the policy is off. */
+  armId?: string;
+  reason?: ChoiceReason;
+  /** The policy's version the choice was made from. */
+  policyVersion?: number;
+  width: number;
+  itemsPerAgent: number;
+  /** Values the request pinned over the policy's choice. */
+  pinned: ('width' | 'itemsPerAgent')[];
+}
+
+/** The sub-agents' output-token budget: the full budget B and the one TOGGLE chose. */
+export interface PlanBudget {
+  fullBudget: number;
+  budget: number;
+  reduced: boolean;
+  reason: string;
+}
+
 /** What the orchestrator decided for a stage. */
 export interface PlanSummary {
   stage: number;
@@ -22,6 +46,12 @@ export interface PlanSummary {
   mapMode: 'INLINE' | 'DISTRIBUTED';
   subtasks: number;
   decomposedBy: 'request' | 'orchestrator';
+  /** Subtasks per sub-agent (1 unless batched). */
+  itemsPerAgent?: number;
+  policy?: PlanPolicy;
+  budget?: PlanBudget;
+  /** Sub-agents spawned in earlier stages (multi-stage jobs). */
+  earlierAgents?: number;
 }
 
 /** The stored job. `request` is kept without its subtasks and dataset (those are items of their own). */

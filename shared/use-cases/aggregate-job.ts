@@ -1,3 +1,4 @@
+import type { AppConfig } from '#shared/config';
 import { ProviderRejectedError } from '#shared/domain/errors';
 import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
@@ -11,7 +12,9 @@ import type {
   SubtaskResult,
 } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
+import type { PolicyStore } from '#shared/ports/policy-store';
 import { modelStep } from './model-step';
+import { learnFromJob, scoringWeights } from './policy';
 
 /** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
 export interface MapItemResult {
@@ -47,6 +50,9 @@ export interface CloseJobDeps {
   steps: StepRecorder;
   weights?: RewardWeights;
   prices?: PriceTable;
+  /** The fan-out policies; without them no job trains a policy. */
+  policies?: PolicyStore;
+  config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold'>>;
 }
 
 export interface AggregateDeps extends CloseJobDeps {
@@ -76,7 +82,10 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
  * 3. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
  *    `outcome`, CANCELLED) with the reason
  * 4. otherwise synthesize the final answer with one model call (an orchestrator step)
- * 5. compute the measures from the stored steps and store the terminal state
+ * 5. compute the measures from the stored steps (λ annealed when the tenant asks), flag serial
+ *    collapse and spurious parallelism
+ * 6. a scored job planned by a policy teaches it its rPARL (idempotent per job; unscored jobs and the
+ *    failure path do not train), then the terminal state is stored
  *
  * The failure path makes no model call, so it takes no LLM client.
  */
@@ -144,6 +153,19 @@ export async function aggregateJob(
   const summary = summarize(results, subtasks);
   const finishedAt = new Date().toISOString();
   const steps = await deps.steps.listSteps(ref);
+  const planPolicy = job.plan?.policy;
+  const policies = planPolicy && planPolicy.mode !== 'off' ? deps.policies : undefined;
+  const baseWeights = deps.weights ?? DEFAULT_WEIGHTS;
+  const weights =
+    policies && planPolicy
+      ? await scoringWeights(
+          { policies },
+          ref.tenantId,
+          planPolicy.taskClass,
+          baseWeights,
+          deps.config?.policy?.annealJobs ?? 0,
+        )
+      : baseWeights;
   const metrics = computeJobMetrics({
     steps,
     spawned,
@@ -152,9 +174,51 @@ export async function aggregateJob(
     scored: summary.scored ?? 0,
     acceptedAt: job.acceptedAt,
     finishedAt,
-    weights: deps.weights ?? DEFAULT_WEIGHTS,
+    weights,
     prices: deps.prices ?? KIMI_K25_PRICES,
+    mode: job.request.mode,
+    subtasks: subtasks.length,
+    ...(deps.config?.spuriousFinishThreshold === undefined
+      ? {}
+      : { spuriousFinishThreshold: deps.config.spuriousFinishThreshold }),
   });
+  const budget = job.plan?.budget;
+  if (budget && planPolicy) {
+    const subCalls = steps.filter((s) => s.role === 'sub').length;
+    metrics.toggle = {
+      fullBudget: budget.fullBudget,
+      budget: budget.budget,
+      reduced: budget.reduced,
+      tokensSaved: (budget.fullBudget - budget.budget) * subCalls,
+    };
+  }
+  if (planPolicy) {
+    const scored =
+      metrics.reward !== null && metrics.rPerf !== null
+        ? { reward: metrics.reward, rPerf: metrics.rPerf }
+        : undefined;
+    const trained = !!policies && !input.failure && scored !== undefined;
+    if (policies && !input.failure && scored) {
+      await learnFromJob(
+        { policies },
+        {
+          tenantId: ref.tenantId,
+          jobId: ref.jobId,
+          policy: planPolicy,
+          subtasks: subtasks.length,
+          ...scored,
+        },
+      );
+    }
+    metrics.policy = {
+      taskClass: planPolicy.taskClass,
+      mode: planPolicy.mode,
+      ...(planPolicy.armId ? { armId: planPolicy.armId } : {}),
+      width: planPolicy.width,
+      itemsPerAgent: planPolicy.itemsPerAgent,
+      trained,
+    };
+  }
   const result: JobResult = {
     answer,
     summary,

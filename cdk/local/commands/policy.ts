@@ -1,0 +1,80 @@
+/**
+ * `parl policy show [--tenant T] [--task-class C] [--json]`: the fan-out policies of a tenant, with
+ * their arms, counts and mean rewards (the same use case as `GET /v1/policy`).
+ */
+import { parseArgs } from 'node:util';
+import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
+import type { PolicyView } from '#shared/domain/policy';
+import { getPolicies } from '#shared/use-cases/policy';
+import { UsageError } from '../cli-common';
+import { DEFAULT_CLI_TENANT, envStoreOpener, type StoreOpener } from './store-opener';
+
+const USAGE = 'usage: parl policy show [--tenant T] [--task-class C] [--json]';
+
+/** The text report of the policies. */
+export function policyText(tenantId: string, policies: readonly PolicyView[]): string {
+  if (policies.length === 0) return `tenant ${tenantId}: no policy has learned from a job yet`;
+  const lines: string[] = [];
+  for (const p of policies) {
+    lines.push(
+      `tenant ${tenantId} · task class ${p.taskClass} · ${p.jobs} jobs learned · best arm ${p.bestArm ?? '–'}`,
+    );
+    lines.push('  arm        width  items/agent  count  mean reward');
+    for (const a of p.arms) {
+      lines.push(
+        `  ${a.id.padEnd(9)}  ${String(a.width).padStart(5)}  ${(a.itemsPerAgent === undefined ? 'even' : String(a.itemsPerAgent)).padStart(11)}  ${String(a.count).padStart(5)}  ${a.meanReward === null ? '–' : a.meanReward.toFixed(3)}`,
+      );
+    }
+    if (p.recentPerf.length > 0) {
+      lines.push(
+        `  recent r_perf ${p.recentPerf
+          .slice(-10)
+          .map((r) => r.toFixed(2))
+          .join(' ')}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Builds `parl policy` over a table opener (the lead points it at the local data directory). */
+export function createPolicyCommand(open: StoreOpener) {
+  return async (argv: string[]): Promise<number> => {
+    const [sub, ...rest] = argv;
+    if (sub !== 'show')
+      throw new UsageError(
+        `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${USAGE}`,
+      );
+    let values: Record<string, string | boolean | undefined>;
+    try {
+      values = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: false,
+        options: { tenant: { type: 'string' }, 'task-class': { type: 'string' }, json: { type: 'boolean' } },
+      }).values;
+    } catch (error) {
+      throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
+    }
+    const tenantId = (values.tenant as string | undefined) ?? DEFAULT_CLI_TENANT;
+    const taskClass = values['task-class'] as string | undefined;
+    if (tenantId.trim() === '') throw new UsageError('--tenant must not be empty');
+    const handle = await open();
+    try {
+      const policies = await getPolicies(
+        { policies: new DynamoPolicyStore(handle.doc, handle.tableName) },
+        tenantId,
+        taskClass,
+      );
+      process.stdout.write(
+        `${values.json === true ? JSON.stringify({ tenantId, policies }, null, 2) : policyText(tenantId, policies)}\n`,
+      );
+      return 0;
+    } finally {
+      await handle.close();
+    }
+  };
+}
+
+/** `parl policy`, reading the table named by PARL_DYNAMODB_ENDPOINT and PARL_TABLE_NAME. */
+export const policyCommand = createPolicyCommand(envStoreOpener());
