@@ -8,11 +8,13 @@
 import type { BenchArgs } from './common';
 import { learningSuite } from './suites/learning';
 import { pipelineSuite } from './suites/pipeline';
+import { toggleSuite } from './suites/toggle';
 
 /** The suites by name; each adds one line here and one file under bench/suites/. */
 const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
   learning: learningSuite,
+  toggle: toggleSuite,
 };
 
 function parseBenchArgs(argv: string[]): BenchArgs {

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answer } from './simulator/model';
+import { type ReasoningModel, think } from './simulator/reasoning';
 import {
   cachedTokens,
   completionTokens,
@@ -78,6 +79,8 @@ export interface SimulatorOptions {
   model?: string;
   /** When set, requests with another bearer key get 401. */
   apiKey?: string;
+  /** A thinking model: sub-agents reason up to their output budget (see `./simulator/reasoning`). Off by default. */
+  reasoning?: ReasoningModel;
 }
 
 /**
@@ -298,21 +301,31 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     const request = body as WireRequest;
-    const reply = limitToMaxTokens(answer(request, settings), request.max_tokens);
+    const thought = opts.reasoning
+      ? think(answer(request, settings), request, seed, opts.reasoning)
+      : undefined;
+    const reply = limitToMaxTokens(thought ?? answer(request, settings), request.max_tokens);
+    const reasoningTokens = thought?.reasoningTokens ?? 0;
     const prompt = promptTokens(request);
     const cached = cachedTokens(request);
-    await delay(request, prompt, cached, reply.completion);
+    await delay(request, prompt, cached, reply.completion + reasoningTokens);
     if (res.destroyed) return;
 
-    const message: { role: 'assistant'; content: string | null; tool_calls?: WireToolCall[] } = {
+    const message: {
+      role: 'assistant';
+      content: string | null;
+      reasoning_content?: string;
+      tool_calls?: WireToolCall[];
+    } = {
       role: 'assistant',
       content: reply.content,
+      ...(thought && reasoningTokens > 0 ? { reasoning_content: thought.reasoning } : {}),
       ...(reply.toolCalls.length > 0 ? { tool_calls: reply.toolCalls } : {}),
     };
     const usage = {
       prompt_tokens: prompt,
-      completion_tokens: reply.completion,
-      total_tokens: prompt + reply.completion,
+      completion_tokens: reply.completion + reasoningTokens,
+      total_tokens: prompt + reply.completion + reasoningTokens,
       cached_tokens: cached,
       prompt_tokens_details: { cached_tokens: cached },
     };

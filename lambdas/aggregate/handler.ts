@@ -5,16 +5,24 @@ import type { Context } from 'aws-lambda';
 import type { Deps } from '#shared/adapters/clients';
 import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
 import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared/use-cases/aggregate-job';
+import type { NextStageOutput } from '#shared/use-cases/next-stage';
 
 /**
- * Closes a job: measures, final answer and terminal state; also the workflow's failure path
+ * Closes a job (or, for a multi-stage job with unanswered subtasks, plans its next stage): measures,
+ * final answer and terminal state; also the workflow's failure path
  * (`failure` set), which stores the job as FAILED with its reason.
  */
 export function createAggregateHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
-  const inner = async (event: AggregateInput, _context: Context): Promise<AggregateOutput> => {
+  const inner = async (
+    event: AggregateInput,
+    _context: Context,
+  ): Promise<AggregateOutput | NextStageOutput> => {
     const d = await deps();
     const out = await aggregateJob({ ...d, steps: d.store }, event);
-    logger.info('job closed', { jobId: out.jobId, status: out.status });
+    logger.info(out.status === 'NEXT_STAGE' ? 'next stage' : 'job closed', {
+      jobId: out.jobId,
+      status: out.status,
+    });
     return out;
   };
   return middy(inner).use(injectLambdaContext(logger));

@@ -14,6 +14,7 @@ import type {
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
 import { modelStep } from './model-step';
+import { type NextStageOutput, planNextStage } from './next-stage';
 import { learnFromJob, scoringWeights } from './policy';
 
 /** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
@@ -79,22 +80,27 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
  *
  * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing)
  * 2. record sub-agents that died without a record (the Map caught their failure)
- * 3. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
+ * 3. a multi-stage job with subtasks still unanswered and stages left plans the next stage and
+ *    returns its Map input (status NEXT_STAGE; the workflow loops back to the Map)
+ * 4. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
  *    `outcome`, CANCELLED) with the reason
- * 4. otherwise synthesize the final answer with one model call (an orchestrator step)
- * 5. compute the measures from the stored steps (λ annealed when the tenant asks), flag serial
+ * 5. otherwise synthesize the final answer with one model call (an orchestrator step)
+ * 6. compute the measures from the stored steps (λ annealed when the tenant asks), flag serial
  *    collapse and spurious parallelism
- * 6. a scored job planned by a policy teaches it its rPARL (idempotent per job; unscored jobs and the
+ * 7. a scored job planned by a policy teaches it its rPARL (idempotent per job; unscored jobs and the
  *    failure path do not train), then the terminal state is stored
  *
  * The failure path makes no model call, so it takes no LLM client.
  */
 export function aggregateJob(deps: CloseJobDeps, input: FailureInput): Promise<AggregateOutput>;
-export function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput>;
+export function aggregateJob(
+  deps: AggregateDeps,
+  input: AggregateInput,
+): Promise<AggregateOutput | NextStageOutput>;
 export async function aggregateJob(
   deps: CloseJobDeps & { llm?: LlmClient },
   input: AggregateInput,
-): Promise<AggregateOutput> {
+): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
@@ -127,7 +133,18 @@ export async function aggregateJob(
     agents = await deps.steps.listAgents(ref);
   }
   const [results, subtasks] = await Promise.all([deps.store.listResults(ref), deps.store.listSubtasks(ref)]);
-  const spawned = job.plan?.agents ?? agents.length;
+  if (!input.failure) {
+    const next = await planNextStage(
+      deps,
+      ref,
+      job,
+      stage,
+      subtasks.map((s) => s.id),
+      results,
+    );
+    if (next) return next;
+  }
+  const spawned = job.plan ? (job.plan.earlierAgents ?? 0) + job.plan.agents : agents.length;
   const completed = agents.filter((a) => a.status === 'SUCCEEDED').length;
   const failedAgents = agents
     .filter((a) => a.status === 'FAILED')
