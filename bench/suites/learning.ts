@@ -3,7 +3,7 @@
  * fan-out is not the best, compared with every fixed arm in the same run.
  *
  *   npm run bench -- --suite learning [--jobs 40] [--reps 3] [--installations 16] [--max-in-flight 4]
- *                                     [--latency-scale 1] [--llm-retries 0] [--seed 1]
+ *                                     [--latency-scale 2] [--llm-retries 0] [--seed 1]
  *
  * The environment (printed with the results):
  * - every job checks the same `installations` fire-alarm installations (the BMA demo, ground truth
@@ -51,7 +51,7 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
   const reps = numberArg(args, 'reps', 3);
   const installations = Math.max(2, numberArg(args, 'installations', 16));
   const maxInFlight = Math.max(1, numberArg(args, 'max-in-flight', 4));
-  const latencyScale = numberArg(args, 'latency-scale', 1);
+  const latencyScale = numberArg(args, 'latency-scale', 2);
   const llmRetries = numberArg(args, 'llm-retries', 0);
   const seed = numberArg(args, 'seed', 1);
   const arms = candidateArms(defaultArms(), installations);

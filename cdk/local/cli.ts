@@ -8,6 +8,7 @@ import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
 import { policyCommand } from './commands/policy';
+import { trajectoriesCommand } from './commands/trajectories';
 import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
@@ -18,6 +19,8 @@ Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
   parl policy show [--tenant T] [--task-class C] [--json]
                              the fan-out policies: arms, counts, mean rewards
+  parl trajectories export [--tenant T] [--since ISO] > trajectories.jsonl
+                             one JSON line per finished job, for offline RL
   parl help                  this text
 
 Options of run:
@@ -36,6 +39,9 @@ Options of run:
   --quiet                    no progress on stderr
   --verbose                  handler logs on stderr
   -h, --help                 this text
+
+policy show and trajectories export read the table at PARL_DYNAMODB_ENDPOINT named
+PARL_TABLE_NAME; --tenant defaults to "local", the tenant of parl run.
 
 Model endpoint: without MOONSHOT_API_KEY or MOONSHOT_BASE_URL the built-in Moonshot simulator
 runs on 127.0.0.1. Set MOONSHOT_API_KEY (and optionally MOONSHOT_BASE_URL, default
@@ -289,6 +295,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   policy: policyCommand,
+  trajectories: trajectoriesCommand,
 };
 
 /** Entry point of `parl` and `npm start`. */

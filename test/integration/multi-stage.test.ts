@@ -1,8 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { UsageError } from '#cdk/local/cli-common';
+import { createTrajectoriesCommand } from '#cdk/local/commands/trajectories';
 import { LocalStack } from '#cdk/local/runtime';
+import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { criticalSteps, sequentialSteps } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';
+import type { Trajectory } from '#shared/use-cases/export-trajectories';
 
 const sums = (n: number) =>
   Array.from({ length: n }, (_, i) => ({
@@ -97,5 +102,56 @@ describe('a multi-stage job', () => {
     const { job } = await stack.run(request);
     expect(job.plan?.stage).toBe(1);
     expect(job.metrics?.subagents).toEqual({ spawned: 2, completed: 1 });
+  });
+
+  it('exports a tenant’s finished jobs as trajectories, one JSON line each, oldest first', async () => {
+    // Prepare: two jobs of one tenant (the first two-stage, with the policy), one of another tenant.
+    const tenant = `traj-${randomUUID()}`;
+    stack.simulator!.setFaults([{ match: 'What is 3 + 100?', status: 400, times: 1 }]);
+    const req = (extra: Record<string, unknown>) =>
+      parseJobRequest({ task: 'Sums', subtasks: sums(3), ...extra }, { maxSubagentsCap: 1000 });
+    const first = await stack.run(
+      req({ maxStages: 2, policy: 'learn', taskClass: 'traj', maxSubagents: 3, itemsPerAgent: 1 }),
+      undefined,
+      tenant,
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    const between = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await stack.run(req({}), undefined, tenant);
+    await stack.run(req({}), undefined, `other-${randomUUID()}`);
+    const lines: string[] = [];
+    const command = createTrajectoriesCommand(
+      () =>
+        Promise.resolve({
+          doc: createDynamoDocumentClient(stack.config),
+          tableName: stack.config.tableName,
+          close: () => Promise.resolve(),
+        }),
+      (line) => lines.push(line),
+    );
+    // Act
+    expect(await command(['export', '--tenant', tenant])).toBe(0);
+    // Assess
+    expect(lines.every((l) => l.endsWith('\n'))).toBe(true);
+    const all = lines.map((l) => JSON.parse(l) as Trajectory);
+    expect(all.map((t) => t.jobId)).toEqual([first.job.jobId, second.job.jobId]);
+    const [t1] = all as [Trajectory];
+    expect(t1.actions).toMatchObject({
+      stages: 2,
+      agents: 4,
+      policy: { mode: 'learn', pinned: ['width', 'itemsPerAgent'] },
+      itemsPerAgent: 1,
+    });
+    expect(t1.state).toMatchObject({ taskClass: 'traj', subtasks: 3, limits: { maxSubagentsCap: 1000 } });
+    expect(t1.stages.map((s) => s.stage)).toEqual([1, 2]);
+    expect(t1.reward?.criticalSteps).toBe(t1.stages.reduce((n, s) => n + s.mainSteps + s.maxSubSteps, 0));
+    expect(t1.reward?.criticalSteps).toBe(first.job.metrics?.criticalSteps);
+    expect(t1.reward).toMatchObject({ rPARL: first.job.metrics?.reward, weights: { parallel: 0.4 } });
+    // --since keeps the later job only; a bad date is a usage error.
+    lines.length = 0;
+    expect(await command(['export', '--tenant', tenant, '--since', between])).toBe(0);
+    expect(lines.map((l) => (JSON.parse(l) as Trajectory).jobId)).toEqual([second.job.jobId]);
+    await expect(command(['export', '--since', 'yesterday'])).rejects.toThrow(UsageError);
   });
 });

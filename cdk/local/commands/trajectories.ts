@@ -1,0 +1,74 @@
+/**
+ * `parl trajectories export [--tenant T] [--since ISO-date] > trajectories.jsonl`: one JSON line per
+ * finished job (state, actions, per-stage steps and timings, reward with parts and weights), the input
+ * of offline RL fine-tuning of an orchestrator model.
+ */
+import { parseArgs } from 'node:util';
+import { DynamoJobHistory } from '#shared/adapters/dynamo-job-history';
+import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
+import { loadConfig } from '#shared/config';
+import { exportTrajectories } from '#shared/use-cases/export-trajectories';
+import { UsageError } from '../cli-common';
+import { DEFAULT_CLI_TENANT, envStoreOpener, type StoreOpener } from './store-opener';
+
+const USAGE = 'usage: parl trajectories export [--tenant T] [--since 2026-01-01T00:00:00Z]';
+
+/** Builds `parl trajectories` over a table opener; `write` receives each line (stdout by default). */
+export function createTrajectoriesCommand(
+  open: StoreOpener,
+  write: (line: string) => void = (line) => process.stdout.write(line),
+) {
+  return async (argv: string[]): Promise<number> => {
+    const [sub, ...rest] = argv;
+    if (sub !== 'export') {
+      throw new UsageError(
+        `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${USAGE}`,
+      );
+    }
+    let values: Record<string, string | boolean | undefined>;
+    try {
+      values = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: false,
+        options: { tenant: { type: 'string' }, since: { type: 'string' } },
+      }).values;
+    } catch (error) {
+      throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
+    }
+    const tenantId = (values.tenant as string | undefined) ?? DEFAULT_CLI_TENANT;
+    if (tenantId.trim() === '') throw new UsageError('--tenant must not be empty');
+    const sinceRaw = values.since as string | undefined;
+    let since: string | undefined;
+    if (sinceRaw !== undefined) {
+      const t = Date.parse(sinceRaw);
+      if (Number.isNaN(t))
+        throw new UsageError(`--since must be an ISO date or timestamp, got "${sinceRaw}"`);
+      since = new Date(t).toISOString();
+    }
+    const config = loadConfig({ ...process.env, TABLE_NAME: 'unused' });
+    const handle = await open();
+    try {
+      const trajectories = exportTrajectories(
+        {
+          history: new DynamoJobHistory(handle.doc, handle.tableName),
+          steps: new DynamoJobStore(handle.doc, handle.tableName),
+          limits: {
+            maxSubagentsCap: config.maxSubagentsCap,
+            defaultMaxSubagents: config.defaultMaxSubagents,
+            subagentStepBudget: config.subagentStepBudget,
+            maxOutputTokens: config.maxOutputTokens,
+          },
+        },
+        { tenantId, ...(since ? { since } : {}) },
+      );
+      for await (const t of trajectories) write(`${JSON.stringify(t)}\n`);
+      return 0;
+    } finally {
+      await handle.close();
+    }
+  };
+}
+
+/** `parl trajectories`, reading the table named by PARL_DYNAMODB_ENDPOINT and PARL_TABLE_NAME. */
+export const trajectoriesCommand = createTrajectoriesCommand(envStoreOpener());
