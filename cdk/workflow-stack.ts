@@ -18,7 +18,8 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL } from '#shared/config';
-import { HandlerFunction } from './constructs/handler-function.ts';
+import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
+import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
 
@@ -58,6 +59,8 @@ export class WorkflowStack extends Stack {
   readonly executionEndedRule: Rule;
   /** Status-change events that could not be handled, kept for a redrive. */
   readonly executionEndedDlq: Queue;
+  /** Alarms on serial collapse and spurious parallelism (metrics the aggregate function emits). */
+  readonly fanOutAlarms: FanOutAlarms;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
@@ -111,6 +114,7 @@ export class WorkflowStack extends Stack {
     this.executionEnded = ended.fn;
     this.executionEndedRule = ended.rule;
     this.executionEndedDlq = ended.dlq;
+    this.fanOutAlarms = new FanOutAlarms(this, 'FanOutAlarms', { service: SERVICE_NAME });
   }
 
   /**

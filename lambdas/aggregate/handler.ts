@@ -4,15 +4,30 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { Deps } from '#shared/adapters/clients';
 import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { fanOutMetricsEmf } from '#shared/domain/fan-out-metrics';
 import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared/use-cases/aggregate-job';
 import type { NextStageOutput } from '#shared/use-cases/next-stage';
+
+/**
+ * Where the alarm metrics go: stdout in Lambda (CloudWatch Logs reads the EMF lines); nowhere
+ * elsewhere, so the local runtime's stdout stays the CLI's.
+ */
+export const emfWriter =
+  (env: Record<string, string | undefined> = process.env) =>
+  (line: string): void => {
+    if (env.AWS_LAMBDA_FUNCTION_NAME) process.stdout.write(`${line}\n`);
+  };
 
 /**
  * Closes a job (or, for a multi-stage job with unanswered subtasks, plans its next stage): measures,
  * final answer and terminal state; also the workflow's failure path
  * (`failure` set), which stores the job as FAILED with its reason.
  */
-export function createAggregateHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createAggregateHandler(
+  deps: () => Promise<Deps>,
+  logger: Logger = createLogger(),
+  emit: (line: string) => void = emfWriter(),
+) {
   const inner = async (
     event: AggregateInput,
     _context: Context,
@@ -23,6 +38,12 @@ export function createAggregateHandler(deps: () => Promise<Deps>, logger: Logger
       jobId: out.jobId,
       status: out.status,
     });
+    if (out.status !== 'NEXT_STAGE' && out.flags) {
+      const service = process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
+      emit(
+        JSON.stringify(fanOutMetricsEmf(out.flags, { service, jobId: out.jobId, tenantId: event.tenantId })),
+      );
+    }
     return out;
   };
   return middy(inner).use(injectLambdaContext(logger));

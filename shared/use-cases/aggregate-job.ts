@@ -2,7 +2,7 @@ import type { AppConfig } from '#shared/config';
 import { ProviderRejectedError } from '#shared/domain/errors';
 import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
+import type { JobMetrics, JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
 import type {
   JobRecord,
   JobRef,
@@ -43,6 +43,8 @@ export interface AggregateOutput {
   jobId: string;
   status: JobStatus;
   error?: string;
+  /** The job's fan-out flags, when this call stored its terminal state (for the alarm metrics). */
+  flags?: NonNullable<JobMetrics['flags']>;
 }
 
 /** What closing a job needs on every path; the failure path needs nothing more (no model call). */
@@ -258,7 +260,12 @@ export async function aggregateJob(
       ...(current?.error ? { error: current.error } : {}),
     };
   }
-  return { jobId: job.jobId, status, ...(error ? { error } : {}) };
+  return {
+    jobId: job.jobId,
+    status,
+    ...(error ? { error } : {}),
+    ...(metrics.flags ? { flags: metrics.flags } : {}),
+  };
 }
 
 /** Counts of the stage's results; `scored`/`correct` only over subtasks with ground truth. */

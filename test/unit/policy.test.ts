@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { computeJobMetrics } from '#shared/domain/measures';
 import {
   applyReward,
   candidateArms,
@@ -143,5 +144,32 @@ describe('TOGGLE', () => {
   it('takes its thresholds from the settings', () => {
     const lenient = { ...DEFAULT_TOGGLE, window: 1, minPerf: 0.5, factor: 0.5 };
     expect(toggleBudget(800, [0.6], lenient).budget).toBe(400);
+  });
+});
+
+describe('the fan-out flags', () => {
+  const base = {
+    steps: [],
+    correct: 0,
+    scored: 0,
+    acceptedAt: '2026-01-01T00:00:00Z',
+    finishedAt: '2026-01-01T00:00:01Z',
+  };
+  it.each([
+    ['parl, 4 subtasks, one sub-agent', { mode: 'parl', subtasks: 4, spawned: 1, completed: 1 }, true, false],
+    ['sequential by request', { mode: 'sequential', subtasks: 4, spawned: 1, completed: 1 }, false, false],
+    ['parl, one subtask', { mode: 'parl', subtasks: 1, spawned: 1, completed: 1 }, false, false],
+    ['4 sub-agents, 2 finished', { mode: 'parl', subtasks: 4, spawned: 4, completed: 2 }, false, true],
+    ['5 sub-agents, 4 finished', { mode: 'parl', subtasks: 5, spawned: 5, completed: 4 }, false, false],
+  ] as const)('%s: serial collapse %s, spurious parallelism %s', (_label, job, collapse, spurious) => {
+    expect(computeJobMetrics({ ...base, ...job }).flags).toEqual({
+      serialCollapse: collapse,
+      spuriousParallelism: spurious,
+    });
+  });
+
+  it('takes the spurious-parallelism threshold from the input', () => {
+    const m = computeJobMetrics({ ...base, spawned: 5, completed: 4, spuriousFinishThreshold: 0.9 });
+    expect(m.flags?.spuriousParallelism).toBe(true);
   });
 });
