@@ -33,17 +33,21 @@ export function createAggregateHandler(
     _context: Context,
   ): Promise<AggregateOutput | NextStageOutput> => {
     const d = await deps();
-    const out = await aggregateJob({ ...d, steps: d.store }, event);
+    const service = process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
+    const out = await aggregateJob(
+      {
+        ...d,
+        steps: d.store,
+        onFinished: (ref, metrics) => {
+          if (metrics.flags) emit(JSON.stringify(fanOutMetricsEmf(metrics.flags, { service, ...ref })));
+        },
+      },
+      event,
+    );
     logger.info(out.status === 'NEXT_STAGE' ? 'next stage' : 'job closed', {
       jobId: out.jobId,
       status: out.status,
     });
-    if (out.status !== 'NEXT_STAGE' && out.flags) {
-      const service = process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
-      emit(
-        JSON.stringify(fanOutMetricsEmf(out.flags, { service, jobId: out.jobId, tenantId: event.tenantId })),
-      );
-    }
     return out;
   };
   return middy(inner).use(injectLambdaContext(logger));

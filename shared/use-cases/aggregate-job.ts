@@ -43,8 +43,6 @@ export interface AggregateOutput {
   jobId: string;
   status: JobStatus;
   error?: string;
-  /** The job's fan-out flags, when this call stored its terminal state (for the alarm metrics). */
-  flags?: NonNullable<JobMetrics['flags']>;
 }
 
 /** What closing a job needs on every path; the failure path needs nothing more (no model call). */
@@ -56,6 +54,8 @@ export interface CloseJobDeps {
   /** The fan-out policies; without them no job trains a policy. */
   policies?: PolicyStore;
   config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold'>>;
+  /** Told once per job, when this call stored its terminal state (the alarm metrics hang here). */
+  onFinished?: (ref: JobRef, metrics: JobMetrics) => void;
 }
 
 export interface AggregateDeps extends CloseJobDeps {
@@ -260,12 +260,8 @@ export async function aggregateJob(
       ...(current?.error ? { error: current.error } : {}),
     };
   }
-  return {
-    jobId: job.jobId,
-    status,
-    ...(error ? { error } : {}),
-    ...(metrics.flags ? { flags: metrics.flags } : {}),
-  };
+  deps.onFinished?.(ref, metrics);
+  return { jobId: job.jobId, status, ...(error ? { error } : {}) };
 }
 
 /** Counts of the stage's results; `scored`/`correct` only over subtasks with ground truth. */

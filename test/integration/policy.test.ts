@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPolicyCommand } from '#cdk/local/commands/policy';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
 import { type Simulator, startSimulator } from '#cdk/local/simulator';
 import { synthesizeApp } from '#cdk/local/synth';
+import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createDeps, createDynamoDocumentClient, type Deps } from '#shared/adapters/clients';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRef } from '#shared/ports/job-store';
@@ -222,5 +225,39 @@ describe('the fan-out policy', () => {
     expect(w4.count).toBe(2);
     expect(w4.meanReward).toBeCloseTo(0.8, 9);
     expect(closed).toHaveBeenCalledOnce();
+  });
+
+  it('emits the alarm metrics once per finished job: a serial collapse counts 1', async () => {
+    // Prepare: four subtasks batched onto one sub-agent in parl mode: a serial collapse.
+    const ref = await accept(`t-${randomUUID()}`, { task: 'Sums', subtasks: sums(4), itemsPerAgent: 4 });
+    const plan = await planAndRun(ref);
+    expect(plan.agents).toHaveLength(1);
+    const lines: string[] = [];
+    const aggregate = createAggregateHandler(
+      () => Promise.resolve(deps),
+      createLogger('SILENT'),
+      (line) => lines.push(line),
+    );
+    const context = {
+      functionName: 'aggregate',
+      awsRequestId: 'r',
+      getRemainingTimeInMillis: () => 60_000,
+    } as Context;
+    // Act: the aggregate runs, then is retried.
+    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+    // Assess
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      SerialCollapse: 1,
+      SpuriousParallelism: 0,
+      JobsFinished: 1,
+      jobId: ref.jobId,
+      tenantId: ref.tenantId,
+    });
+    expect((await deps.store.getJob(ref))?.metrics?.flags).toEqual({
+      serialCollapse: true,
+      spuriousParallelism: false,
+    });
   });
 });
