@@ -63,7 +63,8 @@ export const policyModeOf = (request: Pick<JobRequest, 'mode' | 'policy'>): Poli
  *    default width; the full budget
  * 2. `learn` / `greedy`: read the task class's policy, choose an arm with a RNG seeded by (tenant,
  *    task class, policy version, configured seed), let the request's pinned values win
- * 3. TOGGLE (on by default with a policy): lower the budget while the class's r_perf is high and stable
+ * 3. TOGGLE (on by default with a policy): lower the budget while the class's r_perf is high and
+ *    stable; a request's `maxOutputTokens` pins the budget
  */
 export async function decideFanOut(
   deps: FanOutDeps,
@@ -96,10 +97,10 @@ export async function decideFanOut(
     request.maxSubagents ?? chosen.width,
     request.itemsPerAgent ?? chosen.itemsPerAgent,
   );
-  const budget =
-    (request.toggle ?? true)
-      ? toggleBudget(fullBudget, state.recentPerf, deps.config.toggle)
-      : { ...full, reason: 'TOGGLE off for this job' };
+  let budget: PlanBudget;
+  if (request.maxOutputTokens !== undefined) budget = { ...full, reason: 'pinned by the request' };
+  else if (request.toggle === false) budget = { ...full, reason: 'TOGGLE off for this job' };
+  else budget = toggleBudget(fullBudget, state.recentPerf, deps.config.toggle);
   return {
     width: fanOut.width,
     itemsPerAgent: fanOut.itemsPerAgent,

@@ -260,4 +260,49 @@ describe('the fan-out policy', () => {
       spuriousParallelism: false,
     });
   });
+
+  it('lowers the budget with TOGGLE once the class’s r_perf is high and stable, unless the request pins it', async () => {
+    // Prepare: three earlier scored jobs of the class, all with r_perf 1.
+    const tenantId = `t-${randomUUID()}`;
+    const policy = {
+      taskClass: 'tg',
+      mode: 'greedy' as const,
+      armId: 'w4',
+      width: 4,
+      itemsPerAgent: 1,
+      pinned: [],
+    };
+    for (const jobId of ['a', 'b', 'c']) {
+      await learnFromJob(deps, { tenantId, jobId, policy, subtasks: 4, reward: 0.9, rPerf: 1 });
+    }
+    const toggled = await accept(tenantId, {
+      task: 'Sums',
+      subtasks: sums(4),
+      policy: 'greedy',
+      taskClass: 'tg',
+    });
+    const pinned = await accept(tenantId, {
+      task: 'Sums',
+      subtasks: sums(4),
+      policy: 'greedy',
+      taskClass: 'tg',
+      maxOutputTokens: 1000,
+    });
+    // Act
+    for (const ref of [toggled, pinned]) {
+      await planAndRun(ref);
+      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+    }
+    // Assess: 0.7·B for the first, B for the pinned one; tokens saved per sub-agent call.
+    const [a, b] = await Promise.all([deps.store.getJob(toggled), deps.store.getJob(pinned)]);
+    expect(a?.plan?.budget).toMatchObject({ fullBudget: 1000, budget: 700, reduced: true });
+    expect(a?.metrics?.toggle).toEqual({
+      fullBudget: 1000,
+      budget: 700,
+      reduced: true,
+      tokensSaved: 300 * 4,
+    });
+    expect(b?.plan?.budget).toMatchObject({ budget: 1000, reduced: false, reason: 'pinned by the request' });
+    expect(b?.metrics?.toggle?.tokensSaved).toBe(0);
+  });
 });

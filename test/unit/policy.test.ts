@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CLI_TENANT, envStoreOpener } from '#cdk/local/commands/store-opener';
+import { LOCAL_TENANT } from '#cdk/local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import {
   applyReward,
@@ -171,5 +173,18 @@ describe('the fan-out flags', () => {
   it('takes the spurious-parallelism threshold from the input', () => {
     const m = computeJobMetrics({ ...base, spawned: 5, completed: 4, spuriousFinishThreshold: 0.9 });
     expect(m.flags?.spuriousParallelism).toBe(true);
+  });
+});
+
+describe('the table opener of the stored-data commands', () => {
+  it('names the missing variable', async () => {
+    await expect(envStoreOpener({})()).rejects.toThrow(/^PARL_DYNAMODB_ENDPOINT is not set/);
+    await expect(envStoreOpener({ PARL_DYNAMODB_ENDPOINT: 'http://127.0.0.1:1' })()).rejects.toThrow(
+      /^PARL_TABLE_NAME is not set/,
+    );
+  });
+
+  it('defaults to the tenant of parl run', () => {
+    expect(DEFAULT_CLI_TENANT).toBe(LOCAL_TENANT);
   });
 });
