@@ -226,6 +226,18 @@ export function textReport(outcome: JobOutcome): string {
     `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
   ];
+  const policy = job.plan?.policy;
+  if (policy) {
+    const budget = job.plan?.budget;
+    lines.push(
+      `  policy      ${policy.mode} · task class ${policy.taskClass} · arm ${policy.armId ?? '–'}${policy.reason ? ` (${policy.reason})` : ''}${policy.pinned.length > 0 ? `, pinned ${policy.pinned.join(', ')}` : ''} → width ${policy.width}, ${policy.itemsPerAgent} per sub-agent${budget ? ` · budget ${budget.budget}${budget.reduced ? ` of ${budget.fullBudget} (TOGGLE)` : ''}` : ''}`,
+    );
+  }
+  const flagged = [
+    ...(m.flags?.serialCollapse ? ['serial collapse'] : []),
+    ...(m.flags?.spuriousParallelism ? ['spurious parallelism'] : []),
+  ];
+  if (flagged.length > 0) lines.push(`  flags       ${flagged.join(', ')}`);
   const answer = job.result?.answer?.trim();
   if (answer) lines.push(`  answer      ${answer.split('\n').slice(0, 6).join('\n              ')}`);
   return lines.join('\n');
