@@ -7,6 +7,7 @@
  */
 import type { BenchArgs } from './common';
 import { learningSuite } from './suites/learning';
+import { limitsSuite } from './suites/limits';
 import { pipelineSuite } from './suites/pipeline';
 import { toggleSuite } from './suites/toggle';
 
@@ -15,6 +16,7 @@ const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
   learning: learningSuite,
   toggle: toggleSuite,
+  limits: limitsSuite,
 };
 
 function parseBenchArgs(argv: string[]): BenchArgs {

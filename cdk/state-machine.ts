@@ -12,7 +12,7 @@
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE' | 'DISTRIBUTED', agents: [{ agentId, subtaskIds }] }`;
  *   it picks DISTRIBUTED above the inline Map's 40 concurrent iterations.
  * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent; a
- *   sub-agent that still fails after its retries becomes `{ agentId, status: 'FAILED', error, cause }`
+ *   sub-agent that still fails (its model calls were retried by the client) becomes `{ agentId, status: 'FAILED', error, cause }`
  *   (a tolerated failure: it lowers r_finish, it does not fail the job).
  * - `Aggregate` (aggregate) receives `{ jobId, tenantId, stage, subagentResults }` and returns
  *   `{ jobId, status: 'SUCCEEDED' | 'FAILED', error? }`, or for a multi-stage job that goes on the
@@ -84,17 +84,15 @@ export const JOB_FAILED = {
 } as const;
 
 /**
- * Errors every Lambda task retries: Lambda service faults, task timeouts, and `TransientError`,
- * which handlers throw for faults worth another attempt (throttled provider, conflicting write).
+ * Errors every Lambda task retries: Lambda service faults only. Model calls are retried at one
+ * layer, the client (`LimitedLlm`: shared limiter, cooldown, backoff with full jitter); retrying a
+ * whole sub-agent here on top would multiply the attempts and repeat model calls already paid for.
  */
 export const RETRYABLE_ERRORS = [
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
-  'Lambda.Unknown',
-  'States.Timeout',
-  'TransientError',
 ] as const;
 
 /** The one retry policy of every Lambda task (full jitter spreads retries of a wide fan-out). */

@@ -17,9 +17,10 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
-import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL } from '#shared/config';
+import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
 import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
+import { TenantApi } from './constructs/tenant-api.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
 
@@ -37,6 +38,28 @@ export const EXECUTION_ENDED_DELIVERY = {
   functionMaxEventAge: Duration.hours(6),
   dlqRetention: Duration.days(14),
 } as const;
+
+/**
+ * CDK context keys → the provider variables of the model-calling functions (set only when given):
+ * `-c provider=ollama -c providerTier=moonshot-tier1 -c providerRpm=600`.
+ */
+export const PROVIDER_CONTEXT = {
+  provider: 'PARL_PROVIDER',
+  providerTier: 'PARL_PROVIDER_TIER',
+  providerMaxConcurrency: 'PARL_PROVIDER_MAX_CONCURRENCY',
+  providerRpm: 'PARL_PROVIDER_RPM',
+  providerTpm: 'PARL_PROVIDER_TPM',
+  providerOrchestratorShare: 'PARL_PROVIDER_ORCHESTRATOR_SHARE',
+} as const;
+
+function providerEnvironment(context: (key: string) => unknown): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, variable] of Object.entries(PROVIDER_CONTEXT)) {
+    const value = context(key);
+    if (value !== undefined && value !== null) env[variable] = String(value);
+  }
+  return env;
+}
 
 /** Properties of the {@link WorkflowStack}: what it uses from the stateful stack. */
 export interface WorkflowStackProps extends StackProps {
@@ -61,14 +84,19 @@ export class WorkflowStack extends Stack {
   readonly executionEndedDlq: Queue;
   /** Alarms on serial collapse and spurious parallelism (metrics the aggregate function emits). */
   readonly fanOutAlarms: FanOutAlarms;
+  /** The tenants' REST API (API Gateway, authorizer, api function). */
+  readonly api: TenantApi;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
 
-    const environment = {
+    const environment: Record<string, string> = {
       MOONSHOT_BASE_URL: String(this.node.tryGetContext('moonshotBaseUrl') ?? DEFAULT_MOONSHOT_BASE_URL),
       MOONSHOT_MODEL: String(this.node.tryGetContext('moonshotModel') ?? DEFAULT_MOONSHOT_MODEL),
+      ...providerEnvironment((key) => this.node.tryGetContext(key)),
     };
+    // Fail the synth, naming the variable, rather than every function at its first cold start.
+    loadConfig({ TABLE_NAME: 'synth', ...environment });
     const fn = (id: string, name: string, timeoutSeconds: number, memorySize: number, description: string) =>
       new HandlerFunction(this, id, {
         name,
@@ -115,6 +143,12 @@ export class WorkflowStack extends Stack {
     this.executionEndedRule = ended.rule;
     this.executionEndedDlq = ended.dlq;
     this.fanOutAlarms = new FanOutAlarms(this, 'FanOutAlarms', { service: SERVICE_NAME });
+
+    this.api = new TenantApi(this, 'TenantApi', {
+      table: props.table,
+      tenantIndex: TENANT_JOBS_INDEX,
+      stateMachine: this.stateMachine,
+    });
   }
 
   /**

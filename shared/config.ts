@@ -1,4 +1,12 @@
 import { ConfigError } from '#shared/domain/errors';
+import {
+  type LimiterPolicy,
+  MOONSHOT_TIERS,
+  PROVIDER_BASE_URLS,
+  PROVIDER_DEFAULT_LIMITS,
+  PROVIDER_NAMES,
+  type ProviderName,
+} from '#shared/domain/provider-limits';
 import { DEFAULT_TOGGLE, type ToggleSettings } from '#shared/domain/toggle';
 
 /** Everything the handlers read from their environment, checked once. */
@@ -14,9 +22,18 @@ export interface AppConfig {
     apiKeySecretArn: string | undefined;
     model: string;
     timeoutMs: number;
-    /** Retries inside one model call (the SDK's backoff); Step Functions retries the Lambda on top. */
+    /**
+     * Retries of one model call after a 5xx, timeout or malformed body: the one retry layer (the
+     * SDK's own retries are off and Step Functions does not retry model failures). 429s are retried
+     * separately, paced by the shared limiter, within `provider.maxWaitMs`.
+     */
     maxRetries: number;
+    /** Capped exponential backoff with full jitter between retries. */
+    backoffBaseMs: number;
+    backoffCapMs: number;
   };
+  /** The provider and its shared limits (one limiter per provider key). */
+  provider: ProviderConfig;
   /** Model calls one sub-agent may make for one subtask. */
   subagentStepBudget: number;
   /** Default output-token budget B of a sub-agent's model call. */
@@ -25,12 +42,32 @@ export interface AppConfig {
   maxSubagentsCap: number;
   /** Default `maxSubagents` when a request does not say. */
   defaultMaxSubagents: number;
+  /** The job workflow (the api and batch functions start it); unset where nothing starts jobs. */
+  stateMachineArn: string | undefined;
+  /** Set for the local stack (the embedded Step Functions endpoint); unset in the cloud. */
+  sfnEndpoint: string | undefined;
+  /** Largest request body the API accepts. */
+  apiMaxBodyBytes: number;
   /** The fan-out policy: reward annealing (λ1, λ2 → 0 over this many jobs; 0 = off) and its seed. */
   policy: { annealJobs: number; seed: number };
   /** When TOGGLE lowers the output-token budget. */
   toggle: ToggleSettings;
   /** A job whose r_finish is below this is flagged as spurious parallelism. */
   spuriousFinishThreshold: number;
+}
+
+/** The provider, its limits and the limiter's behaviour. */
+export interface ProviderConfig {
+  name: ProviderName;
+  /** The tier preset the limits came from, when one was named. */
+  tier: string | undefined;
+  /** false (PARL_PROVIDER_LIMITER=off): no shared limiter, client retries only. */
+  limiter: boolean;
+  policy: LimiterPolicy;
+  /** Longest a call waits for the limiter and for 429 retries before it fails. */
+  maxWaitMs: number;
+  /** How often a waiting caller asks the limiter again when a slot may free at any moment. */
+  pollMs: number;
 }
 
 export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
@@ -66,15 +103,6 @@ const nonNegativeInt = (env: Env, name: string, fallback: number): number => {
   return n;
 };
 
-const fraction = (env: Env, name: string, fallback: number): number => {
-  const raw = optional(env, name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > 1)
-    throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
-  return n;
-};
-
 const url = (env: Env, name: string, fallback: string): string => {
   const raw = optional(env, name) ?? fallback;
   try {
@@ -84,6 +112,59 @@ const url = (env: Env, name: string, fallback: string): string => {
   }
   return raw.replace(/\/+$/, '');
 };
+
+const fraction = (env: Env, name: string, fallback: number, max = 1): number => {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max)
+    throw new ConfigError(name, `must be a number from 0 to ${max}, got "${raw}"`);
+  return n;
+};
+
+/** The provider's limits: explicit variables over the tier preset over the provider's defaults. */
+function providerConfig(env: Env, timeoutMs: number): ProviderConfig {
+  const rawName = optional(env, 'PARL_PROVIDER') ?? 'moonshot';
+  if (!PROVIDER_NAMES.includes(rawName as ProviderName)) {
+    throw new ConfigError('PARL_PROVIDER', `must be one of ${PROVIDER_NAMES.join(', ')}, got "${rawName}"`);
+  }
+  const name = rawName as ProviderName;
+  const tier = optional(env, 'PARL_PROVIDER_TIER');
+  if (tier !== undefined && !MOONSHOT_TIERS[tier]) {
+    throw new ConfigError(
+      'PARL_PROVIDER_TIER',
+      `must be one of ${Object.keys(MOONSHOT_TIERS).join(', ')}, got "${tier}"`,
+    );
+  }
+  const base = tier ? MOONSHOT_TIERS[tier]! : PROVIDER_DEFAULT_LIMITS[name];
+  const limiterRaw = optional(env, 'PARL_PROVIDER_LIMITER') ?? 'on';
+  if (limiterRaw !== 'on' && limiterRaw !== 'off')
+    throw new ConfigError('PARL_PROVIDER_LIMITER', `must be "on" or "off", got "${limiterRaw}"`);
+  const windowMs = positiveInt(env, 'PARL_PROVIDER_WINDOW_MS', 60_000);
+  const optionalLimit = (variable: string, fallback: number | undefined) =>
+    optional(env, variable) === undefined ? fallback : positiveInt(env, variable, 1);
+  return {
+    name,
+    tier,
+    limiter: limiterRaw === 'on',
+    policy: {
+      limits: {
+        maxConcurrency: positiveInt(env, 'PARL_PROVIDER_MAX_CONCURRENCY', base.maxConcurrency),
+        rpm: optionalLimit('PARL_PROVIDER_RPM', base.rpm),
+        tpm: optionalLimit('PARL_PROVIDER_TPM', base.tpm),
+        windowMs,
+      },
+      orchestratorShare: fraction(env, 'PARL_PROVIDER_ORCHESTRATOR_SHARE', 0.1, 0.5),
+      // A lease outlives the longest call it covers; a holder that died frees it then.
+      leaseMs: positiveInt(env, 'PARL_PROVIDER_LEASE_MS', timeoutMs + 30_000),
+      cooldownMs: positiveInt(env, 'PARL_PROVIDER_COOLDOWN_MS', Math.max(1, Math.round(windowMs / 60))),
+      breakerFailures: positiveInt(env, 'PARL_PROVIDER_BREAKER_FAILURES', 5),
+      breakerOpenMs: positiveInt(env, 'PARL_PROVIDER_BREAKER_OPEN_MS', Math.max(1, Math.round(windowMs / 2))),
+    },
+    maxWaitMs: positiveInt(env, 'PARL_PROVIDER_MAX_WAIT_MS', 600_000),
+    pollMs: positiveInt(env, 'PARL_PROVIDER_POLL_MS', 50),
+  };
+}
 
 /**
  * Reads and checks the environment once; fails fast with the variable's name.
@@ -100,18 +181,27 @@ export function loadConfig(env: Env = process.env): AppConfig {
       `must not exceed PARL_MAX_SUBAGENTS_CAP (${maxSubagentsCap})`,
     );
   }
+  const timeoutMs = positiveInt(env, 'PARL_LLM_TIMEOUT_MS', 120_000);
+  const provider = providerConfig(env, timeoutMs);
+  const defaultBaseUrl = PROVIDER_BASE_URLS[provider.name];
+  if (defaultBaseUrl === undefined && optional(env, 'MOONSHOT_BASE_URL') === undefined) {
+    throw new ConfigError('MOONSHOT_BASE_URL', `is required with PARL_PROVIDER=${provider.name}`);
+  }
   return {
     tableName: required(env, 'TABLE_NAME'),
     region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
     dynamodbEndpoint: optional(env, 'DYNAMODB_ENDPOINT'),
     llm: {
-      baseUrl: url(env, 'MOONSHOT_BASE_URL', DEFAULT_MOONSHOT_BASE_URL),
+      baseUrl: url(env, 'MOONSHOT_BASE_URL', defaultBaseUrl ?? DEFAULT_MOONSHOT_BASE_URL),
       apiKey: optional(env, 'MOONSHOT_API_KEY'),
       apiKeySecretArn: optional(env, 'MOONSHOT_API_KEY_SECRET_ARN'),
       model: optional(env, 'MOONSHOT_MODEL') ?? DEFAULT_MOONSHOT_MODEL,
-      timeoutMs: positiveInt(env, 'PARL_LLM_TIMEOUT_MS', 120_000),
-      maxRetries: nonNegativeInt(env, 'PARL_LLM_MAX_RETRIES', 2),
+      timeoutMs,
+      maxRetries: nonNegativeInt(env, 'PARL_LLM_MAX_RETRIES', 4),
+      backoffBaseMs: positiveInt(env, 'PARL_LLM_BACKOFF_BASE_MS', 500),
+      backoffCapMs: positiveInt(env, 'PARL_LLM_BACKOFF_CAP_MS', 20_000),
     },
+    provider,
     subagentStepBudget: positiveInt(env, 'PARL_SUBAGENT_STEP_BUDGET', 6),
     maxOutputTokens: positiveInt(env, 'PARL_MAX_OUTPUT_TOKENS', 1000),
     maxSubagentsCap,
@@ -127,5 +217,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxSpread: fraction(env, 'PARL_TOGGLE_MAX_SPREAD', DEFAULT_TOGGLE.maxSpread),
     },
     spuriousFinishThreshold: fraction(env, 'PARL_SPURIOUS_FINISH_THRESHOLD', 0.8),
+    stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
+    sfnEndpoint: optional(env, 'SFN_ENDPOINT'),
+    apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
   };
 }

@@ -8,7 +8,17 @@ import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
 import { policyCommand } from './commands/policy';
+import { serveCommand } from './commands/serve';
+import { tenantsCommand } from './commands/tenants';
 import { trajectoriesCommand } from './commands/trajectories';
+import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
+import {
+  PROVIDER_FLAG_OPTIONS,
+  PROVIDER_HELP,
+  type ProviderChoice,
+  parseProviderFlags,
+  providerLine,
+} from './provider-flags';
 import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
@@ -17,10 +27,12 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
-  parl policy show [--tenant T] [--task-class C] [--json]
+  parl policy show [--tenant T] [--task-class C] [--json] [--data-dir D]
                              the fan-out policies: arms, counts, mean rewards
-  parl trajectories export [--tenant T] [--since ISO] > trajectories.jsonl
+  parl trajectories export [--tenant T] [--since ISO] [--data-dir D] > trajectories.jsonl
                              one JSON line per finished job, for offline RL
+  parl serve [options]       the REST API on loopback, state in .parl/ (parl serve --help)
+  parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl help                  this text
 
 Options of run:
@@ -34,14 +46,19 @@ Options of run:
   --seed N                   seed of the demo data and the simulator (default 1)
   --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
   --latency-scale X          simulator: latency multiplier, 0 = instant (default 1)
+  --data-dir <dir>           keep the job and what the policy learned in <dir> (e.g. .parl), so
+                             the next run with the same --data-dir learns on; in memory when unset
   --bundled                  run the esbuild bundles \`cdk synth\` makes for Lambda, not the TypeScript
   --json                     print exactly one JSON document on stdout
   --quiet                    no progress on stderr
   --verbose                  handler logs on stderr
   -h, --help                 this text
 
-policy show and trajectories export read the table at PARL_DYNAMODB_ENDPOINT named
-PARL_TABLE_NAME; --tenant defaults to "local", the tenant of parl run.
+policy show and trajectories export read the data directory (--data-dir, default PARL_DATA_DIR or
+.parl), through the running parl serve when there is one; --tenant defaults to "local", the tenant
+of parl run.
+
+${PROVIDER_HELP}
 
 Model endpoint: without MOONSHOT_API_KEY or MOONSHOT_BASE_URL the built-in Moonshot simulator
 runs on 127.0.0.1. Set MOONSHOT_API_KEY (and optionally MOONSHOT_BASE_URL, default
@@ -59,6 +76,9 @@ export interface RunOptions {
   bundled: boolean;
   quiet: boolean;
   verbose: boolean;
+  provider: ProviderChoice;
+  /** Keep the job (and what the policy learned) in this data directory; in memory when unset. */
+  dataDir: string | undefined;
 }
 
 /** Parses `parl run` arguments into a validated request; throws UsageError with a clear message. */
@@ -82,11 +102,13 @@ export function parseRunArgs(
         seed: { type: 'string' },
         'error-rate': { type: 'string' },
         'latency-scale': { type: 'string' },
+        'data-dir': { type: 'string' },
         json: { type: 'boolean' },
         bundled: { type: 'boolean' },
         quiet: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        ...PROVIDER_FLAG_OPTIONS,
       },
     });
   } catch (error) {
@@ -105,6 +127,7 @@ export function parseRunArgs(
   if (policy !== undefined && !(POLICY_MODES as readonly string[]).includes(policy)) {
     throw new UsageError(`--policy must be "off", "learn" or "greedy", got "${policy}"`);
   }
+  const provider = parseProviderFlags(str);
   if (str('task') !== undefined && str('input') !== undefined)
     throw new UsageError('give --task or --input, not both');
 
@@ -151,6 +174,8 @@ export function parseRunArgs(
     bundled: v.bundled === true,
     quiet: v.quiet === true,
     verbose: v.verbose === true,
+    provider,
+    dataDir: str('data-dir') === undefined ? undefined : dataDirOf(str('data-dir')),
   };
 }
 
@@ -225,6 +250,7 @@ export function textReport(outcome: JobOutcome): string {
     `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
     `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
+    ...(m.provider ? [`  provider    ${providerLine(m.provider)}`] : []),
   ];
   const policy = job.plan?.policy;
   if (policy) {
@@ -267,25 +293,44 @@ export async function runCommand(argv: string[]): Promise<number> {
   const env = process.env;
   // Loaded only now, so --help and bad input answer at once.
   const { LocalStack } = await import('./runtime');
-  const realEndpoint = !!(env.MOONSHOT_API_KEY || env.MOONSHOT_BASE_URL);
+  if (opts.dataDir) {
+    const running = readServeInfo(opts.dataDir);
+    if (running) {
+      throw new UsageError(
+        `parl serve (pid ${running.pid}) has ${opts.dataDir} open: submit the job to ${running.apiUrl}/v1/jobs, or stop the server`,
+      );
+    }
+  }
+  const { provider } = opts;
+  const baseUrl = provider.baseUrl ?? env.MOONSHOT_BASE_URL;
+  const realEndpoint = !!(env.MOONSHOT_API_KEY || baseUrl);
+  const model = provider.model ?? env.MOONSHOT_MODEL;
   const stack = await LocalStack.start({
     ...(realEndpoint
       ? {
           llm: {
-            ...(env.MOONSHOT_BASE_URL ? { baseUrl: env.MOONSHOT_BASE_URL } : {}),
+            ...(baseUrl ? { baseUrl } : {}),
             ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
-            ...(env.MOONSHOT_MODEL ? { model: env.MOONSHOT_MODEL } : {}),
+            ...(model ? { model } : {}),
           },
         }
       : {}),
-    simulator: { seed: opts.seed, verdictErrorRate: opts.errorRate, latencyScale: opts.latencyScale },
+    simulator: {
+      seed: opts.seed,
+      verdictErrorRate: opts.errorRate,
+      latencyScale: opts.latencyScale,
+      limits: provider.simulatorLimits,
+      ...(model ? { model } : {}),
+    },
+    env: provider.env,
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
+    ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
   });
   try {
     if (!opts.quiet) {
       process.stderr.write(
-        `local stack up: ${realEndpoint ? `model endpoint ${env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
+        `local stack up: ${realEndpoint ? `model endpoint ${baseUrl ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
       );
     }
     const outcome = await stack.run(opts.request, progressPrinter(opts.quiet));
@@ -308,6 +353,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   policy: policyCommand,
   trajectories: trajectoriesCommand,
+  serve: serveCommand,
+  tenants: (argv) => tenantsCommand(argv),
 };
 
 /** Entry point of `parl` and `npm start`. */

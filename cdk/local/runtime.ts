@@ -11,11 +11,20 @@ import {
   StateMachine,
 } from 'aws-local-stepfunctions';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
+import { createApiHandler } from '#lambdas/api/handler';
+import { createAuthorizerHandler } from '#lambdas/authorizer/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
-import { createDeps, createDynamoDocumentClient } from '#shared/adapters/clients';
+import {
+  createApiDeps,
+  createDeps,
+  createDynamoDocumentClient,
+  createTenantDeps,
+} from '#shared/adapters/clients';
 import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { createLogger } from '#shared/adapters/lambda-runtime';
+import { executionArnOf } from '#shared/adapters/sfn-workflow';
 import { type AppConfig, loadConfig } from '#shared/config';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
@@ -24,6 +33,7 @@ import { closeEndedExecution, type EndedExecution } from '#shared/use-cases/clos
 import { submitJob } from '#shared/use-cases/submit-job';
 import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
+import { type LocalSfnServer, startLocalSfnServer } from './sfn-server';
 import { type Simulator, type SimulatorOptions, startSimulator } from './simulator';
 import { type SynthesizedApp, synthesizeApp } from './synth';
 import { type CfnTemplate, resolveIntrinsics, resourcesOfType } from './template';
@@ -32,13 +42,40 @@ export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_TENANT = 'local';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
-type HandlerFactory = (deps: () => ReturnType<typeof createDeps>, logger: Logger) => Handler;
+type HandlerFactory = (config: AppConfig, logger: Logger) => Handler;
+
+/** Builds a handler's dependencies once, on first use, and keeps them, as a warm Lambda does. */
+const once = <T>(make: () => T): (() => T) => {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+};
+
+const workflowHandler =
+  (create: (deps: () => ReturnType<typeof createDeps>, logger: Logger) => unknown): HandlerFactory =>
+  (config, logger) =>
+    create(
+      once(() => createDeps(config)),
+      logger,
+    ) as Handler;
 
 /** `PARL_FUNCTION` of a function in the template → the factory of its in-process handler. */
 const HANDLER_FACTORIES: Record<string, HandlerFactory> = {
-  plan: createPlanHandler as unknown as HandlerFactory,
-  subagent: createSubagentHandler as unknown as HandlerFactory,
-  aggregate: createAggregateHandler as unknown as HandlerFactory,
+  plan: workflowHandler(createPlanHandler),
+  subagent: workflowHandler(createSubagentHandler),
+  aggregate: workflowHandler(createAggregateHandler),
+  api: (config, logger) =>
+    createApiHandler(
+      once(() => Promise.resolve(createApiDeps(config))),
+      logger,
+    ) as unknown as Handler,
+  authorizer: (config, logger) =>
+    createAuthorizerHandler(
+      once(() => Promise.resolve(createTenantDeps(config))),
+      logger,
+    ) as unknown as Handler,
 };
 
 export interface LocalStackOptions {
@@ -51,6 +88,11 @@ export interface LocalStackOptions {
   logLevel?: string;
   /** dynalite data folder; in memory when unset. */
   dataPath?: string;
+  /**
+   * Serve the Step Functions API (StartExecution, DescribeExecution, StopExecution) on loopback,
+   * so functions that start jobs (the API) reach this runtime through `@aws-sdk/client-sfn`.
+   */
+  sfnEndpoint?: boolean;
   /**
    * `source` (default): the handlers' TypeScript, in-process. `bundled`: the esbuild bundles that
    * `cdk synth` produces for Lambda, loaded in-process; they read their configuration from
@@ -65,6 +107,21 @@ export interface ProgressEvent {
   agents: number;
   finishedAgents: number;
   elapsedMs: number;
+}
+
+/** An execution of the local runtime, as DescribeExecution shows it. */
+export interface LocalExecution {
+  arn: string;
+  name: string;
+  input: { jobId: string; tenantId: string };
+  startDate: Date;
+  stopDate?: Date;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  abort(): void;
+  done: Promise<void>;
 }
 
 export interface JobOutcome {
@@ -119,7 +176,7 @@ function lambdaContext(functionName: string, timeoutSeconds: number, memory: num
  * with each Task bound to the same handler, in-process, that the function deploys.
  */
 export class LocalStack implements WorkflowStarter {
-  private readonly executions = new Map<string, Promise<void>>();
+  private readonly executions = new Map<string, LocalExecution>();
   private readonly machine: LocalStateMachine;
   private readonly handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
 
@@ -130,7 +187,12 @@ export class LocalStack implements WorkflowStarter {
     readonly simulator: Simulator | undefined,
     readonly config: AppConfig,
     readonly store: DynamoJobStore,
+    readonly tenants: DynamoTenantStore,
     handlersByState: Record<string, (input: unknown) => Promise<unknown>>,
+    /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
+    readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>,
+    readonly stateMachineArn: string,
+    readonly sfnServer: LocalSfnServer | undefined,
   ) {
     this.handlersByState = handlersByState;
     this.machine = new StateMachine(definition as never, {
@@ -152,6 +214,14 @@ export class LocalStack implements WorkflowStarter {
 
     const dynamo = await startDynalite(opts.dataPath ? { path: opts.dataPath } : {});
     let simulator: Simulator | undefined;
+    // The Step Functions endpoint dispatches to the stack once it exists.
+    let stackRef: LocalStack | undefined;
+    const sfnServer = opts.sfnEndpoint
+      ? await startLocalSfnServer(() => {
+          if (!stackRef) throw new Error('the local stack is still starting');
+          return stackRef;
+        })
+      : undefined;
     try {
       await createTablesFromTemplates(dynamo.endpoint, LOCAL_REGION, Object.values(app.templates));
       const useReal = !!(opts.llm?.baseUrl || opts.llm?.apiKey);
@@ -180,6 +250,7 @@ export class LocalStack implements WorkflowStarter {
           ...env,
           AWS_REGION: LOCAL_REGION,
           DYNAMODB_ENDPOINT: dynamo.endpoint,
+          ...(sfnServer ? { SFN_ENDPOINT: sfnServer.endpoint } : {}),
           ...llmEnv,
           ...opts.env,
         };
@@ -190,7 +261,7 @@ export class LocalStack implements WorkflowStarter {
               ...functionEnv,
               POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'SILENT',
             })
-          : sourceHandler(factory, config, logger);
+          : factory(config, logger);
         const timeout = Number(res.Properties?.Timeout ?? 3);
         const memory = Number(res.Properties?.MemorySize ?? 128);
         functions.set(templateEnv.PARL_FUNCTION ?? '', (event) =>
@@ -212,9 +283,27 @@ export class LocalStack implements WorkflowStarter {
         handlersByState[name] = async (input) =>
           JSON.parse(JSON.stringify((await fn(structuredClone(input))) ?? null));
       }
-      const store = new DynamoJobStore(createDynamoDocumentClient(anyConfig), anyConfig.tableName);
-      return new LocalStack(app, definition, dynamo, simulator, anyConfig, store, handlersByState);
+      const doc = createDynamoDocumentClient(anyConfig);
+      const store = new DynamoJobStore(doc, anyConfig.tableName);
+      const tenants = new DynamoTenantStore(doc, anyConfig.tableName);
+      const [smLogicalId] = resourcesOfType(workflow, 'AWS::StepFunctions::StateMachine')[0] ?? [];
+      const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:000000000000:stateMachine:${smLogicalId ?? 'Workflow'}`;
+      stackRef = new LocalStack(
+        app,
+        definition,
+        dynamo,
+        simulator,
+        anyConfig,
+        store,
+        tenants,
+        handlersByState,
+        functions,
+        stateMachineArn,
+        sfnServer,
+      );
+      return stackRef;
     } catch (error) {
+      await sfnServer?.close();
       await simulator?.close();
       await dynamo.close();
       app.dispose();
@@ -224,34 +313,76 @@ export class LocalStack implements WorkflowStarter {
 
   /** WorkflowStarter: runs the state machine for the job in the background. */
   start(ref: JobRef): Promise<{ executionId: string }> {
-    const executionId = `arn:aws:states:${LOCAL_REGION}:000000000000:execution:local:${ref.jobId}`;
-    if (this.executions.has(ref.jobId)) return Promise.resolve({ executionId });
-    const execution = this.machine.run(
-      { jobId: ref.jobId, tenantId: ref.tenantId },
-      {
-        overrides: { taskResourceLocalHandlers: this.handlersByState as never },
-        context: { Execution: { Id: executionId, Name: ref.jobId } },
+    const execution = this.startExecution(ref.jobId, { jobId: ref.jobId, tenantId: ref.tenantId });
+    return Promise.resolve({ executionId: execution.arn });
+  }
+
+  /**
+   * Starts (or finds) the execution `name` of the job workflow: what StartExecution does. A second
+   * start with the same name returns the first execution, as Step Functions does for the same input.
+   */
+  startExecution(name: string, input: { jobId: string; tenantId: string }): LocalExecution {
+    const existing = this.executions.get(name);
+    if (existing) return existing;
+    const arn = executionArnOf(this.stateMachineArn, name);
+    const run = this.machine.run(input, {
+      overrides: { taskResourceLocalHandlers: this.handlersByState as never },
+      context: { Execution: { Id: arn, Name: name } },
+    });
+    const execution: LocalExecution = {
+      arn,
+      name,
+      input,
+      startDate: new Date(),
+      status: 'RUNNING',
+      abort: () => run.abort(),
+      done: Promise.resolve(),
+    };
+    execution.done = run.result.then(
+      async (output: unknown) => {
+        execution.status = 'SUCCEEDED';
+        execution.output = output;
+        execution.stopDate = new Date();
+        await this.ensureTerminal(input, ENDED_WITHOUT_RESULT);
+      },
+      async (error: unknown) => {
+        const end = localExecutionEnd(error);
+        execution.status = end.status;
+        execution.stopDate = new Date();
+        if (end.error) execution.error = end.error;
+        if (end.cause) execution.cause = end.cause;
+        await this.ensureTerminal(input, end);
       },
     );
-    const done = execution.result.then(
-      () => this.ensureTerminal(ref, ENDED_WITHOUT_RESULT),
-      (error: unknown) => this.ensureTerminal(ref, localExecutionEnd(error)),
-    );
-    this.executions.set(ref.jobId, done);
-    return Promise.resolve({ executionId });
+    this.executions.set(name, execution);
+    return execution;
+  }
+
+  /** A local execution by ARN (DescribeExecution), if this runtime started it. */
+  execution(arn: string): LocalExecution | undefined {
+    for (const e of this.executions.values()) if (e.arn === arn) return e;
+    return undefined;
   }
 
   /**
    * The safety net the cloud gets from execution-status events (the execution-ended function), with
    * the same use case: no job stays RUNNING, and a job closed here keeps the measures of its steps.
    */
+  /** Closes a job whose execution ended (or vanished with a stopped server) without a terminal state. */
+  async closeEnded(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
+    await this.ensureTerminal(ref, end);
+  }
+
   private async ensureTerminal(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
-    await closeEndedExecution({ store: this.store, steps: this.store }, { ...ref, ...end });
+    await closeEndedExecution(
+      { store: this.store, steps: this.store, ledger: this.tenants },
+      { ...ref, ...end },
+    );
   }
 
   /** Validated request in, accepted job out (the workflow runs in the background). */
   submit(request: JobRequest, tenantId = LOCAL_TENANT): Promise<JobRecord> {
-    return submitJob({ store: this.store, starter: this }, { tenantId, request });
+    return submitJob({ store: this.store, starter: this }, { tenantId, request }).then((o) => o.job);
   }
 
   /** Waits for a job's execution, reporting progress every `intervalMs`. */
@@ -260,7 +391,7 @@ export class LocalStack implements WorkflowStarter {
     const execution = this.executions.get(ref.jobId);
     if (!execution) throw new Error(`no local execution for job ${ref.jobId}`);
     let settled = false;
-    const finished = execution.finally(() => {
+    const finished = execution.done.finally(() => {
       settled = true;
     });
     while (!settled && onProgress) {
@@ -291,21 +422,21 @@ export class LocalStack implements WorkflowStarter {
     return this.wait(job, onProgress);
   }
 
+  /** Calls a function of the template by its `PARL_FUNCTION` name, as Lambda would. */
+  invoke(name: string, event: unknown): Promise<unknown> {
+    const fn = this.functions.get(name);
+    if (!fn) return Promise.reject(new Error(`the template has no function "${name}" with a local handler`));
+    return fn(event);
+  }
+
   async close(): Promise<void> {
-    await Promise.allSettled(this.executions.values());
+    for (const e of this.executions.values()) if (e.status === 'RUNNING') e.abort();
+    await Promise.allSettled([...this.executions.values()].map((e) => e.done));
+    await this.sfnServer?.close();
     await this.simulator?.close();
     await this.dynamo.close();
     this.app.dispose();
   }
-}
-
-/** The in-process handler of a function; its clients are built once and kept, as in a warm Lambda. */
-function sourceHandler(factory: HandlerFactory, config: AppConfig, logger: Logger): Handler {
-  let deps: ReturnType<typeof createDeps> | undefined;
-  return factory(() => {
-    deps ??= createDeps(config);
-    return deps;
-  }, logger);
 }
 
 /** Imports a function's bundle (`index.mjs`) after putting its environment into `process.env`, as Lambda does. */

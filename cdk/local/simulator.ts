@@ -11,6 +11,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answer } from './simulator/model';
+import {
+  type ChaosFault,
+  type ChaosOptions,
+  type GateStats,
+  ProviderGate,
+  pickChaos,
+  type SimulatedLimits,
+} from './simulator/provider';
 import { type ReasoningModel, think } from './simulator/reasoning';
 import {
   cachedTokens,
@@ -81,7 +89,13 @@ export interface SimulatorOptions {
   apiKey?: string;
   /** A thinking model: sub-agents reason up to their output budget (see `./simulator/reasoning`). Off by default. */
   reasoning?: ReasoningModel;
+  /** Limits enforced with Moonshot's 429 bodies (none by default). */
+  limits?: SimulatedLimits;
+  /** Faults at configured rates (none by default). */
+  chaos?: ChaosOptions;
 }
+
+export type { ChaosOptions, SimulatedLimits };
 
 /**
  * Counters since start (or the last `resetStats()`). `requests` counts every HTTP request; tokens
@@ -99,15 +113,31 @@ export interface SimulatorStats {
   byStatus: Record<string, number>;
 }
 
+/** What the provider-limits side of the simulator saw since start (or the last `resetStats()`). */
+export interface ProviderStats {
+  /** Chat completion requests (POST), whatever their outcome. */
+  chatRequests: number;
+  /** The limits' view: 429s it answered, admitted requests, in flight, most requests in one window. */
+  limits: GateStats;
+  /** Faults injected at the configured rates. */
+  injected: Record<ChaosFault, number>;
+}
+
 /** A running simulator. */
 export interface Simulator {
   /** The OpenAI-style base URL, e.g. `http://127.0.0.1:41234/v1`. */
   baseUrl: string;
   port: number;
   stats(): SimulatorStats;
+  /** Limits and injected faults: 429s, max in flight, requests per window, faults. */
+  providerStats(): ProviderStats;
   resetStats(): void;
   /** Replaces the fault rules (and their remaining `times`). */
   setFaults(faults: FaultRule[]): void;
+  /** Replaces the enforced limits. */
+  setLimits(limits: SimulatedLimits): void;
+  /** Replaces the fault rates. */
+  setChaos(chaos: ChaosOptions): void;
   /** Stops listening and drops open connections and pending delays. */
   close(): Promise<void>;
 }
@@ -223,8 +253,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   };
   setFaults(opts.faults ?? []);
 
-  type Counters = Omit<SimulatorStats, 'inFlight' | 'maxInFlight'>;
+  const gate = new ProviderGate(opts.limits ?? {});
+  let chaos: ChaosOptions = { ...opts.chaos };
+  let chatSerial = 0;
+
+  type Counters = Omit<SimulatorStats, 'inFlight' | 'maxInFlight'> & Omit<ProviderStats, 'limits'>;
   const emptyCounters = (): Counters => ({
+    chatRequests: 0,
+    injected: { 'server-error': 0, timeout: 0, slow: 0, truncated: 0, 'non-json': 0 },
     requests: 0,
     succeeded: 0,
     failed: 0,
@@ -271,6 +307,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     if (req.method === 'POST' && path === '/v1/chat/completions') {
+      counters.chatRequests += 1;
       await chatCompletion(req, res);
       return;
     }
@@ -308,7 +345,37 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const reasoningTokens = thought?.reasoningTokens ?? 0;
     const prompt = promptTokens(request);
     const cached = cachedTokens(request);
+    const admitted = gate.admit(Date.now(), prompt);
+    if (!admitted.ok) {
+      sendJson(res, 429, admitted.rejection.body, admitted.rejection.headers);
+      return;
+    }
+    let completion = 0;
+    // Out of flight once the last byte is sent ('finish'), before the client can read it and call
+    // again; 'close' covers a client that hung up.
+    let out = false;
+    const leave = () => {
+      if (out) return;
+      out = true;
+      gate.done(admitted.entry, completion);
+    };
+    res.once('finish', leave);
+    res.once('close', leave);
+    const fault = pickChaos(chaos, seed, chatSerial++);
+    if (fault) counters.injected[fault] += 1;
+    if (fault === 'server-error') {
+      const status = [500, 502, 503][chatSerial % 3] as number;
+      sendJson(res, status, defaultFaultBody(status));
+      return;
+    }
+    if (fault === 'timeout') {
+      // Hang past the client's timeout: the client gives up and closes the connection.
+      await pause(chaos.hangMs ?? 600_000, res);
+      if (!res.destroyed) res.destroy();
+      return;
+    }
     await delay(request, prompt, cached, reply.completion + reasoningTokens);
+    if (fault === 'slow') await pause(chaos.slowMs ?? 2_000, res);
     if (res.destroyed) return;
 
     const message: {
@@ -329,17 +396,50 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       cached_tokens: cached,
       prompt_tokens_details: { cached_tokens: cached },
     };
-    counters.promptTokens += usage.prompt_tokens;
-    counters.completionTokens += usage.completion_tokens;
-    counters.cachedTokens += usage.cached_tokens;
-    sendJson(res, 200, {
+    const completionBody = {
       id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 24)}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: typeof request.model === 'string' && request.model !== '' ? request.model : model,
       choices: [{ index: 0, message, finish_reason: reply.finishReason }],
       usage,
-    });
+    };
+    // A broken body hands out no usable tokens: the client never reads the usage, so none are counted.
+    if (fault === 'truncated') {
+      const text = JSON.stringify(completionBody);
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': String(Buffer.byteLength(text)),
+      });
+      res.write(text.slice(0, Math.floor(text.length / 2)));
+      setTimeout(() => res.destroy(), 5);
+      return;
+    }
+    if (fault === 'non-json') {
+      const html = '<html><body><h1>502 Bad Gateway</h1></body></html>';
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(html.length) });
+      res.end(html);
+      return;
+    }
+    completion = usage.completion_tokens;
+    counters.promptTokens += usage.prompt_tokens;
+    counters.completionTokens += usage.completion_tokens;
+    counters.cachedTokens += usage.cached_tokens;
+    sendJson(res, 200, completionBody);
+  }
+
+  /** Waits `ms`, or less when the client hangs up or the simulator closes. */
+  async function pause(ms: number, res: ServerResponse): Promise<void> {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    try {
+      await sleep(ms, undefined, { signal: AbortSignal.any([closing.signal, gone.signal]) });
+    } catch {
+      // the client or the simulator went away
+    } finally {
+      res.off('close', onClose);
+    }
   }
 
   /** Answers with the first matching fault rule that has `times` left; true when one did. */
@@ -390,6 +490,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   return {
     baseUrl: `http://${urlHost}:${port}/v1`,
     port,
+    providerStats: () => ({
+      chatRequests: counters.chatRequests,
+      injected: { ...counters.injected },
+      limits: gate.stats(),
+    }),
     stats: () => ({
       requests: counters.requests,
       succeeded: counters.succeeded,
@@ -404,8 +509,13 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     resetStats: () => {
       counters = emptyCounters();
       maxInFlight = inFlight;
+      gate.resetStats();
     },
     setFaults,
+    setLimits: (limits) => gate.setLimits(limits),
+    setChaos: (next) => {
+      chaos = { ...next };
+    },
     close: () => {
       closed ??= new Promise<void>((resolve) => {
         closing.abort();

@@ -38,6 +38,7 @@ export function createAggregateHandler(
       {
         ...d,
         steps: d.store,
+        ledger: d.tenants,
         onFinished: (ref, metrics) => {
           if (metrics.flags) emit(JSON.stringify(fanOutMetricsEmf(metrics.flags, { service, ...ref })));
         },

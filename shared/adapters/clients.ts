@@ -1,11 +1,18 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
+import type { ProviderMetrics } from '#shared/domain/types';
+import type { LlmClient } from '#shared/ports/llm';
 import { DynamoJobStore } from './dynamo-job-store';
 import { DynamoPolicyStore } from './dynamo-policy-store';
+import { DynamoRateLimiter, providerPartitionKey } from './dynamo-rate-limiter';
+import { DynamoTenantStore } from './dynamo-tenant-store';
+import { LimitedLlm } from './limited-llm';
 import { OpenAiLlm } from './openai-llm';
+import { SfnWorkflow } from './sfn-workflow';
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -34,28 +41,113 @@ export async function resolveApiKey(config: AppConfig): Promise<string | undefin
   return out.SecretString;
 }
 
+/** The provider's client alone: no retries of its own (the SDK's are off; {@link LimitedLlm} retries). */
 export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAiLlm {
   const client = new OpenAI({
     baseURL: config.llm.baseUrl,
     // Local OpenAI-compatible servers (Ollama, the simulator) accept any key.
     apiKey: apiKey ?? 'no-key',
-    maxRetries: config.llm.maxRetries,
+    maxRetries: 0,
     timeout: config.llm.timeoutMs,
   });
   return new OpenAiLlm(client, config.llm.model);
+}
+
+/** The shared limiter of the configured provider key, in the table (undefined when switched off). */
+export function createRateLimiter(
+  config: AppConfig,
+  apiKey: string | undefined,
+  client: DynamoDBDocumentClient,
+): DynamoRateLimiter | undefined {
+  if (!config.provider.limiter) return undefined;
+  return new DynamoRateLimiter({
+    client,
+    tableName: config.tableName,
+    pk: providerPartitionKey(config.llm.baseUrl, apiKey),
+    policy: config.provider.policy,
+    maxWaitMs: config.provider.maxWaitMs,
+    pollMs: config.provider.pollMs,
+  });
+}
+
+/** The provider part of a job's metrics, without the per-job counts (those come from the steps). */
+export type ProviderInfo = Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
+
+export function providerInfo(config: AppConfig): ProviderInfo {
+  const { limits } = config.provider.policy;
+  return {
+    name: config.provider.name,
+    model: config.llm.model,
+    baseUrl: config.llm.baseUrl,
+    ...(config.provider.tier ? { tier: config.provider.tier } : {}),
+    limits: {
+      maxConcurrency: limits.maxConcurrency,
+      rpm: limits.rpm ?? null,
+      tpm: limits.tpm ?? null,
+      windowMs: limits.windowMs,
+    },
+    limiter: config.provider.limiter,
+  };
 }
 
 /** Everything a handler needs, built from the config. */
 export interface Deps {
   config: AppConfig;
   store: DynamoJobStore;
+  /** Tenants, budgets, usage, idempotency claims: also the ledger every model call draws from. */
+  tenants: DynamoTenantStore;
+  /** The provider's client behind the shared limiter and the one retry layer. */
   policies: DynamoPolicyStore;
-  llm: OpenAiLlm;
+  llm: LlmClient;
+  provider: ProviderInfo;
+}
+
+/** What the authorizer needs: the tenants. */
+export interface TenantDeps {
+  tenants: DynamoTenantStore;
+}
+
+export function createTenantDeps(config: AppConfig): TenantDeps {
+  return { tenants: new DynamoTenantStore(createDynamoDocumentClient(config), config.tableName) };
+}
+
+/** What the API needs: jobs, tenants, and the workflow it starts and stops (no model client). */
+export interface ApiDeps {
+  config: AppConfig;
+  store: DynamoJobStore;
+  tenants: DynamoTenantStore;
+  workflow: SfnWorkflow;
+}
+
+export function createSfnClient(config: AppConfig): SFNClient {
+  return new SFNClient({
+    region: config.region,
+    ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+  });
+}
+
+export function createApiDeps(config: AppConfig): ApiDeps {
+  if (!config.stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN', 'is required by the API');
+  const doc = createDynamoDocumentClient(config);
+  return {
+    config,
+    store: new DynamoJobStore(doc, config.tableName),
+    tenants: new DynamoTenantStore(doc, config.tableName),
+    workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
+  };
 }
 
 export async function createDeps(config: AppConfig): Promise<Deps> {
   const doc = createDynamoDocumentClient(config);
   const store = new DynamoJobStore(doc, config.tableName);
   const policies = new DynamoPolicyStore(doc, config.tableName);
-  return { config, store, policies, llm: createLlm(config, await resolveApiKey(config)) };
+  const tenants = new DynamoTenantStore(doc, config.tableName);
+  const apiKey = await resolveApiKey(config);
+  const llm = new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, doc), {
+    maxRetries: config.llm.maxRetries,
+    backoffBaseMs: config.llm.backoffBaseMs,
+    backoffCapMs: config.llm.backoffCapMs,
+    maxWaitMs: config.provider.maxWaitMs,
+  });
+  return { config, store, policies, tenants, llm, provider: providerInfo(config) };
 }

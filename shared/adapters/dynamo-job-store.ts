@@ -18,6 +18,8 @@ import type {
   StepRecorder,
   SubtaskResult,
 } from '#shared/ports/job-store';
+import type { Page, PageOptions } from '#shared/ports/tenants';
+import { decodeCursor, encodeCursor } from './cursor';
 import { keys } from './keys';
 
 const BATCH_WRITE_MAX = 25;
@@ -45,7 +47,8 @@ const strip = <T extends Record<string, unknown>>(
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
   constructor(
-    private readonly client: DynamoDBDocumentClient,
+    /** The document client (the local runtime's maintenance scans use it too). */
+    readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
@@ -53,7 +56,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     job: JobRecord,
     subtasks: readonly Subtask[],
     dataset?: Record<string, unknown[]>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     await this.putSubtasks(job, subtasks);
     if (dataset) {
       const items: Record<string, unknown>[] = [];
@@ -69,19 +72,25 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       }
       await this.batchPut(items);
     }
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: keys.jobPk(job),
-          sk: keys.job,
-          gsi1pk: keys.tenantJobsPk(job.tenantId),
-          gsi1sk: keys.tenantJobsSk(job.acceptedAt, job.jobId),
-          ...job,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: keys.jobPk(job),
+            sk: keys.job,
+            gsi1pk: keys.tenantJobsPk(job.tenantId),
+            gsi1sk: keys.tenantJobsSk(job.acceptedAt, job.jobId),
+            ...job,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async getJob(ref: JobRef): Promise<JobRecord | undefined> {
@@ -235,6 +244,46 @@ export class DynamoJobStore implements JobStore, StepRecorder {
 
   async listSteps(ref: JobRef): Promise<StepRecord[]> {
     return (await this.queryPrefix(ref, 'STEP#')).map((i) => strip<StepRecord & Record<string, unknown>>(i)!);
+  }
+
+  async listStepsPage(ref: JobRef, opts: PageOptions = {}): Promise<Page<StepRecord>> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': 'STEP#' },
+        Limit: opts.limit ?? 100,
+        ConsistentRead: true,
+        ExclusiveStartKey: decodeCursor(
+          opts.cursor,
+          (k) => k.pk === keys.jobPk(ref) && typeof k.sk === 'string' && k.sk.startsWith('STEP#'),
+        ),
+      }),
+    );
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return {
+      items: (out.Items ?? []).map((i) => strip<StepRecord & Record<string, unknown>>(i)!),
+      ...(nextCursor ? { nextCursor } : {}),
+    };
+  }
+
+  async listJobs(tenantId: string, opts: PageOptions = {}): Promise<Page<JobRecord>> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p AND begins_with(gsi1sk, :job)',
+        ExpressionAttributeValues: { ':p': keys.tenantJobsPk(tenantId), ':job': 'JOB#' },
+        ScanIndexForward: false,
+        Limit: opts.limit ?? 50,
+        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === keys.tenantJobsPk(tenantId)),
+      }),
+    );
+    const nextCursor = encodeCursor(out.LastEvaluatedKey);
+    return {
+      items: (out.Items ?? []).map((i) => strip<JobRecord & Record<string, unknown>>(i)!),
+      ...(nextCursor ? { nextCursor } : {}),
+    };
   }
 
   async listAgents(ref: JobRef): Promise<AgentRecord[]> {

@@ -27,3 +27,17 @@ export const keys = {
   attempt: (stage: number, role: Role, agentId: string) =>
     `ATTEMPT#${keys.stagePrefix(stage)}#${role}#${agentId}`,
 };
+
+/** Tenant-level records: the tenant itself, idempotency claims and per-job usage, all under `TENANT#<id>`. */
+export const tenantKeys = {
+  pk: (tenantId: string) => `TENANT#${tenantId}`,
+  tenant: 'TENANT',
+  /** gsi1 partition listing every tenant (an operator's view, never reached with a tenant's key). */
+  allTenantsPk: 'TENANTS',
+  allTenantsSk: (createdAt: string, tenantId: string) => `TENANT#${createdAt}#${tenantId}`,
+  idempotency: (key: string) => `IDEMPOTENCY#${key}`,
+  usagePrefix: (period: string) => `USAGE#${period}#`,
+  usage: (period: string, jobId: string) => `USAGE#${period}#${jobId}`,
+  /** The job's budget record lives in the job's partition. */
+  budget: 'BUDGET',
+};

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { ProviderRejectedError, TransientError } from '#shared/domain/errors';
+import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';
 import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
 
 /** Models whose temperature the Moonshot API fixes: sending one is an error there. */
@@ -40,6 +40,10 @@ export class OpenAiLlm implements LlmClient {
     } catch (error) {
       throw mapProviderError(error);
     }
+    // A proxy or a broken provider may answer 200 with HTML or another non-completion body.
+    if (typeof completion !== 'object' || completion === null || !Array.isArray(completion.choices)) {
+      throw new TransientError('The provider sent a body that is not a chat completion');
+    }
     const choice = completion.choices[0];
     if (!choice) throw new TransientError('The provider returned no choices');
     const usage = completion.usage as (OpenAI.CompletionUsage & { cached_tokens?: number }) | undefined;
@@ -77,6 +81,14 @@ export function mapProviderError(error: unknown): Error {
     if (status === undefined || status === 408 || status === 409 || status === 429 || status >= 500) {
       if (type === 'exceeded_current_quota_error')
         return new ProviderRejectedError(text, { status, type }, { cause: error });
+      if (status === 429) {
+        const retryAfterMs = retryAfterOf(error.headers);
+        return new RateLimitedError(
+          text,
+          { ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(type ? { type } : {}) },
+          { cause: error },
+        );
+      }
       return new TransientError(text, { cause: error });
     }
     return new ProviderRejectedError(text, { status, type }, { cause: error });
@@ -84,5 +96,24 @@ export function mapProviderError(error: unknown): Error {
   if (error instanceof SyntaxError) {
     return new TransientError(`The provider sent a malformed body: ${error.message}`, { cause: error });
   }
+  // fetch reports a body cut off mid-way ("terminated") and socket failures as TypeError.
+  if (error instanceof TypeError) {
+    return new TransientError(`The provider's answer broke off: ${error.message}`, { cause: error });
+  }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * The wait a 429 asks for: `retry-after-ms` (OpenAI's header), else `retry-after` in seconds or as
+ * an HTTP date; undefined when the provider sent neither (Moonshot sometimes does not).
+ */
+export function retryAfterOf(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const ms = headers?.get('retry-after-ms');
+  if (ms && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
+  const raw = headers?.get('retry-after');
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -1,6 +1,6 @@
 /**
  * Errors of PARL Swarm. One base class; `name` is set on every subclass because Step Functions
- * matches Retry and Catch rules on the error name a Lambda throws (`TransientError` is retried).
+ * matches Catch rules on the error name a Lambda throws. Model calls are retried at the client only.
  * Edges map them with `instanceof`, never by message.
  */
 export class ParlError extends Error {
@@ -10,11 +10,49 @@ export class ParlError extends Error {
   }
 }
 
-/** A failure that may pass: 429, 5xx, timeouts, lost connections. Step Functions retries it. */
+/** A failure that may pass: 429, 5xx, timeouts, lost connections. The client retries it (one layer). */
 export class TransientError extends ParlError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'TransientError';
+  }
+}
+
+/**
+ * The provider answered 429 (`rate_limit_reached_error`). Retried at the client only, after the
+ * shared cooldown; `retryAfterMs` is the provider's Retry-After when it sent one.
+ */
+export class RateLimitedError extends TransientError {
+  readonly retryAfterMs: number | undefined;
+  readonly type: string | undefined;
+  constructor(message: string, details: { retryAfterMs?: number; type?: string }, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RateLimitedError';
+    this.retryAfterMs = details.retryAfterMs;
+    this.type = details.type;
+  }
+}
+
+/** The shared limiter did not grant a call within the configured maximum wait. */
+export class LimiterTimeoutError extends TransientError {
+  readonly reason: string;
+  constructor(message: string, reason: string) {
+    super(message);
+    this.name = 'LimiterTimeoutError';
+    this.reason = reason;
+  }
+}
+
+/**
+ * The provider kept failing and its circuit is open: the call is not made. The client retries
+ * after its backoff (counting toward its retries); once the open time passes one probe goes through.
+ */
+export class CircuitOpenError extends TransientError {
+  readonly reopensInMs: number;
+  constructor(message: string, reopensInMs: number) {
+    super(message);
+    this.name = 'CircuitOpenError';
+    this.reopensInMs = reopensInMs;
   }
 }
 
@@ -63,5 +101,45 @@ export class ConfigError extends ParlError {
     super(`${variable}: ${message}`);
     this.name = 'ConfigError';
     this.variable = variable;
+  }
+}
+
+/** A tenant's budget cannot cover what a job would cost (HTTP 402); nothing was started or charged. */
+export class BudgetExceededError extends ParlError {
+  readonly requiredUsd: number;
+  readonly availableUsd: number;
+  constructor(message: string, details: { requiredUsd: number; availableUsd: number }) {
+    super(message);
+    this.name = 'BudgetExceededError';
+    this.requiredUsd = details.requiredUsd;
+    this.availableUsd = details.availableUsd;
+  }
+}
+
+/** An idempotency key reused with a different request body (HTTP 409). */
+export class IdempotencyConflictError extends ParlError {
+  readonly jobId: string;
+  constructor(message: string, jobId: string) {
+    super(message);
+    this.name = 'IdempotencyConflictError';
+    this.jobId = jobId;
+  }
+}
+
+/** An operation that does not fit the record's state, e.g. cancelling a finished job (HTTP 409). */
+export class StateConflictError extends ParlError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateConflictError';
+  }
+}
+
+/** A missing, malformed, unknown or revoked API key; `revoked` separates 403 from 401. */
+export class AuthError extends ParlError {
+  readonly revoked: boolean;
+  constructor(message: string, revoked = false) {
+    super(message);
+    this.name = 'AuthError';
+    this.revoked = revoked;
   }
 }

@@ -1,4 +1,12 @@
-import type { JobMetrics, JobMode, PriceTable, RewardWeights, StepRecord, TokenTotals } from './types';
+import type {
+  JobMetrics,
+  JobMode,
+  PriceTable,
+  ProviderMetrics,
+  RewardWeights,
+  StepRecord,
+  TokenTotals,
+} from './types';
 
 /**
  * The measures of ARCHITECTURE.md, exactly. A job runs in stages t = 1..T; in stage t the
@@ -230,5 +238,23 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
     costUsd: costUsd(tokens, input.prices),
     flags: jobFlags({ ...input, rFinish: parts.rFinish }),
     stages: stageBreakdown(input.steps),
+  };
+}
+
+/**
+ * The provider summary of a job: its provider, model and limits, and what its steps met there —
+ * provider calls (a step without `calls` made one), retries beyond one call a step, 429s, waits.
+ */
+export function providerMetrics(
+  info: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>,
+  steps: readonly StepRecord[],
+): ProviderMetrics {
+  const calls = sumOf(steps.map((s) => s.calls ?? 1));
+  return {
+    ...info,
+    calls,
+    retries: calls - steps.length,
+    rateLimited: sumOf(steps.map((s) => s.rateLimited ?? 0)),
+    waitedMs: sumOf(steps.map((s) => s.waitedMs ?? 0)),
   };
 }

@@ -52,6 +52,11 @@ const requestSchema = (maxSubagentsCap: number) =>
     })
     .strict();
 
+/** The job request as JSON Schema (for the OpenAPI document). */
+export function jobRequestJsonSchema(maxSubagentsCap: number): Record<string, unknown> {
+  return z.toJSONSchema(requestSchema(maxSubagentsCap), { io: 'input' }) as Record<string, unknown>;
+}
+
 const pathOf = (path: readonly PropertyKey[]): string =>
   path.length === 0
     ? 'request'

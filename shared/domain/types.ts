@@ -39,6 +39,12 @@ export interface StepRecord {
   finishReason?: string;
   toolCalls?: string[];
   error?: string;
+  /** Provider calls this step took, retries included (set by the retrying client). */
+  calls?: number;
+  /** Of those, answered 429. */
+  rateLimited?: number;
+  /** Time spent waiting for the shared limiter and between retries. */
+  waitedMs?: number;
 }
 
 /** A subtask as a user may give it: a plain prompt, or with an id and a ground-truth answer. */
@@ -134,4 +140,22 @@ export interface JobMetrics {
   flags?: { serialCollapse: boolean; spuriousParallelism: boolean };
   /** Per stage: steps of the orchestrator and of the longest sub-agent, and the sub-agents spawned. */
   stages?: { stage: number; mainSteps: number; maxSubSteps: number; subSteps: number; agents: number }[];
+  /** The provider, model and limits the job ran against, and what its calls met there. */
+  provider?: ProviderMetrics;
+}
+
+/** The provider part of a job's metrics. */
+export interface ProviderMetrics {
+  name: string;
+  model: string;
+  baseUrl: string;
+  tier?: string;
+  limits: { maxConcurrency: number; rpm: number | null; tpm: number | null; windowMs: number };
+  /** Whether the shared limiter was on. */
+  limiter: boolean;
+  /** Provider calls (retries included), retries, 429s received, time waited (limiter and backoff). */
+  calls: number;
+  retries: number;
+  rateLimited: number;
+  waitedMs: number;
 }

@@ -8,6 +8,7 @@ import type {
   StepRecord,
   Subtask,
 } from '#shared/domain/types';
+import type { Page, PageOptions } from './tenants';
 
 /** Identifies one job of one tenant; every key leads with the tenant. */
 export interface JobRef {
@@ -62,6 +63,8 @@ export interface JobRecord extends JobRef {
   startedAt?: string;
   finishedAt?: string;
   executionId?: string;
+  /** The Idempotency-Key (or message id) the job was submitted with. */
+  idempotencyKey?: string;
   plan?: PlanSummary;
   metrics?: JobMetrics;
   result?: JobResult;
@@ -101,7 +104,12 @@ export interface AgentRecord {
 
 /** Jobs, their subtasks, data and results. */
 export interface JobStore {
-  createJob(job: JobRecord, subtasks: readonly Subtask[], dataset?: Record<string, unknown[]>): Promise<void>;
+  /** Stores a new job with its subtasks and data; false (and nothing changed) if the job exists. */
+  createJob(
+    job: JobRecord,
+    subtasks: readonly Subtask[],
+    dataset?: Record<string, unknown[]>,
+  ): Promise<boolean>;
   getJob(ref: JobRef): Promise<JobRecord | undefined>;
   updateJob(ref: JobRef, patch: Partial<Omit<JobRecord, 'tenantId' | 'jobId'>>): Promise<void>;
   /** Stores a terminal state once; a second call leaves the first one in place and returns false. */
@@ -109,6 +117,8 @@ export interface JobStore {
     ref: JobRef,
     outcome: Pick<JobRecord, 'status' | 'finishedAt' | 'metrics' | 'result' | 'error'>,
   ): Promise<boolean>;
+  /** The tenant's jobs, newest first. */
+  listJobs(tenantId: string, opts?: PageOptions): Promise<Page<JobRecord>>;
   putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void>;
   listSubtasks(ref: JobRef): Promise<Subtask[]>;
   getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]>;
@@ -125,6 +135,8 @@ export interface StepRecorder {
   /** Stores the agent's outcome and drops steps an earlier, longer attempt left behind. */
   finishAgent(ref: JobRef, agent: AgentRecord, role?: Role): Promise<void>;
   listSteps(ref: JobRef): Promise<StepRecord[]>;
+  /** One page of the job's steps in key order (stage, role, agent, step). */
+  listStepsPage(ref: JobRef, opts?: PageOptions): Promise<Page<StepRecord>>;
   listAgents(ref: JobRef): Promise<AgentRecord[]>;
   countFinishedAgents(ref: JobRef, stage: number): Promise<number>;
 }

@@ -1,3 +1,5 @@
+import type { CallerRole } from '#shared/domain/provider-limits';
+
 /** A chat message in the OpenAI wire format (the Moonshot API speaks it). */
 export type ChatMessage =
   | { role: 'system' | 'user'; content: string }
@@ -20,6 +22,21 @@ export interface ChatRequest {
   tools?: ToolDefinition[];
   maxTokens?: number;
   json?: boolean;
+  /** Who calls, for the shared limiter's priorities and fair share (a decorator reads it). */
+  caller?: { role: CallerRole; tenantId: string };
+}
+
+/** What one logical model call cost at the provider: calls made (retries included), 429s, time waited. */
+export interface CallStats {
+  calls: number;
+  rateLimited: number;
+  waitedMs: number;
+}
+
+/** The call statistics a retrying client attached to the error it gave up with, if any. */
+export function callStatsOf(error: unknown): CallStats | undefined {
+  const stats = (error as { callStats?: CallStats } | null)?.callStats;
+  return stats && typeof stats.calls === 'number' ? stats : undefined;
 }
 
 export interface ChatResponse {
@@ -28,6 +45,8 @@ export interface ChatResponse {
   finishReason: string;
   model: string;
   usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
+  /** Set by a retrying client: what the call cost at the provider. */
+  callStats?: CallStats;
 }
 
 /** One model call. Implementations throw TransientError or ProviderRejectedError. */

@@ -1,8 +1,21 @@
 import type { AppConfig } from '#shared/config';
 import { ProviderRejectedError } from '#shared/domain/errors';
-import { computeJobMetrics, DEFAULT_WEIGHTS, KIMI_K25_PRICES } from '#shared/domain/measures';
+import {
+  computeJobMetrics,
+  DEFAULT_WEIGHTS,
+  KIMI_K25_PRICES,
+  providerMetrics,
+} from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { JobMetrics, JobStatus, PriceTable, RewardWeights, Subtask } from '#shared/domain/types';
+import type {
+  JobMetrics,
+  JobStatus,
+  PriceTable,
+  ProviderMetrics,
+  RewardWeights,
+  StepRecord,
+  Subtask,
+} from '#shared/domain/types';
 import type {
   JobRecord,
   JobRef,
@@ -13,6 +26,7 @@ import type {
 } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
+import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { type NextStageOutput, planNextStage } from './next-stage';
 import { learnFromJob, scoringWeights } from './policy';
@@ -56,10 +70,14 @@ export interface CloseJobDeps {
   config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold'>>;
   /** Told once per job, when this call stored its terminal state (the alarm metrics hang here). */
   onFinished?: (ref: JobRef, metrics: JobMetrics) => void;
+  /** Settles the job's budget and records its usage once it is terminal. */
+  ledger?: BudgetLedger;
 }
 
 export interface AggregateDeps extends CloseJobDeps {
   llm: LlmClient;
+  /** The provider the job ran against; its summary goes into the metrics. */
+  provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
 }
 
 /** How many result lines the synthesis prompt carries at most. */
@@ -100,13 +118,15 @@ export function aggregateJob(
   input: AggregateInput,
 ): Promise<AggregateOutput | NextStageOutput>;
 export async function aggregateJob(
-  deps: CloseJobDeps & { llm?: LlmClient },
+  deps: CloseJobDeps & Pick<Partial<AggregateDeps>, 'llm' | 'provider'>,
   input: AggregateInput,
 ): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
   if (job.status === 'SUCCEEDED' || job.status === 'FAILED' || job.status === 'CANCELLED') {
+    // A retry after the terminal state was stored: make sure the settlement happened too.
+    await settleJob(deps, job);
     return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
   }
   const stage = input.stage ?? job.plan?.stage ?? 1;
@@ -238,6 +258,7 @@ export async function aggregateJob(
       trained,
     };
   }
+  if (deps.provider) metrics.provider = providerMetrics(deps.provider, steps);
   const result: JobResult = {
     answer,
     summary,
@@ -252,6 +273,7 @@ export async function aggregateJob(
     result,
     ...(error ? { error } : {}),
   });
+  await settleJob(deps, job, steps);
   if (!stored) {
     const current = await deps.store.getJob(ref);
     return {
@@ -262,6 +284,21 @@ export async function aggregateJob(
   }
   deps.onFinished?.(ref, metrics);
   return { jobId: job.jobId, status, ...(error ? { error } : {}) };
+}
+
+/** Charges a terminal job's cost and records its usage (idempotent; a no-op without a ledger). */
+export async function settleJob(
+  deps: Pick<CloseJobDeps, 'ledger' | 'steps' | 'prices'>,
+  job: JobRecord,
+  steps?: readonly StepRecord[],
+): Promise<void> {
+  if (!deps.ledger) return;
+  await deps.ledger.settle(
+    job,
+    job.acceptedAt,
+    steps ?? (await deps.steps.listSteps(job)),
+    deps.prices ?? KIMI_K25_PRICES,
+  );
 }
 
 /** Counts of the stage's results; `scored`/`correct` only over subtasks with ground truth. */

@@ -1,6 +1,6 @@
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
-import { aggregateJob, type CloseJobDeps, causeMessage } from './aggregate-job';
+import { aggregateJob, type CloseJobDeps, causeMessage, settleJob } from './aggregate-job';
 
 /** How a workflow execution ended abnormally (the Step Functions execution statuses). */
 export type EndedExecutionStatus = 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -61,6 +61,7 @@ export async function closeEndedExecution(
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: ended.jobId, previousStatus: undefined, status: undefined };
   if (TERMINAL_STATUSES.includes(job.status)) {
+    await settleJob(deps, job);
     return {
       jobId: job.jobId,
       previousStatus: job.status,

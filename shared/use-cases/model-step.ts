@@ -1,6 +1,30 @@
-import type { Role, StepRecord } from '#shared/domain/types';
+import { costUsd, KIMI_K25_PRICES } from '#shared/domain/measures';
+import { maxCallCostUsd } from '#shared/domain/tenant';
+import type { PriceTable, Role, StepRecord } from '#shared/domain/types';
 import type { JobRef, StepRecorder } from '#shared/ports/job-store';
-import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
+import {
+  type CallStats,
+  type ChatRequest,
+  type ChatResponse,
+  callStatsOf,
+  type LlmClient,
+} from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
+
+/** What a model step needs; with a `ledger`, every call is paid for from the job's reservation. */
+export interface ModelStepDeps {
+  llm: LlmClient;
+  steps: StepRecorder;
+  ledger?: BudgetLedger;
+  prices?: PriceTable;
+}
+
+/** The output-token ceiling assumed for a call that sets none, when authorizing its cost. */
+const UNSET_MAX_TOKENS = 4096;
+
+const promptChars = (request: ChatRequest): number =>
+  request.messages.reduce((n, m) => n + (m.content?.length ?? 0), 0) +
+  JSON.stringify(request.tools ?? []).length;
 
 /** Where a step belongs: job, stage, who, which step of theirs, which invocation. */
 export interface StepContext {
@@ -12,12 +36,50 @@ export interface StepContext {
   attempt: number;
 }
 
+/** The step fields of a retrying client's statistics (absent for a plain client). */
+const statsFields = (stats: CallStats | undefined) =>
+  stats ? { calls: stats.calls, rateLimited: stats.rateLimited, waitedMs: Math.round(stats.waitedMs) } : {};
+
 /**
  * Makes one model call and records it as one step, also when it fails (then with no tokens and the
- * error), so every call the provider saw leaves a record.
+ * error), so every call the provider saw leaves a record. Retries happen inside the client: the
+ * step is recorded once, with how many provider calls it took (`calls`, `rateLimited`).
+ *
+ * With a ledger, the most the call can cost is authorized from the job's reservation first (a
+ * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
+ * returned afterwards.
  */
 export async function modelStep(
-  deps: { llm: LlmClient; steps: StepRecorder },
+  deps: ModelStepDeps,
+  ctx: StepContext,
+  request: ChatRequest,
+): Promise<ChatResponse> {
+  const prices = deps.prices ?? KIMI_K25_PRICES;
+  const authorized = deps.ledger
+    ? await deps.ledger.authorizeCall(
+        ctx.ref,
+        maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices),
+      )
+    : 0;
+  let actualUsd = 0;
+  try {
+    const response = await recordedCall(deps, ctx, request);
+    actualUsd = costUsd(
+      {
+        input: response.usage.inputTokens,
+        cachedInput: response.usage.cachedInputTokens,
+        output: response.usage.outputTokens,
+      },
+      prices,
+    );
+    return response;
+  } finally {
+    if (authorized > 0) await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd);
+  }
+}
+
+async function recordedCall(
+  deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
 ): Promise<ChatResponse> {
@@ -30,13 +92,17 @@ export async function modelStep(
     attempt: ctx.attempt,
   };
   try {
-    const response = await deps.llm.chat(request);
+    const response = await deps.llm.chat({
+      ...request,
+      caller: { role: ctx.role === 'main' ? 'orchestrator' : 'subagent', tenantId: ctx.ref.tenantId },
+    });
     const ended = Date.now();
     const record: StepRecord = {
       ...base,
       startedAt: new Date(started).toISOString(),
       endedAt: new Date(ended).toISOString(),
-      durationMs: ended - started,
+      // The model's time: waiting for the shared limiter and between retries is `waitedMs`, not work.
+      durationMs: Math.max(0, ended - started - Math.round(response.callStats?.waitedMs ?? 0)),
       inputTokens: response.usage.inputTokens,
       outputTokens: response.usage.outputTokens,
       cachedInputTokens: response.usage.cachedInputTokens,
@@ -44,6 +110,7 @@ export async function modelStep(
       model: response.model,
       finishReason: response.finishReason,
       ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls.map((c) => c.function.name) } : {}),
+      ...statsFields(response.callStats),
     };
     await deps.steps.recordStep(ctx.ref, record);
     return response;
@@ -53,13 +120,14 @@ export async function modelStep(
       ...base,
       startedAt: new Date(started).toISOString(),
       endedAt: new Date(ended).toISOString(),
-      durationMs: ended - started,
+      durationMs: Math.max(0, ended - started - Math.round(callStatsOf(error)?.waitedMs ?? 0)),
       inputTokens: 0,
       outputTokens: 0,
       cachedInputTokens: 0,
       status: 'FAILED',
       model: deps.llm.model,
       error: error instanceof Error ? error.message.slice(0, 1000) : String(error),
+      ...statsFields(callStatsOf(error)),
     });
     throw error;
   }

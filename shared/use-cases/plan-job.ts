@@ -6,6 +6,7 @@ import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types'
 import { extractJsonObject } from '#shared/domain/workloads';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { decideFanOut, type FanOutDeps } from './policy';
 
@@ -32,6 +33,7 @@ export interface PlanDeps extends FanOutDeps {
   store: JobStore;
   steps: StepRecorder;
   llm: LlmClient;
+  ledger?: BudgetLedger;
   config: FanOutDeps['config'] & Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 

@@ -5,6 +5,7 @@ import type { Subtask, WorkloadName } from '#shared/domain/types';
 import { isCorrect, parseAnswer } from '#shared/domain/workloads';
 import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { executeTool, toolsFor } from './tools';
 
@@ -26,6 +27,7 @@ export interface SubagentDeps {
   store: JobStore;
   steps: StepRecorder;
   llm: LlmClient;
+  ledger?: BudgetLedger;
   config: Pick<AppConfig, 'subagentStepBudget' | 'maxOutputTokens'>;
 }
 

@@ -1,7 +1,7 @@
 import validator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { allStates, localFunctionArn, stateMachineAsl, taskFunctions } from '#cdk/asl';
-import { JOB_FAILED, MAX_STAGES, RETRYABLE_ERRORS, STATE_NAMES } from '#cdk/state-machine';
+import { JOB_FAILED, MAX_STAGES, STATE_NAMES } from '#cdk/state-machine';
 import { logicalIdOf, synthesize } from './synth.ts';
 
 const { workflow, workflowTemplate } = synthesize();
@@ -165,18 +165,26 @@ describe('the workflow definition', () => {
     });
   });
 
-  it.each(tasks)('retries %s with the one policy: full jitter, 2 attempts, 1 s × 2 up to 20 s', (name) => {
-    expect(states[name]?.Retry).toEqual([
-      {
-        ErrorEquals: [...RETRYABLE_ERRORS],
-        IntervalSeconds: 1,
-        BackoffRate: 2,
-        MaxAttempts: 2,
-        MaxDelaySeconds: 20,
-        JitterStrategy: 'FULL',
-      },
-    ]);
-  });
+  it.each(tasks)(
+    'retries %s on Lambda service errors only: full jitter, 2 attempts, 1 s × 2 up to 20 s',
+    (name) => {
+      expect(states[name]?.Retry).toEqual([
+        {
+          ErrorEquals: [
+            'Lambda.ServiceException',
+            'Lambda.AWSLambdaException',
+            'Lambda.SdkClientException',
+            'Lambda.TooManyRequestsException',
+          ],
+          IntervalSeconds: 1,
+          BackoffRate: 2,
+          MaxAttempts: 2,
+          MaxDelaySeconds: 20,
+          JitterStrategy: 'FULL',
+        },
+      ]);
+    },
+  );
 
   it('binds each task to its handler through PARL_FUNCTION', () => {
     expect(taskFunctions(template, asl)).toEqual({

@@ -11,8 +11,8 @@ const functions = [
 ];
 
 describe('WorkflowStack functions', () => {
-  it('has exactly the three workflow functions and the execution-ended function', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+  it('has the three workflow functions, execution-ended, and the API and its authorizer', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 6);
   });
 
   it.each(functions)(
@@ -79,8 +79,8 @@ describe('WorkflowStack functions', () => {
       moonshotModel: 'qwen3:8b',
     });
     // Assess: every function that calls the model (execution-ended does not)
-    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter(
-      (fn) => fn.Properties.Environment.Variables.PARL_FUNCTION !== 'execution-ended',
+    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter((fn) =>
+      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment.Variables.PARL_FUNCTION),
     );
     expect(all).toHaveLength(3);
     for (const fn of all) {
@@ -89,6 +89,31 @@ describe('WorkflowStack functions', () => {
         MOONSHOT_MODEL: 'qwen3:8b',
       });
     }
+  });
+});
+
+describe('WorkflowStack provider limits', () => {
+  it('passes the provider, tier and limits from CDK context to the model-calling functions', () => {
+    const { workflowTemplate } = synthesize({
+      provider: 'moonshot',
+      providerTier: 'moonshot-tier2',
+      providerRpm: 450,
+    });
+    const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter((fn) =>
+      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment.Variables.PARL_FUNCTION),
+    );
+    expect(all).toHaveLength(3);
+    for (const fn of all) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        PARL_PROVIDER: 'moonshot',
+        PARL_PROVIDER_TIER: 'moonshot-tier2',
+        PARL_PROVIDER_RPM: '450',
+      });
+    }
+  });
+
+  it('fails the synth naming the variable of a bad context value', () => {
+    expect(() => synthesize({ providerTier: 'gold' })).toThrow(/^PARL_PROVIDER_TIER: must be one of/);
   });
 });
 

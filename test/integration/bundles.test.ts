@@ -32,9 +32,20 @@ describe('the bundled Lambda code', () => {
     stack.simulator!.setFaults([{ match: 'BMA-0002', status: 500 }]);
     // Act
     const { job, steps } = await stack.run(demo(4));
-    // Assess: TransientError was retried (attempt 3), then caught as a tolerated failure.
+    // Assess: TransientError was not retried by Step Functions (model calls retry at the client,
+    // here never: PARL_LLM_MAX_RETRIES=0), and was caught as a tolerated failure by its name.
     expect(job.status).toBe('SUCCEEDED');
     expect(job.metrics!.subagents).toEqual({ spawned: 4, completed: 3 });
-    expect(steps.find((s) => s.agentId === 'agent-0002')).toMatchObject({ status: 'FAILED', attempt: 3 });
+    expect(steps.find((s) => s.agentId === 'agent-0002')).toMatchObject({
+      status: 'FAILED',
+      attempt: 1,
+      calls: 1,
+    });
+    expect(job.result!.failedAgents).toEqual([
+      {
+        agentId: 'agent-0002',
+        error: expect.stringMatching(/^Provider answered 500 \(engine_overloaded_error\)/),
+      },
+    ]);
   });
 });

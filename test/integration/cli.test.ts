@@ -42,7 +42,8 @@ describe('npm start', () => {
       finishedAt: report.finishedAt,
       weights: m.weights,
     });
-    expect(again).toEqual(m);
+    expect({ ...again, provider: m.provider }).toEqual(m);
+    expect(m.provider).toMatchObject({ name: 'moonshot', model: 'kimi-k2.5', limiter: true });
   });
 });
 

@@ -47,7 +47,7 @@ describe('the Lambda handlers', () => {
     submitJob(
       { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
       { tenantId: 'tenant-a', request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    );
+    ).then((o) => o.job);
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -185,7 +185,7 @@ describe('the Lambda handlers', () => {
       });
     });
 
-    it('throws TransientError for a 5xx so Step Functions retries, keeping the failed step', async () => {
+    it('throws TransientError for a 5xx once the client gives up, keeping the failed step', async () => {
       sim.setFaults([{ match: 'BMA-0001', status: 503 }]);
       const ref = await accept(bmaDemoRequest(1, 4));
       const subagent = createSubagentHandler(() => Promise.resolve(deps), logger);

@@ -32,8 +32,9 @@ describe('the local runtime running the synthesized state machine', () => {
   beforeAll(async () => {
     stack = await LocalStack.start({
       simulator: { seed: 3, latencyScale: 0 },
-      // One model call per try, so a 5xx reaches the Lambda and Step Functions' Retry.
-      env: { PARL_LLM_MAX_RETRIES: '0' },
+      // One retry of a model call, at the client (the only retry layer), after a short pause; the
+      // circuit that the failing tests open closes again at once (the next call is its probe).
+      env: { PARL_LLM_MAX_RETRIES: '1', PARL_LLM_BACKOFF_BASE_MS: '10', PARL_PROVIDER_BREAKER_OPEN_MS: '1' },
     });
   });
   afterAll(async () => {
@@ -60,7 +61,9 @@ describe('the local runtime running the synthesized state machine', () => {
     expect(m.rFinish).toBe(1);
     expect(m.rPerf).toBe(1);
     const again = recompute(report);
-    expect({ ...again, wallClockMs: m.wallClockMs, overhead: m.overhead }).toEqual(m);
+    // The provider summary (provider, model, limits, calls) comes from the configuration, not the measures.
+    expect({ ...again, wallClockMs: m.wallClockMs, overhead: m.overhead, provider: m.provider }).toEqual(m);
+    expect(m.provider).toMatchObject({ name: 'moonshot', calls: 41, retries: 0, rateLimited: 0 });
     expect(m.overhead).toBeCloseTo(m.wallClockMs / m.criticalPathMs, 12);
   });
 
@@ -112,29 +115,37 @@ describe('the local runtime running the synthesized state machine', () => {
     expect(job.result!.failedAgents).toEqual([
       { agentId: 'agent-0003', error: expect.stringContaining('500') },
     ]);
-    // The failing agent's step is stored once, from its last attempt (Step Functions retried it twice).
+    // The failing agent's step is stored once: the client made 1 + 1 calls; Step Functions retried nothing.
     const failing = steps.filter((s) => s.agentId === 'agent-0003');
     expect(failing).toHaveLength(1);
-    expect(failing[0]).toMatchObject({ status: 'FAILED', attempt: 3 });
+    expect(failing[0]).toMatchObject({ status: 'FAILED', attempt: 1, calls: 2 });
   });
 
-  it('does not record a step twice when a Lambda is retried', async () => {
+  it('does not record a step twice when a model call is retried, and loses no token', async () => {
     // Prepare: the second model call of agent-0004 (the one that carries its tool results) fails once.
     stack.simulator!.setFaults([{ match: 'BMA-0004-D1', status: 503, times: 1 }]);
     stack.simulator!.resetStats();
     // Act
     const { job, steps } = await stack.run(demo(6));
-    // Assess: attempt 2 overwrote attempt 1's steps; each (agent, step) appears once.
+    // Assess: the client retried the call; the step is recorded once, with the two calls it took.
     expect(job.status).toBe('SUCCEEDED');
     const keys = steps.map((s) => `${s.stage}/${s.role}/${s.agentId}/${s.step}`);
     expect(new Set(keys).size).toBe(keys.length);
     expect(steps).toHaveLength(6 * 2 + 1);
     const retried = steps.filter((s) => s.agentId === 'agent-0004');
-    expect(retried.map((s) => s.attempt)).toEqual([2, 2]);
-    // The provider was asked once more than the records show (the lost first try of step 1).
+    expect(retried.map((s) => [s.attempt, s.calls])).toEqual([
+      [1, 1],
+      [1, 2],
+    ]);
+    // Every token the provider handed out is in the metrics: the failed try handed out none.
     const stats = stack.simulator!.stats();
     expect(stats.byStatus['503']).toBe(1);
-    expect(stats.promptTokens).toBeGreaterThan(job.metrics!.tokens.input);
+    expect(job.metrics!.tokens).toEqual({
+      input: stats.promptTokens,
+      output: stats.completionTokens,
+      cachedInput: stats.cachedTokens,
+    });
+    expect(job.metrics!.provider).toMatchObject({ calls: 14, retries: 1 });
   });
 
   it('ends FAILED with its steps and a reason when every sub-agent fails', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPolicyCommand } from '#cdk/local/commands/policy';
@@ -34,7 +35,7 @@ describe('the fan-out policy', () => {
     submitJob(
       { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
       { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    );
+    ).then(({ job }) => job);
 
   /** Plays the workflow up to the Aggregate state: plan, then every sub-agent. */
   const planAndRun = async (ref: JobRef) => {
@@ -202,16 +203,18 @@ describe('the fan-out policy', () => {
     await learnFromJob(deps, { tenantId, jobId: 'a', policy, subtasks: 4, reward: 0.9, rPerf: 1 });
     await learnFromJob(deps, { tenantId, jobId: 'b', policy, subtasks: 4, reward: 0.7, rPerf: 1 });
     const closed = vi.fn(() => Promise.resolve());
-    const command = createPolicyCommand(() =>
-      Promise.resolve({ doc: createDynamoDocumentClient(deps.config), tableName, close: closed }),
-    );
+    const opened: string[] = [];
+    const command = createPolicyCommand((dataDir) => {
+      opened.push(dataDir);
+      return Promise.resolve({ doc: createDynamoDocumentClient(deps.config), tableName, close: closed });
+    });
     const out: string[] = [];
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
       out.push(String(chunk));
       return true;
     });
     try {
-      expect(await command(['show', '--tenant', tenantId, '--json'])).toBe(0);
+      expect(await command(['show', '--tenant', tenantId, '--json', '--data-dir', 'some/dir'])).toBe(0);
     } finally {
       spy.mockRestore();
     }
@@ -225,6 +228,7 @@ describe('the fan-out policy', () => {
     expect(w4.count).toBe(2);
     expect(w4.meanReward).toBeCloseTo(0.8, 9);
     expect(closed).toHaveBeenCalledOnce();
+    expect(opened).toEqual([resolve('some/dir')]);
   });
 
   it('emits the alarm metrics once per finished job: a serial collapse counts 1', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CLI_TENANT, envStoreOpener } from '#cdk/local/commands/store-opener';
+import { DEFAULT_CLI_TENANT } from '#cdk/local/commands/store-opener';
 import { LOCAL_TENANT } from '#cdk/local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import {
@@ -177,13 +177,6 @@ describe('the fan-out flags', () => {
 });
 
 describe('the table opener of the stored-data commands', () => {
-  it('names the missing variable', async () => {
-    await expect(envStoreOpener({})()).rejects.toThrow(/^PARL_DYNAMODB_ENDPOINT is not set/);
-    await expect(envStoreOpener({ PARL_DYNAMODB_ENDPOINT: 'http://127.0.0.1:1' })()).rejects.toThrow(
-      /^PARL_TABLE_NAME is not set/,
-    );
-  });
-
   it('defaults to the tenant of parl run', () => {
     expect(DEFAULT_CLI_TENANT).toBe(LOCAL_TENANT);
   });

@@ -7,9 +7,10 @@ import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
 import type { PolicyView } from '#shared/domain/policy';
 import { getPolicies } from '#shared/use-cases/policy';
 import { UsageError } from '../cli-common';
-import { DEFAULT_CLI_TENANT, envStoreOpener, type StoreOpener } from './store-opener';
+import { dataDirOf } from '../data-dir';
+import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
-const USAGE = 'usage: parl policy show [--tenant T] [--task-class C] [--json]';
+const USAGE = 'usage: parl policy show [--tenant T] [--task-class C] [--json] [--data-dir .parl]';
 
 /** The text report of the policies. */
 export function policyText(tenantId: string, policies: readonly PolicyView[]): string {
@@ -37,7 +38,7 @@ export function policyText(tenantId: string, policies: readonly PolicyView[]): s
   return lines.join('\n');
 }
 
-/** Builds `parl policy` over a table opener (the lead points it at the local data directory). */
+/** Builds `parl policy` over a table opener (the local data directory by default). */
 export function createPolicyCommand(open: StoreOpener) {
   return async (argv: string[]): Promise<number> => {
     const [sub, ...rest] = argv;
@@ -51,7 +52,12 @@ export function createPolicyCommand(open: StoreOpener) {
         args: rest,
         strict: true,
         allowPositionals: false,
-        options: { tenant: { type: 'string' }, 'task-class': { type: 'string' }, json: { type: 'boolean' } },
+        options: {
+          tenant: { type: 'string' },
+          'task-class': { type: 'string' },
+          json: { type: 'boolean' },
+          'data-dir': { type: 'string' },
+        },
       }).values;
     } catch (error) {
       throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
@@ -59,7 +65,7 @@ export function createPolicyCommand(open: StoreOpener) {
     const tenantId = (values.tenant as string | undefined) ?? DEFAULT_CLI_TENANT;
     const taskClass = values['task-class'] as string | undefined;
     if (tenantId.trim() === '') throw new UsageError('--tenant must not be empty');
-    const handle = await open();
+    const handle = await open(dataDirOf(values['data-dir'] as string | undefined));
     try {
       const policies = await getPolicies(
         { policies: new DynamoPolicyStore(handle.doc, handle.tableName) },
@@ -76,5 +82,5 @@ export function createPolicyCommand(open: StoreOpener) {
   };
 }
 
-/** `parl policy`, reading the table named by PARL_DYNAMODB_ENDPOINT and PARL_TABLE_NAME. */
-export const policyCommand = createPolicyCommand(envStoreOpener());
+/** `parl policy`, reading the local data directory. */
+export const policyCommand = createPolicyCommand(dataDirOpener);

@@ -9,9 +9,11 @@ import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { loadConfig } from '#shared/config';
 import { exportTrajectories } from '#shared/use-cases/export-trajectories';
 import { UsageError } from '../cli-common';
-import { DEFAULT_CLI_TENANT, envStoreOpener, type StoreOpener } from './store-opener';
+import { dataDirOf } from '../data-dir';
+import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
-const USAGE = 'usage: parl trajectories export [--tenant T] [--since 2026-01-01T00:00:00Z]';
+const USAGE =
+  'usage: parl trajectories export [--tenant T] [--since 2026-01-01T00:00:00Z] [--data-dir .parl]';
 
 /** Builds `parl trajectories` over a table opener; `write` receives each line (stdout by default). */
 export function createTrajectoriesCommand(
@@ -31,7 +33,7 @@ export function createTrajectoriesCommand(
         args: rest,
         strict: true,
         allowPositionals: false,
-        options: { tenant: { type: 'string' }, since: { type: 'string' } },
+        options: { tenant: { type: 'string' }, since: { type: 'string' }, 'data-dir': { type: 'string' } },
       }).values;
     } catch (error) {
       throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
@@ -47,7 +49,7 @@ export function createTrajectoriesCommand(
       since = new Date(t).toISOString();
     }
     const config = loadConfig({ ...process.env, TABLE_NAME: 'unused' });
-    const handle = await open();
+    const handle = await open(dataDirOf(values['data-dir'] as string | undefined));
     try {
       const trajectories = exportTrajectories(
         {
@@ -70,5 +72,5 @@ export function createTrajectoriesCommand(
   };
 }
 
-/** `parl trajectories`, reading the table named by PARL_DYNAMODB_ENDPOINT and PARL_TABLE_NAME. */
-export const trajectoriesCommand = createTrajectoriesCommand(envStoreOpener());
+/** `parl trajectories`, reading the local data directory. */
+export const trajectoriesCommand = createTrajectoriesCommand(dataDirOpener);

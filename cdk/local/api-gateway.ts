@@ -1,0 +1,186 @@
+/**
+ * A small local API Gateway: an HTTP server on loopback that does for each request what the cloud's
+ * REST API does: match a route of API_ROUTES, call the REQUEST authorizer (unless the route is
+ * public) and put its context into the proxy event, call the `api` function with that event, and
+ * return its response. Both functions are the template's, run in-process by the local stack.
+ *
+ * Not emulated: authorizer result caching, stage throttling, the JSON-model body validation (the
+ * `api` handler validates every body itself, so the answers are the same, only from one layer).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { API_ROUTES, type ApiRoute } from '#shared/domain/api-routes';
+import { LOCAL_REGION, type LocalStack } from './runtime';
+
+/** API Gateway's own limit on a request payload. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+const STAGE = 'prod';
+const API_ID = 'local';
+
+export interface LocalApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The gateway's own error answers, in the API's error shape (the cloud's gateway responses match). */
+function gatewayError(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify({ error: { code, message } }));
+}
+
+const routePattern = (path: string): RegExp =>
+  new RegExp(`^${path.replace(/\{(\w+)\}/g, (_m, name: string) => `(?<${name}>[^/]+)`)}$`);
+
+const ROUTES = API_ROUTES.map((route) => ({ route: route as ApiRoute, pattern: routePattern(route.path) }));
+
+function match(method: string, path: string) {
+  const byPath = ROUTES.map((r) => ({ ...r, m: r.pattern.exec(path) })).filter((r) => r.m);
+  const hit = byPath.find((r) => r.route.method === method);
+  return { hit, pathKnown: byPath.length > 0 };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PAYLOAD_BYTES) return 'too-large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function singleValues(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
+  return out;
+}
+
+/** Serves the API of `stack` on `host:port` (port 0: any free port). */
+export async function startLocalApi(
+  stack: LocalStack,
+  opts: { port?: number; host?: string } = {},
+): Promise<LocalApi> {
+  const server = createServer((req, res) => {
+    void handle(stack, req, res).catch((error: unknown) => {
+      if (!res.headersSent)
+        gatewayError(res, 500, 'internal', `local gateway error: ${(error as Error).message}`);
+      else res.end();
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function handle(stack: LocalStack, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://local');
+  const method = (req.method ?? 'GET').toUpperCase();
+  const { hit, pathKnown } = match(method, url.pathname);
+  if (!hit) {
+    if (pathKnown)
+      gatewayError(res, 405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+    else gatewayError(res, 404, 'route_not_found', `no route ${method} ${url.pathname}`);
+    return;
+  }
+  const body = await readBody(req);
+  if (body === 'too-large') {
+    gatewayError(res, 413, 'payload_too_large', `the request is larger than ${MAX_PAYLOAD_BYTES} bytes`);
+    return;
+  }
+  const headers = singleValues(req.headers);
+  const query = Object.fromEntries(url.searchParams.entries());
+  const pathParameters = hit.m?.groups ? { ...hit.m.groups } : null;
+  const requestId = randomUUID();
+  const methodArn = `arn:aws:execute-api:${LOCAL_REGION}:000000000000:${API_ID}/${STAGE}/${method}${url.pathname}`;
+
+  let authorizerContext: Record<string, unknown> | null = null;
+  if (!hit.route.public) {
+    const apiKey = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-api-key')?.[1];
+    if (!apiKey) {
+      // The identity source is missing: API Gateway answers 401 without calling the authorizer.
+      gatewayError(res, 401, 'unauthorized', 'the x-api-key header is missing');
+      return;
+    }
+    let result: APIGatewayAuthorizerResult;
+    try {
+      result = (await stack.invoke('authorizer', {
+        type: 'REQUEST',
+        methodArn,
+        resource: hit.route.path,
+        path: url.pathname,
+        httpMethod: method,
+        headers,
+        queryStringParameters: query,
+        pathParameters,
+        requestContext: { requestId, stage: STAGE, apiId: API_ID, resourcePath: hit.route.path },
+      })) as APIGatewayAuthorizerResult;
+    } catch (error) {
+      if ((error as Error).message === 'Unauthorized') {
+        gatewayError(res, 401, 'unauthorized', 'the API key is not valid');
+      } else {
+        gatewayError(res, 500, 'internal', 'the authorizer failed');
+      }
+      return;
+    }
+    const allowed = result.policyDocument.Statement.some((s) => 'Effect' in s && s.Effect === 'Allow');
+    if (!allowed) {
+      gatewayError(res, 403, 'forbidden', 'the API key is not allowed to access this resource');
+      return;
+    }
+    authorizerContext = { ...(result.context ?? {}), principalId: result.principalId };
+  }
+
+  const event: APIGatewayProxyEvent = {
+    resource: hit.route.path,
+    path: url.pathname,
+    httpMethod: method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: Object.keys(query).length > 0 ? query : null,
+    multiValueQueryStringParameters:
+      Object.keys(query).length > 0
+        ? Object.fromEntries([...url.searchParams.keys()].map((k) => [k, url.searchParams.getAll(k)]))
+        : null,
+    pathParameters,
+    stageVariables: null,
+    body: body.length > 0 ? body.toString('utf8') : null,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: API_ID,
+      authorizer: authorizerContext,
+      httpMethod: method,
+      identity: {
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      } as APIGatewayProxyEvent['requestContext']['identity'],
+      path: `/${STAGE}${url.pathname}`,
+      protocol: `HTTP/${req.httpVersion}`,
+      requestId,
+      requestTimeEpoch: Date.now(),
+      resourceId: API_ID,
+      resourcePath: hit.route.path,
+      stage: STAGE,
+    },
+  };
+  const out = (await stack.invoke('api', event)) as APIGatewayProxyResult;
+  res.writeHead(out.statusCode, {
+    ...(out.headers as Record<string, string>),
+    'x-amzn-requestid': requestId,
+  });
+  res.end(out.body);
+}

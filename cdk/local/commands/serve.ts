@@ -1,0 +1,193 @@
+/**
+ * `parl serve`: the REST API on loopback over the embedded stack, with state in the data directory.
+ * The same handlers as in the cloud: a local API Gateway calls the authorizer and the `api`
+ * function, which starts executions through `@aws-sdk/client-sfn` against the local Step Functions
+ * endpoint of the runtime.
+ */
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { numberFlag, UsageError } from '../cli-common';
+import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '../data-dir';
+
+export const SERVE_HELP = `parl serve: run the REST API on loopback, with state kept in the data directory
+
+Usage:
+  parl serve [--port 3000] [--host 127.0.0.1] [--data-dir .parl] [options]
+
+Options:
+  --port N               port of the API (default 3000; 0 = any free port)
+  --host H               address to listen on (default 127.0.0.1)
+  --data-dir <dir>       tenants, jobs, steps and usage live here (default .parl, or PARL_DATA_DIR)
+  --seed N               simulator seed (default 1)
+  --latency-scale X      simulator latency multiplier (default 1)
+  --error-rate R         simulator share of wrong verdicts (default 0.03)
+  --verbose              handler logs on stderr
+
+Routes: POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/steps,
+        POST /v1/jobs/{id}/cancel, GET /v1/usage?period=YYYY-MM, GET /v1/openapi.json
+Every route but the OpenAPI document needs the header x-api-key (parl tenants create …).
+Model endpoint: as for \`parl run\` (MOONSHOT_API_KEY / MOONSHOT_BASE_URL, else the simulator).`;
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  seed: number;
+  latencyScale: number;
+  errorRate: number;
+  verbose: boolean;
+}
+
+export function parseServeArgs(argv: string[]): ServeOptions {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'data-dir': { type: 'string' },
+        seed: { type: 'string' },
+        'latency-scale': { type: 'string' },
+        'error-rate': { type: 'string' },
+        verbose: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const port = numberFlag('port', str('port'), 0, 65535) ?? 3000;
+  if (!Number.isInteger(port))
+    throw new UsageError(`--port must be an integer from 0 to 65535, got "${str('port')}"`);
+  const seed = numberFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
+  return {
+    port,
+    host: str('host') ?? '127.0.0.1',
+    dataDir: dataDirOf(str('data-dir')),
+    seed: Math.floor(seed),
+    latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
+    errorRate: numberFlag('error-rate', str('error-rate'), 0, 1) ?? 0.03,
+    verbose: v.verbose === true,
+  };
+}
+
+/** A started server; `stopped` resolves once it has shut down. */
+export interface RunningServer {
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** Starts everything `parl serve` runs and writes `serve.json`; the caller decides when to close. */
+export async function startServer(opts: ServeOptions, log: (line: string) => void): Promise<RunningServer> {
+  const running = readServeInfo(opts.dataDir);
+  if (running) {
+    throw new UsageError(
+      `parl serve is already running for ${opts.dataDir} (pid ${running.pid}) at ${running.apiUrl}`,
+    );
+  }
+  mkdirSync(opts.dataDir, { recursive: true });
+  const { LocalStack } = await import('../runtime');
+  const { startLocalApi } = await import('../api-gateway');
+  const env = process.env;
+  const realEndpoint = !!(env.MOONSHOT_API_KEY || env.MOONSHOT_BASE_URL);
+  const stack = await LocalStack.start({
+    ...(realEndpoint
+      ? {
+          llm: {
+            ...(env.MOONSHOT_BASE_URL ? { baseUrl: env.MOONSHOT_BASE_URL } : {}),
+            ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
+            ...(env.MOONSHOT_MODEL ? { model: env.MOONSHOT_MODEL } : {}),
+          },
+        }
+      : {}),
+    simulator: { seed: opts.seed, latencyScale: opts.latencyScale, verdictErrorRate: opts.errorRate },
+    dataPath: dynamoPathOf(opts.dataDir),
+    sfnEndpoint: true,
+    logLevel: opts.verbose ? 'INFO' : 'SILENT',
+  });
+  let api: Awaited<ReturnType<typeof startLocalApi>>;
+  try {
+    const orphans = await closeOrphanedJobs(stack);
+    if (orphans > 0) log(`closed ${orphans} job(s) left running by an earlier server as FAILED`);
+    api = await startLocalApi(stack, { port: opts.port, host: opts.host });
+  } catch (error) {
+    await stack.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new UsageError(`port ${opts.port} is in use; choose another with --port`);
+    }
+    throw error;
+  }
+  writeServeInfo({
+    pid: process.pid,
+    apiUrl: api.url,
+    dynamodbEndpoint: stack.dynamo.endpoint,
+    sfnEndpoint: stack.sfnServer?.endpoint ?? '',
+    tableName: stack.config.tableName,
+    region: stack.config.region,
+    dataDir: opts.dataDir,
+    startedAt: new Date().toISOString(),
+  });
+  log(
+    `PARL Swarm API on ${api.url} · data in ${opts.dataDir} · model ${realEndpoint ? (env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1') : `simulator ${stack.simulator?.baseUrl}`}`,
+  );
+  return {
+    apiUrl: api.url,
+    close: async () => {
+      await api.close();
+      await stack.close();
+      removeServeInfo(opts.dataDir);
+    },
+  };
+}
+
+/**
+ * Jobs an earlier server left ACCEPTED or RUNNING (it stopped while they ran) are closed FAILED
+ * with that reason and their steps' measures, so every accepted job ends in a terminal state.
+ */
+async function closeOrphanedJobs(stack: import('../runtime').LocalStack): Promise<number> {
+  let closed = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await stack.store.client.send(
+      new ScanCommand({
+        TableName: stack.config.tableName,
+        FilterExpression: 'sk = :job AND (#s = :accepted OR #s = :running)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':job': 'JOB', ':accepted': 'ACCEPTED', ':running': 'RUNNING' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      await stack.closeEnded(
+        { tenantId: item.tenantId as string, jobId: item.jobId as string },
+        { status: 'FAILED', reason: 'the local server stopped while the job was running' },
+      );
+      closed++;
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return closed;
+}
+
+/** `parl serve`: runs until SIGINT or SIGTERM. */
+export async function serveCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  const opts = parseServeArgs(argv);
+  const server = await startServer(opts, (line) => process.stderr.write(`${line}\n`));
+  process.stderr.write('press Ctrl-C to stop\n');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stderr.write('stopping…\n');
+  await server.close();
+  return 0;
+}

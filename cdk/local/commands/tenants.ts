@@ -1,0 +1,176 @@
+/**
+ * `parl tenants …`: create tenants with a budget and an API key, list them, change budgets and caps,
+ * revoke or rotate keys. Acts on the running `parl serve` of the data directory when there is one,
+ * else on the data directory's files.
+ */
+import { parseArgs } from 'node:util';
+import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { loadConfig } from '#shared/config';
+import { ParlError } from '#shared/domain/errors';
+import type { Tenant } from '#shared/domain/tenant';
+import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
+import { numberFlag, UsageError } from '../cli-common';
+import { dataDirOf, type LocalData, openLocalData } from '../data-dir';
+
+export const TENANTS_HELP = `parl tenants: manage tenants, their budgets and API keys
+
+Usage:
+  parl tenants create --name <n> --budget-usd <x> [--max-subagents N] [--json]
+                                   prints the tenant id and its API key (shown once; only its hash is kept)
+  parl tenants list [--json]       every tenant with its budget, balance and cap
+  parl tenants set-budget <tenantId> --budget-usd <x> [--json]
+                                   sets the budget; the balance moves by the difference
+  parl tenants set-max-subagents <tenantId> --max-subagents N
+  parl tenants revoke <tenantId>   the key stops working (403)
+  parl tenants rotate-key <tenantId> [--json]
+                                   a new key (printed once); the old one stops working
+
+Options:
+  --data-dir <dir>                 local data (default .parl, or PARL_DATA_DIR); a running
+                                   \`parl serve\` of that directory is used when there is one`;
+
+const money = (x: number) => `$${x.toFixed(4)}`;
+
+function tenantLine(t: Tenant): string {
+  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents  ${t.name}`;
+}
+
+const publicTenant = ({ keyHash: _hash, ...rest }: Tenant) => rest;
+
+export async function tenantsCommand(
+  argv: string[],
+  open: (dataDir: string) => Promise<LocalData> = openLocalData,
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help')) {
+    process.stdout.write(`${TENANTS_HELP}\n`);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        name: { type: 'string' },
+        'budget-usd': { type: 'string' },
+        'max-subagents': { type: 'string' },
+        'data-dir': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const json = v.json === true;
+  const cap = loadConfig({ ...process.env, TABLE_NAME: 'unused' }).maxSubagentsCap;
+  const tenantArg = (): string => {
+    const id = parsed.positionals[0];
+    if (!id) throw new UsageError(`parl tenants ${sub} needs a tenant id (see parl tenants list)`);
+    return id;
+  };
+  const budgetFlag = (): number => {
+    const b = numberFlag('budget-usd', str('budget-usd'), 0, 1_000_000);
+    if (b === undefined) throw new UsageError(`parl tenants ${sub} needs --budget-usd <dollars>`);
+    return b;
+  };
+  const maxFlag = (required: boolean): number | undefined => {
+    const raw = str('max-subagents');
+    if (raw === undefined) {
+      if (required) throw new UsageError(`parl tenants ${sub} needs --max-subagents N`);
+      return undefined;
+    }
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > cap) {
+      throw new UsageError(`--max-subagents must be an integer from 1 to ${cap}, got "${raw}"`);
+    }
+    return n;
+  };
+  if (!['create', 'list', 'set-budget', 'set-max-subagents', 'revoke', 'rotate-key'].includes(sub)) {
+    throw new UsageError(
+      `unknown tenants command "${sub}" (create, list, set-budget, set-max-subagents, revoke, rotate-key)`,
+    );
+  }
+  // Check every flag before opening anything.
+  const name = str('name');
+  if (sub === 'create' && !name) throw new UsageError('parl tenants create needs --name <name>');
+  const budget = sub === 'create' || sub === 'set-budget' ? budgetFlag() : undefined;
+  const max = maxFlag(sub === 'set-max-subagents');
+  const tenantId = ['set-budget', 'set-max-subagents', 'revoke', 'rotate-key'].includes(sub)
+    ? tenantArg()
+    : undefined;
+
+  const data = await open(dataDirOf(str('data-dir')));
+  const tenants = new DynamoTenantStore(data.doc, data.tableName);
+  const out = (text: string, doc: unknown) =>
+    process.stdout.write(`${json ? JSON.stringify(doc, null, 2) : text}\n`);
+  try {
+    switch (sub) {
+      case 'create': {
+        const { tenant, apiKey } = await createTenant(
+          { tenants, maxSubagentsCap: cap },
+          { name: name as string, budgetUsd: budget as number, maxSubagents: max ?? Math.min(100, cap) },
+        );
+        out(
+          `tenant ${tenant.tenantId} created (${tenant.name}, budget ${money(tenant.budgetUsd)}, max ${tenant.maxSubagents} sub-agents)\napi key: ${apiKey}\n(shown once: only its hash is stored)`,
+          { tenantId: tenant.tenantId, apiKey },
+        );
+        return 0;
+      }
+      case 'list': {
+        const all: Tenant[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await tenants.listTenants({ limit: 100, ...(cursor ? { cursor } : {}) });
+          all.push(...page.items);
+          cursor = page.nextCursor;
+        } while (cursor);
+        out(
+          all.length
+            ? all.map(tenantLine).join('\n')
+            : 'no tenants yet (parl tenants create --name <n> --budget-usd <x>)',
+          {
+            tenants: all.map(publicTenant),
+          },
+        );
+        return 0;
+      }
+      case 'set-budget': {
+        const current = await tenants.getTenant(tenantId as string);
+        if (!current) throw new UsageError(`no tenant ${tenantId}`);
+        const updated = await tenants.adjustBudget(
+          tenantId as string,
+          (budget as number) - current.budgetUsd,
+        );
+        out(tenantLine(updated), publicTenant(updated));
+        return 0;
+      }
+      case 'set-max-subagents': {
+        const updated = await tenants.setMaxSubagents(tenantId as string, max as number);
+        out(tenantLine(updated), publicTenant(updated));
+        return 0;
+      }
+      case 'revoke': {
+        await tenants.revokeKey(tenantId as string);
+        out(`tenant ${tenantId}: key revoked`, { tenantId, status: 'REVOKED' });
+        return 0;
+      }
+      default: {
+        const apiKey = await rotateApiKey({ tenants }, tenantId as string);
+        out(`tenant ${tenantId}: new api key: ${apiKey}\n(shown once; the old key no longer works)`, {
+          tenantId,
+          apiKey,
+        });
+        return 0;
+      }
+    }
+  } catch (error) {
+    if (error instanceof ParlError && !(error instanceof UsageError)) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    await data.close();
+  }
+}

@@ -1,0 +1,91 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import {
+  AuthError,
+  BudgetExceededError,
+  IdempotencyConflictError,
+  NotFoundError,
+  RequestValidationError,
+  StateConflictError,
+} from '#shared/domain/errors';
+
+/** The JSON error body of every failed request. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorResponse(
+  statusCode: number,
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): APIGatewayProxyResult {
+  const body: ApiErrorBody = { error: { code, message, ...(details ? { details } : {}) } };
+  return json(statusCode, body);
+}
+
+/** A header's value, whatever its case. */
+export function header(event: APIGatewayProxyEvent, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [k, v] of Object.entries(event.headers ?? {})) {
+    if (k.toLowerCase() === wanted && v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** Maps an error to its HTTP answer: 4xx for what the caller can fix, 500 (without details) for the rest. */
+export function toHttpError(error: unknown, requestId: string): APIGatewayProxyResult {
+  if (error instanceof RequestValidationError) {
+    return errorResponse(400, 'invalid_request', error.message, { field: error.field });
+  }
+  if (error instanceof AuthError) {
+    return error.revoked
+      ? errorResponse(403, 'forbidden', error.message)
+      : errorResponse(401, 'unauthorized', error.message);
+  }
+  if (error instanceof NotFoundError) return errorResponse(404, 'not_found', error.message);
+  if (error instanceof BudgetExceededError) {
+    return errorResponse(402, 'budget_exceeded', error.message, {
+      requiredUsd: error.requiredUsd,
+      availableUsd: error.availableUsd,
+    });
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return errorResponse(409, 'idempotency_conflict', error.message, { jobId: error.jobId });
+  }
+  if (error instanceof StateConflictError) return errorResponse(409, 'conflict', error.message);
+  const status = (error as { statusCode?: unknown })?.statusCode;
+  if (status === 404) return errorResponse(404, 'route_not_found', 'no such route');
+  if (status === 405) return errorResponse(405, 'method_not_allowed', 'method not allowed on this route');
+  return errorResponse(500, 'internal', `internal error (request ${requestId}); nothing was changed twice`);
+}
+
+/**
+ * Turns every thrown error into the JSON error body (never a stack trace) and logs the unexpected ones.
+ */
+export const httpErrors = (opts: {
+  logger: Logger;
+}): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => {
+  const httpErrorsOnError: MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>['onError'] = (
+    request,
+  ) => {
+    const requestId = request.context?.awsRequestId ?? 'unknown';
+    const response = toHttpError(request.error, requestId);
+    if (response.statusCode >= 500) {
+      opts.logger.error('request failed', { error: request.error as Error, requestId });
+    }
+    request.response = response;
+  };
+  return { onError: httpErrorsOnError };
+};

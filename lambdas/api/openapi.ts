@@ -1,0 +1,94 @@
+import { API_ROUTES } from '#shared/domain/api-routes';
+import { jobRequestJsonSchema } from '#shared/domain/request';
+
+const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+    },
+  },
+};
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const pageParams = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
+];
+
+/** Per-operation details beyond what API_ROUTES says. */
+const OPERATIONS: Record<string, Record<string, unknown>> = {
+  submitJob: {
+    parameters: [{ name: 'Idempotency-Key', in: 'header', schema: { type: 'string', maxLength: 128 } }],
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/JobRequest' } } },
+    },
+    responses: {
+      202: { description: 'accepted; Location names the job' },
+      400: errorResponse('invalid request; details.field names what is wrong'),
+      402: errorResponse('the budget cannot cover the job'),
+      409: errorResponse('the Idempotency-Key was used with another request'),
+    },
+  },
+  listJobs: { parameters: pageParams, responses: { 200: { description: 'a page of jobs, newest first' } } },
+  getJob: { responses: { 200: { description: 'the job' }, 404: errorResponse('no such job') } },
+  listSteps: {
+    parameters: pageParams,
+    responses: { 200: { description: 'a page of step records' }, 404: errorResponse('no such job') },
+  },
+  cancelJob: {
+    responses: {
+      200: { description: 'the job, CANCELLED' },
+      404: errorResponse('no such job'),
+      409: errorResponse('the job has already ended'),
+    },
+  },
+  getUsage: {
+    parameters: [{ name: 'period', in: 'query', schema: { type: 'string', pattern: '^\\d{4}-\\d{2}$' } }],
+    responses: { 200: { description: 'usage of the period and the budget' } },
+  },
+  getOpenApi: { responses: { 200: { description: 'this document' } } },
+};
+
+/** The OpenAPI 3 document of the REST API, built from the same route table the handler routes by. */
+export function openApiDocument(maxSubagentsCap: number) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of API_ROUTES) {
+    const params = route.path.includes('{id}')
+      ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }]
+      : [];
+    const extra = OPERATIONS[route.operationId] ?? {};
+    paths[route.path] ??= {};
+    (paths[route.path] as Record<string, unknown>)[route.method.toLowerCase()] = {
+      operationId: route.operationId,
+      summary: route.summary,
+      ...('public' in route && route.public ? { security: [] } : {}),
+      ...extra,
+      parameters: [...params, ...((extra.parameters as unknown[]) ?? [])],
+      responses: {
+        ...(extra.responses as Record<string, unknown>),
+        401: errorResponse('missing or unknown API key'),
+        403: errorResponse('revoked API key'),
+      },
+    };
+  }
+  const { $schema: _drop, ...jobRequest } = jobRequestJsonSchema(maxSubagentsCap);
+  return {
+    openapi: '3.0.3',
+    info: { title: 'PARL Swarm API', version: '1' },
+    security: [{ apiKey: [] }],
+    paths,
+    components: {
+      securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
+      schemas: { JobRequest: jobRequest, Error: errorSchema },
+    },
+  };
+}

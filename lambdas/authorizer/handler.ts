@@ -1,0 +1,57 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
+import { createTenantDeps, type TenantDeps } from '#shared/adapters/clients';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { loadConfig } from '#shared/config';
+import { AuthError } from '#shared/domain/errors';
+import { authenticate } from '#shared/use-cases/tenants';
+
+/** The resource a policy covers: every method of the stage, so a cached answer serves all routes. */
+export function stageWildcard(methodArn: string): string {
+  const [arn, stage] = [methodArn.split('/')[0], methodArn.split('/')[1]];
+  return `${arn}/${stage ?? '*'}/*/*`;
+}
+
+const policy = (effect: 'Allow' | 'Deny', resource: string, principalId: string) => ({
+  principalId,
+  policyDocument: {
+    Version: '2012-10-17',
+    Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }],
+  },
+});
+
+/**
+ * The API's REQUEST authorizer: resolves `x-api-key` to its tenant. Allow carries `tenantId` in the
+ * context (the only place the API reads it from); a revoked key gets Deny (403); a missing, malformed
+ * or unknown key throws `Unauthorized` (401), as API Gateway expects.
+ */
+export function createAuthorizerHandler(deps: () => Promise<TenantDeps>, logger: Logger = createLogger()) {
+  const inner = async (
+    event: APIGatewayRequestAuthorizerEvent,
+    _context: Context,
+  ): Promise<APIGatewayAuthorizerResult> => {
+    const headers = event.headers ?? {};
+    const apiKey = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-api-key')?.[1];
+    try {
+      const tenant = await authenticate(await deps(), apiKey ?? undefined);
+      return {
+        ...policy('Allow', stageWildcard(event.methodArn), tenant.tenantId),
+        context: { tenantId: tenant.tenantId },
+      };
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      logger.info('request refused', { reason: error.message });
+      if (error.revoked) return policy('Deny', stageWildcard(event.methodArn), 'revoked');
+      throw new Error('Unauthorized');
+    }
+  };
+  return middy(inner).use(injectLambdaContext(logger));
+}
+
+let cached: Promise<TenantDeps> | undefined;
+export const handler = createAuthorizerHandler(() => {
+  cached ??= Promise.resolve(createTenantDeps(loadConfig(process.env)));
+  return cached;
+});

@@ -1,0 +1,126 @@
+import {
+  CircuitOpenError,
+  ProviderRejectedError,
+  RateLimitedError,
+  TransientError,
+} from '#shared/domain/errors';
+import { backoffMs, type CallOutcome, estimateTokens } from '#shared/domain/provider-limits';
+import type { CallStats, ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
+import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+
+/** The one retry layer of model calls. */
+export interface RetryPolicy {
+  /** Retries after 5xx, timeouts and malformed bodies. */
+  maxRetries: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** 429s are retried (paced by the limiter's cooldown) until this much time has passed. */
+  maxWaitMs: number;
+}
+
+/** What a call that did not come through ran into. */
+export function outcomeOf(error: unknown): CallOutcome {
+  if (error instanceof RateLimitedError)
+    return {
+      kind: 'rate-limited',
+      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    };
+  if (error instanceof ProviderRejectedError) return { kind: 'rejected' };
+  return { kind: 'failure' };
+}
+
+/**
+ * Wraps an LLM client with the shared limiter and the retries: every attempt takes a lease
+ * (waiting for concurrency, RPM, TPM, cooldown and the circuit breaker), gives it back with the
+ * outcome, and is retried here only — 429s after the shared cooldown plus a full-jitter pause,
+ * 5xx/timeouts/malformed bodies with capped exponential backoff and full jitter (never less than
+ * Retry-After). 400/401/403/404 fail at once. The response (or the final error, as `callStats`)
+ * says how many calls it took.
+ *
+ * @example
+ * const llm = new LimitedLlm(new OpenAiLlm(client, 'kimi-k2.5'), limiter, retry);
+ * await llm.chat({ messages, caller: { role: 'subagent', tenantId } });
+ */
+export class LimitedLlm implements LlmClient {
+  constructor(
+    private readonly inner: LlmClient,
+    private readonly limiter: RateLimiter | undefined,
+    private readonly retry: RetryPolicy,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get model(): string {
+    return this.inner.model;
+  }
+
+  async chat(request: ChatRequest): Promise<ChatResponse> {
+    const caller = request.caller ?? { role: 'subagent' as const, tenantId: 'unknown' };
+    const { caller: _caller, ...providerRequest } = request;
+    const promptChars =
+      JSON.stringify(request.messages).length + (request.tools ? JSON.stringify(request.tools).length : 0);
+    const estimatedTokens = estimateTokens(promptChars, request.maxTokens);
+    const stats: CallStats = { calls: 0, rateLimited: 0, waitedMs: 0 };
+    const started = Date.now();
+    let failures = 0;
+    for (;;) {
+      let lease: LimiterLease | undefined;
+      try {
+        lease = await this.limiter?.acquire({ ...caller, estimatedTokens });
+      } catch (error) {
+        // An open circuit costs a retry but no call; anything else from the limiter ends the call.
+        if (!(error instanceof CircuitOpenError) || failures >= this.retry.maxRetries)
+          throw Object.assign(error as Error, { callStats: { ...stats } });
+        failures += 1;
+        const pause = backoffMs(
+          failures,
+          { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs },
+          this.random,
+        );
+        stats.waitedMs += pause;
+        await this.sleep(pause);
+        continue;
+      }
+      stats.waitedMs += lease?.waitedMs ?? 0;
+      stats.calls += 1;
+      try {
+        const response = await this.inner.chat(providerRequest);
+        if (lease) {
+          const tokens = response.usage.inputTokens + response.usage.outputTokens;
+          await this.limiter?.release(lease, { kind: 'success', tokens });
+        }
+        return { ...response, callStats: { ...stats } };
+      } catch (error) {
+        const outcome = outcomeOf(error);
+        if (lease) await this.limiter?.release(lease, outcome);
+        const give = () => Object.assign(error as Error, { callStats: { ...stats } });
+        if (!(error instanceof TransientError)) throw give();
+        let pause: number;
+        if (error instanceof RateLimitedError) {
+          stats.rateLimited += 1;
+          if (Date.now() - started >= this.retry.maxWaitMs) throw give();
+          // With a limiter the shared cooldown already honours Retry-After; the jitter spreads callers.
+          pause = backoffMs(
+            stats.rateLimited,
+            {
+              baseMs: this.retry.backoffBaseMs,
+              capMs: this.retry.backoffCapMs,
+              ...(this.limiter ? {} : { retryAfterMs: error.retryAfterMs }),
+            },
+            this.random,
+          );
+        } else {
+          failures += 1;
+          if (failures > this.retry.maxRetries) throw give();
+          pause = backoffMs(
+            failures,
+            { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs },
+            this.random,
+          );
+        }
+        stats.waitedMs += pause;
+        await this.sleep(pause);
+      }
+    }
+  }
+}

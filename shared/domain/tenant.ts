@@ -1,0 +1,94 @@
+/**
+ * Tenants, their API keys and their money. Pure rules; storage lives in the tenant store adapter.
+ *
+ * An API key reads `parl_<tenantId>_<secret>`: the tenant id inside the key lets the authorizer find
+ * the tenant's record by a key that leads with the tenant (no global key index), and only the
+ * SHA-256 of the whole key is stored.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { PriceTable } from './types';
+
+export type TenantStatus = 'ACTIVE' | 'REVOKED';
+
+/** A tenant as stored. Money is in US dollars; `availableUsd` never goes below zero. */
+export interface Tenant {
+  tenantId: string;
+  name: string;
+  status: TenantStatus;
+  createdAt: string;
+  /** SHA-256 (hex) of the API key. */
+  keyHash: string;
+  /** What the tenant has paid in (the sum of every budget set). */
+  budgetUsd: number;
+  /** Not spent and not held by a running job. */
+  availableUsd: number;
+  /** Held by running jobs (reservations and their top-ups). */
+  reservedUsd: number;
+  /** Settled cost of finished jobs. */
+  spentUsd: number;
+  /** Upper bound of a job's `maxSubagents` for this tenant. */
+  maxSubagents: number;
+}
+
+const TENANT_ID = /^t-[a-z0-9]{12}$/;
+
+/** A new tenant id: `t-` and 12 characters of a-z0-9. */
+export function newTenantId(): string {
+  return `t-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+}
+
+export function isTenantId(value: string): boolean {
+  return TENANT_ID.test(value);
+}
+
+/** A new API key for the tenant; shown once, stored only as its hash. */
+export function newApiKey(tenantId: string): string {
+  return `parl_${tenantId}_${randomBytes(24).toString('base64url')}`;
+}
+
+export function hashApiKey(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
+}
+
+/** The tenant id a key claims to belong to, or undefined for a malformed key. */
+export function tenantOfApiKey(apiKey: string): string | undefined {
+  const m = /^parl_(t-[a-z0-9]{12})_[A-Za-z0-9_-]{32}$/.exec(apiKey);
+  return m?.[1];
+}
+
+/** Compares a presented key with a stored hash in constant time. */
+export function apiKeyMatches(apiKey: string, keyHash: string): boolean {
+  const a = Buffer.from(hashApiKey(apiKey), 'hex');
+  const b = Buffer.from(keyHash, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Rounds money to micro-dollars so sums of many small costs stay exact in DynamoDB numbers. */
+export const usd = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+/** The most a model call can cost: its prompt (counted generously, ~2 characters a token) plus `maxTokens` out. */
+export function maxCallCostUsd(promptChars: number, maxTokens: number, prices: PriceTable): number {
+  const inputTokens = Math.ceil(promptChars / 2) + 64;
+  return usd((inputTokens * prices.inputPerMillion + maxTokens * prices.outputPerMillion) / 1e6);
+}
+
+/**
+ * The reservation a job takes before it starts: what its model calls typically cost, with a margin.
+ * Calls draw from it and top it up from the tenant's balance when it runs short, so a low estimate
+ * never lets a job overspend; a high one only holds money until the job settles.
+ *
+ * Per subtask: a few steps of ~1,500 input tokens and ~300 output tokens; plus the orchestrator.
+ */
+export function estimateJobCostUsd(
+  input: { subtasks: number; mode: 'parl' | 'sequential'; stepBudget: number },
+  prices: PriceTable,
+): number {
+  const units = Math.max(1, input.subtasks);
+  const steps = Math.min(input.stepBudget, 4);
+  const perStep = (1500 * prices.inputPerMillion + 300 * prices.outputPerMillion) / 1e6;
+  const orchestrator = 2 * ((4000 * prices.inputPerMillion + 1000 * prices.outputPerMillion) / 1e6);
+  return usd(units * steps * perStep + orchestrator);
+}
+
+/** The usage period (`YYYY-MM`, UTC) of an ISO timestamp. */
+export const usagePeriod = (iso: string): string => iso.slice(0, 7);

@@ -1,0 +1,33 @@
+import type { CallerRole, CallOutcome, LimiterState, ProviderLimits } from '#shared/domain/provider-limits';
+
+/** Who asks for a provider call, and how many tokens it will probably use. */
+export interface AcquireOptions {
+  role: CallerRole;
+  tenantId: string;
+  estimatedTokens: number;
+}
+
+/** The right to make one call; give it back with {@link RateLimiter.release}. */
+export interface LimiterLease {
+  readonly id: string;
+  /** Milliseconds spent waiting for it. */
+  readonly waitedMs: number;
+}
+
+/**
+ * The limits of one provider key, shared by every caller of every job (concurrency, RPM, TPM, a
+ * cooldown after 429s, an adaptive ceiling, a circuit breaker).
+ *
+ * @example
+ * const lease = await limiter.acquire({ role: 'subagent', tenantId, estimatedTokens: 1200 });
+ * try { … one call …; await limiter.release(lease, { kind: 'success', tokens: 1100 }); }
+ * catch { await limiter.release(lease, { kind: 'failure' }); }
+ */
+export interface RateLimiter {
+  /** Waits until a call may start; throws LimiterTimeoutError after the configured maximum wait. */
+  acquire(options: AcquireOptions): Promise<LimiterLease>;
+  /** Frees the lease and tells the limiter how the call went. */
+  release(lease: LimiterLease, outcome: CallOutcome): Promise<void>;
+  /** The current shared state (for reports and tests). */
+  snapshot(): Promise<{ limits: ProviderLimits; state: LimiterState }>;
+}

@@ -1,0 +1,36 @@
+import { NotFoundError, StateConflictError } from '#shared/domain/errors';
+import { TERMINAL_STATUSES } from '#shared/domain/types';
+import type { JobRecord, JobRef, JobStore } from '#shared/ports/job-store';
+import type { WorkflowControl } from '#shared/ports/workflow';
+import type { CloseJobDeps } from './aggregate-job';
+import { closeEndedExecution } from './close-ended-execution';
+
+/** The reason stored on a job its tenant cancelled. */
+export const CANCEL_REASON = 'cancelled by the tenant';
+
+/** A tenant's job; another tenant's job is not found, exactly like one that does not exist. */
+export async function requireJob(store: JobStore, ref: JobRef): Promise<JobRecord> {
+  const job = await store.getJob(ref);
+  if (!job) throw new NotFoundError(`job ${ref.jobId} not found`);
+  return job;
+}
+
+/**
+ * Cancels a running job.
+ *
+ * 1. load the job (NotFoundError for another tenant's job); a finished one is a StateConflictError
+ * 2. stop its execution (the cloud's status-change event will find the job closed already)
+ * 3. close the job as CANCELLED with the measures of the steps taken so far, and settle its cost
+ */
+export async function cancelJob(
+  deps: CloseJobDeps & { workflow: WorkflowControl },
+  ref: JobRef,
+): Promise<JobRecord> {
+  const job = await requireJob(deps.store, ref);
+  if (TERMINAL_STATUSES.includes(job.status)) {
+    throw new StateConflictError(`job ${job.jobId} has already ended: ${job.status}`);
+  }
+  if (job.executionId) await deps.workflow.stop(job.executionId, CANCEL_REASON);
+  await closeEndedExecution(deps, { ...ref, status: 'ABORTED', reason: CANCEL_REASON });
+  return requireJob(deps.store, ref);
+}

@@ -1,0 +1,86 @@
+import { AuthError, RequestValidationError } from '#shared/domain/errors';
+import {
+  apiKeyMatches,
+  hashApiKey,
+  newApiKey,
+  newTenantId,
+  type Tenant,
+  tenantOfApiKey,
+  usd,
+} from '#shared/domain/tenant';
+import type { TenantStore } from '#shared/ports/tenants';
+
+export interface CreateTenantInput {
+  name: string;
+  budgetUsd: number;
+  maxSubagents: number;
+}
+
+/** Checks an operator's input for a new tenant; names the wrong field. */
+export function checkTenantInput(input: CreateTenantInput, maxSubagentsCap: number): void {
+  if (!/^[\w .,'&()-]{1,100}$/u.test(input.name)) {
+    throw new RequestValidationError('name', "must be 1-100 letters, digits, spaces or .,'&()-");
+  }
+  if (!Number.isFinite(input.budgetUsd) || input.budgetUsd < 0 || input.budgetUsd > 1_000_000) {
+    throw new RequestValidationError('budgetUsd', 'must be a number of dollars from 0 to 1,000,000');
+  }
+  if (
+    !Number.isInteger(input.maxSubagents) ||
+    input.maxSubagents < 1 ||
+    input.maxSubagents > maxSubagentsCap
+  ) {
+    throw new RequestValidationError('maxSubagents', `must be an integer from 1 to ${maxSubagentsCap}`);
+  }
+}
+
+/**
+ * Creates a tenant with a budget and returns its API key, which exists only in this result: the
+ * store keeps its SHA-256.
+ */
+export async function createTenant(
+  deps: { tenants: TenantStore; maxSubagentsCap: number },
+  input: CreateTenantInput,
+): Promise<{ tenant: Tenant; apiKey: string }> {
+  checkTenantInput(input, deps.maxSubagentsCap);
+  const tenantId = newTenantId();
+  const apiKey = newApiKey(tenantId);
+  const budget = usd(input.budgetUsd);
+  const tenant: Tenant = {
+    tenantId,
+    name: input.name,
+    status: 'ACTIVE',
+    createdAt: new Date().toISOString(),
+    keyHash: hashApiKey(apiKey),
+    budgetUsd: budget,
+    availableUsd: budget,
+    reservedUsd: 0,
+    spentUsd: 0,
+    maxSubagents: input.maxSubagents,
+  };
+  await deps.tenants.createTenant(tenant);
+  return { tenant, apiKey };
+}
+
+/** Issues a new key for a tenant (the old one stops working) and makes it ACTIVE again. */
+export async function rotateApiKey(deps: { tenants: TenantStore }, tenantId: string): Promise<string> {
+  const apiKey = newApiKey(tenantId);
+  await deps.tenants.rotateKey(tenantId, hashApiKey(apiKey));
+  return apiKey;
+}
+
+/**
+ * Resolves an API key to its tenant. Missing, malformed or unknown keys → AuthError (401); the key
+ * of a revoked tenant → AuthError with `revoked` (403).
+ */
+export async function authenticate(
+  deps: { tenants: TenantStore },
+  apiKey: string | undefined,
+): Promise<Tenant> {
+  if (!apiKey) throw new AuthError('the x-api-key header is missing');
+  const tenantId = tenantOfApiKey(apiKey);
+  if (!tenantId) throw new AuthError('the API key is malformed');
+  const tenant = await deps.tenants.getTenant(tenantId);
+  if (!tenant || !apiKeyMatches(apiKey, tenant.keyHash)) throw new AuthError('the API key is not valid');
+  if (tenant.status !== 'ACTIVE') throw new AuthError('the API key has been revoked', true);
+  return tenant;
+}

@@ -1,0 +1,313 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalApi, startLocalApi } from '#cdk/local/api-gateway';
+import { LocalStack } from '#cdk/local/runtime';
+import { API_ROUTES } from '#shared/domain/api-routes';
+import { bmaDemoRequest } from '#shared/domain/demo';
+import { costUsd, criticalSteps, sequentialSteps, tokenTotals } from '#shared/domain/measures';
+import { usd } from '#shared/domain/tenant';
+import type { StepRecord } from '#shared/domain/types';
+import { createTenant } from '#shared/use-cases/tenants';
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown> & {
+    error?: { code: string; message: string; details?: Record<string, unknown> };
+  };
+}
+
+describe('the REST API over HTTP on loopback (local API Gateway, authorizer, api function)', () => {
+  let stack: LocalStack;
+  let api: LocalApi;
+  let keyA: string;
+  let keyB: string;
+  let tenantA: string;
+
+  const call = async (
+    method: string,
+    path: string,
+    opts: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  ): Promise<Answer> => {
+    const res = await fetch(`${api.url}${path}`, {
+      method,
+      headers: {
+        ...(opts.key ? { 'x-api-key': opts.key } : {}),
+        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
+      ...(opts.raw !== undefined
+        ? { body: opts.raw }
+        : opts.body !== undefined
+          ? { body: JSON.stringify(opts.body) }
+          : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : {} };
+  };
+
+  const waitFor = async (key: string, jobId: string): Promise<Answer> => {
+    for (let i = 0; i < 600; i++) {
+      const got = await call('GET', `/v1/jobs/${jobId}`, { key });
+      if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(String(got.body.status))) return got;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`job ${jobId} did not finish`);
+  };
+
+  const allSteps = async (key: string, jobId: string, limit = 7): Promise<StepRecord[]> => {
+    const steps: StepRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call(
+        'GET',
+        `/v1/jobs/${jobId}/steps?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+        { key },
+      );
+      expect(page.status).toBe(200);
+      steps.push(...(page.body.items as StepRecord[]));
+      cursor = page.body.nextCursor as string | undefined;
+    } while (cursor);
+    return steps;
+  };
+
+  const small = (n = 4, extra: Record<string, unknown> = {}) => ({ ...bmaDemoRequest(n, 2), ...extra });
+
+  beforeAll(async () => {
+    stack = await LocalStack.start({ simulator: { seed: 4, latencyScale: 0 }, sfnEndpoint: true });
+    api = await startLocalApi(stack);
+    const a = await createTenant(
+      { tenants: stack.tenants, maxSubagentsCap: 1000 },
+      { name: 'Alpha', budgetUsd: 50, maxSubagents: 20 },
+    );
+    const b = await createTenant(
+      { tenants: stack.tenants, maxSubagentsCap: 1000 },
+      { name: 'Beta', budgetUsd: 50, maxSubagents: 20 },
+    );
+    keyA = a.apiKey;
+    keyB = b.apiKey;
+    tenantA = a.tenant.tenantId;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await stack?.close();
+  });
+
+  it('runs a job submitted over HTTP to SUCCEEDED, and its metrics match its steps', async () => {
+    // Act
+    const posted = await call('POST', '/v1/jobs', { key: keyA, body: small(6) });
+    // Assess
+    expect(posted.status).toBe(202);
+    const jobId = posted.body.jobId as string;
+    expect(posted.headers.get('location')).toBe(`/v1/jobs/${jobId}`);
+    expect(posted.body.links).toMatchObject({ self: `/v1/jobs/${jobId}` });
+    const done = await waitFor(keyA, jobId);
+    expect(done.body.status).toBe('SUCCEEDED');
+    const steps = await allSteps(keyA, jobId, 5);
+    const metrics = done.body.metrics as Record<string, unknown> & { tokens: Record<string, number> };
+    expect(steps.length).toBeGreaterThan(5); // more than one page
+    expect(new Set(steps.map((s) => `${s.stage}/${s.role}/${s.agentId}/${s.step}`)).size).toBe(steps.length);
+    expect(metrics.criticalSteps).toBe(criticalSteps(steps));
+    expect(metrics.sequentialSteps).toBe(sequentialSteps(steps));
+    const totals = tokenTotals(steps);
+    expect(metrics.tokens).toMatchObject({
+      input: totals.input,
+      output: totals.output,
+      cachedInput: totals.cachedInput,
+    });
+  });
+
+  it("keeps tenants apart: B cannot read, list, page or cancel A's job (404, as for no job)", async () => {
+    // Prepare
+    const posted = await call('POST', '/v1/jobs', { key: keyA, body: small(3) });
+    const jobId = posted.body.jobId as string;
+    // Act
+    const read = await call('GET', `/v1/jobs/${jobId}`, { key: keyB });
+    const steps = await call('GET', `/v1/jobs/${jobId}/steps`, { key: keyB });
+    const cancel = await call('POST', `/v1/jobs/${jobId}/cancel`, { key: keyB });
+    const missing = await call('GET', '/v1/jobs/00000000-0000-0000-0000-000000000000', { key: keyB });
+    const list = await call('GET', '/v1/jobs', { key: keyB });
+    // Assess
+    for (const answer of [read, steps, cancel]) {
+      expect(answer.status).toBe(404);
+      expect(answer.body.error?.code).toBe('not_found');
+    }
+    expect(missing.status).toBe(404);
+    expect(read.body.error?.message.replace(jobId, 'X')).toBe(
+      missing.body.error?.message.replace('00000000-0000-0000-0000-000000000000', 'X'),
+    );
+    expect((list.body.items as { jobId: string }[]).some((j) => j.jobId === jobId)).toBe(false);
+    const own = await call('GET', '/v1/jobs', { key: keyA });
+    expect((own.body.items as { jobId: string }[]).some((j) => j.jobId === jobId)).toBe(true);
+    await waitFor(keyA, jobId);
+  });
+
+  it("ignores a tenantId in the body or query: the job belongs to the key's tenant", async () => {
+    const posted = await call('POST', `/v1/jobs?tenantId=${tenantA}`, {
+      key: keyB,
+      body: { ...small(2), tenantId: tenantA },
+    });
+    expect(posted.status).toBe(202);
+    const jobId = posted.body.jobId as string;
+    expect((await call('GET', `/v1/jobs/${jobId}`, { key: keyA })).status).toBe(404);
+    expect((await call('GET', `/v1/jobs/${jobId}`, { key: keyB })).status).toBe(200);
+    await waitFor(keyB, jobId);
+  });
+
+  it.each([
+    ['no key', 401, undefined],
+    ['a malformed key', 401, 'not-a-key'],
+    ['an unknown tenant', 401, 'parl_t-000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+  ])('answers %s with %i and a JSON error', async (_name, status, key) => {
+    const answer = await call('GET', '/v1/jobs', key ? { key } : {});
+    expect(answer.status).toBe(status);
+    expect(answer.body.error?.code).toBe('unauthorized');
+  });
+
+  it('answers a wrong secret for a real tenant with 401, and a revoked key with 403', async () => {
+    const c = await createTenant(
+      { tenants: stack.tenants, maxSubagentsCap: 1000 },
+      { name: 'Gamma', budgetUsd: 1, maxSubagents: 5 },
+    );
+    const forged =
+      `${c.apiKey.slice(0, -4)}AAAA` === c.apiKey
+        ? `${c.apiKey.slice(0, -4)}BBBB`
+        : `${c.apiKey.slice(0, -4)}AAAA`;
+    expect((await call('GET', '/v1/jobs', { key: forged })).status).toBe(401);
+    expect((await call('GET', '/v1/jobs', { key: c.apiKey })).status).toBe(200);
+    await stack.tenants.revokeKey(c.tenant.tenantId);
+    const revoked = await call('GET', '/v1/jobs', { key: c.apiKey });
+    expect(revoked.status).toBe(403);
+    expect(revoked.body.error?.code).toBe('forbidden');
+  });
+
+  it.each([
+    ['bad JSON', { raw: '{"task": ' }, 'body'],
+    ['a JSON array', { raw: '[1,2]' }, 'body'],
+    ['an empty body', { raw: '' }, 'body'],
+    ['a wrong type', { body: { task: 5 } }, 'task'],
+    ['an unknown field', { body: { task: 'x', colour: 'red' } }, 'colour'],
+    ['a wrong nested type', { body: { task: 'x', subtasks: [{ prompt: 3 }] } }, 'subtasks[0]'],
+    [
+      'maxSubagents above the tenant cap (20)',
+      { body: { task: 'x', subtasks: ['a'], maxSubagents: 21 } },
+      'maxSubagents',
+    ],
+    ['an oversize body', { raw: JSON.stringify({ task: 'x'.repeat(2_000_000) }) }, 'body'],
+    [
+      'a bad Idempotency-Key',
+      { body: { task: 'x' }, headers: { 'idempotency-key': 'has spaces' } },
+      'Idempotency-Key',
+    ],
+  ])('rejects %s with 400 naming the field, and starts nothing', async (_name, req, field) => {
+    // Prepare
+    const before = await stack.tenants.getTenant(tenantA);
+    const listBefore = await call('GET', '/v1/jobs?limit=100', { key: keyA });
+    // Act
+    const answer = await call('POST', '/v1/jobs', { key: keyA, ...req });
+    // Assess
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.code).toBe('invalid_request');
+    expect(answer.body.error?.details?.field).toBe(field);
+    expect(JSON.stringify(answer.body)).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+    const listAfter = await call('GET', '/v1/jobs?limit=100', { key: keyA });
+    expect((listAfter.body.items as unknown[]).length).toBe((listBefore.body.items as unknown[]).length);
+    expect((await stack.tenants.getTenant(tenantA))?.reservedUsd).toBe(before?.reservedUsd);
+  });
+
+  it.each([
+    ['limit', '/v1/jobs?limit=0'],
+    ['cursor', '/v1/jobs?cursor=bm90LWEtY3Vyc29y'],
+    ['period', '/v1/usage?period=2026-13'],
+  ])('rejects a bad %s query parameter with 400', async (field, path) => {
+    const answer = await call('GET', path, { key: keyA });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.details?.field).toBe(field);
+  });
+
+  it('returns the same job for a retried POST with the same Idempotency-Key, and 409 for another body', async () => {
+    // Prepare
+    const body = small(3);
+    const headers = { 'idempotency-key': `retry-${Date.now()}` };
+    // Act
+    const [first, second] = await Promise.all([
+      call('POST', '/v1/jobs', { key: keyA, body, headers }),
+      call('POST', '/v1/jobs', { key: keyA, body, headers }),
+    ]);
+    const third = await call('POST', '/v1/jobs', { key: keyA, body, headers });
+    const other = await call('POST', '/v1/jobs', { key: keyA, body: small(4), headers });
+    // Assess
+    expect([first.status, second.status, third.status]).toEqual([202, 202, 202]);
+    expect(second.body.jobId).toBe(first.body.jobId);
+    expect(third.body.jobId).toBe(first.body.jobId);
+    expect(third.headers.get('idempotent-replayed')).toBe('true');
+    expect(other.status).toBe(409);
+    expect(other.body.error?.code).toBe('idempotency_conflict');
+    const list = await call('GET', '/v1/jobs?limit=100', { key: keyA });
+    expect((list.body.items as { jobId: string }[]).filter((j) => j.jobId === first.body.jobId)).toHaveLength(
+      1,
+    );
+    await waitFor(keyA, first.body.jobId as string);
+  });
+
+  it("pages the tenant's jobs newest first with a cursor", async () => {
+    const seen: { jobId: string; acceptedAt: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { key: keyA });
+      seen.push(...(page.body.items as { jobId: string; acceptedAt: string }[]));
+      cursor = page.body.nextCursor as string | undefined;
+    } while (cursor);
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(seen.map((j) => j.jobId)).size).toBe(seen.length);
+    const times = seen.map((j) => j.acceptedAt);
+    expect(times).toEqual([...times].sort().reverse());
+  });
+
+  it('serves an OpenAPI 3 document without a key, listing exactly the routes', async () => {
+    const answer = await call('GET', '/v1/openapi.json');
+    expect(answer.status).toBe(200);
+    expect(answer.body.openapi).toMatch(/^3\./);
+    const paths = answer.body.paths as Record<string, Record<string, { operationId: string }>>;
+    const documented = Object.entries(paths).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([m, op]) => `${m.toUpperCase()} ${p} ${op.operationId}`),
+    );
+    expect(documented.sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path} ${r.operationId}`).sort());
+  });
+
+  it('answers unknown routes with a JSON 404 and a wrong method with 405', async () => {
+    expect((await call('GET', '/v1/nothing', { key: keyA })).body.error?.code).toBe('route_not_found');
+    expect((await call('DELETE', '/v1/jobs', { key: keyA })).status).toBe(405);
+  });
+
+  it("reports usage equal to the sum of the tenant's step records", async () => {
+    // Prepare: every job of A has ended (settled)
+    const jobs: { jobId: string; status: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/v1/jobs?limit=50${cursor ? `&cursor=${cursor}` : ''}`, { key: keyA });
+      jobs.push(...(page.body.items as { jobId: string; status: string }[]));
+      cursor = page.body.nextCursor as string | undefined;
+    } while (cursor);
+    for (const j of jobs) await waitFor(keyA, j.jobId);
+    const steps = (await Promise.all(jobs.map((j) => allSteps(keyA, j.jobId, 100)))).flat();
+    // Act
+    const usage = await call('GET', `/v1/usage?period=${new Date().toISOString().slice(0, 7)}`, {
+      key: keyA,
+    });
+    // Assess
+    const totals = tokenTotals(steps);
+    expect(usage.status).toBe(200);
+    expect(usage.body).toMatchObject({
+      jobs: jobs.length,
+      calls: steps.length,
+      inputTokens: totals.input,
+      outputTokens: totals.output,
+      cachedInputTokens: totals.cachedInput,
+    });
+    expect(usage.body.costUsd).toBeCloseTo(costUsd(totals), 5);
+    const budget = usage.body.budget as Record<string, number>;
+    expect(budget.reservedUsd).toBe(0);
+    expect(budget.spentUsd).toBeCloseTo(usage.body.costUsd as number, 5);
+    expect(budget.availableUsd).toBeCloseTo(usd(50 - (budget.spentUsd ?? 0)), 5);
+  });
+});
