@@ -8,9 +8,10 @@ import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
-import { parseJobRequest } from '#shared/domain/request';
+import { parseJobRequest, TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
 import { cancelJob, requireJob } from '#shared/use-cases/jobs';
+import { getPolicies } from '#shared/use-cases/policy';
 import { submitJob } from '#shared/use-cases/submit-job';
 import { header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
@@ -172,6 +173,16 @@ const getUsage: RouteHandler = async (event, deps) => {
   });
 };
 
+const getPolicy: RouteHandler = async (event, deps) => {
+  const tenantId = tenantOf(event);
+  const taskClass = event.queryStringParameters?.taskClass;
+  if (taskClass !== undefined && !TASK_CLASS_PATTERN.test(taskClass)) {
+    throw new RequestValidationError('taskClass', TASK_CLASS_RULE);
+  }
+  const policies = await getPolicies({ policies: deps.policies }, tenantId, taskClass);
+  return json(200, { tenantId, policies });
+};
+
 const getOpenApi: RouteHandler = (_event, deps) =>
   Promise.resolve(json(200, openApiDocument(deps.config.maxSubagentsCap)));
 
@@ -182,6 +193,7 @@ const HANDLERS: Record<(typeof API_ROUTES)[number]['operationId'], RouteHandler>
   listSteps,
   cancelJob: cancel,
   getUsage,
+  getPolicy,
   getOpenApi,
 };
 

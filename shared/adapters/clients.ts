@@ -116,6 +116,7 @@ export interface ApiDeps {
   config: AppConfig;
   store: DynamoJobStore;
   tenants: DynamoTenantStore;
+  policies: DynamoPolicyStore;
   workflow: SfnWorkflow;
 }
 
@@ -133,6 +134,7 @@ export function createApiDeps(config: AppConfig): ApiDeps {
     config,
     store: new DynamoJobStore(doc, config.tableName),
     tenants: new DynamoTenantStore(doc, config.tableName),
+    policies: new DynamoPolicyStore(doc, config.tableName),
     workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
   };
 }

@@ -3,6 +3,10 @@ import { RequestValidationError } from './errors';
 import type { JobRequest, Subtask } from './types';
 
 /** Limits of a job request. */
+/** A task class: what a policy is kept per (with the tenant). */
+export const TASK_CLASS_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const TASK_CLASS_RULE = 'must be 1-64 characters of a-z 0-9 . _ -';
+
 export const REQUEST_LIMITS = {
   taskChars: 10_000,
   subtasks: 10_000,
@@ -30,10 +34,7 @@ const requestSchema = (maxSubagentsCap: number) =>
   z
     .object({
       task: z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.taskChars),
-      taskClass: z
-        .string()
-        .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 . _ -')
-        .optional(),
+      taskClass: z.string().regex(TASK_CLASS_PATTERN, TASK_CLASS_RULE).optional(),
       workload: z.enum(['generic', 'bma-compliance']).optional(),
       subtasks: z.array(subtaskSchema).min(1, 'must not be empty').max(REQUEST_LIMITS.subtasks).optional(),
       mode: z.enum(['parl', 'sequential']).optional(),
