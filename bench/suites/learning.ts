@@ -3,7 +3,7 @@
  * fan-out is not the best, compared with every fixed arm in the same run.
  *
  *   npm run bench -- --suite learning [--jobs 40] [--reps 3] [--installations 16] [--max-in-flight 4]
- *                                     [--latency-scale 2] [--llm-retries 0] [--seed 1]
+ *                                     [--latency-scale 2] [--max-wait-ms 1500] [--seed 1]
  *
  * The environment (printed with the results):
  * - every job checks the same `installations` fire-alarm installations (the BMA demo, ground truth
@@ -11,11 +11,12 @@
  * - an arm is a fan-out `wN`: N sub-agents at once, each taking ceil(installations / N) of them in a
  *   row. Batching raises CriticalSteps (2 per installation a sub-agent takes, plus the synthesizer),
  *   which lowers r_parallel: narrow arms lose there;
- * - the provider allows `max-in-flight` requests at once per key (a gate in front of the simulator
- *   answers Moonshot's 429 `rate_limit_reached_error` above it); the OpenAI SDK retries a call
- *   `llm-retries` times and Step Functions retries a failed sub-agent (LAMBDA_RETRY) before the Map
- *   records it as failed. Wide arms meet 429s, exhaust retries, lose sub-agents (r_finish) and their
- *   subtasks (r_perf): wide arms lose there;
+ * - the provider allows `max-in-flight` requests at once per key (the simulator answers Moonshot's
+ *   429 `rate_limit_reached_error` above it, with Retry-After); each sub-agent's model call retries
+ *   429s for at most `max-wait-ms` (its deadline) and then fails, without the shared limiter queueing
+ *   it (PARL_PROVIDER_LIMITER=off: a key shared with callers outside the service, or a deadline
+ *   shorter than the queue). Wide arms meet 429s, run out of time, lose sub-agents (r_finish) and
+ *   their subtasks (r_perf): wide arms lose there;
  * - so a middle arm is best. The fixed arms run `reps` times each, then `jobs` jobs learn from
  *   scratch (a fresh tenant and task class, policy `learn`), one after another.
  */
@@ -30,7 +31,6 @@ import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics } from '#shared/domain/types';
 import { getPolicies } from '#shared/use-cases/policy';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
-import { startProviderGate } from '../provider-gate';
 
 interface JobRow {
   phase: 'fixed' | 'learn';
@@ -52,24 +52,29 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
   const installations = Math.max(2, numberArg(args, 'installations', 16));
   const maxInFlight = Math.max(1, numberArg(args, 'max-in-flight', 4));
   const latencyScale = numberArg(args, 'latency-scale', 2);
-  const llmRetries = numberArg(args, 'llm-retries', 0);
+  const maxWaitMs = numberArg(args, 'max-wait-ms', 1500);
   const seed = numberArg(args, 'seed', 1);
   const arms = candidateArms(defaultArms(), installations);
 
   const environment = [
     `${installations} BMA installations per job (2 model calls per installation, ground truth known, 3 % wrong verdicts)`,
     `arms ${arms.map((a) => a.id).join(', ')}: wN = N sub-agents at once, ceil(${installations}/N) installations each`,
-    `provider: at most ${maxInFlight} requests in flight per key (429 rate_limit_reached_error above), SDK retries ${llmRetries}, Step Functions retries a sub-agent ${2} times`,
+    `provider: at most ${maxInFlight} requests in flight per key (429 rate_limit_reached_error above, Retry-After); a call retries 429s for ${maxWaitMs} ms, no shared limiter`,
     `simulator latency ×${latencyScale}, seed ${seed}; reward rPARL with λ = (0.4, 0.35, 0.25)`,
   ];
   console.log('environment:');
   for (const line of environment) console.log(`  ${line}`);
 
-  const sim = await startSimulator({ seed, latencyScale, verdictErrorRate: 0.03 });
-  const gate = await startProviderGate(sim.baseUrl, { maxInFlight });
+  const sim = await startSimulator({
+    seed,
+    latencyScale,
+    verdictErrorRate: 0.03,
+    limits: { maxConcurrency: maxInFlight, retryAfter: 'always' },
+  });
+  const refused = () => sim.providerStats().limits.rateLimited;
   const stack = await LocalStack.start({
-    llm: { baseUrl: gate.baseUrl, apiKey: 'simulator' },
-    env: { PARL_LLM_MAX_RETRIES: String(llmRetries) },
+    llm: { baseUrl: sim.baseUrl, apiKey: 'simulator' },
+    env: { PARL_PROVIDER_LIMITER: 'off', PARL_PROVIDER_MAX_WAIT_MS: String(maxWaitMs) },
   });
   const runTag = new Date().toISOString().replace(/[:.]/g, '-');
   const learnTenant = `bench-learn-${runTag}`;
@@ -88,7 +93,7 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
         maxSubagentsCap: 1000,
       },
     );
-    const before = gate.stats().refused;
+    const before = refused();
     const { job } = await stack.run(request, undefined, tenantId);
     if (!job.metrics) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
     const width = job.plan?.policy?.width ?? job.plan?.maxConcurrency ?? 0;
@@ -104,7 +109,7 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
       width,
       itemsPerAgent,
       status: job.status,
-      refused429: gate.stats().refused - before,
+      refused429: refused() - before,
       metrics: job.metrics,
     };
     rows.push(row);
@@ -246,18 +251,17 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
     const result = {
       at: new Date().toISOString(),
       machine: { cpus: cpus().length, node: process.version },
-      params: { jobs, reps, installations, maxInFlight, latencyScale, llmRetries, seed },
+      params: { jobs, reps, installations, maxInFlight, latencyScale, maxWaitMs, seed },
       environment,
       fixed,
       checks,
       policy,
-      gate: gate.stats(),
+      provider: sim.providerStats(),
       jobs: rows.map((r) => ({ ...r, metrics: { ...r.metrics, stages: undefined } })),
     };
     saveResult(args, 'learning', result);
   } finally {
     await stack.close();
-    await gate.close();
     await sim.close();
   }
 }

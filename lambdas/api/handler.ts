@@ -104,9 +104,8 @@ const submit: RouteHandler = async (event, deps) => {
   const { tenantId: _ignored, ...body } = jsonBody(event, deps.config.apiMaxBodyBytes);
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new AuthError('no such tenant');
-  const request = parseJobRequest(body, {
-    maxSubagentsCap: Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap),
-  });
+  const maxWidth = Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap);
+  const request = parseJobRequest(body, { maxSubagentsCap: maxWidth });
   const { job, duplicate } = await submitJob(
     {
       store: deps.store,
@@ -115,7 +114,7 @@ const submit: RouteHandler = async (event, deps) => {
       idempotency: deps.tenants,
       stepBudget: deps.config.subagentStepBudget,
     },
-    { tenantId, request, ...(key ? { idempotencyKey: key } : {}) },
+    { tenantId, request, maxWidth, ...(key ? { idempotencyKey: key } : {}) },
   );
   return json(
     202,

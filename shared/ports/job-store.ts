@@ -65,6 +65,8 @@ export interface JobRecord extends JobRef {
   executionId?: string;
   /** The Idempotency-Key (or message id) the job was submitted with. */
   idempotencyKey?: string;
+  /** The tenant's cap on sub-agents at once when the job was accepted; the plan stays within it. */
+  maxWidth?: number;
   plan?: PlanSummary;
   metrics?: JobMetrics;
   result?: JobResult;

@@ -97,7 +97,7 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     subtasks = await decompose(deps, ref, stage, job.request.task);
     await deps.store.putSubtasks(ref, subtasks);
   }
-  const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length);
+  const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length, job.maxWidth);
   const agents = assignSubtasks(
     subtasks.map((s) => s.id),
     job.request.mode,

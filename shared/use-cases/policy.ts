@@ -65,12 +65,16 @@ export const policyModeOf = (request: Pick<JobRequest, 'mode' | 'policy'>): Poli
  *    task class, policy version, configured seed), let the request's pinned values win
  * 3. TOGGLE (on by default with a policy): lower the budget while the class's r_perf is high and
  *    stable; a request's `maxOutputTokens` pins the budget
+ *
+ * `maxWidth` is the tenant's cap on sub-agents at once: no default and no arm goes above it (a
+ * request's `maxSubagents` was already checked against it when the job was accepted).
  */
 export async function decideFanOut(
   deps: FanOutDeps,
   tenantId: string,
   request: FanOutRequest,
   subtasks: number,
+  maxWidth = Number.POSITIVE_INFINITY,
 ): Promise<FanOutDecision> {
   const mode = policyModeOf(request);
   const fullBudget = request.maxOutputTokens ?? deps.config.maxOutputTokens ?? DEFAULT_OUTPUT_BUDGET;
@@ -79,7 +83,7 @@ export async function decideFanOut(
   if (mode === 'off' || !deps.policies) {
     const fanOut = resolveFanOut(
       subtasks,
-      request.maxSubagents ?? deps.config.defaultMaxSubagents,
+      request.maxSubagents ?? Math.min(deps.config.defaultMaxSubagents, maxWidth),
       request.itemsPerAgent ?? 1,
     );
     return { width: fanOut.width, itemsPerAgent: fanOut.itemsPerAgent, budget: full };
@@ -87,8 +91,14 @@ export async function decideFanOut(
   const taskClass = taskClassOf(request);
   const state = (await deps.policies.get(tenantId, taskClass)) ?? emptyPolicy(tenantId, taskClass);
   const random = seededRandom(seedOf(tenantId, taskClass, state.version, deps.config.policy?.seed ?? 1));
-  const { arm, reason } = chooseArm(state, subtasks, mode, random);
-  const chosen = resolveFanOut(subtasks, arm.width, arm.itemsPerAgent);
+  const within = state.arms.filter((a) => a.width <= maxWidth);
+  const { arm, reason } = chooseArm(
+    within.length > 0 ? { ...state, arms: within } : state,
+    subtasks,
+    mode,
+    random,
+  );
+  const chosen = resolveFanOut(subtasks, Math.min(arm.width, maxWidth), arm.itemsPerAgent);
   const pinned: PlanPolicy['pinned'] = [];
   if (request.maxSubagents !== undefined) pinned.push('width');
   if (request.itemsPerAgent !== undefined) pinned.push('itemsPerAgent');

@@ -107,6 +107,35 @@ describe('the fan-out policy', () => {
     expect(jobs.every((j) => j?.metrics?.policy?.trained === true)).toBe(true);
   });
 
+  it("keeps the plan within the tenant's cap on sub-agents, with and without a policy", async () => {
+    // Prepare: a tenant capped at 3 sub-agents at once; 12 subtasks each
+    const tenantId = `t-${randomUUID()}`;
+    const submit = (raw: Record<string, unknown>) =>
+      submitJob(
+        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
+        { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 3 }), maxWidth: 3 },
+      ).then(({ job }) => job);
+    // Act: a default job, then jobs that learn (an untried arm each time: w1, w2, then the widest allowed)
+    const plain = await planJob(
+      { ...deps, steps: deps.store },
+      await submit({ task: 'Sums', subtasks: sums(12) }),
+    );
+    const learned = [];
+    for (let i = 0; i < 4; i++) {
+      const ref = await submit({ task: 'Sums', subtasks: sums(12), policy: 'learn', taskClass: 'capped' });
+      await planAndRun(ref);
+      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      learned.push(await deps.store.getJob(ref));
+    }
+    // Assess
+    expect(plain.maxConcurrency).toBe(3);
+    const widths = learned.map((j) => j?.plan?.policy?.width ?? 0);
+    expect(Math.max(...widths)).toBeLessThanOrEqual(3);
+    expect(new Set(learned.map((j) => j?.plan?.policy?.armId)).size).toBeGreaterThan(1);
+    const policy = await deps.policies.get(tenantId, 'capped');
+    expect(Object.keys(policy?.stats ?? {}).every((id) => Number(/^w(\d+)/.exec(id)?.[1]) <= 3)).toBe(true);
+  });
+
   it('counts a retried update of the same job once', async () => {
     const tenantId = `t-${randomUUID()}`;
     const policy = {
