@@ -32,7 +32,8 @@ export interface Trajectory {
     workload: string;
     mode: string;
     subtasks: number;
-    limits: TrajectoryLimits;
+    /** The service's limits, and the tenant's cap on sub-agents at once when the job had one. */
+    limits: TrajectoryLimits & { tenantMaxSubagents?: number };
     /** What the policy knew when it chose (its version); absent when the policy was off. */
     policyVersion?: number;
   };
@@ -132,7 +133,7 @@ export function toTrajectory(
       workload: job.request.workload,
       mode: job.request.mode,
       subtasks: plan?.subtasks ?? 0,
-      limits,
+      limits: { ...limits, ...(job.maxWidth === undefined ? {} : { tenantMaxSubagents: job.maxWidth }) },
       ...(plan?.policy?.policyVersion === undefined ? {} : { policyVersion: plan.policy.policyVersion }),
     },
     actions: {
