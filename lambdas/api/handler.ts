@@ -114,7 +114,13 @@ const submit: RouteHandler = async (event, deps) => {
       idempotency: deps.tenants,
       stepBudget: deps.config.subagentStepBudget,
     },
-    { tenantId, request, maxWidth, ...(key ? { idempotencyKey: key } : {}) },
+    {
+      tenantId,
+      request,
+      maxWidth,
+      ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+      ...(key ? { idempotencyKey: key } : {}),
+    },
   );
   return json(
     202,

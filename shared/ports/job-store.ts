@@ -67,6 +67,8 @@ export interface JobRecord extends JobRef {
   idempotencyKey?: string;
   /** The tenant's cap on sub-agents at once when the job was accepted; the plan stays within it. */
   maxWidth?: number;
+  /** The tenant's λ annealing (jobs per policy, 0 = off) when it has its own; else the service's. */
+  annealJobs?: number;
   plan?: PlanSummary;
   metrics?: JobMetrics;
   result?: JobResult;

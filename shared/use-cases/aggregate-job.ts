@@ -202,7 +202,7 @@ export async function aggregateJob(
           ref.tenantId,
           planPolicy.taskClass,
           baseWeights,
-          deps.config?.policy?.annealJobs ?? 0,
+          job.annealJobs ?? deps.config?.policy?.annealJobs ?? 0,
         )
       : baseWeights;
   const metrics = computeJobMetrics({

@@ -10,6 +10,7 @@ import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createDeps, createDynamoDocumentClient, type Deps } from '#shared/adapters/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
+import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRef } from '#shared/ports/job-store';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
@@ -134,6 +135,35 @@ describe('the fan-out policy', () => {
     expect(new Set(learned.map((j) => j?.plan?.policy?.armId)).size).toBeGreaterThan(1);
     const policy = await deps.policies.get(tenantId, 'capped');
     expect(Object.keys(policy?.stats ?? {}).every((id) => Number(/^w(\d+)/.exec(id)?.[1]) <= 3)).toBe(true);
+  });
+
+  it("anneals λ1 and λ2 over the tenant's own number of jobs, and records the λ each job was scored with", async () => {
+    // Prepare: a tenant that anneals over 2 jobs (the service default is off)
+    const tenantId = `t-${randomUUID()}`;
+    const run = async (annealJobs?: number) => {
+      const { job } = await submitJob(
+        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
+        {
+          tenantId,
+          request: parseJobRequest(
+            { task: 'Sums', subtasks: sums(4), policy: 'learn', taskClass: 'annealed' },
+            { maxSubagentsCap: 1000 },
+          ),
+          ...(annealJobs === undefined ? {} : { annealJobs }),
+        },
+      );
+      await planAndRun(job);
+      await aggregateJob({ ...deps, steps: deps.store }, { ...job, stage: 1, subagentResults: [] });
+      return (await deps.store.getJob(job))?.metrics?.weights;
+    };
+    // Act
+    const weights = [await run(2), await run(2), await run(2), await run()];
+    // Assess: full λ, half, then 0 (λ3 stays); a job without the tenant's setting is not annealed
+    expect(weights[0]).toEqual(DEFAULT_WEIGHTS);
+    expect(weights[1]?.parallel).toBeCloseTo(DEFAULT_WEIGHTS.parallel / 2, 12);
+    expect(weights[1]?.finish).toBeCloseTo(DEFAULT_WEIGHTS.finish / 2, 12);
+    expect(weights[2]).toEqual({ parallel: 0, finish: 0, perf: DEFAULT_WEIGHTS.perf });
+    expect(weights[3]).toEqual(DEFAULT_WEIGHTS);
   });
 
   it('counts a retried update of the same job once', async () => {
