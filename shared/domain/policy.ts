@@ -117,17 +117,8 @@ export const spreadOf = (s: ArmStats | undefined): number | undefined => {
   return Math.sqrt(Math.max(0, (s.sumSq - s.n * mean * mean) / (s.n - 1)));
 };
 
-/** A seeded PRNG (mulberry32): the same seed gives the same choices. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32, the demo data's): the same seed gives the same choices. */
+export { seededRandom } from './bma';
 
 /** FNV-1a over the parts: a stable 32-bit seed. */
 export function seedOf(...parts: (string | number)[]): number {

@@ -2,11 +2,10 @@
  * `parl policy show [--tenant T] [--task-class C] [--json]`: the fan-out policies of a tenant, with
  * their arms, counts and mean rewards (the same use case as `GET /v1/policy`).
  */
-import { parseArgs } from 'node:util';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
 import type { PolicyView } from '#shared/domain/policy';
 import { getPolicies } from '#shared/use-cases/policy';
-import { UsageError } from '../cli-common';
+import { subcommandFlags, UsageError } from '../cli-common';
 import { dataDirOf } from '../data-dir';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
@@ -41,27 +40,17 @@ export function policyText(tenantId: string, policies: readonly PolicyView[]): s
 /** Builds `parl policy` over a table opener (the local data directory by default). */
 export function createPolicyCommand(open: StoreOpener) {
   return async (argv: string[]): Promise<number> => {
-    const [sub, ...rest] = argv;
-    if (sub !== 'show')
-      throw new UsageError(
-        `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${USAGE}`,
-      );
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      values = parseArgs({
-        args: rest,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          tenant: { type: 'string' },
-          'task-class': { type: 'string' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-        },
-      }).values;
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
-    }
+    const values = subcommandFlags(
+      argv,
+      'show',
+      {
+        tenant: { type: 'string' },
+        'task-class': { type: 'string' },
+        json: { type: 'boolean' },
+        'data-dir': { type: 'string' },
+      },
+      USAGE,
+    );
     const tenantId = (values.tenant as string | undefined) ?? DEFAULT_CLI_TENANT;
     const taskClass = values['task-class'] as string | undefined;
     if (tenantId.trim() === '') throw new UsageError('--tenant must not be empty');

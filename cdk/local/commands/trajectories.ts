@@ -3,12 +3,11 @@
  * finished job (state, actions, per-stage steps and timings, reward with parts and weights), the input
  * of offline RL fine-tuning of an orchestrator model.
  */
-import { parseArgs } from 'node:util';
 import { DynamoJobHistory } from '#shared/adapters/dynamo-job-history';
 import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { loadConfig } from '#shared/config';
 import { exportTrajectories } from '#shared/use-cases/export-trajectories';
-import { UsageError } from '../cli-common';
+import { subcommandFlags, UsageError } from '../cli-common';
 import { dataDirOf } from '../data-dir';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
@@ -21,23 +20,12 @@ export function createTrajectoriesCommand(
   write: (line: string) => void = (line) => process.stdout.write(line),
 ) {
   return async (argv: string[]): Promise<number> => {
-    const [sub, ...rest] = argv;
-    if (sub !== 'export') {
-      throw new UsageError(
-        `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${USAGE}`,
-      );
-    }
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      values = parseArgs({
-        args: rest,
-        strict: true,
-        allowPositionals: false,
-        options: { tenant: { type: 'string' }, since: { type: 'string' }, 'data-dir': { type: 'string' } },
-      }).values;
-    } catch (error) {
-      throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${USAGE}`);
-    }
+    const values = subcommandFlags(
+      argv,
+      'export',
+      { tenant: { type: 'string' }, since: { type: 'string' }, 'data-dir': { type: 'string' } },
+      USAGE,
+    );
     const tenantId = (values.tenant as string | undefined) ?? DEFAULT_CLI_TENANT;
     if (tenantId.trim() === '') throw new UsageError('--tenant must not be empty');
     const sinceRaw = values.since as string | undefined;
