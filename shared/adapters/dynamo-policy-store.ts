@@ -1,9 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '#shared/domain/errors';
 import type { PolicyState } from '#shared/domain/policy';
 import type { PolicyStore } from '#shared/ports/policy-store';
 import { keys } from './keys';
+import { queryByPrefix } from './query-pages';
 
 /** How often an update re-reads after losing a race before giving up with a TransientError. */
 export const POLICY_UPDATE_ATTEMPTS = 25;
@@ -36,22 +37,8 @@ export class DynamoPolicyStore implements PolicyStore {
   }
 
   async list(tenantId: string): Promise<PolicyState[]> {
-    const items: PolicyState[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': keys.tenantPk(tenantId), ':p': keys.policy('') },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(out.Items ?? []).map(strip));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    const items = await queryByPrefix(this.client, this.tableName, keys.tenantPk(tenantId), keys.policy(''));
+    return items.map(strip);
   }
 
   async update(

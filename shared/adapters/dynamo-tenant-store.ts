@@ -21,6 +21,7 @@ import type {
 } from '#shared/ports/tenants';
 import { decodeCursor, encodeCursor } from './cursor';
 import { keys, tenantKeys } from './keys';
+import { queryByPrefix } from './query-pages';
 
 const TENANT_INDEX = 'gsi1';
 
@@ -486,26 +487,20 @@ export class DynamoTenantStore implements TenantStore, BudgetLedger, Idempotency
       outputTokens: 0,
       costUsd: 0,
     };
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': tenantKeys.pk(tenantId), ':p': tenantKeys.usagePrefix(period) },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        sum.jobs += Number(item.jobs);
-        sum.calls += Number(item.calls);
-        sum.inputTokens += Number(item.inputTokens);
-        sum.cachedInputTokens += Number(item.cachedInputTokens);
-        sum.outputTokens += Number(item.outputTokens);
-        sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const items = await queryByPrefix(
+      this.client,
+      this.tableName,
+      tenantKeys.pk(tenantId),
+      tenantKeys.usagePrefix(period),
+    );
+    for (const item of items) {
+      sum.jobs += Number(item.jobs);
+      sum.calls += Number(item.calls);
+      sum.inputTokens += Number(item.inputTokens);
+      sum.cachedInputTokens += Number(item.cachedInputTokens);
+      sum.outputTokens += Number(item.outputTokens);
+      sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
+    }
     return sum;
   }
 }

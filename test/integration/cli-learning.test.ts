@@ -57,7 +57,7 @@ describe('the policy across parl runs in one data directory', () => {
       .map((l) => JSON.parse(l) as { jobId: string });
     expect(lines.map((l) => l.jobId)).toEqual(jobIds);
     expect(JSON.parse(empty.stdout)).toEqual({ tenantId: 'local', policies: [] });
-  });
+  }, 300_000);
 
   it('refuses an unknown subcommand or flag with a usage message and exit code 2', () => {
     const bad = parl(['policy', 'list']);
