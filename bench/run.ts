@@ -7,12 +7,16 @@
  */
 import type { BenchArgs } from './common';
 import { batchSuite } from './suites/batch';
+import { learningSuite } from './suites/learning';
 import { limitsSuite } from './suites/limits';
 import { pipelineSuite } from './suites/pipeline';
+import { toggleSuite } from './suites/toggle';
 
 /** The suites by name; each adds one line here and one file under bench/suites/. */
 const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   pipeline: pipelineSuite,
+  learning: learningSuite,
+  toggle: toggleSuite,
   limits: limitsSuite,
   batch: batchSuite,
 };

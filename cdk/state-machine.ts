@@ -18,7 +18,9 @@
  *   sub-agent that still fails (its model calls were retried by the client) becomes `{ agentId, status: 'FAILED', error, cause }`
  *   (a tolerated failure: it lowers r_finish, it does not fail the job).
  * - `Aggregate` (aggregate) receives `{ jobId, tenantId, stage, subagentResults }` and returns
- *   `{ jobId, status: 'SUCCEEDED' | 'FAILED', error? }`.
+ *   `{ jobId, status: 'SUCCEEDED' | 'FAILED', error? }`, or for a multi-stage job that goes on the
+ *   next stage's Map input with `status: 'NEXT_STAGE'`, which `JobOutcome` sends back to `ChooseFanOut`
+ *   (up to stage MAX_STAGES).
  * - `FinalizeFailure` (aggregate) receives `{ jobId, tenantId, failure: { Error, Cause } }` and stores
  *   the job as FAILED with the reason and whatever steps exist.
  */
@@ -45,6 +47,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { REQUEST_LIMITS } from '#shared/domain/request';
 
 /** The names of the states, unique across the whole machine (map item processors included). */
 export const STATE_NAMES = {
@@ -68,6 +71,12 @@ export type StateName = (typeof STATE_NAMES)[keyof typeof STATE_NAMES];
 
 /** How the plan asks the sub-agents to fan out (`$.mapMode`). */
 export const MAP_MODES = { inline: 'INLINE', distributed: 'DISTRIBUTED' } as const;
+
+/** Aggregate's status when a multi-stage job goes on to another stage. */
+export const NEXT_STAGE_STATUS = 'NEXT_STAGE';
+
+/** The most stages a job runs; JobOutcome loops back to the Map only up to this stage. */
+export const MAX_STAGES = REQUEST_LIMITS.maxStages;
 
 /** The label of the Distributed Map's map runs. */
 export const DISTRIBUTED_MAP_LABEL = 'Subagents';
@@ -112,7 +121,7 @@ export interface WorkflowFunctions {
 
 /**
  * Builds the workflow: Plan → ChooseFanOut → Subagents | SubagentsDistributed → Aggregate →
- * JobOutcome, with every failure routed through FinalizeFailure so the job is stored as FAILED.
+ * JobOutcome (→ ChooseFanOut again for a job's next stage), with every failure routed through FinalizeFailure so the job is stored as FAILED.
  *
  * The states are created under a `Definition` construct inside `scope`, so their ids never clash
  * with the stack's other constructs.
@@ -189,13 +198,21 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   });
   aggregate.addCatch(finalizeFailure, toFinalize);
 
-  const jobOutcome = Choice.jsonPath(s, STATE_NAMES.jobOutcome)
-    .when(Condition.stringEquals('$.status', 'SUCCEEDED'), jobSucceeded)
-    .otherwise(jobFailed);
-
   const chooseFanOut = Choice.jsonPath(s, STATE_NAMES.chooseFanOut)
     .when(Condition.stringEquals('$.mapMode', MAP_MODES.distributed), subagentsDistributed)
     .otherwise(subagents);
+
+  // A multi-stage job: Aggregate returned the next stage's Map input; loop back, within the bound.
+  const jobOutcome = Choice.jsonPath(s, STATE_NAMES.jobOutcome)
+    .when(
+      Condition.and(
+        Condition.stringEquals('$.status', NEXT_STAGE_STATUS),
+        Condition.numberLessThanEquals('$.stage', MAX_STAGES),
+      ),
+      chooseFanOut,
+    )
+    .when(Condition.stringEquals('$.status', 'SUCCEEDED'), jobSucceeded)
+    .otherwise(jobFailed);
 
   subagents.next(aggregate);
   subagentsDistributed.next(aggregate);

@@ -22,7 +22,8 @@ import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
 import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
-import { HandlerFunction } from './constructs/handler-function.ts';
+import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
+import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
@@ -95,6 +96,8 @@ export class WorkflowStack extends Stack {
   readonly executionEndedDlq: Queue;
   /** Starts one job per batch-queue message (job messages and upload notifications); present with `props.batch`. */
   readonly batch: HandlerFunction | undefined;
+  /** Alarms on serial collapse and spurious parallelism (metrics the aggregate function emits). */
+  readonly fanOutAlarms: FanOutAlarms;
   /** The tenants' REST API (API Gateway, authorizer, api function). */
   readonly api: TenantApi;
 
@@ -130,7 +133,13 @@ export class WorkflowStack extends Stack {
       'PARL orchestrator: decomposes a job into sub-agents',
     ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
     this.subagent = fn('Subagent', 'subagent', 900, 512, 'PARL sub-agent: works through its subtasks');
-    this.aggregate = fn('Aggregate', 'aggregate', 120, 1024, 'PARL aggregate: measures, reward, result');
+    this.aggregate = fn(
+      'Aggregate',
+      'aggregate',
+      120,
+      1024,
+      'PARL aggregate: measures, reward, result',
+    ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
 
     const logs = new LogGroup(this, 'WorkflowLogs', {
       // The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy small.
@@ -161,6 +170,7 @@ export class WorkflowStack extends Stack {
     this.executionEnded = ended.fn;
     this.executionEndedRule = ended.rule;
     this.executionEndedDlq = ended.dlq;
+    this.fanOutAlarms = new FanOutAlarms(this, 'FanOutAlarms', { service: SERVICE_NAME });
 
     this.api = new TenantApi(this, 'TenantApi', {
       table: props.table,

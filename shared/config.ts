@@ -7,6 +7,7 @@ import {
   PROVIDER_NAMES,
   type ProviderName,
 } from '#shared/domain/provider-limits';
+import { DEFAULT_TOGGLE, type ToggleSettings } from '#shared/domain/toggle';
 
 /** Everything the handlers read from their environment, checked once. */
 export interface AppConfig {
@@ -51,6 +52,12 @@ export interface AppConfig {
   itemsBucket: string | undefined;
   /** Largest request body the API accepts. */
   apiMaxBodyBytes: number;
+  /** The fan-out policy: reward annealing (λ1, λ2 → 0 over this many jobs; 0 = off) and its seed. */
+  policy: { annealJobs: number; seed: number };
+  /** When TOGGLE lowers the output-token budget. */
+  toggle: ToggleSettings;
+  /** A job whose r_finish is below this is flagged as spurious parallelism. */
+  spuriousFinishThreshold: number;
 }
 
 /** The provider, its limits and the limiter's behaviour. */
@@ -110,7 +117,7 @@ const url = (env: Env, name: string, fallback: string): string => {
   return raw.replace(/\/+$/, '');
 };
 
-const fraction = (env: Env, name: string, fallback: number, max: number): number => {
+const fraction = (env: Env, name: string, fallback: number, max = 1): number => {
   const raw = optional(env, name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
@@ -203,6 +210,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
     maxOutputTokens: positiveInt(env, 'PARL_MAX_OUTPUT_TOKENS', 1000),
     maxSubagentsCap,
     defaultMaxSubagents,
+    policy: {
+      annealJobs: nonNegativeInt(env, 'PARL_ANNEAL_JOBS', 0),
+      seed: nonNegativeInt(env, 'PARL_POLICY_SEED', 1),
+    },
+    toggle: {
+      factor: fraction(env, 'PARL_TOGGLE_FACTOR', DEFAULT_TOGGLE.factor),
+      window: positiveInt(env, 'PARL_TOGGLE_WINDOW', DEFAULT_TOGGLE.window),
+      minPerf: fraction(env, 'PARL_TOGGLE_MIN_PERF', DEFAULT_TOGGLE.minPerf),
+      maxSpread: fraction(env, 'PARL_TOGGLE_MAX_SPREAD', DEFAULT_TOGGLE.maxSpread),
+    },
+    spuriousFinishThreshold: fraction(env, 'PARL_SPURIOUS_FINISH_THRESHOLD', 0.8),
     stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
     sfnEndpoint: optional(env, 'SFN_ENDPOINT'),
     s3Endpoint: optional(env, 'S3_ENDPOINT'),

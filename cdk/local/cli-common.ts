@@ -1,4 +1,5 @@
 /** What every `parl` command shares: the usage error and flag parsers. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ParlError } from '#shared/domain/errors';
 
 /** Bad command-line input: printed as one message, exit code 2, nothing started. */
@@ -38,3 +39,29 @@ export const numberFlag = (
   }
   return n;
 };
+
+/**
+ * The flags of a `parl <command> <subcommand> [flags]` command with one subcommand: a missing or
+ * other subcommand, an unknown flag or a flag without its value is a UsageError that ends in `usage`.
+ */
+export function subcommandFlags(
+  argv: readonly string[],
+  subcommand: string,
+  options: NonNullable<ParseArgsConfig['options']>,
+  usage: string,
+): Record<string, string | boolean | undefined> {
+  const [sub, ...rest] = argv;
+  if (sub !== subcommand) {
+    throw new UsageError(
+      `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${usage}`,
+    );
+  }
+  try {
+    return parseArgs({ args: rest, strict: true, allowPositionals: false, options }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${usage}`);
+  }
+}

@@ -3,12 +3,16 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
+import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { intFlag, numberFlag, UsageError } from './cli-common';
 import { batchCommand } from './commands/batch';
+import { policyCommand } from './commands/policy';
 import { serveCommand } from './commands/serve';
 import { tenantsCommand } from './commands/tenants';
+import { trajectoriesCommand } from './commands/trajectories';
+import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import {
   PROVIDER_FLAG_OPTIONS,
   PROVIDER_HELP,
@@ -24,6 +28,10 @@ const HELP = `parl: run PARL agent-swarm jobs on the embedded local stack
 
 Usage:
   parl run [options]         run a job (default: the demo, 100 fire-alarm installations)
+  parl policy show [--tenant T] [--task-class C] [--json] [--data-dir D]
+                             the fan-out policies: arms, counts, mean rewards
+  parl trajectories export [--tenant T] [--since ISO] [--data-dir D] > trajectories.jsonl
+                             one JSON line per finished job, for offline RL
   parl serve [options]       the REST API on loopback, state in .parl/ (parl serve --help)
   parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
@@ -35,15 +43,23 @@ Options of run:
   --input <job.json>         a job request: {task, subtasks?, mode?, maxSubagents?, maxOutputTokens?, ...}
   --mode parl|sequential     fan out (default) or one agent doing everything
   --max-subagents N          sub-agents at once (1..cap, default 100; cap PARL_MAX_SUBAGENTS_CAP=1000)
+  --policy off|learn|greedy  the task class's fan-out policy: off (default), learn (Thompson
+                             sampling), greedy (best mean); --max-subagents pins the width
   --installations N          size of the demo (default 100)
   --seed N                   seed of the demo data and the simulator (default 1)
   --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
   --latency-scale X          simulator: latency multiplier, 0 = instant (default 1)
+  --data-dir <dir>           keep the job and what the policy learned in <dir> (e.g. .parl), so
+                             the next run with the same --data-dir learns on; in memory when unset
   --bundled                  run the esbuild bundles \`cdk synth\` makes for Lambda, not the TypeScript
   --json                     print exactly one JSON document on stdout
   --quiet                    no progress on stderr
   --verbose                  handler logs on stderr
   -h, --help                 this text
+
+policy show and trajectories export read the data directory (--data-dir, default PARL_DATA_DIR or
+.parl), through the running parl serve when there is one; --tenant defaults to "local", the tenant
+of parl run.
 
 ${PROVIDER_HELP}
 
@@ -64,6 +80,8 @@ export interface RunOptions {
   quiet: boolean;
   verbose: boolean;
   provider: ProviderChoice;
+  /** Keep the job (and what the policy learned) in this data directory; in memory when unset. */
+  dataDir: string | undefined;
 }
 
 /** Parses `parl run` arguments into a validated request; throws UsageError with a clear message. */
@@ -82,10 +100,12 @@ export function parseRunArgs(
         input: { type: 'string' },
         mode: { type: 'string' },
         'max-subagents': { type: 'string' },
+        policy: { type: 'string' },
         installations: { type: 'string' },
         seed: { type: 'string' },
         'error-rate': { type: 'string' },
         'latency-scale': { type: 'string' },
+        'data-dir': { type: 'string' },
         json: { type: 'boolean' },
         bundled: { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -106,6 +126,10 @@ export function parseRunArgs(
     throw new UsageError(`--mode must be "parl" or "sequential", got "${mode}"`);
   }
   const maxSubagents = intFlag('max-subagents', str('max-subagents'), 1, cap);
+  const policy = str('policy');
+  if (policy !== undefined && !(POLICY_MODES as readonly string[]).includes(policy)) {
+    throw new UsageError(`--policy must be "off", "learn" or "greedy", got "${policy}"`);
+  }
   const provider = parseProviderFlags(str);
   if (str('task') !== undefined && str('input') !== undefined)
     throw new UsageError('give --task or --input, not both');
@@ -137,6 +161,7 @@ export function parseRunArgs(
   }
   if (mode !== undefined) raw.mode = mode;
   if (maxSubagents !== undefined) raw.maxSubagents = maxSubagents;
+  if (policy !== undefined) raw.policy = policy;
   let request: JobRequest;
   try {
     request = parseJobRequest(raw, { maxSubagentsCap: cap });
@@ -153,6 +178,7 @@ export function parseRunArgs(
     quiet: v.quiet === true,
     verbose: v.verbose === true,
     provider,
+    dataDir: str('data-dir') === undefined ? undefined : dataDirOf(str('data-dir')),
   };
 }
 
@@ -229,6 +255,18 @@ export function textReport(outcome: JobOutcome): string {
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
     ...(m.provider ? [`  provider    ${providerLine(m.provider)}`] : []),
   ];
+  const policy = job.plan?.policy;
+  if (policy) {
+    const budget = job.plan?.budget;
+    lines.push(
+      `  policy      ${policy.mode} · task class ${policy.taskClass} · arm ${policy.armId ?? '–'}${policy.reason ? ` (${policy.reason})` : ''}${policy.pinned.length > 0 ? `, pinned ${policy.pinned.join(', ')}` : ''} → width ${policy.width}, ${policy.itemsPerAgent} per sub-agent${budget ? ` · budget ${budget.budget}${budget.reduced ? ` of ${budget.fullBudget} (TOGGLE)` : ''}` : ''}`,
+    );
+  }
+  const flagged = [
+    ...(m.flags?.serialCollapse ? ['serial collapse'] : []),
+    ...(m.flags?.spuriousParallelism ? ['spurious parallelism'] : []),
+  ];
+  if (flagged.length > 0) lines.push(`  flags       ${flagged.join(', ')}`);
   const answer = job.result?.answer?.trim();
   if (answer) lines.push(`  answer      ${answer.split('\n').slice(0, 6).join('\n              ')}`);
   return lines.join('\n');
@@ -258,6 +296,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   const env = process.env;
   // Loaded only now, so --help and bad input answer at once.
   const { LocalStack } = await import('./runtime');
+  if (opts.dataDir) {
+    const running = readServeInfo(opts.dataDir);
+    if (running) {
+      throw new UsageError(
+        `parl serve (pid ${running.pid}) has ${opts.dataDir} open: submit the job to ${running.apiUrl}/v1/jobs, or stop the server`,
+      );
+    }
+  }
   const { provider } = opts;
   const baseUrl = provider.baseUrl ?? env.MOONSHOT_BASE_URL;
   const realEndpoint = !!(env.MOONSHOT_API_KEY || baseUrl);
@@ -282,6 +328,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     env: provider.env,
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
+    ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
   });
   try {
     if (!opts.quiet) {
@@ -308,6 +355,8 @@ export async function runCommand(argv: string[]): Promise<number> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   batch: batchCommand,
+  policy: policyCommand,
+  trajectories: trajectoriesCommand,
   serve: serveCommand,
   tenants: (argv) => tenantsCommand(argv),
 };

@@ -19,6 +19,7 @@ import {
   pickChaos,
   type SimulatedLimits,
 } from './simulator/provider';
+import { type ReasoningModel, think } from './simulator/reasoning';
 import {
   cachedTokens,
   completionTokens,
@@ -86,6 +87,8 @@ export interface SimulatorOptions {
   model?: string;
   /** When set, requests with another bearer key get 401. */
   apiKey?: string;
+  /** A thinking model: sub-agents reason up to their output budget (see `./simulator/reasoning`). Off by default. */
+  reasoning?: ReasoningModel;
   /** Limits enforced with Moonshot's 429 bodies (none by default). */
   limits?: SimulatedLimits;
   /** Faults at configured rates (none by default). */
@@ -335,7 +338,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return;
     }
     const request = body as WireRequest;
-    const reply = limitToMaxTokens(answer(request, settings), request.max_tokens);
+    const thought = opts.reasoning
+      ? think(answer(request, settings), request, seed, opts.reasoning)
+      : undefined;
+    const reply = limitToMaxTokens(thought ?? answer(request, settings), request.max_tokens);
+    const reasoningTokens = thought?.reasoningTokens ?? 0;
     const prompt = promptTokens(request);
     const cached = cachedTokens(request);
     const admitted = gate.admit(Date.now(), prompt);
@@ -367,19 +374,25 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (!res.destroyed) res.destroy();
       return;
     }
-    await delay(request, prompt, cached, reply.completion);
+    await delay(request, prompt, cached, reply.completion + reasoningTokens);
     if (fault === 'slow') await pause(chaos.slowMs ?? 2_000, res);
     if (res.destroyed) return;
 
-    const message: { role: 'assistant'; content: string | null; tool_calls?: WireToolCall[] } = {
+    const message: {
+      role: 'assistant';
+      content: string | null;
+      reasoning_content?: string;
+      tool_calls?: WireToolCall[];
+    } = {
       role: 'assistant',
       content: reply.content,
+      ...(thought && reasoningTokens > 0 ? { reasoning_content: thought.reasoning } : {}),
       ...(reply.toolCalls.length > 0 ? { tool_calls: reply.toolCalls } : {}),
     };
     const usage = {
       prompt_tokens: prompt,
-      completion_tokens: reply.completion,
-      total_tokens: prompt + reply.completion,
+      completion_tokens: reply.completion + reasoningTokens,
+      total_tokens: prompt + reply.completion + reasoningTokens,
       cached_tokens: cached,
       prompt_tokens_details: { cached_tokens: cached },
     };
@@ -408,7 +421,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       res.end(html);
       return;
     }
-    completion = reply.completion;
+    completion = usage.completion_tokens;
     counters.promptTokens += usage.prompt_tokens;
     counters.completionTokens += usage.completion_tokens;
     counters.cachedTokens += usage.cached_tokens;

@@ -8,9 +8,10 @@ import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
-import { parseJobRequest } from '#shared/domain/request';
+import { parseJobRequest, TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
 import { cancelJob, requireJob } from '#shared/use-cases/jobs';
+import { getPolicies } from '#shared/use-cases/policy';
 import { submitJob } from '#shared/use-cases/submit-job';
 import { header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
@@ -103,9 +104,8 @@ const submit: RouteHandler = async (event, deps) => {
   const { tenantId: _ignored, ...body } = jsonBody(event, deps.config.apiMaxBodyBytes);
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new AuthError('no such tenant');
-  const request = parseJobRequest(body, {
-    maxSubagentsCap: Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap),
-  });
+  const maxWidth = Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap);
+  const request = parseJobRequest(body, { maxSubagentsCap: maxWidth });
   const { job, duplicate } = await submitJob(
     {
       store: deps.store,
@@ -114,7 +114,13 @@ const submit: RouteHandler = async (event, deps) => {
       idempotency: deps.tenants,
       stepBudget: deps.config.subagentStepBudget,
     },
-    { tenantId, request, ...(key ? { idempotencyKey: key } : {}) },
+    {
+      tenantId,
+      request,
+      maxWidth,
+      ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+      ...(key ? { idempotencyKey: key } : {}),
+    },
   );
   return json(
     202,
@@ -172,6 +178,16 @@ const getUsage: RouteHandler = async (event, deps) => {
   });
 };
 
+const getPolicy: RouteHandler = async (event, deps) => {
+  const tenantId = tenantOf(event);
+  const taskClass = event.queryStringParameters?.taskClass;
+  if (taskClass !== undefined && !TASK_CLASS_PATTERN.test(taskClass)) {
+    throw new RequestValidationError('taskClass', TASK_CLASS_RULE);
+  }
+  const policies = await getPolicies({ policies: deps.policies }, tenantId, taskClass);
+  return json(200, { tenantId, policies });
+};
+
 const getOpenApi: RouteHandler = (_event, deps) =>
   Promise.resolve(json(200, openApiDocument(deps.config.maxSubagentsCap)));
 
@@ -182,6 +198,7 @@ const HANDLERS: Record<(typeof API_ROUTES)[number]['operationId'], RouteHandler>
   listSteps,
   cancelJob: cancel,
   getUsage,
+  getPolicy,
   getOpenApi,
 };
 

@@ -1,5 +1,5 @@
 import { API_ROUTES } from '#shared/domain/api-routes';
-import { jobRequestJsonSchema } from '#shared/domain/request';
+import { jobRequestJsonSchema, TASK_CLASS_PATTERN } from '#shared/domain/request';
 
 const errorSchema = {
   type: 'object',
@@ -54,6 +54,12 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
   getUsage: {
     parameters: [{ name: 'period', in: 'query', schema: { type: 'string', pattern: '^\\d{4}-\\d{2}$' } }],
     responses: { 200: { description: 'usage of the period and the budget' } },
+  },
+  getPolicy: {
+    parameters: [
+      { name: 'taskClass', in: 'query', schema: { type: 'string', pattern: TASK_CLASS_PATTERN.source } },
+    ],
+    responses: { 200: { description: '{ tenantId, policies: [{ taskClass, jobs, bestArm, arms, ... }] }' } },
   },
   getOpenApi: { responses: { 200: { description: 'this document' } } },
 };

@@ -9,6 +9,7 @@ import { ConfigError } from '#shared/domain/errors';
 import type { ProviderMetrics } from '#shared/domain/types';
 import type { LlmClient } from '#shared/ports/llm';
 import { DynamoJobStore } from './dynamo-job-store';
+import { DynamoPolicyStore } from './dynamo-policy-store';
 import { DynamoRateLimiter, providerPartitionKey } from './dynamo-rate-limiter';
 import { DynamoTenantStore } from './dynamo-tenant-store';
 import { LimitedLlm } from './limited-llm';
@@ -99,6 +100,7 @@ export interface Deps {
   /** Tenants, budgets, usage, idempotency claims: also the ledger every model call draws from. */
   tenants: DynamoTenantStore;
   /** The provider's client behind the shared limiter and the one retry layer. */
+  policies: DynamoPolicyStore;
   llm: LlmClient;
   provider: ProviderInfo;
   /** The Distributed Map's item lists (when the config names their bucket: the plan function). */
@@ -119,6 +121,7 @@ export interface ApiDeps {
   config: AppConfig;
   store: DynamoJobStore;
   tenants: DynamoTenantStore;
+  policies: DynamoPolicyStore;
   workflow: SfnWorkflow;
 }
 
@@ -154,6 +157,7 @@ export function createApiDeps(config: AppConfig): ApiDeps {
     config,
     store: new DynamoJobStore(doc, config.tableName),
     tenants: new DynamoTenantStore(doc, config.tableName),
+    policies: new DynamoPolicyStore(doc, config.tableName),
     workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
   };
 }
@@ -161,6 +165,7 @@ export function createApiDeps(config: AppConfig): ApiDeps {
 export async function createDeps(config: AppConfig): Promise<Deps> {
   const doc = createDynamoDocumentClient(config);
   const store = new DynamoJobStore(doc, config.tableName);
+  const policies = new DynamoPolicyStore(doc, config.tableName);
   const tenants = new DynamoTenantStore(doc, config.tableName);
   const apiKey = await resolveApiKey(config);
   const llm = new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, doc), {
@@ -172,6 +177,7 @@ export async function createDeps(config: AppConfig): Promise<Deps> {
   return {
     config,
     store,
+    policies,
     tenants,
     llm,
     provider: providerInfo(config),

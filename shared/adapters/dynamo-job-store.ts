@@ -6,7 +6,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Role, StepRecord, Subtask } from '#shared/domain/types';
@@ -21,6 +20,7 @@ import type {
 import type { Page, PageOptions } from '#shared/ports/tenants';
 import { decodeCursor, encodeCursor } from './cursor';
 import { keys } from './keys';
+import { queryByPrefix, queryPages } from './query-pages';
 
 const BATCH_WRITE_MAX = 25;
 const BATCH_GET_MAX = 100;
@@ -294,40 +294,19 @@ export class DynamoJobStore implements JobStore, StepRecorder {
 
   async countFinishedAgents(ref: JobRef, stage: number): Promise<number> {
     let count = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': `AGENT#${keys.stagePrefix(stage)}#` },
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
-      count += out.Count ?? 0;
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const page of queryPages(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': `AGENT#${keys.stagePrefix(stage)}#` },
+      Select: 'COUNT',
+    })) {
+      count += page.Count ?? 0;
+    }
     return count;
   }
 
-  private async queryPrefix(ref: JobRef, prefix: string): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: QueryCommandInput['ExclusiveStartKey'];
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+  private queryPrefix(ref: JobRef, prefix: string): Promise<Record<string, unknown>[]> {
+    return queryByPrefix(this.client, this.tableName, keys.jobPk(ref), prefix);
   }
 
   private async batchPut(items: Record<string, unknown>[]): Promise<void> {

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { AuthError, BudgetExceededError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
-import { type Tenant, usagePeriod, usd } from '#shared/domain/tenant';
+import { type Tenant, type TenantSettings, usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import type {
@@ -21,6 +21,7 @@ import type {
 } from '#shared/ports/tenants';
 import { decodeCursor, encodeCursor } from './cursor';
 import { keys, tenantKeys } from './keys';
+import { queryByPrefix } from './query-pages';
 
 const TENANT_INDEX = 'gsi1';
 
@@ -49,6 +50,7 @@ function toTenant(item: Record<string, unknown>): Tenant {
     reservedUsd: usd(Number(item.reservedUsd)),
     spentUsd: usd(Number(item.spentUsd)),
     maxSubagents: Number(item.maxSubagents),
+    ...(item.annealJobs === undefined ? {} : { annealJobs: Number(item.annealJobs) }),
   };
 }
 
@@ -139,15 +141,18 @@ export class DynamoTenantStore implements TenantStore, BudgetLedger, Idempotency
     }
   }
 
-  async setMaxSubagents(tenantId: string, maxSubagents: number): Promise<Tenant> {
-    await this.requireTenant(tenantId);
+  async updateSettings(tenantId: string, settings: TenantSettings): Promise<Tenant> {
+    const tenant = await this.requireTenant(tenantId);
+    const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return tenant;
     const out = await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: tenantKeys.pk(tenantId), sk: tenantKeys.tenant },
-        UpdateExpression: 'SET maxSubagents = :m',
+        UpdateExpression: `SET ${entries.map(([k]) => `#${k} = :${k}`).join(', ')}`,
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':m': maxSubagents },
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([k]) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([k, v]) => [`:${k}`, v])),
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -482,26 +487,20 @@ export class DynamoTenantStore implements TenantStore, BudgetLedger, Idempotency
       outputTokens: 0,
       costUsd: 0,
     };
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': tenantKeys.pk(tenantId), ':p': tenantKeys.usagePrefix(period) },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        sum.jobs += Number(item.jobs);
-        sum.calls += Number(item.calls);
-        sum.inputTokens += Number(item.inputTokens);
-        sum.cachedInputTokens += Number(item.cachedInputTokens);
-        sum.outputTokens += Number(item.outputTokens);
-        sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const items = await queryByPrefix(
+      this.client,
+      this.tableName,
+      tenantKeys.pk(tenantId),
+      tenantKeys.usagePrefix(period),
+    );
+    for (const item of items) {
+      sum.jobs += Number(item.jobs);
+      sum.calls += Number(item.calls);
+      sum.inputTokens += Number(item.inputTokens);
+      sum.cachedInputTokens += Number(item.cachedInputTokens);
+      sum.outputTokens += Number(item.outputTokens);
+      sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
+    }
     return sum;
   }
 }

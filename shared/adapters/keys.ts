@@ -9,7 +9,12 @@ export const keys = {
   jobPk: (ref: JobRef) => `TENANT#${ref.tenantId}#JOB#${ref.jobId}`,
   job: 'JOB',
   tenantJobsPk: (tenantId: string) => `TENANT#${tenantId}`,
+  /** The partition of a tenant's own records (its policies). */
+  tenantPk: (tenantId: string) => `TENANT#${tenantId}`,
+  policy: (taskClass: string) => `POLICY#${taskClass}`,
   tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
+  /** The GSI over (`gsi1pk`, `gsi1sk`) that lists a tenant's jobs (TENANT_JOBS_INDEX of the stateful stack). */
+  tenantJobsIndex: 'gsi1',
   subtask: (id: string) => `SUBTASK#${id}`,
   data: (kind: string, id: string) => `DATA#${kind}#${id}`,
   result: (subtaskId: string) => `RESULT#${subtaskId}`,

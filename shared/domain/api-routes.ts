@@ -51,6 +51,12 @@ export const API_ROUTES = [
   },
   {
     method: 'GET',
+    path: '/v1/policy',
+    operationId: 'getPolicy',
+    summary: "The tenant's fan-out policies: arms, counts, mean rewards (taskClass= for one)",
+  },
+  {
+    method: 'GET',
     path: '/v1/openapi.json',
     operationId: 'getOpenApi',
     summary: 'This API as an OpenAPI 3 document',

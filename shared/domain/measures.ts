@@ -1,5 +1,6 @@
 import type {
   JobMetrics,
+  JobMode,
   PriceTable,
   ProviderMetrics,
   RewardWeights,
@@ -168,6 +169,44 @@ export interface MetricInputs {
   finishedAt: string;
   weights?: RewardWeights;
   prices?: PriceTable;
+  /** For the serial-collapse flag: the job's mode and subtask count (no flag without them). */
+  mode?: JobMode;
+  subtasks?: number;
+  /** r_finish below this flags spurious parallelism (default {@link SPURIOUS_FINISH_THRESHOLD}). */
+  spuriousFinishThreshold?: number;
+}
+
+/** Default r_finish below which a job with several sub-agents is flagged as spurious parallelism. */
+export const SPURIOUS_FINISH_THRESHOLD = 0.8;
+
+/** Per stage: the orchestrator's steps, the longest sub-agent's, all sub-agent steps, and the sub-agents. */
+export function stageBreakdown(steps: readonly StepRecord[]): NonNullable<JobMetrics['stages']> {
+  return stageTotals(steps).map((t) => ({
+    stage: t.stage,
+    mainSteps: t.mainSteps,
+    maxSubSteps: maxOf(t.subSteps.values()),
+    subSteps: sumOf(t.subSteps.values()),
+    agents: t.subSteps.size,
+  }));
+}
+
+/**
+ * The two failure modes of PARL the Kimi report names: serial collapse (a `parl` job with more than
+ * one subtask ran one sub-agent) and spurious parallelism (several sub-agents, r_finish below the
+ * threshold).
+ */
+export function jobFlags(input: {
+  mode?: JobMode;
+  subtasks?: number;
+  spawned: number;
+  rFinish: number;
+  spuriousFinishThreshold?: number;
+}): NonNullable<JobMetrics['flags']> {
+  return {
+    serialCollapse: input.mode === 'parl' && (input.subtasks ?? 0) > 1 && input.spawned === 1,
+    spuriousParallelism:
+      input.spawned > 1 && input.rFinish < (input.spuriousFinishThreshold ?? SPURIOUS_FINISH_THRESHOLD),
+  };
 }
 
 /** Computes every measure of a job from its step records and counts. */
@@ -197,6 +236,8 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
     subagents: { spawned: input.spawned, completed: input.completed },
     tokens,
     costUsd: costUsd(tokens, input.prices),
+    flags: jobFlags({ ...input, rFinish: parts.rFinish }),
+    stages: stageBreakdown(input.steps),
   };
 }
 

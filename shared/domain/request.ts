@@ -3,12 +3,17 @@ import { RequestValidationError } from './errors';
 import type { JobRequest, Subtask } from './types';
 
 /** Limits of a job request. */
+/** A task class: what a policy is kept per (with the tenant). */
+export const TASK_CLASS_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const TASK_CLASS_RULE = 'must be 1-64 characters of a-z 0-9 . _ -';
+
 export const REQUEST_LIMITS = {
   taskChars: 10_000,
   subtasks: 10_000,
   promptChars: 20_000,
   minOutputTokens: 16,
   maxOutputTokens: 32_768,
+  maxStages: 5,
 } as const;
 
 const subtaskSchema = z.union([
@@ -29,10 +34,7 @@ const requestSchema = (maxSubagentsCap: number) =>
   z
     .object({
       task: z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.taskChars),
-      taskClass: z
-        .string()
-        .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 . _ -')
-        .optional(),
+      taskClass: z.string().regex(TASK_CLASS_PATTERN, TASK_CLASS_RULE).optional(),
       workload: z.enum(['generic', 'bma-compliance']).optional(),
       subtasks: z.array(subtaskSchema).min(1, 'must not be empty').max(REQUEST_LIMITS.subtasks).optional(),
       mode: z.enum(['parl', 'sequential']).optional(),
@@ -44,6 +46,10 @@ const requestSchema = (maxSubagentsCap: number) =>
         .max(REQUEST_LIMITS.maxOutputTokens)
         .optional(),
       dataset: z.record(z.string(), z.array(z.unknown())).optional(),
+      itemsPerAgent: z.number().int().min(1).max(REQUEST_LIMITS.subtasks).optional(),
+      policy: z.enum(['off', 'learn', 'greedy']).optional(),
+      toggle: z.boolean().optional(),
+      maxStages: z.number().int().min(1).max(REQUEST_LIMITS.maxStages).optional(),
     })
     .strict();
 
@@ -94,6 +100,12 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
   if (workload === 'bma-compliance' && !r.dataset?.installations) {
     throw new RequestValidationError('dataset.installations', 'is required by the bma-compliance workload');
   }
+  if (r.toggle === true && (r.policy ?? 'off') === 'off') {
+    throw new RequestValidationError(
+      'toggle',
+      'needs policy "learn" or "greedy" (TOGGLE reads the policy\'s r_perf)',
+    );
+  }
   return {
     task: r.task,
     workload,
@@ -103,5 +115,9 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
     ...(r.maxSubagents === undefined ? {} : { maxSubagents: r.maxSubagents }),
     ...(r.maxOutputTokens === undefined ? {} : { maxOutputTokens: r.maxOutputTokens }),
     ...(r.dataset === undefined ? {} : { dataset: r.dataset }),
+    ...(r.itemsPerAgent === undefined ? {} : { itemsPerAgent: r.itemsPerAgent }),
+    ...(r.policy === undefined ? {} : { policy: r.policy }),
+    ...(r.toggle === undefined ? {} : { toggle: r.toggle }),
+    ...(r.maxStages === undefined ? {} : { maxStages: r.maxStages }),
   };
 }

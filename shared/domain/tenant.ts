@@ -28,7 +28,15 @@ export interface Tenant {
   spentUsd: number;
   /** Upper bound of a job's `maxSubagents` for this tenant. */
   maxSubagents: number;
+  /**
+   * Reward shaping: λ1 and λ2 anneal to 0 over this many jobs of each of the tenant's policies
+   * (0 = off); unset = the service's default (PARL_ANNEAL_JOBS, itself 0 = off).
+   */
+  annealJobs?: number;
 }
+
+/** The settings of a tenant an operator may change. */
+export type TenantSettings = Partial<Pick<Tenant, 'maxSubagents' | 'annealJobs'>>;
 
 const TENANT_ID = /^t-[a-z0-9]{12}$/;
 

@@ -67,6 +67,14 @@ export interface JobRequest {
   mode: JobMode;
   maxSubagents?: number;
   maxOutputTokens?: number;
+  /** Subtasks per sub-agent (batching); pins what the policy would choose. */
+  itemsPerAgent?: number;
+  /** How the fan-out policy of the task class is used (default `off`: the request's values or the defaults). */
+  policy?: 'off' | 'learn' | 'greedy';
+  /** TOGGLE of the output-token budget; on by default when `policy` is `learn` or `greedy`. */
+  toggle?: boolean;
+  /** Stages at most (default 1): later stages re-dispatch the subtasks that got no usable answer. */
+  maxStages?: number;
   /** Data the workload's tools read (for `bma-compliance`: `installations`). */
   dataset?: Record<string, unknown[]>;
 }
@@ -116,6 +124,22 @@ export interface JobMetrics {
   subagents: { spawned: number; completed: number };
   tokens: TokenTotals;
   costUsd: number;
+  /** Set when a fan-out policy or TOGGLE took part: what they chose (see shared/domain/policy.ts). */
+  policy?: {
+    taskClass: string;
+    mode: 'off' | 'learn' | 'greedy';
+    armId?: string;
+    width: number;
+    itemsPerAgent: number;
+    /** Whether the job trained the policy (scored jobs only). */
+    trained: boolean;
+  };
+  /** TOGGLE: the budget used against the full budget, and the output tokens that saves per sub-agent call. */
+  toggle?: { fullBudget: number; budget: number; reduced: boolean; tokensSaved: number };
+  /** Serial collapse (could fan out, ran one sub-agent) and spurious parallelism (r_finish below the threshold). */
+  flags?: { serialCollapse: boolean; spuriousParallelism: boolean };
+  /** Per stage: steps of the orchestrator and of the longest sub-agent, and the sub-agents spawned. */
+  stages?: { stage: number; mainSteps: number; maxSubSteps: number; subSteps: number; agents: number }[];
   /** The provider, model and limits the job ran against, and what its calls met there. */
   provider?: ProviderMetrics;
 }

@@ -1,3 +1,4 @@
+import type { ChoiceReason, PolicyMode } from '#shared/domain/policy';
 import type {
   AgentAssignment,
   JobMetrics,
@@ -15,6 +16,29 @@ export interface JobRef {
   jobId: string;
 }
 
+/** What the fan-out policy decided for a job (see `#shared/use-cases/policy`). */
+export interface PlanPolicy {
+  taskClass: string;
+  mode: PolicyMode;
+  /** The arm the policy chose (learn, greedy); unset when the policy is off. */
+  armId?: string;
+  reason?: ChoiceReason;
+  /** The policy's version the choice was made from. */
+  policyVersion?: number;
+  width: number;
+  itemsPerAgent: number;
+  /** Values the request pinned over the policy's choice. */
+  pinned: ('width' | 'itemsPerAgent')[];
+}
+
+/** The sub-agents' output-token budget: the full budget B and the one TOGGLE chose. */
+export interface PlanBudget {
+  fullBudget: number;
+  budget: number;
+  reduced: boolean;
+  reason: string;
+}
+
 /** What the orchestrator decided for a stage. */
 export interface PlanSummary {
   stage: number;
@@ -23,6 +47,12 @@ export interface PlanSummary {
   mapMode: 'INLINE' | 'DISTRIBUTED';
   subtasks: number;
   decomposedBy: 'request' | 'orchestrator';
+  /** Subtasks per sub-agent (1 unless batched). */
+  itemsPerAgent?: number;
+  policy?: PlanPolicy;
+  budget?: PlanBudget;
+  /** Sub-agents spawned in earlier stages (multi-stage jobs). */
+  earlierAgents?: number;
 }
 
 /** The stored job. `request` is kept without its subtasks and dataset (those are items of their own). */
@@ -35,6 +65,10 @@ export interface JobRecord extends JobRef {
   executionId?: string;
   /** The Idempotency-Key (or message id) the job was submitted with. */
   idempotencyKey?: string;
+  /** The tenant's cap on sub-agents at once when the job was accepted; the plan stays within it. */
+  maxWidth?: number;
+  /** The tenant's λ annealing (jobs per policy, 0 = off) when it has its own; else the service's. */
+  annealJobs?: number;
   plan?: PlanSummary;
   metrics?: JobMetrics;
   result?: JobResult;

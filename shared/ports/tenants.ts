@@ -1,4 +1,4 @@
-import type { Tenant } from '#shared/domain/tenant';
+import type { Tenant, TenantSettings } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from './job-store';
 
@@ -22,7 +22,8 @@ export interface TenantStore {
   listTenants(opts?: { limit?: number; cursor?: string }): Promise<Page<Tenant>>;
   /** Adds `deltaUsd` (may be negative, never below what is available) to the budget and balance. */
   adjustBudget(tenantId: string, deltaUsd: number): Promise<Tenant>;
-  setMaxSubagents(tenantId: string, maxSubagents: number): Promise<Tenant>;
+  /** Changes the given settings and nothing else. */
+  updateSettings(tenantId: string, settings: TenantSettings): Promise<Tenant>;
   revokeKey(tenantId: string): Promise<void>;
   /** Replaces the key hash (a new key) and makes the tenant ACTIVE again. */
   rotateKey(tenantId: string, keyHash: string): Promise<void>;

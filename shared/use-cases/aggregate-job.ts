@@ -1,3 +1,4 @@
+import type { AppConfig } from '#shared/config';
 import { ProviderRejectedError } from '#shared/domain/errors';
 import {
   computeJobMetrics,
@@ -7,6 +8,7 @@ import {
 } from '#shared/domain/measures';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
 import type {
+  JobMetrics,
   JobStatus,
   PriceTable,
   ProviderMetrics,
@@ -14,6 +16,7 @@ import type {
   StepRecord,
   Subtask,
 } from '#shared/domain/types';
+import type { ItemStore } from '#shared/ports/item-store';
 import type {
   JobRecord,
   JobRef,
@@ -23,8 +26,11 @@ import type {
   SubtaskResult,
 } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
+import type { PolicyStore } from '#shared/ports/policy-store';
 import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
+import { type NextStageOutput, planNextStage } from './next-stage';
+import { learnFromJob, scoringWeights } from './policy';
 
 /** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
 export interface MapItemResult {
@@ -60,12 +66,19 @@ export interface CloseJobDeps {
   steps: StepRecorder;
   weights?: RewardWeights;
   prices?: PriceTable;
+  /** The fan-out policies; without them no job trains a policy. */
+  policies?: PolicyStore;
+  config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold'>>;
+  /** Told once per job, when this call stored its terminal state (the alarm metrics hang here). */
+  onFinished?: (ref: JobRef, metrics: JobMetrics) => void;
   /** Settles the job's budget and records its usage once it is terminal. */
   ledger?: BudgetLedger;
 }
 
 export interface AggregateDeps extends CloseJobDeps {
   llm: LlmClient;
+  /** Where a distributed next stage's assignments go (as for the plan). */
+  items?: ItemStore;
   /** The provider the job ran against; its summary goes into the metrics. */
   provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
 }
@@ -90,19 +103,27 @@ export function causeMessage(failure: { Error?: string; Cause?: string }): strin
  *
  * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing)
  * 2. record sub-agents that died without a record (the Map caught their failure)
- * 3. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
+ * 3. a multi-stage job with subtasks still unanswered and stages left plans the next stage and
+ *    returns its Map input (status NEXT_STAGE; the workflow loops back to the Map)
+ * 4. on the failure path, or when no sub-agent completed, store FAILED (or the failure path's
  *    `outcome`, CANCELLED) with the reason
- * 4. otherwise synthesize the final answer with one model call (an orchestrator step)
- * 5. compute the measures from the stored steps and store the terminal state
+ * 5. otherwise synthesize the final answer with one model call (an orchestrator step)
+ * 6. compute the measures from the stored steps (λ annealed when the tenant asks), flag serial
+ *    collapse and spurious parallelism
+ * 7. a scored job planned by a policy teaches it its rPARL (idempotent per job; unscored jobs and the
+ *    failure path do not train), then the terminal state is stored
  *
  * The failure path makes no model call, so it takes no LLM client.
  */
 export function aggregateJob(deps: CloseJobDeps, input: FailureInput): Promise<AggregateOutput>;
-export function aggregateJob(deps: AggregateDeps, input: AggregateInput): Promise<AggregateOutput>;
+export function aggregateJob(
+  deps: AggregateDeps,
+  input: AggregateInput,
+): Promise<AggregateOutput | NextStageOutput>;
 export async function aggregateJob(
   deps: CloseJobDeps & Pick<Partial<AggregateDeps>, 'llm' | 'provider'>,
   input: AggregateInput,
-): Promise<AggregateOutput> {
+): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const job = await deps.store.getJob(ref);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
@@ -137,7 +158,18 @@ export async function aggregateJob(
     agents = await deps.steps.listAgents(ref);
   }
   const [results, subtasks] = await Promise.all([deps.store.listResults(ref), deps.store.listSubtasks(ref)]);
-  const spawned = job.plan?.agents ?? agents.length;
+  if (!input.failure) {
+    const next = await planNextStage(
+      deps,
+      ref,
+      job,
+      stage,
+      subtasks.map((s) => s.id),
+      results,
+    );
+    if (next) return next;
+  }
+  const spawned = job.plan ? (job.plan.earlierAgents ?? 0) + job.plan.agents : agents.length;
   const completed = agents.filter((a) => a.status === 'SUCCEEDED').length;
   const failedAgents = agents
     .filter((a) => a.status === 'FAILED')
@@ -163,6 +195,19 @@ export async function aggregateJob(
   const summary = summarize(results, subtasks);
   const finishedAt = new Date().toISOString();
   const steps = await deps.steps.listSteps(ref);
+  const planPolicy = job.plan?.policy;
+  const policies = planPolicy && planPolicy.mode !== 'off' ? deps.policies : undefined;
+  const baseWeights = deps.weights ?? DEFAULT_WEIGHTS;
+  const weights =
+    policies && planPolicy
+      ? await scoringWeights(
+          { policies },
+          ref.tenantId,
+          planPolicy.taskClass,
+          baseWeights,
+          job.annealJobs ?? deps.config?.policy?.annealJobs ?? 0,
+        )
+      : baseWeights;
   const metrics = computeJobMetrics({
     steps,
     spawned,
@@ -171,9 +216,51 @@ export async function aggregateJob(
     scored: summary.scored ?? 0,
     acceptedAt: job.acceptedAt,
     finishedAt,
-    weights: deps.weights ?? DEFAULT_WEIGHTS,
+    weights,
     prices: deps.prices ?? KIMI_K25_PRICES,
+    mode: job.request.mode,
+    subtasks: subtasks.length,
+    ...(deps.config?.spuriousFinishThreshold === undefined
+      ? {}
+      : { spuriousFinishThreshold: deps.config.spuriousFinishThreshold }),
   });
+  const budget = job.plan?.budget;
+  if (budget && planPolicy) {
+    const subCalls = steps.filter((s) => s.role === 'sub').length;
+    metrics.toggle = {
+      fullBudget: budget.fullBudget,
+      budget: budget.budget,
+      reduced: budget.reduced,
+      tokensSaved: (budget.fullBudget - budget.budget) * subCalls,
+    };
+  }
+  if (planPolicy) {
+    const scored =
+      metrics.reward !== null && metrics.rPerf !== null
+        ? { reward: metrics.reward, rPerf: metrics.rPerf }
+        : undefined;
+    const trained = !!policies && !input.failure && scored !== undefined;
+    if (policies && !input.failure && scored) {
+      await learnFromJob(
+        { policies },
+        {
+          tenantId: ref.tenantId,
+          jobId: ref.jobId,
+          policy: planPolicy,
+          subtasks: subtasks.length,
+          ...scored,
+        },
+      );
+    }
+    metrics.policy = {
+      taskClass: planPolicy.taskClass,
+      mode: planPolicy.mode,
+      ...(planPolicy.armId ? { armId: planPolicy.armId } : {}),
+      width: planPolicy.width,
+      itemsPerAgent: planPolicy.itemsPerAgent,
+      trained,
+    };
+  }
   if (deps.provider) metrics.provider = providerMetrics(deps.provider, steps);
   const result: JobResult = {
     answer,
@@ -198,6 +285,7 @@ export async function aggregateJob(
       ...(current?.error ? { error: current.error } : {}),
     };
   }
+  deps.onFinished?.(ref, metrics);
   return { jobId: job.jobId, status, ...(error ? { error } : {}) };
 }
 

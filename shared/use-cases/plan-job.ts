@@ -9,6 +9,7 @@ import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
+import { decideFanOut, type FanOutDeps } from './policy';
 
 /** Step Functions runs at most 40 inline Map iterations at once; above that the Map runs distributed. */
 export const INLINE_MAP_MAX_CONCURRENCY = 40;
@@ -34,14 +35,14 @@ export interface PlanOutput extends JobRef {
   items?: ItemLocation;
 }
 
-export interface PlanDeps {
+export interface PlanDeps extends FanOutDeps {
   store: JobStore;
   steps: StepRecorder;
   llm: LlmClient;
   ledger?: BudgetLedger;
   /** Where a Distributed Map's assignments go; required for jobs that fan out distributed. */
   items?: ItemStore;
-  config: Pick<AppConfig, 'defaultMaxSubagents'>;
+  config: FanOutDeps['config'] & Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 
 const decompositionSchema = z.object({
@@ -52,14 +53,24 @@ const decompositionSchema = z.object({
 });
 
 /**
- * Assigns subtasks to sub-agents. `parl`: one sub-agent per subtask; `sequential`: one agent takes them all.
+ * Assigns subtasks to sub-agents. `parl`: `itemsPerAgent` consecutive subtasks per sub-agent (default
+ * one); `sequential`: one agent takes them all.
  */
-export function assignSubtasks(subtaskIds: readonly string[], mode: JobRequest['mode']): AgentAssignment[] {
+export function assignSubtasks(
+  subtaskIds: readonly string[],
+  mode: JobRequest['mode'],
+  itemsPerAgent = 1,
+): AgentAssignment[] {
   if (mode === 'sequential') return [{ agentId: 'agent-0001', subtaskIds: [...subtaskIds] }];
-  return subtaskIds.map((id, i) => ({
-    agentId: `agent-${String(i + 1).padStart(4, '0')}`,
-    subtaskIds: [id],
-  }));
+  const k = Math.max(1, Math.floor(itemsPerAgent));
+  const agents: AgentAssignment[] = [];
+  for (let i = 0; i < subtaskIds.length; i += k) {
+    agents.push({
+      agentId: `agent-${String(agents.length + 1).padStart(4, '0')}`,
+      subtaskIds: subtaskIds.slice(i, i + k),
+    });
+  }
+  return agents;
 }
 
 /** Chooses the Map mode from the width and the number of items. */
@@ -75,9 +86,10 @@ export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['m
  * 1. load the job (a cancelled or finished job is not planned again)
  * 2. take the request's subtasks, or decompose the task with one model call that must return
  *    valid JSON (one repair turn, then PlanError)
- * 3. assign subtasks to sub-agents by mode and choose the width and the Map mode
- * 4. distributed: store the assignments as the ItemReader's object; inline: keep them in the
- *    state, within the payload budget
+ * 3. choose the fan-out (width, subtasks per sub-agent) and the output-token budget: the request's
+ *    values, or the task class's policy and TOGGLE (see `./policy`)
+ * 4. assign subtasks to sub-agents and choose the Map mode; distributed: store the assignments as
+ *    the ItemReader's object; inline: keep them in the state, within the payload budget
  * 5. store the plan, mark the job RUNNING, and return the Map's input
  */
 export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOutput> {
@@ -94,11 +106,18 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     subtasks = await decompose(deps, ref, stage, job.request.task);
     await deps.store.putSubtasks(ref, subtasks);
   }
+  const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length, job.maxWidth);
   const agents = assignSubtasks(
     subtasks.map((s) => s.id),
     job.request.mode,
+    fanOut.itemsPerAgent,
   );
-  const width = Math.min(job.request.maxSubagents ?? deps.config.defaultMaxSubagents, agents.length);
+  const width = Math.min(
+    job.request.mode === 'sequential'
+      ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
+      : fanOut.width,
+    agents.length,
+  );
   const mapMode = mapModeFor(width, agents.length);
   const head = {
     jobId: ref.jobId,
@@ -130,6 +149,9 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
       mapMode: output.mapMode,
       subtasks: subtasks.length,
       decomposedBy,
+      itemsPerAgent: fanOut.itemsPerAgent,
+      ...(fanOut.policy ? { policy: fanOut.policy } : {}),
+      budget: fanOut.budget,
     },
   });
   return output;

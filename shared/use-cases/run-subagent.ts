@@ -49,7 +49,8 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
   ]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
   const workload = job.request.workload;
-  const maxTokens = job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
+  // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
+  const maxTokens = job.plan?.budget?.budget ?? job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
 
   let stepNo = 0;
   let answered = 0;

@@ -26,6 +26,10 @@ export interface SubmitInput {
   jobId?: string;
   /** The same key with the same request returns the same job; with another request, a conflict. */
   idempotencyKey?: string;
+  /** The tenant's cap on sub-agents at once (the plan, and the policy, stay within it). */
+  maxWidth?: number;
+  /** The tenant's own λ annealing, when it has one (jobs per policy, 0 = off). */
+  annealJobs?: number;
 }
 
 export interface SubmitOutcome {
@@ -102,6 +106,8 @@ export async function submitJob(deps: SubmitDeps, input: SubmitInput): Promise<S
     request,
     acceptedAt: new Date().toISOString(),
     ...(key ? { idempotencyKey: key } : {}),
+    ...(input.maxWidth === undefined ? {} : { maxWidth: input.maxWidth }),
+    ...(input.annealJobs === undefined ? {} : { annealJobs: input.annealJobs }),
   };
   const created = await deps.store.createJob(job, subtasks ?? [], dataset);
   if (!created) {

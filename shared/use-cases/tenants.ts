@@ -14,6 +14,8 @@ export interface CreateTenantInput {
   name: string;
   budgetUsd: number;
   maxSubagents: number;
+  /** λ annealing over this many jobs per policy (0 = off); unset = the service default. */
+  annealJobs?: number;
 }
 
 /** Checks an operator's input for a new tenant; names the wrong field. */
@@ -30,6 +32,9 @@ export function checkTenantInput(input: CreateTenantInput, maxSubagentsCap: numb
     input.maxSubagents > maxSubagentsCap
   ) {
     throw new RequestValidationError('maxSubagents', `must be an integer from 1 to ${maxSubagentsCap}`);
+  }
+  if (input.annealJobs !== undefined && (!Number.isInteger(input.annealJobs) || input.annealJobs < 0)) {
+    throw new RequestValidationError('annealJobs', 'must be a whole number of jobs, 0 = off');
   }
 }
 
@@ -56,6 +61,7 @@ export async function createTenant(
     reservedUsd: 0,
     spentUsd: 0,
     maxSubagents: input.maxSubagents,
+    ...(input.annealJobs === undefined ? {} : { annealJobs: input.annealJobs }),
   };
   await deps.tenants.createTenant(tenant);
   return { tenant, apiKey };

@@ -223,15 +223,18 @@ describe('the Distributed Map item lists', () => {
   const usesPolicy = (managedPolicyArns: unknown, policyId: string) =>
     JSON.stringify(managedPolicyArns).includes(`Ref${policyId}`);
 
-  it('lets the plan function write them under items/ and names the bucket in ITEMS_BUCKET', () => {
+  it.each([
+    ['plan', () => workflow.plan],
+    ['aggregate (a next stage)', () => workflow.aggregate],
+  ])('lets the %s function write them under items/ and names the bucket in ITEMS_BUCKET', (_name, fnOf) => {
     // Prepare
     const writeId = policyWith('s3:PutObject');
-    const plan = workflowTemplate.findResources('AWS::Lambda::Function')[logicalIdOf(workflow.plan)];
-    const roleId = plan?.Properties.Role['Fn::GetAtt'][0] as string;
+    const fn = workflowTemplate.findResources('AWS::Lambda::Function')[logicalIdOf(fnOf())];
+    const roleId = fn?.Properties.Role['Fn::GetAtt'][0] as string;
     const role = workflowTemplate.findResources('AWS::IAM::Role')[roleId];
     // Assess
     expect(writeId).toBeDefined();
-    expect(Object.keys(plan?.Properties.Environment.Variables)).toContain('ITEMS_BUCKET');
+    expect(Object.keys(fn?.Properties.Environment.Variables)).toContain('ITEMS_BUCKET');
     expect(usesPolicy(role?.Properties.ManagedPolicyArns, writeId!)).toBe(true);
   });
 

@@ -1,7 +1,7 @@
 import validator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { allStates, localFunctionArn, stateMachineAsl, taskFunctions } from '#cdk/asl';
-import { JOB_FAILED, STATE_NAMES } from '#cdk/state-machine';
+import { JOB_FAILED, MAX_STAGES, STATE_NAMES } from '#cdk/state-machine';
 import { logicalIdOf, synthesize } from './synth.ts';
 
 const { workflow, workflowTemplate } = synthesize();
@@ -135,7 +135,16 @@ describe('the workflow definition', () => {
     });
     expect(states.JobOutcome).toEqual({
       Type: 'Choice',
-      Choices: [{ Variable: '$.status', StringEquals: 'SUCCEEDED', Next: 'JobSucceeded' }],
+      Choices: [
+        {
+          And: [
+            { Variable: '$.status', StringEquals: 'NEXT_STAGE' },
+            { Variable: '$.stage', NumericLessThanEquals: MAX_STAGES },
+          ],
+          Next: 'ChooseFanOut',
+        },
+        { Variable: '$.status', StringEquals: 'SUCCEEDED', Next: 'JobSucceeded' },
+      ],
       Default: 'JobFailed',
     });
     expect(states.JobSucceeded).toEqual({ Type: 'Succeed' });

@@ -263,6 +263,32 @@ describe('the REST API over HTTP on loopback (local API Gateway, authorizer, api
     expect(times).toEqual([...times].sort().reverse());
   });
 
+  it("shows the tenant's fan-out policy after jobs that learn, and only to that tenant", async () => {
+    // Act: two scored jobs of one task class with the policy learning
+    for (const seed of [1, 2]) {
+      const posted = await call('POST', '/v1/jobs', {
+        key: keyA,
+        body: { ...bmaDemoRequest(6, seed), policy: 'learn', taskClass: 'nightly-check' },
+      });
+      expect(posted.status).toBe(202);
+      expect((await waitFor(keyA, posted.body.jobId as string)).body.status).toBe('SUCCEEDED');
+    }
+    const all = await call('GET', '/v1/policy', { key: keyA });
+    const one = await call('GET', '/v1/policy?taskClass=nightly-check', { key: keyA });
+    const other = await call('GET', '/v1/policy', { key: keyB });
+    const bad = await call('GET', '/v1/policy?taskClass=Not%20a%20class', { key: keyA });
+    // Assess
+    expect(all.status).toBe(200);
+    const policies = all.body.policies as { taskClass: string; jobs: number; arms: { count: number }[] }[];
+    const nightly = policies.find((p) => p.taskClass === 'nightly-check');
+    expect(nightly?.jobs).toBe(2);
+    expect((nightly?.arms ?? []).reduce((n, a) => n + a.count, 0)).toBe(2);
+    expect(one.body.policies).toEqual([nightly]);
+    expect(other.body).toEqual({ tenantId: expect.any(String), policies: [] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error?.details).toMatchObject({ field: 'taskClass' });
+  });
+
   it('serves an OpenAPI 3 document without a key, listing exactly the routes', async () => {
     const answer = await call('GET', '/v1/openapi.json');
     expect(answer.status).toBe(200);

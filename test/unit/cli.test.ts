@@ -30,6 +30,12 @@ describe('parl run arguments', () => {
     expect(opts.seed).toBe(1);
   });
 
+  it('takes the policy mode from --policy and rejects an unknown one', () => {
+    expect(parseRunArgs(['--task', 'x', '--policy', 'learn'], {}).request.policy).toBe('learn');
+    expect(parseRunArgs(['--task', 'x'], {}).request.policy).toBeUndefined();
+    expect(messageOf(['--policy', 'smart'])).toBe('--policy must be "off", "learn" or "greedy", got "smart"');
+  });
+
   it('lets flags override the input file', () => {
     const input = file('job.json', JSON.stringify({ task: 'Sum', subtasks: ['1 + 1'], mode: 'parl' }));
     const opts = parseRunArgs(['--input', input, '--mode', 'sequential', '--max-subagents', '3'], {});

@@ -60,6 +60,10 @@ describe('parseJobRequest', () => {
     [{ task: 'x', maxOutputTokens: 1 }, 'maxOutputTokens'],
     [{ task: 'x', workload: 'bma-compliance' }, 'dataset.installations'],
     ['not an object', 'request'],
+    [{ task: 'x', policy: 'smart' }, 'policy'],
+    [{ task: 'x', itemsPerAgent: 0 }, 'itemsPerAgent'],
+    [{ task: 'x', maxStages: 6 }, 'maxStages'],
+    [{ task: 'x', toggle: true }, 'toggle'],
   ])('rejects %j naming the field %s', (raw, field) => {
     expect(fieldOf(raw)).toBe(field);
   });

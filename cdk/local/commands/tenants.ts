@@ -9,7 +9,7 @@ import { loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
 import type { Tenant } from '#shared/domain/tenant';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
-import { numberFlag, UsageError } from '../cli-common';
+import { intFlag, numberFlag, UsageError } from '../cli-common';
 import { dataDirOf, type LocalData, openLocalData } from '../data-dir';
 
 export const TENANTS_HELP = `parl tenants: manage tenants, their budgets and API keys
@@ -21,6 +21,9 @@ Usage:
   parl tenants set-budget <tenantId> --budget-usd <x> [--json]
                                    sets the budget; the balance moves by the difference
   parl tenants set-max-subagents <tenantId> --max-subagents N
+  parl tenants set-anneal <tenantId> --anneal-jobs N
+                                   reward shaping: λ1, λ2 anneal to 0 over the first N jobs of each of
+                                   the tenant's policies (0 = off; unset = PARL_ANNEAL_JOBS)
   parl tenants revoke <tenantId>   the key stops working (403)
   parl tenants rotate-key <tenantId> [--json]
                                    a new key (printed once); the old one stops working
@@ -32,7 +35,7 @@ Options:
 const money = (x: number) => `$${x.toFixed(4)}`;
 
 function tenantLine(t: Tenant): string {
-  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents  ${t.name}`;
+  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents${t.annealJobs === undefined ? '' : `  anneal ${t.annealJobs === 0 ? 'off' : `${t.annealJobs} jobs`}`}  ${t.name}`;
 }
 
 const publicTenant = ({ keyHash: _hash, ...rest }: Tenant) => rest;
@@ -56,6 +59,7 @@ export async function tenantsCommand(
         name: { type: 'string' },
         'budget-usd': { type: 'string' },
         'max-subagents': { type: 'string' },
+        'anneal-jobs': { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -89,19 +93,19 @@ export async function tenantsCommand(
     }
     return n;
   };
-  if (!['create', 'list', 'set-budget', 'set-max-subagents', 'revoke', 'rotate-key'].includes(sub)) {
-    throw new UsageError(
-      `unknown tenants command "${sub}" (create, list, set-budget, set-max-subagents, revoke, rotate-key)`,
-    );
+  const withTenant = ['set-budget', 'set-max-subagents', 'set-anneal', 'revoke', 'rotate-key'];
+  if (sub !== 'create' && sub !== 'list' && !withTenant.includes(sub)) {
+    throw new UsageError(`unknown tenants command "${sub}" (create, list, ${withTenant.join(', ')})`);
   }
   // Check every flag before opening anything.
   const name = str('name');
   if (sub === 'create' && !name) throw new UsageError('parl tenants create needs --name <name>');
   const budget = sub === 'create' || sub === 'set-budget' ? budgetFlag() : undefined;
   const max = maxFlag(sub === 'set-max-subagents');
-  const tenantId = ['set-budget', 'set-max-subagents', 'revoke', 'rotate-key'].includes(sub)
-    ? tenantArg()
-    : undefined;
+  const annealJobs = intFlag('anneal-jobs', str('anneal-jobs'), 0, 1_000_000);
+  if (sub === 'set-anneal' && annealJobs === undefined)
+    throw new UsageError('parl tenants set-anneal needs --anneal-jobs N (0 = off)');
+  const tenantId = withTenant.includes(sub) ? tenantArg() : undefined;
 
   const data = await open(dataDirOf(str('data-dir')));
   const tenants = new DynamoTenantStore(data.doc, data.tableName);
@@ -112,7 +116,12 @@ export async function tenantsCommand(
       case 'create': {
         const { tenant, apiKey } = await createTenant(
           { tenants, maxSubagentsCap: cap },
-          { name: name as string, budgetUsd: budget as number, maxSubagents: max ?? Math.min(100, cap) },
+          {
+            name: name as string,
+            budgetUsd: budget as number,
+            maxSubagents: max ?? Math.min(100, cap),
+            ...(annealJobs === undefined ? {} : { annealJobs }),
+          },
         );
         out(
           `tenant ${tenant.tenantId} created (${tenant.name}, budget ${money(tenant.budgetUsd)}, max ${tenant.maxSubagents} sub-agents)\napi key: ${apiKey}\n(shown once: only its hash is stored)`,
@@ -149,7 +158,14 @@ export async function tenantsCommand(
         return 0;
       }
       case 'set-max-subagents': {
-        const updated = await tenants.setMaxSubagents(tenantId as string, max as number);
+        const updated = await tenants.updateSettings(tenantId as string, { maxSubagents: max as number });
+        out(tenantLine(updated), publicTenant(updated));
+        return 0;
+      }
+      case 'set-anneal': {
+        const updated = await tenants.updateSettings(tenantId as string, {
+          annealJobs: annealJobs as number,
+        });
         out(tenantLine(updated), publicTenant(updated));
         return 0;
       }

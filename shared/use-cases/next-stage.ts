@@ -1,0 +1,73 @@
+/**
+ * Multi-stage jobs: after a stage, the orchestrator may run another one that re-dispatches the
+ * subtasks still without a usable answer (failed, or whose sub-agent died), up to the request's
+ * `maxStages`. The workflow loops from Aggregate back to the Map through its JobOutcome Choice.
+ */
+import { ConfigError } from '#shared/domain/errors';
+import { REQUEST_LIMITS } from '#shared/domain/request';
+import type { ItemStore } from '#shared/ports/item-store';
+import type { JobRecord, JobRef, JobStore, SubtaskResult } from '#shared/ports/job-store';
+import { assignSubtasks, mapModeFor, type PlanOutput } from './plan-job';
+
+/** Aggregate's output when the job goes on: the Map's input for the next stage. */
+export interface NextStageOutput extends PlanOutput {
+  status: 'NEXT_STAGE';
+}
+
+/** The stages a job may run: its `maxStages` (default 1), never above REQUEST_LIMITS.maxStages. */
+export const maxStagesOf = (job: Pick<JobRecord, 'request'>): number =>
+  Math.min(job.request.maxStages ?? 1, REQUEST_LIMITS.maxStages);
+
+/**
+ * Plans stage `stage + 1` when the job may run one more and some subtasks have no usable answer;
+ * returns undefined otherwise.
+ *
+ * 1. the subtasks to re-dispatch: those whose result is missing or FAILED
+ * 2. assign them as the job's plan batched them, with the same width (never wider than the agents)
+ * 3. distributed: store the assignments as the ItemReader's object (as the first plan does)
+ * 4. store the new plan (stage, agents, and the agents of the earlier stages) and return the Map's input
+ */
+export async function planNextStage(
+  deps: { store: JobStore; items?: ItemStore },
+  ref: JobRef,
+  job: JobRecord,
+  stage: number,
+  subtaskIds: readonly string[],
+  results: readonly SubtaskResult[],
+): Promise<NextStageOutput | undefined> {
+  if (stage >= maxStagesOf(job) || job.request.mode !== 'parl') return undefined;
+  const answered = new Set(results.filter((r) => r.status === 'ANSWERED').map((r) => r.subtaskId));
+  const again = subtaskIds.filter((id) => !answered.has(id));
+  if (again.length === 0) return undefined;
+  const next = stage + 1;
+  const agents = assignSubtasks(again, 'parl', job.plan?.itemsPerAgent ?? 1).map((a) => ({
+    ...a,
+    agentId: `s${next}-${a.agentId}`,
+  }));
+  const width = Math.max(1, Math.min(job.plan?.maxConcurrency ?? agents.length, agents.length));
+  const mapMode = mapModeFor(width, agents.length);
+  if (mapMode === 'DISTRIBUTED' && !deps.items) {
+    throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
+  }
+  const items = mapMode === 'DISTRIBUTED' ? await deps.items?.putItems(ref, next, agents) : undefined;
+  const earlierAgents = (job.plan?.earlierAgents ?? 0) + (job.plan?.agents ?? 0);
+  await deps.store.updateJob(ref, {
+    plan: {
+      ...(job.plan ?? { decomposedBy: 'request', subtasks: subtaskIds.length }),
+      stage: next,
+      agents: agents.length,
+      maxConcurrency: width,
+      mapMode,
+      earlierAgents,
+    },
+  });
+  return {
+    status: 'NEXT_STAGE',
+    jobId: ref.jobId,
+    tenantId: ref.tenantId,
+    stage: next,
+    maxConcurrency: width,
+    mapMode,
+    ...(items ? { items } : { agents }),
+  };
+}

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { UsageError } from '#cdk/local/cli-common';
+import { tenantsCommand } from '#cdk/local/commands/tenants';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
+import { synthesizeApp } from '#cdk/local/synth';
+import { createDynamoDocumentClient } from '#shared/adapters/clients';
+import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { loadConfig } from '#shared/config';
+
+/** `parl tenants` settings (cap, λ annealing) against dynalite, in-process. */
+describe('tenant settings through parl tenants', () => {
+  let dynamo: LocalDynamo;
+  let tableName: string;
+  let store: DynamoTenantStore;
+  let doc: ReturnType<typeof createDynamoDocumentClient>;
+  let opened = 0;
+
+  const parl = async (...argv: string[]): Promise<unknown> => {
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      await tenantsCommand([...argv, '--json'], () => {
+        opened += 1;
+        return Promise.resolve({
+          doc,
+          tableName,
+          via: 'files',
+          close: () => Promise.resolve(),
+        });
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    return JSON.parse(out.join(''));
+  };
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    const app = synthesizeApp();
+    [tableName = ''] = await createTablesFromTemplates(
+      dynamo.endpoint,
+      'us-east-1',
+      Object.values(app.templates),
+    );
+    app.dispose();
+    const config = loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint });
+    doc = createDynamoDocumentClient(config);
+    store = new DynamoTenantStore(doc, tableName);
+  });
+  afterAll(async () => {
+    await dynamo?.close();
+  });
+
+  it('creates a tenant with its own annealing and changes one setting without touching the rest', async () => {
+    // Act
+    const { tenantId } = (await parl(
+      'create',
+      '--name',
+      'acme',
+      '--budget-usd',
+      '5',
+      '--anneal-jobs',
+      '20',
+    )) as {
+      tenantId: string;
+    };
+    const created = await store.getTenant(tenantId);
+    const off = (await parl('set-anneal', tenantId, '--anneal-jobs', '0')) as Record<string, unknown>;
+    const capped = (await parl('set-max-subagents', tenantId, '--max-subagents', '7')) as Record<
+      string,
+      unknown
+    >;
+    const after = await store.getTenant(tenantId);
+    // Assess
+    expect(created?.annealJobs).toBe(20);
+    expect(off).toMatchObject({ tenantId, annealJobs: 0, maxSubagents: created?.maxSubagents });
+    expect(capped).toMatchObject({ tenantId, annealJobs: 0, maxSubagents: 7 });
+    expect(after).toEqual({ ...created, annealJobs: 0, maxSubagents: 7 });
+    expect(capped).not.toHaveProperty('keyHash');
+  });
+
+  it('refuses a missing or bad --anneal-jobs before opening anything', async () => {
+    const before = opened;
+    await expect(parl('set-anneal', 't-000000000000')).rejects.toThrow(UsageError);
+    await expect(parl('set-anneal', 't-000000000000', '--anneal-jobs=-1')).rejects.toThrow(
+      /--anneal-jobs must be an integer from 0/,
+    );
+    await expect(parl('set-anneal', 't-000000000000', '--anneal-jobs', '2')).rejects.toThrow(
+      /t-000000000000/,
+    );
+    expect(opened).toBe(before + 1);
+  });
+});
