@@ -7,6 +7,10 @@ export interface JobSubmission {
   request: JobRequest;
   /** The same key for the same tenant always yields the same job: one job, one execution, one debit. */
   idempotencyKey: string;
+  /** The tenant's cap on sub-agents at once (the plan and its policy stay within it). */
+  maxWidth?: number;
+  /** The tenant's own λ annealing (jobs per policy, 0 = off), when it has one. */
+  annealJobs?: number;
 }
 
 /**

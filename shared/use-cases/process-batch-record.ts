@@ -81,12 +81,21 @@ export async function processBatchRecord(
   return { jobs };
 }
 
-/** The tenant's width cap; PoisonRecordError when there is no such ACTIVE tenant. */
-async function requireTenant(deps: BatchRecordDeps, tenantId: string): Promise<number> {
+/**
+ * The tenant's settings a job carries: its width cap and its own λ annealing; PoisonRecordError
+ * when there is no such ACTIVE tenant.
+ */
+async function requireTenant(
+  deps: BatchRecordDeps,
+  tenantId: string,
+): Promise<{ maxWidth: number; annealJobs?: number }> {
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
   if (tenant.status !== 'ACTIVE') throw new PoisonRecordError('tenantId', `tenant "${tenantId}" is revoked`);
-  return Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap);
+  return {
+    maxWidth: Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap),
+    ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+  };
 }
 
 function validRequest(raw: unknown, field: string, maxSubagentsCap: number): JobRequest {
@@ -120,16 +129,21 @@ async function submitJobMessage(
   message: JobMessage,
   messageId: string,
 ): Promise<BatchJobOutcome> {
-  const cap = await requireTenant(deps, message.tenantId);
-  const request = validRequest(message.request, 'request', cap);
+  const settings = await requireTenant(deps, message.tenantId);
+  const request = validRequest(message.request, 'request', settings.maxWidth);
   const idempotencyKey = batchIdempotencyKey(message.idempotencyKey ?? `sqs:${messageId}`);
-  const { job, duplicate } = await submit(deps, { tenantId: message.tenantId, request, idempotencyKey });
+  const { job, duplicate } = await submit(deps, {
+    tenantId: message.tenantId,
+    request,
+    idempotencyKey,
+    ...settings,
+  });
   return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'message' };
 }
 
 async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Promise<BatchJobOutcome> {
   const { tenantId, format } = uploadTenant(object.key);
-  const cap = await requireTenant(deps, tenantId);
+  const settings = await requireTenant(deps, tenantId);
   let text: string;
   try {
     text = await deps.objects.getText(object);
@@ -156,9 +170,9 @@ async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Prom
   const request = validRequest(
     { task: `Work through the subtasks uploaded as ${fileName}`, subtasks },
     'object',
-    cap,
+    settings.maxWidth,
   );
   const idempotencyKey = batchIdempotencyKey(uploadIdempotencyKey(object));
-  const { job, duplicate } = await submit(deps, { tenantId, request, idempotencyKey });
+  const { job, duplicate } = await submit(deps, { tenantId, request, idempotencyKey, ...settings });
   return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'upload' };
 }

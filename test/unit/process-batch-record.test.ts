@@ -26,6 +26,7 @@ function fakeDeps(opts: { fail?: Error; objects?: Record<string, string> } = {})
   const tenants = new Map([
     ['acme', tenant('acme')],
     ['gone', tenant('gone', { status: 'REVOKED' })],
+    ['tuned', tenant('tuned', { maxSubagents: 8, annealJobs: 30 })],
   ]);
   const deps: BatchRecordDeps = {
     submitter: {
@@ -87,6 +88,23 @@ describe('processBatchRecord', () => {
       source: 'message',
     });
     expect(unkeyed.jobs[0]?.idempotencyKey).toBe('batch:sqs:m-7');
+  });
+
+  it("passes the tenant's cap and its own annealing on with every job, from messages and uploads", async () => {
+    // Prepare
+    const { deps, submissions } = fakeDeps({
+      objects: { 'uploads/incoming/tuned/u.jsonl': '{"prompt":"1+1?"}\n' },
+    });
+    // Act
+    await processBatchRecord(deps, message({ tenantId: 'tuned', request: { task: 'Check' } }));
+    await processBatchRecord(deps, upload('incoming/tuned/u.jsonl'));
+    await processBatchRecord(deps, message({ tenantId: 'acme', request: { task: 'Check' } }, 'm-2'));
+    // Assess
+    expect(submissions.map((s) => [s.maxWidth, s.annealJobs])).toEqual([
+      [8, 30],
+      [8, 30],
+      [50, undefined],
+    ]);
   });
 
   it('submits an upload as one job of its subtasks, keyed by bucket, key and sequencer', async () => {
