@@ -399,6 +399,8 @@ export class LocalStack implements WorkflowStarter {
       },
       async (error: unknown) => {
         const end = localExecutionEnd(error);
+        // A stopped execution carries StopExecution's cause, as the cloud's status-change event does.
+        if (end.status === 'ABORTED' && execution.cause) end.cause = execution.cause;
         execution.status = end.status;
         execution.stopDate = new Date();
         if (end.error) execution.error = end.error;

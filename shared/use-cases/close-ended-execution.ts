@@ -31,7 +31,8 @@ export function endedExecutionReason(ended: Omit<EndedExecution, keyof JobRef>):
     case 'TIMED_OUT':
       return 'the execution timed out';
     case 'ABORTED':
-      return 'the execution was stopped';
+      // StopExecution's cause (e.g. the tenant's cancel), so the event and the cancel agree.
+      return ended.cause || 'the execution was stopped';
     case 'FAILED':
       return ended.error || ended.cause
         ? `the execution failed: ${causeMessage({ Error: ended.error, Cause: ended.cause })}`

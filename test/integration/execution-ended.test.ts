@@ -193,6 +193,11 @@ describe('the execution-ended handler against dynalite', () => {
       error: 'the execution was stopped',
     },
     {
+      event: { status: 'ABORTED', cause: 'cancelled by the tenant' },
+      status: 'CANCELLED',
+      error: 'cancelled by the tenant',
+    },
+    {
       event: {
         status: 'FAILED',
         error: 'States.Runtime',
