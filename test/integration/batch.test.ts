@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { FullBatchFailureError } from '@aws-lambda-powertools/batch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -166,6 +168,26 @@ describe('the batch intake on fauxqs', () => {
   });
   afterAll(async () => {
     await stack?.close();
+  });
+
+  it("listens on loopback only: fauxqs is not reachable on the machine's other addresses", async () => {
+    const endpoint = new URL(batch().events.endpoint);
+    expect(endpoint.hostname).toBe('127.0.0.1');
+    const others = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && a.family === 'IPv4' && !a.internal)
+      .map((a) => a?.address as string);
+    for (const address of others) {
+      const refused = await new Promise<string>((resolve) => {
+        const socket = connect({ host: address, port: Number(endpoint.port) });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve('connected');
+        });
+        socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      });
+      expect(refused, `${address}:${endpoint.port}`).toBe('ECONNREFUSED');
+    }
   });
 
   it('starts one job for the same message delivered twice, one after the other: one usage record, one debit', async () => {
