@@ -14,6 +14,7 @@ import { tenantsCommand } from './commands/tenants';
 import { trajectoriesCommand } from './commands/trajectories';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import {
+  modelEndpoint,
   PROVIDER_FLAG_OPTIONS,
   PROVIDER_HELP,
   type ProviderChoice,
@@ -293,7 +294,6 @@ function progressPrinter(quiet: boolean): (p: ProgressEvent) => void {
 /** `parl run`: starts the local stack, runs one job, prints the report. Returns the exit code. */
 export async function runCommand(argv: string[]): Promise<number> {
   const opts = parseRunArgs(argv);
-  const env = process.env;
   // Loaded only now, so --help and bad input answer at once.
   const { LocalStack } = await import('./runtime');
   if (opts.dataDir) {
@@ -304,28 +304,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       );
     }
   }
-  const { provider } = opts;
-  const baseUrl = provider.baseUrl ?? env.MOONSHOT_BASE_URL;
-  const realEndpoint = !!(env.MOONSHOT_API_KEY || baseUrl);
-  const model = provider.model ?? env.MOONSHOT_MODEL;
+  const { realBaseUrl, ...endpoint } = modelEndpoint(opts.provider, {
+    seed: opts.seed,
+    verdictErrorRate: opts.errorRate,
+    latencyScale: opts.latencyScale,
+  });
   const stack = await LocalStack.start({
-    ...(realEndpoint
-      ? {
-          llm: {
-            ...(baseUrl ? { baseUrl } : {}),
-            ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
-            ...(model ? { model } : {}),
-          },
-        }
-      : {}),
-    simulator: {
-      seed: opts.seed,
-      verdictErrorRate: opts.errorRate,
-      latencyScale: opts.latencyScale,
-      limits: provider.simulatorLimits,
-      ...(model ? { model } : {}),
-    },
-    env: provider.env,
+    ...endpoint,
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
     ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
@@ -333,7 +318,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     if (!opts.quiet) {
       process.stderr.write(
-        `local stack up: ${realEndpoint ? `model endpoint ${baseUrl ?? 'https://api.moonshot.ai/v1'}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
+        `local stack up: ${realBaseUrl ? `model endpoint ${realBaseUrl}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
       );
     }
     const outcome = await stack.run(opts.request, progressPrinter(opts.quiet));

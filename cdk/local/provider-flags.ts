@@ -101,3 +101,40 @@ export function providerLine(p: ProviderMetrics): string {
     p.limits.windowMs === 60_000 ? 'per minute' : `per ${p.limits.windowMs} ms window (COMPRESSED time)`;
   return `${p.name} ${p.model}${p.tier ? ` (${p.tier})` : ''} · limits ${n(p.limits.maxConcurrency)} in flight, ${n(p.limits.rpm)} RPM, ${n(p.limits.tpm)} TPM ${window}${p.limiter ? '' : ' · limiter OFF'} · ${p.calls} calls, ${p.retries} retries, ${p.rateLimited} × 429`;
 }
+
+/** The simulator's own settings when it plays the provider. */
+export interface SimulatorChoice {
+  seed: number;
+  latencyScale: number;
+  verdictErrorRate: number;
+}
+
+/**
+ * The model endpoint options of the local stack (`LocalStack.start`): a real endpoint when the
+ * flags or MOONSHOT_API_KEY / MOONSHOT_BASE_URL name one, else the simulator enforcing the chosen
+ * limits; the functions get the provider's PARL_PROVIDER_* variables either way.
+ */
+export function modelEndpoint(
+  provider: ProviderChoice,
+  simulator: SimulatorChoice,
+  env: Record<string, string | undefined> = process.env,
+) {
+  const baseUrl = provider.baseUrl ?? env.MOONSHOT_BASE_URL;
+  const model = provider.model ?? env.MOONSHOT_MODEL;
+  const real = !!(env.MOONSHOT_API_KEY || baseUrl);
+  return {
+    ...(real
+      ? {
+          llm: {
+            ...(baseUrl ? { baseUrl } : {}),
+            ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
+            ...(model ? { model } : {}),
+          },
+        }
+      : {}),
+    simulator: { ...simulator, limits: provider.simulatorLimits, ...(model ? { model } : {}) },
+    env: provider.env,
+    /** What the startup line names: the endpoint, or undefined for the simulator. */
+    realBaseUrl: real ? (baseUrl ?? 'https://api.moonshot.ai/v1') : undefined,
+  };
+}

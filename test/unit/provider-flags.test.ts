@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunArgs, UsageError } from '#cdk/local/cli';
+import { parseServeArgs } from '#cdk/local/commands/serve';
+import { modelEndpoint } from '#cdk/local/provider-flags';
 import { loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 
@@ -95,5 +97,36 @@ describe('loadConfig provider limits', () => {
   ])('fails fast on %j naming %s', (env, variable) => {
     expect(() => loadConfig({ TABLE_NAME: 'Data', ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ TABLE_NAME: 'Data', ...env })).toThrow(new RegExp(`^${variable}:`));
+  });
+});
+
+describe('parl serve provider flags and the model endpoint', () => {
+  it('takes the same provider flags as parl run', () => {
+    const opts = parseServeArgs(['--tier', 'moonshot-tier1', '--max-concurrency', '7']);
+    expect(opts.provider.env).toEqual({
+      PARL_PROVIDER: 'moonshot',
+      PARL_PROVIDER_TIER: 'moonshot-tier1',
+      PARL_PROVIDER_MAX_CONCURRENCY: '7',
+    });
+    expect(opts.provider.simulatorLimits.maxConcurrency).toBe(7);
+    expect(() => parseServeArgs(['--provider', 'nope'])).toThrow(/--provider must be one of/);
+  });
+
+  it('chooses the simulator with the limits, or a real endpoint named by a flag or the environment', () => {
+    const sim = { seed: 2, latencyScale: 0, verdictErrorRate: 0 };
+    const simulated = modelEndpoint(parseServeArgs(['--rpm', '60']).provider, sim, {});
+    expect(simulated.llm).toBeUndefined();
+    expect(simulated.realBaseUrl).toBeUndefined();
+    expect(simulated.simulator).toMatchObject({ seed: 2, limits: { rpm: 60 } });
+    const ollama = modelEndpoint(
+      parseServeArgs(['--provider', 'ollama', '--model', 'qwen3:8b']).provider,
+      sim,
+      {},
+    );
+    expect(ollama.llm).toEqual({ baseUrl: 'http://localhost:11434/v1', model: 'qwen3:8b' });
+    expect(ollama.env.PARL_PROVIDER).toBe('ollama');
+    const keyed = modelEndpoint(parseServeArgs([]).provider, sim, { MOONSHOT_API_KEY: 'sk-1' });
+    expect(keyed.llm).toEqual({ apiKey: 'sk-1' });
+    expect(keyed.realBaseUrl).toBe('https://api.moonshot.ai/v1');
   });
 });

@@ -7,8 +7,18 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { API_ROUTES } from '#shared/domain/api-routes';
 import { intFlag, numberFlag, UsageError } from '../cli-common';
 import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '../data-dir';
+import {
+  modelEndpoint,
+  PROVIDER_FLAG_OPTIONS,
+  PROVIDER_HELP,
+  type ProviderChoice,
+  parseProviderFlags,
+} from '../provider-flags';
+
+const ROUTES = API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ');
 
 export const SERVE_HELP = `parl serve: run the REST API on loopback, with state kept in the data directory
 
@@ -27,8 +37,9 @@ Options:
                          360 would keep a poison message 18 minutes from the DLQ)
   --verbose              handler logs on stderr
 
-Routes: POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/steps,
-        POST /v1/jobs/{id}/cancel, GET /v1/usage?period=YYYY-MM, GET /v1/openapi.json
+${PROVIDER_HELP.replace('Provider options of run', 'Provider options')}
+
+Routes: ${ROUTES}
 Every route but the OpenAPI document needs the header x-api-key (parl tenants create …).
 The batch intake runs too (queue, DLQ and uploads bucket on fauxqs): parl batch submit|status use it.
 Model endpoint: as for \`parl run\` (MOONSHOT_API_KEY / MOONSHOT_BASE_URL, else the simulator).`;
@@ -42,6 +53,7 @@ export interface ServeOptions {
   errorRate: number;
   batchVisibilityTimeoutSeconds: number;
   verbose: boolean;
+  provider: ProviderChoice;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
@@ -60,6 +72,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
         'error-rate': { type: 'string' },
         'batch-visibility-timeout': { type: 'string' },
         verbose: { type: 'boolean' },
+        ...PROVIDER_FLAG_OPTIONS,
       },
     });
   } catch (error) {
@@ -81,6 +94,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     batchVisibilityTimeoutSeconds:
       intFlag('batch-visibility-timeout', str('batch-visibility-timeout'), 1, 43_200) ?? 30,
     verbose: v.verbose === true,
+    provider: parseProviderFlags(str),
   };
 }
 
@@ -101,19 +115,13 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
   mkdirSync(opts.dataDir, { recursive: true });
   const { LocalStack } = await import('../runtime');
   const { startLocalApi } = await import('../api-gateway');
-  const env = process.env;
-  const realEndpoint = !!(env.MOONSHOT_API_KEY || env.MOONSHOT_BASE_URL);
+  const { realBaseUrl, ...endpoint } = modelEndpoint(opts.provider, {
+    seed: opts.seed,
+    latencyScale: opts.latencyScale,
+    verdictErrorRate: opts.errorRate,
+  });
   const stack = await LocalStack.start({
-    ...(realEndpoint
-      ? {
-          llm: {
-            ...(env.MOONSHOT_BASE_URL ? { baseUrl: env.MOONSHOT_BASE_URL } : {}),
-            ...(env.MOONSHOT_API_KEY ? { apiKey: env.MOONSHOT_API_KEY } : {}),
-            ...(env.MOONSHOT_MODEL ? { model: env.MOONSHOT_MODEL } : {}),
-          },
-        }
-      : {}),
-    simulator: { seed: opts.seed, latencyScale: opts.latencyScale, verdictErrorRate: opts.errorRate },
+    ...endpoint,
     dataPath: dynamoPathOf(opts.dataDir),
     sfnEndpoint: true,
     batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
@@ -152,7 +160,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
       : {}),
   });
   log(
-    `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realEndpoint ? (env.MOONSHOT_BASE_URL ?? 'https://api.moonshot.ai/v1') : `simulator ${stack.simulator?.baseUrl}`}`,
+    `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realBaseUrl ?? `simulator ${stack.simulator?.baseUrl}`}`,
   );
   return {
     apiUrl: api.url,
