@@ -9,6 +9,7 @@ import { loadConfig } from '#shared/config';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
 import { parseJobRequest, TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
+import { jobSettingsOf } from '#shared/domain/tenant';
 import type { JobRecord } from '#shared/ports/job-store';
 import { cancelJob, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
@@ -118,7 +119,7 @@ const submit: RouteHandler = async (event, deps) => {
       tenantId,
       request,
       maxWidth,
-      ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+      ...jobSettingsOf(tenant),
       ...(key ? { idempotencyKey: key } : {}),
     },
   );

@@ -51,6 +51,7 @@ function toTenant(item: Record<string, unknown>): Tenant {
     spentUsd: usd(Number(item.spentUsd)),
     maxSubagents: Number(item.maxSubagents),
     ...(item.annealJobs === undefined ? {} : { annealJobs: Number(item.annealJobs) }),
+    ...(item.weights === undefined ? {} : { weights: item.weights as Tenant['weights'] }),
   };
 }
 

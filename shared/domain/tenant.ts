@@ -6,7 +6,8 @@
  * SHA-256 of the whole key is stored.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { PriceTable } from './types';
+import { RequestValidationError } from './errors';
+import type { PriceTable, RewardWeights } from './types';
 
 export type TenantStatus = 'ACTIVE' | 'REVOKED';
 
@@ -33,10 +34,35 @@ export interface Tenant {
    * (0 = off); unset = the service's default (PARL_ANNEAL_JOBS, itself 0 = off).
    */
   annealJobs?: number;
+  /** The tenant's λ1..λ3 of rPARL; unset = the defaults (0.4, 0.35, 0.25). */
+  weights?: RewardWeights;
 }
 
 /** The settings of a tenant an operator may change. */
-export type TenantSettings = Partial<Pick<Tenant, 'maxSubagents' | 'annealJobs'>>;
+export type TenantSettings = Partial<Pick<Tenant, 'maxSubagents' | 'annealJobs' | 'weights'>>;
+
+/** What a tenant's job carries of its settings: the width cap is added by the caller. */
+export function jobSettingsOf(tenant: Tenant): Pick<Tenant, 'annealJobs' | 'weights'> {
+  return {
+    ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+    ...(tenant.weights === undefined ? {} : { weights: tenant.weights }),
+  };
+}
+
+/** The reward weights a tenant may set: each in [0, 1], summing to 1 (so rPARL stays in [0, 1]). */
+export function checkWeights(w: RewardWeights): RewardWeights {
+  const parts = [w.parallel, w.finish, w.perf];
+  if (
+    parts.some((x) => !Number.isFinite(x) || x < 0 || x > 1) ||
+    Math.abs(parts.reduce((a, b) => a + b, 0) - 1) > 1e-9
+  ) {
+    throw new RequestValidationError(
+      'weights',
+      'must be three numbers from 0 to 1 (parallel, finish, perf) that sum to 1',
+    );
+  }
+  return { parallel: w.parallel, finish: w.finish, perf: w.perf };
+}
 
 const TENANT_ID = /^t-[a-z0-9]{12}$/;
 

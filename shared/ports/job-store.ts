@@ -4,6 +4,7 @@ import type {
   JobMetrics,
   JobRequest,
   JobStatus,
+  RewardWeights,
   Role,
   StepRecord,
   Subtask,
@@ -69,6 +70,8 @@ export interface JobRecord extends JobRef {
   maxWidth?: number;
   /** The tenant's λ annealing (jobs per policy, 0 = off) when it has its own; else the service's. */
   annealJobs?: number;
+  /** The tenant's own λ of rPARL when it has them; else the service's defaults. */
+  weights?: RewardWeights;
   plan?: PlanSummary;
   metrics?: JobMetrics;
   result?: JobResult;

@@ -1,4 +1,4 @@
-import type { JobRequest } from '#shared/domain/types';
+import type { JobRequest, RewardWeights } from '#shared/domain/types';
 import type { JobRecord } from './job-store';
 
 /** What a submission carries: the tenant, the validated request and the key that makes it idempotent. */
@@ -11,6 +11,8 @@ export interface JobSubmission {
   maxWidth?: number;
   /** The tenant's own λ annealing (jobs per policy, 0 = off), when it has one. */
   annealJobs?: number;
+  /** The tenant's own λ of rPARL, when it has them. */
+  weights?: RewardWeights;
 }
 
 /**

@@ -197,7 +197,7 @@ export async function aggregateJob(
   const steps = await deps.steps.listSteps(ref);
   const planPolicy = job.plan?.policy;
   const policies = planPolicy && planPolicy.mode !== 'off' ? deps.policies : undefined;
-  const baseWeights = deps.weights ?? DEFAULT_WEIGHTS;
+  const baseWeights = job.weights ?? deps.weights ?? DEFAULT_WEIGHTS;
   const weights =
     policies && planPolicy
       ? await scoringWeights(

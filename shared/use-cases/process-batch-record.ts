@@ -12,6 +12,7 @@ import {
 } from '#shared/domain/batch';
 import { IdempotencyConflictError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
+import { jobSettingsOf } from '#shared/domain/tenant';
 import type { JobRequest } from '#shared/domain/types';
 import type { JobSubmission, JobSubmitter, ObjectReader } from '#shared/ports/job-submitter';
 import type { TenantStore } from '#shared/ports/tenants';
@@ -88,13 +89,13 @@ export async function processBatchRecord(
 async function requireTenant(
   deps: BatchRecordDeps,
   tenantId: string,
-): Promise<{ maxWidth: number; annealJobs?: number }> {
+): Promise<{ maxWidth: number } & ReturnType<typeof jobSettingsOf>> {
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
   if (tenant.status !== 'ACTIVE') throw new PoisonRecordError('tenantId', `tenant "${tenantId}" is revoked`);
   return {
     maxWidth: Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap),
-    ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
+    ...jobSettingsOf(tenant),
   };
 }
 

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { IdempotencyConflictError, RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { estimateJobCostUsd } from '#shared/domain/tenant';
-import type { JobRequest, PriceTable } from '#shared/domain/types';
+import type { JobRequest, PriceTable, RewardWeights } from '#shared/domain/types';
 import type { JobRecord, JobStore } from '#shared/ports/job-store';
 import type { BudgetLedger, IdempotencyStore } from '#shared/ports/tenants';
 import type { WorkflowStarter } from '#shared/ports/workflow';
@@ -30,6 +30,8 @@ export interface SubmitInput {
   maxWidth?: number;
   /** The tenant's own λ annealing, when it has one (jobs per policy, 0 = off). */
   annealJobs?: number;
+  /** The tenant's own λ of rPARL, when it has them. */
+  weights?: RewardWeights;
 }
 
 export interface SubmitOutcome {
@@ -108,6 +110,7 @@ export async function submitJob(deps: SubmitDeps, input: SubmitInput): Promise<S
     ...(key ? { idempotencyKey: key } : {}),
     ...(input.maxWidth === undefined ? {} : { maxWidth: input.maxWidth }),
     ...(input.annealJobs === undefined ? {} : { annealJobs: input.annealJobs }),
+    ...(input.weights === undefined ? {} : { weights: input.weights }),
   };
   const created = await deps.store.createJob(job, subtasks ?? [], dataset);
   if (!created) {

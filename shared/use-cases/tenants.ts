@@ -1,6 +1,7 @@
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
 import {
   apiKeyMatches,
+  checkWeights,
   hashApiKey,
   newApiKey,
   newTenantId,
@@ -8,6 +9,7 @@ import {
   tenantOfApiKey,
   usd,
 } from '#shared/domain/tenant';
+import type { RewardWeights } from '#shared/domain/types';
 import type { TenantStore } from '#shared/ports/tenants';
 
 export interface CreateTenantInput {
@@ -16,6 +18,8 @@ export interface CreateTenantInput {
   maxSubagents: number;
   /** λ annealing over this many jobs per policy (0 = off); unset = the service default. */
   annealJobs?: number;
+  /** The tenant's λ of rPARL (sum 1); unset = the defaults. */
+  weights?: RewardWeights;
 }
 
 /** Checks an operator's input for a new tenant; names the wrong field. */
@@ -36,6 +40,7 @@ export function checkTenantInput(input: CreateTenantInput, maxSubagentsCap: numb
   if (input.annealJobs !== undefined && (!Number.isInteger(input.annealJobs) || input.annealJobs < 0)) {
     throw new RequestValidationError('annealJobs', 'must be a whole number of jobs, 0 = off');
   }
+  if (input.weights !== undefined) checkWeights(input.weights);
 }
 
 /**
@@ -62,6 +67,7 @@ export async function createTenant(
     spentUsd: 0,
     maxSubagents: input.maxSubagents,
     ...(input.annealJobs === undefined ? {} : { annealJobs: input.annealJobs }),
+    ...(input.weights === undefined ? {} : { weights: checkWeights(input.weights) }),
   };
   await deps.tenants.createTenant(tenant);
   return { tenant, apiKey };

@@ -12,6 +12,7 @@ import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
+import type { RewardWeights } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
 import { planJob } from '#shared/use-cases/plan-job';
@@ -141,7 +142,7 @@ describe('the fan-out policy', () => {
   it("anneals λ1 and λ2 over the tenant's own number of jobs, and records the λ each job was scored with", async () => {
     // Prepare: a tenant that anneals over 2 jobs (the service default is off)
     const tenantId = `t-${randomUUID()}`;
-    const run = async (annealJobs?: number) => {
+    const run = async (annealJobs?: number, weights?: RewardWeights) => {
       const { job } = await submitJob(
         { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
         {
@@ -151,20 +152,26 @@ describe('the fan-out policy', () => {
             { maxSubagentsCap: 1000 },
           ),
           ...(annealJobs === undefined ? {} : { annealJobs }),
+          ...(weights === undefined ? {} : { weights }),
         },
       );
       await planAndRun(job);
       await aggregateJob({ ...deps, steps: deps.store }, { ...job, stage: 1, subagentResults: [] });
-      return (await deps.store.getJob(job))?.metrics?.weights;
+      return (await deps.store.getJob(job))?.metrics;
     };
     // Act
-    const weights = [await run(2), await run(2), await run(2), await run()];
+    const metrics = [await run(2), await run(2), await run(2), await run()];
+    const weights = metrics.map((m) => m?.weights);
+    const own = await run(undefined, { parallel: 0.2, finish: 0.2, perf: 0.6 });
     // Assess: full λ, half, then 0 (λ3 stays); a job without the tenant's setting is not annealed
     expect(weights[0]).toEqual(DEFAULT_WEIGHTS);
     expect(weights[1]?.parallel).toBeCloseTo(DEFAULT_WEIGHTS.parallel / 2, 12);
     expect(weights[1]?.finish).toBeCloseTo(DEFAULT_WEIGHTS.finish / 2, 12);
     expect(weights[2]).toEqual({ parallel: 0, finish: 0, perf: DEFAULT_WEIGHTS.perf });
     expect(weights[3]).toEqual(DEFAULT_WEIGHTS);
+    // The tenant's own λ score the job: rPARL recomputes from its parts with them
+    expect(own?.weights).toEqual({ parallel: 0.2, finish: 0.2, perf: 0.6 });
+    expect(own?.reward).toBeCloseTo(0.2 * own!.rParallel + 0.2 * own!.rFinish + 0.6 * own!.rPerf!, 12);
   });
 
   it('counts a retried update of the same job once', async () => {

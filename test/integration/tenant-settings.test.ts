@@ -80,6 +80,16 @@ describe('tenant settings through parl tenants', () => {
     expect(capped).toMatchObject({ tenantId, annealJobs: 0, maxSubagents: 7 });
     expect(after).toEqual({ ...created, annealJobs: 0, maxSubagents: 7 });
     expect(capped).not.toHaveProperty('keyHash');
+    const weighted = (await parl('set-weights', tenantId, '--weights', '0.2,0.2,0.6')) as Record<
+      string,
+      unknown
+    >;
+    expect(weighted).toMatchObject({
+      annealJobs: 0,
+      maxSubagents: 7,
+      weights: { parallel: 0.2, finish: 0.2, perf: 0.6 },
+    });
+    expect((await store.getTenant(tenantId))?.weights).toEqual({ parallel: 0.2, finish: 0.2, perf: 0.6 });
   });
 
   it('refuses a missing or bad --anneal-jobs before opening anything', async () => {
@@ -91,6 +101,13 @@ describe('tenant settings through parl tenants', () => {
     await expect(parl('set-anneal', 't-000000000000', '--anneal-jobs', '2')).rejects.toThrow(
       /t-000000000000/,
     );
+    await expect(parl('set-weights', 't-000000000000', '--weights', '0.5,0.5,0.5')).rejects.toThrow(
+      /--weights must be three numbers from 0 to 1 .* that sum to 1, got "0.5,0.5,0.5"/,
+    );
+    await expect(parl('set-weights', 't-000000000000', '--weights', '0.5,0.5')).rejects.toThrow(
+      /--weights needs three numbers/,
+    );
+    await expect(parl('set-weights', 't-000000000000')).rejects.toThrow(/needs --weights/);
     expect(opened).toBe(before + 1);
   });
 });

@@ -26,7 +26,14 @@ function fakeDeps(opts: { fail?: Error; objects?: Record<string, string> } = {})
   const tenants = new Map([
     ['acme', tenant('acme')],
     ['gone', tenant('gone', { status: 'REVOKED' })],
-    ['tuned', tenant('tuned', { maxSubagents: 8, annealJobs: 30 })],
+    [
+      'tuned',
+      tenant('tuned', {
+        maxSubagents: 8,
+        annealJobs: 30,
+        weights: { parallel: 0.5, finish: 0.3, perf: 0.2 },
+      }),
+    ],
   ]);
   const deps: BatchRecordDeps = {
     submitter: {
@@ -100,10 +107,11 @@ describe('processBatchRecord', () => {
     await processBatchRecord(deps, upload('incoming/tuned/u.jsonl'));
     await processBatchRecord(deps, message({ tenantId: 'acme', request: { task: 'Check' } }, 'm-2'));
     // Assess
-    expect(submissions.map((s) => [s.maxWidth, s.annealJobs])).toEqual([
-      [8, 30],
-      [8, 30],
-      [50, undefined],
+    const tuned = { parallel: 0.5, finish: 0.3, perf: 0.2 };
+    expect(submissions.map((s) => [s.maxWidth, s.annealJobs, s.weights])).toEqual([
+      [8, 30, tuned],
+      [8, 30, tuned],
+      [50, undefined, undefined],
     ]);
   });
 

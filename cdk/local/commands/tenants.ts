@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
-import type { Tenant } from '#shared/domain/tenant';
+import { checkWeights, type Tenant } from '#shared/domain/tenant';
+import type { RewardWeights } from '#shared/domain/types';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
 import { intFlag, numberFlag, UsageError } from '../cli-common';
 import { dataDirOf, type LocalData, openLocalData } from '../data-dir';
@@ -21,6 +22,9 @@ Usage:
   parl tenants set-budget <tenantId> --budget-usd <x> [--json]
                                    sets the budget; the balance moves by the difference
   parl tenants set-max-subagents <tenantId> --max-subagents N
+  parl tenants set-weights <tenantId> --weights λ1,λ2,λ3
+                                   the tenant's rPARL weights (parallel, finish, perf; sum 1;
+                                   default 0.4,0.35,0.25)
   parl tenants set-anneal <tenantId> --anneal-jobs N
                                    reward shaping: λ1, λ2 anneal to 0 over the first N jobs of each of
                                    the tenant's policies (0 = off; unset = PARL_ANNEAL_JOBS)
@@ -35,7 +39,20 @@ Options:
 const money = (x: number) => `$${x.toFixed(4)}`;
 
 function tenantLine(t: Tenant): string {
-  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents${t.annealJobs === undefined ? '' : `  anneal ${t.annealJobs === 0 ? 'off' : `${t.annealJobs} jobs`}`}  ${t.name}`;
+  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents${t.weights ? `  λ ${t.weights.parallel}/${t.weights.finish}/${t.weights.perf}` : ''}${t.annealJobs === undefined ? '' : `  anneal ${t.annealJobs === 0 ? 'off' : `${t.annealJobs} jobs`}`}  ${t.name}`;
+}
+
+/** `--weights 0.4,0.35,0.25`: λ1 (parallel), λ2 (finish), λ3 (perf), checked to sum to 1. */
+function weightsFlag(raw: string | undefined): RewardWeights | undefined {
+  if (raw === undefined) return undefined;
+  const parts = raw.split(',').map((p) => (p.trim() === '' ? Number.NaN : Number(p)));
+  if (parts.length !== 3) throw new UsageError(`--weights needs three numbers λ1,λ2,λ3, got "${raw}"`);
+  const [parallel, finish, perf] = parts as [number, number, number];
+  try {
+    return checkWeights({ parallel, finish, perf });
+  } catch (error) {
+    throw new UsageError(`--weights ${(error as Error).message.replace(/^weights: /, '')}, got "${raw}"`);
+  }
 }
 
 const publicTenant = ({ keyHash: _hash, ...rest }: Tenant) => rest;
@@ -60,6 +77,7 @@ export async function tenantsCommand(
         'budget-usd': { type: 'string' },
         'max-subagents': { type: 'string' },
         'anneal-jobs': { type: 'string' },
+        weights: { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -93,7 +111,7 @@ export async function tenantsCommand(
     }
     return n;
   };
-  const withTenant = ['set-budget', 'set-max-subagents', 'set-anneal', 'revoke', 'rotate-key'];
+  const withTenant = ['set-budget', 'set-max-subagents', 'set-anneal', 'set-weights', 'revoke', 'rotate-key'];
   if (sub !== 'create' && sub !== 'list' && !withTenant.includes(sub)) {
     throw new UsageError(`unknown tenants command "${sub}" (create, list, ${withTenant.join(', ')})`);
   }
@@ -105,6 +123,9 @@ export async function tenantsCommand(
   const annealJobs = intFlag('anneal-jobs', str('anneal-jobs'), 0, 1_000_000);
   if (sub === 'set-anneal' && annealJobs === undefined)
     throw new UsageError('parl tenants set-anneal needs --anneal-jobs N (0 = off)');
+  const weights = weightsFlag(str('weights'));
+  if (sub === 'set-weights' && weights === undefined)
+    throw new UsageError('parl tenants set-weights needs --weights λ1,λ2,λ3 (e.g. 0.4,0.35,0.25)');
   const tenantId = withTenant.includes(sub) ? tenantArg() : undefined;
 
   const data = await open(dataDirOf(str('data-dir')));
@@ -121,6 +142,7 @@ export async function tenantsCommand(
             budgetUsd: budget as number,
             maxSubagents: max ?? Math.min(100, cap),
             ...(annealJobs === undefined ? {} : { annealJobs }),
+            ...(weights === undefined ? {} : { weights }),
           },
         );
         out(
@@ -159,6 +181,11 @@ export async function tenantsCommand(
       }
       case 'set-max-subagents': {
         const updated = await tenants.updateSettings(tenantId as string, { maxSubagents: max as number });
+        out(tenantLine(updated), publicTenant(updated));
+        return 0;
+      }
+      case 'set-weights': {
+        const updated = await tenants.updateSettings(tenantId as string, { weights });
         out(tenantLine(updated), publicTenant(updated));
         return 0;
       }
