@@ -40,6 +40,39 @@ export const numberFlag = (
   return n;
 };
 
+/** Parsed flags: the values, the positionals, and a string flag by name (undefined when absent). */
+export interface ParsedFlags {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+  str(name: string): string | undefined;
+}
+
+/** Parses a command's flags strictly; an unknown flag or one without its value is a UsageError. */
+export function parseFlags(
+  argv: readonly string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  opts: { allowPositionals?: boolean; usage?: string } = {},
+): ParsedFlags {
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: opts.allowPositionals ?? false,
+      options,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(opts.usage ? `${message}; ${opts.usage}` : message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  return {
+    values,
+    positionals: parsed.positionals,
+    str: (name) => (typeof values[name] === 'string' ? (values[name] as string) : undefined),
+  };
+}
+
 /**
  * The flags of a `parl <command> <subcommand> [flags]` command with one subcommand: a missing or
  * other subcommand, an unknown flag or a flag without its value is a UsageError that ends in `usage`.
@@ -56,12 +89,5 @@ export function subcommandFlags(
       `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}; ${usage}`,
     );
   }
-  try {
-    return parseArgs({ args: rest, strict: true, allowPositionals: false, options }).values as Record<
-      string,
-      string | boolean | undefined
-    >;
-  } catch (error) {
-    throw new UsageError(`${error instanceof Error ? error.message : String(error)}; ${usage}`);
-  }
+  return parseFlags(rest, options, { usage }).values;
 }

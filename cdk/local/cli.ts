@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
-import { intFlag, numberFlag, UsageError } from './cli-common';
+import { intFlag, numberFlag, parseFlags, UsageError } from './cli-common';
 import { batchCommand } from './commands/batch';
 import { policyCommand } from './commands/policy';
 import { serveCommand } from './commands/serve';
@@ -90,36 +89,25 @@ export function parseRunArgs(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
 ): RunOptions {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        task: { type: 'string' },
-        input: { type: 'string' },
-        mode: { type: 'string' },
-        'max-subagents': { type: 'string' },
-        policy: { type: 'string' },
-        installations: { type: 'string' },
-        seed: { type: 'string' },
-        'error-rate': { type: 'string' },
-        'latency-scale': { type: 'string' },
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        bundled: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        ...PROVIDER_FLAG_OPTIONS,
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const parsed = parseFlags(argv, {
+    task: { type: 'string' },
+    input: { type: 'string' },
+    mode: { type: 'string' },
+    'max-subagents': { type: 'string' },
+    policy: { type: 'string' },
+    installations: { type: 'string' },
+    seed: { type: 'string' },
+    'error-rate': { type: 'string' },
+    'latency-scale': { type: 'string' },
+    'data-dir': { type: 'string' },
+    json: { type: 'boolean' },
+    bundled: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+    ...PROVIDER_FLAG_OPTIONS,
+  });
+  const { values: v, str } = parsed;
   const cap = loadConfig({ ...env, TABLE_NAME: 'unused' }).maxSubagentsCap;
   const seed = intFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
   const mode = str('mode');

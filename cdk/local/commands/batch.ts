@@ -10,7 +10,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -31,7 +30,7 @@ import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
 import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
 import type { BatchStatus } from '../batch-intake';
-import { intFlag, numberFlag, UsageError } from '../cli-common';
+import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
 import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '../data-dir';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs
@@ -277,29 +276,22 @@ export function parseBatchSubmitArgs(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
 ): BatchSubmitOptions {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        tenant: { type: 'string' },
-        as: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'budget-usd': { type: 'string' },
-        'visibility-timeout': { type: 'string' },
-        seed: { type: 'string' },
-        'latency-scale': { type: 'string' },
-        json: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const parsed = parseFlags(
+    argv,
+    {
+      tenant: { type: 'string' },
+      as: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'visibility-timeout': { type: 'string' },
+      seed: { type: 'string' },
+      'latency-scale': { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    },
+    { allowPositionals: true },
+  );
+  const { values: v, str } = parsed;
   if (parsed.positionals.length !== 1)
     throw new UsageError('batch submit takes one file: <file.jsonl|file.csv>');
   const file = parsed.positionals[0] as string;
@@ -590,18 +582,8 @@ export async function batchStatusCommand(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
 ): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: { json: { type: 'boolean' }, 'data-dir': { type: 'string' } },
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const dataDir = dataDirOf(parsed.values['data-dir'] as string | undefined, env);
+  const parsed = parseFlags(argv, { json: { type: 'boolean' }, 'data-dir': { type: 'string' } });
+  const dataDir = dataDirOf(parsed.str('data-dir'), env);
   const status = await serverBatchStatus(dataDir);
   if (!status) {
     process.stderr.write(

@@ -5,10 +5,9 @@
  * endpoint of the runtime.
  */
 import { mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { API_ROUTES } from '#shared/domain/api-routes';
-import { intFlag, numberFlag, UsageError } from '../cli-common';
+import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
 import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '../data-dir';
 import {
   modelEndpoint,
@@ -57,29 +56,18 @@ export interface ServeOptions {
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'data-dir': { type: 'string' },
-        seed: { type: 'string' },
-        'latency-scale': { type: 'string' },
-        'error-rate': { type: 'string' },
-        'batch-visibility-timeout': { type: 'string' },
-        verbose: { type: 'boolean' },
-        ...PROVIDER_FLAG_OPTIONS,
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const parsed = parseFlags(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    seed: { type: 'string' },
+    'latency-scale': { type: 'string' },
+    'error-rate': { type: 'string' },
+    'batch-visibility-timeout': { type: 'string' },
+    verbose: { type: 'boolean' },
+    ...PROVIDER_FLAG_OPTIONS,
+  });
+  const { values: v, str } = parsed;
   const port = numberFlag('port', str('port'), 0, 65535) ?? 3000;
   if (!Number.isInteger(port))
     throw new UsageError(`--port must be an integer from 0 to 65535, got "${str('port')}"`);

@@ -3,14 +3,13 @@
  * revoke or rotate keys. Acts on the running `parl serve` of the data directory when there is one,
  * else on the data directory's files.
  */
-import { parseArgs } from 'node:util';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
 import { checkWeights, type Tenant } from '#shared/domain/tenant';
 import type { RewardWeights } from '#shared/domain/types';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
-import { intFlag, numberFlag, UsageError } from '../cli-common';
+import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
 import { dataDirOf, type LocalData, openLocalData } from '../data-dir';
 
 export const TENANTS_HELP = `parl tenants: manage tenants, their budgets and API keys
@@ -66,27 +65,20 @@ export async function tenantsCommand(
     process.stdout.write(`${TENANTS_HELP}\n`);
     return 0;
   }
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        name: { type: 'string' },
-        'budget-usd': { type: 'string' },
-        'max-subagents': { type: 'string' },
-        'anneal-jobs': { type: 'string' },
-        weights: { type: 'string' },
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const parsed = parseFlags(
+    rest,
+    {
+      name: { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'max-subagents': { type: 'string' },
+      'anneal-jobs': { type: 'string' },
+      weights: { type: 'string' },
+      'data-dir': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    { allowPositionals: true },
+  );
+  const { values: v, str } = parsed;
   const json = v.json === true;
   const cap = loadConfig({ ...process.env, TABLE_NAME: 'unused' }).maxSubagentsCap;
   const tenantArg = (): string => {
