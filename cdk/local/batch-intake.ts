@@ -2,28 +2,27 @@
  * The batch intake on the local stack: the `batch` handler, in-process, consuming the template's
  * batch queue on the stack's fauxqs (./events: queues with their DLQ, the uploads bucket and its
  * notifications). The handler's
- * dependencies are the cloud's (the tenant store as ledger and idempotency store, the budget-aware
- * submission, S3 through fauxqs); only the workflow starter is the local stack itself, wrapped to
- * count the jobs the intake started.
+ * dependencies are the cloud's, built by the cloud's factory (`createBatchDeps`) from the function's
+ * template environment with the local endpoints: the table on dynalite, S3 on fauxqs, jobs started
+ * through `@aws-sdk/client-sfn` against the stack's Step Functions endpoint. The starter is wrapped
+ * only to count the jobs the intake started.
  */
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
-import { createS3Client } from '#shared/adapters/clients';
+import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
-import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
+import type { LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
-import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from './events';
-import { LOCAL_REGION, type LocalStack, lambdaContext } from './runtime';
+import { type LocalStack, lambdaContext } from './runtime';
 import { resourcesOfType } from './template';
 
 /** `PARL_FUNCTION` of the batch-queue consumer. */
 export const BATCH_FUNCTION = 'batch';
 
 export interface LocalBatchOptions {
-  /** fauxqs port (default: any free port; fauxqs binds every interface, the stack talks to 127.0.0.1). */
+  /** fauxqs port (default: any free port on 127.0.0.1). */
   port?: number;
   /** Timing of the submitter's duplicate handling (see LedgerJobSubmitter). */
   submitter?: LedgerJobSubmitterOptions;
@@ -86,33 +85,21 @@ export class LocalBatch {
     const memory = Number(fn?.[1].Properties?.MemorySize ?? 512);
     const source: LocalEventSource | undefined = events.eventSourceOf(BATCH_FUNCTION);
     if (!source) throw new Error(`the templates have no SQS event source for the ${BATCH_FUNCTION} function`);
+    const config = stack.functionConfigs.get(BATCH_FUNCTION);
+    if (!config) throw new Error(`the templates have no ${BATCH_FUNCTION} function`);
     let batch: LocalBatch | undefined;
-    const starter: WorkflowStarter = {
-      start: (ref) => {
+    const counting = (starter: WorkflowStarter): WorkflowStarter => ({
+      start: (job) => {
         if (batch) {
           batch.startCalls += 1;
-          if (!batch.startedJobs.some((j) => j.jobId === ref.jobId)) {
-            batch.startedJobs.push({ tenantId: ref.tenantId, jobId: ref.jobId });
+          if (!batch.startedJobs.some((j) => j.jobId === job.jobId)) {
+            batch.startedJobs.push({ tenantId: job.tenantId, jobId: job.jobId });
           }
         }
-        return stack.start(ref);
+        return starter.start(job);
       },
-    };
-    const deps: BatchRecordDeps = {
-      submitter: new LedgerJobSubmitter(
-        {
-          store: stack.store,
-          starter,
-          ledger: stack.tenants,
-          idempotency: stack.tenants,
-          stepBudget: stack.config.subagentStepBudget,
-        },
-        opts.submitter,
-      ),
-      tenants: stack.tenants,
-      objects: new S3ObjectReader(createS3Client({ region: LOCAL_REGION, s3Endpoint: events.endpoint })),
-      config: stack.config,
-    };
+    });
+    const deps = createBatchDeps(config, { ...opts.submitter, decorateStarter: counting });
     const handler = createBatchHandler(
       () => Promise.resolve(deps),
       createLogger(opts.logLevel ?? 'SILENT'),

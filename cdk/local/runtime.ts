@@ -94,6 +94,7 @@ export interface LocalStackOptions {
   /**
    * Serve the Step Functions API (StartExecution, DescribeExecution, StopExecution) on loopback,
    * so functions that start jobs (the API) reach this runtime through `@aws-sdk/client-sfn`.
+   * Always on with `batch` (the batch function starts its jobs that way).
    */
   sfnEndpoint?: boolean;
   /**
@@ -199,6 +200,8 @@ export class LocalStack implements WorkflowStarter {
     handlersByState: Record<string, (input: unknown) => Promise<unknown>>,
     /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
     readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>,
+    /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
+    readonly functionConfigs: ReadonlyMap<string, AppConfig>,
     readonly stateMachineArn: string,
     readonly sfnServer: LocalSfnServer | undefined,
     /** fauxqs with the template's queues and buckets: uploads, item lists, the batch queue. */
@@ -257,12 +260,14 @@ export class LocalStack implements WorkflowStarter {
     let simulator: Simulator | undefined;
     // The Step Functions endpoint dispatches to the stack once it exists.
     let stackRef: LocalStack | undefined;
-    const sfnServer = opts.sfnEndpoint
-      ? await startLocalSfnServer(() => {
-          if (!stackRef) throw new Error('the local stack is still starting');
-          return stackRef;
-        })
-      : undefined;
+    // The batch function starts jobs through the Step Functions API, as in the cloud.
+    const sfnServer =
+      opts.sfnEndpoint || opts.batch
+        ? await startLocalSfnServer(() => {
+            if (!stackRef) throw new Error('the local stack is still starting');
+            return stackRef;
+          })
+        : undefined;
     try {
       await createTablesFromTemplates(dynamo.endpoint, LOCAL_REGION, Object.values(app.templates));
       const useReal = !!(opts.llm?.baseUrl || opts.llm?.apiKey);
@@ -278,6 +283,7 @@ export class LocalStack implements WorkflowStarter {
 
       // Each function's environment comes from the template, with local endpoints on top.
       const functions = new Map<string, (event: unknown) => Promise<unknown>>();
+      const configs = new Map<string, AppConfig>();
       let anyConfig: AppConfig | undefined;
       for (const [logicalId, res] of resourcesOfType(workflow, 'AWS::Lambda::Function')) {
         const templateEnv = resolveIntrinsics(
@@ -285,7 +291,6 @@ export class LocalStack implements WorkflowStarter {
           resolveCtx(workflow),
         ) as Record<string, string>;
         const factory = HANDLER_FACTORIES[templateEnv.PARL_FUNCTION ?? ''];
-        if (!factory) continue;
         const { MOONSHOT_API_KEY_SECRET_ARN: _secret, ...env } = templateEnv;
         const functionEnv = {
           ...env,
@@ -297,6 +302,8 @@ export class LocalStack implements WorkflowStarter {
           ...opts.env,
         };
         const config = loadConfig(functionEnv);
+        if (templateEnv.PARL_FUNCTION) configs.set(templateEnv.PARL_FUNCTION, config);
+        if (!factory) continue;
         anyConfig ??= config;
         const handler = bundled
           ? await loadBundle(app.bundles[logicalId], {
@@ -344,6 +351,7 @@ export class LocalStack implements WorkflowStarter {
         tenants,
         handlersByState,
         functions,
+        configs,
         stateMachineArn,
         sfnServer,
         events,

@@ -10,6 +10,8 @@ import type { LocalExecution, LocalStack } from './runtime';
 
 export interface LocalSfnServer {
   endpoint: string;
+  /** Requests served, by operation (e.g. `StartExecution`). */
+  readonly requests: Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -108,10 +110,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 /** Starts the endpoint on 127.0.0.1 (a free port); `stack` is resolved per request. */
 export async function startLocalSfnServer(stack: () => LocalStack): Promise<LocalSfnServer> {
+  const requests: Record<string, number> = {};
   const server = createServer((req, res) => {
     void (async () => {
       const target = String(req.headers['x-amz-target'] ?? '');
-      const operation = OPERATIONS[target.replace(/^AWSStepFunctions\./, '')];
+      const name = target.replace(/^AWSStepFunctions\./, '');
+      const operation = OPERATIONS[name];
+      requests[name] = (requests[name] ?? 0) + 1;
       const text = await readBody(req);
       if (!operation) {
         send(res, 400, {
@@ -132,6 +137,7 @@ export async function startLocalSfnServer(stack: () => LocalStack): Promise<Loca
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,5 +1,6 @@
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
+import type { WorkflowStarter } from '#shared/ports/workflow';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 import { createDynamoDocumentClient, createS3Client, createSfnClient } from './clients';
 import { DynamoJobStore } from './dynamo-job-store';
@@ -13,7 +14,14 @@ import { SfnWorkflow } from './sfn-workflow';
  * the table (the tenant store is also the budget ledger and the idempotency store), the workflow
  * through the Step Functions API, uploads through S3. Locally only the endpoints differ.
  */
-export function createBatchDeps(config: AppConfig, options: LedgerJobSubmitterOptions = {}): BatchRecordDeps {
+export function createBatchDeps(
+  config: AppConfig,
+  options: LedgerJobSubmitterOptions & {
+    /** Wraps the workflow starter (the local runtime counts the jobs the intake starts). */
+    decorateStarter?: (starter: WorkflowStarter) => WorkflowStarter;
+  } = {},
+): BatchRecordDeps {
+  const { decorateStarter = (s) => s, ...submitterOptions } = options;
   if (!config.stateMachineArn)
     throw new ConfigError('STATE_MACHINE_ARN', 'is required by the batch function');
   const doc = createDynamoDocumentClient(config);
@@ -22,12 +30,12 @@ export function createBatchDeps(config: AppConfig, options: LedgerJobSubmitterOp
     submitter: new LedgerJobSubmitter(
       {
         store: new DynamoJobStore(doc, config.tableName),
-        starter: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
+        starter: decorateStarter(new SfnWorkflow(createSfnClient(config), config.stateMachineArn)),
         ledger: tenants,
         idempotency: tenants,
         stepBudget: config.subagentStepBudget,
       },
-      options,
+      submitterOptions,
     ),
     tenants,
     objects: new S3ObjectReader(createS3Client(config)),

@@ -235,6 +235,7 @@ describe('the batch intake on fauxqs', () => {
     const apart = await newTenant('apart');
     const together = await newTenant('together');
     const before = batch().startCalls;
+    const apiStartsBefore = stack.sfnServer?.requests.StartExecution ?? 0;
     const body = (tenantId: string) => ({
       tenantId,
       request: request(),
@@ -250,6 +251,8 @@ describe('the batch intake on fauxqs', () => {
     expect(await jobsOf(apart)).toEqual([jobIdForKey(apart, batchIdempotencyKey('nightly-2026-11-29'))]);
     expect(await jobsOf(together)).toHaveLength(1);
     expect(batch().startCalls - before).toBe(2);
+    // As in the cloud, the batch function starts its jobs through the Step Functions API.
+    expect((stack.sfnServer?.requests.StartExecution ?? 0) - apiStartsBefore).toBe(2);
     await expectChargedOnce(apart, 50);
     await expectChargedOnce(together, 50);
     expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: 0 });
