@@ -17,6 +17,11 @@ export const INLINE_MAP_MAX_CONCURRENCY = 40;
 export const INLINE_MAP_MAX_ITEMS = 1000;
 /** Stay well below the 256 KiB state payload limit. */
 export const MAX_PLAN_PAYLOAD_BYTES = 200 * 1024;
+/**
+ * The Map collects one small result per sub-agent into the state (`{agentId, status}`, about 50 B):
+ * at most this many sub-agents a stage keep that under the 256 KiB payload limit.
+ */
+export const MAX_AGENTS_PER_STAGE = 5000;
 /** A free-text task is decomposed into at most this many subtasks. */
 export const MAX_DECOMPOSED_SUBTASKS = 50;
 
@@ -62,7 +67,8 @@ export function assignSubtasks(
   itemsPerAgent = 1,
 ): AgentAssignment[] {
   if (mode === 'sequential') return [{ agentId: 'agent-0001', subtaskIds: [...subtaskIds] }];
-  const k = Math.max(1, Math.floor(itemsPerAgent));
+  // Batch more per sub-agent when one each would exceed what a stage's Map result can hold.
+  const k = Math.max(1, Math.floor(itemsPerAgent), Math.ceil(subtaskIds.length / MAX_AGENTS_PER_STAGE));
   const agents: AgentAssignment[] = [];
   for (let i = 0; i < subtaskIds.length; i += k) {
     agents.push({
@@ -112,6 +118,7 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     job.request.mode,
     fanOut.itemsPerAgent,
   );
+  const itemsPerAgent = agents[0]?.subtaskIds.length ?? fanOut.itemsPerAgent;
   const width = Math.min(
     job.request.mode === 'sequential'
       ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
@@ -149,7 +156,7 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
       mapMode: output.mapMode,
       subtasks: subtasks.length,
       decomposedBy,
-      itemsPerAgent: fanOut.itemsPerAgent,
+      itemsPerAgent,
       ...(fanOut.policy ? { policy: fanOut.policy } : {}),
       budget: fanOut.budget,
     },

@@ -15,7 +15,7 @@ import {
   viewPolicy,
 } from '#shared/domain/policy';
 import { DEFAULT_TOGGLE, toggleBudget } from '#shared/domain/toggle';
-import { assignSubtasks } from '#shared/use-cases/plan-job';
+import { assignSubtasks, MAX_AGENTS_PER_STAGE } from '#shared/use-cases/plan-job';
 
 /** A policy whose arms earned the given rewards. */
 const trained = (rewards: Record<string, number[]>): PolicyState => {
@@ -54,6 +54,17 @@ describe('the fan-out policy', () => {
       ['c', 'd'],
       ['e'],
     ]);
+  });
+
+  it("batches more per sub-agent when one each would overflow a stage's Map result (256 KiB)", () => {
+    const ids = Array.from({ length: 10_000 }, (_, i) => `s${i}`);
+    const agents = assignSubtasks(ids, 'parl', 1);
+    expect(agents).toHaveLength(MAX_AGENTS_PER_STAGE);
+    expect(new Set(agents.flatMap((a) => a.subtaskIds)).size).toBe(10_000);
+    // The collected results ({agentId, status} per sub-agent) stay under the state payload limit.
+    const collected = JSON.stringify(agents.map((a) => ({ agentId: a.agentId, status: 'SUCCEEDED' })));
+    expect(Buffer.byteLength(collected)).toBeLessThan(256 * 1024 - 4 * 1024);
+    expect(assignSubtasks(ids.slice(0, 5_000), 'parl', 1)).toHaveLength(5_000);
   });
 
   it('tries every untried arm before sampling, in a seeded order', () => {
