@@ -181,7 +181,7 @@ describe('parl serve and parl tenants on a data directory', () => {
       expect(idle.stderr).toMatch(/no parl serve with a batch intake is running/);
 
       // Act
-      const server = await serve(batchDir, ['--latency-scale', '0']);
+      const server = await serve(batchDir, ['--latency-scale', '0', '--batch-visibility-timeout', '1']);
       try {
         const sent = parl(['batch', 'submit', file, '--tenant', tenantId, '--json', '--data-dir', batchDir]);
         expect(sent.status, sent.stderr).toBe(0);
@@ -213,6 +213,48 @@ describe('parl serve and parl tenants on a data directory', () => {
         expect(statuses).toEqual(['SUCCEEDED', 'SUCCEEDED']);
         expect(status).toEqual({ queueDepth: 0, inFlight: 0, dlqDepth: 0, jobsStarted: 2 });
         expect(usage.body).toMatchObject({ jobs: 2 });
+
+        // --wait: a good message, a poison one (unknown tenant) and an upload; the command waits
+        const mixed = join(batchDir, 'mixed.jsonl');
+        writeFileSync(
+          mixed,
+          `{"tenantId":"${tenantId}","request":{"task":"Answer","subtasks":["Is 3+3 6?"]}}\n{"tenantId":"t-nobody000000","request":{"task":"Answer"}}\n`,
+        );
+        const waited = parl([
+          'batch',
+          'submit',
+          mixed,
+          '--wait',
+          '--json',
+          '--quiet',
+          '--data-dir',
+          batchDir,
+        ]);
+        const csv = join(batchDir, 'checks.csv');
+        writeFileSync(csv, 'id,prompt,expected\nq1,What is 2 + 2?,4\n');
+        const uploaded = parl([
+          'batch',
+          'submit',
+          csv,
+          '--tenant',
+          tenantId,
+          '--wait',
+          '--json',
+          '--data-dir',
+          batchDir,
+        ]);
+        expect(waited.status).toBe(1); // not every job SUCCEEDED: the poison one was never accepted
+        const ended = (JSON.parse(waited.stdout) as { ended: { status: string }[] }).ended;
+        expect(ended.map((e) => e.status).sort()).toEqual(['NOT_ACCEPTED', 'SUCCEEDED']);
+        expect(uploaded.status, uploaded.stderr).toBe(0);
+        const up = JSON.parse(uploaded.stdout) as {
+          jobs: { jobId: string }[];
+          ended: { jobId: string; status: string }[];
+        };
+        expect(up.ended).toEqual([{ jobId: up.jobs[0]?.jobId, status: 'SUCCEEDED' }]);
+        expect(uploaded.stderr).toMatch(/waiting: 1\/1 job\(s\) ended/);
+        const after = JSON.parse(parl(['batch', 'status', '--json', '--data-dir', batchDir]).stdout);
+        expect(after).toMatchObject({ dlqDepth: 1, jobsStarted: 4 });
       } finally {
         await stop(server);
       }

@@ -14,6 +14,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/clients';
+import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';
 import {
@@ -25,7 +26,8 @@ import {
   TENANT_ID_PATTERN,
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
-import type { JobStatus } from '#shared/domain/types';
+import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
+import type { JobRef, JobStore } from '#shared/ports/job-store';
 import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
 import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
@@ -46,7 +48,8 @@ is uploaded to incoming/<tenant>/<file> and becomes one job.
 
 Where it runs:
   with a running \`parl serve\` (of --data-dir): the file goes to the server's intake and submit
-    prints the message ids and the job ids they become (GET /v1/jobs/{id}); see parl batch status
+    prints the message ids and the job ids they become (GET /v1/jobs/{id}); see parl batch status,
+    or pass --wait
   without one: an embedded stack with its intake starts, processes the file until every job is
     terminal, prints the jobs and stops. With --tenant it uses the tenants, budgets and usage of
     the data directory (parl tenants create …); without, a throwaway tenant with --budget-usd
@@ -58,6 +61,8 @@ after 3 receives. A job the budget cannot cover fails its message the same way (
 Options of submit:
   --tenant <id>              the tenant of lines without one, and of uploads
   --as messages|upload       override how the file is sent
+  --wait                     with a running server: wait until the jobs end, with progress on
+                             stderr; exit 1 unless every job SUCCEEDED (a poison message: NOT_ACCEPTED)
   --data-dir <dir>           local data (default .parl, or PARL_DATA_DIR) and its running server
   --budget-usd X             budget of the throwaway tenant (default 10; embedded, without --tenant)
   --visibility-timeout S     embedded: seconds a failed message stays invisible (default 10; the template's is 360)
@@ -106,6 +111,8 @@ export interface BatchSubmitOptions {
   latencyScale: number;
   json: boolean;
   quiet: boolean;
+  /** With a running server: wait until the jobs end (or the queue gives up on a message). */
+  wait: boolean;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -268,6 +275,35 @@ export async function countBatchJobs(doc: DynamoDBDocumentClient, tableName: str
   return count;
 }
 
+/**
+ * The job an upload became, found by its idempotency key's prefix (bucket and key; a scan, for the
+ * local table), or undefined while there is none. Keys too long to keep (hashed) are not found.
+ */
+export async function findUploadJob(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  upload: { bucket: string; key: string },
+): Promise<JobRef | undefined> {
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await doc.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :upload)',
+        ExpressionAttributeValues: {
+          ':job': 'JOB',
+          ':upload': `${BATCH_KEY_PREFIX}s3:${upload.bucket}/${upload.key}#`,
+        },
+        ExclusiveStartKey: start,
+      }),
+    );
+    const item = page.Items?.[0];
+    if (item) return { tenantId: String(item.tenantId), jobId: String(item.jobId) };
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return undefined;
+}
+
 /** A placeholder tenant that lets a file be checked before the embedded stack makes the real one. */
 const CHECK_TENANT = 'tenant-to-be-created';
 
@@ -288,6 +324,7 @@ export function parseBatchSubmitArgs(
       'latency-scale': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      wait: { type: 'boolean' },
     },
     { allowPositionals: true },
   );
@@ -323,6 +360,7 @@ export function parseBatchSubmitArgs(
     latencyScale: numberFlag('latency-scale', str('latency-scale'), 0, 100) ?? 1,
     json: v.json === true,
     quiet: v.quiet === true,
+    wait: v.wait === true,
   };
 }
 
@@ -352,6 +390,41 @@ export interface BatchSentReport {
   sent: { messages: number; upload?: { bucket: string; key: string } };
   /** The jobs the messages become (their ids follow from tenant and idempotency key); uploads: see status. */
   jobs: { tenantId: string; jobId: string; messageId: string }[];
+  /** With `--wait`: how each job ended (NOT_ACCEPTED: its message left the queue without a job, see the DLQ). */
+  ended?: { jobId: string; status: JobStatus | 'NOT_ACCEPTED'; error?: string }[];
+}
+
+/**
+ * Waits until every job is terminal, or its message left the queue without becoming a job (the
+ * queue and its in-flight messages are empty and the job does not exist: a poison message, now in
+ * the DLQ or on its way). Reports progress through `progress`.
+ */
+export async function waitForJobs(
+  deps: { store: JobStore; status: () => Promise<BatchStatus> },
+  jobs: readonly JobRef[],
+  progress: (line: string) => void,
+  pollMs = 250,
+): Promise<NonNullable<BatchSentReport['ended']>> {
+  for (;;) {
+    const [records, status] = await Promise.all([
+      Promise.all(jobs.map((j) => deps.store.getJob(j))),
+      deps.status(),
+    ]);
+    const drained = status.queueDepth === 0 && status.inFlight === 0;
+    const ended = records.map((job, i) =>
+      job && TERMINAL_STATUSES.includes(job.status)
+        ? { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) }
+        : !job && drained
+          ? { jobId: jobs[i]?.jobId ?? '', status: 'NOT_ACCEPTED' as const }
+          : undefined,
+    );
+    const done = ended.filter((e) => e !== undefined);
+    progress(
+      `waiting: ${done.length}/${jobs.length} job(s) ended · queue ${status.queueDepth} · in flight ${status.inFlight} · DLQ ${status.dlqDepth}`,
+    );
+    if (done.length === jobs.length) return done;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
 
 /** The human summary of `parl batch submit`. */
@@ -436,16 +509,62 @@ async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promis
       sent: { messages: sent.messageIds.length, ...(sent.upload ? { upload: sent.upload } : {}) },
       jobs: expectedJobs(submission, sent.messageIds),
     };
+    if (opts.wait) {
+      const store = new DynamoJobStore(doc, info.tableName);
+      const status = () =>
+        readBatchStatus(
+          {
+            sqs,
+            queueUrl: batch.queueUrl,
+            ...(batch.deadLetterQueueUrl ? { deadLetterQueueUrl: batch.deadLetterQueueUrl } : {}),
+          },
+          0,
+        );
+      const progress = (line: string) => {
+        if (!opts.quiet) process.stderr.write(process.stderr.isTTY ? `\r${line}` : `${line}\n`);
+      };
+      let refs: JobRef[] = report.jobs;
+      const upload = sent.upload;
+      if (upload) {
+        // The upload's job id follows from its notification: look for it until the queue drains.
+        let found = await findUploadJob(doc, info.tableName, upload);
+        while (!found) {
+          const s = await status();
+          progress(
+            `waiting for the upload's job · queue ${s.queueDepth} · in flight ${s.inFlight} · DLQ ${s.dlqDepth}`,
+          );
+          found = await findUploadJob(doc, info.tableName, upload);
+          if (found || (s.queueDepth === 0 && s.inFlight === 0)) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        refs = found ? [found] : [];
+        if (found) report.jobs = [{ ...found, messageId: '' }];
+      }
+      report.ended = refs.length > 0 ? await waitForJobs({ store, status }, refs, progress) : [];
+      if (upload && refs.length === 0) report.ended = [{ jobId: '', status: 'NOT_ACCEPTED' }];
+      if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
+    }
     const text = [
       `PARL batch · sent to the parl serve at ${info.apiUrl} (pid ${info.pid})`,
       sent.upload
         ? `  uploaded s3://${sent.upload.bucket}/${sent.upload.key}: one job once its notification is processed`
         : `  ${sent.messageIds.length} message(s) on the batch queue; the jobs they become:`,
-      ...report.jobs.map((j) => `  ${j.jobId}  ${j.tenantId}  (message ${j.messageId})`),
-      '  follow them with `parl batch status` and GET /v1/jobs/{id}',
+      ...report.jobs.map((j) => {
+        const end = report.ended?.find((e) => e.jobId === j.jobId);
+        return `  ${j.jobId}  ${j.tenantId}${j.messageId ? `  (message ${j.messageId})` : ''}${end ? `  ${end.status}${end.error ? `: ${end.error}` : ''}` : ''}`;
+      }),
+      ...(report.ended ?? [])
+        .filter((e) => e.status === 'NOT_ACCEPTED')
+        .map(
+          (e) =>
+            `  ${e.jobId || 'the upload'}: NOT_ACCEPTED (its message left the queue without a job: see the DLQ)`,
+        ),
+      opts.wait
+        ? `  ${(report.ended ?? []).filter((e) => e.status === 'SUCCEEDED').length} of ${report.ended?.length ?? 0} job(s) SUCCEEDED`
+        : '  follow them with `parl batch status` and GET /v1/jobs/{id} (or submit with --wait)',
     ].join('\n');
     process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : text}\n`);
-    return 0;
+    return opts.wait && (report.ended ?? []).some((e) => e.status !== 'SUCCEEDED') ? 1 : 0;
   } finally {
     sqs.destroy();
     s3.destroy();
