@@ -105,8 +105,8 @@ const submit: RouteHandler = async (event, deps) => {
   const { tenantId: _ignored, ...body } = jsonBody(event, deps.config.apiMaxBodyBytes);
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new AuthError('no such tenant');
-  const maxWidth = Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap);
-  const request = parseJobRequest(body, { maxSubagentsCap: maxWidth });
+  const settings = jobSettingsOf(tenant, deps.config.maxSubagentsCap);
+  const request = parseJobRequest(body, { maxSubagentsCap: settings.maxWidth });
   const { job, duplicate } = await submitJob(
     {
       store: deps.store,
@@ -118,8 +118,7 @@ const submit: RouteHandler = async (event, deps) => {
     {
       tenantId,
       request,
-      maxWidth,
-      ...jobSettingsOf(tenant),
+      ...settings,
       ...(key ? { idempotencyKey: key } : {}),
     },
   );

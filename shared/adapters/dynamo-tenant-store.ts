@@ -142,9 +142,22 @@ export class DynamoTenantStore implements TenantStore, BudgetLedger, Idempotency
     }
   }
 
-  async updateSettings(tenantId: string, settings: TenantSettings): Promise<Tenant> {
+  updateSettings(tenantId: string, settings: TenantSettings): Promise<Tenant> {
+    return this.setFields(tenantId, settings);
+  }
+
+  async revokeKey(tenantId: string): Promise<void> {
+    await this.setFields(tenantId, { status: 'REVOKED' });
+  }
+
+  async rotateKey(tenantId: string, keyHash: string): Promise<void> {
+    await this.setFields(tenantId, { keyHash, status: 'ACTIVE' });
+  }
+
+  /** Sets the given fields of an existing tenant (NotFoundError without one) and nothing else. */
+  private async setFields(tenantId: string, fields: Record<string, unknown>): Promise<Tenant> {
     const tenant = await this.requireTenant(tenantId);
-    const entries = Object.entries(settings).filter(([, v]) => v !== undefined);
+    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return tenant;
     const out = await this.client.send(
       new UpdateCommand({
@@ -158,34 +171,6 @@ export class DynamoTenantStore implements TenantStore, BudgetLedger, Idempotency
       }),
     );
     return toTenant(out.Attributes ?? {});
-  }
-
-  async revokeKey(tenantId: string): Promise<void> {
-    await this.requireTenant(tenantId);
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: tenantKeys.pk(tenantId), sk: tenantKeys.tenant },
-        UpdateExpression: 'SET #s = :revoked',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':revoked': 'REVOKED' },
-      }),
-    );
-  }
-
-  async rotateKey(tenantId: string, keyHash: string): Promise<void> {
-    await this.requireTenant(tenantId);
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: tenantKeys.pk(tenantId), sk: tenantKeys.tenant },
-        UpdateExpression: 'SET keyHash = :h, #s = :active',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':h': keyHash, ':active': 'ACTIVE' },
-      }),
-    );
   }
 
   // ── idempotency ────────────────────────────────────────────────────────────────────────────

@@ -41,9 +41,16 @@ export interface Tenant {
 /** The settings of a tenant an operator may change. */
 export type TenantSettings = Partial<Pick<Tenant, 'maxSubagents' | 'annealJobs' | 'weights'>>;
 
-/** What a tenant's job carries of its settings: the width cap is added by the caller. */
-export function jobSettingsOf(tenant: Tenant): Pick<Tenant, 'annealJobs' | 'weights'> {
+/** The settings a tenant's job carries (API and batch alike). */
+export interface JobSettings extends Pick<Tenant, 'annealJobs' | 'weights'> {
+  /** Sub-agents at once at most: the tenant's cap within the service's. */
+  maxWidth: number;
+}
+
+/** What a tenant's jobs carry of its settings; `maxSubagentsCap` is the service's cap. */
+export function jobSettingsOf(tenant: Tenant, maxSubagentsCap: number): JobSettings {
   return {
+    maxWidth: Math.min(tenant.maxSubagents, maxSubagentsCap),
     ...(tenant.annealJobs === undefined ? {} : { annealJobs: tenant.annealJobs }),
     ...(tenant.weights === undefined ? {} : { weights: tenant.weights }),
   };

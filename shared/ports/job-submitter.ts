@@ -1,18 +1,13 @@
-import type { JobRequest, RewardWeights } from '#shared/domain/types';
+import type { JobSettings } from '#shared/domain/tenant';
+import type { JobRequest } from '#shared/domain/types';
 import type { JobRecord } from './job-store';
 
 /** What a submission carries: the tenant, the validated request and the key that makes it idempotent. */
-export interface JobSubmission {
+export interface JobSubmission extends Partial<JobSettings> {
   tenantId: string;
   request: JobRequest;
   /** The same key for the same tenant always yields the same job: one job, one execution, one debit. */
   idempotencyKey: string;
-  /** The tenant's cap on sub-agents at once (the plan and its policy stay within it). */
-  maxWidth?: number;
-  /** The tenant's own λ annealing (jobs per policy, 0 = off), when it has one. */
-  annealJobs?: number;
-  /** The tenant's own λ of rPARL, when it has them. */
-  weights?: RewardWeights;
 }
 
 /**

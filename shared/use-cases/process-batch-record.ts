@@ -12,7 +12,7 @@ import {
 } from '#shared/domain/batch';
 import { IdempotencyConflictError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
-import { jobSettingsOf } from '#shared/domain/tenant';
+import { type JobSettings, jobSettingsOf } from '#shared/domain/tenant';
 import type { JobRequest } from '#shared/domain/types';
 import type { JobSubmission, JobSubmitter, ObjectReader } from '#shared/ports/job-submitter';
 import type { TenantStore } from '#shared/ports/tenants';
@@ -86,17 +86,11 @@ export async function processBatchRecord(
  * The tenant's settings a job carries: its width cap and its own λ annealing; PoisonRecordError
  * when there is no such ACTIVE tenant.
  */
-async function requireTenant(
-  deps: BatchRecordDeps,
-  tenantId: string,
-): Promise<{ maxWidth: number } & ReturnType<typeof jobSettingsOf>> {
+async function requireTenant(deps: BatchRecordDeps, tenantId: string): Promise<JobSettings> {
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
   if (tenant.status !== 'ACTIVE') throw new PoisonRecordError('tenantId', `tenant "${tenantId}" is revoked`);
-  return {
-    maxWidth: Math.min(tenant.maxSubagents, deps.config.maxSubagentsCap),
-    ...jobSettingsOf(tenant),
-  };
+  return jobSettingsOf(tenant, deps.config.maxSubagentsCap);
 }
 
 function validRequest(raw: unknown, field: string, maxSubagentsCap: number): JobRequest {

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { IdempotencyConflictError, RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
-import { estimateJobCostUsd } from '#shared/domain/tenant';
-import type { JobRequest, PriceTable, RewardWeights } from '#shared/domain/types';
+import { estimateJobCostUsd, type JobSettings } from '#shared/domain/tenant';
+import type { JobRequest, PriceTable } from '#shared/domain/types';
 import type { JobRecord, JobStore } from '#shared/ports/job-store';
 import type { BudgetLedger, IdempotencyStore } from '#shared/ports/tenants';
 import type { WorkflowStarter } from '#shared/ports/workflow';
@@ -19,19 +19,14 @@ export interface SubmitDeps {
   stepBudget?: number;
 }
 
-export interface SubmitInput {
+/** A submission: with the tenant's job settings when it has them (cap, annealing, λ). */
+export interface SubmitInput extends Partial<JobSettings> {
   tenantId: string;
   request: JobRequest;
   /** Fixed job id (tests, local runs); ignored when an idempotency key is given. */
   jobId?: string;
   /** The same key with the same request returns the same job; with another request, a conflict. */
   idempotencyKey?: string;
-  /** The tenant's cap on sub-agents at once (the plan, and the policy, stay within it). */
-  maxWidth?: number;
-  /** The tenant's own λ annealing, when it has one (jobs per policy, 0 = off). */
-  annealJobs?: number;
-  /** The tenant's own λ of rPARL, when it has them. */
-  weights?: RewardWeights;
 }
 
 export interface SubmitOutcome {
