@@ -44,6 +44,18 @@ function describe(e: LocalExecution, stateMachineArn: string) {
 
 type Operation = (stack: LocalStack, body: Record<string, unknown>) => unknown;
 
+/** The execution `body.executionArn` names; ExecutionDoesNotExist as Step Functions answers. */
+function requireExecution(stack: LocalStack, body: Record<string, unknown>) {
+  const e = stack.execution(String(body.executionArn));
+  if (!e) {
+    throw new SfnApiError(
+      'ExecutionDoesNotExist',
+      `Execution Does Not Exist: '${String(body.executionArn)}'`,
+    );
+  }
+  return e;
+}
+
 const OPERATIONS: Record<string, Operation> = {
   StartExecution(stack, body) {
     if (body.stateMachineArn !== stack.stateMachineArn) {
@@ -73,21 +85,10 @@ const OPERATIONS: Record<string, Operation> = {
     return { executionArn: execution.arn, startDate: epochSeconds(execution.startDate) };
   },
   DescribeExecution(stack, body) {
-    const e = stack.execution(String(body.executionArn));
-    if (!e)
-      throw new SfnApiError(
-        'ExecutionDoesNotExist',
-        `Execution Does Not Exist: '${String(body.executionArn)}'`,
-      );
-    return describe(e, stack.stateMachineArn);
+    return describe(requireExecution(stack, body), stack.stateMachineArn);
   },
   StopExecution(stack, body) {
-    const e = stack.execution(String(body.executionArn));
-    if (!e)
-      throw new SfnApiError(
-        'ExecutionDoesNotExist',
-        `Execution Does Not Exist: '${String(body.executionArn)}'`,
-      );
+    const e = requireExecution(stack, body);
     if (e.status === 'RUNNING') {
       if (typeof body.error === 'string') e.error = body.error;
       if (typeof body.cause === 'string') e.cause = body.cause;

@@ -12,10 +12,11 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/clients';
 import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { scanPages } from '#shared/adapters/query-pages';
 import { loadConfig } from '#shared/config';
 import {
   BATCH_KEY_PREFIX,
@@ -252,26 +253,22 @@ export async function readBatchStatus(
   };
 }
 
+/** The pages of jobs whose idempotency key begins with `keyPrefix` (a scan: for the local table). */
+const scanJobsByKey = (doc: DynamoDBDocumentClient, tableName: string, keyPrefix: string, select?: 'COUNT') =>
+  scanPages(doc, {
+    TableName: tableName,
+    FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :key)',
+    ExpressionAttributeValues: { ':job': 'JOB', ':key': keyPrefix },
+    ...(select ? { Select: select } : {}),
+  });
+
 /**
  * Jobs started through the batch intake in a table: jobs whose idempotency key is in the batch
  * namespace (a scan: for the local stack's table, not for a cloud one).
  */
 export async function countBatchJobs(doc: DynamoDBDocumentClient, tableName: string): Promise<number> {
   let count = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await doc.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :batch)',
-        ExpressionAttributeValues: { ':job': 'JOB', ':batch': BATCH_KEY_PREFIX },
-        Select: 'COUNT',
-        ExclusiveStartKey: start,
-      }),
-    );
-    count += page.Count ?? 0;
-    start = page.LastEvaluatedKey;
-  } while (start);
+  for await (const page of scanJobsByKey(doc, tableName, BATCH_KEY_PREFIX, 'COUNT')) count += page.Count ?? 0;
   return count;
 }
 
@@ -284,25 +281,16 @@ export async function findUploadJob(
   tableName: string,
   upload: { bucket: string; key: string },
 ): Promise<JobRef | undefined> {
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await doc.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :upload)',
-        ExpressionAttributeValues: {
-          ':job': 'JOB',
-          ':upload': `${BATCH_KEY_PREFIX}s3:${upload.bucket}/${upload.key}#`,
-        },
-        ExclusiveStartKey: start,
-      }),
-    );
+  const prefix = `${BATCH_KEY_PREFIX}s3:${upload.bucket}/${upload.key}#`;
+  for await (const page of scanJobsByKey(doc, tableName, prefix)) {
     const item = page.Items?.[0];
     if (item) return { tenantId: String(item.tenantId), jobId: String(item.jobId) };
-    start = page.LastEvaluatedKey;
-  } while (start);
+  }
   return undefined;
 }
+
+/** How long after an upload its S3 notification is surely on the queue (locally: milliseconds). */
+const UPLOAD_NOTIFICATION_GRACE_MS = 3_000;
 
 /** A placeholder tenant that lets a file be checked before the embedded stack makes the real one. */
 const CHECK_TENANT = 'tenant-to-be-created';
@@ -406,10 +394,10 @@ export async function waitForJobs(
   pollMs = 250,
 ): Promise<NonNullable<BatchSentReport['ended']>> {
   for (;;) {
-    const [records, status] = await Promise.all([
-      Promise.all(jobs.map((j) => deps.store.getJob(j))),
-      deps.status(),
-    ]);
+    // The queue first: a job is stored before its message is deleted, so a drained queue seen
+    // before reading the jobs means a job still missing never will be.
+    const status = await deps.status();
+    const records = await Promise.all(jobs.map((j) => deps.store.getJob(j)));
     const drained = status.queueDepth === 0 && status.inFlight === 0;
     const ended = records.map((job, i) =>
       job && TERMINAL_STATUSES.includes(job.status)
@@ -527,14 +515,18 @@ async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promis
       const upload = sent.upload;
       if (upload) {
         // The upload's job id follows from its notification: look for it until the queue drains.
-        let found = await findUploadJob(doc, info.tableName, upload);
-        while (!found) {
-          const s = await status();
+        // The upload's notification reaches the queue a moment after the upload: an empty queue
+        // says nothing until then.
+        const notifiedBy = Date.now() + UPLOAD_NOTIFICATION_GRACE_MS;
+        let found: JobRef | undefined;
+        for (;;) {
+          const s = await status(); // before the lookup, as in waitForJobs
+          found = await findUploadJob(doc, info.tableName, upload);
+          const drained = s.queueDepth === 0 && s.inFlight === 0;
+          if (found || (drained && Date.now() > notifiedBy)) break;
           progress(
             `waiting for the upload's job · queue ${s.queueDepth} · in flight ${s.inFlight} · DLQ ${s.dlqDepth}`,
           );
-          found = await findUploadJob(doc, info.tableName, upload);
-          if (found || (s.queueDepth === 0 && s.inFlight === 0)) break;
           await new Promise((r) => setTimeout(r, 250));
         }
         refs = found ? [found] : [];
