@@ -13,7 +13,7 @@
  *   above the inline Map's 40 concurrent iterations or 1,000 items,
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', items: { bucket, key } }`: the
  *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
- *   local runtime rewrites that into a reader Task over fauxqs S3: cdk/local/item-reader.ts).
+ *   local runtime rewrites that into a reader Task over fauxqs S3: local/item-reader.ts).
  * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent; a
  *   sub-agent that still fails (its model calls were retried by the client) becomes `{ agentId, status: 'FAILED', error, cause }`
  *   (a tolerated failure: it lowers r_finish, it does not fail the job).

@@ -10,7 +10,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { LocalStack } from '#cdk/local/runtime';
+import { EmbeddedStack } from '#local/runtime';
 import { assignSubtasks } from '#shared/use-cases/plan-job';
 import { createTenant } from '#shared/use-cases/tenants';
 import { type BenchArgs, median, numberArg, printTable, saveResult } from '../common';
@@ -27,7 +27,7 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
   const seed = numberArg(args, 'seed', 1);
 
   const rssAtStart = process.memoryUsage().rss;
-  const stack = await LocalStack.start({
+  const stack = await EmbeddedStack.boot({
     simulator: { seed, latencyScale },
     batch: { visibilityTimeoutSeconds: 10 },
   });

@@ -21,8 +21,8 @@
  *   scratch (a fresh tenant and task class, policy `learn`), one after another.
  */
 import { cpus } from 'node:os';
-import { LocalStack } from '#cdk/local/runtime';
-import { startSimulator } from '#cdk/local/simulator';
+import { EmbeddedStack } from '#local/runtime';
+import { startSimulator } from '#local/simulator/server';
 import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
 import { bmaDemoRequest } from '#shared/domain/demo';
@@ -72,7 +72,7 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
     limits: { maxConcurrency: maxInFlight, retryAfter: 'always' },
   });
   const refused = () => sim.providerStats().limits.rateLimited;
-  const stack = await LocalStack.start({
+  const stack = await EmbeddedStack.boot({
     llm: { baseUrl: sim.baseUrl, apiKey: 'simulator' },
     env: { PARL_PROVIDER_LIMITER: 'off', PARL_PROVIDER_MAX_WAIT_MS: String(maxWaitMs) },
   });

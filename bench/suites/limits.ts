@@ -11,8 +11,8 @@
  * the table says so for every scenario whose window is not 60 s.
  */
 import { cpus } from 'node:os';
-import { LocalStack } from '#cdk/local/runtime';
-import type { SimulatedLimits } from '#cdk/local/simulator';
+import { EmbeddedStack } from '#local/runtime';
+import type { SimulatedLimits } from '#local/simulator/server';
 import { createDynamoDocumentClient, createRateLimiter } from '#shared/adapters/clients';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
@@ -91,7 +91,7 @@ export async function limitsSuite(args: BenchArgs): Promise<void> {
   for (const scenario of scenarios) {
     // A compressed window compresses the model's latency alike, so limits and latency keep their ratio.
     const scale = latencyScale * (scenario.windowMs / 60_000);
-    const stack = await LocalStack.start({
+    const stack = await EmbeddedStack.boot({
       simulator: { seed, latencyScale: scale, verdictErrorRate: 0.03, limits: scenario.limits },
       env: scenario.env,
     });

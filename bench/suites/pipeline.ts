@@ -4,7 +4,7 @@
  *   npm run bench -- --suite pipeline [--reps 3] [--installations 100] [--latency-scale 0.25] [--seed 1]
  */
 import { cpus, totalmem } from 'node:os';
-import { LocalStack } from '#cdk/local/runtime';
+import { EmbeddedStack } from '#local/runtime';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics, JobMode } from '#shared/domain/types';
@@ -22,7 +22,7 @@ export async function pipelineSuite(args: BenchArgs): Promise<void> {
     metrics: JobMetrics;
   }
 
-  const stack = await LocalStack.start({ simulator: { seed, latencyScale, verdictErrorRate: 0.03 } });
+  const stack = await EmbeddedStack.boot({ simulator: { seed, latencyScale, verdictErrorRate: 0.03 } });
   const runs: Run[] = [];
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {

@@ -14,7 +14,7 @@
  * budget 0.7·B after 3 scored jobs with r_perf ≥ 0.9 and spread ≤ 0.05).
  */
 import { cpus } from 'node:os';
-import { LocalStack } from '#cdk/local/runtime';
+import { EmbeddedStack } from '#local/runtime';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics } from '#shared/domain/types';
@@ -47,7 +47,7 @@ export async function toggleSuite(args: BenchArgs): Promise<void> {
   console.log('environment:');
   for (const line of environment) console.log(`  ${line}`);
 
-  const stack = await LocalStack.start({
+  const stack = await EmbeddedStack.boot({
     simulator: { seed, latencyScale, verdictErrorRate: 0.03, reasoning },
   });
   const tag = new Date().toISOString().replace(/[:.]/g, '-');

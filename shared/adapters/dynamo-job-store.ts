@@ -17,7 +17,7 @@ import type {
   StepRecorder,
   SubtaskResult,
 } from '#shared/ports/job-store';
-import type { Page, PageOptions } from '#shared/ports/tenants';
+import type { Page, PageOptions } from '#shared/ports/paging';
 import { decodeCursor, encodeCursor } from './cursor';
 import { keys } from './keys';
 import { queryByPrefix, queryPages } from './query-pages';

@@ -11,11 +11,11 @@ import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { type Tenant, type TenantSettings, usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
+import type { Page } from '#shared/ports/paging';
 import type {
   BudgetLedger,
   IdempotencyStore,
   JobCharge,
-  Page,
   TenantStore,
   UsageSummary,
 } from '#shared/ports/tenants';

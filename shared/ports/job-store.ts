@@ -9,7 +9,7 @@ import type {
   StepRecord,
   Subtask,
 } from '#shared/domain/types';
-import type { Page, PageOptions } from './tenants';
+import type { Page, PageOptions } from './paging';
 
 /** Identifies one job of one tenant; every key leads with the tenant. */
 export interface JobRef {

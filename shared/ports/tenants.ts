@@ -1,18 +1,7 @@
 import type { Tenant, TenantSettings } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from './job-store';
-
-/** Where a listing page starts and how long it is. */
-export interface PageOptions {
-  limit?: number;
-  cursor?: string;
-}
-
-/** One page of a listing and the cursor of the next (absent on the last page). */
-export interface Page<T> {
-  items: T[];
-  nextCursor?: string;
-}
+import type { Page } from './paging';
 
 /** Tenants and their keys. */
 export interface TenantStore {

@@ -1,8 +1,8 @@
 import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { stateMachineAsl } from '#cdk/asl';
-import { readerStateName, withLocalItemReaders } from '#cdk/local/item-reader';
 import { JOB_FAILED, STATE_NAMES } from '#cdk/state-machine';
+import { readerStateName, withLocalItemReaders } from '#local/item-reader';
 import { synthesize } from './synth.ts';
 
 // The synthesized definition, rewritten for the local ItemReader as the runtime does, run by the

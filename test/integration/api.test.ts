@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalApi, startLocalApi } from '#cdk/local/api-gateway';
-import { LocalStack } from '#cdk/local/runtime';
+import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
+import { EmbeddedStack } from '#local/runtime';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { costUsd, criticalSteps, sequentialSteps, tokenTotals } from '#shared/domain/measures';
@@ -17,7 +17,7 @@ interface Answer {
 }
 
 describe('the REST API over HTTP on loopback (local API Gateway, authorizer, api function)', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
   let api: LocalApi;
   let keyA: string;
   let keyB: string;
@@ -73,7 +73,7 @@ describe('the REST API over HTTP on loopback (local API Gateway, authorizer, api
   const small = (n = 4, extra: Record<string, unknown> = {}) => ({ ...bmaDemoRequest(n, 2), ...extra });
 
   beforeAll(async () => {
-    stack = await LocalStack.start({ simulator: { seed: 4, latencyScale: 0 }, sfnEndpoint: true });
+    stack = await EmbeddedStack.boot({ simulator: { seed: 4, latencyScale: 0 }, sfnEndpoint: true });
     api = await startLocalApi(stack);
     const a = await createTenant(
       { tenants: stack.tenants, maxSubagentsCap: 1000 },

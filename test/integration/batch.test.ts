@@ -6,9 +6,10 @@ import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSubmission, readBatchStatus, sendSubmission } from '#cdk/local/commands/batch';
-import { LocalStack, lambdaContext } from '#cdk/local/runtime';
+import { planSubmission, readBatchStatus, sendSubmission } from '#cli/commands/batch';
 import { createBatchHandler } from '#lambdas/batch/handler';
+import { lambdaContext } from '#local/lambda-context';
+import { EmbeddedStack } from '#local/runtime';
 import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/clients';
 import { keys } from '#shared/adapters/keys';
 import { createLogger } from '#shared/adapters/lambda-runtime';
@@ -31,7 +32,7 @@ const request = (n = 2) => ({
 });
 
 describe('the batch intake on fauxqs', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
   const batch = () => {
     if (!stack.batch) throw new Error('the stack has no batch intake');
     return stack.batch;
@@ -158,7 +159,7 @@ describe('the batch intake on fauxqs', () => {
   const ctx = () => lambdaContext('batch', 60, 512);
 
   beforeAll(async () => {
-    stack = await LocalStack.start({
+    stack = await EmbeddedStack.boot({
       simulator: { seed: 4, latencyScale: 0 },
       batch: {
         // Short, so a failing record returns (and a poison one reaches the DLQ) in seconds.

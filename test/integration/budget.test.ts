@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalApi, startLocalApi } from '#cdk/local/api-gateway';
-import { LocalStack } from '#cdk/local/runtime';
+import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
+import { EmbeddedStack } from '#local/runtime';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { estimateJobCostUsd, usd } from '#shared/domain/tenant';
@@ -11,7 +11,7 @@ import { createTenant } from '#shared/use-cases/tenants';
 type Json = Record<string, any>;
 
 describe('budgets over the REST API', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
   let api: LocalApi;
 
   const post = async (key: string, path: string, body?: unknown) => {
@@ -29,7 +29,7 @@ describe('budgets over the REST API', () => {
 
   beforeAll(async () => {
     // Slow model calls, so no job finishes (and releases money) while the race runs.
-    stack = await LocalStack.start({ simulator: { seed: 9, latencyScale: 5 }, sfnEndpoint: true });
+    stack = await EmbeddedStack.boot({ simulator: { seed: 9, latencyScale: 5 }, sfnEndpoint: true });
     api = await startLocalApi(stack);
   });
   afterAll(async () => {

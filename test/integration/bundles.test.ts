@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalStack } from '#cdk/local/runtime';
+import { EmbeddedStack } from '#local/runtime';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 
@@ -7,10 +7,10 @@ const demo = (n: number) => parseJobRequest(bmaDemoRequest(n, 2), { maxSubagents
 
 /** The artifacts `cdk synth` would upload to Lambda (esbuild, ESM, minified), run against local parts. */
 describe('the bundled Lambda code', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
 
   beforeAll(async () => {
-    stack = await LocalStack.start({
+    stack = await EmbeddedStack.boot({
       code: 'bundled',
       simulator: { seed: 2, latencyScale: 0 },
       env: { PARL_LLM_MAX_RETRIES: '0' },

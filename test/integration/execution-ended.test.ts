@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
-import { synthesizeApp } from '#cdk/local/synth';
 import {
   createExecutionEndedHandler,
   type ExecutionStatusChangeEvent,
 } from '#lambdas/execution-ended/handler';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { synthesizeApp } from '#local/synth';
 import { createDeps, type Deps } from '#shared/adapters/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';

@@ -3,12 +3,12 @@ import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/c
 import type { Context } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
-import { type Simulator, startSimulator } from '#cdk/local/simulator';
-import { synthesizeApp } from '#cdk/local/synth';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { type Simulator, startSimulator } from '#local/simulator/server';
+import { synthesizeApp } from '#local/synth';
 import { createDeps, createS3Client, type Deps } from '#shared/adapters/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';

@@ -22,7 +22,7 @@ import {
   readerStateName,
   s3ItemReader,
   withLocalItemReaders,
-} from '#cdk/local/item-reader';
+} from '#local/item-reader';
 
 /** A CDK state machine whose Distributed Map reads its items from S3 (JSONL or CSV), synthesized to ASL. */
 function synthesizedAsl(reader: 'jsonl' | 'csv') {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
-import { synthesizeApp } from '#cdk/local/synth';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';

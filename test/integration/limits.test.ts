@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalStack } from '#cdk/local/runtime';
+import { EmbeddedStack } from '#local/runtime';
 import { createDynamoDocumentClient, createRateLimiter } from '#shared/adapters/clients';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
@@ -16,11 +16,11 @@ const stepKeys = (steps: readonly StepRecord[]) =>
  */
 describe('living within the provider limits', () => {
   describe('a key with 600 RPM and 50 in flight (window compressed to 6 s)', () => {
-    let stack: LocalStack;
+    let stack: EmbeddedStack;
     const WINDOW_MS = 6_000;
 
     beforeAll(async () => {
-      stack = await LocalStack.start({
+      stack = await EmbeddedStack.boot({
         simulator: {
           seed: 11,
           latencyScale: 0.5,
@@ -123,10 +123,10 @@ describe('living within the provider limits', () => {
   });
 
   describe('an endpoint with unknown limits that answers 429 above 4 in flight', () => {
-    let stack: LocalStack;
+    let stack: EmbeddedStack;
 
     beforeAll(async () => {
-      stack = await LocalStack.start({
+      stack = await EmbeddedStack.boot({
         simulator: { seed: 12, latencyScale: 0.5, limits: { maxConcurrency: 4, retryAfter: 'never' } },
         env: {
           PARL_PROVIDER_MAX_CONCURRENCY: '32',

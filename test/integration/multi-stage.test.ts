@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { UsageError } from '#cdk/local/cli-common';
-import { createTrajectoriesCommand } from '#cdk/local/commands/trajectories';
-import { LocalStack } from '#cdk/local/runtime';
+import { createTrajectoriesCommand } from '#cli/commands/trajectories';
+import { UsageError } from '#cli/flags';
+import { EmbeddedStack } from '#local/runtime';
 import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { criticalSteps, sequentialSteps } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
@@ -32,10 +32,10 @@ function criticalByHand(steps: readonly StepRecord[]): { total: number; perStage
 
 /** Multi-stage jobs through the synthesized state machine: JobOutcome loops back to the Map. */
 describe('a multi-stage job', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
 
   beforeAll(async () => {
-    stack = await LocalStack.start({
+    stack = await EmbeddedStack.boot({
       simulator: { seed: 2, latencyScale: 0 },
       env: { PARL_LLM_MAX_RETRIES: '0' },
     });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { jsonReport } from '#cdk/local/cli';
-import { LocalStack } from '#cdk/local/runtime';
+import { jsonReport } from '#cli/main';
+import { EmbeddedStack } from '#local/runtime';
 import { evaluateInstallation, generateInstallations } from '#shared/domain/bma';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
@@ -27,10 +27,10 @@ function recompute(report: ReturnType<typeof jsonReport>) {
 }
 
 describe('the local runtime running the synthesized state machine', () => {
-  let stack: LocalStack;
+  let stack: EmbeddedStack;
 
   beforeAll(async () => {
-    stack = await LocalStack.start({
+    stack = await EmbeddedStack.boot({
       simulator: { seed: 3, latencyScale: 0 },
       // One retry of a model call, at the client (the only retry layer), after a short pause; the
       // circuit that the failing tests open closes again at once (the next call is its probe).
@@ -69,7 +69,9 @@ describe('the local runtime running the synthesized state machine', () => {
 
   it('scores r_perf against the ground truth when the model errs', async () => {
     // Prepare: a second stack whose simulated model flips a quarter of the verdicts.
-    const noisy = await LocalStack.start({ simulator: { seed: 9, latencyScale: 0, verdictErrorRate: 0.25 } });
+    const noisy = await EmbeddedStack.boot({
+      simulator: { seed: 9, latencyScale: 0, verdictErrorRate: 0.25 },
+    });
     try {
       // Act
       const { job } = await noisy.run(demo(40));

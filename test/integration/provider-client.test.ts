@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Simulator, type SimulatorOptions, startSimulator } from '#cdk/local/simulator';
+import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import { LimitedLlm } from '#shared/adapters/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/openai-llm';
 import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';

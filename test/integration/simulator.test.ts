@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, type SimulatorOptions, startSimulator } from '#cdk/local/simulator';
+import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import {
   EXAMPLE_RULE_SET,
   evaluateInstallation,

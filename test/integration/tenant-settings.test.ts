@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UsageError } from '#cdk/local/cli-common';
-import { tenantsCommand } from '#cdk/local/commands/tenants';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#cdk/local/dynamo';
-import { synthesizeApp } from '#cdk/local/synth';
+import { tenantsCommand } from '#cli/commands/tenants';
+import { UsageError } from '#cli/flags';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/clients';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';

@@ -2,13 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '#cdk/local/cli-common';
-import {
-  batchTextReport,
-  expectedJobs,
-  parseBatchSubmitArgs,
-  planSubmission,
-} from '#cdk/local/commands/batch';
+import { batchTextReport, expectedJobs, parseBatchSubmitArgs, planSubmission } from '#cli/commands/batch';
+import { UsageError } from '#cli/flags';
 import { batchIdempotencyKey } from '#shared/domain/batch';
 import { jobIdForKey } from '#shared/use-cases/submit-job';
 

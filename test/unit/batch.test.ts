@@ -1,6 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { encodeS3EventKey, failedMessageIds } from '#cdk/local/events';
+import { encodeS3EventKey, failedMessageIds } from '#local/emulators/events';
 import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { loadConfig } from '#shared/config';
 import {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs, UsageError } from '#cdk/local/cli';
+import { parseRunArgs, UsageError } from '#cli/main';
 
 const dir = mkdtempSync(join(tmpdir(), 'parl-cli-'));
 const file = (name: string, text: string) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CLI_TENANT } from '#cdk/local/commands/store-opener';
-import { LOCAL_TENANT } from '#cdk/local/runtime';
+import { DEFAULT_CLI_TENANT } from '#cli/commands/store-opener';
+import { LOCAL_TENANT } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import {
   applyReward,

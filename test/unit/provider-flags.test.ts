@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs, UsageError } from '#cdk/local/cli';
-import { parseServeArgs } from '#cdk/local/commands/serve';
-import { modelEndpoint } from '#cdk/local/provider-flags';
+import { parseServeArgs } from '#cli/commands/serve';
+import { parseRunArgs, UsageError } from '#cli/main';
+import { modelEndpoint } from '#cli/provider-flags';
 import { loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answer, classify, evaluateArithmetic } from '#cdk/local/simulator/model';
+import { answer, classify, evaluateArithmetic } from '#local/simulator/model';
 import {
   cachedTokens,
   completionTokens,
@@ -7,7 +7,7 @@ import {
   messageTokens,
   promptTokens,
   type WireRequest,
-} from '#cdk/local/simulator/wire';
+} from '#local/simulator/wire';
 import {
   EXAMPLE_RULE_SET,
   evaluateInstallation,

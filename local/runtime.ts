@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -10,11 +9,20 @@ import {
   type StateMachine as LocalStateMachine,
   StateMachine,
 } from 'aws-local-stepfunctions';
+import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '#cdk/asl';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createApiHandler } from '#lambdas/api/handler';
 import { createAuthorizerHandler } from '#lambdas/authorizer/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { LocalEvents, type LocalHandler } from '#local/emulators/events';
+import {
+  type LocalExecution,
+  type LocalSfnServer,
+  startLocalSfnServer,
+} from '#local/emulators/step-functions';
+import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import {
   createApiDeps,
   createDeps,
@@ -31,17 +39,12 @@ import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 import { closeEndedExecution, type EndedExecution } from '#shared/use-cases/close-ended-execution';
 import { submitJob } from '#shared/use-cases/submit-job';
-import { type AslDefinition, allStates, stateMachineAsl, taskFunctions } from '../asl';
 import type { LocalBatch, LocalBatchOptions } from './batch-intake';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from './dynamo';
-import { LocalEvents, type LocalHandler } from './events';
 import { type ItemReaderInput, s3ItemReader, withLocalItemReaders } from './item-reader';
-import { type LocalSfnServer, startLocalSfnServer } from './sfn-server';
-import { type Simulator, type SimulatorOptions, startSimulator } from './simulator';
+import { LOCAL_REGION, lambdaContext } from './lambda-context';
 import { type SynthesizedApp, synthesizeApp } from './synth';
 import { type CfnTemplate, resolveIntrinsics, resourcesOfType } from './template';
 
-export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_TENANT = 'local';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -81,7 +84,7 @@ const HANDLER_FACTORIES: Record<string, HandlerFactory> = {
     ) as unknown as Handler,
 };
 
-export interface LocalStackOptions {
+export interface EmbeddedStackOptions {
   /** A real OpenAI-compatible endpoint; without it the built-in simulator is started. */
   llm?: { baseUrl?: string; apiKey?: string; model?: string };
   simulator?: SimulatorOptions;
@@ -115,21 +118,6 @@ export interface ProgressEvent {
   elapsedMs: number;
 }
 
-/** An execution of the local runtime, as DescribeExecution shows it. */
-export interface LocalExecution {
-  arn: string;
-  name: string;
-  input: { jobId: string; tenantId: string };
-  startDate: Date;
-  stopDate?: Date;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
-  output?: unknown;
-  error?: string;
-  cause?: string;
-  abort(): void;
-  done: Promise<void>;
-}
-
 export interface JobOutcome {
   job: JobRecord;
   steps: StepRecord[];
@@ -158,23 +146,21 @@ export function localExecutionEnd(thrown: unknown): LocalExecutionEnd {
     : { status: 'FAILED', cause: String(error) };
 }
 
-/** The Lambda context of a local invocation. */
-export function lambdaContext(functionName: string, timeoutSeconds: number, memory: number): Context {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:000000000000:function:${functionName}`,
-    memoryLimitInMB: String(memory),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+/** The parts of a started {@link EmbeddedStack}. */
+interface EmbeddedStackParts {
+  app: SynthesizedApp;
+  definition: AslDefinition;
+  dynamo: LocalDynamo;
+  simulator: Simulator | undefined;
+  config: AppConfig;
+  store: DynamoJobStore;
+  tenants: DynamoTenantStore;
+  handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
+  functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
+  functionConfigs: ReadonlyMap<string, AppConfig>;
+  stateMachineArn: string;
+  sfnServer: LocalSfnServer | undefined;
+  events: LocalEvents;
 }
 
 /**
@@ -182,39 +168,50 @@ export function lambdaContext(functionName: string, timeoutSeconds: number, memo
  * simulator (or a real endpoint), and the synthesized state machine run by aws-local-stepfunctions
  * with each Task bound to the same handler, in-process, that the function deploys.
  */
-export class LocalStack implements WorkflowStarter {
+export class EmbeddedStack implements WorkflowStarter {
   private readonly executions = new Map<string, LocalExecution>();
   private readonly machine: LocalStateMachine;
   private readonly handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
   /** The batch intake, when started with the `batch` option. */
   batch: LocalBatch | undefined;
 
-  private constructor(
-    readonly app: SynthesizedApp,
-    readonly definition: AslDefinition,
-    readonly dynamo: LocalDynamo,
-    readonly simulator: Simulator | undefined,
-    readonly config: AppConfig,
-    readonly store: DynamoJobStore,
-    readonly tenants: DynamoTenantStore,
-    handlersByState: Record<string, (input: unknown) => Promise<unknown>>,
-    /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
-    readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>,
-    /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
-    readonly functionConfigs: ReadonlyMap<string, AppConfig>,
-    readonly stateMachineArn: string,
-    readonly sfnServer: LocalSfnServer | undefined,
-    /** fauxqs with the template's queues and buckets: uploads, item lists, the batch queue. */
-    readonly events: LocalEvents,
-  ) {
-    this.handlersByState = handlersByState;
-    this.machine = new StateMachine(definition as never, {
+  readonly app: SynthesizedApp;
+  readonly definition: AslDefinition;
+  readonly dynamo: LocalDynamo;
+  readonly simulator: Simulator | undefined;
+  readonly config: AppConfig;
+  readonly store: DynamoJobStore;
+  readonly tenants: DynamoTenantStore;
+  /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
+  readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
+  /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
+  readonly functionConfigs: ReadonlyMap<string, AppConfig>;
+  readonly stateMachineArn: string;
+  readonly sfnServer: LocalSfnServer | undefined;
+  /** fauxqs with the template's queues and buckets: uploads, item lists, the batch queue. */
+  readonly events: LocalEvents;
+
+  private constructor(parts: EmbeddedStackParts) {
+    this.app = parts.app;
+    this.definition = parts.definition;
+    this.dynamo = parts.dynamo;
+    this.simulator = parts.simulator;
+    this.config = parts.config;
+    this.store = parts.store;
+    this.tenants = parts.tenants;
+    this.functions = parts.functions;
+    this.functionConfigs = parts.functionConfigs;
+    this.stateMachineArn = parts.stateMachineArn;
+    this.sfnServer = parts.sfnServer;
+    this.events = parts.events;
+    this.handlersByState = parts.handlersByState;
+    this.machine = new StateMachine(parts.definition as never, {
       validationOptions: { checkPaths: true, checkArn: false },
     });
   }
 
   /** Synthesizes the app and starts every local part. */
-  static async start(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  static async boot(opts: EmbeddedStackOptions = {}): Promise<EmbeddedStack> {
     const bundled = opts.code === 'bundled';
     const app = synthesizeApp({ bundle: bundled });
     const workflow = app.templates[app.workflowStack] as CfnTemplate;
@@ -259,7 +256,7 @@ export class LocalStack implements WorkflowStarter {
     }
     let simulator: Simulator | undefined;
     // The Step Functions endpoint dispatches to the stack once it exists.
-    let stackRef: LocalStack | undefined;
+    let stackRef: EmbeddedStack | undefined;
     // The batch function starts jobs through the Step Functions API, as in the cloud.
     const sfnServer =
       opts.sfnEndpoint || opts.batch
@@ -341,21 +338,21 @@ export class LocalStack implements WorkflowStarter {
       const tenants = new DynamoTenantStore(doc, anyConfig.tableName);
       const [smLogicalId] = resourcesOfType(workflow, 'AWS::StepFunctions::StateMachine')[0] ?? [];
       const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:000000000000:stateMachine:${smLogicalId ?? 'Workflow'}`;
-      stackRef = new LocalStack(
+      stackRef = new EmbeddedStack({
         app,
         definition,
         dynamo,
         simulator,
-        anyConfig,
+        config: anyConfig,
         store,
         tenants,
         handlersByState,
         functions,
-        configs,
+        functionConfigs: configs,
         stateMachineArn,
         sfnServer,
         events,
-      );
+      });
       if (batchModule) {
         batchRef = batchModule.LocalBatch.start(stackRef, opts.batch);
         stackRef.batch = batchRef;

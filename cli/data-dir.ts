@@ -104,9 +104,9 @@ export async function openLocalData(dataDir: string): Promise<LocalData> {
   }
   mkdirSync(dataDir, { recursive: true });
   // Loaded only now: `--help` and bad input answer without loading the CDK app.
-  const { createTablesFromTemplates, startDynalite } = await import('./dynamo');
-  const { LOCAL_REGION } = await import('./runtime');
-  const { synthesizeApp } = await import('./synth');
+  const { createTablesFromTemplates, startDynalite } = await import('#local/emulators/dynamo');
+  const { LOCAL_REGION } = await import('#local/lambda-context');
+  const { synthesizeApp } = await import('#local/synth');
   const dynamo = await startDynalite({ path: dynamoPathOf(dataDir) });
   try {
     const app = synthesizeApp({ bundle: false });

@@ -2,11 +2,12 @@
  * `parl policy show [--tenant T] [--task-class C] [--json]`: the fan-out policies of a tenant, with
  * their arms, counts and mean rewards (the same use case as `GET /v1/policy`).
  */
+
+import { dataDirOf } from '#cli/data-dir';
+import { subcommandFlags, UsageError } from '#cli/flags';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
 import type { PolicyView } from '#shared/domain/policy';
 import { getPolicies } from '#shared/use-cases/policy';
-import { subcommandFlags, UsageError } from '../cli-common';
-import { dataDirOf } from '../data-dir';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
 const USAGE = 'usage: parl policy show [--tenant T] [--task-class C] [--json] [--data-dir .parl]';

@@ -6,16 +6,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { API_ROUTES } from '#shared/domain/api-routes';
-import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
-import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '../data-dir';
+import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '#cli/data-dir';
+import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import {
   modelEndpoint,
   PROVIDER_FLAG_OPTIONS,
   PROVIDER_HELP,
   type ProviderChoice,
   parseProviderFlags,
-} from '../provider-flags';
+} from '#cli/provider-flags';
+import { API_ROUTES } from '#shared/domain/api-routes';
 
 const ROUTES = API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ');
 
@@ -101,14 +101,14 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     );
   }
   mkdirSync(opts.dataDir, { recursive: true });
-  const { LocalStack } = await import('../runtime');
-  const { startLocalApi } = await import('../api-gateway');
+  const { EmbeddedStack } = await import('#local/runtime');
+  const { startLocalApi } = await import('#local/emulators/api-gateway');
   const { realBaseUrl, ...endpoint } = modelEndpoint(opts.provider, {
     seed: opts.seed,
     latencyScale: opts.latencyScale,
     verdictErrorRate: opts.errorRate,
   });
-  const stack = await LocalStack.start({
+  const stack = await EmbeddedStack.boot({
     ...endpoint,
     dataPath: dynamoPathOf(opts.dataDir),
     sfnEndpoint: true,
@@ -164,7 +164,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
  * Jobs an earlier server left ACCEPTED or RUNNING (it stopped while they ran) are closed FAILED
  * with that reason and their steps' measures, so every accepted job ends in a terminal state.
  */
-async function closeOrphanedJobs(stack: import('../runtime').LocalStack): Promise<number> {
+async function closeOrphanedJobs(stack: import('#local/runtime').EmbeddedStack): Promise<number> {
   let closed = 0;
   let start: Record<string, unknown> | undefined;
   do {

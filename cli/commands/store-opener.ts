@@ -4,7 +4,7 @@
  * there is one, else its files. Injected, so tests can point the commands at any table.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { openLocalData } from '../data-dir';
+import { openLocalData } from '#cli/data-dir';
 
 /** An open table: a document client, the table's name, and how to let go of it. */
 export interface StoreHandle {
@@ -18,5 +18,5 @@ export type StoreOpener = (dataDir: string) => Promise<StoreHandle>;
 
 export const dataDirOpener: StoreOpener = (dataDir) => openLocalData(dataDir);
 
-/** The tenant `parl run` uses (LOCAL_TENANT of cdk/local/runtime.ts, which is too heavy to import here). */
+/** The tenant `parl run` uses (LOCAL_TENANT of local/runtime.ts, which is too heavy to import here). */
 export const DEFAULT_CLI_TENANT = 'local';

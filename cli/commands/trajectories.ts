@@ -3,12 +3,13 @@
  * finished job (state, actions, per-stage steps and timings, reward with parts and weights), the input
  * of offline RL fine-tuning of an orchestrator model.
  */
+
+import { dataDirOf } from '#cli/data-dir';
+import { subcommandFlags, UsageError } from '#cli/flags';
 import { DynamoJobHistory } from '#shared/adapters/dynamo-job-history';
 import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { loadConfig } from '#shared/config';
 import { exportTrajectories } from '#shared/use-cases/export-trajectories';
-import { subcommandFlags, UsageError } from '../cli-common';
-import { dataDirOf } from '../data-dir';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';
 
 const USAGE =

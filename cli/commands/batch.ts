@@ -13,6 +13,9 @@ import { basename, extname } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '#cli/data-dir';
+import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
+import type { BatchStatus } from '#local/batch-intake';
 import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/clients';
 import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
@@ -32,9 +35,6 @@ import type { JobRef, JobStore } from '#shared/ports/job-store';
 import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
 import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
-import type { BatchStatus } from '../batch-intake';
-import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
-import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '../data-dir';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs
 
@@ -572,8 +572,8 @@ async function submitEmbedded(opts: BatchSubmitOptions): Promise<number> {
   const say = (line: string) => {
     if (!opts.quiet) process.stderr.write(`${line}\n`);
   };
-  const { LocalStack } = await import('../runtime');
-  const stack = await LocalStack.start({
+  const { EmbeddedStack } = await import('#local/runtime');
+  const stack = await EmbeddedStack.boot({
     simulator: { seed: opts.seed, latencyScale: opts.latencyScale },
     ...(opts.tenantId ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
     batch: { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds },

@@ -20,7 +20,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, type SpyMessage, startFauxqs } from 'fauxqs';
-import { type CfnTemplate, localArn, localBucketName, resolveIntrinsics, resourcesOfType } from './template';
+import {
+  type CfnTemplate,
+  localArn,
+  localBucketName,
+  resolveIntrinsics,
+  resourcesOfType,
+} from '#local/template';
 
 export { localBucketName };
 

@@ -1,17 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { batchCommand } from '#cli/commands/batch';
+import { policyCommand } from '#cli/commands/policy';
+import { serveCommand } from '#cli/commands/serve';
+import { tenantsCommand } from '#cli/commands/tenants';
+import { trajectoriesCommand } from '#cli/commands/trajectories';
+import type { JobOutcome, ProgressEvent } from '#local/runtime';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
-import { intFlag, numberFlag, parseFlags, UsageError } from './cli-common';
-import { batchCommand } from './commands/batch';
-import { policyCommand } from './commands/policy';
-import { serveCommand } from './commands/serve';
-import { tenantsCommand } from './commands/tenants';
-import { trajectoriesCommand } from './commands/trajectories';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
+import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {
   modelEndpoint,
   PROVIDER_FLAG_OPTIONS,
@@ -20,7 +21,6 @@ import {
   parseProviderFlags,
   providerLine,
 } from './provider-flags';
-import type { JobOutcome, ProgressEvent } from './runtime';
 
 export { UsageError };
 
@@ -283,7 +283,7 @@ function progressPrinter(quiet: boolean): (p: ProgressEvent) => void {
 export async function runCommand(argv: string[]): Promise<number> {
   const opts = parseRunArgs(argv);
   // Loaded only now, so --help and bad input answer at once.
-  const { LocalStack } = await import('./runtime');
+  const { EmbeddedStack } = await import('#local/runtime');
   if (opts.dataDir) {
     const running = readServeInfo(opts.dataDir);
     if (running) {
@@ -297,7 +297,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     verdictErrorRate: opts.errorRate,
     latencyScale: opts.latencyScale,
   });
-  const stack = await LocalStack.start({
+  const stack = await EmbeddedStack.boot({
     ...endpoint,
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
@@ -362,6 +362,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli.ts')) {
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli/main.ts')) {
   main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -3,14 +3,15 @@
  * revoke or rotate keys. Acts on the running `parl serve` of the data directory when there is one,
  * else on the data directory's files.
  */
+
+import { dataDirOf, type LocalData, openLocalData } from '#cli/data-dir';
+import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
 import { loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
 import { checkWeights, type Tenant } from '#shared/domain/tenant';
 import type { RewardWeights } from '#shared/domain/types';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
-import { intFlag, numberFlag, parseFlags, UsageError } from '../cli-common';
-import { dataDirOf, type LocalData, openLocalData } from '../data-dir';
 
 export const TENANTS_HELP = `parl tenants: manage tenants, their budgets and API keys
 

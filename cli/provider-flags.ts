@@ -1,5 +1,6 @@
 /** The provider flags of `parl run`: which endpoint, which model, which limits. */
 
+import type { SimulatedLimits } from '#local/simulator/server';
 import {
   MOONSHOT_TIERS,
   PROVIDER_BASE_URLS,
@@ -7,8 +8,7 @@ import {
   type ProviderName,
 } from '#shared/domain/provider-limits';
 import type { ProviderMetrics } from '#shared/domain/types';
-import { intFlag, UsageError } from './cli-common';
-import type { SimulatedLimits } from './simulator';
+import { intFlag, UsageError } from './flags';
 
 /** `parseArgs` options of the provider flags. */
 export const PROVIDER_FLAG_OPTIONS = {
@@ -110,7 +110,7 @@ export interface SimulatorChoice {
 }
 
 /**
- * The model endpoint options of the local stack (`LocalStack.start`): a real endpoint when the
+ * The model endpoint options of the local stack (`EmbeddedStack.start`): a real endpoint when the
  * flags or MOONSHOT_API_KEY / MOONSHOT_BASE_URL name one, else the simulator enforcing the chosen
  * limits; the functions get the provider's PARL_PROVIDER_* variables either way.
  */

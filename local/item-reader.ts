@@ -11,8 +11,8 @@
  * reader ({@link s3ItemReader}) gets the object through an S3 client (fauxqs locally).
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { AslDefinition, AslState, AslStateMachine } from '#cdk/asl';
 import { parseCsv } from '#shared/domain/batch';
-import type { AslDefinition, AslState, AslStateMachine } from '../asl';
 
 /** The resource of an ItemReader that reads one S3 object. */
 export const S3_GET_OBJECT = 'arn:aws:states:::s3:getObject';

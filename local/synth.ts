@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp } from '../build-app';
-import { REPO_ROOT } from '../constructs/handler-function';
+import { buildApp } from '#cdk/build-app';
+import { REPO_ROOT } from '#cdk/constructs/handler-function';
 import type { CfnTemplate } from './template';
 
 /** The synthesized templates of the CDK app, by stack name. */

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { answer } from './simulator/model';
+import { answer } from './model';
 import {
   type ChaosFault,
   type ChaosOptions,
@@ -18,8 +18,8 @@ import {
   ProviderGate,
   pickChaos,
   type SimulatedLimits,
-} from './simulator/provider';
-import { type ReasoningModel, think } from './simulator/reasoning';
+} from './provider';
+import { type ReasoningModel, think } from './reasoning';
 import {
   cachedTokens,
   completionTokens,
@@ -28,7 +28,7 @@ import {
   type WireMessage,
   type WireRequest,
   type WireToolCall,
-} from './simulator/wire';
+} from './wire';
 
 /**
  * How long a reply takes: time to first token, prefill per uncached input token, decoding per

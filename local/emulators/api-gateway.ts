@@ -11,8 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { LOCAL_REGION } from '#local/lambda-context';
+
+/** What the gateway needs of the embedded stack: its functions, called by `PARL_FUNCTION` name. */
+export interface ApiHost {
+  invoke(name: string, event: unknown): Promise<unknown>;
+}
+
 import { API_ROUTES, type ApiRoute } from '#shared/domain/api-routes';
-import { LOCAL_REGION, type LocalStack } from './runtime';
 
 /** API Gateway's own limit on a request payload. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -61,7 +67,7 @@ function singleValues(headers: IncomingMessage['headers']): Record<string, strin
 
 /** Serves the API of `stack` on `host:port` (port 0: any free port). */
 export async function startLocalApi(
-  stack: LocalStack,
+  stack: ApiHost,
   opts: { port?: number; host?: string } = {},
 ): Promise<LocalApi> {
   const server = createServer((req, res) => {
@@ -87,7 +93,7 @@ export async function startLocalApi(
   };
 }
 
-async function handle(stack: LocalStack, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
   const method = (req.method ?? 'GET').toUpperCase();
   const { hit, pathKnown } = match(method, url.pathname);

@@ -9,13 +9,15 @@
  */
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
+import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from '#local/emulators/events';
 import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import type { LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
+import type { AppConfig } from '#shared/config';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
-import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from './events';
-import { type LocalStack, lambdaContext } from './runtime';
+import { lambdaContext } from './lambda-context';
+import type { SynthesizedApp } from './synth';
 import { resourcesOfType } from './template';
 
 /** `PARL_FUNCTION` of the batch-queue consumer. */
@@ -48,7 +50,15 @@ export interface BatchStatus {
   jobsStarted: number;
 }
 
-/** The local batch intake of a {@link LocalStack}: the `batch` handler on the stack's fauxqs queue. */
+/** What the intake needs of the embedded stack: its fauxqs, its templates and its functions' configuration. */
+export interface BatchHost {
+  readonly events: LocalEvents;
+  readonly app: Pick<SynthesizedApp, 'templates' | 'workflowStack'>;
+  /** Every function's configuration, by `PARL_FUNCTION`. */
+  readonly functionConfigs: ReadonlyMap<string, AppConfig>;
+}
+
+/** The local batch intake of the embedded stack: the `batch` handler on the stack's fauxqs queue. */
 export class LocalBatch {
   /** Jobs started through the intake, in order. */
   readonly startedJobs: JobRef[] = [];
@@ -73,7 +83,7 @@ export class LocalBatch {
    * Builds the batch handler over the stack (its tenant store, budget ledger and job store; S3
    * through the stack's fauxqs) for the stack's pollers of the batch queue.
    */
-  static start(stack: LocalStack, opts: LocalBatchOptions = {}): LocalBatch {
+  static start(stack: BatchHost, opts: LocalBatchOptions = {}): LocalBatch {
     const { events } = stack;
     const workflow = stack.app.templates[stack.app.workflowStack];
     const fn = resourcesOfType(workflow ?? {}, 'AWS::Lambda::Function').find(

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { type CfnTemplate, resourcesOfType } from './template';
+import { type CfnTemplate, resourcesOfType } from '#local/template';
 
 /** A dynalite server on loopback. */
 export interface LocalDynamo {

@@ -6,7 +6,30 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LocalExecution, LocalStack } from './runtime';
+
+/** An execution of the local runtime, as DescribeExecution shows it. */
+export interface LocalExecution {
+  arn: string;
+  name: string;
+  input: { jobId: string; tenantId: string };
+  startDate: Date;
+  stopDate?: Date;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  abort(): void;
+  done: Promise<void>;
+}
+
+/** What the endpoint needs of the runtime behind it: one state machine and its executions. */
+export interface SfnHost {
+  readonly stateMachineArn: string;
+  /** An execution by ARN, if the host started it. */
+  execution(arn: string): LocalExecution | undefined;
+  /** Starts (or finds) the execution `name`, as StartExecution does. */
+  startExecution(name: string, input: { jobId: string; tenantId: string }): LocalExecution;
+}
 
 export interface LocalSfnServer {
   endpoint: string;
@@ -42,10 +65,10 @@ function describe(e: LocalExecution, stateMachineArn: string) {
   };
 }
 
-type Operation = (stack: LocalStack, body: Record<string, unknown>) => unknown;
+type Operation = (stack: SfnHost, body: Record<string, unknown>) => unknown;
 
 /** The execution `body.executionArn` names; ExecutionDoesNotExist as Step Functions answers. */
-function requireExecution(stack: LocalStack, body: Record<string, unknown>) {
+function requireExecution(stack: SfnHost, body: Record<string, unknown>) {
   const e = stack.execution(String(body.executionArn));
   if (!e) {
     throw new SfnApiError(
@@ -110,7 +133,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Starts the endpoint on 127.0.0.1 (a free port); `stack` is resolved per request. */
-export async function startLocalSfnServer(stack: () => LocalStack): Promise<LocalSfnServer> {
+export async function startLocalSfnServer(stack: () => SfnHost): Promise<LocalSfnServer> {
   const requests: Record<string, number> = {};
   const server = createServer((req, res) => {
     void (async () => {
