@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { startSimulator } from '#local/simulator/server';
-import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo-rate-limiter';
+import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { LimitedLlm } from '#shared/adapters/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';

@@ -1,0 +1,436 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
+import {
+  afterRateLimited,
+  breakerGate,
+  callCostMs,
+  ceilingIncrease,
+  decideSlot,
+  freeSubagentSlots,
+  insertionFor,
+  type LimiterState,
+  MAX_SHIFTS,
+  mayClaimDirectly,
+  opensCircuit,
+  type Pacing,
+  pacedBy,
+  pacingOf,
+  preferredSlot,
+  type RateState,
+  shiftedStart,
+  type Ticket,
+  WAITER_MARKER_MS,
+  waiterKey,
+} from '#shared/domain/limiter-rules';
+import type {
+  CallerRole,
+  CallOutcome,
+  DenyReason,
+  LimiterPolicy,
+  ProviderLimits,
+} from '#shared/domain/provider-limits';
+import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import { type Issued, type LimiterClock, LimiterTable, type RateRead } from './limiter-table';
+
+/**
+ * The partition key of a provider key's limiter: `PROVIDER#<16 hex of sha256(baseUrl, apiKey)>`.
+ * Every job of every tenant using the same key shares it; the key itself is never stored.
+ */
+export function providerPartitionKey(baseUrl: string, apiKey: string | undefined): string {
+  const hash = createHash('sha256')
+    .update(`${baseUrl}\n${apiKey ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
+  return `PROVIDER#${hash}`;
+}
+
+/** A caller gets ready (checks the schedule, claims its slot) at most this long before its ticket starts. */
+const MAX_LEAD_MS = 100;
+/** An orchestrator put ahead of the queue goes this long (plus one interval) from now, so no ticket it moves was checked before. */
+const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
+/** The longest pause between two looks at the slots while waiting for one. */
+const BACKOFF_CAP_MS = 2_000;
+/** How long a release keeps retrying a throttled table (the lease expires anyway). */
+const RELEASE_BUDGET_MS = 30_000;
+
+export interface DynamoRateLimiterOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** From {@link providerPartitionKey}. */
+  pk: string;
+  policy: LimiterPolicy;
+  maxWaitMs: number;
+  /** First pause while waiting for a slot (doubling, with jitter, up to 2 s; a release in this process wakes the waiter). */
+  pollMs: number;
+  clock?: LimiterClock;
+  random?: () => number;
+}
+
+/** The lease handed out: its slot, its ticket and what it saw, for the release. */
+interface DynamoLease extends LimiterLease {
+  readonly slot: number;
+  readonly acquiredAt: number;
+  readonly ticket: Ticket | undefined;
+  readonly probe: boolean;
+  /** It had to look for a slot: the concurrency was what limited it (evidence for raising the ceiling). */
+  readonly contended: boolean;
+  readonly seenCeiling: number;
+  readonly seenFailures: number;
+  /** The clock's value if nobody had queued behind this call (its unused tokens may go back). */
+  readonly refundFrom: number | undefined;
+}
+
+/** One acquisition in progress. */
+interface Attempt {
+  id: string;
+  role: CallerRole;
+  tenantId: string;
+  costMs: number;
+  started: number;
+  deadline: number;
+  /** What it waited for last (named when it gives up). */
+  reason: DenyReason;
+  slot: number | undefined;
+  acquiredAt: number;
+  probe: boolean;
+  contended: boolean;
+}
+
+const realClock: LimiterClock = {
+  now: Date.now,
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done);
+    }),
+};
+
+/**
+ * The shared limiter of one provider key in DynamoDB, its state split so that the cost of a call
+ * does not grow with the number of callers (rules in `limiter-rules.ts`): a call takes a ticket
+ * from the key's clock (one atomic update; RPM and TPM), sleeps until it starts (free), checks the
+ * control fields once if it slept, claims one slot item (one conditional update) and frees it after
+ * the call (one more). Orchestrators come first (a reserved share of the slots, put ahead of queued
+ * tickets, and sub-agents give way while one waits for a slot); a tenant is held to a fair share of
+ * the slots while another waits; a 429 sets one cooldown for the key and lowers the adaptive ceiling;
+ * failures open the circuit breaker. Waiting for a slot backs off from `pollMs` with jitter and wakes
+ * early when a call of this process frees one.
+ *
+ * Hand-written: no library offers a distributed limiter on DynamoDB with these rules.
+ */
+export class DynamoRateLimiter implements RateLimiter {
+  private readonly table: LimiterTable;
+  private readonly clock: LimiterClock;
+  private readonly random: () => number;
+  private readonly pacing: Pacing;
+  private readonly wakers = new Set<AbortController>();
+  /** The control fields as this process last saw them (for guesses only; decisions read the table). */
+  private lastRate: RateState | undefined;
+
+  constructor(private readonly o: DynamoRateLimiterOptions) {
+    this.clock = o.clock ?? realClock;
+    this.random = o.random ?? Math.random;
+    this.pacing = pacingOf(o.policy.limits);
+    this.table = new LimiterTable(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random);
+  }
+
+  get limits(): ProviderLimits {
+    return this.o.policy.limits;
+  }
+
+  async acquire(options: AcquireOptions): Promise<LimiterLease> {
+    const a = this.begin(options);
+    const cached = this.lastRate;
+    const gate = cached && breakerGate(cached, this.o.policy, a.started);
+    // A circuit seen open stays open until its time has passed: fail fast without asking the table.
+    if (gate?.kind === 'open') throw circuitOpen(gate.waitMs);
+    try {
+      for (;;) {
+        const { read, ticket, seq } = await this.schedule(a);
+        if (!(await this.passBreaker(a, read))) continue;
+        if (a.slot === undefined) await this.takeSlot(a, read, seq);
+        // A long wait for a slot voids the ticket: take another, keeping the slot.
+        if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
+        if (ticket) await this.clock.sleep(ticket.start - this.clock.now());
+        return this.leaseOf(a, read.rate, ticket);
+      }
+    } catch (error) {
+      if (a.slot !== undefined)
+        await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async release(lease: LimiterLease, outcome: CallOutcome): Promise<void> {
+    const own = lease as DynamoLease;
+    const deadline = this.clock.now() + RELEASE_BUDGET_MS;
+    try {
+      await this.table.freeSlot(own.slot, own.id, deadline);
+      for (const waker of [...this.wakers]) waker.abort();
+      if (outcome.kind === 'success') await this.afterSuccess(own, outcome.tokens, deadline);
+      else if (outcome.kind === 'rate-limited')
+        await this.afterRateLimited(own, outcome.retryAfterMs, deadline);
+      else if (outcome.kind === 'failure') await this.afterFailure(own, deadline);
+      else if (own.probe) await this.table.closeProbe(own.id, deadline);
+    } catch (error) {
+      // A table that throttles for the whole budget: the lease expires on its own.
+      if (!(error instanceof LimiterTimeoutError)) throw error;
+    }
+  }
+
+  async freeSlots(): Promise<number> {
+    const all = await this.table.readAll(this.clock.now() + this.o.maxWaitMs);
+    return freeSubagentSlots(all.rate, all.leases, this.o.policy, this.clock.now());
+  }
+
+  async snapshot(): Promise<{ limits: ProviderLimits; state: LimiterState }> {
+    const all = await this.table.readAll(this.clock.now() + this.o.maxWaitMs);
+    const now = this.clock.now();
+    const live = all.leases.filter((l) => l.expiresAt > now);
+    return {
+      limits: this.o.policy.limits,
+      state: {
+        ...all.rate,
+        leases: Object.fromEntries(live.map((l) => [l.id, l])),
+        totals: { ...all.rate.totals, granted: all.granted },
+      },
+    };
+  }
+
+  private begin(options: AcquireOptions): Attempt {
+    const started = this.clock.now();
+    return {
+      id: randomUUID(),
+      role: options.role,
+      tenantId: options.tenantId,
+      costMs: callCostMs(this.pacing, options.estimatedTokens),
+      started,
+      deadline: started + this.o.maxWaitMs,
+      reason: this.pacing.paced ? pacedBy(this.pacing, options.estimatedTokens) : 'concurrency',
+      slot: undefined,
+      acquiredAt: 0,
+      probe: false,
+      contended: false,
+    };
+  }
+
+  /**
+   * Waits for the call's turn: unpaced, only for a cooldown; paced, for its ticket's start (moved
+   * later by orchestrators put ahead of it), checking the control fields once it slept. A ticket
+   * that fell into a cooldown or was not used in time is void: the caller takes another.
+   */
+  private async schedule(a: Attempt): Promise<{ read: RateRead; ticket?: Ticket; seq?: number }> {
+    if (!this.pacing.paced) {
+      for (;;) {
+        const read = this.seen(await this.table.readRate(a.deadline));
+        const cooldown = read.rate.cooldownUntil - this.clock.now();
+        if (cooldown <= 0) return { read };
+        await this.pauseFor(a, 'cooldown', cooldown);
+      }
+    }
+    let issued = await this.issue(a);
+    for (;;) {
+      const read = this.seen(issued.read);
+      const gate = breakerGate(read.rate, this.o.policy, this.clock.now());
+      if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+      const start = shiftedStart(issued.ticket, read.rate.shiftEpoch, read.rate.shifts);
+      const now = this.clock.now();
+      if (start !== undefined && read.rate.cooldownUntil > start) {
+        await this.pauseFor(a, 'cooldown', read.rate.cooldownUntil - now);
+        issued = await this.issue(a);
+        continue;
+      }
+      if (start === undefined || now > start + this.pacing.lateMs) {
+        issued = await this.issue(a);
+        continue;
+      }
+      if (start > a.deadline) throw timeout(a, this.o.maxWaitMs);
+      const wake = start - this.leadMs();
+      if (wake <= now) return { read, ticket: { ...issued.ticket, start }, seq: issued.seq };
+      await this.clock.sleep(wake - now);
+      issued = { ...issued, read: await this.table.readRate(a.deadline) };
+    }
+  }
+
+  /** Takes a ticket; an orchestrator facing a long queue is put ahead of it instead. */
+  private async issue(a: Attempt): Promise<Issued> {
+    let known = this.lastRate;
+    if (a.role === 'orchestrator') {
+      known = this.seen(await this.table.readRate(a.deadline)).rate;
+      const now = this.clock.now();
+      const ahead = insertionFor(now, known.tat, this.pacing, a.costMs, INSERT_LEAD_MS);
+      if (ahead && known.shifts.length < MAX_SHIFTS) {
+        const inserted = await this.table.insertTicket(ahead.start, ahead.shift, a.costMs, a.deadline);
+        if (inserted) return inserted;
+      }
+    }
+    const now = this.clock.now();
+    // Guess which branch of the clock's update applies (a wrong guess costs one more write).
+    const busyFirst = known === undefined || known.tat >= now - this.pacing.catchUpMs;
+    const prune = known !== undefined && known.shifts.length > 0 && !busyFirst;
+    return this.table.takeTicket(this.pacing, a.costMs, busyFirst, prune, a.deadline);
+  }
+
+  /** The breaker: passes, throws while open, makes this call the probe, or waits (false: look again). */
+  private async passBreaker(a: Attempt, read: RateRead): Promise<boolean> {
+    const now = this.clock.now();
+    const gate = breakerGate(read.rate, this.o.policy, now);
+    if (gate.kind === 'pass' || read.rate.probe?.id === a.id) return true;
+    if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+    if (gate.kind === 'try-probe') {
+      const probe = { id: a.id, expiresAt: now + this.o.policy.leaseMs };
+      a.probe = await this.table.tryProbe(read.rate, probe, a.deadline);
+      return a.probe;
+    }
+    a.reason = 'probing';
+    await this.backoff(a, 0);
+    return false;
+  }
+
+  /** Claims the preferred slot if nobody it must give way to waits, else looks at all the slots. */
+  private async takeSlot(a: Attempt, read: RateRead, seq: number | undefined): Promise<void> {
+    const n = seq ?? Math.floor(this.random() * 2 ** 30);
+    const preferred = preferredSlot(a.role, n, read.rate.ceiling, this.o.policy);
+    const direct = mayClaimDirectly(read.rate, a.role, a.tenantId, this.o.policy, this.clock.now());
+    if (direct && (await this.claim(a, preferred))) return;
+    a.contended = true;
+    const key = waiterKey(a.role, a.tenantId);
+    for (let round = 0; ; round++) {
+      const all = await this.table.readAll(a.deadline);
+      this.seen(all);
+      const now = this.clock.now();
+      const decision = decideSlot(all.rate, all.leases, { ...a, preferred }, this.o.policy, now);
+      if (decision.granted) {
+        if (!(await this.claim(a, decision.slot))) continue;
+        if ((all.rate.waiters[key] ?? 0) > now) await this.table.clearWaiter(key, a.deadline);
+        return;
+      }
+      a.reason = decision.reason;
+      const marker = all.rate.waiters[key];
+      // Refresh the marker only when it is missing or half gone: fewer writes while waiting.
+      if (marker === undefined || marker - now < WAITER_MARKER_MS / 2)
+        await this.table.markWaiter(key, now + WAITER_MARKER_MS, all.exists, a.deadline);
+      await this.backoff(a, round);
+    }
+  }
+
+  private async claim(a: Attempt, slot: number): Promise<boolean> {
+    const now = this.clock.now();
+    const lease = {
+      id: a.id,
+      role: a.role,
+      tenantId: a.tenantId,
+      acquiredAt: now,
+      expiresAt: now + this.o.policy.leaseMs,
+    };
+    if (!(await this.table.claimSlot(slot, lease, a.deadline))) return false;
+    a.slot = slot;
+    a.acquiredAt = now;
+    return true;
+  }
+
+  private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
+    const end = ticket ? ticket.start + ticket.costMs : undefined;
+    return {
+      id: a.id,
+      waitedMs: this.clock.now() - a.started,
+      slot: a.slot as number,
+      acquiredAt: a.acquiredAt,
+      ticket,
+      probe: a.probe,
+      contended: a.contended,
+      seenCeiling: rate.ceiling,
+      seenFailures: rate.consecutiveFailures,
+      refundFrom: end !== undefined && rate.tat === end ? end : undefined,
+    };
+  }
+
+  private async afterSuccess(own: DynamoLease, tokens: number, deadline: number): Promise<void> {
+    if (own.probe) await this.table.closeProbe(own.id, deadline);
+    else if (own.seenFailures > 0) await this.table.resetFailures(deadline);
+    const raise = own.contended ? ceilingIncrease(own.seenCeiling, this.o.policy.limits) : 0;
+    if (raise > 0) await this.table.raiseCeiling(raise, deadline);
+    if (!own.ticket) return;
+    // The ticket was paced on the estimate: more tokens move the clock on; fewer go back only if
+    // nobody queued behind (moving it back under queued tickets could exceed the TPM).
+    const delta = callCostMs(this.pacing, tokens) - own.ticket.costMs;
+    if (delta > 0) await this.table.correctClock(delta, undefined, deadline);
+    else if (delta < 0 && own.refundFrom !== undefined)
+      await this.table.correctClock(delta, own.refundFrom, deadline);
+  }
+
+  private async afterRateLimited(
+    own: DynamoLease,
+    retryAfterMs: number | undefined,
+    deadline: number,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const all = await this.table.readAll(deadline);
+      const now = this.clock.now();
+      const inUse = all.leases.filter((l) => l.expiresAt > now).length + 1;
+      const call = { inUse, acquiredAt: own.acquiredAt, probe: own.probe, retryAfterMs };
+      const change = afterRateLimited(all.rate, call, this.o.policy, now);
+      if (!(await this.table.recordRateLimited(all, change, deadline))) continue;
+      if (this.pacing.paced) await this.table.pushClock(change.cooldownUntil, deadline);
+      if (change.closeProbe) await this.table.closeProbe(own.id, deadline);
+      return;
+    }
+  }
+
+  private async afterFailure(own: DynamoLease, deadline: number): Promise<void> {
+    const { rate } = await this.table.recordFailure(deadline);
+    if (opensCircuit(rate.breaker, rate.consecutiveFailures, own.probe, this.o.policy))
+      await this.table.openCircuit(own.probe ? own.id : undefined, deadline);
+  }
+
+  private seen<T extends RateRead>(read: T): T {
+    this.lastRate = read.rate;
+    return read;
+  }
+
+  /** How early a caller gets ready: about the two round trips it needs. */
+  private leadMs(): number {
+    return Math.min(MAX_LEAD_MS, 2 + 2 * this.table.rttMs);
+  }
+
+  /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
+  private async pauseFor(a: Attempt, reason: DenyReason, ms: number): Promise<void> {
+    a.reason = reason;
+    if (this.clock.now() + ms > a.deadline) throw timeout(a, this.o.maxWaitMs);
+    await this.clock.sleep(ms);
+  }
+
+  /** Waits for a slot: from `pollMs`, doubling up to 2 s, jittered; a local release ends it early. */
+  private async backoff(a: Attempt, round: number): Promise<void> {
+    const now = this.clock.now();
+    if (now >= a.deadline) throw timeout(a, this.o.maxWaitMs);
+    const ms = Math.min(BACKOFF_CAP_MS, this.o.pollMs * 2 ** round) * (0.5 + this.random() / 2);
+    const waker = new AbortController();
+    this.wakers.add(waker);
+    try {
+      await this.clock.sleep(Math.min(ms, a.deadline - now), waker.signal);
+    } finally {
+      this.wakers.delete(waker);
+    }
+  }
+}
+
+function circuitOpen(waitMs: number): CircuitOpenError {
+  return new CircuitOpenError(
+    `the provider kept failing; its circuit is open for ${Math.round(waitMs)} ms more`,
+    waitMs,
+  );
+}
+
+function timeout(a: Attempt, maxWaitMs: number): LimiterTimeoutError {
+  return new LimiterTimeoutError(
+    `the provider's limiter granted no call within ${maxWaitMs} ms (last reason: ${a.reason})`,
+    a.reason,
+  );
+}
