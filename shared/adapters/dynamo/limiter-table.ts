@@ -1,22 +1,4 @@
 import {
-  ConditionalCheckFailedException,
-  ProvisionedThroughputExceededException,
-  RequestLimitExceeded,
-  ThrottlingException,
-} from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  type GetCommandOutput,
-  QueryCommand,
-  type QueryCommandOutput,
-  UpdateCommand,
-  type UpdateCommandInput,
-  type UpdateCommandOutput,
-} from '@aws-sdk/lib-dynamodb';
-import { LimiterTimeoutError } from '#shared/domain/errors';
-import {
-  initialRateState,
   MAX_SHIFTS,
   type Pacing,
   type RateLimitedChange,
@@ -25,33 +7,7 @@ import {
   type SlotLease,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import type { CallerRole, ProviderLimits } from '#shared/domain/provider-limits';
-
-/** Sort keys of a provider key's items: its clock and control fields, and one item per slot. */
-export const limiterKeys = {
-  rate: 'RATE',
-  slot: (n: number) => `SLOT#${String(n).padStart(5, '0')}`,
-  slotPrefix: 'SLOT#',
-};
-
-/** Idle keys disappear through the table's TTL this long after their last write. */
-const ITEM_TTL_SECONDS = 7 * 24 * 3600;
-/** Backoff after the table throttled a request: from this, doubling, up to the cap, with jitter. */
-const THROTTLE_BASE_MS = 250;
-const THROTTLE_CAP_MS = 5_000;
-
-/** What the limiter needs of time: the clock and a sleep (injected so tests can run a virtual clock). */
-export interface LimiterClock {
-  now(): number;
-  /** Resolves after `ms`, or at once when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** The control item as read, and whether it exists yet. */
-export interface RateRead {
-  rate: RateState;
-  exists: boolean;
-}
+import { type LimiterItems, limiterKeys, type RateRead } from './limiter-items';
 
 /** A ticket as issued: when its call may start, its number, and the key's state right after. */
 export interface Issued {
@@ -59,11 +15,6 @@ export interface Issued {
   seq: number;
   read: RateRead;
 }
-
-const isThrottling = (error: unknown) =>
-  error instanceof ThrottlingException ||
-  error instanceof ProvisionedThroughputExceededException ||
-  error instanceof RequestLimitExceeded;
 
 /**
  * Attributes later writes rely on (nested paths, conditions on their values); every write that may
@@ -75,23 +26,20 @@ const INIT_FIELDS = `${INIT_LISTS}, cooldownUntil = if_not_exists(cooldownUntil,
 const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
 
 /**
- * The items of one provider key's limiter (`PROVIDER#…`): `RATE` (the pacing clock and the control
- * fields) and `SLOT#nnnnn` (one per concurrency slot). Every change is one atomic or conditional
- * update of one small item; requests the table throttles are retried with backoff until the
- * caller's deadline (throttling is a wait, never a failure).
+ * The limiter's changes, each one atomic or conditional update of one small item: take a ticket
+ * from the clock, put an orchestrator ahead of the queue, claim and free a slot, mark a waiter,
+ * record a 429 or a failure, open and close the circuit, move the clock.
  */
 export class LimiterTable {
-  /** Round trip to the table (exponential moving average), for how early a caller gets ready. */
-  rttMs = 5;
+  constructor(readonly io: LimiterItems) {}
 
-  constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
-    private readonly pk: string,
-    private readonly limits: ProviderLimits,
-    private readonly clock: LimiterClock,
-    private readonly random: () => number,
-  ) {}
+  readRate(deadline: number): Promise<RateRead> {
+    return this.io.readRate(deadline);
+  }
+
+  readAll(deadline: number): Promise<RateRead & { leases: SlotLease[]; granted: number }> {
+    return this.io.readAll(deadline);
+  }
 
   /** Takes the next ticket: one atomic update of the clock (the branch that does not match costs a retry). */
   async takeTicket(
@@ -102,10 +50,10 @@ export class LimiterTable {
     deadline: number,
   ): Promise<Issued> {
     for (let attempt = 0; ; attempt++) {
-      const now = this.clock.now();
+      const now = this.io.clock.now();
       const floor = now - pacing.catchUpMs;
       const busy = busyFirst === (attempt % 2 === 0);
-      const out = await this.update(
+      const out = await this.io.update(
         busy
           ? {
               UpdateExpression: 'SET tat = tat + :cost, #ttl = :ttl ADD seq :one',
@@ -120,7 +68,7 @@ export class LimiterTable {
         if (pruneShifts && !busy) pruneShifts = false;
         continue;
       }
-      const read = this.rateOf(out.Attributes);
+      const read = this.io.rateOf(out.Attributes);
       const start = busy ? read.rate.tat - costMs : floor;
       return {
         ticket: { start, costMs, shiftEpoch: read.rate.shiftEpoch, shiftCount: read.rate.shifts.length },
@@ -162,7 +110,7 @@ export class LimiterTable {
     costMs: number,
     deadline: number,
   ): Promise<Issued | undefined> {
-    const out = await this.update(
+    const out = await this.io.update(
       {
         UpdateExpression:
           'SET tat = tat + :by, shifts = list_append(shifts, :shift), #ttl = :ttl ADD seq :one',
@@ -178,7 +126,7 @@ export class LimiterTable {
       deadline,
     );
     if (!out) return undefined;
-    const read = this.rateOf(out.Attributes);
+    const read = this.io.rateOf(out.Attributes);
     return {
       ticket: { start, costMs, shiftEpoch: read.rate.shiftEpoch, shiftCount: read.rate.shifts.length },
       seq: read.rate.seq,
@@ -186,51 +134,9 @@ export class LimiterTable {
     };
   }
 
-  /** The control item (strongly consistent). */
-  async readRate(deadline: number): Promise<RateRead> {
-    const out = await this.send<GetCommandOutput>(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: this.pk, sk: limiterKeys.rate },
-        ConsistentRead: true,
-      }),
-      deadline,
-    );
-    return this.rateOf(out.Item);
-  }
-
-  /** The control item and every slot, in one query of the key's partition. */
-  async readAll(deadline: number): Promise<RateRead & { leases: SlotLease[]; granted: number }> {
-    let item: Record<string, unknown> | undefined;
-    const leases: SlotLease[] = [];
-    let granted = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out: QueryCommandOutput = await this.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': this.pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-        deadline,
-      );
-      for (const it of out.Items ?? []) {
-        if (it.sk === limiterKeys.rate) item = it;
-        else if (typeof it.sk === 'string' && it.sk.startsWith(limiterKeys.slotPrefix)) {
-          granted += Number(it.uses ?? 0);
-          if (typeof it.leaseId === 'string') leases.push(slotLeaseOf(it));
-        }
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return { ...this.rateOf(item), leases, granted };
-  }
-
   /** Claims a slot that is free or whose lease expired. */
   async claimSlot(slot: number, lease: Omit<SlotLease, 'slot'>, deadline: number): Promise<boolean> {
-    const out = await this.update(
+    const out = await this.io.update(
       {
         UpdateExpression:
           'SET leaseId = :id, #role = :role, tenantId = :tenant, acquiredAt = :at, expiresAt = :exp, #ttl = :ttl ADD uses :one',
@@ -253,7 +159,7 @@ export class LimiterTable {
 
   /** Frees a slot if it is still this lease's (an expired lease may have been taken over). */
   async freeSlot(slot: number, leaseId: string, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'REMOVE leaseId, #role, tenantId, acquiredAt, expiresAt SET #ttl = :ttl',
         ConditionExpression: 'leaseId = :id',
@@ -268,11 +174,11 @@ export class LimiterTable {
   /** Sets (or refreshes) a waiter's marker; creates the control item first when it does not exist. */
   async markWaiter(key: string, expiresAt: number, exists: boolean, deadline: number): Promise<void> {
     if (!exists)
-      await this.update(
+      await this.io.update(
         { UpdateExpression: `SET #ttl = :ttl, ${INIT_FIELDS}`, ExpressionAttributeValues: INIT_VALUES },
         deadline,
       );
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'SET waiters.#w = :exp',
         ExpressionAttributeNames: { '#w': key },
@@ -283,7 +189,7 @@ export class LimiterTable {
   }
 
   async clearWaiter(key: string, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'REMOVE waiters.#w',
         ConditionExpression: 'attribute_exists(waiters)',
@@ -299,7 +205,7 @@ export class LimiterTable {
     probe: { id: string; expiresAt: number },
     deadline: number,
   ): Promise<boolean> {
-    const out = await this.update(
+    const out = await this.io.update(
       {
         UpdateExpression: 'SET breaker = :half, probe = :probe',
         ConditionExpression:
@@ -321,7 +227,7 @@ export class LimiterTable {
 
   /** Records a 429 under a condition on what it read; false: something changed, read again. */
   async recordRateLimited(read: RateRead, change: RateLimitedChange, deadline: number): Promise<boolean> {
-    const out = await this.update(
+    const out = await this.io.update(
       {
         UpdateExpression: `SET cooldownUntil = :until, ceiling = :ceiling, lastDecreaseAt = :decAt, #ttl = :ttl, ${INIT_LISTS} ADD rateLimited :one, decreases :dec`,
         ConditionExpression: read.exists
@@ -346,7 +252,7 @@ export class LimiterTable {
 
   /** New tickets start no earlier than `until` (after a cooldown). */
   async pushClock(until: number, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'SET tat = :until',
         ConditionExpression: 'tat < :until',
@@ -358,19 +264,19 @@ export class LimiterTable {
 
   /** Counts a failure in a row; returns the state after it. */
   async recordFailure(deadline: number): Promise<RateRead> {
-    const out = await this.update(
+    const out = await this.io.update(
       {
         UpdateExpression: `SET #ttl = :ttl, ${INIT_FIELDS} ADD failures :one, failuresTotal :one`,
         ExpressionAttributeValues: { ':one': 1, ...INIT_VALUES },
       },
       deadline,
     );
-    return this.rateOf(out?.Attributes);
+    return this.io.rateOf(out?.Attributes);
   }
 
   /** Opens the circuit: from closed, or when the failing call was the probe. */
   async openCircuit(probeId: string | undefined, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: `SET breaker = :open, openedAt = :now, ${INIT_FIELDS} REMOVE probe`,
         ConditionExpression: probeId
@@ -378,7 +284,7 @@ export class LimiterTable {
           : 'attribute_not_exists(breaker) OR breaker = :closed',
         ExpressionAttributeValues: {
           ':open': 'open',
-          ':now': this.clock.now(),
+          ':now': this.io.clock.now(),
           ...INIT_VALUES,
           ...(probeId ? { ':id': probeId } : { ':closed': 'closed' }),
         },
@@ -389,7 +295,7 @@ export class LimiterTable {
 
   /** Closes a half-open circuit after its probe got an answer. */
   async closeProbe(probeId: string, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'SET breaker = :closed, failures = :zero REMOVE probe',
         ConditionExpression: 'probe.id = :id',
@@ -400,7 +306,7 @@ export class LimiterTable {
   }
 
   async resetFailures(deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'SET failures = :zero',
         ConditionExpression: 'failures > :zero',
@@ -412,11 +318,11 @@ export class LimiterTable {
 
   /** Additive increase of the adaptive ceiling (never past the limit). */
   async raiseCeiling(by: number, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       {
         UpdateExpression: 'ADD ceiling :by',
         ConditionExpression: 'ceiling < :max',
-        ExpressionAttributeValues: { ':by': by, ':max': this.limits.maxConcurrency },
+        ExpressionAttributeValues: { ':by': by, ':max': this.io.limits.maxConcurrency },
       },
       deadline,
     );
@@ -424,7 +330,7 @@ export class LimiterTable {
 
   /** Moves the clock: later when a call used more tokens than estimated; back only if nobody queued since. */
   async correctClock(deltaMs: number, expectedTat: number | undefined, deadline: number): Promise<void> {
-    await this.update(
+    await this.io.update(
       expectedTat === undefined
         ? { UpdateExpression: 'ADD tat :d', ExpressionAttributeValues: { ':d': deltaMs } }
         : {
@@ -435,106 +341,4 @@ export class LimiterTable {
       deadline,
     );
   }
-
-  /** One update of an item of the key (the control item unless `sk` says otherwise); undefined: its condition failed. */
-  private async update(
-    input: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
-    deadline: number,
-    sk: string = limiterKeys.rate,
-  ): Promise<UpdateCommandOutput | undefined> {
-    const expression = input.UpdateExpression ?? '';
-    const values: Record<string, unknown> = { ...input.ExpressionAttributeValues };
-    if (expression.includes(':ttl')) values[':ttl'] = Math.floor(this.clock.now() / 1000) + ITEM_TTL_SECONDS;
-    const names = {
-      ...(expression.includes('#ttl') ? { '#ttl': 'ttl' } : {}),
-      ...input.ExpressionAttributeNames,
-    };
-    try {
-      return await this.send<UpdateCommandOutput>(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: this.pk, sk },
-          ReturnValues: 'ALL_NEW',
-          ...input,
-          ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-        }),
-        deadline,
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
-  }
-
-  /** Sends one request; a throttled one is retried with jittered backoff until the deadline. */
-  private async send<T>(command: GetCommand | QueryCommand | UpdateCommand, deadline: number): Promise<T> {
-    for (let retry = 0; ; retry++) {
-      const sent = this.clock.now();
-      try {
-        // biome-ignore lint/suspicious/noExplicitAny: the document client's send is overloaded per command
-        const out = (await this.client.send(command as any)) as T;
-        this.rttMs = 0.8 * this.rttMs + 0.2 * (this.clock.now() - sent);
-        return out;
-      } catch (error) {
-        if (!isThrottling(error)) throw error;
-        const pause = Math.min(THROTTLE_CAP_MS, THROTTLE_BASE_MS * 2 ** retry) * (0.5 + this.random() / 2);
-        if (this.clock.now() + pause > deadline)
-          throw new LimiterTimeoutError(
-            "the limiter's table kept throttling its requests until the maximum wait",
-            'throttled',
-          );
-        await this.clock.sleep(pause);
-      }
-    }
-  }
-
-  private rateOf(item: Record<string, unknown> | undefined): RateRead {
-    const base = initialRateState(this.limits);
-    if (!item) return { rate: base, exists: false };
-    const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
-    const probe = item.probe as { id: string; expiresAt: unknown } | undefined;
-    return {
-      exists: true,
-      rate: {
-        tat: num(item.tat, 0),
-        seq: num(item.seq, 0),
-        cooldownUntil: num(item.cooldownUntil, 0),
-        // A changed configuration (a new tier) takes effect on the stored ceiling at once.
-        ceiling: Math.min(num(item.ceiling, base.ceiling), this.limits.maxConcurrency),
-        lastDecreaseAt: num(item.lastDecreaseAt, 0),
-        consecutiveFailures: num(item.failures, 0),
-        breaker: (item.breaker as RateState['breaker'] | undefined) ?? 'closed',
-        openedAt: num(item.openedAt, 0),
-        probe: probe ? { id: probe.id, expiresAt: Number(probe.expiresAt) } : undefined,
-        shiftEpoch: num(item.shiftEpoch, 0),
-        shifts: ((item.shifts as Shift[] | undefined) ?? []).map((s) => ({
-          at: Number(s.at),
-          by: Number(s.by),
-        })),
-        waiters: Object.fromEntries(
-          Object.entries((item.waiters as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => [
-            k,
-            Number(v),
-          ]),
-        ),
-        totals: {
-          rateLimited: num(item.rateLimited, 0),
-          failures: num(item.failuresTotal, 0),
-          decreases: num(item.decreases, 0),
-        },
-      },
-    };
-  }
-}
-
-function slotLeaseOf(item: Record<string, unknown>): SlotLease {
-  return {
-    slot: Number(String(item.sk).slice(limiterKeys.slotPrefix.length)),
-    id: String(item.leaseId),
-    role: item.role as CallerRole,
-    tenantId: String(item.tenantId),
-    acquiredAt: Number(item.acquiredAt),
-    expiresAt: Number(item.expiresAt),
-  };
 }

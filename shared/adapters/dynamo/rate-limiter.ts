@@ -31,7 +31,8 @@ import type {
   ProviderLimits,
 } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
-import { type Issued, type LimiterClock, LimiterTable, type RateRead } from './limiter-table';
+import { type LimiterClock, LimiterItems, type RateRead } from './limiter-items';
+import { type Issued, LimiterTable } from './limiter-table';
 
 /**
  * The partition key of a provider key's limiter: `PROVIDER#<16 hex of sha256(baseUrl, apiKey)>`.
@@ -137,7 +138,9 @@ export class DynamoRateLimiter implements RateLimiter {
     this.clock = o.clock ?? realClock;
     this.random = o.random ?? Math.random;
     this.pacing = pacingOf(o.policy.limits);
-    this.table = new LimiterTable(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random);
+    this.table = new LimiterTable(
+      new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random),
+    );
   }
 
   get limits(): ProviderLimits {
@@ -396,7 +399,7 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /** How early a caller gets ready: about the two round trips it needs. */
   private leadMs(): number {
-    return Math.min(MAX_LEAD_MS, 2 + 2 * this.table.rttMs);
+    return Math.min(MAX_LEAD_MS, 2 + 2 * this.table.io.rttMs);
   }
 
   /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
