@@ -49,9 +49,11 @@ export class LimiterTable {
     pruneShifts: boolean,
     deadline: number,
   ): Promise<Issued> {
+    // One floor for every attempt: the clock only moves on, so once the idle branch failed the busy one
+    // matches (and the other way round unless the clock passed the floor in between).
+    const now = this.io.clock.now();
+    const floor = now - pacing.catchUpMs;
     for (let attempt = 0; ; attempt++) {
-      const now = this.io.clock.now();
-      const floor = now - pacing.catchUpMs;
       const busy = busyFirst === (attempt % 2 === 0);
       const out = await this.io.update(
         busy
@@ -150,6 +152,20 @@ export class LimiterTable {
           ':exp': lease.expiresAt,
           ':one': 1,
         },
+      },
+      deadline,
+      limiterKeys.slot(slot),
+    );
+    return out !== undefined;
+  }
+
+  /** Renews a lease held while waiting (true), unless it expired and another caller took the slot. */
+  async renewSlot(slot: number, leaseId: string, acquiredAt: number, expiresAt: number, deadline: number) {
+    const out = await this.io.update(
+      {
+        UpdateExpression: 'SET acquiredAt = :at, expiresAt = :exp',
+        ConditionExpression: 'leaseId = :id',
+        ExpressionAttributeValues: { ':id': leaseId, ':at': acquiredAt, ':exp': expiresAt },
       },
       deadline,
       limiterKeys.slot(slot),

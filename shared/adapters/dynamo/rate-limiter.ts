@@ -154,13 +154,18 @@ export class DynamoRateLimiter implements RateLimiter {
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
     if (gate?.kind === 'open') throw circuitOpen(gate.waitMs);
     try {
+      let kept: Issued | undefined;
       for (;;) {
-        const { read, ticket, seq } = await this.schedule(a);
+        const { read, issued, start, from } = await this.schedule(a, kept);
+        kept = issued;
         if (!(await this.passBreaker(a, read))) continue;
-        if (a.slot === undefined) await this.takeSlot(a, read, seq);
-        // A long wait for a slot voids the ticket: take another, keeping the slot.
+        // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
+        if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
+        const ticket = issued && { ...issued.ticket, start };
         if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
-        if (ticket) await this.clock.sleep(ticket.start - this.clock.now());
+        // A slot held through a long wait: renew its lease first (if it expired and went, take another).
+        if (!(await this.renew(a))) continue;
+        if (ticket) await this.clock.sleep(from - this.clock.now());
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
@@ -225,37 +230,40 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /**
    * Waits for the call's turn: unpaced, only for a cooldown; paced, for its ticket's start (moved
-   * later by orchestrators put ahead of it), checking the control fields once it slept. A ticket
-   * that fell into a cooldown or was not used in time is void: the caller takes another.
+   * later by orchestrators put ahead of it), checking the control fields once it slept. The call
+   * goes `from` the start or the end of a cooldown, whichever is later; a ticket that cannot go
+   * within `lateMs` of its start is void and the caller takes another. A ticket `kept` from before
+   * is checked against the control fields again.
    */
-  private async schedule(a: Attempt): Promise<{ read: RateRead; ticket?: Ticket; seq?: number }> {
+  private async schedule(
+    a: Attempt,
+    kept?: Issued,
+  ): Promise<{ read: RateRead; issued?: Issued; start: number; from: number }> {
     if (!this.pacing.paced) {
       for (;;) {
         const read = this.seen(await this.table.readRate(a.deadline));
         const cooldown = read.rate.cooldownUntil - this.clock.now();
-        if (cooldown <= 0) return { read };
+        if (cooldown <= 0) return { read, start: this.clock.now(), from: this.clock.now() };
         await this.pauseFor(a, 'cooldown', cooldown);
       }
     }
-    let issued = await this.issue(a);
+    let issued = kept ? { ...kept, read: await this.table.readRate(a.deadline) } : await this.issue(a);
     for (;;) {
       const read = this.seen(issued.read);
       const gate = breakerGate(read.rate, this.o.policy, this.clock.now());
       if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
       const start = shiftedStart(issued.ticket, read.rate.shiftEpoch, read.rate.shifts);
       const now = this.clock.now();
-      if (start !== undefined && read.rate.cooldownUntil > start) {
-        await this.pauseFor(a, 'cooldown', read.rate.cooldownUntil - now);
+      // A ticket whose call would go within a cooldown waits for its end, if it is not void by then.
+      const from = Math.max(start ?? now, read.rate.cooldownUntil);
+      if (start === undefined || Math.max(now, from) > start + this.pacing.lateMs) {
+        if (from > now) await this.pauseFor(a, 'cooldown', from - now);
         issued = await this.issue(a);
         continue;
       }
-      if (start === undefined || now > start + this.pacing.lateMs) {
-        issued = await this.issue(a);
-        continue;
-      }
-      if (start > a.deadline) throw timeout(a, this.o.maxWaitMs);
-      const wake = start - this.leadMs();
-      if (wake <= now) return { read, ticket: { ...issued.ticket, start }, seq: issued.seq };
+      if (from > a.deadline) throw timeout(a, this.o.maxWaitMs);
+      const wake = from - this.leadMs();
+      if (wake <= now) return { read, issued, start, from };
       await this.clock.sleep(wake - now);
       issued = { ...issued, read: await this.table.readRate(a.deadline) };
     }
@@ -296,14 +304,18 @@ export class DynamoRateLimiter implements RateLimiter {
     return false;
   }
 
-  /** Claims the preferred slot if nobody it must give way to waits, else looks at all the slots. */
-  private async takeSlot(a: Attempt, read: RateRead, seq: number | undefined): Promise<void> {
+  /**
+   * Claims the preferred slot if nobody it must give way to waits, else looks at all the slots;
+   * true when it had to wait for one.
+   */
+  private async takeSlot(a: Attempt, read: RateRead, seq: number | undefined): Promise<boolean> {
     const n = seq ?? Math.floor(this.random() * 2 ** 30);
     const preferred = preferredSlot(a.role, n, read.rate.ceiling, this.o.policy);
     const direct = mayClaimDirectly(read.rate, a.role, a.tenantId, this.o.policy, this.clock.now());
-    if (direct && (await this.claim(a, preferred))) return;
+    if (direct && (await this.claim(a, preferred))) return false;
     a.contended = true;
     const key = waiterKey(a.role, a.tenantId);
+    let waited = false;
     for (let round = 0; ; round++) {
       const all = await this.table.readAll(a.deadline);
       this.seen(all);
@@ -312,7 +324,7 @@ export class DynamoRateLimiter implements RateLimiter {
       if (decision.granted) {
         if (!(await this.claim(a, decision.slot))) continue;
         if ((all.rate.waiters[key] ?? 0) > now) await this.table.clearWaiter(key, a.deadline);
-        return;
+        return waited;
       }
       a.reason = decision.reason;
       const marker = all.rate.waiters[key];
@@ -320,6 +332,7 @@ export class DynamoRateLimiter implements RateLimiter {
       if (marker === undefined || marker - now < WAITER_MARKER_MS / 2)
         await this.table.markWaiter(key, now + WAITER_MARKER_MS, all.exists, a.deadline);
       await this.backoff(a, round);
+      waited = true;
     }
   }
 
@@ -336,6 +349,18 @@ export class DynamoRateLimiter implements RateLimiter {
     a.slot = slot;
     a.acquiredAt = now;
     return true;
+  }
+
+  private async renew(a: Attempt): Promise<boolean> {
+    const now = this.clock.now();
+    if (a.slot === undefined || now - a.acquiredAt <= MAX_LEAD_MS) return true;
+    const expiresAt = now + this.o.policy.leaseMs;
+    if (await this.table.renewSlot(a.slot, a.id, now, expiresAt, a.deadline)) {
+      a.acquiredAt = now;
+      return true;
+    }
+    a.slot = undefined;
+    return false;
   }
 
   private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
