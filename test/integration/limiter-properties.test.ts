@@ -74,7 +74,10 @@ function maxOverlap(intervals: readonly { from: number; to: number }[]): number 
   edges.sort((a, b) => a.at - b.at || a.d - b.d);
   let open = 0;
   let best = 0;
-  for (const e of edges) best = Math.max(best, (open += e.d));
+  for (const e of edges) {
+    open += e.d;
+    best = Math.max(best, open);
+  }
   return best;
 }
 
