@@ -1,8 +1,9 @@
-import { CreateTableCommand, DynamoDBClient, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import { pacingOf } from '#shared/domain/limiter-rules';
@@ -98,11 +99,7 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
 
   /** A DynamoDB client of its own (one "Lambda"), on the virtual clock; `tap` sees each request first. */
   const documentClient = (clock?: VirtualClock, tap?: (command: string) => void) => {
-    const client = new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
     clock?.track(client);
     if (tap)
       client.middlewareStack.add(

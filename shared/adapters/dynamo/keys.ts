@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { Role } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 
 /**
- * Key layout of the single table. Every partition key leads with `TENANT#<tenantId>`, so IAM can
- * narrow a tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants.
+ * Key layout of the single table. Every tenant's partition key leads with `TENANT#<tenantId>`, so
+ * IAM can narrow a tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants
+ * (the provider limiters, shared by all tenants, live under `PROVIDER#`: {@link providerKeys}).
  */
 export const keys = {
   jobPk: (ref: JobRef) => `TENANT#${ref.tenantId}#JOB#${ref.jobId}`,
@@ -40,4 +42,20 @@ export const tenantKeys = {
   usage: (period: string, jobId: string) => `USAGE#${period}#${jobId}`,
   /** The job's budget record lives in the job's partition. */
   budget: 'BUDGET',
+};
+
+/**
+ * A provider key's limiter, shared by every job of every tenant using that key: its clock and
+ * control fields (`RATE`) and one item per concurrency slot (`SLOT#nnnnn`). The key itself is never
+ * stored, only 16 hex of sha256(base URL, key).
+ */
+export const providerKeys = {
+  pk: (baseUrl: string, apiKey: string | undefined) =>
+    `PROVIDER#${createHash('sha256')
+      .update(`${baseUrl}\n${apiKey ?? ''}`)
+      .digest('hex')
+      .slice(0, 16)}`,
+  rate: 'RATE',
+  slot: (n: number) => `SLOT#${String(n).padStart(5, '0')}`,
+  slotPrefix: 'SLOT#',
 };

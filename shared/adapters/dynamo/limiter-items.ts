@@ -17,13 +17,7 @@ import {
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import { initialRateState, type RateState, type Shift, type SlotLease } from '#shared/domain/limiter-rules';
 import type { CallerRole, ProviderLimits } from '#shared/domain/provider-limits';
-
-/** Sort keys of a provider key's items: its clock and control fields, and one item per slot. */
-export const limiterKeys = {
-  rate: 'RATE',
-  slot: (n: number) => `SLOT#${String(n).padStart(5, '0')}`,
-  slotPrefix: 'SLOT#',
-};
+import { providerKeys } from './keys';
 
 /** Idle keys disappear through the table's TTL this long after their last write. */
 const ITEM_TTL_SECONDS = 7 * 24 * 3600;
@@ -73,7 +67,7 @@ export class LimiterItems {
     const out = await this.send<GetCommandOutput>(
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: this.pk, sk: limiterKeys.rate },
+        Key: { pk: this.pk, sk: providerKeys.rate },
         ConsistentRead: true,
       }),
       deadline,
@@ -99,8 +93,8 @@ export class LimiterItems {
         deadline,
       );
       for (const it of out.Items ?? []) {
-        if (it.sk === limiterKeys.rate) item = it;
-        else if (typeof it.sk === 'string' && it.sk.startsWith(limiterKeys.slotPrefix)) {
+        if (it.sk === providerKeys.rate) item = it;
+        else if (typeof it.sk === 'string' && it.sk.startsWith(providerKeys.slotPrefix)) {
           granted += Number(it.uses ?? 0);
           if (typeof it.leaseId === 'string') leases.push(slotLeaseOf(it));
         }
@@ -114,7 +108,7 @@ export class LimiterItems {
   async update(
     input: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
     deadline: number,
-    sk: string = limiterKeys.rate,
+    sk: string = providerKeys.rate,
   ): Promise<UpdateCommandOutput | undefined> {
     const expression = input.UpdateExpression ?? '';
     const values: Record<string, unknown> = { ...input.ExpressionAttributeValues };
@@ -204,7 +198,7 @@ export class LimiterItems {
 
 function slotLeaseOf(item: Record<string, unknown>): SlotLease {
   return {
-    slot: Number(String(item.sk).slice(limiterKeys.slotPrefix.length)),
+    slot: Number(String(item.sk).slice(providerKeys.slotPrefix.length)),
     id: String(item.leaseId),
     role: item.role as CallerRole,
     tenantId: String(item.tenantId),

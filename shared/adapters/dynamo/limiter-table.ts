@@ -7,7 +7,8 @@ import {
   type SlotLease,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import { type LimiterItems, limiterKeys, type RateRead } from './limiter-items';
+import { providerKeys } from './keys';
+import type { LimiterItems, RateRead } from './limiter-items';
 
 /** A ticket as issued: when its call may start, its number, and the key's state right after. */
 export interface Issued {
@@ -154,7 +155,7 @@ export class LimiterTable {
         },
       },
       deadline,
-      limiterKeys.slot(slot),
+      providerKeys.slot(slot),
     );
     return out !== undefined;
   }
@@ -168,7 +169,7 @@ export class LimiterTable {
         ExpressionAttributeValues: { ':id': leaseId, ':at': acquiredAt, ':exp': expiresAt },
       },
       deadline,
-      limiterKeys.slot(slot),
+      providerKeys.slot(slot),
     );
     return out !== undefined;
   }
@@ -183,7 +184,7 @@ export class LimiterTable {
         ExpressionAttributeValues: { ':id': leaseId },
       },
       deadline,
-      limiterKeys.slot(slot),
+      providerKeys.slot(slot),
     );
   }
 

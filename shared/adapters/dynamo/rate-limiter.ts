@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
@@ -31,20 +31,12 @@ import type {
   ProviderLimits,
 } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead } from './limiter-items';
 import { type Issued, LimiterTable } from './limiter-table';
 
-/**
- * The partition key of a provider key's limiter: `PROVIDER#<16 hex of sha256(baseUrl, apiKey)>`.
- * Every job of every tenant using the same key shares it; the key itself is never stored.
- */
-export function providerPartitionKey(baseUrl: string, apiKey: string | undefined): string {
-  const hash = createHash('sha256')
-    .update(`${baseUrl}\n${apiKey ?? ''}`)
-    .digest('hex')
-    .slice(0, 16);
-  return `PROVIDER#${hash}`;
-}
+/** The partition key of a provider key's limiter ({@link providerKeys}). */
+export const providerPartitionKey = providerKeys.pk;
 
 /** A caller gets ready (checks the schedule, claims its slot) at most this long before its ticket starts. */
 const MAX_LEAD_MS = 100;
