@@ -70,17 +70,19 @@ export function callCostMs(pacing: Pacing, tokens: number): number {
 }
 
 /**
- * The step of the clock a ticket takes (GCRA): it starts at the clock, or `catchUpMs` before now if
- * the clock fell behind (an idle key), and moves the clock on by its cost. The table performs it as
- * one conditional update of the clock (one branch for each case of the max).
+ * The step of the clock a ticket takes (GCRA): it starts at the clock, or `catchUpMs` before the
+ * caller is ready if the clock fell behind (an idle key), and moves the clock on by its cost. The
+ * caller is ready when the answer is back (now plus a round trip or two; a later start only widens
+ * the spacing). The table performs it as one conditional update of the clock, one branch for each
+ * case of the max.
  */
 export function nextTicket(
   tat: number,
-  now: number,
+  readyAt: number,
   pacing: Pacing,
   costMs: number,
 ): { start: number; tat: number } {
-  const start = Math.max(tat, now - pacing.catchUpMs);
+  const start = Math.max(tat, readyAt - pacing.catchUpMs);
   return { start, tat: start + costMs };
 }
 
@@ -252,7 +254,10 @@ export function mayClaimDirectly(
 
 export type SlotDecision = { granted: true; slot: number } | { granted: false; reason: DenyReason };
 
-/** The first free slot in [from, to), looking from `preferred` on. */
+/**
+ * A free slot in [from, to): the preferred one, else the nearest below it. Tickets prefer slots in
+ * turn, so the slots just below are the ones the next tickets will want last.
+ */
 function freeSlot(
   taken: ReadonlySet<number>,
   from: number,
@@ -261,7 +266,7 @@ function freeSlot(
 ): number | undefined {
   const size = to - from;
   for (let i = 0; i < size; i++) {
-    const slot = from + ((((preferred - from + i) % size) + size) % size);
+    const slot = from + ((((preferred - from - i) % size) + size) % size);
     if (!taken.has(slot)) return slot;
   }
   return undefined;

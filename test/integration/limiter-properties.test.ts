@@ -259,7 +259,7 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
     // Assess: it waited about one interval and its lead, not for the queue; most sub-agents went after it.
     const interval = pacingOf({ ...limits, tpm: undefined, windowMs: WINDOW_MS }).intervalMs;
     const orchestrator = granted.find((g) => g.role === 'orchestrator')!;
-    expect(orchestrator.at).toBeLessThan(interval + 500);
+    expect(orchestrator.at).toBeLessThan(interval + 1_500);
     expect(granted.findIndex((g) => g.role === 'orchestrator')).toBeLessThan(4);
   });
 

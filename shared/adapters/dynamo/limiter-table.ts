@@ -42,10 +42,14 @@ export class LimiterTable {
     return this.io.readAll(deadline);
   }
 
-  /** Takes the next ticket: one atomic update of the clock (the branch that does not match costs a retry). */
+  /**
+   * Takes the next ticket, starting at the clock or at `floor` if the clock is behind it
+   * (`nextTicket` of the rules): one atomic update (the branch that does not match costs a retry).
+   */
   async takeTicket(
     pacing: Pacing,
     costMs: number,
+    floor: number,
     busyFirst: boolean,
     pruneShifts: boolean,
     deadline: number,
@@ -53,7 +57,6 @@ export class LimiterTable {
     // One floor for every attempt: the clock only moves on, so once the idle branch failed the busy one
     // matches (and the other way round unless the clock passed the floor in between).
     const now = this.io.clock.now();
-    const floor = now - pacing.catchUpMs;
     for (let attempt = 0; ; attempt++) {
       const busy = busyFirst === (attempt % 2 === 0);
       const out = await this.io.update(

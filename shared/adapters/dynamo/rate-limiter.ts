@@ -12,6 +12,7 @@ import {
   type LimiterState,
   MAX_SHIFTS,
   mayClaimDirectly,
+  nextTicket,
   opensCircuit,
   type Pacing,
   pacedBy,
@@ -19,6 +20,7 @@ import {
   preferredSlot,
   type RateState,
   shiftedStart,
+  slotRanges,
   type Ticket,
   WAITER_MARKER_MS,
   waiterKey,
@@ -38,10 +40,15 @@ import { type Issued, LimiterTable } from './limiter-table';
 /** The partition key of a provider key's limiter ({@link providerKeys}). */
 export const providerPartitionKey = providerKeys.pk;
 
-/** A caller gets ready (checks the schedule, claims its slot) at most this long before its ticket starts. */
-const MAX_LEAD_MS = 100;
+/**
+ * A caller gets ready (checks the schedule, claims its slot) a few round trips before its ticket
+ * starts, so it goes on time even when the table is slow; at most this long before.
+ */
+const MAX_LEAD_MS = 1_000;
 /** An orchestrator put ahead of the queue goes this long (plus one interval) from now, so no ticket it moves was checked before. */
 const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
+/** A caller holding a slot keeps it while it waits this long at most for a new ticket. */
+const HOLD_MS = 2_000;
 /** The longest pause between two looks at the slots while waiting for one. */
 const BACKOFF_CAP_MS = 2_000;
 /** How long a release keeps retrying a throttled table (the lease expires anyway). */
@@ -151,11 +158,14 @@ export class DynamoRateLimiter implements RateLimiter {
         const { read, issued, start, from } = await this.schedule(a, kept);
         kept = issued;
         if (!(await this.passBreaker(a, read))) continue;
+        // Claim the slot about a round trip before the call, not at the check (slots idle less).
+        if (a.slot === undefined && issued)
+          await this.clock.sleep(from - this.claimLeadMs(read.rate.ceiling) - this.clock.now());
         // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
         if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
         const ticket = issued && { ...issued.ticket, start };
         if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
-        // A slot held through a long wait: renew its lease first (if it expired and went, take another).
+        // A slot held through a long wait (a quarter of its lease): renew it first (if it expired and went, take another).
         if (!(await this.renew(a))) continue;
         if (ticket) await this.clock.sleep(from - this.clock.now());
         return this.leaseOf(a, read.rate, ticket);
@@ -240,6 +250,8 @@ export class DynamoRateLimiter implements RateLimiter {
       }
     }
     let issued = kept ? { ...kept, read: await this.table.readRate(a.deadline) } : await this.issue(a);
+    // The start last checked after a sleep: unchanged, the caller goes on (however the lead moved).
+    let checked = kept ? issued.ticket.start : undefined;
     for (;;) {
       const read = this.seen(issued.read);
       const gate = breakerGate(read.rate, this.o.policy, this.clock.now());
@@ -251,12 +263,14 @@ export class DynamoRateLimiter implements RateLimiter {
       if (start === undefined || Math.max(now, from) > start + this.pacing.lateMs) {
         if (from > now) await this.pauseFor(a, 'cooldown', from - now);
         issued = await this.issue(a);
+        await this.letSlotGoIfFar(a, issued.ticket.start);
         continue;
       }
       if (from > a.deadline) throw timeout(a, this.o.maxWaitMs);
       const wake = from - this.leadMs();
-      if (wake <= now) return { read, issued, start, from };
+      if (wake <= now || from === checked) return { read, issued, start, from };
       await this.clock.sleep(wake - now);
+      checked = from;
       issued = { ...issued, read: await this.table.readRate(a.deadline) };
     }
   }
@@ -273,11 +287,12 @@ export class DynamoRateLimiter implements RateLimiter {
         if (inserted) return inserted;
       }
     }
-    const now = this.clock.now();
+    // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
+    const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
     // Guess which branch of the clock's update applies (a wrong guess costs one more write).
-    const busyFirst = known === undefined || known.tat >= now - this.pacing.catchUpMs;
+    const busyFirst = known === undefined || known.tat >= floor;
     const prune = known !== undefined && known.shifts.length > 0 && !busyFirst;
-    return this.table.takeTicket(this.pacing, a.costMs, busyFirst, prune, a.deadline);
+    return this.table.takeTicket(this.pacing, a.costMs, floor, busyFirst, prune, a.deadline);
   }
 
   /** The breaker: passes, throws while open, makes this call the probe, or waits (false: look again). */
@@ -343,9 +358,18 @@ export class DynamoRateLimiter implements RateLimiter {
     return true;
   }
 
+  /** A slot is kept through a short wait for a new ticket only: a long one would idle it. */
+  private async letSlotGoIfFar(a: Attempt, start: number): Promise<void> {
+    if (a.slot === undefined || start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS))
+      return;
+    await this.table.freeSlot(a.slot, a.id, a.deadline);
+    a.slot = undefined;
+    for (const waker of [...this.wakers]) waker.abort();
+  }
+
   private async renew(a: Attempt): Promise<boolean> {
     const now = this.clock.now();
-    if (a.slot === undefined || now - a.acquiredAt <= MAX_LEAD_MS) return true;
+    if (a.slot === undefined || now - a.acquiredAt <= this.o.policy.leaseMs / 4) return true;
     const expiresAt = now + this.o.policy.leaseMs;
     if (await this.table.renewSlot(a.slot, a.id, now, expiresAt, a.deadline)) {
       a.acquiredAt = now;
@@ -414,9 +438,19 @@ export class DynamoRateLimiter implements RateLimiter {
     return read;
   }
 
-  /** How early a caller gets ready: about the two round trips it needs. */
+  /** How early a caller checks its ticket: the two round trips it needs, with room for a slow one. */
   private leadMs(): number {
-    return Math.min(MAX_LEAD_MS, 2 + 2 * this.table.io.rttMs);
+    return Math.min(MAX_LEAD_MS, 10 + 4 * this.table.io.rttMs);
+  }
+
+  /**
+   * How early it claims its slot: the one round trip, with some room, but never so early that the
+   * callers claiming ahead of their start would hold more than a quarter of the slots.
+   */
+  private claimLeadMs(ceiling: number): number {
+    const { subCapacity } = slotRanges(ceiling, this.o.policy);
+    const ahead = Math.max(5, (this.pacing.intervalMs * subCapacity) / 4);
+    return Math.min(this.leadMs(), 5 + 2 * this.table.io.rttMs, ahead);
   }
 
   /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
