@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
-  afterRateLimited,
   breakerGate,
   callCostMs,
-  ceilingIncrease,
   decideSlot,
   freeSubagentSlots,
   insertionFor,
@@ -13,7 +11,6 @@ import {
   MAX_SHIFTS,
   mayClaimDirectly,
   nextTicket,
-  opensCircuit,
   type Pacing,
   pacedBy,
   pacingOf,
@@ -35,6 +32,7 @@ import type {
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead } from './limiter-items';
+import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
 import { type Issued, LimiterTable } from './limiter-table';
 
 /** The partition key of a provider key's limiter ({@link providerKeys}). */
@@ -67,20 +65,6 @@ export interface DynamoRateLimiterOptions {
   random?: () => number;
 }
 
-/** The lease handed out: its slot, its ticket and what it saw, for the release. */
-interface DynamoLease extends LimiterLease {
-  readonly slot: number;
-  readonly acquiredAt: number;
-  readonly ticket: Ticket | undefined;
-  readonly probe: boolean;
-  /** It had to look for a slot: the concurrency was what limited it (evidence for raising the ceiling). */
-  readonly contended: boolean;
-  readonly seenCeiling: number;
-  readonly seenFailures: number;
-  /** The clock's value if nobody had queued behind this call (its unused tokens may go back). */
-  readonly refundFrom: number | undefined;
-}
-
 /** One acquisition in progress. */
 interface Attempt {
   id: string;
@@ -94,7 +78,7 @@ interface Attempt {
   slot: number | undefined;
   acquiredAt: number;
   probe: boolean;
-  contended: boolean;
+  atCeiling: boolean;
 }
 
 const realClock: LimiterClock = {
@@ -126,6 +110,7 @@ const realClock: LimiterClock = {
  */
 export class DynamoRateLimiter implements RateLimiter {
   private readonly table: LimiterTable;
+  private readonly outcomes: LimiterOutcomes;
   private readonly clock: LimiterClock;
   private readonly random: () => number;
   private readonly pacing: Pacing;
@@ -140,6 +125,7 @@ export class DynamoRateLimiter implements RateLimiter {
     this.table = new LimiterTable(
       new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random),
     );
+    this.outcomes = new LimiterOutcomes(this.table, this.pacing, o.policy, this.clock);
   }
 
   get limits(): ProviderLimits {
@@ -183,11 +169,7 @@ export class DynamoRateLimiter implements RateLimiter {
     try {
       await this.table.freeSlot(own.slot, own.id, deadline);
       for (const waker of [...this.wakers]) waker.abort();
-      if (outcome.kind === 'success') await this.afterSuccess(own, outcome.tokens, deadline);
-      else if (outcome.kind === 'rate-limited')
-        await this.afterRateLimited(own, outcome.retryAfterMs, deadline);
-      else if (outcome.kind === 'failure') await this.afterFailure(own, deadline);
-      else if (own.probe) await this.table.closeProbe(own.id, deadline);
+      await this.outcomes.record(own, outcome, deadline);
     } catch (error) {
       // A table that throttles for the whole budget: the lease expires on its own.
       if (!(error instanceof LimiterTimeoutError)) throw error;
@@ -226,7 +208,7 @@ export class DynamoRateLimiter implements RateLimiter {
       slot: undefined,
       acquiredAt: 0,
       probe: false,
-      contended: false,
+      atCeiling: false,
     };
   }
 
@@ -320,7 +302,6 @@ export class DynamoRateLimiter implements RateLimiter {
     const preferred = preferredSlot(a.role, n, read.rate.ceiling, this.o.policy);
     const direct = mayClaimDirectly(read.rate, a.role, a.tenantId, this.o.policy, this.clock.now());
     if (direct && (await this.claim(a, preferred))) return false;
-    a.contended = true;
     const key = waiterKey(a.role, a.tenantId);
     let waited = false;
     for (let round = 0; ; round++) {
@@ -328,6 +309,8 @@ export class DynamoRateLimiter implements RateLimiter {
       this.seen(all);
       const now = this.clock.now();
       const decision = decideSlot(all.rate, all.leases, { ...a, preferred }, this.o.policy, now);
+      const live = all.leases.filter((l) => l.expiresAt > now).length;
+      a.atCeiling ||= live >= slotRanges(all.rate.ceiling, this.o.policy).usable - 1;
       if (decision.granted) {
         if (!(await this.claim(a, decision.slot))) continue;
         if ((all.rate.waiters[key] ?? 0) > now) await this.table.clearWaiter(key, a.deadline);
@@ -388,49 +371,11 @@ export class DynamoRateLimiter implements RateLimiter {
       acquiredAt: a.acquiredAt,
       ticket,
       probe: a.probe,
-      contended: a.contended,
+      atCeiling: a.atCeiling,
       seenCeiling: rate.ceiling,
       seenFailures: rate.consecutiveFailures,
       refundFrom: end !== undefined && rate.tat === end ? end : undefined,
     };
-  }
-
-  private async afterSuccess(own: DynamoLease, tokens: number, deadline: number): Promise<void> {
-    if (own.probe) await this.table.closeProbe(own.id, deadline);
-    else if (own.seenFailures > 0) await this.table.resetFailures(deadline);
-    const raise = own.contended ? ceilingIncrease(own.seenCeiling, this.o.policy.limits) : 0;
-    if (raise > 0) await this.table.raiseCeiling(raise, deadline);
-    if (!own.ticket) return;
-    // The ticket was paced on the estimate: more tokens move the clock on; fewer go back only if
-    // nobody queued behind (moving it back under queued tickets could exceed the TPM).
-    const delta = callCostMs(this.pacing, tokens) - own.ticket.costMs;
-    if (delta > 0) await this.table.correctClock(delta, undefined, deadline);
-    else if (delta < 0 && own.refundFrom !== undefined)
-      await this.table.correctClock(delta, own.refundFrom, deadline);
-  }
-
-  private async afterRateLimited(
-    own: DynamoLease,
-    retryAfterMs: number | undefined,
-    deadline: number,
-  ): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const all = await this.table.readAll(deadline);
-      const now = this.clock.now();
-      const inUse = all.leases.filter((l) => l.expiresAt > now).length + 1;
-      const call = { inUse, acquiredAt: own.acquiredAt, probe: own.probe, retryAfterMs };
-      const change = afterRateLimited(all.rate, call, this.o.policy, now);
-      if (!(await this.table.recordRateLimited(all, change, deadline))) continue;
-      if (this.pacing.paced) await this.table.pushClock(change.cooldownUntil, deadline);
-      if (change.closeProbe) await this.table.closeProbe(own.id, deadline);
-      return;
-    }
-  }
-
-  private async afterFailure(own: DynamoLease, deadline: number): Promise<void> {
-    const { rate } = await this.table.recordFailure(deadline);
-    if (opensCircuit(rate.breaker, rate.consecutiveFailures, own.probe, this.o.policy))
-      await this.table.openCircuit(own.probe ? own.id : undefined, deadline);
   }
 
   private seen<T extends RateRead>(read: T): T {
