@@ -132,6 +132,7 @@ export function parseRunArgs(
     } catch (error) {
       throw new UsageError(
         `--input ${input} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        { cause: error },
       );
     }
     try {
@@ -139,6 +140,7 @@ export function parseRunArgs(
     } catch (error) {
       throw new UsageError(
         `--input ${input} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
       );
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
@@ -155,7 +157,9 @@ export function parseRunArgs(
   try {
     request = parseJobRequest(raw, { maxSubagentsCap: cap });
   } catch (error) {
-    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   return {
     request,

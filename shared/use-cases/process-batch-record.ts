@@ -98,9 +98,7 @@ function validRequest(raw: unknown, field: string, maxSubagentsCap: number): Job
     return parseJobRequest(raw, { maxSubagentsCap });
   } catch (error) {
     if (error instanceof RequestValidationError) {
-      throw new PoisonRecordError(`${field}.${error.field}`, error.message.slice(error.field.length + 2), {
-        cause: error,
-      });
+      throw new PoisonRecordError(`${field}.${error.field}`, error.reason, { cause: error });
     }
     throw error;
   }
@@ -155,9 +153,7 @@ async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Prom
     subtasks = format === 'csv' ? parseSubtasksCsv(text) : parseSubtasksJsonl(text);
   } catch (error) {
     if (error instanceof RequestValidationError) {
-      throw new PoisonRecordError(`object.${error.field}`, error.message.slice(error.field.length + 2), {
-        cause: error,
-      });
+      throw new PoisonRecordError(`object.${error.field}`, error.reason, { cause: error });
     }
     throw error;
   }
