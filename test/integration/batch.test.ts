@@ -10,11 +10,11 @@ import { planSubmission, readBatchStatus, sendSubmission } from '#cli/commands/b
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { lambdaContext } from '#local/lambda-context';
 import { EmbeddedStack } from '#local/runtime';
-import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/clients';
-import { keys } from '#shared/adapters/keys';
+import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/aws/clients';
+import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
-import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
 import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
 import { parseJobRequest } from '#shared/domain/request';
 import { type Tenant, usagePeriod } from '#shared/domain/tenant';
