@@ -26,6 +26,8 @@ import { type Simulator, type SimulatorOptions, startSimulator } from '#local/si
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { executionArnOf } from '#shared/adapters/aws/sfn-workflow';
 import { createApiDeps, createDeps, createTenantDeps } from '#shared/adapters/deps';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { createLogger } from '#shared/adapters/lambda-runtime';
@@ -151,6 +153,8 @@ interface EmbeddedStackParts {
   config: AppConfig;
   store: DynamoJobStore;
   tenants: DynamoTenantStore;
+  ledger: DynamoBudgetLedger;
+  idempotency: DynamoIdempotencyStore;
   handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
   functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
   functionConfigs: ReadonlyMap<string, AppConfig>;
@@ -178,6 +182,10 @@ export class EmbeddedStack implements WorkflowStarter {
   readonly config: AppConfig;
   readonly store: DynamoJobStore;
   readonly tenants: DynamoTenantStore;
+  /** Budgets and usage of the stack's tenants. */
+  readonly ledger: DynamoBudgetLedger;
+  /** Idempotency claims (the batch intake's and the API's keyed submissions). */
+  readonly idempotency: DynamoIdempotencyStore;
   /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
   readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
   /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
@@ -195,6 +203,8 @@ export class EmbeddedStack implements WorkflowStarter {
     this.config = parts.config;
     this.store = parts.store;
     this.tenants = parts.tenants;
+    this.ledger = parts.ledger;
+    this.idempotency = parts.idempotency;
     this.functions = parts.functions;
     this.functionConfigs = parts.functionConfigs;
     this.stateMachineArn = parts.stateMachineArn;
@@ -332,6 +342,8 @@ export class EmbeddedStack implements WorkflowStarter {
       const doc = createDynamoDocumentClient(anyConfig);
       const store = new DynamoJobStore(doc, anyConfig.tableName);
       const tenants = new DynamoTenantStore(doc, anyConfig.tableName);
+      const ledger = new DynamoBudgetLedger(doc, anyConfig.tableName);
+      const idempotency = new DynamoIdempotencyStore(doc, anyConfig.tableName);
       const [smLogicalId] = resourcesOfType(workflow, 'AWS::StepFunctions::StateMachine')[0] ?? [];
       const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:000000000000:stateMachine:${smLogicalId ?? 'Workflow'}`;
       stackRef = new EmbeddedStack({
@@ -342,6 +354,8 @@ export class EmbeddedStack implements WorkflowStarter {
         config: anyConfig,
         store,
         tenants,
+        ledger,
+        idempotency,
         handlersByState,
         functions,
         functionConfigs: configs,
@@ -430,7 +444,7 @@ export class EmbeddedStack implements WorkflowStarter {
 
   private async ensureTerminal(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
     await closeEndedExecution(
-      { store: this.store, steps: this.store, ledger: this.tenants },
+      { store: this.store, steps: this.store, ledger: this.ledger },
       { ...ref, ...end },
     );
   }

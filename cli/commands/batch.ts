@@ -32,7 +32,8 @@ import {
 import { RequestValidationError } from '#shared/domain/errors';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef, JobStore } from '#shared/ports/job-store';
-import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
+import type { UsageSummary } from '#shared/ports/ledger';
+import type { TenantStore } from '#shared/ports/tenants';
 import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
 
@@ -647,7 +648,7 @@ async function submitEmbedded(opts: BatchSubmitOptions): Promise<number> {
               tenantId,
               availableUsd: tenant.availableUsd,
               spentUsd: tenant.spentUsd,
-              usage: await stack.tenants.usage(tenantId, new Date().toISOString().slice(0, 7)),
+              usage: await stack.ledger.usage(tenantId, new Date().toISOString().slice(0, 7)),
             },
           }
         : {}),

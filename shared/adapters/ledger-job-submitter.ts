@@ -1,7 +1,8 @@
 import { SubmissionInProgressError } from '#shared/domain/batch';
+import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { JobRecord } from '#shared/ports/job-store';
 import type { JobSubmission, JobSubmitter } from '#shared/ports/job-submitter';
-import type { BudgetLedger, IdempotencyStore } from '#shared/ports/tenants';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import { type SubmitDeps, submitJob } from '#shared/use-cases/submit-job';
 
 /** Options of the {@link LedgerJobSubmitter}. */

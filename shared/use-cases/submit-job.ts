@@ -3,8 +3,9 @@ import { IdempotencyConflictError, RequestValidationError } from '#shared/domain
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { estimateJobCostUsd, type JobSettings } from '#shared/domain/tenant';
 import type { JobRequest, PriceTable } from '#shared/domain/types';
+import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { JobRecord, JobStore } from '#shared/ports/job-store';
-import type { BudgetLedger, IdempotencyStore } from '#shared/ports/tenants';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 
 export interface SubmitDeps {

@@ -54,7 +54,7 @@ describe('the batch intake on fauxqs', () => {
   }
 
   /** What `GET /v1/usage` reports for the tenant this month: its settled jobs' usage records. */
-  const usageOf = (tenantId: string) => stack.tenants.usage(tenantId, usagePeriod(new Date().toISOString()));
+  const usageOf = (tenantId: string) => stack.ledger.usage(tenantId, usagePeriod(new Date().toISOString()));
 
   /** One job's money, once it has ended: one usage record, charged once, nothing left held. */
   async function expectChargedOnce(tenantId: string, budgetUsd: number): Promise<void> {
@@ -115,7 +115,7 @@ describe('the batch intake on fauxqs', () => {
 
   const submitter = (starter: WorkflowStarter, options: LedgerJobSubmitterOptions = {}) =>
     new LedgerJobSubmitter(
-      { store: stack.store, starter, ledger: stack.tenants, idempotency: stack.tenants },
+      { store: stack.store, starter, ledger: stack.ledger, idempotency: stack.idempotency },
       options,
     );
 
@@ -324,8 +324,8 @@ describe('the batch intake on fauxqs', () => {
     const req = parseJobRequest(request(1), { maxSubagentsCap: 1000 });
     const storedNotStarted = async (key: string, acceptedAt: Date) => {
       const ref = { tenantId, jobId: jobIdForKey(tenantId, key) };
-      await stack.tenants.claim(tenantId, key, { jobId: ref.jobId, requestHash: requestHash(req) });
-      await stack.tenants.reserve(ref, 0.01);
+      await stack.idempotency.claim(tenantId, key, { jobId: ref.jobId, requestHash: requestHash(req) });
+      await stack.ledger.reserve(ref, 0.01);
       const { subtasks, dataset: _none, ...rest } = req;
       await stack.store.createJob(
         {
