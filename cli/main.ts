@@ -6,11 +6,11 @@ import { tenantsCommand } from '#cli/commands/tenants';
 import { trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
 import { loadConfig } from '#shared/config';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {

@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { IdempotencyConflictError, RequestValidationError } from '#shared/domain/errors';
+import { IdempotencyConflictError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { estimateJobCostUsd, type JobSettings } from '#shared/domain/tenant';
 import type { JobRequest, PriceTable } from '#shared/domain/types';
+import { workloadOf } from '#shared/domain/workloads/registry';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { JobRecord, JobStore } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
@@ -52,7 +53,7 @@ export function jobIdForKey(tenantId: string, key: string): string {
  * per job, so a duplicate (retried POST, redelivered message), sequential or concurrent, creates,
  * charges and starts nothing twice.
  *
- * 1. check the workload's data (every installation has a string id)
+ * 1. check the workload's data (e.g. every installation has a string id)
  * 2. with an idempotency key: the job id comes from the key; claim the key with the request's
  *    hash (another request under the same key → IdempotencyConflictError); an existing job is
  *    returned as it is
@@ -63,13 +64,8 @@ export function jobIdForKey(tenantId: string, key: string): string {
  */
 export async function submitJob(deps: SubmitDeps, input: SubmitInput): Promise<SubmitOutcome> {
   const { subtasks, dataset, ...request } = input.request;
-  if (request.workload === 'bma-compliance') {
-    (dataset?.installations ?? []).forEach((inst, i) => {
-      if (typeof (inst as { id?: unknown })?.id !== 'string') {
-        throw new RequestValidationError(`dataset.installations[${i}].id`, 'must be a string');
-      }
-    });
-  }
+  const workload = workloadOf(request.workload);
+  workload.checkDataset(dataset);
   const key = input.idempotencyKey;
   const jobId = key ? jobIdForKey(input.tenantId, key) : (input.jobId ?? randomUUID());
   const ref = { tenantId: input.tenantId, jobId };
@@ -88,7 +84,7 @@ export async function submitJob(deps: SubmitDeps, input: SubmitInput): Promise<S
   }
 
   if (deps.ledger) {
-    const units = subtasks?.length ?? dataset?.installations?.length ?? 10;
+    const units = subtasks?.length ?? workload.datasetUnits(dataset) ?? 10;
     await deps.ledger.reserve(
       ref,
       estimateJobCostUsd(

@@ -13,8 +13,8 @@ import { createS3Client } from '#shared/adapters/aws/clients';
 import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import type { JobRef } from '#shared/ports/job-store';
 import { submitJob } from '#shared/use-cases/submit-job';
 
