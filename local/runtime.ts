@@ -28,6 +28,7 @@ import { executionArnOf } from '#shared/adapters/aws/sfn-workflow';
 import { createApiDeps, createDeps, createTenantDeps } from '#shared/adapters/deps';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
+import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { createLogger } from '#shared/adapters/lambda-runtime';
@@ -155,6 +156,7 @@ interface EmbeddedStackParts {
   tenants: DynamoTenantStore;
   ledger: DynamoBudgetLedger;
   idempotency: DynamoIdempotencyStore;
+  jobSearch: DynamoJobSearch;
   handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
   functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
   functionConfigs: ReadonlyMap<string, AppConfig>;
@@ -186,6 +188,8 @@ export class EmbeddedStack implements WorkflowStarter {
   readonly ledger: DynamoBudgetLedger;
   /** Idempotency claims (the batch intake's and the API's keyed submissions). */
   readonly idempotency: DynamoIdempotencyStore;
+  /** Jobs across the stack's tenants, by idempotency key or status (a scan of the local table). */
+  readonly jobSearch: DynamoJobSearch;
   /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
   readonly functions: ReadonlyMap<string, (event: unknown) => Promise<unknown>>;
   /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
@@ -205,6 +209,7 @@ export class EmbeddedStack implements WorkflowStarter {
     this.tenants = parts.tenants;
     this.ledger = parts.ledger;
     this.idempotency = parts.idempotency;
+    this.jobSearch = parts.jobSearch;
     this.functions = parts.functions;
     this.functionConfigs = parts.functionConfigs;
     this.stateMachineArn = parts.stateMachineArn;
@@ -344,6 +349,7 @@ export class EmbeddedStack implements WorkflowStarter {
       const tenants = new DynamoTenantStore(doc, anyConfig.tableName);
       const ledger = new DynamoBudgetLedger(doc, anyConfig.tableName);
       const idempotency = new DynamoIdempotencyStore(doc, anyConfig.tableName);
+      const jobSearch = new DynamoJobSearch(doc, anyConfig.tableName);
       const [smLogicalId] = resourcesOfType(workflow, 'AWS::StepFunctions::StateMachine')[0] ?? [];
       const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:000000000000:stateMachine:${smLogicalId ?? 'Workflow'}`;
       stackRef = new EmbeddedStack({
@@ -356,6 +362,7 @@ export class EmbeddedStack implements WorkflowStarter {
         tenants,
         ledger,
         idempotency,
+        jobSearch,
         handlersByState,
         functions,
         functionConfigs: configs,
