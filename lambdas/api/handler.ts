@@ -5,6 +5,7 @@ import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type ApiDeps, createApiDeps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { loadConfig } from '#shared/config';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
@@ -206,7 +207,11 @@ const HANDLERS: Record<(typeof API_ROUTES)[number]['operationId'], RouteHandler>
  * The REST API: one Lambda behind API Gateway, routing by API_ROUTES. The tenant comes from the
  * authorizer's context only; every error leaves as `{ error: { code, message, details? } }`.
  */
-export function createApiHandler(deps: () => Promise<ApiDeps>, logger: Logger = createLogger()) {
+export function createApiHandler(
+  deps: () => Promise<ApiDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const routes: Route<Event, Result>[] = API_ROUTES.map((route) => ({
     method: route.method,
     path: route.path,
@@ -214,6 +219,7 @@ export function createApiHandler(deps: () => Promise<ApiDeps>, logger: Logger = 
   }));
   return middy<Event, Result, Error, Context>()
     .use(injectLambdaContext(logger))
+    .use(observe(telemetry))
     .use(httpErrors({ logger }))
     .handler(httpRouterHandler({ routes }) as unknown as (event: Event, context: Context) => Promise<Result>);
 }

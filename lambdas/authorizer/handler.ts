@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { createTenantDeps, type TenantDeps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { loadConfig } from '#shared/config';
 import { AuthError } from '#shared/domain/errors';
 import { authenticate } from '#shared/use-cases/tenants';
@@ -27,7 +28,11 @@ const policy = (effect: 'Allow' | 'Deny', resource: string, principalId: string)
  * context (the only place the API reads it from); a revoked key gets Deny (403); a missing, malformed
  * or unknown key throws `Unauthorized` (401), as API Gateway expects.
  */
-export function createAuthorizerHandler(deps: () => Promise<TenantDeps>, logger: Logger = createLogger()) {
+export function createAuthorizerHandler(
+  deps: () => Promise<TenantDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (
     event: APIGatewayRequestAuthorizerEvent,
     _context: Context,
@@ -47,7 +52,7 @@ export function createAuthorizerHandler(deps: () => Promise<TenantDeps>, logger:
       throw new Error('Unauthorized');
     }
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
 let cached: Promise<TenantDeps> | undefined;

@@ -4,19 +4,24 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { Deps } from '#shared/adapters/deps';
 import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry, withObservedLlm } from '#shared/adapters/telemetry';
 import { runSubagent, type SubagentInput, type SubagentOutput } from '#shared/use-cases/run-subagent';
 
 /**
  * One sub-agent: runs its subtasks and returns a small summary for the Map (answers stay in DynamoDB).
  */
-export function createSubagentHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createSubagentHandler(
+  deps: () => Promise<Deps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (event: SubagentInput, _context: Context): Promise<SubagentOutput> => {
     const d = await deps();
-    const out = await runSubagent({ ...d, steps: d.store }, event);
+    const out = await runSubagent(withObservedLlm({ ...d, steps: d.store }, telemetry), event);
     logger.info('sub-agent finished', { jobId: event.jobId, agentId: out.agentId, status: out.status });
     return out;
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
 export const handler = createSubagentHandler(depsFromEnvironment());

@@ -11,8 +11,11 @@ import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics, DEFAULT_WEIGHTS } from '#shared/domain/measures';
+import { EXECUTION_METRICS, METRICS_NAMESPACE } from '#shared/domain/swarm-metrics';
 import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
+import { CANCEL_REASON } from '#shared/use-cases/jobs';
+import { captureEmf, lambdaTelemetry } from './emf.ts';
 
 const REGION = 'us-east-1';
 const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:123456789012:stateMachine:Workflow`;
@@ -279,6 +282,36 @@ describe('the execution-ended handler against dynalite', () => {
     // Assess
     expect(out).toBeUndefined();
     expect((await deps.store.getJob(ref))?.status).toBe('RUNNING');
+  });
+
+  it.each([
+    [
+      'stopped by someone other than its tenant',
+      { status: 'ABORTED', error: 'States.Aborted', cause: 'from the console' },
+      1,
+    ],
+    ['cancelled by its tenant', { status: 'ABORTED', error: 'Cancelled', cause: CANCEL_REASON }, 0],
+    ['that timed out', { status: 'TIMED_OUT' }, 0],
+  ])('counts an execution %s in ExecutionsStopped: %i', async (_name, detail, stopped) => {
+    // Prepare
+    const ref = await runningJob();
+    const observed = createExecutionEndedHandler(
+      () => Promise.resolve(deps),
+      createLogger('SILENT'),
+      lambdaTelemetry(),
+    );
+    // Act
+    const documents = await captureEmf(() => observed(statusChange(ref, detail), context));
+    // Assess
+    const values = documents.map((doc) => doc[EXECUTION_METRICS.stopped]).filter((v) => v !== undefined);
+    expect(values).toEqual(stopped ? [stopped] : []);
+    for (const doc of documents) {
+      expect(doc._aws.CloudWatchMetrics[0]).toMatchObject({
+        Namespace: METRICS_NAMESPACE,
+        Dimensions: [['service']],
+      });
+    }
+    expect((await deps.store.getJob(ref))?.status).toBe(detail.status === 'ABORTED' ? 'CANCELLED' : 'FAILED');
   });
 
   it('ignores an event without a detail, without throwing', async () => {

@@ -13,6 +13,13 @@ import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
+import {
+  JOB_METRICS,
+  jobMetricPoints,
+  METRICS_NAMESPACE,
+  PROVIDER_METRICS,
+  SERVICE_DIMENSION,
+} from '#shared/domain/swarm-metrics';
 import type { RewardWeights } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
@@ -20,6 +27,7 @@ import { planJob } from '#shared/use-cases/plan-job';
 import { getPolicies, learnFromJob } from '#shared/use-cases/policy';
 import { runSubagent } from '#shared/use-cases/run-subagent';
 import { submitJob } from '#shared/use-cases/submit-job';
+import { captureEmf, type EmfDocument, lambdaTelemetry } from './emf.ts';
 
 const REGION = 'us-east-1';
 
@@ -299,16 +307,15 @@ describe('the fan-out policy', () => {
     expect(opened).toEqual([resolve('some/dir')]);
   });
 
-  it('emits the alarm metrics once per finished job: a serial collapse counts 1', async () => {
+  it("emits a finished job's metrics once through Powertools: names, units, the service dimension, its values", async () => {
     // Prepare: four subtasks batched onto one sub-agent in parl mode: a serial collapse.
     const ref = await accept(`t-${randomUUID()}`, { task: 'Sums', subtasks: sums(4), itemsPerAgent: 4 });
     const plan = await planAndRun(ref);
     expect(plan.agents).toHaveLength(1);
-    const lines: string[] = [];
     const aggregate = createAggregateHandler(
       () => Promise.resolve(deps),
       createLogger('SILENT'),
-      (line) => lines.push(line),
+      lambdaTelemetry(),
     );
     const context = {
       functionName: 'aggregate',
@@ -316,21 +323,41 @@ describe('the fan-out policy', () => {
       getRemainingTimeInMillis: () => 60_000,
     } as Context;
     // Act: the aggregate runs, then is retried.
-    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
-    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
-    // Assess
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({
-      SerialCollapse: 1,
-      SpuriousParallelism: 0,
-      JobsFinished: 1,
+    const documents = await captureEmf(async () => {
+      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+    });
+    // Assess: one document, for the one call that closed the job, with the stored job's measures.
+    expect(documents).toHaveLength(1);
+    const [doc] = documents as [EmfDocument];
+    const metrics = (await deps.store.getJob(ref))?.metrics;
+    expect(metrics?.flags).toEqual({ serialCollapse: true, spuriousParallelism: false });
+    const [directive] = doc._aws.CloudWatchMetrics;
+    expect(directive).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [[SERVICE_DIMENSION]] });
+    const expected = jobMetricPoints(metrics!);
+    expect(directive?.Metrics).toEqual(
+      expect.arrayContaining(expected.map((p) => expect.objectContaining({ Name: p.name, Unit: p.unit }))),
+    );
+    // …and the synthesizer's model call, counted in the same document.
+    expect(directive?.Metrics.map((m) => m.Name).sort()).toEqual(
+      [...expected.map((p) => p.name), ...Object.values(PROVIDER_METRICS)].sort(),
+    );
+    expect(doc).toMatchObject({
+      [SERVICE_DIMENSION]: 'parl-swarm',
+      [JOB_METRICS.jobsFinished]: 1,
+      [JOB_METRICS.serialCollapse]: 1,
+      [JOB_METRICS.spuriousParallelism]: 0,
+      [JOB_METRICS.criticalSteps]: metrics?.criticalSteps,
+      [JOB_METRICS.overhead]: metrics?.overhead,
+      [JOB_METRICS.rFinish]: metrics?.rFinish,
+      [JOB_METRICS.rParl]: metrics?.reward,
+      [JOB_METRICS.outputTokens]: metrics?.tokens.output,
+      [JOB_METRICS.costUsd]: metrics?.costUsd,
+      [JOB_METRICS.rateLimited]: metrics?.provider?.rateLimited,
       jobId: ref.jobId,
       tenantId: ref.tenantId,
     });
-    expect((await deps.store.getJob(ref))?.metrics?.flags).toEqual({
-      serialCollapse: true,
-      spuriousParallelism: false,
-    });
+    expect(metrics?.criticalSteps).toBeGreaterThan(0);
   });
 
   it('lowers the budget with TOGGLE once the class’s r_perf is high and stable, unless the request pins it', async () => {
