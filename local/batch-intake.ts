@@ -12,10 +12,10 @@ import { createBatchHandler } from '#lambdas/batch/handler';
 import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from '#local/emulators/events';
 import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import type { LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import type { AppConfig } from '#shared/config';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import type { StartWait } from '#shared/use-cases/accept-job';
 import { lambdaContext } from './lambda-context';
 import type { SynthesizedApp } from './synth';
 import { resourcesOfType } from './template';
@@ -26,8 +26,8 @@ export const BATCH_FUNCTION = 'batch';
 export interface LocalBatchOptions {
   /** fauxqs port (default: any free port on 127.0.0.1). */
   port?: number;
-  /** Timing of the submitter's duplicate handling (see LedgerJobSubmitter). */
-  submitter?: LedgerJobSubmitterOptions;
+  /** Timing of a duplicate delivery's wait for its job's start (see StartWait). */
+  startWait?: Partial<StartWait>;
   /** Overrides the queues' visibility timeout (seconds); see LocalEventsOptions. */
   visibilityTimeoutSeconds?: number;
   /** Concurrent pollers of the batch queue (default 2). */
@@ -109,7 +109,7 @@ export class LocalBatch {
         return starter.start(job);
       },
     });
-    const deps = createBatchDeps(config, { ...opts.submitter, decorateStarter: counting });
+    const deps = createBatchDeps(config, { ...opts.startWait, decorateStarter: counting });
     const handler = createBatchHandler(
       () => Promise.resolve(deps),
       createLogger(opts.logLevel ?? 'SILENT'),

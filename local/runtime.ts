@@ -37,15 +37,20 @@ import { type AppConfig, loadConfig } from '#shared/config';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import { acceptJob } from '#shared/use-cases/accept-job';
 import { closeEndedExecution, type EndedExecution } from '#shared/use-cases/close-ended-execution';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { ensureTenant } from '#shared/use-cases/tenants';
 import type { LocalBatch, LocalBatchOptions } from './batch-intake';
 import { type ItemReaderInput, s3ItemReader, withLocalItemReaders } from './item-reader';
 import { LOCAL_REGION, lambdaContext } from './lambda-context';
 import { type SynthesizedApp, synthesizeApp } from './synth';
 import { type CfnTemplate, resolveIntrinsics, resourcesOfType } from './template';
 
+/** The tenant of `parl run`: created on boot when absent, it reserves and settles like any other. */
 export const LOCAL_TENANT = 'local';
+
+/** The budget a local tenant starts with: more than any local run spends. */
+export const LOCAL_BUDGET_USD = 1_000_000;
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 type HandlerFactory = (config: AppConfig, logger: Logger) => Handler;
@@ -170,6 +175,8 @@ interface EmbeddedStackParts {
  */
 export class EmbeddedStack implements WorkflowStarter {
   private readonly executions = new Map<string, LocalExecution>();
+  /** Tenants this stack has made sure of (see ensureLocalTenant). */
+  private readonly localTenants = new Set<string>();
   private readonly machine: LocalStateMachine;
   private readonly handlersByState: Record<string, (input: unknown) => Promise<unknown>>;
   /** The batch intake, when started with the `batch` option. */
@@ -353,6 +360,7 @@ export class EmbeddedStack implements WorkflowStarter {
         sfnServer,
         events,
       });
+      await stackRef.ensureLocalTenant(LOCAL_TENANT);
       if (batchModule) {
         batchRef = batchModule.LocalBatch.start(stackRef, opts.batch);
         stackRef.batch = batchRef;
@@ -439,9 +447,36 @@ export class EmbeddedStack implements WorkflowStarter {
     );
   }
 
-  /** Validated request in, accepted job out (the workflow runs in the background). */
-  submit(request: JobRequest, tenantId = LOCAL_TENANT): Promise<JobRecord> {
-    return submitJob({ store: this.store, starter: this }, { tenantId, request }).then((o) => o.job);
+  /**
+   * A job request in, the accepted job out (the workflow runs in the background): the same
+   * acceptance as the API's, for a local tenant ({@link ensureLocalTenant}), so the job reserves
+   * its estimate from the tenant's budget and settles its cost when it ends.
+   */
+  async submit(request: JobRequest, tenantId = LOCAL_TENANT): Promise<JobRecord> {
+    await this.ensureLocalTenant(tenantId);
+    const deps = {
+      tenants: this.tenants,
+      store: this.store,
+      starter: this,
+      ledger: this.tenants,
+      idempotency: this.tenants,
+      config: this.config,
+    };
+    return (await acceptJob(deps, { tenantId, request })).job;
+  }
+
+  /**
+   * Makes sure `tenantId` exists, as a local tenant: ACTIVE, with {@link LOCAL_BUDGET_USD} when it
+   * had to be created, and the service's cap. A tenant made with `parl tenants create` is left as it is
+   * (only its cap is raised to the service's when lower).
+   */
+  async ensureLocalTenant(tenantId: string): Promise<void> {
+    if (this.localTenants.has(tenantId)) return;
+    await ensureTenant(
+      { tenants: this.tenants },
+      { tenantId, budgetUsd: LOCAL_BUDGET_USD, maxSubagents: this.config.maxSubagentsCap },
+    );
+    this.localTenants.add(tenantId);
   }
 
   /** Waits for a job's execution, reporting progress every `intervalMs`. */

@@ -30,10 +30,10 @@ import {
   TENANT_ID_PATTERN,
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
+import { jobIdForKey } from '#shared/domain/idempotency';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef, JobStore } from '#shared/ports/job-store';
 import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
-import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs

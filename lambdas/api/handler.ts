@@ -8,12 +8,11 @@ import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
-import { parseJobRequest, TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
-import { jobSettingsOf } from '#shared/domain/tenant';
+import { TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
+import { acceptJob } from '#shared/use-cases/accept-job';
 import { cancelJob, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
-import { submitJob } from '#shared/use-cases/submit-job';
 import { header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
 
@@ -103,24 +102,16 @@ const submit: RouteHandler = async (event, deps) => {
     throw new RequestValidationError('Idempotency-Key', 'must be 1-128 characters of A-Z a-z 0-9 _ . : -');
   }
   const { tenantId: _ignored, ...body } = jsonBody(event, deps.config.apiMaxBodyBytes);
-  const tenant = await deps.tenants.getTenant(tenantId);
-  if (!tenant) throw new AuthError('no such tenant');
-  const settings = jobSettingsOf(tenant, deps.config.maxSubagentsCap);
-  const request = parseJobRequest(body, { maxSubagentsCap: settings.maxWidth });
-  const { job, duplicate } = await submitJob(
+  const { job, duplicate } = await acceptJob(
     {
+      tenants: deps.tenants,
       store: deps.store,
       starter: deps.workflow,
       ledger: deps.tenants,
       idempotency: deps.tenants,
-      stepBudget: deps.config.subagentStepBudget,
+      config: deps.config,
     },
-    {
-      tenantId,
-      request,
-      ...settings,
-      ...(key ? { idempotencyKey: key } : {}),
-    },
+    { tenantId, request: body, ...(key ? { idempotencyKey: key } : {}) },
   );
   return json(
     202,

@@ -1,11 +1,11 @@
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import { DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 import { createDynamoDocumentClient, createS3Client, createSfnClient } from './clients';
 import { DynamoJobStore } from './dynamo-job-store';
 import { DynamoTenantStore } from './dynamo-tenant-store';
-import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from './ledger-job-submitter';
 import { S3ObjectReader } from './s3-object-reader';
 import { SfnWorkflow } from './sfn-workflow';
 
@@ -16,29 +16,24 @@ import { SfnWorkflow } from './sfn-workflow';
  */
 export function createBatchDeps(
   config: AppConfig,
-  options: LedgerJobSubmitterOptions & {
+  options: Partial<StartWait> & {
     /** Wraps the workflow starter (the local runtime counts the jobs the intake starts). */
     decorateStarter?: (starter: WorkflowStarter) => WorkflowStarter;
   } = {},
 ): BatchRecordDeps {
-  const { decorateStarter = (s) => s, ...submitterOptions } = options;
+  const { decorateStarter = (s) => s, ...startWait } = options;
   if (!config.stateMachineArn)
     throw new ConfigError('STATE_MACHINE_ARN', 'is required by the batch function');
   const doc = createDynamoDocumentClient(config);
   const tenants = new DynamoTenantStore(doc, config.tableName);
   return {
-    submitter: new LedgerJobSubmitter(
-      {
-        store: new DynamoJobStore(doc, config.tableName),
-        starter: decorateStarter(new SfnWorkflow(createSfnClient(config), config.stateMachineArn)),
-        ledger: tenants,
-        idempotency: tenants,
-        stepBudget: config.subagentStepBudget,
-      },
-      submitterOptions,
-    ),
     tenants,
-    objects: new S3ObjectReader(createS3Client(config)),
+    store: new DynamoJobStore(doc, config.tableName),
+    starter: decorateStarter(new SfnWorkflow(createSfnClient(config), config.stateMachineArn)),
+    ledger: tenants,
+    idempotency: tenants,
     config,
+    startWait: { ...DEFAULT_START_WAIT, ...startWait },
+    objects: new S3ObjectReader(createS3Client(config)),
   };
 }

@@ -71,10 +71,13 @@ export class ProviderRejectedError extends ParlError {
 /** A request or input that is not valid; `field` names what is wrong. */
 export class RequestValidationError extends ParlError {
   readonly field: string;
-  constructor(field: string, message: string, options?: ErrorOptions) {
-    super(`${field}: ${message}`, options);
+  /** What is wrong with the field, without its name (the message reads `<field>: <reason>`). */
+  readonly reason: string;
+  constructor(field: string, reason: string, options?: ErrorOptions) {
+    super(`${field}: ${reason}`, options);
     this.name = 'RequestValidationError';
     this.field = field;
+    this.reason = reason;
   }
 }
 

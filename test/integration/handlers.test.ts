@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -13,9 +12,11 @@ import { createDeps, createS3Client, type Deps } from '#shared/adapters/clients'
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
-import { parseJobRequest } from '#shared/domain/request';
+import { jobIdForKey } from '#shared/domain/idempotency';
 import type { JobRef } from '#shared/ports/job-store';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { acceptJob } from '#shared/use-cases/accept-job';
+import { createTenant } from '#shared/use-cases/tenants';
+import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
 const context = {
@@ -50,11 +51,8 @@ describe('the Lambda handlers', () => {
       }),
     );
   /** Accepts a job without starting a workflow: the test plays the state machine. */
-  const accept = async (raw: Record<string, unknown>): Promise<JobRef> =>
-    submitJob(
-      { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-      { tenantId: 'tenant-a', request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    ).then((o) => o.job);
+  const accept = (raw: Record<string, unknown>): Promise<JobRef> =>
+    storeAcceptedJob(deps.store, 'tenant-a', raw);
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -269,10 +267,11 @@ describe('the Lambda handlers', () => {
   });
 });
 
-describe('submitJob', () => {
-  it('stores the job FAILED with the reason when the workflow cannot start', async () => {
+describe('acceptJob', () => {
+  it('stores the job FAILED with the reason and gives its reservation back when the workflow cannot start', async () => {
     const dynamo = await startDynalite();
     try {
+      // Prepare: a tenant with $5 in the table
       const [tableName = ''] = await createTablesFromTemplates(
         dynamo.endpoint,
         REGION,
@@ -281,17 +280,31 @@ describe('submitJob', () => {
       const deps = await createDeps(
         loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
       );
-      const jobId = randomUUID();
+      const { tenant } = await createTenant(
+        { tenants: deps.tenants, maxSubagentsCap: 10 },
+        { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
+      );
       const starter = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+      const accept = {
+        ...deps,
+        starter,
+        ledger: deps.tenants,
+        idempotency: deps.tenants,
+      };
+      // Act
       await expect(
-        submitJob(
-          { store: deps.store, starter },
-          { tenantId: 't', jobId, request: parseJobRequest({ task: 'x' }, { maxSubagentsCap: 10 }) },
-        ),
+        acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
       ).rejects.toThrow('StartExecution throttled');
-      expect(await deps.store.getJob({ tenantId: 't', jobId })).toMatchObject({
+      // Assess
+      const jobId = jobIdForKey(tenant.tenantId, 'k');
+      expect(await deps.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
         status: 'FAILED',
         error: 'the workflow could not be started: StartExecution throttled',
+      });
+      expect(await deps.tenants.getTenant(tenant.tenantId)).toMatchObject({
+        availableUsd: 5,
+        reservedUsd: 0,
+        spentUsd: 0,
       });
     } finally {
       await dynamo.close();

@@ -11,14 +11,13 @@ import { createDeps, createDynamoDocumentClient, type Deps } from '#shared/adapt
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
-import { parseJobRequest } from '#shared/domain/request';
 import type { RewardWeights } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
 import { planJob } from '#shared/use-cases/plan-job';
 import { getPolicies, learnFromJob } from '#shared/use-cases/policy';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
 
@@ -34,10 +33,7 @@ describe('the fan-out policy', () => {
   let deps: Deps;
 
   const accept = (tenantId: string, raw: Record<string, unknown>): Promise<JobRef> =>
-    submitJob(
-      { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-      { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    ).then(({ job }) => job);
+    storeAcceptedJob(deps.store, tenantId, raw);
 
   /** Plays the workflow up to the Aggregate state: plan, then every sub-agent. */
   const planAndRun = async (ref: JobRef) => {
@@ -114,10 +110,7 @@ describe('the fan-out policy', () => {
     // Prepare: a tenant capped at 3 sub-agents at once; 12 subtasks each
     const tenantId = `t-${randomUUID()}`;
     const submit = (raw: Record<string, unknown>) =>
-      submitJob(
-        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-        { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 3 }), maxWidth: 3 },
-      ).then(({ job }) => job);
+      storeAcceptedJob(deps.store, tenantId, raw, { maxWidth: 3 });
     // Act: a default job, then jobs that learn (an untried arm each time: w1, w2, then the widest allowed)
     const plain = await planJob(
       { ...deps, steps: deps.store },
@@ -143,14 +136,11 @@ describe('the fan-out policy', () => {
     // Prepare: a tenant that anneals over 2 jobs (the service default is off)
     const tenantId = `t-${randomUUID()}`;
     const run = async (annealJobs?: number, weights?: RewardWeights) => {
-      const { job } = await submitJob(
-        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
+      const job = await storeAcceptedJob(
+        deps.store,
+        tenantId,
+        { task: 'Sums', subtasks: sums(4), policy: 'learn', taskClass: 'annealed' },
         {
-          tenantId,
-          request: parseJobRequest(
-            { task: 'Sums', subtasks: sums(4), policy: 'learn', taskClass: 'annealed' },
-            { maxSubagentsCap: 1000 },
-          ),
           ...(annealJobs === undefined ? {} : { annealJobs }),
           ...(weights === undefined ? {} : { weights }),
         },
