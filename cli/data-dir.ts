@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { loadConfig } from '#shared/config';
 
 export const DEFAULT_DATA_DIR = '.parl';

@@ -23,16 +23,12 @@ import {
   startLocalSfnServer,
 } from '#local/emulators/step-functions';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
-import {
-  createApiDeps,
-  createDeps,
-  createDynamoDocumentClient,
-  createTenantDeps,
-} from '#shared/adapters/clients';
-import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
-import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { executionArnOf } from '#shared/adapters/aws/sfn-workflow';
+import { createApiDeps, createDeps, createTenantDeps } from '#shared/adapters/deps';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { executionArnOf } from '#shared/adapters/sfn-workflow';
 import { type AppConfig, loadConfig } from '#shared/config';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';

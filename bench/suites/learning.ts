@@ -23,8 +23,8 @@
 import { cpus } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
 import { startSimulator } from '#local/simulator/server';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
-import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { candidateArms, defaultArms, resolveFanOut } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';

@@ -13,7 +13,8 @@
 import { cpus } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
 import type { SimulatedLimits } from '#local/simulator/server';
-import { createDynamoDocumentClient, createRateLimiter } from '#shared/adapters/clients';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { createRateLimiter } from '#shared/adapters/deps';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';

@@ -16,10 +16,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import type { BatchStatus } from '#local/batch-intake';
-import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/clients';
-import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
-import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
-import { scanPages } from '#shared/adapters/query-pages';
+import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/aws/clients';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import { scanPages } from '#shared/adapters/dynamo/pages';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import {
   BATCH_KEY_PREFIX,

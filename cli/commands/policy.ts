@@ -5,7 +5,7 @@
 
 import { dataDirOf } from '#cli/data-dir';
 import { subcommandFlags, UsageError } from '#cli/flags';
-import { DynamoPolicyStore } from '#shared/adapters/dynamo-policy-store';
+import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import type { PolicyView } from '#shared/domain/policy';
 import { getPolicies } from '#shared/use-cases/policy';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';

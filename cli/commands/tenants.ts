@@ -6,7 +6,7 @@
 
 import { dataDirOf, type LocalData, openLocalData } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
-import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
 import { checkWeights, type Tenant } from '#shared/domain/tenant';

@@ -6,8 +6,8 @@
 
 import { dataDirOf } from '#cli/data-dir';
 import { subcommandFlags, UsageError } from '#cli/flags';
-import { DynamoJobHistory } from '#shared/adapters/dynamo-job-history';
-import { DynamoJobStore } from '#shared/adapters/dynamo-job-store';
+import { DynamoJobHistory } from '#shared/adapters/dynamo/job-history';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { loadConfig } from '#shared/config';
 import { exportTrajectories } from '#shared/use-cases/export-trajectories';
 import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-opener';

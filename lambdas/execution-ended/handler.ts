@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
-import type { Deps } from '#shared/adapters/clients';
+import type { Deps } from '#shared/adapters/deps';
 import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
 import { type CloseEndedExecutionOutput, closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 

@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/clients';
+import type { Deps } from '#shared/adapters/deps';
 import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
 import { runSubagent, type SubagentInput, type SubagentOutput } from '#shared/use-cases/run-subagent';
 

@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { type CfnTemplate, resourcesOfType } from '#local/template';
+import { createDynamoClient } from '#shared/adapters/aws/clients';
 
 /** A dynalite server on loopback. */
 export interface LocalDynamo {
@@ -34,11 +35,7 @@ export async function createTablesFromTemplates(
   region: string,
   templates: CfnTemplate[],
 ): Promise<string[]> {
-  const client = new DynamoDBClient({
-    endpoint,
-    region,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const client = createDynamoClient({ region, dynamodbEndpoint: endpoint });
   const names: string[] = [];
   try {
     for (const template of templates) {

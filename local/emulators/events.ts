@@ -7,7 +7,7 @@
  * returning after the visibility timeout, and fauxqs moving a message to the DLQ after
  * `maxReceiveCount` receives.
  */
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -16,7 +16,7 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
-  SQSClient,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type FauxqsServer, type SpyMessage, startFauxqs } from 'fauxqs';
@@ -27,10 +27,9 @@ import {
   resolveIntrinsics,
   resourcesOfType,
 } from '#local/template';
+import { createS3Client, createSqsClient } from '#shared/adapters/aws/clients';
 
 export { localBucketName };
-
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A handler as the local runtime invokes it. */
 export type LocalHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -202,9 +201,8 @@ export class LocalEvents {
       // buffer keeps upload events from being evicted by message events before they are routed.
       messageSpies: { bufferSize: 100_000 },
     });
-    const clientConfig = { endpoint: server.address, region: opts.region, credentials: LOCAL_CREDENTIALS };
-    const sqs = new SQSClient(clientConfig);
-    const s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
+    const sqs = createSqsClient({ region: opts.region, sqsEndpoint: server.address });
+    const s3 = createS3Client({ region: opts.region, s3Endpoint: server.address });
     try {
       const templates = Object.values(opts.templates);
       const queues = await createQueues(sqs, templates, opts);

@@ -1,13 +1,13 @@
+import { createDynamoDocumentClient, createS3Client, createSfnClient } from '#shared/adapters/aws/clients';
+import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
+import { SfnWorkflow } from '#shared/adapters/aws/sfn-workflow';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 import { DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
-import { createDynamoDocumentClient, createS3Client, createSfnClient } from './clients';
-import { DynamoJobStore } from './dynamo-job-store';
-import { DynamoTenantStore } from './dynamo-tenant-store';
-import { S3ObjectReader } from './s3-object-reader';
-import { SfnWorkflow } from './sfn-workflow';
 
 /**
  * The batch function's dependencies, built from the config as the API's are: jobs and tenants in

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { createDeps, type Deps } from '#shared/adapters/deps';
 import { loadConfig } from '#shared/config';
-import { createDeps, type Deps } from './clients';
 
 /** The service's logger; the local runtime passes its own (quiet) one. */
 export const createLogger = (logLevel?: string): Logger =>

@@ -10,10 +10,10 @@ import { planSubmission, readBatchStatus, sendSubmission } from '#cli/commands/b
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { lambdaContext } from '#local/lambda-context';
 import { EmbeddedStack } from '#local/runtime';
-import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/clients';
-import { keys } from '#shared/adapters/keys';
+import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/aws/clients';
+import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { S3ObjectReader } from '#shared/adapters/s3-object-reader';
 import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
 import { jobIdForKey, requestHash } from '#shared/domain/idempotency';
 import { parseJobRequest } from '#shared/domain/request';

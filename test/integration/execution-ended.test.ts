@@ -7,7 +7,7 @@ import {
 } from '#lambdas/execution-ended/handler';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
-import { createDeps, type Deps } from '#shared/adapters/clients';
+import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics, DEFAULT_WEIGHTS } from '#shared/domain/measures';

@@ -1,4 +1,4 @@
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
@@ -23,6 +23,7 @@ import {
   s3ItemReader,
   withLocalItemReaders,
 } from '#local/item-reader';
+import { createS3Client } from '#shared/adapters/aws/clients';
 
 /** A CDK state machine whose Distributed Map reads its items from S3 (JSONL or CSV), synthesized to ASL. */
 function synthesizedAsl(reader: 'jsonl' | 'csv') {
@@ -61,12 +62,7 @@ describe('the local ItemReader (aws-local-stepfunctions has none)', () => {
 
   beforeAll(async () => {
     fauxqs = await startFauxqs({ port: 0, logger: false });
-    s3 = new S3Client({
-      endpoint: fauxqs.address,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    s3 = createS3Client({ region: 'us-east-1', s3Endpoint: fauxqs.address });
     await s3.send(new CreateBucketCommand({ Bucket: 'items' }));
   });
   afterAll(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
-import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import { BudgetExceededError } from '#shared/domain/errors';
 import { costUsd, KIMI_K25_PRICES, tokenTotals } from '#shared/domain/measures';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStack } from '#local/runtime';
-import { createDynamoDocumentClient, createRateLimiter } from '#shared/adapters/clients';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { createRateLimiter } from '#shared/adapters/deps';
 import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';

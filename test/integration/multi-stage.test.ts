@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTrajectoriesCommand } from '#cli/commands/trajectories';
 import { UsageError } from '#cli/flags';
 import { EmbeddedStack } from '#local/runtime';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { criticalSteps, sequentialSteps } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';

@@ -1,8 +1,8 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
-import { LimitedLlm } from '#shared/adapters/limited-llm';
-import { OpenAiLlm } from '#shared/adapters/openai-llm';
+import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';
 import { callStatsOf } from '#shared/ports/llm';
 

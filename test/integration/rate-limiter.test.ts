@@ -1,12 +1,12 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { startSimulator } from '#local/simulator/server';
-import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo-rate-limiter';
-import { LimitedLlm } from '#shared/adapters/limited-llm';
-import { OpenAiLlm } from '#shared/adapters/openai-llm';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
+import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 
@@ -19,14 +19,7 @@ describe('DynamoRateLimiter', () => {
 
   /** A fresh client per instance, as each Lambda has its own. */
   const documentClient = () =>
-    DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: dynamo.endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-      { marshallOptions: { removeUndefinedValues: true } },
-    );
+    createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
   const policy = (
     over: Partial<LimiterPolicy['limits']>,
     rest: Partial<LimiterPolicy> = {},

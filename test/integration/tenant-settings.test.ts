@@ -3,8 +3,8 @@ import { tenantsCommand } from '#cli/commands/tenants';
 import { UsageError } from '#cli/flags';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/clients';
-import { DynamoTenantStore } from '#shared/adapters/dynamo-tenant-store';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 
 /** `parl tenants` settings (cap, λ annealing) against dynalite, in-process. */

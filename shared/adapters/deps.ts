@@ -1,48 +1,23 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
+import {
+  createDynamoDocumentClient,
+  createS3Client,
+  createSfnClient,
+  resolveApiKey,
+} from '#shared/adapters/aws/clients';
+import { S3ItemStore } from '#shared/adapters/aws/s3-item-store';
+import { SfnWorkflow } from '#shared/adapters/aws/sfn-workflow';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
+import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
+import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { ProviderMetrics } from '#shared/domain/types';
 import type { LlmClient } from '#shared/ports/llm';
-import { DynamoJobStore } from './dynamo-job-store';
-import { DynamoPolicyStore } from './dynamo-policy-store';
-import { DynamoRateLimiter, providerPartitionKey } from './dynamo-rate-limiter';
-import { DynamoTenantStore } from './dynamo-tenant-store';
-import { LimitedLlm } from './limited-llm';
-import { OpenAiLlm } from './openai-llm';
-import { S3ItemStore } from './s3-item-store';
-import { SfnWorkflow } from './sfn-workflow';
-
-/** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
-/**
- * The one client factory: local and cloud differ only in the endpoints the config carries.
- */
-export function createDynamoDocumentClient(config: AppConfig): DynamoDBDocumentClient {
-  const client = new DynamoDBClient({
-    region: config.region,
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
-
-/** Reads the provider key: from the environment, else from Secrets Manager (cloud). */
-export async function resolveApiKey(config: AppConfig): Promise<string | undefined> {
-  if (config.llm.apiKey) return config.llm.apiKey;
-  if (!config.llm.apiKeySecretArn) return undefined;
-  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  const out = await new SecretsManagerClient({ region: config.region }).send(
-    new GetSecretValueCommand({ SecretId: config.llm.apiKeySecretArn }),
-  );
-  if (!out.SecretString)
-    throw new ConfigError('MOONSHOT_API_KEY_SECRET_ARN', 'the secret has no string value');
-  return out.SecretString;
-}
 
 /** The provider's client alone: no retries of its own (the SDK's are off; {@link LimitedLlm} retries). */
 export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAiLlm {
@@ -123,31 +98,6 @@ export interface ApiDeps {
   tenants: DynamoTenantStore;
   policies: DynamoPolicyStore;
   workflow: SfnWorkflow;
-}
-
-export function createSfnClient(config: AppConfig): SFNClient {
-  return new SFNClient({
-    region: config.region,
-    ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
-}
-
-/** An S3 client for the config's endpoint (fauxqs locally: path-style, any credentials). */
-export function createS3Client(config: Pick<AppConfig, 'region' | 's3Endpoint'>): S3Client {
-  return new S3Client({
-    region: config.region,
-    ...(config.s3Endpoint
-      ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
-      : {}),
-  });
-}
-
-/** An SQS client for an endpoint (fauxqs locally; SQS itself without one): used by the local CLI. */
-export function createSqsClient(config: { region: string; sqsEndpoint?: string | undefined }): SQSClient {
-  return new SQSClient({
-    region: config.region,
-    ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
 }
 
 export function createApiDeps(config: AppConfig): ApiDeps {

@@ -8,6 +8,9 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
+import { keys } from '#shared/adapters/dynamo/keys';
+import { queryByPrefix, queryPages } from '#shared/adapters/dynamo/pages';
 import type { Role, StepRecord, Subtask } from '#shared/domain/types';
 import type {
   AgentRecord,
@@ -18,9 +21,6 @@ import type {
   SubtaskResult,
 } from '#shared/ports/job-store';
 import type { Page, PageOptions } from '#shared/ports/paging';
-import { decodeCursor, encodeCursor } from './cursor';
-import { keys } from './keys';
-import { queryByPrefix, queryPages } from './query-pages';
 
 const BATCH_WRITE_MAX = 25;
 const BATCH_GET_MAX = 100;

@@ -6,6 +6,9 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
+import { keys, tenantKeys } from '#shared/adapters/dynamo/keys';
+import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { AuthError, BudgetExceededError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { type Tenant, type TenantSettings, usagePeriod, usd } from '#shared/domain/tenant';
@@ -19,9 +22,6 @@ import type {
   TenantStore,
   UsageSummary,
 } from '#shared/ports/tenants';
-import { decodeCursor, encodeCursor } from './cursor';
-import { keys, tenantKeys } from './keys';
-import { queryByPrefix } from './query-pages';
 
 const TENANT_INDEX = 'gsi1';
 

@@ -1,8 +1,8 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from '#shared/adapters/dynamo/keys';
+import { queryPages } from '#shared/adapters/dynamo/pages';
 import type { JobHistory } from '#shared/ports/job-history';
 import type { JobRecord } from '#shared/ports/job-store';
-import { keys } from './keys';
-import { queryPages } from './query-pages';
 
 /**
  * A tenant's jobs through the tenant-jobs GSI (keys only are needed from it), each read back from

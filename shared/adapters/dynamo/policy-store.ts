@@ -1,10 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from '#shared/adapters/dynamo/keys';
+import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { TransientError } from '#shared/domain/errors';
 import type { PolicyState } from '#shared/domain/policy';
 import type { PolicyStore } from '#shared/ports/policy-store';
-import { keys } from './keys';
-import { queryByPrefix } from './query-pages';
 
 /** How often an update re-reads after losing a race before giving up with a TransientError. */
 export const POLICY_UPDATE_ATTEMPTS = 25;
