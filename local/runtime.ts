@@ -42,7 +42,10 @@ import { LOCAL_REGION, lambdaContext } from './lambda-context';
 import { type SynthesizedApp, synthesizeApp } from './synth';
 import { type CfnTemplate, resolveIntrinsics, resourcesOfType } from './template';
 
-/** The tenant of `parl run`: created on boot when absent, it reserves and settles like any other. */
+/**
+ * The tenant of `parl run`: created by the first local run that needs it (not by `parl serve`, whose
+ * tenants are the operator's), it reserves and settles like any other.
+ */
 export const LOCAL_TENANT = 'local';
 
 /** The budget a local tenant starts with: more than any local run spends. */
@@ -356,7 +359,6 @@ export class EmbeddedStack implements WorkflowStarter {
         sfnServer,
         events,
       });
-      await stackRef.ensureLocalTenant(LOCAL_TENANT);
       if (batchModule) {
         batchRef = batchModule.LocalBatch.start(stackRef, opts.batch);
         stackRef.batch = batchRef;

@@ -46,16 +46,17 @@ describe('the local runtime running the synthesized state machine', () => {
   });
 
   it('reserves and settles a local run on the local tenant, like any other job', async () => {
-    // Prepare
+    // Prepare: the local tenant, made by the first run that needs it (earlier tests may have run)
     const before = await stack.tenants.getTenant(LOCAL_TENANT);
-    const usageBefore = await stack.tenants.usage(LOCAL_TENANT, usagePeriod(new Date().toISOString()));
+    const period = usagePeriod(new Date().toISOString());
+    const usageBefore = await stack.tenants.usage(LOCAL_TENANT, period);
     // Act
     const { job } = await stack.run(demo(4));
     // Assess: the job's cost moved from available to spent once, nothing stays held, one usage record
     const after = await stack.tenants.getTenant(LOCAL_TENANT);
-    const usage = await stack.tenants.usage(LOCAL_TENANT, usagePeriod(job.acceptedAt));
+    const usage = await stack.tenants.usage(LOCAL_TENANT, period);
     expect(job.status).toBe('SUCCEEDED');
-    expect(before).toMatchObject({ status: 'ACTIVE', budgetUsd: LOCAL_BUDGET_USD });
+    expect(after).toMatchObject({ status: 'ACTIVE', budgetUsd: LOCAL_BUDGET_USD });
     const cost = job.metrics?.costUsd ?? 0;
     expect(cost).toBeGreaterThan(0);
     expect((after?.spentUsd ?? 0) - (before?.spentUsd ?? 0)).toBeCloseTo(cost, 6);
