@@ -13,6 +13,8 @@ import {
 } from '#local/emulators/step-functions';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import type { AppConfig } from '#shared/config';
@@ -129,6 +131,10 @@ export class EmbeddedStack implements WorkflowStarter {
   readonly config: AppConfig;
   readonly store: DynamoJobStore;
   readonly tenants: DynamoTenantStore;
+  /** Budgets and usage of the stack's tenants. */
+  readonly ledger: DynamoBudgetLedger;
+  /** Idempotency claims (the batch intake's and the API's keyed submissions). */
+  readonly idempotency: DynamoIdempotencyStore;
   /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
   readonly functions: ReadonlyMap<string, LocalFunction>;
   /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
@@ -145,6 +151,8 @@ export class EmbeddedStack implements WorkflowStarter {
     const doc = createDynamoDocumentClient(parts.config);
     this.store = new DynamoJobStore(doc, parts.config.tableName);
     this.tenants = new DynamoTenantStore(doc, parts.config.tableName);
+    this.ledger = new DynamoBudgetLedger(doc, parts.config.tableName);
+    this.idempotency = new DynamoIdempotencyStore(doc, parts.config.tableName);
     this.functions = parts.functions;
     this.functionConfigs = parts.functionConfigs;
     this.sfnServer = parts.sfnServer;
@@ -238,7 +246,7 @@ export class EmbeddedStack implements WorkflowStarter {
    */
   async closeEnded(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
     await closeEndedExecution(
-      { store: this.store, steps: this.store, ledger: this.tenants },
+      { store: this.store, steps: this.store, ledger: this.ledger },
       { ...ref, ...end },
     );
   }
@@ -254,8 +262,8 @@ export class EmbeddedStack implements WorkflowStarter {
       tenants: this.tenants,
       store: this.store,
       starter: this,
-      ledger: this.tenants,
-      idempotency: this.tenants,
+      ledger: this.ledger,
+      idempotency: this.idempotency,
       config: this.config,
     };
     return (await acceptJob(deps, { tenantId, request })).job;

@@ -126,7 +126,7 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
       );
     }
     const after = await stack.tenants.getTenant(tenantId);
-    const usage = await stack.tenants.usage(tenantId, new Date().toISOString().slice(0, 7));
+    const usage = await stack.ledger.usage(tenantId, new Date().toISOString().slice(0, 7));
     billing = {
       usageRecords: usage.jobs,
       costUsd: usage.costUsd,

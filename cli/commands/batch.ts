@@ -33,7 +33,8 @@ import { RequestValidationError } from '#shared/domain/errors';
 import { jobIdForKey } from '#shared/domain/idempotency';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef, JobStore } from '#shared/ports/job-store';
-import type { TenantStore, UsageSummary } from '#shared/ports/tenants';
+import type { UsageSummary } from '#shared/ports/ledger';
+import type { TenantStore } from '#shared/ports/tenants';
 import { createTenant } from '#shared/use-cases/tenants';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs
@@ -647,7 +648,7 @@ async function submitEmbedded(opts: BatchSubmitOptions): Promise<number> {
               tenantId,
               availableUsd: tenant.availableUsd,
               spentUsd: tenant.spentUsd,
-              usage: await stack.tenants.usage(tenantId, new Date().toISOString().slice(0, 7)),
+              usage: await stack.ledger.usage(tenantId, new Date().toISOString().slice(0, 7)),
             },
           }
         : {}),

@@ -38,7 +38,6 @@ export function createAggregateHandler(
       {
         ...d,
         steps: d.store,
-        ledger: d.tenants,
         onFinished: (ref, metrics) => {
           if (metrics.flags) emit(JSON.stringify(fanOutMetricsEmf(metrics.flags, { service, ...ref })));
         },

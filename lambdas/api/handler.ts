@@ -107,8 +107,8 @@ const submit: RouteHandler = async (event, deps) => {
       tenants: deps.tenants,
       store: deps.store,
       starter: deps.workflow,
-      ledger: deps.tenants,
-      idempotency: deps.tenants,
+      ledger: deps.ledger,
+      idempotency: deps.idempotency,
       config: deps.config,
     },
     { tenantId, request: body, ...(key ? { idempotencyKey: key } : {}) },
@@ -143,7 +143,7 @@ const listSteps: RouteHandler = async (event, deps) => {
 
 const cancel: RouteHandler = async (event, deps) => {
   const job = await cancelJob(
-    { store: deps.store, steps: deps.store, ledger: deps.tenants, workflow: deps.workflow },
+    { store: deps.store, steps: deps.store, ledger: deps.ledger, workflow: deps.workflow },
     { tenantId: tenantOf(event), jobId: jobIdOf(event) },
   );
   return json(200, jobView(job));
@@ -154,7 +154,7 @@ const getUsage: RouteHandler = async (event, deps) => {
   const period = event.queryStringParameters?.period ?? new Date().toISOString().slice(0, 7);
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new RequestValidationError('period', 'must be YYYY-MM');
   const [usage, tenant] = await Promise.all([
-    deps.tenants.usage(tenantId, period),
+    deps.ledger.usage(tenantId, period),
     deps.tenants.getTenant(tenantId),
   ]);
   if (!tenant) throw new AuthError('no such tenant');

@@ -70,7 +70,7 @@ export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: L
     const { input, status, error, cause, executionArn } = parsed.data.detail;
     const d = await deps();
     const out = await closeEndedExecution(
-      { ...d, steps: d.store, ledger: d.tenants },
+      { ...d, steps: d.store },
       { ...input, status, ...(error ? { error } : {}), ...(cause ? { cause } : {}) },
     );
     if (out.previousStatus === undefined) {

@@ -13,10 +13,7 @@ import { type PlanInput, type PlanOutput, planJob } from '#shared/use-cases/plan
 export function createPlanHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
   const inner = async (event: PlanInput, _context: Context): Promise<PlanOutput> => {
     const d = await deps();
-    const plan = await planJob(
-      { ...d, steps: d.store, ledger: d.tenants },
-      { jobId: event.jobId, tenantId: event.tenantId },
-    );
+    const plan = await planJob({ ...d, steps: d.store }, { jobId: event.jobId, tenantId: event.tenantId });
     logger.info('planned', {
       jobId: plan.jobId,
       mapMode: plan.mapMode,

@@ -12,7 +12,7 @@ import { runSubagent, type SubagentInput, type SubagentOutput } from '#shared/us
 export function createSubagentHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
   const inner = async (event: SubagentInput, _context: Context): Promise<SubagentOutput> => {
     const d = await deps();
-    const out = await runSubagent({ ...d, steps: d.store, ledger: d.tenants }, event);
+    const out = await runSubagent({ ...d, steps: d.store }, event);
     logger.info('sub-agent finished', { jobId: event.jobId, agentId: out.agentId, status: out.status });
     return out;
   };

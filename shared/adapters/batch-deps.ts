@@ -1,6 +1,8 @@
 import { createDynamoDocumentClient, createS3Client, createSfnClient } from '#shared/adapters/aws/clients';
 import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
 import { SfnWorkflow } from '#shared/adapters/aws/sfn-workflow';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import type { AppConfig } from '#shared/config';
@@ -11,7 +13,7 @@ import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 
 /**
  * The batch function's dependencies, built from the config as the API's are: jobs and tenants in
- * the table (the tenant store is also the budget ledger and the idempotency store), the workflow
+ * the table, budgets and idempotency claims, the workflow
  * through the Step Functions API, uploads through S3. Locally only the endpoints differ.
  */
 export function createBatchDeps(
@@ -25,13 +27,12 @@ export function createBatchDeps(
   if (!config.stateMachineArn)
     throw new ConfigError('STATE_MACHINE_ARN', 'is required by the batch function');
   const doc = createDynamoDocumentClient(config);
-  const tenants = new DynamoTenantStore(doc, config.tableName);
   return {
-    tenants,
+    tenants: new DynamoTenantStore(doc, config.tableName),
     store: new DynamoJobStore(doc, config.tableName),
     starter: decorateStarter(new SfnWorkflow(createSfnClient(config), config.stateMachineArn)),
-    ledger: tenants,
-    idempotency: tenants,
+    ledger: new DynamoBudgetLedger(doc, config.tableName),
+    idempotency: new DynamoIdempotencyStore(doc, config.tableName),
     config,
     startWait: { ...DEFAULT_START_WAIT, ...startWait },
     objects: new S3ObjectReader(createS3Client(config)),

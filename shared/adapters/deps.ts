@@ -8,6 +8,8 @@ import {
 } from '#shared/adapters/aws/clients';
 import { S3ItemStore } from '#shared/adapters/aws/s3-item-store';
 import { SfnWorkflow } from '#shared/adapters/aws/sfn-workflow';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
@@ -72,10 +74,10 @@ export function providerInfo(config: AppConfig): ProviderInfo {
 export interface Deps {
   config: AppConfig;
   store: DynamoJobStore;
-  /** Tenants, budgets, usage, idempotency claims: also the ledger every model call draws from. */
-  tenants: DynamoTenantStore;
-  /** The provider's client behind the shared limiter and the one retry layer. */
+  /** Budgets and usage: the ledger every model call draws from and every job settles with. */
+  ledger: DynamoBudgetLedger;
   policies: DynamoPolicyStore;
+  /** The provider's client behind the shared limiter and the one retry layer. */
   llm: LlmClient;
   provider: ProviderInfo;
   /** The Distributed Map's item lists (when the config names their bucket: the plan function). */
@@ -91,11 +93,13 @@ export function createTenantDeps(config: AppConfig): TenantDeps {
   return { tenants: new DynamoTenantStore(createDynamoDocumentClient(config), config.tableName) };
 }
 
-/** What the API needs: jobs, tenants, and the workflow it starts and stops (no model client). */
+/** What the API needs: jobs, tenants, budgets, idempotency claims, and the workflow it starts and stops (no model client). */
 export interface ApiDeps {
   config: AppConfig;
   store: DynamoJobStore;
   tenants: DynamoTenantStore;
+  ledger: DynamoBudgetLedger;
+  idempotency: DynamoIdempotencyStore;
   policies: DynamoPolicyStore;
   workflow: SfnWorkflow;
 }
@@ -107,6 +111,8 @@ export function createApiDeps(config: AppConfig): ApiDeps {
     config,
     store: new DynamoJobStore(doc, config.tableName),
     tenants: new DynamoTenantStore(doc, config.tableName),
+    ledger: new DynamoBudgetLedger(doc, config.tableName),
+    idempotency: new DynamoIdempotencyStore(doc, config.tableName),
     policies: new DynamoPolicyStore(doc, config.tableName),
     workflow: new SfnWorkflow(createSfnClient(config), config.stateMachineArn),
   };
@@ -116,7 +122,7 @@ export async function createDeps(config: AppConfig): Promise<Deps> {
   const doc = createDynamoDocumentClient(config);
   const store = new DynamoJobStore(doc, config.tableName);
   const policies = new DynamoPolicyStore(doc, config.tableName);
-  const tenants = new DynamoTenantStore(doc, config.tableName);
+  const ledger = new DynamoBudgetLedger(doc, config.tableName);
   const apiKey = await resolveApiKey(config);
   const llm = new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, doc), {
     maxRetries: config.llm.maxRetries,
@@ -128,7 +134,7 @@ export async function createDeps(config: AppConfig): Promise<Deps> {
     config,
     store,
     policies,
-    tenants,
+    ledger,
     llm,
     provider: providerInfo(config),
     ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),

@@ -7,8 +7,10 @@ import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import { estimateJobCostUsd, type JobSettings, jobSettingsOf } from '#shared/domain/tenant';
 import type { JobRequest, PriceTable } from '#shared/domain/types';
+import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { JobRecord, JobRef, JobStore } from '#shared/ports/job-store';
-import type { BudgetLedger, IdempotencyStore, TenantStore } from '#shared/ports/tenants';
+import type { BudgetLedger } from '#shared/ports/ledger';
+import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 
 /**

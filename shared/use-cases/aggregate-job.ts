@@ -25,9 +25,9 @@ import type {
   StepRecorder,
   SubtaskResult,
 } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
-import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { type NextStageOutput, planNextStage } from './next-stage';
 import { learnFromJob, scoringWeights } from './policy';

@@ -2,6 +2,7 @@ import { costUsd, KIMI_K25_PRICES } from '#shared/domain/measures';
 import { maxCallCostUsd } from '#shared/domain/tenant';
 import type { PriceTable, Role, StepRecord } from '#shared/domain/types';
 import type { JobRef, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import {
   type CallStats,
   type ChatRequest,
@@ -9,7 +10,6 @@ import {
   callStatsOf,
   type LlmClient,
 } from '#shared/ports/llm';
-import type { BudgetLedger } from '#shared/ports/tenants';
 
 /** What a model step needs; with a `ledger`, every call is paid for from the job's reservation. */
 export interface ModelStepDeps {

@@ -6,8 +6,8 @@ import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types'
 import { extractJsonObject } from '#shared/domain/workloads';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
-import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { decideFanOut, type FanOutDeps } from './policy';
 

@@ -4,8 +4,8 @@ import { bmaSubagentSystemPrompt, genericSubagentSystemPrompt } from '#shared/do
 import type { Subtask, WorkloadName } from '#shared/domain/types';
 import { isCorrect, parseAnswer } from '#shared/domain/workloads';
 import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
-import type { BudgetLedger } from '#shared/ports/tenants';
 import { modelStep } from './model-step';
 import { executeTool, toolsFor } from './tools';
 

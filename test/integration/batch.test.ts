@@ -59,7 +59,7 @@ describe('the batch intake on fauxqs', () => {
   }
 
   /** What `GET /v1/usage` reports for the tenant this month: its settled jobs' usage records. */
-  const usageOf = (tenantId: string) => stack.tenants.usage(tenantId, usagePeriod(new Date().toISOString()));
+  const usageOf = (tenantId: string) => stack.ledger.usage(tenantId, usagePeriod(new Date().toISOString()));
 
   /** One job's money, once it has ended: one usage record, charged once, nothing left held. */
   async function expectChargedOnce(tenantId: string, budgetUsd: number): Promise<void> {
@@ -123,8 +123,8 @@ describe('the batch intake on fauxqs', () => {
     tenants: stack.tenants,
     store: stack.store,
     starter,
-    ledger: stack.tenants,
-    idempotency: stack.tenants,
+    ledger: stack.ledger,
+    idempotency: stack.idempotency,
     config: stack.config,
     startWait: { ...DEFAULT_START_WAIT, ...startWait },
   });
@@ -332,8 +332,8 @@ describe('the batch intake on fauxqs', () => {
     const req = parseJobRequest(request(1), { maxSubagentsCap: 1000 });
     const storedNotStarted = async (key: string, acceptedAt: Date) => {
       const ref = { tenantId, jobId: jobIdForKey(tenantId, key) };
-      await stack.tenants.claim(tenantId, key, { jobId: ref.jobId, requestHash: requestHash(req) });
-      await stack.tenants.reserve(ref, 0.01);
+      await stack.idempotency.claim(tenantId, key, { jobId: ref.jobId, requestHash: requestHash(req) });
+      await stack.ledger.reserve(ref, 0.01);
       const { subtasks, dataset: _none, ...rest } = req;
       await stack.store.createJob(
         {

@@ -8,8 +8,10 @@ import { createSubagentHandler } from '#lambdas/subagent/handler';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { type Simulator, startSimulator } from '#local/simulator/server';
 import { synthesizeApp } from '#local/synth';
-import { createS3Client } from '#shared/adapters/aws/clients';
+import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/aws/clients';
 import { createDeps, type Deps } from '#shared/adapters/deps';
+import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
@@ -281,17 +283,14 @@ describe('acceptJob', () => {
       const deps = await createDeps(
         loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
       );
+      const doc = createDynamoDocumentClient(deps.config);
+      const tenants = new DynamoTenantStore(doc, tableName);
       const { tenant } = await createTenant(
-        { tenants: deps.tenants, maxSubagentsCap: 10 },
+        { tenants, maxSubagentsCap: 10 },
         { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
       );
       const starter = { start: () => Promise.reject(new Error('StartExecution throttled')) };
-      const accept = {
-        ...deps,
-        starter,
-        ledger: deps.tenants,
-        idempotency: deps.tenants,
-      };
+      const accept = { ...deps, tenants, starter, idempotency: new DynamoIdempotencyStore(doc, tableName) };
       // Act
       await expect(
         acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
@@ -302,7 +301,7 @@ describe('acceptJob', () => {
         status: 'FAILED',
         error: 'the workflow could not be started: StartExecution throttled',
       });
-      expect(await deps.tenants.getTenant(tenant.tenantId)).toMatchObject({
+      expect(await tenants.getTenant(tenant.tenantId)).toMatchObject({
         availableUsd: 5,
         reservedUsd: 0,
         spentUsd: 0,

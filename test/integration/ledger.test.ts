@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import { BudgetExceededError } from '#shared/domain/errors';
@@ -30,7 +31,8 @@ const step = (n: number, input: number, output: number): StepRecord => ({
 
 describe('the budget ledger on DynamoDB (dynalite)', () => {
   let dynamo: LocalDynamo;
-  let ledger: DynamoTenantStore;
+  let ledger: DynamoBudgetLedger;
+  let tenants: DynamoTenantStore;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -42,19 +44,17 @@ describe('the budget ledger on DynamoDB (dynalite)', () => {
     );
     app.dispose();
     const config = loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint });
-    ledger = new DynamoTenantStore(createDynamoDocumentClient(config), tableName);
+    const doc = createDynamoDocumentClient(config);
+    ledger = new DynamoBudgetLedger(doc, tableName);
+    tenants = new DynamoTenantStore(doc, tableName);
   });
   afterAll(async () => {
     await dynamo?.close();
   });
 
   const newTenant = async (budgetUsd: number) =>
-    (
-      await createTenant(
-        { tenants: ledger, maxSubagentsCap: 100 },
-        { name: 'T', budgetUsd, maxSubagents: 10 },
-      )
-    ).tenant;
+    (await createTenant({ tenants, maxSubagentsCap: 100 }, { name: 'T', budgetUsd, maxSubagents: 10 }))
+      .tenant;
 
   it('settles a job once however often and however concurrently settlement runs', async () => {
     // Prepare
@@ -70,7 +70,7 @@ describe('the budget ledger on DynamoDB (dynalite)', () => {
     );
     await ledger.settle(ref, '2026-11-29T00:00:00.000Z', steps, KIMI_K25_PRICES);
     // Assess
-    const after = await ledger.getTenant(tenant.tenantId);
+    const after = await tenants.getTenant(tenant.tenantId);
     expect(after).toMatchObject({ reservedUsd: 0, spentUsd: cost, availableUsd: usd(1 - cost) });
     const usage = await ledger.usage(tenant.tenantId, '2026-11');
     expect(usage).toMatchObject({
@@ -89,11 +89,11 @@ describe('the budget ledger on DynamoDB (dynalite)', () => {
     await ledger.reserve(ref, 0.002);
     // Act / Assess: a call of up to $0.005 needs a top-up, which the balance covers
     expect(await ledger.authorizeCall(ref, 0.005)).toBe(0.005);
-    const mid = await ledger.getTenant(tenant.tenantId);
+    const mid = await tenants.getTenant(tenant.tenantId);
     expect(mid?.availableUsd).toBeCloseTo(0.01 - 0.002 - 0.005, 6);
     // A call of up to $0.02 cannot be covered
     await expect(ledger.authorizeCall(ref, 0.02)).rejects.toBeInstanceOf(BudgetExceededError);
-    const end = await ledger.getTenant(tenant.tenantId);
+    const end = await tenants.getTenant(tenant.tenantId);
     expect(end?.availableUsd).toBeGreaterThanOrEqual(0);
   });
 

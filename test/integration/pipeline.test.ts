@@ -49,12 +49,12 @@ describe('the local runtime running the synthesized state machine', () => {
     // Prepare: the local tenant, made by the first run that needs it (earlier tests may have run)
     const before = await stack.tenants.getTenant(LOCAL_TENANT);
     const period = usagePeriod(new Date().toISOString());
-    const usageBefore = await stack.tenants.usage(LOCAL_TENANT, period);
+    const usageBefore = await stack.ledger.usage(LOCAL_TENANT, period);
     // Act
     const { job } = await stack.run(demo(4));
     // Assess: the job's cost moved from available to spent once, nothing stays held, one usage record
     const after = await stack.tenants.getTenant(LOCAL_TENANT);
-    const usage = await stack.tenants.usage(LOCAL_TENANT, period);
+    const usage = await stack.ledger.usage(LOCAL_TENANT, period);
     expect(job.status).toBe('SUCCEEDED');
     expect(after).toMatchObject({ status: 'ACTIVE', budgetUsd: LOCAL_BUDGET_USD });
     const cost = job.metrics?.costUsd ?? 0;

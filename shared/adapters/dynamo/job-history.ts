@@ -17,7 +17,7 @@ export class DynamoJobHistory implements JobHistory {
   async *listJobs(tenantId: string, opts: { since?: string } = {}): AsyncIterable<JobRecord> {
     for await (const page of queryPages(this.client, {
       TableName: this.tableName,
-      IndexName: keys.tenantJobsIndex,
+      IndexName: keys.index,
       KeyConditionExpression: opts.since === undefined ? 'gsi1pk = :pk' : 'gsi1pk = :pk AND gsi1sk >= :from',
       ExpressionAttributeValues: {
         ':pk': keys.tenantJobsPk(tenantId),

@@ -271,7 +271,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: 'gsi1',
+        IndexName: keys.index,
         KeyConditionExpression: 'gsi1pk = :p AND begins_with(gsi1sk, :job)',
         ExpressionAttributeValues: { ':p': keys.tenantJobsPk(tenantId), ':job': 'JOB#' },
         ScanIndexForward: false,

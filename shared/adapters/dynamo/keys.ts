@@ -13,8 +13,11 @@ export const keys = {
   tenantPk: (tenantId: string) => `TENANT#${tenantId}`,
   policy: (taskClass: string) => `POLICY#${taskClass}`,
   tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
-  /** The GSI over (`gsi1pk`, `gsi1sk`) that lists a tenant's jobs (TENANT_JOBS_INDEX of the stateful stack). */
-  tenantJobsIndex: 'gsi1',
+  /**
+   * The one GSI, over (`gsi1pk`, `gsi1sk`): a tenant's jobs, and every tenant (TENANT_JOBS_INDEX of
+   * the stateful stack).
+   */
+  index: 'gsi1',
   subtask: (id: string) => `SUBTASK#${id}`,
   data: (kind: string, id: string) => `DATA#${kind}#${id}`,
   result: (subtaskId: string) => `RESULT#${subtaskId}`,

@@ -1,0 +1,48 @@
+import type { PriceTable, StepRecord } from '#shared/domain/types';
+import type { JobRef } from '#shared/ports/job-store';
+
+/** What one finished job cost, frozen once at settlement so every retry uses the same figures. */
+export interface JobCharge {
+  period: string;
+  jobs: number;
+  calls: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** When the charge was frozen (epoch ms). */
+  settledAt?: number;
+}
+
+/** A tenant's usage in one period (`YYYY-MM`). */
+export interface UsageSummary extends Omit<JobCharge, 'period' | 'settledAt'> {
+  tenantId: string;
+  period: string;
+}
+
+/**
+ * The money of jobs: reserve before start, draw per model call, settle once at the end.
+ * The tenant's available balance only moves through conditional writes, so it never goes below zero.
+ */
+export interface BudgetLedger {
+  /**
+   * Holds `estimateUsd` of the tenant's balance for the job. Idempotent per job (a second call for
+   * the same job holds nothing more). Throws BudgetExceededError when the balance cannot cover it.
+   */
+  reserve(ref: JobRef, estimateUsd: number): Promise<void>;
+  /**
+   * Takes the most a model call can cost from the job's reservation, topping it up from the
+   * tenant's balance when short. Returns what was authorized (0 for a job without a budget, e.g.
+   * local runs). Throws BudgetExceededError when neither can cover it.
+   */
+  authorizeCall(ref: JobRef, maxUsd: number): Promise<number>;
+  /** Returns the unused part of an authorization to the job's reservation. */
+  completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<void>;
+  /**
+   * Charges the job's real cost (from its step records), releases the rest of its reservation,
+   * and records its usage. Exactly once per job, however often it is called.
+   */
+  settle(ref: JobRef, acceptedAt: string, steps: readonly StepRecord[], prices: PriceTable): Promise<void>;
+  /** The tenant's usage in a period: the sum of its settled jobs. */
+  usage(tenantId: string, period: string): Promise<UsageSummary>;
+}
