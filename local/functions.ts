@@ -14,9 +14,9 @@ import { createApiHandler } from '#lambdas/api/handler';
 import { createAuthorizerHandler } from '#lambdas/authorizer/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
-import { createApiDeps, createDeps, createTenantDeps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { type AppConfig, loadConfig } from '#shared/config';
+import { apiDeps, authorizerDeps, cached, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 import { type ItemReaderInput, s3ItemReader } from './item-reader';
 import { LOCAL_REGION, lambdaContext } from './lambda-context';
 import type { SynthesizedApp } from './synth';
@@ -28,20 +28,12 @@ type HandlerFactory = (config: AppConfig, logger: Logger) => Handler;
 /** A function of the template as the stack calls it: event in, result out (the context is made per call). */
 export type LocalFunction = (event: unknown) => Promise<unknown>;
 
-/** Builds a handler's dependencies once, on first use, and keeps them, as a warm Lambda does. */
-const once = <T>(make: () => T): (() => T) => {
-  let value: T | undefined;
-  return () => {
-    value ??= make();
-    return value;
-  };
-};
-
+/** A workflow function's handler, its dependencies built once on first use (as a warm Lambda keeps them). */
 const workflowHandler =
-  (create: (deps: () => ReturnType<typeof createDeps>, logger: Logger) => unknown): HandlerFactory =>
+  (create: (deps: () => Promise<WorkflowDeps>, logger: Logger) => unknown): HandlerFactory =>
   (config, logger) =>
     create(
-      once(() => createDeps(config)),
+      cached(() => workflowDeps(config)),
       logger,
     ) as Handler;
 
@@ -52,12 +44,12 @@ const HANDLER_FACTORIES: Record<string, HandlerFactory> = {
   aggregate: workflowHandler(createAggregateHandler),
   api: (config, logger) =>
     createApiHandler(
-      once(() => Promise.resolve(createApiDeps(config))),
+      cached(() => apiDeps(config)),
       logger,
     ) as unknown as Handler,
   authorizer: (config, logger) =>
     createAuthorizerHandler(
-      once(() => Promise.resolve(createTenantDeps(config))),
+      cached(() => authorizerDeps(config)),
       logger,
     ) as unknown as Handler,
 };

@@ -12,11 +12,10 @@ import {
   startLocalSfnServer,
 } from '#local/emulators/step-functions';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
-import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
-import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
-import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
+import type { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import type { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
+import type { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import type { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import type { AppConfig } from '#shared/config';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
@@ -24,6 +23,7 @@ import type { WorkflowStarter } from '#shared/ports/workflow';
 import { acceptJob } from '#shared/use-cases/accept-job';
 import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import { ensureTenant } from '#shared/use-cases/tenants';
+import { tableAdapters } from '#shared/wiring';
 import type { LocalBatch, LocalBatchOptions } from './batch-intake';
 import { type LocalExecutionEnd, LocalExecutions } from './executions';
 import { bindTaskStates, type LocalFunction, startFunctions } from './functions';
@@ -122,6 +122,8 @@ export class EmbeddedStack implements WorkflowStarter {
   /** Tenants this stack has made sure of (see ensureLocalTenant). */
   private readonly localTenants = new Set<string>();
   private readonly executions: LocalExecutions;
+  /** The table's adapters, as the functions build them. */
+  private readonly table: ReturnType<typeof tableAdapters>;
   /** The batch intake, when started with the `batch` option. */
   batch: LocalBatch | undefined;
 
@@ -148,11 +150,12 @@ export class EmbeddedStack implements WorkflowStarter {
     this.dynamo = parts.dynamo;
     this.simulator = parts.simulator;
     this.config = parts.config;
-    const doc = createDynamoDocumentClient(parts.config);
-    this.store = new DynamoJobStore(doc, parts.config.tableName);
-    this.tenants = new DynamoTenantStore(doc, parts.config.tableName);
-    this.ledger = new DynamoBudgetLedger(doc, parts.config.tableName);
-    this.idempotency = new DynamoIdempotencyStore(doc, parts.config.tableName);
+    const table = tableAdapters(parts.config);
+    this.table = table;
+    this.store = table.store;
+    this.tenants = table.tenants;
+    this.ledger = table.ledger;
+    this.idempotency = table.idempotency;
     this.functions = parts.functions;
     this.functionConfigs = parts.functionConfigs;
     this.sfnServer = parts.sfnServer;
@@ -245,10 +248,8 @@ export class EmbeddedStack implements WorkflowStarter {
    * measures of its steps.
    */
   async closeEnded(ref: JobRef, end: LocalExecutionEnd): Promise<void> {
-    await closeEndedExecution(
-      { store: this.store, steps: this.store, ledger: this.ledger },
-      { ...ref, ...end },
-    );
+    const { store, steps, ledger } = this.table;
+    await closeEndedExecution({ store, steps, ledger }, { ...ref, ...end });
   }
 
   /**
@@ -258,14 +259,7 @@ export class EmbeddedStack implements WorkflowStarter {
    */
   async submit(request: JobRequest, tenantId = LOCAL_TENANT): Promise<JobRecord> {
     await this.ensureLocalTenant(tenantId);
-    const deps = {
-      tenants: this.tenants,
-      store: this.store,
-      starter: this,
-      ledger: this.ledger,
-      idempotency: this.idempotency,
-      config: this.config,
-    };
+    const deps = { ...this.table, workflow: this, config: this.config };
     return (await acceptJob(deps, { tenantId, request })).job;
   }
 

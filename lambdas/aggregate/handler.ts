@@ -2,11 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import { fanOutMetricsEmf } from '#shared/domain/fan-out-metrics';
 import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared/use-cases/aggregate-job';
 import type { NextStageOutput } from '#shared/use-cases/next-stage';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**
  * Where the alarm metrics go: stdout in Lambda (CloudWatch Logs reads the EMF lines); nowhere
@@ -24,7 +24,7 @@ export const emfWriter =
  * (`failure` set), which stores the job as FAILED with its reason.
  */
 export function createAggregateHandler(
-  deps: () => Promise<Deps>,
+  deps: () => Promise<WorkflowDeps>,
   logger: Logger = createLogger(),
   emit: (line: string) => void = emfWriter(),
 ) {
@@ -32,12 +32,10 @@ export function createAggregateHandler(
     event: AggregateInput,
     _context: Context,
   ): Promise<AggregateOutput | NextStageOutput> => {
-    const d = await deps();
     const service = process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
     const out = await aggregateJob(
       {
-        ...d,
-        steps: d.store,
+        ...(await deps()),
         onFinished: (ref, metrics) => {
           if (metrics.flags) emit(JSON.stringify(fanOutMetricsEmf(metrics.flags, { service, ...ref })));
         },
@@ -53,4 +51,4 @@ export function createAggregateHandler(
   return middy(inner).use(injectLambdaContext(logger));
 }
 
-export const handler = createAggregateHandler(depsFromEnvironment());
+export const handler = createAggregateHandler(fromEnvironment(workflowDeps));

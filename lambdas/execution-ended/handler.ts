@@ -3,9 +3,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import { type CloseEndedExecutionOutput, closeEndedExecution } from '#shared/use-cases/close-ended-execution';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /** The EventBridge detail type of Step Functions execution status changes. */
 export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
@@ -54,7 +54,10 @@ const eventSchema = z.object({
  * An event it cannot read is logged and ignored: throwing would only make EventBridge retry it.
  * Returns the use case's result, or undefined for an ignored event.
  */
-export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createExecutionEndedHandler(
+  deps: () => Promise<WorkflowDeps>,
+  logger: Logger = createLogger(),
+) {
   const inner = async (
     event: ExecutionStatusChangeEvent,
     _context: Context,
@@ -68,11 +71,12 @@ export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: L
       return undefined;
     }
     const { input, status, error, cause, executionArn } = parsed.data.detail;
-    const d = await deps();
-    const out = await closeEndedExecution(
-      { ...d, steps: d.store },
-      { ...input, status, ...(error ? { error } : {}), ...(cause ? { cause } : {}) },
-    );
+    const out = await closeEndedExecution(await deps(), {
+      ...input,
+      status,
+      ...(error ? { error } : {}),
+      ...(cause ? { cause } : {}),
+    });
     if (out.previousStatus === undefined) {
       logger.warn('no job for the ended execution', { jobId: input.jobId, executionArn });
     } else {
@@ -88,4 +92,4 @@ export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: L
   return middy(inner).use(injectLambdaContext(logger));
 }
 
-export const handler = createExecutionEndedHandler(depsFromEnvironment());
+export const handler = createExecutionEndedHandler(fromEnvironment(workflowDeps));

@@ -33,7 +33,8 @@ export interface AcceptJobDeps {
   /** Who may submit: an ACTIVE tenant, whose settings (cap, annealing, λ) the job carries. */
   tenants: Pick<TenantStore, 'getTenant'>;
   store: Pick<JobStore, 'createJob' | 'getJob' | 'updateJob' | 'finishJob'>;
-  starter: WorkflowStarter;
+  /** Starts the job's execution (named after the job, so a repeated start is a no-op). */
+  workflow: WorkflowStarter;
   /** Reserves the job's estimate before it starts; releases it when the start fails. */
   ledger: Pick<BudgetLedger, 'reserve' | 'settle'>;
   idempotency: IdempotencyStore;
@@ -159,7 +160,7 @@ function jobRecord(ref: JobRef, request: JobRequest, settings: JobSettings, key?
 /** Step 8: starts the job's execution; a start that fails closes the job FAILED and releases its money. */
 async function startJob(deps: AcceptJobDeps, job: JobRecord): Promise<JobRecord> {
   try {
-    const { executionId } = await deps.starter.start(job);
+    const { executionId } = await deps.workflow.start(job);
     await deps.store.updateJob(job, { executionId });
     return { ...job, executionId };
   } catch (error) {
@@ -187,7 +188,7 @@ async function started(deps: AcceptJobDeps, job: JobRecord): Promise<JobRecord> 
   const deadline = Date.now() + wait.waitForStartMs;
   while (current.status === 'ACCEPTED' && !current.executionId) {
     if (Date.now() - Date.parse(current.acceptedAt) > wait.startGraceMs) {
-      const { executionId } = await deps.starter.start(current);
+      const { executionId } = await deps.workflow.start(current);
       await deps.store.updateJob(current, { executionId });
       return { ...current, executionId };
     }

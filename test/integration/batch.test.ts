@@ -122,7 +122,7 @@ describe('the batch intake on fauxqs', () => {
   const acceptDeps = (starter: WorkflowStarter, startWait: Partial<StartWait> = {}): AcceptJobDeps => ({
     tenants: stack.tenants,
     store: stack.store,
-    starter,
+    workflow: starter,
     ledger: stack.ledger,
     idempotency: stack.idempotency,
     config: stack.config,

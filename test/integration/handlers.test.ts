@@ -8,10 +8,7 @@ import { createSubagentHandler } from '#lambdas/subagent/handler';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { type Simulator, startSimulator } from '#local/simulator/server';
 import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/aws/clients';
-import { createDeps, type Deps } from '#shared/adapters/deps';
-import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
-import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
+import { createS3Client } from '#shared/adapters/aws/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { bmaDemoRequest } from '#shared/domain/demo';
@@ -19,6 +16,7 @@ import { jobIdForKey } from '#shared/domain/idempotency';
 import type { JobRef } from '#shared/ports/job-store';
 import { acceptJob } from '#shared/use-cases/accept-job';
 import { createTenant } from '#shared/use-cases/tenants';
+import { apiDeps, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
@@ -34,13 +32,13 @@ describe('the Lambda handlers', () => {
   let dynamo: LocalDynamo;
   let sim: Simulator;
   let tableName: string;
-  let deps: Deps;
+  let deps: WorkflowDeps;
   /** fauxqs S3: where the plan puts a Distributed Map's items. */
   let fauxqs: FauxqsServer;
   let s3: S3Client;
 
   const depsWith = async (env: Record<string, string> = {}) =>
-    createDeps(
+    workflowDeps(
       loadConfig({
         TABLE_NAME: tableName,
         AWS_REGION: REGION,
@@ -96,7 +94,7 @@ describe('the Lambda handlers', () => {
         ['S-0004'],
         ['S-0005'],
       ]);
-      expect(await deps.store.listSteps(ref)).toEqual([]);
+      expect(await deps.steps.listSteps(ref)).toEqual([]);
       expect(await deps.store.getJob(ref)).toMatchObject({
         status: 'RUNNING',
         plan: { decomposedBy: 'request' },
@@ -155,7 +153,7 @@ describe('the Lambda handlers', () => {
       const out = await plan()(ref, context);
       expect(out.agents).toHaveLength(4);
       expect(await deps.store.listSubtasks(ref)).toHaveLength(4);
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps).toMatchObject([
         { role: 'main', agentId: 'planner', step: 1, attempt: 1, status: 'SUCCEEDED' },
       ]);
@@ -182,7 +180,7 @@ describe('the Lambda handlers', () => {
       const ref = await accept({ task: 'Summarise 3 reports' });
       // Act & Assess
       await expect(plan()(ref, context)).rejects.toMatchObject({ name: 'PlanError' });
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps.map((s) => [s.agentId, s.step, s.outputTokens])).toEqual([
         ['planner', 1, 8],
         ['planner', 2, 8],
@@ -202,13 +200,13 @@ describe('the Lambda handlers', () => {
       // Assess
       expect(first).toEqual({ agentId: 'agent-0001', status: 'SUCCEEDED', answered: 1, failed: 0 });
       expect(second).toEqual(first);
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps.map((s) => [s.step, s.attempt, s.toolCalls ?? []])).toEqual([
         [1, 2, ['get_installation', 'list_rules']],
         [2, 2, []],
       ]);
       expect(await deps.store.listResults(ref)).toHaveLength(1);
-      expect(await deps.store.listAgents(ref)).toMatchObject([
+      expect(await deps.steps.listAgents(ref)).toMatchObject([
         { agentId: 'agent-0001', attempt: 2, stepCount: 2 },
       ]);
     });
@@ -236,7 +234,7 @@ describe('the Lambda handlers', () => {
       await expect(
         subagent({ ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] }, context),
       ).rejects.toMatchObject({ name: 'TransientError' });
-      expect(await deps.store.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
+      expect(await deps.steps.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
     });
   });
 
@@ -280,28 +278,31 @@ describe('acceptJob', () => {
         REGION,
         Object.values(synthesizeApp().templates),
       );
-      const deps = await createDeps(
-        loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+      const api = apiDeps(
+        loadConfig({
+          TABLE_NAME: tableName,
+          AWS_REGION: REGION,
+          DYNAMODB_ENDPOINT: dynamo.endpoint,
+          STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:Workflow',
+        }),
       );
-      const doc = createDynamoDocumentClient(deps.config);
-      const tenants = new DynamoTenantStore(doc, tableName);
       const { tenant } = await createTenant(
-        { tenants, maxSubagentsCap: 10 },
+        { tenants: api.tenants, maxSubagentsCap: 10 },
         { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
       );
-      const starter = { start: () => Promise.reject(new Error('StartExecution throttled')) };
-      const accept = { ...deps, tenants, starter, idempotency: new DynamoIdempotencyStore(doc, tableName) };
+      const throttled = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+      const accept = { ...api, workflow: throttled };
       // Act
       await expect(
         acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
       ).rejects.toThrow('StartExecution throttled');
       // Assess
       const jobId = jobIdForKey(tenant.tenantId, 'k');
-      expect(await deps.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
+      expect(await api.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
         status: 'FAILED',
         error: 'the workflow could not be started: StartExecution throttled',
       });
-      expect(await tenants.getTenant(tenant.tenantId)).toMatchObject({
+      expect(await api.tenants.getTenant(tenant.tenantId)).toMatchObject({
         availableUsd: 5,
         reservedUsd: 0,
         spentUsd: 0,

@@ -8,7 +8,6 @@ import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#loc
 import { type Simulator, startSimulator } from '#local/simulator/server';
 import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
@@ -18,6 +17,7 @@ import { aggregateJob } from '#shared/use-cases/aggregate-job';
 import { planJob } from '#shared/use-cases/plan-job';
 import { getPolicies, learnFromJob } from '#shared/use-cases/policy';
 import { runSubagent } from '#shared/use-cases/run-subagent';
+import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
 import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
@@ -31,21 +31,18 @@ describe('the fan-out policy', () => {
   let dynamo: LocalDynamo;
   let sim: Simulator;
   let tableName: string;
-  let deps: Deps;
+  let deps: WorkflowDeps;
 
   const accept = (tenantId: string, raw: Record<string, unknown>): Promise<JobRef> =>
     storeAcceptedJob(deps.store, tenantId, raw);
 
   /** Plays the workflow up to the Aggregate state: plan, then every sub-agent. */
   const planAndRun = async (ref: JobRef) => {
-    const plan = await planJob({ ...deps, steps: deps.store }, ref);
+    const plan = await planJob(deps, ref);
     if (!plan.agents) throw new Error('these small jobs plan an inline Map, with the agents in the state');
     await Promise.all(
       plan.agents.map((a) =>
-        runSubagent(
-          { ...deps, steps: deps.store },
-          { ...ref, stage: 1, agentId: a.agentId, subtaskIds: a.subtaskIds },
-        ),
+        runSubagent(deps, { ...ref, stage: 1, agentId: a.agentId, subtaskIds: a.subtaskIds }),
       ),
     );
     return plan;
@@ -59,7 +56,7 @@ describe('the fan-out policy', () => {
       REGION,
       Object.values(synthesizeApp().templates),
     );
-    deps = await createDeps(
+    deps = await workflowDeps(
       loadConfig({
         TABLE_NAME: tableName,
         AWS_REGION: REGION,
@@ -86,9 +83,7 @@ describe('the fan-out policy', () => {
     await Promise.all(refs.map(planAndRun));
     // Act: every Aggregate at once, each teaching the same policy.
     const outs = await Promise.all(
-      refs.map((ref) =>
-        aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] }),
-      ),
+      refs.map((ref) => aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] })),
     );
     // Assess: 12 updates, each job once, and the rewards add up to the jobs' own.
     expect(outs.every((o) => o.status === 'SUCCEEDED')).toBe(true);
@@ -113,15 +108,12 @@ describe('the fan-out policy', () => {
     const submit = (raw: Record<string, unknown>) =>
       storeAcceptedJob(deps.store, tenantId, raw, { maxWidth: 3 });
     // Act: a default job, then jobs that learn (an untried arm each time: w1, w2, then the widest allowed)
-    const plain = await planJob(
-      { ...deps, steps: deps.store },
-      await submit({ task: 'Sums', subtasks: sums(12) }),
-    );
+    const plain = await planJob(deps, await submit({ task: 'Sums', subtasks: sums(12) }));
     const learned = [];
     for (let i = 0; i < 4; i++) {
       const ref = await submit({ task: 'Sums', subtasks: sums(12), policy: 'learn', taskClass: 'capped' });
       await planAndRun(ref);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
       learned.push(await deps.store.getJob(ref));
     }
     // Assess
@@ -147,7 +139,7 @@ describe('the fan-out policy', () => {
         },
       );
       await planAndRun(job);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...job, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...job, stage: 1, subagentResults: [] });
       return (await deps.store.getJob(job))?.metrics;
     };
     // Act
@@ -202,7 +194,7 @@ describe('the fan-out policy', () => {
       width: 2,
       itemsPerAgent: 1,
     });
-    await aggregateJob({ ...deps, steps: deps.store }, { ...pinned, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...pinned, stage: 1, subagentResults: [] });
     const [view] = await getPolicies(deps, tenantId, 'pins');
     // width 2 with one subtask each matches no even-share arm over 4 subtasks: it gets its own arm.
     expect(view?.arms.find((a) => a.id === 'w2k1')).toMatchObject({ count: 1, width: 2, itemsPerAgent: 1 });
@@ -218,7 +210,7 @@ describe('the fan-out policy', () => {
       taskClass: 'unscored',
     });
     await planAndRun(ref);
-    await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
     expect(await deps.policies.get(tenantId, 'unscored')).toBeUndefined();
     expect((await deps.store.getJob(ref))?.metrics).toMatchObject({
       reward: null,
@@ -238,7 +230,7 @@ describe('the fan-out policy', () => {
         taskClass: 'anneal',
       });
       await planAndRun(ref);
-      await aggregateJob({ ...annealing, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(annealing, { ...ref, stage: 1, subagentResults: [] });
       weights.push((await deps.store.getJob(ref))?.metrics?.weights);
     }
     expect(weights).toEqual([
@@ -353,7 +345,7 @@ describe('the fan-out policy', () => {
     // Act
     for (const ref of [toggled, pinned]) {
       await planAndRun(ref);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
     }
     // Assess: 0.7·B for the first, B for the pinned one; tokens saved per sub-agent call.
     const [a, b] = await Promise.all([deps.store.getJob(toggled), deps.store.getJob(pinned)]);

@@ -70,7 +70,7 @@ export function fakeAcceptDeps(opts: { reserveFails?: Error; startFails?: Error 
         return Promise.resolve(job !== undefined);
       },
     },
-    starter: {
+    workflow: {
       start: (ref) => {
         if (opts.startFails) return Promise.reject(opts.startFails);
         seen.starts.push({ tenantId: ref.tenantId, jobId: ref.jobId });

@@ -103,7 +103,7 @@ describe('acceptJob', () => {
       const { deps, seen } = fakeAcceptDeps();
       const key = `k-${ageMs}`;
       await acceptJob(
-        { ...deps, starter: { start: () => Promise.reject(new Error('the Lambda died here')) } },
+        { ...deps, workflow: { start: () => Promise.reject(new Error('the Lambda died here')) } },
         { tenantId: 'acme', request: sums, idempotencyKey: key },
       ).catch(() => undefined);
       const jobId = jobIdForKey('acme', key);
