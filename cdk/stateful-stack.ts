@@ -9,10 +9,11 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { BATCH_SCHEDULE_CONTEXT, BatchIntake, batchScheduleFromContext } from './constructs/batch-intake.ts';
 
-/** The name of the GSI that lists a tenant's jobs, newest first. */
-export const TENANT_JOBS_INDEX = 'gsi1';
+/** The name of the GSI that lists a tenant's jobs (and every tenant): the adapters' one index. */
+export const TENANT_JOBS_INDEX = keys.index;
 
 /**
  * What outlives deployments: the single DynamoDB table (jobs, steps, tenants, usage, policy,

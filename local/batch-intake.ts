@@ -10,8 +10,10 @@
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from '#local/emulators/events';
+import { readBatchStatus } from '#shared/adapters/aws/sqs';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import type { AppConfig } from '#shared/config';
+import type { BatchStatus } from '#shared/domain/batch';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 import type { StartWait } from '#shared/use-cases/accept-job';
@@ -36,18 +38,6 @@ export interface LocalBatchOptions {
   waitTimeSeconds?: number;
   /** Log level of the batch handler's logger (default SILENT). */
   logLevel?: string;
-}
-
-/** What `parl batch status` reports. */
-export interface BatchStatus {
-  /** Messages waiting on the batch queue. */
-  queueDepth: number;
-  /** Messages received and not yet deleted (being processed, or failed and waiting to return). */
-  inFlight: number;
-  /** Messages in the batch queue's dead-letter queue. */
-  dlqDepth: number;
-  /** Jobs the batch intake started (duplicates start none). */
-  jobsStarted: number;
 }
 
 /** What the intake needs of the embedded stack: its fauxqs, its templates and its functions' configuration. */
@@ -127,18 +117,14 @@ export class LocalBatch {
   }
 
   /** Queue depth, in-flight and DLQ depth from fauxqs; the jobs this intake started. */
-  async status(): Promise<BatchStatus> {
-    const [queue, dlq] = await Promise.all([
-      this.events.depth(this.queue),
-      this.deadLetterQueue
-        ? this.events.depth(this.deadLetterQueue)
-        : Promise.resolve({ visible: 0, inFlight: 0 }),
-    ]);
-    return {
-      queueDepth: queue.visible,
-      inFlight: queue.inFlight,
-      dlqDepth: dlq.visible + dlq.inFlight,
-      jobsStarted: this.startedJobs.length,
-    };
+  status(): Promise<BatchStatus> {
+    return readBatchStatus(
+      {
+        sqs: this.events.sqs,
+        queueUrl: this.queue.url,
+        ...(this.deadLetterQueue ? { deadLetterQueueUrl: this.deadLetterQueue.url } : {}),
+      },
+      this.startedJobs.length,
+    );
   }
 }

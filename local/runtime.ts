@@ -14,6 +14,7 @@ import {
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import type { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import type { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
+import type { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import type { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import type { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import type { AppConfig } from '#shared/config';
@@ -137,6 +138,8 @@ export class EmbeddedStack implements WorkflowStarter {
   readonly ledger: DynamoBudgetLedger;
   /** Idempotency claims (the batch intake's and the API's keyed submissions). */
   readonly idempotency: DynamoIdempotencyStore;
+  /** Jobs across the stack's tenants, by idempotency key or status (a scan of the local table). */
+  readonly jobSearch: DynamoJobSearch;
   /** Every function of the template with a local handler, by `PARL_FUNCTION`. */
   readonly functions: ReadonlyMap<string, LocalFunction>;
   /** Every function's configuration (its template environment with the local endpoints), by `PARL_FUNCTION`. */
@@ -156,6 +159,7 @@ export class EmbeddedStack implements WorkflowStarter {
     this.tenants = table.tenants;
     this.ledger = table.ledger;
     this.idempotency = table.idempotency;
+    this.jobSearch = table.jobSearch;
     this.functions = parts.functions;
     this.functionConfigs = parts.functionConfigs;
     this.sfnServer = parts.sfnServer;

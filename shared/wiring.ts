@@ -16,6 +16,7 @@ import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
 import { SfnWorkflow } from '#shared/adapters/aws/sfn-workflow';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
+import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
@@ -74,7 +75,7 @@ export interface BatchDepsOptions extends Partial<StartWait> {
 
 /**
  * The table's adapters over one document client: jobs and steps, tenants, budgets, idempotency
- * claims and policies (the local runtime and the CLI use them as they are).
+ * claims, policies and the operators' job search (the local runtime and the CLI use them as they are).
  */
 export function tableAdapters(config: AppConfig) {
   const doc = createDynamoDocumentClient(config);
@@ -87,6 +88,7 @@ export function tableAdapters(config: AppConfig) {
     ledger: new DynamoBudgetLedger(doc, config.tableName),
     idempotency: new DynamoIdempotencyStore(doc, config.tableName),
     policies: new DynamoPolicyStore(doc, config.tableName),
+    jobSearch: new DynamoJobSearch(doc, config.tableName),
   };
 }
 
@@ -113,7 +115,7 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
 
 /** The api function's dependencies. */
 export function apiDeps(config: AppConfig): ApiDeps {
-  const { doc: _doc, ...table } = tableAdapters(config);
+  const { doc: _doc, jobSearch: _search, ...table } = tableAdapters(config);
   return { config, ...table, workflow: jobWorkflow(config, 'API') };
 }
 

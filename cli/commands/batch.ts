@@ -11,18 +11,18 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { dataDirOf, dynamoPathOf, readServeInfo, type ServeInfo } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
-import type { BatchStatus } from '#local/batch-intake';
 import { createDynamoDocumentClient, createS3Client, createSqsClient } from '#shared/adapters/aws/clients';
+import { readBatchStatus } from '#shared/adapters/aws/sqs';
+import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
-import { scanPages } from '#shared/adapters/dynamo/pages';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import {
   BATCH_KEY_PREFIX,
+  type BatchStatus,
   batchIdempotencyKey,
   INCOMING_PREFIX,
   parseSubtasksCsv,
@@ -32,7 +32,7 @@ import {
 import { RequestValidationError } from '#shared/domain/errors';
 import { jobIdForKey } from '#shared/domain/idempotency';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
-import type { JobRef, JobStore } from '#shared/ports/job-store';
+import type { JobRef, JobSearch, JobStore } from '#shared/ports/job-store';
 import type { UsageSummary } from '#shared/ports/ledger';
 import type { TenantStore } from '#shared/ports/tenants';
 import { createTenant } from '#shared/use-cases/tenants';
@@ -207,85 +207,17 @@ export async function sendSubmission(
   return { messageIds };
 }
 
-/** Where `status` reads: the batch queue and its dead-letter queue, through an injected SQS client. */
-export interface BatchStatusEndpoints {
-  sqs: SQSClient;
-  queueUrl: string;
-  deadLetterQueueUrl?: string;
-}
-
 /**
- * The batch intake's status from the queues' attributes (any SQS endpoint: fauxqs, a running
- * `parl serve`, or SQS itself) and the number of jobs the intake started, which the caller knows.
+ * The job an upload became, found by its idempotency key's prefix (bucket and key), or undefined
+ * while there is none. Keys too long to keep (hashed) are not found.
  */
-export async function readBatchStatus(
-  endpoints: BatchStatusEndpoints,
-  jobsStarted: number,
-): Promise<BatchStatus> {
-  const attrs = async (queueUrl: string) => {
-    const out = await endpoints.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    const a = out.Attributes ?? {};
-    const n = (k: string) => Number(a[k as keyof typeof a] ?? 0);
-    return {
-      visible: n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesDelayed'),
-      inFlight: n('ApproximateNumberOfMessagesNotVisible'),
-    };
-  };
-  const [queue, dlq] = await Promise.all([
-    attrs(endpoints.queueUrl),
-    endpoints.deadLetterQueueUrl
-      ? attrs(endpoints.deadLetterQueueUrl)
-      : Promise.resolve({ visible: 0, inFlight: 0 }),
-  ]);
-  return {
-    queueDepth: queue.visible,
-    inFlight: queue.inFlight,
-    dlqDepth: dlq.visible + dlq.inFlight,
-    jobsStarted,
-  };
-}
-
-/** The pages of jobs whose idempotency key begins with `keyPrefix` (a scan: for the local table). */
-const scanJobsByKey = (doc: DynamoDBDocumentClient, tableName: string, keyPrefix: string, select?: 'COUNT') =>
-  scanPages(doc, {
-    TableName: tableName,
-    FilterExpression: 'sk = :job AND begins_with(idempotencyKey, :key)',
-    ExpressionAttributeValues: { ':job': 'JOB', ':key': keyPrefix },
-    ...(select ? { Select: select } : {}),
-  });
-
-/**
- * Jobs started through the batch intake in a table: jobs whose idempotency key is in the batch
- * namespace (a scan: for the local stack's table, not for a cloud one).
- */
-export async function countBatchJobs(doc: DynamoDBDocumentClient, tableName: string): Promise<number> {
-  let count = 0;
-  for await (const page of scanJobsByKey(doc, tableName, BATCH_KEY_PREFIX, 'COUNT')) count += page.Count ?? 0;
-  return count;
-}
-
-/**
- * The job an upload became, found by its idempotency key's prefix (bucket and key; a scan, for the
- * local table), or undefined while there is none. Keys too long to keep (hashed) are not found.
- */
-export async function findUploadJob(
-  doc: DynamoDBDocumentClient,
-  tableName: string,
+async function findUploadJob(
+  search: JobSearch,
   upload: { bucket: string; key: string },
 ): Promise<JobRef | undefined> {
   const prefix = `${BATCH_KEY_PREFIX}s3:${upload.bucket}/${upload.key}#`;
-  for await (const page of scanJobsByKey(doc, tableName, prefix)) {
-    const item = page.Items?.[0];
-    if (item) return { tenantId: String(item.tenantId), jobId: String(item.jobId) };
+  for await (const job of search.findJobs({ idempotencyKeyPrefix: prefix })) {
+    return { tenantId: job.tenantId, jobId: job.jobId };
   }
   return undefined;
 }
@@ -522,7 +454,7 @@ async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promis
         let found: JobRef | undefined;
         for (;;) {
           const s = await status(); // before the lookup, as in waitForJobs
-          found = await findUploadJob(doc, info.tableName, upload);
+          found = await findUploadJob(new DynamoJobSearch(doc, info.tableName), upload);
           const drained = s.queueDepth === 0 && s.inFlight === 0;
           if (found || (drained && Date.now() > notifiedBy)) break;
           progress(
@@ -618,7 +550,7 @@ async function submitEmbedded(opts: BatchSubmitOptions): Promise<number> {
       let finished = 0;
       for (const ref of batch.startedJobs) {
         const job = await stack.store.getJob(ref);
-        if (job && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status)) finished += 1;
+        if (job && TERMINAL_STATUSES.includes(job.status)) finished += 1;
       }
       const line = `queue ${s.queueDepth} · in flight ${s.inFlight} · DLQ ${s.dlqDepth} · jobs ${s.jobsStarted} started, ${finished} finished`;
       if (line !== last) say(line);
@@ -681,7 +613,7 @@ export async function serverBatchStatus(dataDir: string): Promise<BatchStatus | 
         queueUrl: info.batch.queueUrl,
         ...(info.batch.deadLetterQueueUrl ? { deadLetterQueueUrl: info.batch.deadLetterQueueUrl } : {}),
       },
-      await countBatchJobs(doc, info.tableName),
+      await new DynamoJobSearch(doc, info.tableName).countJobs({ idempotencyKeyPrefix: BATCH_KEY_PREFIX }),
     );
   } finally {
     sqs.destroy();

@@ -5,7 +5,6 @@
  * endpoint of the runtime.
  */
 import { mkdirSync } from 'node:fs';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import {
@@ -166,26 +165,13 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
  */
 async function closeOrphanedJobs(stack: import('#local/runtime').EmbeddedStack): Promise<number> {
   let closed = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await stack.store.client.send(
-      new ScanCommand({
-        TableName: stack.config.tableName,
-        FilterExpression: 'sk = :job AND (#s = :accepted OR #s = :running)',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':job': 'JOB', ':accepted': 'ACCEPTED', ':running': 'RUNNING' },
-        ExclusiveStartKey: start,
-      }),
+  for await (const job of stack.jobSearch.findJobs({ statuses: ['ACCEPTED', 'RUNNING'] })) {
+    await stack.closeEnded(
+      { tenantId: job.tenantId, jobId: job.jobId },
+      { status: 'FAILED', reason: 'the local server stopped while the job was running' },
     );
-    for (const item of page.Items ?? []) {
-      await stack.closeEnded(
-        { tenantId: item.tenantId as string, jobId: item.jobId as string },
-        { status: 'FAILED', reason: 'the local server stopped while the job was running' },
-      );
-      closed++;
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
+    closed++;
+  }
   return closed;
 }
 

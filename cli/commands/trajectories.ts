@@ -6,7 +6,6 @@
 
 import { dataDirOf } from '#cli/data-dir';
 import { subcommandFlags, UsageError } from '#cli/flags';
-import { DynamoJobHistory } from '#shared/adapters/dynamo/job-history';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { loadConfig } from '#shared/config';
 import { exportTrajectories } from '#shared/use-cases/export-trajectories';
@@ -40,10 +39,11 @@ export function createTrajectoriesCommand(
     const config = loadConfig({ ...process.env, TABLE_NAME: 'unused' });
     const handle = await open(dataDirOf(values['data-dir'] as string | undefined));
     try {
+      const store = new DynamoJobStore(handle.doc, handle.tableName);
       const trajectories = exportTrajectories(
         {
-          history: new DynamoJobHistory(handle.doc, handle.tableName),
-          steps: new DynamoJobStore(handle.doc, handle.tableName),
+          jobs: store,
+          steps: store,
           limits: {
             maxSubagentsCap: config.maxSubagentsCap,
             defaultMaxSubagents: config.defaultMaxSubagents,

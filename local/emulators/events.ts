@@ -28,6 +28,7 @@ import {
   resourcesOfType,
 } from '#local/template';
 import { createS3Client, createSqsClient } from '#shared/adapters/aws/clients';
+import { type QueueDepth, queueDepth } from '#shared/adapters/aws/sqs';
 
 export { localBucketName };
 
@@ -229,22 +230,8 @@ export class LocalEvents {
   }
 
   /** Messages waiting (`visible`, delayed included) and received but not deleted (`inFlight`). */
-  async depth(queue: LocalQueue): Promise<{ visible: number; inFlight: number }> {
-    const out = await this.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    const a = out.Attributes ?? {};
-    return {
-      visible: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
-      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
-    };
+  depth(queue: LocalQueue): Promise<QueueDepth> {
+    return queueDepth(this.sqs, queue.url);
   }
 
   /**

@@ -248,3 +248,15 @@ export function batchIdempotencyKey(key: string): string {
   if (key.length <= MAX_KEY_CHARS) return `${BATCH_KEY_PREFIX}${key}`;
   return `${BATCH_KEY_PREFIX}sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
+
+/** What `parl batch status` reports. */
+export interface BatchStatus {
+  /** Messages waiting on the batch queue. */
+  queueDepth: number;
+  /** Messages received and not yet deleted (being processed, or failed and waiting to return). */
+  inFlight: number;
+  /** Messages in the batch queue's dead-letter queue. */
+  dlqDepth: number;
+  /** Jobs the batch intake started (duplicates start none). */
+  jobsStarted: number;
+}

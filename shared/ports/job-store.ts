@@ -109,6 +109,39 @@ export interface AgentRecord {
   error?: string;
 }
 
+/** Which of a tenant's jobs a listing returns, in which order, from where. */
+export interface JobListing extends PageOptions {
+  /** `newest` first (the default: the API's listing) or `oldest` first (exports). */
+  order?: 'newest' | 'oldest';
+  /** Only the jobs accepted at or after this ISO timestamp. */
+  since?: string;
+  /**
+   * Read each job back from its own item (consistent), not from the listing index, which may lag a
+   * job's latest state by a moment.
+   */
+  consistent?: boolean;
+}
+
+/** Which jobs, across tenants, a {@link JobSearch} finds. */
+export interface JobCriteria {
+  /** Jobs whose idempotency key begins with this. */
+  idempotencyKeyPrefix?: string;
+  /** Jobs in one of these statuses (unset or empty: any status). */
+  statuses?: readonly JobStatus[];
+}
+
+/**
+ * Jobs across tenants, found by what they hold rather than by tenant: the local operator's view
+ * (which jobs did the batch intake start, which did a stopped server leave running). It reads the
+ * whole table, so it serves the embedded stack and its tools, never a request path.
+ */
+export interface JobSearch {
+  /** Every job matching `criteria`, in no particular order. */
+  findJobs(criteria: JobCriteria): AsyncIterable<JobRecord>;
+  /** How many jobs match `criteria`. */
+  countJobs(criteria: JobCriteria): Promise<number>;
+}
+
 /** Jobs, their subtasks, data and results. */
 export interface JobStore {
   /** Stores a new job with its subtasks and data; false (and nothing changed) if the job exists. */
@@ -124,8 +157,8 @@ export interface JobStore {
     ref: JobRef,
     outcome: Pick<JobRecord, 'status' | 'finishedAt' | 'metrics' | 'result' | 'error'>,
   ): Promise<boolean>;
-  /** The tenant's jobs, newest first. */
-  listJobs(tenantId: string, opts?: PageOptions): Promise<Page<JobRecord>>;
+  /** One page of the tenant's jobs, newest first unless `order` says otherwise. */
+  listJobs(tenantId: string, opts?: JobListing): Promise<Page<JobRecord>>;
   putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void>;
   listSubtasks(ref: JobRef): Promise<Subtask[]>;
   getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]>;

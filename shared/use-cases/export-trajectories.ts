@@ -6,8 +6,8 @@
 import type { AppConfig } from '#shared/config';
 import { stageTotals } from '#shared/domain/measures';
 import { TERMINAL_STATUSES } from '#shared/domain/types';
-import type { JobHistory } from '#shared/ports/job-history';
-import type { JobRecord, StepRecorder } from '#shared/ports/job-store';
+import type { JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
+import { allItems } from '#shared/ports/paging';
 
 /** The schema version of a trajectory record. */
 export const TRAJECTORY_VERSION = 1;
@@ -84,10 +84,19 @@ export interface Trajectory {
  * 3. read each job's steps and build its record
  */
 export async function* exportTrajectories(
-  deps: { history: JobHistory; steps: StepRecorder; limits: TrajectoryLimits },
+  deps: { jobs: Pick<JobStore, 'listJobs'>; steps: StepRecorder; limits: TrajectoryLimits },
   input: { tenantId: string; since?: string },
 ): AsyncIterable<Trajectory> {
-  for await (const job of deps.history.listJobs(input.tenantId, input.since ? { since: input.since } : {})) {
+  const jobs = allItems((cursor) =>
+    deps.jobs.listJobs(input.tenantId, {
+      order: 'oldest',
+      consistent: true,
+      limit: 100,
+      ...(input.since ? { since: input.since } : {}),
+      ...(cursor ? { cursor } : {}),
+    }),
+  );
+  for await (const job of jobs) {
     if (!TERMINAL_STATUSES.includes(job.status)) continue;
     const steps = await deps.steps.listSteps(job);
     yield toTrajectory(job, steps, deps.limits);

@@ -3,22 +3,22 @@ import { networkInterfaces } from 'node:os';
 import { FullBatchFailureError } from '@aws-lambda-powertools/batch';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSubmission, readBatchStatus, sendSubmission } from '#cli/commands/batch';
+import { planSubmission, sendSubmission } from '#cli/commands/batch';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import { lambdaContext } from '#local/lambda-context';
 import { EmbeddedStack } from '#local/runtime';
-import { createDynamoDocumentClient, createS3Client } from '#shared/adapters/aws/clients';
+import { createS3Client } from '#shared/adapters/aws/clients';
 import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
-import { keys } from '#shared/adapters/dynamo/keys';
+import { readBatchStatus } from '#shared/adapters/aws/sqs';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
 import { jobIdForKey, requestHash } from '#shared/domain/idempotency';
 import { parseJobRequest } from '#shared/domain/request';
 import { type Tenant, usagePeriod } from '#shared/domain/tenant';
 import type { JobRef } from '#shared/ports/job-store';
+import { allItems } from '#shared/ports/paging';
 import type { WorkflowStarter } from '#shared/ports/workflow';
 import {
   type AcceptJobDeps,
@@ -74,16 +74,11 @@ describe('the batch intake on fauxqs', () => {
 
   /** The jobs stored for a tenant (the tenant's job listing: one record per accepted job). */
   async function jobsOf(tenantId: string): Promise<string[]> {
-    const client = createDynamoDocumentClient(stack.config);
-    const out = await client.send(
-      new QueryCommand({
-        TableName: stack.config.tableName,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.tenantJobsPk(tenantId) },
-      }),
-    );
-    return (out.Items ?? []).map((i) => String(i.jobId));
+    const jobs: string[] = [];
+    for await (const job of allItems((cursor) => stack.store.listJobs(tenantId, cursor ? { cursor } : {}))) {
+      jobs.push(job.jobId);
+    }
+    return jobs;
   }
 
   async function send(tenantBodies: unknown[]): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { keys, tenantKeys } from '#shared/adapters/dynamo/keys';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { isConditionFailure, requireTenant, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
 import { AuthError, BudgetExceededError } from '#shared/domain/errors';
@@ -30,7 +30,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
   ) {}
 
   private budgetKey(ref: JobRef) {
-    return { pk: keys.jobPk(ref), sk: tenantKeys.budget };
+    return { pk: keys.jobPk(ref), sk: keys.budget };
   }
 
   private async getBudget(ref: JobRef): Promise<Record<string, unknown> | undefined> {
@@ -272,8 +272,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          pk: tenantKeys.pk(ref.tenantId),
-          sk: tenantKeys.usage(charge.period, ref.jobId),
+          pk: keys.tenantPk(ref.tenantId),
+          sk: keys.usage(charge.period, ref.jobId),
           jobId: ref.jobId,
           ...charge,
         },
@@ -295,8 +295,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
     const items = await queryByPrefix(
       this.client,
       this.tableName,
-      tenantKeys.pk(tenantId),
-      tenantKeys.usagePrefix(period),
+      keys.tenantPk(tenantId),
+      keys.usagePrefix(period),
     );
     for (const item of items) {
       sum.jobs += Number(item.jobs);

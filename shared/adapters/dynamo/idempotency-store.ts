@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { tenantKeys } from '#shared/adapters/dynamo/keys';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { isConditionFailure } from '#shared/adapters/dynamo/tenant-item';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
 
@@ -26,8 +26,8 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            pk: tenantKeys.pk(tenantId),
-            sk: tenantKeys.idempotency(key),
+            pk: keys.tenantPk(tenantId),
+            sk: keys.idempotency(key),
             ...claim,
             createdAt: new Date().toISOString(),
             ttl: Math.floor(Date.now() / 1000) + IDEMPOTENCY_TTL_SECONDS,
@@ -41,7 +41,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       const out = await this.client.send(
         new GetCommand({
           TableName: this.tableName,
-          Key: { pk: tenantKeys.pk(tenantId), sk: tenantKeys.idempotency(key) },
+          Key: { pk: keys.tenantPk(tenantId), sk: keys.idempotency(key) },
           ConsistentRead: true,
         }),
       );

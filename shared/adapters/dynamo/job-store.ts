@@ -9,11 +9,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
+import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { queryByPrefix, queryPages } from '#shared/adapters/dynamo/pages';
-import type { Role, StepRecord, Subtask } from '#shared/domain/types';
+import { type Role, type StepRecord, type Subtask, TERMINAL_STATUSES } from '#shared/domain/types';
 import type {
   AgentRecord,
+  JobListing,
   JobRecord,
   JobRef,
   JobStore,
@@ -24,21 +26,6 @@ import type { Page, PageOptions } from '#shared/ports/paging';
 
 const BATCH_WRITE_MAX = 25;
 const BATCH_GET_MAX = 100;
-const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
-
-const chunks = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
-
-const strip = <T extends Record<string, unknown>>(
-  item: Record<string, unknown> | undefined,
-): T | undefined => {
-  if (!item) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
-  return rest as T;
-};
 
 /**
  * Jobs, subtasks, results, steps and agents in one DynamoDB table, through an injected document client.
@@ -47,8 +34,7 @@ const strip = <T extends Record<string, unknown>>(
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
   constructor(
-    /** The document client (the local runtime's maintenance scans use it too). */
-    readonly client: DynamoDBDocumentClient,
+    private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
@@ -101,7 +87,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         ConsistentRead: true,
       }),
     );
-    return strip<JobRecord & Record<string, unknown>>(out.Item);
+    return withoutKeys<JobRecord & Record<string, unknown>>(out.Item);
   }
 
   async updateJob(ref: JobRef, patch: Partial<Omit<JobRecord, 'tenantId' | 'jobId'>>): Promise<void> {
@@ -136,11 +122,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
           },
           ExpressionAttributeValues: {
             ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
-            ':t0': TERMINAL[0],
-            ':t1': TERMINAL[1],
-            ':t2': TERMINAL[2],
+            ...Object.fromEntries(TERMINAL_STATUSES.map((status, i) => [`:t${i}`, status])),
           },
-          ConditionExpression: 'attribute_exists(pk) AND NOT #s IN (:t0, :t1, :t2)',
+          ConditionExpression: `attribute_exists(pk) AND NOT #s IN (${TERMINAL_STATUSES.map((_, i) => `:t${i}`).join(', ')})`,
         }),
       );
       return true;
@@ -155,26 +139,19 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listSubtasks(ref: JobRef): Promise<Subtask[]> {
-    return (await this.queryPrefix(ref, 'SUBTASK#')).map((i) => strip<Subtask & Record<string, unknown>>(i)!);
+    return (await this.queryPrefix(ref, keys.subtaskPrefix)).map(
+      (i) => withoutKeys<Subtask & Record<string, unknown>>(i)!,
+    );
   }
 
   async getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]> {
     const found = new Map<string, Subtask>();
-    for (const part of chunks([...new Set(ids)], BATCH_GET_MAX)) {
-      let request: Record<string, { Keys: Record<string, string>[]; ConsistentRead: boolean }> | undefined = {
-        [this.tableName]: {
-          Keys: part.map((id) => ({ pk: keys.jobPk(ref), sk: keys.subtask(id) })),
-          ConsistentRead: true,
-        },
-      };
-      while (request && Object.keys(request).length > 0) {
-        const out = await this.client.send(new BatchGetCommand({ RequestItems: request }));
-        for (const item of out.Responses?.[this.tableName] ?? []) {
-          const s = strip<Subtask & Record<string, unknown>>(item)!;
-          found.set(s.id, s);
-        }
-        request = out.UnprocessedKeys as typeof request;
-      }
+    const items = await this.batchGet(
+      [...new Set(ids)].map((id) => ({ pk: keys.jobPk(ref), sk: keys.subtask(id) })),
+    );
+    for (const item of items) {
+      const subtask = withoutKeys<Subtask & Record<string, unknown>>(item)!;
+      found.set(subtask.id, subtask);
     }
     return ids.map((id) => found.get(id)).filter((s): s is Subtask => s !== undefined);
   }
@@ -196,8 +173,8 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listResults(ref: JobRef): Promise<SubtaskResult[]> {
-    return (await this.queryPrefix(ref, 'RESULT#')).map(
-      (i) => strip<SubtaskResult & Record<string, unknown>>(i)!,
+    return (await this.queryPrefix(ref, keys.resultPrefix)).map(
+      (i) => withoutKeys<SubtaskResult & Record<string, unknown>>(i)!,
     );
   }
 
@@ -243,7 +220,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listSteps(ref: JobRef): Promise<StepRecord[]> {
-    return (await this.queryPrefix(ref, 'STEP#')).map((i) => strip<StepRecord & Record<string, unknown>>(i)!);
+    return (await this.queryPrefix(ref, keys.stepPrefix)).map(
+      (i) => withoutKeys<StepRecord & Record<string, unknown>>(i)!,
+    );
   }
 
   async listStepsPage(ref: JobRef, opts: PageOptions = {}): Promise<Page<StepRecord>> {
@@ -251,44 +230,65 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': 'STEP#' },
+        ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': keys.stepPrefix },
         Limit: opts.limit ?? 100,
         ConsistentRead: true,
         ExclusiveStartKey: decodeCursor(
           opts.cursor,
-          (k) => k.pk === keys.jobPk(ref) && typeof k.sk === 'string' && k.sk.startsWith('STEP#'),
+          (k) => k.pk === keys.jobPk(ref) && typeof k.sk === 'string' && k.sk.startsWith(keys.stepPrefix),
         ),
       }),
     );
     const nextCursor = encodeCursor(out.LastEvaluatedKey);
     return {
-      items: (out.Items ?? []).map((i) => strip<StepRecord & Record<string, unknown>>(i)!),
+      items: (out.Items ?? []).map((i) => withoutKeys<StepRecord & Record<string, unknown>>(i)!),
       ...(nextCursor ? { nextCursor } : {}),
     };
   }
 
-  async listJobs(tenantId: string, opts: PageOptions = {}): Promise<Page<JobRecord>> {
+  async listJobs(tenantId: string, opts: JobListing = {}): Promise<Page<JobRecord>> {
+    const pk = keys.tenantJobsPk(tenantId);
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         IndexName: keys.index,
-        KeyConditionExpression: 'gsi1pk = :p AND begins_with(gsi1sk, :job)',
-        ExpressionAttributeValues: { ':p': keys.tenantJobsPk(tenantId), ':job': 'JOB#' },
-        ScanIndexForward: false,
+        KeyConditionExpression:
+          opts.since === undefined
+            ? 'gsi1pk = :p AND begins_with(gsi1sk, :job)'
+            : 'gsi1pk = :p AND gsi1sk >= :from',
+        ExpressionAttributeValues: {
+          ':p': pk,
+          ...(opts.since === undefined
+            ? { ':job': keys.tenantJobsPrefix }
+            : { ':from': keys.tenantJobsFrom(opts.since) }),
+        },
+        ScanIndexForward: opts.order === 'oldest',
         Limit: opts.limit ?? 50,
-        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === keys.tenantJobsPk(tenantId)),
+        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === pk),
       }),
     );
+    const listed = (out.Items ?? []).map((i) => withoutKeys<JobRecord & Record<string, unknown>>(i)!);
     const nextCursor = encodeCursor(out.LastEvaluatedKey);
     return {
-      items: (out.Items ?? []).map((i) => strip<JobRecord & Record<string, unknown>>(i)!),
+      items: opts.consistent ? await this.getJobs(listed) : listed,
       ...(nextCursor ? { nextCursor } : {}),
     };
   }
 
+  /** The jobs' own items, read consistently, in the order of `refs` (a job gone meanwhile is left out). */
+  private async getJobs(refs: readonly JobRef[]): Promise<JobRecord[]> {
+    const found = new Map<string, JobRecord>();
+    const items = await this.batchGet(refs.map((ref) => ({ pk: keys.jobPk(ref), sk: keys.job })));
+    for (const item of items) {
+      const job = withoutKeys<JobRecord & Record<string, unknown>>(item)!;
+      found.set(job.jobId, job);
+    }
+    return refs.map((ref) => found.get(ref.jobId)).filter((j): j is JobRecord => j !== undefined);
+  }
+
   async listAgents(ref: JobRef): Promise<AgentRecord[]> {
-    return (await this.queryPrefix(ref, 'AGENT#')).map(
-      (i) => strip<AgentRecord & Record<string, unknown>>(i)!,
+    return (await this.queryPrefix(ref, keys.agentPrefix)).map(
+      (i) => withoutKeys<AgentRecord & Record<string, unknown>>(i)!,
     );
   }
 
@@ -297,7 +297,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     for await (const page of queryPages(this.client, {
       TableName: this.tableName,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-      ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': `AGENT#${keys.stagePrefix(stage)}#` },
+      ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': keys.stageAgentsPrefix(stage) },
       Select: 'COUNT',
     })) {
       count += page.Count ?? 0;
@@ -307,6 +307,22 @@ export class DynamoJobStore implements JobStore, StepRecorder {
 
   private queryPrefix(ref: JobRef, prefix: string): Promise<Record<string, unknown>[]> {
     return queryByPrefix(this.client, this.tableName, keys.jobPk(ref), prefix);
+  }
+
+  /** The items of `itemKeys` (consistent reads, 100 a request, unprocessed keys asked again), in no order. */
+  private async batchGet(itemKeys: readonly Record<string, string>[]): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    for (const part of chunks(itemKeys, BATCH_GET_MAX)) {
+      let request: Record<string, { Keys: Record<string, string>[]; ConsistentRead: boolean }> | undefined = {
+        [this.tableName]: { Keys: part, ConsistentRead: true },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await this.client.send(new BatchGetCommand({ RequestItems: request }));
+        items.push(...(out.Responses?.[this.tableName] ?? []));
+        request = out.UnprocessedKeys as typeof request;
+      }
+    }
+    return items;
   }
 
   private async batchPut(items: Record<string, unknown>[]): Promise<void> {

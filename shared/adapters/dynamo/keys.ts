@@ -1,46 +1,70 @@
 import type { Role } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 
+/** The partition of everything a tenant owns: `TENANT#<tenantId>`. */
+const tenantPk = (tenantId: string) => `TENANT#${tenantId}`;
+/** Stages sort as text: `001`, `002`, … */
+const stage3 = (stage: number) => String(stage).padStart(3, '0');
+
 /**
- * Key layout of the single table. Every partition key leads with `TENANT#<tenantId>`, so IAM can
- * narrow a tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants.
+ * The key layout of the single table: every key, index name and prefix the adapters use, and no
+ * other module spells one. Every partition key leads with `TENANT#<tenantId>`, so IAM can narrow a
+ * tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants (the one exception,
+ * `TENANTS` on the GSI, is the operator's list of tenants, never reached with a tenant's key).
+ *
+ * - a tenant's partition `TENANT#<tenantId>`: the tenant (`TENANT`), its policies (`POLICY#…`),
+ *   idempotency claims (`IDEMPOTENCY#…`) and usage records (`USAGE#<period>#<jobId>`)
+ * - a job's partition `TENANT#<tenantId>#JOB#<jobId>`: the job (`JOB`), its subtasks, data, results,
+ *   steps, agents, attempts and budget record
+ * - the GSI `gsi1` (`gsi1pk`, `gsi1sk`): a tenant's jobs by acceptance time (`JOB#<acceptedAt>#<jobId>`
+ *   under the tenant's partition value), and every tenant (`TENANT#<createdAt>#<tenantId>` under `TENANTS`)
  */
 export const keys = {
-  jobPk: (ref: JobRef) => `TENANT#${ref.tenantId}#JOB#${ref.jobId}`,
-  job: 'JOB',
-  tenantJobsPk: (tenantId: string) => `TENANT#${tenantId}`,
-  /** The partition of a tenant's own records (its policies). */
-  tenantPk: (tenantId: string) => `TENANT#${tenantId}`,
-  policy: (taskClass: string) => `POLICY#${taskClass}`,
-  tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
   /**
-   * The one GSI, over (`gsi1pk`, `gsi1sk`): a tenant's jobs, and every tenant (TENANT_JOBS_INDEX of
-   * the stateful stack).
+   * The one GSI, over (`gsi1pk`, `gsi1sk`): a tenant's jobs, and every tenant. The stateful stack
+   * creates it under this name (TENANT_JOBS_INDEX).
    */
   index: 'gsi1',
-  subtask: (id: string) => `SUBTASK#${id}`,
-  data: (kind: string, id: string) => `DATA#${kind}#${id}`,
-  result: (subtaskId: string) => `RESULT#${subtaskId}`,
-  stagePrefix: (stage: number) => String(stage).padStart(3, '0'),
-  step: (stage: number, role: Role, agentId: string, step: number) =>
-    `STEP#${keys.stagePrefix(stage)}#${role}#${agentId}#${String(step).padStart(5, '0')}`,
-  agentStepsPrefix: (stage: number, role: Role, agentId: string) =>
-    `STEP#${keys.stagePrefix(stage)}#${role}#${agentId}#`,
-  agent: (stage: number, agentId: string) => `AGENT#${keys.stagePrefix(stage)}#${agentId}`,
-  attempt: (stage: number, role: Role, agentId: string) =>
-    `ATTEMPT#${keys.stagePrefix(stage)}#${role}#${agentId}`,
-};
 
-/** Tenant-level records: the tenant itself, idempotency claims and per-job usage, all under `TENANT#<id>`. */
-export const tenantKeys = {
-  pk: (tenantId: string) => `TENANT#${tenantId}`,
+  // ── a tenant's partition ──────────────────────────────────────────────────────────────────
+  tenantPk,
+  /** The tenant's own item. */
   tenant: 'TENANT',
-  /** gsi1 partition listing every tenant (an operator's view, never reached with a tenant's key). */
-  allTenantsPk: 'TENANTS',
-  allTenantsSk: (createdAt: string, tenantId: string) => `TENANT#${createdAt}#${tenantId}`,
+  policy: (taskClass: string) => `POLICY#${taskClass}`,
+  policyPrefix: 'POLICY#',
   idempotency: (key: string) => `IDEMPOTENCY#${key}`,
   usagePrefix: (period: string) => `USAGE#${period}#`,
   usage: (period: string, jobId: string) => `USAGE#${period}#${jobId}`,
-  /** The job's budget record lives in the job's partition. */
+
+  // ── the GSI ───────────────────────────────────────────────────────────────────────────────
+  /** A tenant's jobs on the GSI: the tenant's partition value, sorted by acceptance time. */
+  tenantJobsPk: tenantPk,
+  tenantJobsSk: (acceptedAt: string, jobId: string) => `JOB#${acceptedAt}#${jobId}`,
+  tenantJobsPrefix: 'JOB#',
+  /** The first sort key of the jobs accepted at or after `since`. */
+  tenantJobsFrom: (since: string) => `JOB#${since}`,
+  /** The GSI partition listing every tenant. */
+  allTenantsPk: 'TENANTS',
+  allTenantsSk: (createdAt: string, tenantId: string) => `TENANT#${createdAt}#${tenantId}`,
+
+  // ── a job's partition ─────────────────────────────────────────────────────────────────────
+  jobPk: (ref: JobRef) => `${tenantPk(ref.tenantId)}#JOB#${ref.jobId}`,
+  /** The job's own item. */
+  job: 'JOB',
+  /** The job's budget record. */
   budget: 'BUDGET',
+  subtask: (id: string) => `SUBTASK#${id}`,
+  subtaskPrefix: 'SUBTASK#',
+  data: (kind: string, id: string) => `DATA#${kind}#${id}`,
+  result: (subtaskId: string) => `RESULT#${subtaskId}`,
+  resultPrefix: 'RESULT#',
+  step: (stage: number, role: Role, agentId: string, step: number) =>
+    `STEP#${stage3(stage)}#${role}#${agentId}#${String(step).padStart(5, '0')}`,
+  stepPrefix: 'STEP#',
+  agentStepsPrefix: (stage: number, role: Role, agentId: string) =>
+    `STEP#${stage3(stage)}#${role}#${agentId}#`,
+  agent: (stage: number, agentId: string) => `AGENT#${stage3(stage)}#${agentId}`,
+  agentPrefix: 'AGENT#',
+  stageAgentsPrefix: (stage: number) => `AGENT#${stage3(stage)}#`,
+  attempt: (stage: number, role: Role, agentId: string) => `ATTEMPT#${stage3(stage)}#${role}#${agentId}`,
 };

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { tenantKeys } from '#shared/adapters/dynamo/keys';
+import { keys } from '#shared/adapters/dynamo/keys';
 import { NotFoundError } from '#shared/domain/errors';
 import { type Tenant, usd } from '#shared/domain/tenant';
 
@@ -14,7 +14,7 @@ export const isConditionFailure = (error: unknown): boolean =>
   error instanceof ConditionalCheckFailedException;
 
 /** The key of a tenant's own item. */
-export const tenantItemKey = (tenantId: string) => ({ pk: tenantKeys.pk(tenantId), sk: tenantKeys.tenant });
+export const tenantItemKey = (tenantId: string) => ({ pk: keys.tenantPk(tenantId), sk: keys.tenant });
 
 export function toTenant(item: Record<string, unknown>): Tenant {
   return {

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
-import { keys, tenantKeys } from '#shared/adapters/dynamo/keys';
+import { keys } from '#shared/adapters/dynamo/keys';
 import {
   isConditionFailure,
   readTenant,
@@ -29,10 +29,10 @@ export class DynamoTenantStore implements TenantStore {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          pk: tenantKeys.pk(tenant.tenantId),
-          sk: tenantKeys.tenant,
-          gsi1pk: tenantKeys.allTenantsPk,
-          gsi1sk: tenantKeys.allTenantsSk(tenant.createdAt, tenant.tenantId),
+          pk: keys.tenantPk(tenant.tenantId),
+          sk: keys.tenant,
+          gsi1pk: keys.allTenantsPk,
+          gsi1sk: keys.allTenantsSk(tenant.createdAt, tenant.tenantId),
           ...tenant,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
@@ -50,9 +50,9 @@ export class DynamoTenantStore implements TenantStore {
         TableName: this.tableName,
         IndexName: keys.index,
         KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': tenantKeys.allTenantsPk },
+        ExpressionAttributeValues: { ':p': keys.allTenantsPk },
         Limit: opts.limit ?? 100,
-        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === tenantKeys.allTenantsPk),
+        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === keys.allTenantsPk),
       }),
     );
     const nextCursor = encodeCursor(out.LastEvaluatedKey);
