@@ -8,6 +8,7 @@
 import type { BenchArgs } from './common';
 import { batchSuite } from './suites/batch';
 import { learningSuite } from './suites/learning';
+import { limiterSuite } from './suites/limiter';
 import { limitsSuite } from './suites/limits';
 import { pipelineSuite } from './suites/pipeline';
 import { toggleSuite } from './suites/toggle';
@@ -18,6 +19,7 @@ const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   learning: learningSuite,
   toggle: toggleSuite,
   limits: limitsSuite,
+  limiter: limiterSuite,
   batch: batchSuite,
 };
 

@@ -6,11 +6,11 @@ import { tenantsCommand } from '#cli/commands/tenants';
 import { trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
 import { loadConfig } from '#shared/config';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {
@@ -130,7 +130,9 @@ export function parseRunArgs(
   try {
     request = parseJobRequest(raw, { maxSubagentsCap: cap });
   } catch (error) {
-    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   return {
     request,
@@ -162,6 +164,7 @@ function readJsonObject(path: string): Record<string, unknown> {
   } catch (error) {
     throw new UsageError(
       `--input ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { cause: error },
     );
   }
   let raw: unknown;
@@ -170,6 +173,7 @@ function readJsonObject(path: string): Record<string, unknown> {
   } catch (error) {
     throw new UsageError(
       `--input ${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
     );
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))

@@ -70,7 +70,7 @@ export interface ProviderConfig {
   policy: LimiterPolicy;
   /** Longest a call waits for the limiter and for 429 retries before it fails. */
   maxWaitMs: number;
-  /** How often a waiting caller asks the limiter again when a slot may free at any moment. */
+  /** First pause of a caller waiting for a slot (doubling up to 2 s, jittered; a release in the process wakes it). */
   pollMs: number;
 }
 
@@ -166,7 +166,7 @@ function providerConfig(env: Env, timeoutMs: number): ProviderConfig {
       breakerOpenMs: positiveInt(env, 'PARL_PROVIDER_BREAKER_OPEN_MS', Math.max(1, Math.round(windowMs / 2))),
     },
     maxWaitMs: positiveInt(env, 'PARL_PROVIDER_MAX_WAIT_MS', 600_000),
-    pollMs: positiveInt(env, 'PARL_PROVIDER_POLL_MS', 50),
+    pollMs: positiveInt(env, 'PARL_PROVIDER_POLL_MS', 250),
   };
 }
 

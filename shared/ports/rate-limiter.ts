@@ -1,4 +1,5 @@
-import type { CallerRole, CallOutcome, LimiterState, ProviderLimits } from '#shared/domain/provider-limits';
+import type { LimiterState } from '#shared/domain/limiter-rules';
+import type { CallerRole, CallOutcome, ProviderLimits } from '#shared/domain/provider-limits';
 
 /** Who asks for a provider call, and how many tokens it will probably use. */
 export interface AcquireOptions {
@@ -28,6 +29,11 @@ export interface RateLimiter {
   acquire(options: AcquireOptions): Promise<LimiterLease>;
   /** Frees the lease and tells the limiter how the call went. */
   release(lease: LimiterLease, outcome: CallOutcome): Promise<void>;
+  /**
+   * How many more sub-agent calls the key's concurrency takes right now (its usable slots, less the
+   * orchestrators' reserve and the leases held): a Map wider than this only makes Lambdas wait.
+   */
+  freeSlots(): Promise<number>;
   /** The current shared state (for reports and tests). */
   snapshot(): Promise<{ limits: ProviderLimits; state: LimiterState }>;
 }

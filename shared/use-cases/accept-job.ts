@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '#shared/config';
 import { SubmissionInProgressError } from '#shared/domain/batch';
-import { AuthError, IdempotencyConflictError, RequestValidationError } from '#shared/domain/errors';
+import { AuthError, IdempotencyConflictError } from '#shared/domain/errors';
 import { jobIdForKey, requestHash } from '#shared/domain/idempotency';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import { estimateJobCostUsd, type JobSettings, jobSettingsOf } from '#shared/domain/tenant';
 import type { JobRequest, PriceTable } from '#shared/domain/types';
+import { workloadOf } from '#shared/domain/workloads/registry';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { JobRecord, JobRef, JobStore } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
@@ -68,7 +69,7 @@ export interface AcceptJobOutcome {
  * 1. look the tenant up: it must exist (else AuthError) and be ACTIVE (else AuthError, revoked)
  * 2. take the tenant's job settings ({@link jobSettingsOf}: width cap, λ annealing, λ)
  * 3. validate the request within the tenant's cap (RequestValidationError names the field)
- * 4. check the workload's data (RequestValidationError)
+ * 4. check the workload's data (its registry entry; RequestValidationError)
  * 5. with an idempotency key: the job id comes from the key; claim the key with the request's
  *    hash (another request under the same key → IdempotencyConflictError); an existing job is
  *    returned as it is (with {@link StartWait}: once started)
@@ -80,7 +81,7 @@ export interface AcceptJobOutcome {
 export async function acceptJob(deps: AcceptJobDeps, input: AcceptJobInput): Promise<AcceptJobOutcome> {
   const settings = await tenantSettings(deps, input.tenantId);
   const request = parseJobRequest(input.request, { maxSubagentsCap: settings.maxWidth });
-  checkWorkloadData(request);
+  workloadOf(request.workload).checkDataset(request.dataset);
   const key = input.idempotencyKey;
   const ref = { tenantId: input.tenantId, jobId: key ? jobIdForKey(input.tenantId, key) : randomUUID() };
   if (key) {
@@ -102,16 +103,6 @@ async function tenantSettings(deps: AcceptJobDeps, tenantId: string): Promise<Jo
   if (!tenant) throw new AuthError(`tenant "${tenantId}" does not exist`);
   if (tenant.status !== 'ACTIVE') throw new AuthError(`tenant "${tenantId}" is revoked`, true);
   return jobSettingsOf(tenant, deps.config.maxSubagentsCap);
-}
-
-/** Step 4: the data the request's workload reads (BMA: every installation has a string id). */
-function checkWorkloadData(request: JobRequest): void {
-  if (request.workload !== 'bma-compliance') return;
-  (request.dataset?.installations ?? []).forEach((inst, i) => {
-    if (typeof (inst as { id?: unknown })?.id !== 'string') {
-      throw new RequestValidationError(`dataset.installations[${i}].id`, 'must be a string');
-    }
-  });
 }
 
 /** Step 5: claims the key for this request; returns the job the key already stands for, if any. */

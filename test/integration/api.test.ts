@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
 import { EmbeddedStack } from '#local/runtime';
 import { API_ROUTES } from '#shared/domain/api-routes';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { costUsd, criticalSteps, sequentialSteps, tokenTotals } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { createTenant } from '#shared/use-cases/tenants';
 
 interface Answer {

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonReport } from '#cli/main';
 import { EmbeddedStack, LOCAL_BUDGET_USD, LOCAL_TENANT } from '#local/runtime';
-import { evaluateInstallation, generateInstallations } from '#shared/domain/bma';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import { usagePeriod } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
+import { generateInstallations } from '#shared/domain/workloads/bma/data';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
+import { evaluateInstallation } from '#shared/domain/workloads/bma/rules';
 
 const cap = { maxSubagentsCap: 1000 };
 const demo = (n: number, extra: Record<string, unknown> = {}) =>

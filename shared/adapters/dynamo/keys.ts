@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Role } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 
@@ -9,8 +10,9 @@ const stage3 = (stage: number) => String(stage).padStart(3, '0');
 /**
  * The key layout of the single table: every key, index name and prefix the adapters use, and no
  * other module spells one. Every partition key leads with `TENANT#<tenantId>`, so IAM can narrow a
- * tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants (the one exception,
- * `TENANTS` on the GSI, is the operator's list of tenants, never reached with a tenant's key).
+ * tenant's data path with `dynamodb:LeadingKeys` and no query can cross tenants (the exceptions:
+ * `TENANTS` on the GSI, the operator's list of tenants, never reached with a tenant's key, and a
+ * provider key's limiter under `PROVIDER#`, shared by every tenant using that key).
  *
  * - a tenant's partition `TENANT#<tenantId>`: the tenant (`TENANT`), its policies (`POLICY#…`),
  *   idempotency claims (`IDEMPOTENCY#…`) and usage records (`USAGE#<period>#<jobId>`)
@@ -18,6 +20,7 @@ const stage3 = (stage: number) => String(stage).padStart(3, '0');
  *   steps, agents, attempts and budget record
  * - the GSI `gsi1` (`gsi1pk`, `gsi1sk`): a tenant's jobs by acceptance time (`JOB#<acceptedAt>#<jobId>`
  *   under the tenant's partition value), and every tenant (`TENANT#<createdAt>#<tenantId>` under `TENANTS`)
+ * - a provider key's partition `PROVIDER#<hash>`: its limiter ({@link providerKeys})
  */
 export const keys = {
   /**
@@ -67,4 +70,20 @@ export const keys = {
   agentPrefix: 'AGENT#',
   stageAgentsPrefix: (stage: number) => `AGENT#${stage3(stage)}#`,
   attempt: (stage: number, role: Role, agentId: string) => `ATTEMPT#${stage3(stage)}#${role}#${agentId}`,
+};
+
+/**
+ * A provider key's limiter, shared by every job of every tenant using that key: its clock and
+ * control fields (`RATE`) and one item per concurrency slot (`SLOT#nnnnn`). The key itself is never
+ * stored, only 16 hex of sha256(base URL, key).
+ */
+export const providerKeys = {
+  pk: (baseUrl: string, apiKey: string | undefined) =>
+    `PROVIDER#${createHash('sha256')
+      .update(`${baseUrl}\n${apiKey ?? ''}`)
+      .digest('hex')
+      .slice(0, 16)}`,
+  rate: 'RATE',
+  slot: (n: number) => `SLOT#${String(n).padStart(5, '0')}`,
+  slotPrefix: 'SLOT#',
 };

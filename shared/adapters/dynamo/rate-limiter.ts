@@ -1,47 +1,56 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
-  type AcquireDecision,
-  type AcquireRequest,
-  applyRelease,
-  type CallOutcome,
-  type DenyReason,
-  decideAcquire,
-  initialLimiterState,
-  type Lease,
-  type LimiterPolicy,
+  breakerGate,
+  callCostMs,
+  decideSlot,
+  freeSubagentSlots,
+  insertionFor,
   type LimiterState,
-  type ProviderLimits,
+  MAX_SHIFTS,
+  mayClaimDirectly,
+  nextTicket,
+  type Pacing,
+  pacedBy,
+  pacingOf,
+  preferredSlot,
+  type RateState,
+  shiftedStart,
+  slotRanges,
+  type Ticket,
+  WAITER_MARKER_MS,
+  waiterKey,
+} from '#shared/domain/limiter-rules';
+import type {
+  CallerRole,
+  CallOutcome,
+  DenyReason,
+  LimiterPolicy,
+  ProviderLimits,
 } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import { providerKeys } from './keys';
+import { type LimiterClock, LimiterItems, type RateRead } from './limiter-items';
+import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
+import { type Issued, LimiterTable } from './limiter-table';
 
-/** The sort key of a provider key's limiter item. */
-export const LIMITER_SK = 'LIMITER';
+/** The partition key of a provider key's limiter ({@link providerKeys}). */
+export const providerPartitionKey = providerKeys.pk;
 
 /**
- * The partition key of a provider key's limiter: `PROVIDER#<16 hex of sha256(baseUrl, apiKey)>`.
- * Every job of every tenant using the same key shares it; the key itself is never stored.
+ * A caller gets ready (checks the schedule, claims its slot) a few round trips before its ticket
+ * starts, so it goes on time even when the table is slow; at most this long before.
  */
-export function providerPartitionKey(baseUrl: string, apiKey: string | undefined): string {
-  const hash = createHash('sha256')
-    .update(`${baseUrl}\n${apiKey ?? ''}`)
-    .digest('hex')
-    .slice(0, 16);
-  return `PROVIDER#${hash}`;
-}
-
-/** How long the limiter item lives after its last write (idle keys disappear through the table's TTL). */
-const ITEM_TTL_SECONDS = 7 * 24 * 3600;
-
-/** Reasons a slot may free at any moment (a release in this process wakes the waiter at once). */
-const WAKEABLE: ReadonlySet<DenyReason> = new Set([
-  'concurrency',
-  'fair-share',
-  'orchestrator-priority',
-  'probing',
-]);
+const MAX_LEAD_MS = 1_000;
+/** An orchestrator put ahead of the queue goes this long (plus one interval) from now, so no ticket it moves was checked before. */
+const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
+/** A caller holding a slot keeps it while it waits this long at most for a new ticket. */
+const HOLD_MS = 2_000;
+/** The longest pause between two looks at the slots while waiting for one. */
+const BACKOFF_CAP_MS = 2_000;
+/** How long a release keeps retrying a throttled table (the lease expires anyway). */
+const RELEASE_BUDGET_MS = 30_000;
 
 export interface DynamoRateLimiterOptions {
   client: DynamoDBDocumentClient;
@@ -50,51 +59,73 @@ export interface DynamoRateLimiterOptions {
   pk: string;
   policy: LimiterPolicy;
   maxWaitMs: number;
+  /** First pause while waiting for a slot (doubling, with jitter, up to 2 s; a release in this process wakes the waiter). */
   pollMs: number;
-  now?: () => number;
+  clock?: LimiterClock;
   random?: () => number;
 }
 
-interface DynamoLease extends LimiterLease {
-  readonly lease: Lease;
+/** One acquisition in progress. */
+interface Attempt {
+  id: string;
+  role: CallerRole;
+  tenantId: string;
+  costMs: number;
+  started: number;
+  deadline: number;
+  /** What it waited for last (named when it gives up). */
+  reason: DenyReason;
+  slot: number | undefined;
+  acquiredAt: number;
+  probe: boolean;
+  atCeiling: boolean;
 }
 
-/** One queued change of the limiter item. */
-type Op =
-  | {
-      kind: 'acquire';
-      request: AcquireRequest;
-      resolve: (d: AcquireDecision) => void;
-      reject: (e: unknown) => void;
-    }
-  | {
-      kind: 'release';
-      lease: Lease;
-      outcome: CallOutcome;
-      resolve: () => void;
-      reject: (e: unknown) => void;
-    };
+const realClock: LimiterClock = {
+  now: Date.now,
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done);
+    }),
+};
 
 /**
- * The shared limiter of one provider key in DynamoDB: one item holds leases, pacing clocks,
- * cooldown, adaptive ceiling and breaker; every change is a read-modify-write under a version
- * condition, so concurrent Lambdas never both take the last slot.
+ * The shared limiter of one provider key in DynamoDB, its state split so that the cost of a call
+ * does not grow with the number of callers (rules in `limiter-rules.ts`): a call takes a ticket
+ * from the key's clock (one atomic update; RPM and TPM), sleeps until it starts (free), checks the
+ * control fields once if it slept, claims one slot item (one conditional update) and frees it after
+ * the call (one more). Orchestrators come first (a reserved share of the slots, put ahead of queued
+ * tickets, and sub-agents give way while one waits for a slot); a tenant is held to a fair share of
+ * the slots while another waits; a 429 sets one cooldown for the key and lowers the adaptive ceiling;
+ * failures open the circuit breaker. Waiting for a slot backs off from `pollMs` with jitter and wakes
+ * early when a call of this process frees one.
  *
- * Within one process (a warm Lambda, or the local runtime where every sub-agent shares one
- * instance) the pending acquisitions and releases are applied together in one read-modify-write
- * (releases first, then orchestrators, then sub-agents in arrival order), so a hundred local
- * callers cost one write, not a hundred conflicting ones; a release wakes the local waiters.
+ * Hand-written: no library offers a distributed limiter on DynamoDB with these rules.
  */
 export class DynamoRateLimiter implements RateLimiter {
-  private pending: Op[] = [];
-  private pumping = false;
-  private readonly wakers = new Set<() => void>();
-  private readonly now: () => number;
+  private readonly table: LimiterTable;
+  private readonly outcomes: LimiterOutcomes;
+  private readonly clock: LimiterClock;
   private readonly random: () => number;
+  private readonly pacing: Pacing;
+  private readonly wakers = new Set<AbortController>();
+  /** The control fields as this process last saw them (for guesses only; decisions read the table). */
+  private lastRate: RateState | undefined;
 
   constructor(private readonly o: DynamoRateLimiterOptions) {
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? realClock;
     this.random = o.random ?? Math.random;
+    this.pacing = pacingOf(o.policy.limits);
+    this.table = new LimiterTable(
+      new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random),
+    );
+    this.outcomes = new LimiterOutcomes(this.table, this.pacing, o.policy, this.clock);
   }
 
   get limits(): ProviderLimits {
@@ -102,154 +133,303 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   async acquire(options: AcquireOptions): Promise<LimiterLease> {
-    const started = this.now();
-    const deadline = started + this.o.maxWaitMs;
-    const request: AcquireRequest = { ...options, leaseId: randomUUID() };
-    for (;;) {
-      const decision = await new Promise<AcquireDecision>((resolve, reject) =>
-        this.submit({ kind: 'acquire', request, resolve, reject }),
-      );
-      const now = this.now();
-      if (decision.granted)
-        return { id: decision.lease.id, waitedMs: now - started, lease: decision.lease } as DynamoLease;
-      // A provider that keeps failing is not waited for: the caller fails fast (and may retry later).
-      if (decision.reason === 'circuit-open') {
-        throw new CircuitOpenError(
-          `the provider kept failing; its circuit is open for ${Math.round(decision.waitMs ?? 0)} ms more`,
-          decision.waitMs ?? 0,
-        );
+    const a = this.begin(options);
+    const cached = this.lastRate;
+    const gate = cached && breakerGate(cached, this.o.policy, a.started);
+    // A circuit seen open stays open until its time has passed: fail fast without asking the table.
+    if (gate?.kind === 'open') throw circuitOpen(gate.waitMs);
+    try {
+      let kept: Issued | undefined;
+      for (;;) {
+        const { read, issued, start, from } = await this.schedule(a, kept);
+        kept = issued;
+        if (!(await this.passBreaker(a, read))) continue;
+        // Claim the slot about a round trip before the call, not at the check (slots idle less).
+        if (a.slot === undefined && issued)
+          await this.clock.sleep(from - this.claimLeadMs(read.rate.ceiling) - this.clock.now());
+        // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
+        if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
+        const ticket = issued && { ...issued.ticket, start };
+        if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
+        // A slot held through a long wait (a quarter of its lease): renew it first (if it expired and went, take another).
+        if (!(await this.renew(a))) continue;
+        if (ticket) await this.clock.sleep(from - this.clock.now());
+        return this.leaseOf(a, read.rate, ticket);
       }
-      if (now >= deadline) {
-        throw new LimiterTimeoutError(
-          `the provider's limiter granted no call within ${this.o.maxWaitMs} ms (last reason: ${decision.reason})`,
-          decision.reason,
-        );
-      }
-      // Known waits get a random spread on top, so waiters released together do not call together.
-      const wait =
-        decision.waitMs === undefined
-          ? this.o.pollMs * (0.5 + this.random())
-          : decision.waitMs + this.random() * this.o.pollMs;
-      await this.sleep(Math.min(wait, deadline - now), WAKEABLE.has(decision.reason));
+    } catch (error) {
+      if (a.slot !== undefined)
+        await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
+      throw error;
     }
   }
 
   async release(lease: LimiterLease, outcome: CallOutcome): Promise<void> {
-    const own = (lease as DynamoLease).lease;
-    await new Promise<void>((resolve, reject) =>
-      this.submit({ kind: 'release', lease: own, outcome, resolve, reject }),
-    );
-  }
-
-  private submit(op: Op): void {
-    this.pending.push(op);
-    if (!this.pumping) void this.pump();
-  }
-
-  /** Applies everything pending in one read-modify-write, until nothing is pending. */
-  private async pump(): Promise<void> {
-    this.pumping = true;
+    const own = lease as DynamoLease;
+    const deadline = this.clock.now() + RELEASE_BUDGET_MS;
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0);
-        const rank = (op: Op) => (op.kind === 'release' ? 0 : op.request.role === 'orchestrator' ? 1 : 2);
-        const ordered = batch
-          .map((op, i) => ({ op, i }))
-          .sort((a, b) => rank(a.op) - rank(b.op) || a.i - b.i);
-        try {
-          const results = await this.update((state, now) => {
-            let s = state;
-            let write = false;
-            const out: (AcquireDecision | undefined)[] = [];
-            for (const { op } of ordered) {
-              if (op.kind === 'release') {
-                s = applyRelease(s, s.leases[op.lease.id] ?? op.lease, op.outcome, this.o.policy, now);
-                write = true;
-                out.push(undefined);
-              } else {
-                const d = decideAcquire(s, op.request, this.o.policy, now);
-                s = d.state;
-                write ||= d.granted || d.changed;
-                out.push(d);
-              }
-            }
-            return { state: s, write, result: out };
-          });
-          ordered.forEach(({ op }, k) => {
-            if (op.kind === 'release') op.resolve();
-            else op.resolve(results[k] as AcquireDecision);
-          });
-          if (batch.some((op) => op.kind === 'release')) for (const wake of [...this.wakers]) wake();
-        } catch (error) {
-          for (const op of batch) op.reject(error);
-        }
-      }
-    } finally {
-      this.pumping = false;
+      await this.table.freeSlot(own.slot, own.id, deadline);
+      for (const waker of [...this.wakers]) waker.abort();
+      await this.outcomes.record(own, outcome, deadline);
+    } catch (error) {
+      // A table that throttles for the whole budget: the lease expires on its own.
+      if (!(error instanceof LimiterTimeoutError)) throw error;
     }
+  }
+
+  async freeSlots(): Promise<number> {
+    const all = await this.table.readAll(this.clock.now() + this.o.maxWaitMs);
+    return freeSubagentSlots(all.rate, all.leases, this.o.policy, this.clock.now());
   }
 
   async snapshot(): Promise<{ limits: ProviderLimits; state: LimiterState }> {
-    return { limits: this.o.policy.limits, state: (await this.read()).state };
+    const all = await this.table.readAll(this.clock.now() + this.o.maxWaitMs);
+    const now = this.clock.now();
+    const live = all.leases.filter((l) => l.expiresAt > now);
+    return {
+      limits: this.o.policy.limits,
+      state: {
+        ...all.rate,
+        leases: Object.fromEntries(live.map((l) => [l.id, l])),
+        totals: { ...all.rate.totals, granted: all.granted },
+      },
+    };
   }
 
-  private async read(): Promise<{ state: LimiterState; version: number }> {
-    const out = await this.o.client.send(
-      new GetCommand({
-        TableName: this.o.tableName,
-        Key: { pk: this.o.pk, sk: LIMITER_SK },
-        ConsistentRead: true,
-      }),
-    );
-    if (!out.Item) return { state: initialLimiterState(this.o.policy.limits), version: 0 };
-    const state = out.Item.state as LimiterState;
-    // A changed configuration (a new tier) takes effect on the stored ceiling at once.
-    const ceiling = Math.min(state.ceiling, this.o.policy.limits.maxConcurrency);
-    return { state: { ...state, ceiling }, version: Number(out.Item.version) };
+  private begin(options: AcquireOptions): Attempt {
+    const started = this.clock.now();
+    return {
+      id: randomUUID(),
+      role: options.role,
+      tenantId: options.tenantId,
+      costMs: callCostMs(this.pacing, options.estimatedTokens),
+      started,
+      deadline: started + this.o.maxWaitMs,
+      reason: this.pacing.paced ? pacedBy(this.pacing, options.estimatedTokens) : 'concurrency',
+      slot: undefined,
+      acquiredAt: 0,
+      probe: false,
+      atCeiling: false,
+    };
   }
 
-  /** Read, change, write under the version condition; on a lost race read again. */
-  private async update<T>(
-    change: (state: LimiterState, now: number) => { state: LimiterState; write: boolean; result: T },
-  ): Promise<T> {
-    for (;;) {
-      const { state, version } = await this.read();
-      const now = this.now();
-      const out = change(state, now);
-      if (!out.write) return out.result;
-      try {
-        await this.o.client.send(
-          new PutCommand({
-            TableName: this.o.tableName,
-            Item: {
-              pk: this.o.pk,
-              sk: LIMITER_SK,
-              version: version + 1,
-              state: out.state,
-              ttl: Math.floor(now / 1000) + ITEM_TTL_SECONDS,
-            },
-            ConditionExpression: version === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
-            ...(version === 0 ? {} : { ExpressionAttributeValues: { ':v': version } }),
-          }),
-        );
-        return out.result;
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // Someone else wrote first: a short random pause keeps losers from colliding again.
-        await new Promise((r) => setTimeout(r, this.random() * 5));
+  /**
+   * Waits for the call's turn: unpaced, only for a cooldown; paced, for its ticket's start (moved
+   * later by orchestrators put ahead of it), checking the control fields once it slept. The call
+   * goes `from` the start or the end of a cooldown, whichever is later; a ticket that cannot go
+   * within `lateMs` of its start is void and the caller takes another. A ticket `kept` from before
+   * is checked against the control fields again.
+   */
+  private async schedule(
+    a: Attempt,
+    kept?: Issued,
+  ): Promise<{ read: RateRead; issued?: Issued; start: number; from: number }> {
+    if (!this.pacing.paced) {
+      for (;;) {
+        const read = this.seen(await this.table.readRate(a.deadline));
+        const cooldown = read.rate.cooldownUntil - this.clock.now();
+        if (cooldown <= 0) return { read, start: this.clock.now(), from: this.clock.now() };
+        await this.pauseFor(a, 'cooldown', cooldown);
       }
+    }
+    let issued = kept ? { ...kept, read: await this.table.readRate(a.deadline) } : await this.issue(a);
+    // The start last checked after a sleep: unchanged, the caller goes on (however the lead moved).
+    let checked = kept ? issued.ticket.start : undefined;
+    for (;;) {
+      const read = this.seen(issued.read);
+      const gate = breakerGate(read.rate, this.o.policy, this.clock.now());
+      if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+      const start = shiftedStart(issued.ticket, read.rate.shiftEpoch, read.rate.shifts);
+      const now = this.clock.now();
+      // A ticket whose call would go within a cooldown waits for its end, if it is not void by then.
+      const from = Math.max(start ?? now, read.rate.cooldownUntil);
+      if (start === undefined || Math.max(now, from) > start + this.pacing.lateMs) {
+        if (from > now) await this.pauseFor(a, 'cooldown', from - now);
+        issued = await this.issue(a);
+        await this.letSlotGoIfFar(a, issued.ticket.start);
+        continue;
+      }
+      if (from > a.deadline) throw timeout(a, this.o.maxWaitMs);
+      const wake = from - this.leadMs();
+      if (wake <= now || from === checked) return { read, issued, start, from };
+      await this.clock.sleep(wake - now);
+      checked = from;
+      issued = { ...issued, read: await this.table.readRate(a.deadline) };
     }
   }
 
-  private sleep(ms: number, wakeable: boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.wakers.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, ms));
-      if (wakeable) this.wakers.add(finish);
-    });
+  /** Takes a ticket; an orchestrator facing a long queue is put ahead of it instead. */
+  private async issue(a: Attempt): Promise<Issued> {
+    let known = this.lastRate;
+    if (a.role === 'orchestrator') {
+      known = this.seen(await this.table.readRate(a.deadline)).rate;
+      const now = this.clock.now();
+      const ahead = insertionFor(now, known.tat, this.pacing, a.costMs, INSERT_LEAD_MS);
+      if (ahead && known.shifts.length < MAX_SHIFTS) {
+        const inserted = await this.table.insertTicket(ahead.start, ahead.shift, a.costMs, a.deadline);
+        if (inserted) return inserted;
+      }
+    }
+    // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
+    const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
+    // Guess which branch of the clock's update applies (a wrong guess costs one more write).
+    const busyFirst = known === undefined || known.tat >= floor;
+    const prune = known !== undefined && known.shifts.length > 0 && !busyFirst;
+    return this.table.takeTicket(this.pacing, a.costMs, floor, busyFirst, prune, a.deadline);
   }
+
+  /** The breaker: passes, throws while open, makes this call the probe, or waits (false: look again). */
+  private async passBreaker(a: Attempt, read: RateRead): Promise<boolean> {
+    const now = this.clock.now();
+    const gate = breakerGate(read.rate, this.o.policy, now);
+    if (gate.kind === 'pass' || read.rate.probe?.id === a.id) return true;
+    if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+    if (gate.kind === 'try-probe') {
+      const probe = { id: a.id, expiresAt: now + this.o.policy.leaseMs };
+      a.probe = await this.table.tryProbe(read.rate, probe, a.deadline);
+      return a.probe;
+    }
+    a.reason = 'probing';
+    await this.backoff(a, 0);
+    return false;
+  }
+
+  /**
+   * Claims the preferred slot if nobody it must give way to waits, else looks at all the slots;
+   * true when it had to wait for one.
+   */
+  private async takeSlot(a: Attempt, read: RateRead, seq: number | undefined): Promise<boolean> {
+    const n = seq ?? Math.floor(this.random() * 2 ** 30);
+    const preferred = preferredSlot(a.role, n, read.rate.ceiling, this.o.policy);
+    const direct = mayClaimDirectly(read.rate, a.role, a.tenantId, this.o.policy, this.clock.now());
+    if (direct && (await this.claim(a, preferred))) return false;
+    const key = waiterKey(a.role, a.tenantId);
+    let waited = false;
+    for (let round = 0; ; round++) {
+      const all = await this.table.readAll(a.deadline);
+      this.seen(all);
+      const now = this.clock.now();
+      const decision = decideSlot(all.rate, all.leases, { ...a, preferred }, this.o.policy, now);
+      const live = all.leases.filter((l) => l.expiresAt > now).length;
+      a.atCeiling ||= live >= slotRanges(all.rate.ceiling, this.o.policy).usable - 1;
+      if (decision.granted) {
+        if (!(await this.claim(a, decision.slot))) continue;
+        if ((all.rate.waiters[key] ?? 0) > now) await this.table.clearWaiter(key, a.deadline);
+        return waited;
+      }
+      a.reason = decision.reason;
+      const marker = all.rate.waiters[key];
+      // Refresh the marker only when it is missing or half gone: fewer writes while waiting.
+      if (marker === undefined || marker - now < WAITER_MARKER_MS / 2)
+        await this.table.markWaiter(key, now + WAITER_MARKER_MS, all.exists, a.deadline);
+      await this.backoff(a, round);
+      waited = true;
+    }
+  }
+
+  private async claim(a: Attempt, slot: number): Promise<boolean> {
+    const now = this.clock.now();
+    const lease = {
+      id: a.id,
+      role: a.role,
+      tenantId: a.tenantId,
+      acquiredAt: now,
+      expiresAt: now + this.o.policy.leaseMs,
+    };
+    if (!(await this.table.claimSlot(slot, lease, a.deadline))) return false;
+    a.slot = slot;
+    a.acquiredAt = now;
+    return true;
+  }
+
+  /** A slot is kept through a short wait for a new ticket only: a long one would idle it. */
+  private async letSlotGoIfFar(a: Attempt, start: number): Promise<void> {
+    if (a.slot === undefined || start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS))
+      return;
+    await this.table.freeSlot(a.slot, a.id, a.deadline);
+    a.slot = undefined;
+    for (const waker of [...this.wakers]) waker.abort();
+  }
+
+  private async renew(a: Attempt): Promise<boolean> {
+    const now = this.clock.now();
+    if (a.slot === undefined || now - a.acquiredAt <= this.o.policy.leaseMs / 4) return true;
+    const expiresAt = now + this.o.policy.leaseMs;
+    if (await this.table.renewSlot(a.slot, a.id, now, expiresAt, a.deadline)) {
+      a.acquiredAt = now;
+      return true;
+    }
+    a.slot = undefined;
+    return false;
+  }
+
+  private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
+    const end = ticket ? ticket.start + ticket.costMs : undefined;
+    return {
+      id: a.id,
+      waitedMs: this.clock.now() - a.started,
+      slot: a.slot as number,
+      acquiredAt: a.acquiredAt,
+      ticket,
+      probe: a.probe,
+      atCeiling: a.atCeiling,
+      seenCeiling: rate.ceiling,
+      seenFailures: rate.consecutiveFailures,
+      refundFrom: end !== undefined && rate.tat === end ? end : undefined,
+    };
+  }
+
+  private seen<T extends RateRead>(read: T): T {
+    this.lastRate = read.rate;
+    return read;
+  }
+
+  /** How early a caller checks its ticket: the two round trips it needs, with room for a slow one. */
+  private leadMs(): number {
+    return Math.min(MAX_LEAD_MS, 10 + 4 * this.table.io.rttMs);
+  }
+
+  /**
+   * How early it claims its slot: the one round trip, with some room, but never so early that the
+   * callers claiming ahead of their start would hold more than a quarter of the slots.
+   */
+  private claimLeadMs(ceiling: number): number {
+    const { subCapacity } = slotRanges(ceiling, this.o.policy);
+    const ahead = Math.max(5, (this.pacing.intervalMs * subCapacity) / 4);
+    return Math.min(this.leadMs(), 5 + 2 * this.table.io.rttMs, ahead);
+  }
+
+  /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
+  private async pauseFor(a: Attempt, reason: DenyReason, ms: number): Promise<void> {
+    a.reason = reason;
+    if (this.clock.now() + ms > a.deadline) throw timeout(a, this.o.maxWaitMs);
+    await this.clock.sleep(ms);
+  }
+
+  /** Waits for a slot: from `pollMs`, doubling up to 2 s, jittered; a local release ends it early. */
+  private async backoff(a: Attempt, round: number): Promise<void> {
+    const now = this.clock.now();
+    if (now >= a.deadline) throw timeout(a, this.o.maxWaitMs);
+    const ms = Math.min(BACKOFF_CAP_MS, this.o.pollMs * 2 ** round) * (0.5 + this.random() / 2);
+    const waker = new AbortController();
+    this.wakers.add(waker);
+    try {
+      await this.clock.sleep(Math.min(ms, a.deadline - now), waker.signal);
+    } finally {
+      this.wakers.delete(waker);
+    }
+  }
+}
+
+function circuitOpen(waitMs: number): CircuitOpenError {
+  return new CircuitOpenError(
+    `the provider kept failing; its circuit is open for ${Math.round(waitMs)} ms more`,
+    waitMs,
+  );
+}
+
+function timeout(a: Attempt, maxWaitMs: number): LimiterTimeoutError {
+  return new LimiterTimeoutError(
+    `the provider's limiter granted no call within ${maxWaitMs} ms (last reason: ${a.reason})`,
+    a.reason,
+  );
 }

@@ -1,0 +1,364 @@
+import {
+  MAX_SHIFTS,
+  type Pacing,
+  type RateLimitedChange,
+  type RateState,
+  type Shift,
+  type SlotLease,
+  type Ticket,
+} from '#shared/domain/limiter-rules';
+import { providerKeys } from './keys';
+import type { LimiterItems, RateRead } from './limiter-items';
+
+/** A ticket as issued: when its call may start, its number, and the key's state right after. */
+export interface Issued {
+  ticket: Ticket;
+  seq: number;
+  read: RateRead;
+}
+
+/**
+ * Attributes later writes rely on (nested paths, conditions on their values); every write that may
+ * create the control item sets them if missing.
+ */
+const INIT_LISTS =
+  'waiters = if_not_exists(waiters, :emptyMap), shifts = if_not_exists(shifts, :emptyList), shiftEpoch = if_not_exists(shiftEpoch, :zero)';
+const INIT_FIELDS = `${INIT_LISTS}, cooldownUntil = if_not_exists(cooldownUntil, :zero), lastDecreaseAt = if_not_exists(lastDecreaseAt, :zero)`;
+const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
+
+/**
+ * The limiter's changes, each one atomic or conditional update of one small item: take a ticket
+ * from the clock, put an orchestrator ahead of the queue, claim and free a slot, mark a waiter,
+ * record a 429 or a failure, open and close the circuit, move the clock.
+ */
+export class LimiterTable {
+  constructor(readonly io: LimiterItems) {}
+
+  readRate(deadline: number): Promise<RateRead> {
+    return this.io.readRate(deadline);
+  }
+
+  readAll(deadline: number): Promise<RateRead & { leases: SlotLease[]; granted: number }> {
+    return this.io.readAll(deadline);
+  }
+
+  /**
+   * Takes the next ticket, starting at the clock or at `floor` if the clock is behind it
+   * (`nextTicket` of the rules): one atomic update (the branch that does not match costs a retry).
+   */
+  async takeTicket(
+    pacing: Pacing,
+    costMs: number,
+    floor: number,
+    busyFirst: boolean,
+    pruneShifts: boolean,
+    deadline: number,
+  ): Promise<Issued> {
+    // One floor for every attempt: the clock only moves on, so once the idle branch failed the busy one
+    // matches (and the other way round unless the clock passed the floor in between).
+    const now = this.io.clock.now();
+    for (let attempt = 0; ; attempt++) {
+      const busy = busyFirst === (attempt % 2 === 0);
+      const out = await this.io.update(
+        busy
+          ? {
+              UpdateExpression: 'SET tat = tat + :cost, #ttl = :ttl ADD seq :one',
+              ConditionExpression: 'tat >= :floor',
+              ExpressionAttributeValues: { ':cost': costMs, ':floor': floor, ':one': 1 },
+            }
+          : this.restartClock(floor, costMs, pruneShifts ? now - pacing.lateMs : undefined),
+        deadline,
+      );
+      if (!out) {
+        // An idle clock with a shift list that is not old enough to drop: restart it keeping the list.
+        if (pruneShifts && !busy) pruneShifts = false;
+        continue;
+      }
+      const read = this.io.rateOf(out.Attributes);
+      const start = busy ? read.rate.tat - costMs : floor;
+      return {
+        ticket: { start, costMs, shiftEpoch: read.rate.shiftEpoch, shiftCount: read.rate.shifts.length },
+        seq: read.rate.seq,
+        read,
+      };
+    }
+  }
+
+  /** The update that restarts an idle clock at `floor` (dropping old orchestrator insertions when it may). */
+  private restartClock(floor: number, costMs: number, pruneBefore: number | undefined) {
+    const values = { ':start': floor + costMs, ':floor': floor, ':one': 1, ...INIT_VALUES };
+    if (pruneBefore === undefined)
+      return {
+        UpdateExpression: `SET tat = :start, #ttl = :ttl, ${INIT_FIELDS} ADD seq :one`,
+        ConditionExpression: 'attribute_not_exists(tat) OR tat < :floor',
+        ExpressionAttributeValues: values,
+      };
+    // Every ticket issued before started more than lateMs ago: none can still need the list.
+    return {
+      UpdateExpression: 'SET tat = :start, #ttl = :ttl, shifts = :emptyList ADD seq :one, shiftEpoch :one',
+      ConditionExpression: 'tat < :pruneBefore',
+      ExpressionAttributeValues: {
+        ':start': floor + costMs,
+        ':one': 1,
+        ':emptyList': [],
+        ':pruneBefore': pruneBefore,
+      },
+    };
+  }
+
+  /**
+   * Puts an orchestrator call at `start`, ahead of the queued tickets (which move `shift.by`
+   * later); undefined when the queue no longer reaches past `start` or the list is full.
+   */
+  async insertTicket(
+    start: number,
+    shift: Shift,
+    costMs: number,
+    deadline: number,
+  ): Promise<Issued | undefined> {
+    const out = await this.io.update(
+      {
+        UpdateExpression:
+          'SET tat = tat + :by, shifts = list_append(shifts, :shift), #ttl = :ttl ADD seq :one',
+        ConditionExpression: 'tat > :start AND size(shifts) < :max',
+        ExpressionAttributeValues: {
+          ':by': shift.by,
+          ':shift': [shift],
+          ':start': start,
+          ':max': MAX_SHIFTS,
+          ':one': 1,
+        },
+      },
+      deadline,
+    );
+    if (!out) return undefined;
+    const read = this.io.rateOf(out.Attributes);
+    return {
+      ticket: { start, costMs, shiftEpoch: read.rate.shiftEpoch, shiftCount: read.rate.shifts.length },
+      seq: read.rate.seq,
+      read,
+    };
+  }
+
+  /** Claims a slot that is free or whose lease expired. */
+  async claimSlot(slot: number, lease: Omit<SlotLease, 'slot'>, deadline: number): Promise<boolean> {
+    const out = await this.io.update(
+      {
+        UpdateExpression:
+          'SET leaseId = :id, #role = :role, tenantId = :tenant, acquiredAt = :at, expiresAt = :exp, #ttl = :ttl ADD uses :one',
+        ConditionExpression: 'attribute_not_exists(leaseId) OR expiresAt < :at',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: {
+          ':id': lease.id,
+          ':role': lease.role,
+          ':tenant': lease.tenantId,
+          ':at': lease.acquiredAt,
+          ':exp': lease.expiresAt,
+          ':one': 1,
+        },
+      },
+      deadline,
+      providerKeys.slot(slot),
+    );
+    return out !== undefined;
+  }
+
+  /** Renews a lease held while waiting (true), unless it expired and another caller took the slot. */
+  async renewSlot(slot: number, leaseId: string, acquiredAt: number, expiresAt: number, deadline: number) {
+    const out = await this.io.update(
+      {
+        UpdateExpression: 'SET acquiredAt = :at, expiresAt = :exp',
+        ConditionExpression: 'leaseId = :id',
+        ExpressionAttributeValues: { ':id': leaseId, ':at': acquiredAt, ':exp': expiresAt },
+      },
+      deadline,
+      providerKeys.slot(slot),
+    );
+    return out !== undefined;
+  }
+
+  /** Frees a slot if it is still this lease's (an expired lease may have been taken over). */
+  async freeSlot(slot: number, leaseId: string, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'REMOVE leaseId, #role, tenantId, acquiredAt, expiresAt SET #ttl = :ttl',
+        ConditionExpression: 'leaseId = :id',
+        ExpressionAttributeNames: { '#role': 'role' },
+        ExpressionAttributeValues: { ':id': leaseId },
+      },
+      deadline,
+      providerKeys.slot(slot),
+    );
+  }
+
+  /** Sets (or refreshes) a waiter's marker; creates the control item first when it does not exist. */
+  async markWaiter(key: string, expiresAt: number, exists: boolean, deadline: number): Promise<void> {
+    if (!exists)
+      await this.io.update(
+        { UpdateExpression: `SET #ttl = :ttl, ${INIT_FIELDS}`, ExpressionAttributeValues: INIT_VALUES },
+        deadline,
+      );
+    await this.io.update(
+      {
+        UpdateExpression: 'SET waiters.#w = :exp',
+        ExpressionAttributeNames: { '#w': key },
+        ExpressionAttributeValues: { ':exp': expiresAt },
+      },
+      deadline,
+    );
+  }
+
+  async clearWaiter(key: string, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'REMOVE waiters.#w',
+        ConditionExpression: 'attribute_exists(waiters)',
+        ExpressionAttributeNames: { '#w': key },
+      },
+      deadline,
+    );
+  }
+
+  /** Becomes the one probe of a circuit that may let one through (open past its time, or a probe expired). */
+  async tryProbe(
+    rate: RateState,
+    probe: { id: string; expiresAt: number },
+    deadline: number,
+  ): Promise<boolean> {
+    const out = await this.io.update(
+      {
+        UpdateExpression: 'SET breaker = :half, probe = :probe',
+        ConditionExpression:
+          rate.breaker === 'open'
+            ? 'breaker = :open AND openedAt = :openedAt'
+            : 'breaker = :half AND probe.id = :old',
+        ExpressionAttributeValues: {
+          ':half': 'half-open',
+          ':probe': probe,
+          ...(rate.breaker === 'open'
+            ? { ':open': 'open', ':openedAt': rate.openedAt }
+            : { ':old': rate.probe?.id ?? '' }),
+        },
+      },
+      deadline,
+    );
+    return out !== undefined;
+  }
+
+  /** Records a 429 under a condition on what it read; false: something changed, read again. */
+  async recordRateLimited(read: RateRead, change: RateLimitedChange, deadline: number): Promise<boolean> {
+    const out = await this.io.update(
+      {
+        UpdateExpression: `SET cooldownUntil = :until, ceiling = :ceiling, lastDecreaseAt = :decAt, #ttl = :ttl, ${INIT_LISTS} ADD rateLimited :one, decreases :dec`,
+        ConditionExpression: read.exists
+          ? 'cooldownUntil = :oldUntil AND lastDecreaseAt = :oldDecAt'
+          : 'attribute_not_exists(pk)',
+        ExpressionAttributeValues: {
+          ':until': change.cooldownUntil,
+          ':ceiling': change.ceiling,
+          ':decAt': change.lastDecreaseAt,
+          ':one': 1,
+          ':dec': change.decreased ? 1 : 0,
+          ...INIT_VALUES,
+          ...(read.exists
+            ? { ':oldUntil': read.rate.cooldownUntil, ':oldDecAt': read.rate.lastDecreaseAt }
+            : {}),
+        },
+      },
+      deadline,
+    );
+    return out !== undefined;
+  }
+
+  /** New tickets start no earlier than `until` (after a cooldown). */
+  async pushClock(until: number, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'SET tat = :until',
+        ConditionExpression: 'tat < :until',
+        ExpressionAttributeValues: { ':until': until },
+      },
+      deadline,
+    );
+  }
+
+  /** Counts a failure in a row; returns the state after it. */
+  async recordFailure(deadline: number): Promise<RateRead> {
+    const out = await this.io.update(
+      {
+        UpdateExpression: `SET #ttl = :ttl, ${INIT_FIELDS} ADD failures :one, failuresTotal :one`,
+        ExpressionAttributeValues: { ':one': 1, ...INIT_VALUES },
+      },
+      deadline,
+    );
+    return this.io.rateOf(out?.Attributes);
+  }
+
+  /** Opens the circuit: from closed, or when the failing call was the probe. */
+  async openCircuit(probeId: string | undefined, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: `SET breaker = :open, openedAt = :now, ${INIT_FIELDS} REMOVE probe`,
+        ConditionExpression: probeId
+          ? 'probe.id = :id'
+          : 'attribute_not_exists(breaker) OR breaker = :closed',
+        ExpressionAttributeValues: {
+          ':open': 'open',
+          ':now': this.io.clock.now(),
+          ...INIT_VALUES,
+          ...(probeId ? { ':id': probeId } : { ':closed': 'closed' }),
+        },
+      },
+      deadline,
+    );
+  }
+
+  /** Closes a half-open circuit after its probe got an answer. */
+  async closeProbe(probeId: string, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'SET breaker = :closed, failures = :zero REMOVE probe',
+        ConditionExpression: 'probe.id = :id',
+        ExpressionAttributeValues: { ':closed': 'closed', ':zero': 0, ':id': probeId },
+      },
+      deadline,
+    );
+  }
+
+  async resetFailures(deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'SET failures = :zero',
+        ConditionExpression: 'failures > :zero',
+        ExpressionAttributeValues: { ':zero': 0 },
+      },
+      deadline,
+    );
+  }
+
+  /** Additive increase of the adaptive ceiling (never past the limit). */
+  async raiseCeiling(by: number, deadline: number): Promise<void> {
+    await this.io.update(
+      {
+        UpdateExpression: 'ADD ceiling :by',
+        ConditionExpression: 'ceiling < :max',
+        ExpressionAttributeValues: { ':by': by, ':max': this.io.limits.maxConcurrency },
+      },
+      deadline,
+    );
+  }
+
+  /** Moves the clock: later when a call used more tokens than estimated; back only if nobody queued since. */
+  async correctClock(deltaMs: number, expectedTat: number | undefined, deadline: number): Promise<void> {
+    await this.io.update(
+      expectedTat === undefined
+        ? { UpdateExpression: 'ADD tat :d', ExpressionAttributeValues: { ':d': deltaMs } }
+        : {
+            UpdateExpression: 'SET tat = :t',
+            ConditionExpression: 'tat = :expected',
+            ExpressionAttributeValues: { ':t': expectedTat + deltaMs, ':expected': expectedTat },
+          },
+      deadline,
+    );
+  }
+}
