@@ -2,8 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import {
   createTelemetry,
   observe,
@@ -13,6 +12,7 @@ import {
 } from '#shared/adapters/telemetry';
 import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared/use-cases/aggregate-job';
 import type { NextStageOutput } from '#shared/use-cases/next-stage';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**
  * Closes a job (or, for a multi-stage job with unanswered subtasks, plans its next stage): measures,
@@ -21,7 +21,7 @@ import type { NextStageOutput } from '#shared/use-cases/next-stage';
  * through Powertools Metrics (its measures, tokens, cost, 429s and failure-mode flags).
  */
 export function createAggregateHandler(
-  deps: () => Promise<Deps>,
+  deps: () => Promise<WorkflowDeps>,
   logger: Logger = createLogger(),
   telemetry: Telemetry = createTelemetry(),
 ) {
@@ -29,11 +29,9 @@ export function createAggregateHandler(
     event: AggregateInput,
     _context: Context,
   ): Promise<AggregateOutput | NextStageOutput> => {
-    const d = await deps();
     const out = await aggregateJob(
       {
-        ...withObservedLlm(d, telemetry),
-        steps: d.store,
+        ...withObservedLlm(await deps(), telemetry),
         onFinished: (ref, metrics) => recordJobMetrics(telemetry.metrics, ref, metrics),
       },
       event,
@@ -47,4 +45,4 @@ export function createAggregateHandler(
   return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createAggregateHandler(depsFromEnvironment());
+export const handler = createAggregateHandler(fromEnvironment(workflowDeps));

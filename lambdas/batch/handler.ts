@@ -3,16 +3,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
-import { loadConfig } from '#shared/config';
 import { PoisonRecordError } from '#shared/domain/batch';
 import {
   type BatchRecordDeps,
   type BatchRecordOutcome,
   processBatchRecord,
 } from '#shared/use-cases/process-batch-record';
+import { batchDeps, fromEnvironment } from '#shared/wiring';
 
 /**
  * The batch-queue consumer. Each SQS record (a job message or an S3 upload notification) becomes
@@ -59,8 +58,4 @@ export function createBatchHandler(
 }
 
 // Built on first use (a bad environment fails the invocation, naming the variable) and kept warm.
-let cached: Promise<BatchRecordDeps> | undefined;
-export const handler = createBatchHandler(() => {
-  cached ??= Promise.resolve().then(() => createBatchDeps(loadConfig(process.env)));
-  return cached;
-});
+export const handler = createBatchHandler(fromEnvironment((config) => batchDeps(config)));

@@ -4,12 +4,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
 import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { EXECUTION_METRICS } from '#shared/domain/swarm-metrics';
 import { type CloseEndedExecutionOutput, closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import { CANCEL_REASON } from '#shared/use-cases/jobs';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /** The EventBridge detail type of Step Functions execution status changes. */
 export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
@@ -60,7 +60,7 @@ const eventSchema = z.object({
  * Returns the use case's result, or undefined for an ignored event.
  */
 export function createExecutionEndedHandler(
-  deps: () => Promise<Deps>,
+  deps: () => Promise<WorkflowDeps>,
   logger: Logger = createLogger(),
   telemetry: Telemetry = createTelemetry(),
 ) {
@@ -81,11 +81,12 @@ export function createExecutionEndedHandler(
     if (status === 'ABORTED' && cause !== CANCEL_REASON) {
       telemetry.metrics.addMetric(EXECUTION_METRICS.stopped, MetricUnit.Count, 1);
     }
-    const d = await deps();
-    const out = await closeEndedExecution(
-      { ...d, steps: d.store },
-      { ...input, status, ...(error ? { error } : {}), ...(cause ? { cause } : {}) },
-    );
+    const out = await closeEndedExecution(await deps(), {
+      ...input,
+      status,
+      ...(error ? { error } : {}),
+      ...(cause ? { cause } : {}),
+    });
     if (out.previousStatus === undefined) {
       logger.warn('no job for the ended execution', { jobId: input.jobId, executionArn });
     } else {
@@ -101,4 +102,4 @@ export function createExecutionEndedHandler(
   return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createExecutionEndedHandler(depsFromEnvironment());
+export const handler = createExecutionEndedHandler(fromEnvironment(workflowDeps));

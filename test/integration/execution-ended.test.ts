@@ -7,7 +7,6 @@ import {
 } from '#lambdas/execution-ended/handler';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
-import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics, DEFAULT_WEIGHTS } from '#shared/domain/measures';
@@ -15,6 +14,7 @@ import { EXECUTION_METRICS, METRICS_NAMESPACE } from '#shared/domain/swarm-metri
 import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { CANCEL_REASON } from '#shared/use-cases/jobs';
+import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
 import { captureEmf, lambdaTelemetry } from './emf.ts';
 
 const REGION = 'us-east-1';
@@ -77,7 +77,7 @@ function step(agentId: string, n: number, durationMs: number, tokens = 100): Ste
 
 describe('the execution-ended handler against dynalite', () => {
   let dynamo: LocalDynamo;
-  let deps: Deps;
+  let deps: WorkflowDeps;
   let handler: ReturnType<typeof createExecutionEndedHandler>;
 
   beforeAll(async () => {
@@ -87,7 +87,7 @@ describe('the execution-ended handler against dynalite', () => {
       REGION,
       Object.values(synthesizeApp().templates),
     );
-    deps = await createDeps(
+    deps = await workflowDeps(
       loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
     );
     handler = createExecutionEndedHandler(() => Promise.resolve(deps), createLogger('SILENT'));
@@ -124,10 +124,10 @@ describe('the execution-ended handler against dynalite', () => {
       ],
     );
     for (const s of [step('planner', 1, 100), step('agent-0001', 1, 200), step('agent-0001', 2, 300)]) {
-      await deps.store.recordStep(ref, s);
+      await deps.steps.recordStep(ref, s);
     }
-    await deps.store.recordStep(ref, step('agent-0002', 1, 400));
-    await deps.store.finishAgent(ref, {
+    await deps.steps.recordStep(ref, step('agent-0002', 1, 400));
+    await deps.steps.finishAgent(ref, {
       stage: 1,
       agentId: 'agent-0001',
       status: 'SUCCEEDED',
@@ -173,7 +173,7 @@ describe('the execution-ended handler against dynalite', () => {
       tokens: { input: 400, output: 40, cachedInput: 0 },
     });
     // Every step-derived measure recomputes from the stored steps; no model call was added.
-    const steps = await deps.store.listSteps(ref);
+    const steps = await deps.steps.listSteps(ref);
     expect(steps).toHaveLength(4);
     const again = computeJobMetrics({
       steps,

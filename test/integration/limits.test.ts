@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStack } from '#local/runtime';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { createRateLimiter } from '#shared/adapters/deps';
+import { createRateLimiter } from '#shared/adapters/llm/client';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';

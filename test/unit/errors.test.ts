@@ -20,6 +20,7 @@ import {
 } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
 import { type BatchRecordDeps, processBatchRecord } from '#shared/use-cases/process-batch-record';
+import { fakeAcceptDeps } from './accept-fakes';
 
 const cause = new Error('the underlying failure');
 const options = { cause };
@@ -108,24 +109,8 @@ describe('errors', () => {
 
   it('carries a request field and its reason into a poison record, with the validation error as cause', async () => {
     const deps: BatchRecordDeps = {
-      submitter: { submit: () => Promise.reject(new Error('not reached')) },
-      tenants: {
-        getTenant: (tenantId) =>
-          Promise.resolve({
-            tenantId,
-            name: tenantId,
-            status: 'ACTIVE',
-            createdAt: '2026-11-29T00:00:00.000Z',
-            keyHash: 'h',
-            budgetUsd: 10,
-            availableUsd: 10,
-            reservedUsd: 0,
-            spentUsd: 0,
-            maxSubagents: 50,
-          }),
-      },
+      ...fakeAcceptDeps().deps,
       objects: { getText: () => Promise.reject(new NotFoundError('none')) },
-      config: { maxSubagentsCap: 1000 },
     };
     const body = JSON.stringify({ tenantId: 'acme', request: { task: 'x', mode: 'fast' } });
 
