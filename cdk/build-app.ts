@@ -48,6 +48,7 @@ export function buildApp(
     moonshotApiKey: stateful.moonshotApiKey,
     batch: stateful.batch,
     items: stateful.batch,
+    alarmTopic: stateful.alerts.topic,
   });
   return { app, stateful, workflow };
 }

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Aspects, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import {
   AttributeType,
   BillingMode,
@@ -10,6 +10,7 @@ import {
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { keys } from '#shared/adapters/dynamo/keys';
+import { ALARM_EMAIL_CONTEXT, Alerts, alarmEmailsFromContext, NotifyOnAlarm } from './constructs/alerts.ts';
 import { BATCH_SCHEDULE_CONTEXT, BatchIntake, batchScheduleFromContext } from './constructs/batch-intake.ts';
 
 /** The name of the GSI that lists a tenant's jobs (and every tenant): the adapters' one index. */
@@ -17,7 +18,8 @@ export const TENANT_JOBS_INDEX = keys.index;
 
 /**
  * What outlives deployments: the single DynamoDB table (jobs, steps, tenants, usage, policy,
- * rate-limit buckets) and the provider's API key. Both are retained when the stack is deleted.
+ * rate-limit buckets) and the provider's API key (both retained when the stack is deleted), the
+ * batch intake, and the alarm topic (so confirmed e-mail subscriptions survive a workflow redeploy).
  */
 export class StatefulStack extends Stack {
   /**
@@ -29,6 +31,8 @@ export class StatefulStack extends Stack {
   readonly moonshotApiKey: ISecret;
   /** The batch queue, its DLQ and alarm, the uploads bucket and the optional recurring job. */
   readonly batch: BatchIntake;
+  /** The topic every alarm of the app notifies (e-mail subscriptions from the `alarmEmail` context). */
+  readonly alerts: Alerts;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -64,5 +68,10 @@ export class StatefulStack extends Stack {
 
     const schedule = batchScheduleFromContext(this.node.tryGetContext(BATCH_SCHEDULE_CONTEXT));
     this.batch = new BatchIntake(this, 'Batch', schedule ? { schedule } : {});
+
+    this.alerts = new Alerts(this, 'Alerts', {
+      emails: alarmEmailsFromContext(this.node.tryGetContext(ALARM_EMAIL_CONTEXT)),
+    });
+    Aspects.of(this).add(new NotifyOnAlarm(this.alerts.topic));
   }
 }

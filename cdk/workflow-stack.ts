@@ -1,5 +1,6 @@
 import {
   type Acknowledgment,
+  Aspects,
   type CfnElement,
   Duration,
   RemovalPolicy,
@@ -16,14 +17,18 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
+import { NotifyOnAlarm } from './constructs/alerts.ts';
 import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
 import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
+import { SwarmAlarms } from './constructs/swarm-alarms.ts';
+import { SwarmDashboard } from './constructs/swarm-dashboard.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
@@ -76,7 +81,13 @@ export interface WorkflowStackProps extends StackProps {
     readonly readItemsPolicy: IManagedPolicy;
   };
   /** The batch queue and uploads bucket; with them the stack adds the `batch` function consuming the queue. */
-  readonly batch?: { readonly queue: IQueue; readonly readUploadsPolicy: IManagedPolicy };
+  readonly batch?: {
+    readonly queue: IQueue;
+    readonly deadLetterQueue?: IQueue;
+    readonly readUploadsPolicy: IManagedPolicy;
+  };
+  /** The topic every alarm of the stack notifies. */
+  readonly alarmTopic: ITopic;
 }
 
 /**
@@ -100,6 +111,10 @@ export class WorkflowStack extends Stack {
   readonly fanOutAlarms: FanOutAlarms;
   /** The tenants' REST API (API Gateway, authorizer, api function). */
   readonly api: TenantApi;
+  /** Orchestrator failure, the execution-ended DLQ, API 5XX, DynamoDB throttles, the provider's circuit. */
+  readonly alarms: SwarmAlarms;
+  /** The CloudWatch dashboard (its URL is the stack output `DashboardUrl`). */
+  readonly dashboard: SwarmDashboard;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
@@ -179,6 +194,48 @@ export class WorkflowStack extends Stack {
     });
 
     this.batch = props.batch ? this.batchConsumer(props) : undefined;
+
+    const monitored = this.monitor(props);
+    this.alarms = monitored.alarms;
+    this.dashboard = monitored.dashboard;
+  }
+
+  /** The alarms (every one notifies `props.alarmTopic`) and the dashboard over everything above. */
+  private monitor(props: WorkflowStackProps): { alarms: SwarmAlarms; dashboard: SwarmDashboard } {
+    Aspects.of(this).add(new NotifyOnAlarm(props.alarmTopic));
+    const alarms = new SwarmAlarms(this, 'Alarms', {
+      service: SERVICE_NAME,
+      stateMachine: this.stateMachine,
+      plan: this.plan,
+      aggregate: this.aggregate,
+      table: props.table,
+      tableIndex: TENANT_JOBS_INDEX,
+      api: this.api.api,
+      executionEndedDlq: this.executionEndedDlq,
+    });
+    const functions = [
+      this.plan,
+      this.subagent,
+      this.aggregate,
+      this.executionEnded,
+      this.api.handler,
+      this.api.authorizerFunction,
+      ...(this.batch ? [this.batch] : []),
+    ];
+    const deadLetterQueues: Record<string, IQueue> = { 'execution-ended DLQ': this.executionEndedDlq };
+    if (props.batch?.deadLetterQueue) deadLetterQueues['batch DLQ'] = props.batch.deadLetterQueue;
+    const dashboard = new SwarmDashboard(this, 'Dashboard', {
+      service: SERVICE_NAME,
+      stateMachine: this.stateMachine,
+      functions: Object.fromEntries(functions.map((fn) => [fn.handlerName, fn])),
+      subagent: this.subagent,
+      table: props.table,
+      tableIndex: TENANT_JOBS_INDEX,
+      api: this.api.api,
+      deadLetterQueues,
+      alarms: [...alarms.all, this.fanOutAlarms.serialCollapse, this.fanOutAlarms.spuriousParallelism],
+    });
+    return { alarms, dashboard };
   }
 
   /**

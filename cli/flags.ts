@@ -2,10 +2,13 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ParlError } from '#shared/domain/errors';
 
-/** Bad command-line input: printed as one message, exit code 2, nothing started. */
+/**
+ * Bad command-line input: printed as one message, exit code 2, nothing started. The one error
+ * class of the CLI; a wrapped error stays reachable as `cause`.
+ */
 export class UsageError extends ParlError {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'UsageError';
   }
 }
@@ -63,7 +66,7 @@ export function parseFlags(
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(opts.usage ? `${message}; ${opts.usage}` : message);
+    throw new UsageError(opts.usage ? `${message}; ${opts.usage}` : message, { cause: error });
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   return {

@@ -6,11 +6,11 @@ import { tenantsCommand } from '#cli/commands/tenants';
 import { trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
 import { loadConfig } from '#shared/config';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {
@@ -122,32 +122,7 @@ export function parseRunArgs(
   const provider = parseProviderFlags(str);
   if (str('task') !== undefined && str('input') !== undefined)
     throw new UsageError('give --task or --input, not both');
-
-  let raw: Record<string, unknown>;
-  const input = str('input');
-  if (input !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(input, 'utf8');
-    } catch (error) {
-      throw new UsageError(
-        `--input ${input} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      );
-    }
-    try {
-      raw = JSON.parse(text) as Record<string, unknown>;
-    } catch (error) {
-      throw new UsageError(
-        `--input ${input} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-      throw new UsageError(`--input ${input} must hold a JSON object`);
-  } else if (str('task') !== undefined) {
-    raw = { task: str('task') };
-  } else {
-    raw = bmaDemoRequest(intFlag('installations', str('installations'), 1, 10_000) ?? 100, seed);
-  }
+  const raw = rawRequest(str, seed);
   if (mode !== undefined) raw.mode = mode;
   if (maxSubagents !== undefined) raw.maxSubagents = maxSubagents;
   if (policy !== undefined) raw.policy = policy;
@@ -155,7 +130,9 @@ export function parseRunArgs(
   try {
     request = parseJobRequest(raw, { maxSubagentsCap: cap });
   } catch (error) {
-    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`invalid job request: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   return {
     request,
@@ -169,6 +146,39 @@ export function parseRunArgs(
     provider,
     dataDir: str('data-dir') === undefined ? undefined : dataDirOf(str('data-dir')),
   };
+}
+
+/** The job request before validation: `--input`'s file, `--task`'s text, else the demo of `--installations`. */
+function rawRequest(str: (name: string) => string | undefined, seed: number): Record<string, unknown> {
+  const input = str('input');
+  if (input !== undefined) return readJsonObject(input);
+  if (str('task') !== undefined) return { task: str('task') };
+  return bmaDemoRequest(intFlag('installations', str('installations'), 1, 10_000) ?? 100, seed);
+}
+
+/** The JSON object in the file of `--input`; UsageError when it cannot be read or is not one. */
+function readJsonObject(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--input ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { cause: error },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `--input ${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new UsageError(`--input ${path} must hold a JSON object`);
+  return raw as Record<string, unknown>;
 }
 
 /** The steps as `--json` reports them: one entry per step (the last attempt), in a stable order. */

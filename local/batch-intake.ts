@@ -1,23 +1,23 @@
 /**
  * The batch intake on the local stack: the `batch` handler, in-process, consuming the template's
  * batch queue on the stack's fauxqs (./events: queues with their DLQ, the uploads bucket and its
- * notifications). The handler's
- * dependencies are the cloud's, built by the cloud's factory (`createBatchDeps`) from the function's
- * template environment with the local endpoints: the table on dynalite, S3 on fauxqs, jobs started
- * through `@aws-sdk/client-sfn` against the stack's Step Functions endpoint. The starter is wrapped
- * only to count the jobs the intake started.
+ * notifications). The handler's dependencies are the cloud's, built by the composition root
+ * (`batchDeps` of shared/wiring.ts) from the function's template environment with the local
+ * endpoints: the table on dynalite, S3 on fauxqs, jobs started through `@aws-sdk/client-sfn`
+ * against the stack's Step Functions endpoint. The workflow starter is wrapped only to count the
+ * jobs the intake started.
  */
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
 import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from '#local/emulators/events';
 import { readBatchStatus } from '#shared/adapters/aws/sqs';
-import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import type { LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import type { AppConfig } from '#shared/config';
 import type { BatchStatus } from '#shared/domain/batch';
 import type { JobRef } from '#shared/ports/job-store';
 import type { WorkflowStarter } from '#shared/ports/workflow';
+import type { StartWait } from '#shared/use-cases/accept-job';
+import { batchDeps } from '#shared/wiring';
 import { lambdaContext } from './lambda-context';
 import type { SynthesizedApp } from './synth';
 import { resourcesOfType } from './template';
@@ -28,8 +28,8 @@ export const BATCH_FUNCTION = 'batch';
 export interface LocalBatchOptions {
   /** fauxqs port (default: any free port on 127.0.0.1). */
   port?: number;
-  /** Timing of the submitter's duplicate handling (see LedgerJobSubmitter). */
-  submitter?: LedgerJobSubmitterOptions;
+  /** Timing of a duplicate delivery's wait for its job's start (see StartWait). */
+  startWait?: Partial<StartWait>;
   /** Overrides the queues' visibility timeout (seconds); see LocalEventsOptions. */
   visibilityTimeoutSeconds?: number;
   /** Concurrent pollers of the batch queue (default 2). */
@@ -99,7 +99,7 @@ export class LocalBatch {
         return starter.start(job);
       },
     });
-    const deps = createBatchDeps(config, { ...opts.submitter, decorateStarter: counting });
+    const deps = batchDeps(config, { ...opts.startWait, decorateWorkflow: counting });
     const handler = createBatchHandler(
       () => Promise.resolve(deps),
       createLogger(opts.logLevel ?? 'SILENT'),

@@ -13,12 +13,13 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { AslDefinition, AslState, AslStateMachine } from '#cdk/asl';
 import { parseCsv } from '#shared/domain/batch';
+import { ParlError } from '#shared/domain/errors';
 
 /** The resource of an ItemReader that reads one S3 object. */
 export const S3_GET_OBJECT = 'arn:aws:states:::s3:getObject';
 
 /** The error a failed reader throws (the cloud's name for a failed ItemReader). */
-export class ItemReaderFailedError extends Error {
+export class ItemReaderFailedError extends ParlError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'States.ItemReaderFailed';

@@ -25,10 +25,10 @@ import { EmbeddedStack } from '#local/runtime';
 import { startSimulator } from '#local/simulator/server';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { candidateArms, defaultArms, resolveFanOut } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { getPolicies } from '#shared/use-cases/policy';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
 

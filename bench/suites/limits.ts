@@ -14,10 +14,10 @@ import { cpus } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
 import type { SimulatedLimits } from '#local/simulator/server';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { createRateLimiter } from '#shared/adapters/deps';
-import { bmaDemoRequest } from '#shared/domain/demo';
+import { createRateLimiter } from '#shared/adapters/llm/client';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
 
 interface Scenario {

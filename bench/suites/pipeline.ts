@@ -5,9 +5,9 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics, JobMode } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { type BenchArgs, median, numberArg, printTable, saveResult } from '../common';
 
 export async function pipelineSuite(args: BenchArgs): Promise<void> {

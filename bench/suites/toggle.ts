@@ -15,9 +15,9 @@
  */
 import { cpus } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
 
 interface Row {

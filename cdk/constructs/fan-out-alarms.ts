@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { type Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { FAN_OUT_METRICS } from '#shared/domain/fan-out-metrics';
+import { JOB_METRICS, METRICS_NAMESPACE, SERVICE_DIMENSION } from '#shared/domain/swarm-metrics';
 
 /** When the alarms fire: this many flagged jobs within one period. */
 export interface FanOutAlarmProps {
@@ -14,7 +14,7 @@ export interface FanOutAlarmProps {
 
 /**
  * Alarms on PARL's failure modes, from the metrics the aggregate function emits per finished job
- * (Embedded Metric Format): serial collapse (a job that could fan out ran one sub-agent) and
+ * (Powertools Metrics, Embedded Metric Format): serial collapse (a job that could fan out ran one sub-agent) and
  * spurious parallelism (r_finish below the threshold, PARL_SPURIOUS_FINISH_THRESHOLD).
  */
 export class FanOutAlarms extends Construct {
@@ -25,9 +25,9 @@ export class FanOutAlarms extends Construct {
     super(scope, id);
     const metric = (metricName: string) =>
       new Metric({
-        namespace: FAN_OUT_METRICS.namespace,
+        namespace: METRICS_NAMESPACE,
         metricName,
-        dimensionsMap: { [FAN_OUT_METRICS.dimension]: props.service },
+        dimensionsMap: { [SERVICE_DIMENSION]: props.service },
         statistic: 'Sum',
         period: props.period ?? Duration.minutes(15),
       });
@@ -39,10 +39,10 @@ export class FanOutAlarms extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-    this.serialCollapse = alarm('SerialCollapse', FAN_OUT_METRICS.serialCollapse, 'serial collapse');
+    this.serialCollapse = alarm('SerialCollapse', JOB_METRICS.serialCollapse, 'serial collapse');
     this.spuriousParallelism = alarm(
       'SpuriousParallelism',
-      FAN_OUT_METRICS.spuriousParallelism,
+      JOB_METRICS.spuriousParallelism,
       'spurious parallelism',
     );
   }

@@ -30,11 +30,11 @@ import {
   TENANT_ID_PATTERN,
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
+import { jobIdForKey } from '#shared/domain/idempotency';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef, JobSearch, JobStore } from '#shared/ports/job-store';
 import type { UsageSummary } from '#shared/ports/ledger';
 import type { TenantStore } from '#shared/ports/tenants';
-import { jobIdForKey } from '#shared/use-cases/submit-job';
 import { createTenant } from '#shared/use-cases/tenants';
 
 export const BATCH_HELP = `parl batch: start jobs through the batch queue (SQS) and the uploads bucket (S3), locally on fauxqs

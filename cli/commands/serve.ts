@@ -122,7 +122,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
   } catch (error) {
     await stack.close();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new UsageError(`port ${opts.port} is in use; choose another with --port`);
+      throw new UsageError(`port ${opts.port} is in use; choose another with --port`, { cause: error });
     }
     throw error;
   }

@@ -8,7 +8,7 @@ import { dataDirOf, type LocalData, openLocalData } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
-import { ParlError } from '#shared/domain/errors';
+import { ParlError, RequestValidationError } from '#shared/domain/errors';
 import { checkWeights, type Tenant } from '#shared/domain/tenant';
 import type { RewardWeights } from '#shared/domain/types';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
@@ -51,7 +51,8 @@ function weightsFlag(raw: string | undefined): RewardWeights | undefined {
   try {
     return checkWeights({ parallel, finish, perf });
   } catch (error) {
-    throw new UsageError(`--weights ${(error as Error).message.replace(/^weights: /, '')}, got "${raw}"`);
+    if (!(error instanceof RequestValidationError)) throw error;
+    throw new UsageError(`--weights ${error.reason}, got "${raw}"`, { cause: error });
   }
 }
 
@@ -204,7 +205,9 @@ export async function tenantsCommand(
       }
     }
   } catch (error) {
-    if (error instanceof ParlError && !(error instanceof UsageError)) throw new UsageError(error.message);
+    if (error instanceof ParlError && !(error instanceof UsageError)) {
+      throw new UsageError(error.message, { cause: error });
+    }
     throw error;
   } finally {
     await data.close();

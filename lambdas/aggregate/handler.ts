@@ -2,45 +2,37 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
-import { fanOutMetricsEmf } from '#shared/domain/fan-out-metrics';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import {
+  createTelemetry,
+  observe,
+  recordJobMetrics,
+  type Telemetry,
+  withObservedLlm,
+} from '#shared/adapters/telemetry';
 import { type AggregateInput, type AggregateOutput, aggregateJob } from '#shared/use-cases/aggregate-job';
 import type { NextStageOutput } from '#shared/use-cases/next-stage';
-
-/**
- * Where the alarm metrics go: stdout in Lambda (CloudWatch Logs reads the EMF lines); nowhere
- * elsewhere, so the local runtime's stdout stays the CLI's.
- */
-export const emfWriter =
-  (env: Record<string, string | undefined> = process.env) =>
-  (line: string): void => {
-    if (env.AWS_LAMBDA_FUNCTION_NAME) process.stdout.write(`${line}\n`);
-  };
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**
  * Closes a job (or, for a multi-stage job with unanswered subtasks, plans its next stage): measures,
  * final answer and terminal state; also the workflow's failure path
- * (`failure` set), which stores the job as FAILED with its reason.
+ * (`failure` set), which stores the job as FAILED with its reason. The job it closes is reported
+ * through Powertools Metrics (its measures, tokens, cost, 429s and failure-mode flags).
  */
 export function createAggregateHandler(
-  deps: () => Promise<Deps>,
+  deps: () => Promise<WorkflowDeps>,
   logger: Logger = createLogger(),
-  emit: (line: string) => void = emfWriter(),
+  telemetry: Telemetry = createTelemetry(),
 ) {
   const inner = async (
     event: AggregateInput,
     _context: Context,
   ): Promise<AggregateOutput | NextStageOutput> => {
-    const d = await deps();
-    const service = process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
     const out = await aggregateJob(
       {
-        ...d,
-        steps: d.store,
-        onFinished: (ref, metrics) => {
-          if (metrics.flags) emit(JSON.stringify(fanOutMetricsEmf(metrics.flags, { service, ...ref })));
-        },
+        ...withObservedLlm(await deps(), telemetry),
+        onFinished: (ref, metrics) => recordJobMetrics(telemetry.metrics, ref, metrics),
       },
       event,
     );
@@ -50,7 +42,7 @@ export function createAggregateHandler(
     });
     return out;
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createAggregateHandler(depsFromEnvironment());
+export const handler = createAggregateHandler(fromEnvironment(workflowDeps));

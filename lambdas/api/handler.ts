@@ -3,17 +3,16 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import httpRouterHandler, { type Route } from '@middy/http-router';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { type ApiDeps, createApiDeps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { loadConfig } from '#shared/config';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
-import { parseJobRequest, TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
-import { jobSettingsOf } from '#shared/domain/tenant';
+import { TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
+import { acceptJob } from '#shared/use-cases/accept-job';
 import { cancelJob, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { type ApiDeps, apiDeps, fromEnvironment } from '#shared/wiring';
 import { header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
 
@@ -103,25 +102,11 @@ const submit: RouteHandler = async (event, deps) => {
     throw new RequestValidationError('Idempotency-Key', 'must be 1-128 characters of A-Z a-z 0-9 _ . : -');
   }
   const { tenantId: _ignored, ...body } = jsonBody(event, deps.config.apiMaxBodyBytes);
-  const tenant = await deps.tenants.getTenant(tenantId);
-  if (!tenant) throw new AuthError('no such tenant');
-  const settings = jobSettingsOf(tenant, deps.config.maxSubagentsCap);
-  const request = parseJobRequest(body, { maxSubagentsCap: settings.maxWidth });
-  const { job, duplicate } = await submitJob(
-    {
-      store: deps.store,
-      starter: deps.workflow,
-      ledger: deps.ledger,
-      idempotency: deps.idempotency,
-      stepBudget: deps.config.subagentStepBudget,
-    },
-    {
-      tenantId,
-      request,
-      ...settings,
-      ...(key ? { idempotencyKey: key } : {}),
-    },
-  );
+  const { job, duplicate } = await acceptJob(deps, {
+    tenantId,
+    request: body,
+    ...(key ? { idempotencyKey: key } : {}),
+  });
   return json(
     202,
     { jobId: job.jobId, status: job.status, links: links(job.jobId) },
@@ -146,15 +131,12 @@ const listJobs: RouteHandler = async (event, deps) => {
 const listSteps: RouteHandler = async (event, deps) => {
   const ref = { tenantId: tenantOf(event), jobId: jobIdOf(event) };
   await requireJob(deps.store, ref);
-  const page = await deps.store.listStepsPage(ref, { limit: limitOf(event, 100, 1000), ...cursorOf(event) });
+  const page = await deps.steps.listStepsPage(ref, { limit: limitOf(event, 100, 1000), ...cursorOf(event) });
   return json(200, page);
 };
 
 const cancel: RouteHandler = async (event, deps) => {
-  const job = await cancelJob(
-    { store: deps.store, steps: deps.store, ledger: deps.ledger, workflow: deps.workflow },
-    { tenantId: tenantOf(event), jobId: jobIdOf(event) },
-  );
+  const job = await cancelJob(deps, { tenantId: tenantOf(event), jobId: jobIdOf(event) });
   return json(200, jobView(job));
 };
 
@@ -206,7 +188,11 @@ const HANDLERS: Record<(typeof API_ROUTES)[number]['operationId'], RouteHandler>
  * The REST API: one Lambda behind API Gateway, routing by API_ROUTES. The tenant comes from the
  * authorizer's context only; every error leaves as `{ error: { code, message, details? } }`.
  */
-export function createApiHandler(deps: () => Promise<ApiDeps>, logger: Logger = createLogger()) {
+export function createApiHandler(
+  deps: () => Promise<ApiDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const routes: Route<Event, Result>[] = API_ROUTES.map((route) => ({
     method: route.method,
     path: route.path,
@@ -214,12 +200,9 @@ export function createApiHandler(deps: () => Promise<ApiDeps>, logger: Logger = 
   }));
   return middy<Event, Result, Error, Context>()
     .use(injectLambdaContext(logger))
+    .use(observe(telemetry))
     .use(httpErrors({ logger }))
     .handler(httpRouterHandler({ routes }) as unknown as (event: Event, context: Context) => Promise<Result>);
 }
 
-let cached: Promise<ApiDeps> | undefined;
-export const handler = createApiHandler(() => {
-  cached ??= Promise.resolve(createApiDeps(loadConfig(process.env)));
-  return cached;
-});
+export const handler = createApiHandler(fromEnvironment(apiDeps));

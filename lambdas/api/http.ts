@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { MiddlewareObj } from '@middy/core';
+import { HttpError } from '@middy/util';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
   AuthError,
@@ -65,9 +66,13 @@ export function toHttpError(error: unknown, requestId: string): APIGatewayProxyR
     return errorResponse(409, 'idempotency_conflict', error.message, { jobId: error.jobId });
   }
   if (error instanceof StateConflictError) return errorResponse(409, 'conflict', error.message);
-  const status = (error as { statusCode?: unknown })?.statusCode;
-  if (status === 404) return errorResponse(404, 'route_not_found', 'no such route');
-  if (status === 405) return errorResponse(405, 'method_not_allowed', 'method not allowed on this route');
+  // The router's own refusals (@middy/http-router throws middy's HttpError).
+  if (error instanceof HttpError && error.statusCode === 404) {
+    return errorResponse(404, 'route_not_found', 'no such route');
+  }
+  if (error instanceof HttpError && error.statusCode === 405) {
+    return errorResponse(405, 'method_not_allowed', 'method not allowed on this route');
+  }
   return errorResponse(500, 'internal', `internal error (request ${requestId}); nothing was changed twice`);
 }
 

@@ -2,11 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
-import { createTenantDeps, type TenantDeps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { loadConfig } from '#shared/config';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { AuthError } from '#shared/domain/errors';
 import { authenticate } from '#shared/use-cases/tenants';
+import { type AuthorizerDeps, authorizerDeps, fromEnvironment } from '#shared/wiring';
 
 /** The resource a policy covers: every method of the stage, so a cached answer serves all routes. */
 export function stageWildcard(methodArn: string): string {
@@ -27,7 +27,11 @@ const policy = (effect: 'Allow' | 'Deny', resource: string, principalId: string)
  * context (the only place the API reads it from); a revoked key gets Deny (403); a missing, malformed
  * or unknown key throws `Unauthorized` (401), as API Gateway expects.
  */
-export function createAuthorizerHandler(deps: () => Promise<TenantDeps>, logger: Logger = createLogger()) {
+export function createAuthorizerHandler(
+  deps: () => Promise<AuthorizerDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (
     event: APIGatewayRequestAuthorizerEvent,
     _context: Context,
@@ -47,11 +51,7 @@ export function createAuthorizerHandler(deps: () => Promise<TenantDeps>, logger:
       throw new Error('Unauthorized');
     }
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-let cached: Promise<TenantDeps> | undefined;
-export const handler = createAuthorizerHandler(() => {
-  cached ??= Promise.resolve(createTenantDeps(loadConfig(process.env)));
-  return cached;
-});
+export const handler = createAuthorizerHandler(fromEnvironment(authorizerDeps));

@@ -3,15 +3,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { loadConfig } from '#shared/config';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { PoisonRecordError } from '#shared/domain/batch';
 import {
   type BatchRecordDeps,
   type BatchRecordOutcome,
   processBatchRecord,
 } from '#shared/use-cases/process-batch-record';
+import { batchDeps, fromEnvironment } from '#shared/wiring';
 
 /**
  * The batch-queue consumer. Each SQS record (a job message or an S3 upload notification) becomes
@@ -19,7 +19,11 @@ import {
  * (Powertools batch), so only it returns to the queue, and after three receives it goes to the DLQ.
  * When every record fails the handler throws, as Powertools does, and nothing is deleted.
  */
-export function createBatchHandler(deps: () => Promise<BatchRecordDeps>, logger: Logger = createLogger()) {
+export function createBatchHandler(
+  deps: () => Promise<BatchRecordDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const d = await deps();
     const recordHandler = async (record: SQSRecord): Promise<BatchRecordOutcome> => {
@@ -50,12 +54,8 @@ export function createBatchHandler(deps: () => Promise<BatchRecordDeps>, logger:
     // One processor per invocation: it holds the invocation's successes and failures.
     return processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
 // Built on first use (a bad environment fails the invocation, naming the variable) and kept warm.
-let cached: Promise<BatchRecordDeps> | undefined;
-export const handler = createBatchHandler(() => {
-  cached ??= Promise.resolve().then(() => createBatchDeps(loadConfig(process.env)));
-  return cached;
-});
+export const handler = createBatchHandler(fromEnvironment((config) => batchDeps(config)));

@@ -1,11 +1,15 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
+import { EXECUTION_METRICS } from '#shared/domain/swarm-metrics';
 import { type CloseEndedExecutionOutput, closeEndedExecution } from '#shared/use-cases/close-ended-execution';
+import { CANCEL_REASON } from '#shared/use-cases/jobs';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /** The EventBridge detail type of Step Functions execution status changes. */
 export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
@@ -52,9 +56,14 @@ const eventSchema = z.object({
  * Closes the job of a workflow execution that failed outside a Catch, timed out or was stopped
  * (an EventBridge "Step Functions Execution Status Change" event), so no job stays RUNNING.
  * An event it cannot read is logged and ignored: throwing would only make EventBridge retry it.
+ * An execution stopped by anyone but its tenant counts in the ExecutionsStopped metric (alarmed).
  * Returns the use case's result, or undefined for an ignored event.
  */
-export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createExecutionEndedHandler(
+  deps: () => Promise<WorkflowDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (
     event: ExecutionStatusChangeEvent,
     _context: Context,
@@ -68,11 +77,16 @@ export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: L
       return undefined;
     }
     const { input, status, error, cause, executionArn } = parsed.data.detail;
-    const d = await deps();
-    const out = await closeEndedExecution(
-      { ...d, steps: d.store },
-      { ...input, status, ...(error ? { error } : {}), ...(cause ? { cause } : {}) },
-    );
+    // A tenant's cancel stops its execution with CANCEL_REASON as the cause: that one is no alarm.
+    if (status === 'ABORTED' && cause !== CANCEL_REASON) {
+      telemetry.metrics.addMetric(EXECUTION_METRICS.stopped, MetricUnit.Count, 1);
+    }
+    const out = await closeEndedExecution(await deps(), {
+      ...input,
+      status,
+      ...(error ? { error } : {}),
+      ...(cause ? { cause } : {}),
+    });
     if (out.previousStatus === undefined) {
       logger.warn('no job for the ended execution', { jobId: input.jobId, executionArn });
     } else {
@@ -85,7 +99,7 @@ export function createExecutionEndedHandler(deps: () => Promise<Deps>, logger: L
     }
     return out;
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createExecutionEndedHandler(depsFromEnvironment());
+export const handler = createExecutionEndedHandler(fromEnvironment(workflowDeps));

@@ -2,18 +2,25 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry, withObservedLlm } from '#shared/adapters/telemetry';
 import { type PlanInput, type PlanOutput, planJob } from '#shared/use-cases/plan-job';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**
  * The orchestrator's plan step. Input `{jobId, tenantId}`; output the Map's input.
  * Thin: parse → planJob → result; errors keep their names for the state machine's Retry/Catch.
  */
-export function createPlanHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createPlanHandler(
+  deps: () => Promise<WorkflowDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (event: PlanInput, _context: Context): Promise<PlanOutput> => {
-    const d = await deps();
-    const plan = await planJob({ ...d, steps: d.store }, { jobId: event.jobId, tenantId: event.tenantId });
+    const plan = await planJob(withObservedLlm(await deps(), telemetry), {
+      jobId: event.jobId,
+      tenantId: event.tenantId,
+    });
     logger.info('planned', {
       jobId: plan.jobId,
       mapMode: plan.mapMode,
@@ -22,7 +29,7 @@ export function createPlanHandler(deps: () => Promise<Deps>, logger: Logger = cr
     });
     return plan;
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createPlanHandler(depsFromEnvironment());
+export const handler = createPlanHandler(fromEnvironment(workflowDeps));

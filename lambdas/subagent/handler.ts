@@ -2,21 +2,25 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { Deps } from '#shared/adapters/deps';
-import { createLogger, depsFromEnvironment } from '#shared/adapters/lambda-runtime';
+import { createLogger } from '#shared/adapters/lambda-runtime';
+import { createTelemetry, observe, type Telemetry, withObservedLlm } from '#shared/adapters/telemetry';
 import { runSubagent, type SubagentInput, type SubagentOutput } from '#shared/use-cases/run-subagent';
+import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**
  * One sub-agent: runs its subtasks and returns a small summary for the Map (answers stay in DynamoDB).
  */
-export function createSubagentHandler(deps: () => Promise<Deps>, logger: Logger = createLogger()) {
+export function createSubagentHandler(
+  deps: () => Promise<WorkflowDeps>,
+  logger: Logger = createLogger(),
+  telemetry: Telemetry = createTelemetry(),
+) {
   const inner = async (event: SubagentInput, _context: Context): Promise<SubagentOutput> => {
-    const d = await deps();
-    const out = await runSubagent({ ...d, steps: d.store }, event);
+    const out = await runSubagent(withObservedLlm(await deps(), telemetry), event);
     logger.info('sub-agent finished', { jobId: event.jobId, agentId: out.agentId, status: out.status });
     return out;
   };
-  return middy(inner).use(injectLambdaContext(logger));
+  return middy(inner).use(injectLambdaContext(logger)).use(observe(telemetry));
 }
 
-export const handler = createSubagentHandler(depsFromEnvironment());
+export const handler = createSubagentHandler(fromEnvironment(workflowDeps));

@@ -136,6 +136,7 @@ async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse)
         requestContext: { requestId, stage: STAGE, apiId: API_ID, resourcePath: hit.route.path },
       })) as APIGatewayAuthorizerResult;
     } catch (error) {
+      // API Gateway's contract, not ours: an authorizer that fails with exactly "Unauthorized" means 401.
       if ((error as Error).message === 'Unauthorized') {
         gatewayError(res, 401, 'unauthorized', 'the API key is not valid');
       } else {

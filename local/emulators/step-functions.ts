@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ParlError } from '#shared/domain/errors';
 
 /** An execution of the local runtime, as DescribeExecution shows it. */
 export interface LocalExecution {
@@ -38,12 +39,14 @@ export interface LocalSfnServer {
   close(): Promise<void>;
 }
 
-class SfnApiError extends Error {
+/** An error the Step Functions API answers with 400; `type` is its `__type` (e.g. `ExecutionDoesNotExist`). */
+class SfnApiError extends ParlError {
   constructor(
     readonly type: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = type;
   }
 }

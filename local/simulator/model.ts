@@ -3,7 +3,7 @@
  * it deterministically. Every choice derives from a hash of (seed, content), never from arrival
  * order, so concurrent requests get the same answers under the same seed.
  */
-import { evaluateInstallation, type Installation, type RuleSet } from '#shared/domain/bma';
+import { evaluateInstallation, type Installation, type RuleSet } from '#shared/domain/workloads/bma/rules';
 import {
   hashHex,
   hashUnit,
@@ -28,7 +28,7 @@ export interface ModelSettings {
   verdictErrorRate: number;
 }
 
-/** The four kinds of request the agents send (see `#shared/domain/prompts`). */
+/** The four kinds of request the agents send (see `#shared/domain/prompts` and the workloads' prompts). */
 export type RequestKind = 'bma' | 'synthesizer' | 'planner' | 'generic';
 
 /** The first line of the synthesizer's system prompt. */

@@ -17,18 +17,21 @@ export const TENANT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export class PoisonRecordError extends ParlError {
   /** What is wrong: `body`, `tenantId`, `request.<field>`, `object`, … */
   readonly field: string;
-  constructor(field: string, message: string, options?: ErrorOptions) {
-    super(`${field}: ${message}`, options);
+  /** Why; the message is `<field>: <reason>`. */
+  readonly reason: string;
+  constructor(field: string, reason: string, options?: ErrorOptions) {
+    super(`${field}: ${reason}`, options);
     this.name = 'PoisonRecordError';
     this.field = field;
+    this.reason = reason;
   }
 }
 
 /** Another delivery of the same idempotency key is being submitted right now; try again later. */
 export class SubmissionInProgressError extends TransientError {
   readonly jobId: string;
-  constructor(jobId: string) {
-    super(`job ${jobId} is being submitted by another delivery of the same message`);
+  constructor(jobId: string, options?: ErrorOptions) {
+    super(`job ${jobId} is being submitted by another delivery of the same message`, options);
     this.name = 'SubmissionInProgressError';
     this.jobId = jobId;
   }

@@ -1,7 +1,9 @@
 /**
  * Errors of PARL Swarm. One base class; `name` is set on every subclass because Step Functions
  * matches Catch rules on the error name a Lambda throws. Model calls are retried at the client only.
- * Edges map them with `instanceof`, never by message.
+ * Every class takes `ErrorOptions` (the `cause` is passed through) and keeps what a caller needs
+ * (a field, a reason, a job id, amounts) in typed fields: edges map them with `instanceof` and read
+ * those fields, never the message.
  */
 export class ParlError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -35,9 +37,10 @@ export class RateLimitedError extends TransientError {
 
 /** The shared limiter did not grant a call within the configured maximum wait. */
 export class LimiterTimeoutError extends TransientError {
+  /** The limiter's last reason to wait (e.g. `rpm`, `tpm`, `concurrency`). */
   readonly reason: string;
-  constructor(message: string, reason: string) {
-    super(message);
+  constructor(message: string, reason: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'LimiterTimeoutError';
     this.reason = reason;
   }
@@ -49,8 +52,8 @@ export class LimiterTimeoutError extends TransientError {
  */
 export class CircuitOpenError extends TransientError {
   readonly reopensInMs: number;
-  constructor(message: string, reopensInMs: number) {
-    super(message);
+  constructor(message: string, reopensInMs: number, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'CircuitOpenError';
     this.reopensInMs = reopensInMs;
   }
@@ -68,13 +71,18 @@ export class ProviderRejectedError extends ParlError {
   }
 }
 
-/** A request or input that is not valid; `field` names what is wrong. */
+/**
+ * A request or input that is not valid: `field` names what is wrong, `reason` says why; the
+ * message is `<field>: <reason>`.
+ */
 export class RequestValidationError extends ParlError {
   readonly field: string;
-  constructor(field: string, message: string, options?: ErrorOptions) {
-    super(`${field}: ${message}`, options);
+  readonly reason: string;
+  constructor(field: string, reason: string, options?: ErrorOptions) {
+    super(`${field}: ${reason}`, options);
     this.name = 'RequestValidationError';
     this.field = field;
+    this.reason = reason;
   }
 }
 
@@ -94,13 +102,18 @@ export class NotFoundError extends ParlError {
   }
 }
 
-/** A required environment variable is missing or malformed; `variable` names it. */
+/**
+ * A required environment variable is missing or malformed: `variable` names it, `reason` says
+ * why; the message is `<variable>: <reason>`.
+ */
 export class ConfigError extends ParlError {
   readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
+  readonly reason: string;
+  constructor(variable: string, reason: string, options?: ErrorOptions) {
+    super(`${variable}: ${reason}`, options);
     this.name = 'ConfigError';
     this.variable = variable;
+    this.reason = reason;
   }
 }
 
@@ -108,8 +121,12 @@ export class ConfigError extends ParlError {
 export class BudgetExceededError extends ParlError {
   readonly requiredUsd: number;
   readonly availableUsd: number;
-  constructor(message: string, details: { requiredUsd: number; availableUsd: number }) {
-    super(message);
+  constructor(
+    message: string,
+    details: { requiredUsd: number; availableUsd: number },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
     this.name = 'BudgetExceededError';
     this.requiredUsd = details.requiredUsd;
     this.availableUsd = details.availableUsd;
@@ -118,9 +135,10 @@ export class BudgetExceededError extends ParlError {
 
 /** An idempotency key reused with a different request body (HTTP 409). */
 export class IdempotencyConflictError extends ParlError {
+  /** The job the key already stands for. */
   readonly jobId: string;
-  constructor(message: string, jobId: string) {
-    super(message);
+  constructor(message: string, jobId: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'IdempotencyConflictError';
     this.jobId = jobId;
   }
@@ -128,8 +146,8 @@ export class IdempotencyConflictError extends ParlError {
 
 /** An operation that does not fit the record's state, e.g. cancelling a finished job (HTTP 409). */
 export class StateConflictError extends ParlError {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'StateConflictError';
   }
 }
@@ -137,8 +155,8 @@ export class StateConflictError extends ParlError {
 /** A missing, malformed, unknown or revoked API key; `revoked` separates 403 from 401. */
 export class AuthError extends ParlError {
   readonly revoked: boolean;
-  constructor(message: string, revoked = false) {
-    super(message);
+  constructor(message: string, revoked = false, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'AuthError';
     this.revoked = revoked;
   }

@@ -118,7 +118,7 @@ export const spreadOf = (s: ArmStats | undefined): number | undefined => {
 };
 
 /** A seeded PRNG (mulberry32, the demo data's): the same seed gives the same choices. */
-export { seededRandom } from './bma';
+export { seededRandom } from './random';
 
 /** FNV-1a over the parts: a stable 32-bit seed. */
 export function seedOf(...parts: (string | number)[]): number {

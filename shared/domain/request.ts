@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { RequestValidationError } from './errors';
 import type { JobRequest, Subtask } from './types';
+import { inferWorkload, WORKLOAD_NAMES, workloadOf } from './workloads/registry';
 
 /** Limits of a job request. */
 /** A task class: what a policy is kept per (with the tenant). */
@@ -35,7 +36,7 @@ const requestSchema = (maxSubagentsCap: number) =>
     .object({
       task: z.string().trim().min(1, 'must not be empty').max(REQUEST_LIMITS.taskChars),
       taskClass: z.string().regex(TASK_CLASS_PATTERN, TASK_CLASS_RULE).optional(),
-      workload: z.enum(['generic', 'bma-compliance']).optional(),
+      workload: z.enum(WORKLOAD_NAMES).optional(),
       subtasks: z.array(subtaskSchema).min(1, 'must not be empty').max(REQUEST_LIMITS.subtasks).optional(),
       mode: z.enum(['parl', 'sequential']).optional(),
       maxSubagents: z.number().int().min(1).max(maxSubagentsCap).optional(),
@@ -96,10 +97,8 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
       seen.add(s.id);
     });
   }
-  const workload = r.workload ?? (r.dataset?.installations ? 'bma-compliance' : 'generic');
-  if (workload === 'bma-compliance' && !r.dataset?.installations) {
-    throw new RequestValidationError('dataset.installations', 'is required by the bma-compliance workload');
-  }
+  const workload = r.workload ?? inferWorkload(r.dataset);
+  workloadOf(workload).requireDataset(r.dataset);
   if (r.toggle === true && (r.policy ?? 'off') === 'off') {
     throw new RequestValidationError(
       'toggle',

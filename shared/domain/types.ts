@@ -2,6 +2,7 @@
  * Core types of PARL Swarm: job requests, plans, step records and metrics.
  * Pure data; no AWS imports.
  */
+import type { WorkloadName } from './workloads/registry';
 
 /** Who took a step: the orchestrator (`main`) or a sub-agent (`sub`). */
 export type Role = 'main' | 'sub';
@@ -55,8 +56,8 @@ export interface Subtask {
   expected?: string;
 }
 
-/** The workload decides the sub-agents' tools and how answers are parsed and scored. */
-export type WorkloadName = 'generic' | 'bma-compliance';
+/** The workload decides the sub-agents' tools and how answers are parsed and scored (see workloads/registry.ts). */
+export type { WorkloadName };
 
 /** A validated job request (what `--input` and `POST /v1/jobs` carry). */
 export interface JobRequest {
@@ -75,7 +76,7 @@ export interface JobRequest {
   toggle?: boolean;
   /** Stages at most (default 1): later stages re-dispatch the subtasks that got no usable answer. */
   maxStages?: number;
-  /** Data the workload's tools read (for `bma-compliance`: `installations`). */
+  /** Data the workload's tools read (the bma workload's: `installations`). */
   dataset?: Record<string, unknown[]>;
 }
 

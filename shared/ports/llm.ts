@@ -26,11 +26,13 @@ export interface ChatRequest {
   caller?: { role: CallerRole; tenantId: string };
 }
 
-/** What one logical model call cost at the provider: calls made (retries included), 429s, time waited. */
+/** What one logical model call cost at the provider: calls made (retries included), 429s, time waited, refusals of an open circuit. */
 export interface CallStats {
   calls: number;
   rateLimited: number;
   waitedMs: number;
+  /** Attempts the shared limiter refused because the provider's circuit was open (no call made). */
+  circuitOpen?: number;
 }
 
 /** The call statistics a retrying client attached to the error it gave up with, if any. */

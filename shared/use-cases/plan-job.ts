@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { AppConfig } from '#shared/config';
 import { ConfigError, NotFoundError, PlanError } from '#shared/domain/errors';
+import { extractJsonObject } from '#shared/domain/json-reply';
 import { plannerSystemPrompt } from '#shared/domain/prompts';
 import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
-import { extractJsonObject } from '#shared/domain/workloads';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';

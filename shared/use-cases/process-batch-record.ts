@@ -1,4 +1,3 @@
-import type { AppConfig } from '#shared/config';
 import {
   batchIdempotencyKey,
   type JobMessage,
@@ -10,19 +9,18 @@ import {
   type UploadedObject,
   uploadTenant,
 } from '#shared/domain/batch';
-import { IdempotencyConflictError, NotFoundError, RequestValidationError } from '#shared/domain/errors';
-import { parseJobRequest } from '#shared/domain/request';
-import { type JobSettings, jobSettingsOf } from '#shared/domain/tenant';
-import type { JobRequest } from '#shared/domain/types';
-import type { JobSubmission, JobSubmitter, ObjectReader } from '#shared/ports/job-submitter';
-import type { TenantStore } from '#shared/ports/tenants';
+import {
+  AuthError,
+  IdempotencyConflictError,
+  NotFoundError,
+  RequestValidationError,
+} from '#shared/domain/errors';
+import type { ObjectReader } from '#shared/ports/object-reader';
+import { type AcceptJobDeps, type AcceptJobOutcome, acceptJob } from './accept-job';
 
-export interface BatchRecordDeps {
-  submitter: JobSubmitter;
-  /** Who may start jobs: an ACTIVE tenant of the tenant store. */
-  tenants: Pick<TenantStore, 'getTenant'>;
+/** The batch intake's dependencies: the job acceptance's (with its StartWait) and the uploads. */
+export interface BatchRecordDeps extends AcceptJobDeps {
   objects: ObjectReader;
-  config: Pick<AppConfig, 'maxSubagentsCap'>;
 }
 
 /** One queue message: its id (the default idempotency key) and its body. */
@@ -57,12 +55,12 @@ export function uploadIdempotencyKey(
  * Turns one batch-queue record into jobs, exactly once per idempotency key.
  *
  * 1. parse the body: a job message `{tenantId, request, idempotencyKey?}` or an S3 event notification
- * 2. job message: the tenant must be ACTIVE and the request valid (within the tenant's width);
- *    the key defaults to the message id
- * 3. upload: the key must be `incoming/<tenantId>/<file>.jsonl|.csv` of an ACTIVE tenant; the
- *    object's subtasks become one job, keyed by bucket, key and the event's sequencer (or ETag)
- * 4. submit through the JobSubmitter under the key's batch namespace ({@link batchIdempotencyKey}):
- *    a key delivered again returns the first job, reserves and starts nothing
+ * 2. job message: its request; the key defaults to the message id
+ * 3. upload: the key must be `incoming/<tenantId>/<file>.jsonl|.csv`; the object's subtasks become
+ *    one job's request, keyed by bucket, key and the event's sequencer (or ETag)
+ * 4. accept the job ({@link acceptJob}: an ACTIVE tenant, the request valid within its cap, the
+ *    estimate reserved) under the key's batch namespace ({@link batchIdempotencyKey}): a key
+ *    delivered again returns the first job once it has started, and reserves and starts nothing
  *
  * Throws PoisonRecordError for a record that retrying cannot fix (unparseable, unknown or revoked
  * tenant, invalid request, missing object, a key reused for another request); anything else (a
@@ -75,41 +73,29 @@ export async function processBatchRecord(
 ): Promise<BatchRecordOutcome> {
   const message = parseBatchMessage(input.body);
   if (message.kind === 'ignored') return { jobs: [], ignored: message.reason };
-  if (message.kind === 'job') return { jobs: [await submitJobMessage(deps, message, input.messageId)] };
+  if (message.kind === 'job') return { jobs: [await acceptJobMessage(deps, message, input.messageId)] };
   if (message.objects.length === 0) return { jobs: [], ignored: 'no object-created record' };
   const jobs: BatchJobOutcome[] = [];
-  for (const object of message.objects) jobs.push(await submitUpload(deps, object));
+  for (const object of message.objects) jobs.push(await acceptUpload(deps, object));
   return { jobs };
 }
 
 /**
- * The tenant's settings a job carries: its width cap and its own λ annealing; PoisonRecordError
- * when there is no such ACTIVE tenant.
+ * Accepts one job; what retrying cannot fix becomes PoisonRecordError, its field under `source`'s
+ * name for the request (`request.` for a message, `object.` for an upload).
  */
-async function requireTenant(deps: BatchRecordDeps, tenantId: string): Promise<JobSettings> {
-  const tenant = await deps.tenants.getTenant(tenantId);
-  if (!tenant) throw new PoisonRecordError('tenantId', `tenant "${tenantId}" does not exist`);
-  if (tenant.status !== 'ACTIVE') throw new PoisonRecordError('tenantId', `tenant "${tenantId}" is revoked`);
-  return jobSettingsOf(tenant, deps.config.maxSubagentsCap);
-}
-
-function validRequest(raw: unknown, field: string, maxSubagentsCap: number): JobRequest {
+async function accept(
+  deps: BatchRecordDeps,
+  input: { tenantId: string; request: unknown; idempotencyKey: string },
+  source: 'request' | 'object',
+): Promise<AcceptJobOutcome> {
   try {
-    return parseJobRequest(raw, { maxSubagentsCap });
+    return await acceptJob(deps, input);
   } catch (error) {
+    if (error instanceof AuthError) throw new PoisonRecordError('tenantId', error.message, { cause: error });
     if (error instanceof RequestValidationError) {
-      throw new PoisonRecordError(`${field}.${error.field}`, error.message.slice(error.field.length + 2), {
-        cause: error,
-      });
+      throw new PoisonRecordError(`${source}.${error.field}`, error.reason, { cause: error });
     }
-    throw error;
-  }
-}
-
-async function submit(deps: BatchRecordDeps, submission: JobSubmission) {
-  try {
-    return await deps.submitter.submit(submission);
-  } catch (error) {
     if (error instanceof IdempotencyConflictError) {
       throw new PoisonRecordError('idempotencyKey', error.message, { cause: error });
     }
@@ -119,26 +105,36 @@ async function submit(deps: BatchRecordDeps, submission: JobSubmission) {
   }
 }
 
-async function submitJobMessage(
+async function acceptJobMessage(
   deps: BatchRecordDeps,
   message: JobMessage,
   messageId: string,
 ): Promise<BatchJobOutcome> {
-  const settings = await requireTenant(deps, message.tenantId);
-  const request = validRequest(message.request, 'request', settings.maxWidth);
   const idempotencyKey = batchIdempotencyKey(message.idempotencyKey ?? `sqs:${messageId}`);
-  const { job, duplicate } = await submit(deps, {
-    tenantId: message.tenantId,
-    request,
-    idempotencyKey,
-    ...settings,
-  });
+  const { job, duplicate } = await accept(
+    deps,
+    { tenantId: message.tenantId, request: message.request, idempotencyKey },
+    'request',
+  );
   return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'message' };
 }
 
-async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Promise<BatchJobOutcome> {
+async function acceptUpload(deps: BatchRecordDeps, object: UploadedObject): Promise<BatchJobOutcome> {
   const { tenantId, format } = uploadTenant(object.key);
-  const settings = await requireTenant(deps, tenantId);
+  const subtasks = await readSubtasks(deps, object, format);
+  const fileName = object.key.slice(object.key.lastIndexOf('/') + 1);
+  const request = { task: `Work through the subtasks uploaded as ${fileName}`, subtasks };
+  const idempotencyKey = batchIdempotencyKey(uploadIdempotencyKey(object));
+  const { job, duplicate } = await accept(deps, { tenantId, request, idempotencyKey }, 'object');
+  return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'upload' };
+}
+
+/** The uploaded file's subtasks; a missing object or an unreadable file is poison. */
+async function readSubtasks(
+  deps: BatchRecordDeps,
+  object: UploadedObject,
+  format: 'jsonl' | 'csv',
+): Promise<RawSubtask[]> {
   let text: string;
   try {
     text = await deps.objects.getText(object);
@@ -150,24 +146,12 @@ async function submitUpload(deps: BatchRecordDeps, object: UploadedObject): Prom
     }
     throw error;
   }
-  let subtasks: RawSubtask[];
   try {
-    subtasks = format === 'csv' ? parseSubtasksCsv(text) : parseSubtasksJsonl(text);
+    return format === 'csv' ? parseSubtasksCsv(text) : parseSubtasksJsonl(text);
   } catch (error) {
     if (error instanceof RequestValidationError) {
-      throw new PoisonRecordError(`object.${error.field}`, error.message.slice(error.field.length + 2), {
-        cause: error,
-      });
+      throw new PoisonRecordError(`object.${error.field}`, error.reason, { cause: error });
     }
     throw error;
   }
-  const fileName = object.key.slice(object.key.lastIndexOf('/') + 1);
-  const request = validRequest(
-    { task: `Work through the subtasks uploaded as ${fileName}`, subtasks },
-    'object',
-    settings.maxWidth,
-  );
-  const idempotencyKey = batchIdempotencyKey(uploadIdempotencyKey(object));
-  const { job, duplicate } = await submit(deps, { tenantId, request, idempotencyKey, ...settings });
-  return { tenantId: job.tenantId, jobId: job.jobId, duplicate, idempotencyKey, source: 'upload' };
 }

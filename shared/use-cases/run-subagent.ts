@@ -1,8 +1,8 @@
 import type { AppConfig } from '#shared/config';
 import { NotFoundError } from '#shared/domain/errors';
-import { bmaSubagentSystemPrompt, genericSubagentSystemPrompt } from '#shared/domain/prompts';
-import type { Subtask, WorkloadName } from '#shared/domain/types';
-import { isCorrect, parseAnswer } from '#shared/domain/workloads';
+import type { Subtask } from '#shared/domain/types';
+import { workloadOf } from '#shared/domain/workloads/registry';
+import type { DatasetItems, Workload } from '#shared/domain/workloads/workload';
 import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
@@ -48,7 +48,7 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
     deps.store.getSubtasks(ref, input.subtaskIds),
   ]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
-  const workload = job.request.workload;
+  const workload = workloadOf(job.request.workload);
   // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
   const maxTokens = job.plan?.budget?.budget ?? job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
 
@@ -91,17 +91,15 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
 async function solveSubtask(
   deps: SubagentDeps,
   ref: JobRef,
-  workload: WorkloadName,
+  workload: Workload,
   subtask: Subtask,
   maxTokens: number,
   nextStep: () => Parameters<typeof modelStep>[1],
 ): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
   const tools = toolsFor(workload);
+  const items: DatasetItems = (collection, id) => deps.store.getDatasetItem(ref, collection, id);
   const messages: ChatMessage[] = [
-    {
-      role: 'system',
-      content: workload === 'bma-compliance' ? bmaSubagentSystemPrompt : genericSubagentSystemPrompt,
-    },
+    { role: 'system', content: workload.systemPrompt },
     { role: 'user', content: subtask.prompt },
   ];
   const base = {
@@ -114,7 +112,7 @@ async function solveSubtask(
     if (response.toolCalls.length > 0) {
       messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });
       // The calls of one turn are independent: run them together, answer in their order.
-      const outputs = await Promise.all(response.toolCalls.map((call) => executeTool(deps.store, ref, call)));
+      const outputs = await Promise.all(response.toolCalls.map((call) => executeTool(workload, items, call)));
       response.toolCalls.forEach((call, i) => {
         messages.push({ role: 'tool', tool_call_id: call.id, content: outputs[i] ?? '' });
       });
@@ -122,14 +120,14 @@ async function solveSubtask(
     }
     const content = response.content ?? '';
     try {
-      const parsed = parseAnswer(workload, content);
+      const parsed = workload.parseAnswer(content);
       return {
         ...base,
         status: 'ANSWERED',
         answer: parsed.answer.slice(0, 4000),
         ...(parsed.verdict ? { verdict: parsed.verdict } : {}),
         ...(parsed.reasons ? { reasons: parsed.reasons.slice(0, 20) } : {}),
-        ...(subtask.expected === undefined ? {} : { correct: isCorrect(workload, parsed, subtask.expected) }),
+        ...(subtask.expected === undefined ? {} : { correct: workload.isCorrect(parsed, subtask.expected) }),
       };
     } catch (error) {
       lastProblem = `unusable answer (${response.finishReason}): ${error instanceof Error ? error.message : String(error)}`;

@@ -96,3 +96,41 @@ export async function authenticate(
   if (tenant.status !== 'ACTIVE') throw new AuthError('the API key has been revoked', true);
   return tenant;
 }
+
+/**
+ * Makes sure a tenant exists under a fixed id (the `local` tenant of `parl run`, a bench's own):
+ * created ACTIVE with `budgetUsd` when absent, its cap raised to `maxSubagents` when lower. Its API
+ * key is never shown, so nobody can call the API as this tenant. Returns the tenant as stored.
+ */
+export async function ensureTenant(
+  deps: { tenants: TenantStore },
+  input: { tenantId: string; budgetUsd: number; maxSubagents: number },
+): Promise<Tenant> {
+  const existing = await deps.tenants.getTenant(input.tenantId);
+  if (existing) {
+    if (existing.maxSubagents >= input.maxSubagents) return existing;
+    return deps.tenants.updateSettings(input.tenantId, { maxSubagents: input.maxSubagents });
+  }
+  const budget = usd(input.budgetUsd);
+  const tenant: Tenant = {
+    tenantId: input.tenantId,
+    name: input.tenantId,
+    status: 'ACTIVE',
+    createdAt: new Date().toISOString(),
+    keyHash: hashApiKey(newApiKey(input.tenantId)),
+    budgetUsd: budget,
+    availableUsd: budget,
+    reservedUsd: 0,
+    spentUsd: 0,
+    maxSubagents: input.maxSubagents,
+  };
+  try {
+    await deps.tenants.createTenant(tenant);
+    return tenant;
+  } catch (error) {
+    // Created meanwhile by a concurrent caller: theirs stands.
+    const created = await deps.tenants.getTenant(input.tenantId);
+    if (created) return created;
+    throw error;
+  }
+}

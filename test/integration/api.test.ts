@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
 import { EmbeddedStack } from '#local/runtime';
 import { API_ROUTES } from '#shared/domain/api-routes';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { costUsd, criticalSteps, sequentialSteps, tokenTotals } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { createTenant } from '#shared/use-cases/tenants';
 
 interface Answer {
@@ -223,6 +223,42 @@ describe('the REST API over HTTP on loopback (local API Gateway, authorizer, api
     expect(answer.status).toBe(400);
     expect(answer.body.error?.details?.field).toBe(field);
   });
+
+  it.each([
+    ["a tenant revoked within the authorizer's 30 s cache", 'revoked', 403, 'forbidden'],
+    ['a tenant that does not exist', 'missing', 401, 'unauthorized'],
+  ])(
+    'refuses a job of %s in the api function itself, and accepts nothing',
+    async (_what, kind, status, code) => {
+      // Prepare: the api function called as API Gateway would after an Allow cached before the revocation
+      let tenantId = 't-000000000000';
+      if (kind === 'revoked') {
+        const { tenant } = await createTenant(
+          { tenants: stack.tenants, maxSubagentsCap: 1000 },
+          { name: 'Revoked', budgetUsd: 5, maxSubagents: 5 },
+        );
+        await stack.tenants.revokeKey(tenant.tenantId);
+        tenantId = tenant.tenantId;
+      }
+      const event = {
+        resource: '/v1/jobs',
+        path: '/v1/jobs',
+        httpMethod: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(small(2)),
+        isBase64Encoded: false,
+        requestContext: { authorizer: { tenantId }, requestId: 'r-1' },
+      };
+      // Act
+      const out = (await stack.invoke('api', event)) as { statusCode: number; body: string };
+      // Assess
+      expect(out.statusCode).toBe(status);
+      expect(JSON.parse(out.body).error.code).toBe(code);
+      expect((await stack.store.listJobs(tenantId)).items).toHaveLength(0);
+      const tenant = await stack.tenants.getTenant(tenantId);
+      expect(tenant?.reservedUsd ?? 0).toBe(0);
+    },
+  );
 
   it('returns the same job for a retried POST with the same Idempotency-Key, and 409 for another body', async () => {
     // Prepare

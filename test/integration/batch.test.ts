@@ -13,14 +13,19 @@ import { createS3Client } from '#shared/adapters/aws/clients';
 import { S3ObjectReader } from '#shared/adapters/aws/s3-object-reader';
 import { readBatchStatus } from '#shared/adapters/aws/sqs';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { LedgerJobSubmitter, type LedgerJobSubmitterOptions } from '#shared/adapters/ledger-job-submitter';
 import { batchIdempotencyKey, SubmissionInProgressError } from '#shared/domain/batch';
+import { jobIdForKey, requestHash } from '#shared/domain/idempotency';
 import { parseJobRequest } from '#shared/domain/request';
 import { type Tenant, usagePeriod } from '#shared/domain/tenant';
 import type { JobRef } from '#shared/ports/job-store';
 import { allItems } from '#shared/ports/paging';
 import type { WorkflowStarter } from '#shared/ports/workflow';
-import { jobIdForKey, requestHash } from '#shared/use-cases/submit-job';
+import {
+  type AcceptJobDeps,
+  acceptJob,
+  DEFAULT_START_WAIT,
+  type StartWait,
+} from '#shared/use-cases/accept-job';
 import { createTenant } from '#shared/use-cases/tenants';
 
 const request = (n = 2) => ({
@@ -108,11 +113,16 @@ describe('the batch intake on fauxqs', () => {
     };
   }
 
-  const submitter = (starter: WorkflowStarter, options: LedgerJobSubmitterOptions = {}) =>
-    new LedgerJobSubmitter(
-      { store: stack.store, starter, ledger: stack.ledger, idempotency: stack.idempotency },
-      options,
-    );
+  /** The intake's job acceptance over the stack, with the given starter and duplicate wait. */
+  const acceptDeps = (starter: WorkflowStarter, startWait: Partial<StartWait> = {}): AcceptJobDeps => ({
+    tenants: stack.tenants,
+    store: stack.store,
+    workflow: starter,
+    ledger: stack.ledger,
+    idempotency: stack.idempotency,
+    config: stack.config,
+    startWait: { ...DEFAULT_START_WAIT, ...startWait },
+  });
 
   /** The batch handler with the intake's deps (tenant store, ledger), its starts counted, for deliveries made by hand. */
   function countingHandler() {
@@ -120,12 +130,10 @@ describe('the batch intake on fauxqs', () => {
     const handler = createBatchHandler(
       () =>
         Promise.resolve({
-          submitter: submitter(starter),
-          tenants: stack.tenants,
+          ...acceptDeps(starter),
           objects: new S3ObjectReader(
             createS3Client({ region: 'us-east-1', s3Endpoint: batch().events.endpoint }),
           ),
-          config: stack.config,
         }),
       createLogger('SILENT'),
     ) as unknown as (
@@ -314,7 +322,7 @@ describe('the batch intake on fauxqs', () => {
   });
 
   it('starts a job its first delivery stored but never started, once the grace period is over', async () => {
-    // Prepare: what submitJob leaves behind when its Lambda dies between storing and starting the job
+    // Prepare: what acceptJob leaves behind when its Lambda dies between storing and starting the job
     const tenantId = await newTenant('crashed');
     const req = parseJobRequest(request(1), { maxSubagentsCap: 1000 });
     const storedNotStarted = async (key: string, acceptedAt: Date) => {
@@ -337,7 +345,7 @@ describe('the batch intake on fauxqs', () => {
     const jobId = await storedNotStarted('crashed', new Date(Date.now() - 120_000));
     const { starter, starts } = countingStarter();
     // Act
-    const again = await submitter(starter, { startGraceMs: 60_000 }).submit({
+    const again = await acceptJob(acceptDeps(starter, { startGraceMs: 60_000 }), {
       tenantId,
       request: req,
       idempotencyKey: 'crashed',
@@ -353,7 +361,7 @@ describe('the batch intake on fauxqs', () => {
     const freshId = await storedNotStarted('starting', new Date());
     // Act / Assess: the duplicate gives up for now (the record is retried), and starts nothing
     await expect(
-      submitter(starter, { waitForStartMs: 100 }).submit({
+      acceptJob(acceptDeps(starter, { waitForStartMs: 100 }), {
         tenantId,
         request: req,
         idempotencyKey: 'starting',

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
 import { EmbeddedStack } from '#local/runtime';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { estimateJobCostUsd, usd } from '#shared/domain/tenant';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { createTenant } from '#shared/use-cases/tenants';
 
 /** A JSON answer read loosely, as a test reads it. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStack } from '#local/runtime';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { parseJobRequest } from '#shared/domain/request';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 
 const demo = (n: number) => parseJobRequest(bmaDemoRequest(n, 2), { maxSubagentsCap: 1000 });
 

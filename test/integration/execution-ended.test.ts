@@ -7,12 +7,15 @@ import {
 } from '#lambdas/execution-ended/handler';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
-import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics, DEFAULT_WEIGHTS } from '#shared/domain/measures';
+import { EXECUTION_METRICS, METRICS_NAMESPACE } from '#shared/domain/swarm-metrics';
 import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
+import { CANCEL_REASON } from '#shared/use-cases/jobs';
+import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { captureEmf, lambdaTelemetry } from './emf.ts';
 
 const REGION = 'us-east-1';
 const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:123456789012:stateMachine:Workflow`;
@@ -74,7 +77,7 @@ function step(agentId: string, n: number, durationMs: number, tokens = 100): Ste
 
 describe('the execution-ended handler against dynalite', () => {
   let dynamo: LocalDynamo;
-  let deps: Deps;
+  let deps: WorkflowDeps;
   let handler: ReturnType<typeof createExecutionEndedHandler>;
 
   beforeAll(async () => {
@@ -84,7 +87,7 @@ describe('the execution-ended handler against dynalite', () => {
       REGION,
       Object.values(synthesizeApp().templates),
     );
-    deps = await createDeps(
+    deps = await workflowDeps(
       loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
     );
     handler = createExecutionEndedHandler(() => Promise.resolve(deps), createLogger('SILENT'));
@@ -121,10 +124,10 @@ describe('the execution-ended handler against dynalite', () => {
       ],
     );
     for (const s of [step('planner', 1, 100), step('agent-0001', 1, 200), step('agent-0001', 2, 300)]) {
-      await deps.store.recordStep(ref, s);
+      await deps.steps.recordStep(ref, s);
     }
-    await deps.store.recordStep(ref, step('agent-0002', 1, 400));
-    await deps.store.finishAgent(ref, {
+    await deps.steps.recordStep(ref, step('agent-0002', 1, 400));
+    await deps.steps.finishAgent(ref, {
       stage: 1,
       agentId: 'agent-0001',
       status: 'SUCCEEDED',
@@ -170,7 +173,7 @@ describe('the execution-ended handler against dynalite', () => {
       tokens: { input: 400, output: 40, cachedInput: 0 },
     });
     // Every step-derived measure recomputes from the stored steps; no model call was added.
-    const steps = await deps.store.listSteps(ref);
+    const steps = await deps.steps.listSteps(ref);
     expect(steps).toHaveLength(4);
     const again = computeJobMetrics({
       steps,
@@ -279,6 +282,36 @@ describe('the execution-ended handler against dynalite', () => {
     // Assess
     expect(out).toBeUndefined();
     expect((await deps.store.getJob(ref))?.status).toBe('RUNNING');
+  });
+
+  it.each([
+    [
+      'stopped by someone other than its tenant',
+      { status: 'ABORTED', error: 'States.Aborted', cause: 'from the console' },
+      1,
+    ],
+    ['cancelled by its tenant', { status: 'ABORTED', error: 'Cancelled', cause: CANCEL_REASON }, 0],
+    ['that timed out', { status: 'TIMED_OUT' }, 0],
+  ])('counts an execution %s in ExecutionsStopped: %i', async (_name, detail, stopped) => {
+    // Prepare
+    const ref = await runningJob();
+    const observed = createExecutionEndedHandler(
+      () => Promise.resolve(deps),
+      createLogger('SILENT'),
+      lambdaTelemetry(),
+    );
+    // Act
+    const documents = await captureEmf(() => observed(statusChange(ref, detail), context));
+    // Assess
+    const values = documents.map((doc) => doc[EXECUTION_METRICS.stopped]).filter((v) => v !== undefined);
+    expect(values).toEqual(stopped ? [stopped] : []);
+    for (const doc of documents) {
+      expect(doc._aws.CloudWatchMetrics[0]).toMatchObject({
+        Namespace: METRICS_NAMESPACE,
+        Dimensions: [['service']],
+      });
+    }
+    expect((await deps.store.getJob(ref))?.status).toBe(detail.status === 'ABORTED' ? 'CANCELLED' : 'FAILED');
   });
 
   it('ignores an event without a detail, without throwing', async () => {

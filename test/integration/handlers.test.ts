@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -10,13 +9,15 @@ import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#loc
 import { type Simulator, startSimulator } from '#local/simulator/server';
 import { synthesizeApp } from '#local/synth';
 import { createS3Client } from '#shared/adapters/aws/clients';
-import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
-import { bmaDemoRequest } from '#shared/domain/demo';
-import { parseJobRequest } from '#shared/domain/request';
+import { jobIdForKey } from '#shared/domain/idempotency';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import type { JobRef } from '#shared/ports/job-store';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { acceptJob } from '#shared/use-cases/accept-job';
+import { createTenant } from '#shared/use-cases/tenants';
+import { apiDeps, type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
 const context = {
@@ -31,13 +32,13 @@ describe('the Lambda handlers', () => {
   let dynamo: LocalDynamo;
   let sim: Simulator;
   let tableName: string;
-  let deps: Deps;
+  let deps: WorkflowDeps;
   /** fauxqs S3: where the plan puts a Distributed Map's items. */
   let fauxqs: FauxqsServer;
   let s3: S3Client;
 
   const depsWith = async (env: Record<string, string> = {}) =>
-    createDeps(
+    workflowDeps(
       loadConfig({
         TABLE_NAME: tableName,
         AWS_REGION: REGION,
@@ -51,11 +52,8 @@ describe('the Lambda handlers', () => {
       }),
     );
   /** Accepts a job without starting a workflow: the test plays the state machine. */
-  const accept = async (raw: Record<string, unknown>): Promise<JobRef> =>
-    submitJob(
-      { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-      { tenantId: 'tenant-a', request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    ).then((o) => o.job);
+  const accept = (raw: Record<string, unknown>): Promise<JobRef> =>
+    storeAcceptedJob(deps.store, 'tenant-a', raw);
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -96,7 +94,7 @@ describe('the Lambda handlers', () => {
         ['S-0004'],
         ['S-0005'],
       ]);
-      expect(await deps.store.listSteps(ref)).toEqual([]);
+      expect(await deps.steps.listSteps(ref)).toEqual([]);
       expect(await deps.store.getJob(ref)).toMatchObject({
         status: 'RUNNING',
         plan: { decomposedBy: 'request' },
@@ -155,7 +153,7 @@ describe('the Lambda handlers', () => {
       const out = await plan()(ref, context);
       expect(out.agents).toHaveLength(4);
       expect(await deps.store.listSubtasks(ref)).toHaveLength(4);
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps).toMatchObject([
         { role: 'main', agentId: 'planner', step: 1, attempt: 1, status: 'SUCCEEDED' },
       ]);
@@ -182,7 +180,7 @@ describe('the Lambda handlers', () => {
       const ref = await accept({ task: 'Summarise 3 reports' });
       // Act & Assess
       await expect(plan()(ref, context)).rejects.toMatchObject({ name: 'PlanError' });
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps.map((s) => [s.agentId, s.step, s.outputTokens])).toEqual([
         ['planner', 1, 8],
         ['planner', 2, 8],
@@ -202,13 +200,13 @@ describe('the Lambda handlers', () => {
       // Assess
       expect(first).toEqual({ agentId: 'agent-0001', status: 'SUCCEEDED', answered: 1, failed: 0 });
       expect(second).toEqual(first);
-      const steps = await deps.store.listSteps(ref);
+      const steps = await deps.steps.listSteps(ref);
       expect(steps.map((s) => [s.step, s.attempt, s.toolCalls ?? []])).toEqual([
         [1, 2, ['get_installation', 'list_rules']],
         [2, 2, []],
       ]);
       expect(await deps.store.listResults(ref)).toHaveLength(1);
-      expect(await deps.store.listAgents(ref)).toMatchObject([
+      expect(await deps.steps.listAgents(ref)).toMatchObject([
         { agentId: 'agent-0001', attempt: 2, stepCount: 2 },
       ]);
     });
@@ -236,7 +234,7 @@ describe('the Lambda handlers', () => {
       await expect(
         subagent({ ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] }, context),
       ).rejects.toMatchObject({ name: 'TransientError' });
-      expect(await deps.store.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
+      expect(await deps.steps.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
     });
   });
 
@@ -270,29 +268,44 @@ describe('the Lambda handlers', () => {
   });
 });
 
-describe('submitJob', () => {
-  it('stores the job FAILED with the reason when the workflow cannot start', async () => {
+describe('acceptJob', () => {
+  it('stores the job FAILED with the reason and gives its reservation back when the workflow cannot start', async () => {
     const dynamo = await startDynalite();
     try {
+      // Prepare: a tenant with $5 in the table
       const [tableName = ''] = await createTablesFromTemplates(
         dynamo.endpoint,
         REGION,
         Object.values(synthesizeApp().templates),
       );
-      const deps = await createDeps(
-        loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+      const api = apiDeps(
+        loadConfig({
+          TABLE_NAME: tableName,
+          AWS_REGION: REGION,
+          DYNAMODB_ENDPOINT: dynamo.endpoint,
+          STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:Workflow',
+        }),
       );
-      const jobId = randomUUID();
-      const starter = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+      const { tenant } = await createTenant(
+        { tenants: api.tenants, maxSubagentsCap: 10 },
+        { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
+      );
+      const throttled = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+      const accept = { ...api, workflow: throttled };
+      // Act
       await expect(
-        submitJob(
-          { store: deps.store, starter },
-          { tenantId: 't', jobId, request: parseJobRequest({ task: 'x' }, { maxSubagentsCap: 10 }) },
-        ),
+        acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
       ).rejects.toThrow('StartExecution throttled');
-      expect(await deps.store.getJob({ tenantId: 't', jobId })).toMatchObject({
+      // Assess
+      const jobId = jobIdForKey(tenant.tenantId, 'k');
+      expect(await api.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
         status: 'FAILED',
         error: 'the workflow could not be started: StartExecution throttled',
+      });
+      expect(await api.tenants.getTenant(tenant.tenantId)).toMatchObject({
+        availableUsd: 5,
+        reservedUsd: 0,
+        spentUsd: 0,
       });
     } finally {
       await dynamo.close();

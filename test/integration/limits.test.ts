@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStack } from '#local/runtime';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { createRateLimiter } from '#shared/adapters/deps';
-import { bmaDemoRequest } from '#shared/domain/demo';
+import { createRateLimiter } from '#shared/adapters/llm/client';
 import { parseJobRequest } from '#shared/domain/request';
 import type { StepRecord } from '#shared/domain/types';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 
 const demo = (n: number) => parseJobRequest(bmaDemoRequest(n, 7), { maxSubagentsCap: 1000 });
 const stepKeys = (steps: readonly StepRecord[]) =>

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jsonReport } from '#cli/main';
-import { EmbeddedStack } from '#local/runtime';
-import { evaluateInstallation, generateInstallations } from '#shared/domain/bma';
-import { bmaDemoRequest } from '#shared/domain/demo';
+import { EmbeddedStack, LOCAL_BUDGET_USD, LOCAL_TENANT } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
+import { usagePeriod } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
+import { generateInstallations } from '#shared/domain/workloads/bma/data';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
+import { evaluateInstallation } from '#shared/domain/workloads/bma/rules';
 
 const cap = { maxSubagentsCap: 1000 };
 const demo = (n: number, extra: Record<string, unknown> = {}) =>
@@ -42,6 +44,37 @@ describe('the local runtime running the synthesized state machine', () => {
   });
   beforeEach(() => {
     stack.simulator!.setFaults([]);
+  });
+
+  it('reserves and settles a local run on the local tenant, like any other job', async () => {
+    // Prepare: the local tenant, made by the first run that needs it (earlier tests may have run)
+    const before = await stack.tenants.getTenant(LOCAL_TENANT);
+    const period = usagePeriod(new Date().toISOString());
+    const usageBefore = await stack.ledger.usage(LOCAL_TENANT, period);
+    // Act
+    const { job } = await stack.run(demo(4));
+    // Assess: the job's cost moved from available to spent once, nothing stays held, one usage record
+    const after = await stack.tenants.getTenant(LOCAL_TENANT);
+    const usage = await stack.ledger.usage(LOCAL_TENANT, period);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(after).toMatchObject({ status: 'ACTIVE', budgetUsd: LOCAL_BUDGET_USD });
+    const cost = job.metrics?.costUsd ?? 0;
+    expect(cost).toBeGreaterThan(0);
+    expect((after?.spentUsd ?? 0) - (before?.spentUsd ?? 0)).toBeCloseTo(cost, 6);
+    expect(after?.reservedUsd).toBeCloseTo(0, 6);
+    expect(after?.availableUsd).toBeCloseTo(LOCAL_BUDGET_USD - (after?.spentUsd ?? 0), 6);
+    expect(usage.jobs - usageBefore.jobs).toBe(1);
+    expect(usage.costUsd - usageBefore.costUsd).toBeCloseTo(cost, 6);
+    expect(job.maxWidth).toBe(stack.config.maxSubagentsCap);
+  });
+
+  it('runs a job for another tenant id as a local tenant of its own, with its own money', async () => {
+    // Act
+    const { job } = await stack.run(demo(2), undefined, 'bench-tenant');
+    // Assess
+    const tenant = await stack.tenants.getTenant('bench-tenant');
+    expect(job.status).toBe('SUCCEEDED');
+    expect(tenant?.spentUsd).toBeCloseTo(job.metrics?.costUsd ?? -1, 6);
   });
 
   it('runs the demo in parl mode to SUCCEEDED with measures that recompute from the steps', async () => {

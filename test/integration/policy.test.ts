@@ -8,18 +8,25 @@ import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#loc
 import { type Simulator, startSimulator } from '#local/simulator/server';
 import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
-import { createDeps, type Deps } from '#shared/adapters/deps';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { DEFAULT_WEIGHTS } from '#shared/domain/measures';
-import { parseJobRequest } from '#shared/domain/request';
+import {
+  JOB_METRICS,
+  jobMetricPoints,
+  METRICS_NAMESPACE,
+  PROVIDER_METRICS,
+  SERVICE_DIMENSION,
+} from '#shared/domain/swarm-metrics';
 import type { RewardWeights } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
 import { planJob } from '#shared/use-cases/plan-job';
 import { getPolicies, learnFromJob } from '#shared/use-cases/policy';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-import { submitJob } from '#shared/use-cases/submit-job';
+import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { captureEmf, type EmfDocument, lambdaTelemetry } from './emf.ts';
+import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
 
@@ -32,24 +39,18 @@ describe('the fan-out policy', () => {
   let dynamo: LocalDynamo;
   let sim: Simulator;
   let tableName: string;
-  let deps: Deps;
+  let deps: WorkflowDeps;
 
   const accept = (tenantId: string, raw: Record<string, unknown>): Promise<JobRef> =>
-    submitJob(
-      { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-      { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 1000 }) },
-    ).then(({ job }) => job);
+    storeAcceptedJob(deps.store, tenantId, raw);
 
   /** Plays the workflow up to the Aggregate state: plan, then every sub-agent. */
   const planAndRun = async (ref: JobRef) => {
-    const plan = await planJob({ ...deps, steps: deps.store }, ref);
+    const plan = await planJob(deps, ref);
     if (!plan.agents) throw new Error('these small jobs plan an inline Map, with the agents in the state');
     await Promise.all(
       plan.agents.map((a) =>
-        runSubagent(
-          { ...deps, steps: deps.store },
-          { ...ref, stage: 1, agentId: a.agentId, subtaskIds: a.subtaskIds },
-        ),
+        runSubagent(deps, { ...ref, stage: 1, agentId: a.agentId, subtaskIds: a.subtaskIds }),
       ),
     );
     return plan;
@@ -63,7 +64,7 @@ describe('the fan-out policy', () => {
       REGION,
       Object.values(synthesizeApp().templates),
     );
-    deps = await createDeps(
+    deps = await workflowDeps(
       loadConfig({
         TABLE_NAME: tableName,
         AWS_REGION: REGION,
@@ -90,9 +91,7 @@ describe('the fan-out policy', () => {
     await Promise.all(refs.map(planAndRun));
     // Act: every Aggregate at once, each teaching the same policy.
     const outs = await Promise.all(
-      refs.map((ref) =>
-        aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] }),
-      ),
+      refs.map((ref) => aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] })),
     );
     // Assess: 12 updates, each job once, and the rewards add up to the jobs' own.
     expect(outs.every((o) => o.status === 'SUCCEEDED')).toBe(true);
@@ -115,20 +114,14 @@ describe('the fan-out policy', () => {
     // Prepare: a tenant capped at 3 sub-agents at once; 12 subtasks each
     const tenantId = `t-${randomUUID()}`;
     const submit = (raw: Record<string, unknown>) =>
-      submitJob(
-        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
-        { tenantId, request: parseJobRequest(raw, { maxSubagentsCap: 3 }), maxWidth: 3 },
-      ).then(({ job }) => job);
+      storeAcceptedJob(deps.store, tenantId, raw, { maxWidth: 3 });
     // Act: a default job, then jobs that learn (an untried arm each time: w1, w2, then the widest allowed)
-    const plain = await planJob(
-      { ...deps, steps: deps.store },
-      await submit({ task: 'Sums', subtasks: sums(12) }),
-    );
+    const plain = await planJob(deps, await submit({ task: 'Sums', subtasks: sums(12) }));
     const learned = [];
     for (let i = 0; i < 4; i++) {
       const ref = await submit({ task: 'Sums', subtasks: sums(12), policy: 'learn', taskClass: 'capped' });
       await planAndRun(ref);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
       learned.push(await deps.store.getJob(ref));
     }
     // Assess
@@ -144,20 +137,17 @@ describe('the fan-out policy', () => {
     // Prepare: a tenant that anneals over 2 jobs (the service default is off)
     const tenantId = `t-${randomUUID()}`;
     const run = async (annealJobs?: number, weights?: RewardWeights) => {
-      const { job } = await submitJob(
-        { store: deps.store, starter: { start: () => Promise.resolve({ executionId: 'test' }) } },
+      const job = await storeAcceptedJob(
+        deps.store,
+        tenantId,
+        { task: 'Sums', subtasks: sums(4), policy: 'learn', taskClass: 'annealed' },
         {
-          tenantId,
-          request: parseJobRequest(
-            { task: 'Sums', subtasks: sums(4), policy: 'learn', taskClass: 'annealed' },
-            { maxSubagentsCap: 1000 },
-          ),
           ...(annealJobs === undefined ? {} : { annealJobs }),
           ...(weights === undefined ? {} : { weights }),
         },
       );
       await planAndRun(job);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...job, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...job, stage: 1, subagentResults: [] });
       return (await deps.store.getJob(job))?.metrics;
     };
     // Act
@@ -212,7 +202,7 @@ describe('the fan-out policy', () => {
       width: 2,
       itemsPerAgent: 1,
     });
-    await aggregateJob({ ...deps, steps: deps.store }, { ...pinned, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...pinned, stage: 1, subagentResults: [] });
     const [view] = await getPolicies(deps, tenantId, 'pins');
     // width 2 with one subtask each matches no even-share arm over 4 subtasks: it gets its own arm.
     expect(view?.arms.find((a) => a.id === 'w2k1')).toMatchObject({ count: 1, width: 2, itemsPerAgent: 1 });
@@ -228,7 +218,7 @@ describe('the fan-out policy', () => {
       taskClass: 'unscored',
     });
     await planAndRun(ref);
-    await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
     expect(await deps.policies.get(tenantId, 'unscored')).toBeUndefined();
     expect((await deps.store.getJob(ref))?.metrics).toMatchObject({
       reward: null,
@@ -248,7 +238,7 @@ describe('the fan-out policy', () => {
         taskClass: 'anneal',
       });
       await planAndRun(ref);
-      await aggregateJob({ ...annealing, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(annealing, { ...ref, stage: 1, subagentResults: [] });
       weights.push((await deps.store.getJob(ref))?.metrics?.weights);
     }
     expect(weights).toEqual([
@@ -299,16 +289,15 @@ describe('the fan-out policy', () => {
     expect(opened).toEqual([resolve('some/dir')]);
   });
 
-  it('emits the alarm metrics once per finished job: a serial collapse counts 1', async () => {
+  it("emits a finished job's metrics once through Powertools: names, units, the service dimension, its values", async () => {
     // Prepare: four subtasks batched onto one sub-agent in parl mode: a serial collapse.
     const ref = await accept(`t-${randomUUID()}`, { task: 'Sums', subtasks: sums(4), itemsPerAgent: 4 });
     const plan = await planAndRun(ref);
     expect(plan.agents).toHaveLength(1);
-    const lines: string[] = [];
     const aggregate = createAggregateHandler(
       () => Promise.resolve(deps),
       createLogger('SILENT'),
-      (line) => lines.push(line),
+      lambdaTelemetry(),
     );
     const context = {
       functionName: 'aggregate',
@@ -316,21 +305,41 @@ describe('the fan-out policy', () => {
       getRemainingTimeInMillis: () => 60_000,
     } as Context;
     // Act: the aggregate runs, then is retried.
-    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
-    await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
-    // Assess
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({
-      SerialCollapse: 1,
-      SpuriousParallelism: 0,
-      JobsFinished: 1,
+    const documents = await captureEmf(async () => {
+      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+    });
+    // Assess: one document, for the one call that closed the job, with the stored job's measures.
+    expect(documents).toHaveLength(1);
+    const [doc] = documents as [EmfDocument];
+    const metrics = (await deps.store.getJob(ref))?.metrics;
+    expect(metrics?.flags).toEqual({ serialCollapse: true, spuriousParallelism: false });
+    const [directive] = doc._aws.CloudWatchMetrics;
+    expect(directive).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [[SERVICE_DIMENSION]] });
+    const expected = jobMetricPoints(metrics!);
+    expect(directive?.Metrics).toEqual(
+      expect.arrayContaining(expected.map((p) => expect.objectContaining({ Name: p.name, Unit: p.unit }))),
+    );
+    // …and the synthesizer's model call, counted in the same document.
+    expect(directive?.Metrics.map((m) => m.Name).sort()).toEqual(
+      [...expected.map((p) => p.name), ...Object.values(PROVIDER_METRICS)].sort(),
+    );
+    expect(doc).toMatchObject({
+      [SERVICE_DIMENSION]: 'parl-swarm',
+      [JOB_METRICS.jobsFinished]: 1,
+      [JOB_METRICS.serialCollapse]: 1,
+      [JOB_METRICS.spuriousParallelism]: 0,
+      [JOB_METRICS.criticalSteps]: metrics?.criticalSteps,
+      [JOB_METRICS.overhead]: metrics?.overhead,
+      [JOB_METRICS.rFinish]: metrics?.rFinish,
+      [JOB_METRICS.rParl]: metrics?.reward,
+      [JOB_METRICS.outputTokens]: metrics?.tokens.output,
+      [JOB_METRICS.costUsd]: metrics?.costUsd,
+      [JOB_METRICS.rateLimited]: metrics?.provider?.rateLimited,
       jobId: ref.jobId,
       tenantId: ref.tenantId,
     });
-    expect((await deps.store.getJob(ref))?.metrics?.flags).toEqual({
-      serialCollapse: true,
-      spuriousParallelism: false,
-    });
+    expect(metrics?.criticalSteps).toBeGreaterThan(0);
   });
 
   it('lowers the budget with TOGGLE once the class’s r_perf is high and stable, unless the request pins it', async () => {
@@ -363,7 +372,7 @@ describe('the fan-out policy', () => {
     // Act
     for (const ref of [toggled, pinned]) {
       await planAndRun(ref);
-      await aggregateJob({ ...deps, steps: deps.store }, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
     }
     // Assess: 0.7·B for the first, B for the pinned one; tokens saved per sub-agent call.
     const [a, b] = await Promise.all([deps.store.getJob(toggled), deps.store.getJob(pinned)]);

@@ -99,7 +99,7 @@ describe('the simulated provider and the retrying client', () => {
     expect(error).toBeInstanceOf(ProviderRejectedError);
     expect(error).toMatchObject({ status: 403, type: 'exceeded_current_quota_error' });
     expect((error as Error).message).toMatch(/insufficient balance/);
-    expect(callStatsOf(error)).toEqual({ calls: 1, rateLimited: 0, waitedMs: 0 });
+    expect(callStatsOf(error)).toEqual({ calls: 1, rateLimited: 0, waitedMs: 0, circuitOpen: 0 });
     expect(sim.stats().requests).toBe(1);
   });
 

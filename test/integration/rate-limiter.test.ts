@@ -9,6 +9,7 @@ import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
+import { callStatsOf } from '#shared/ports/llm';
 
 const TABLE = 'Limits';
 
@@ -192,6 +193,10 @@ describe('DynamoRateLimiter', () => {
       expect(sim.stats().requests).toBeGreaterThanOrEqual(8);
       const { state } = await limiter!.snapshot();
       expect(state.breaker).not.toBe('closed');
+      // Each caller's statistics: the calls that reached the provider and the attempts the open circuit refused.
+      const stats = outcomes.map((o) => callStatsOf(o.status === 'rejected' ? o.reason : undefined));
+      expect(stats.reduce((n, s) => n + (s?.calls ?? 0), 0)).toBe(sim.stats().requests);
+      expect(stats.reduce((n, s) => n + (s?.circuitOpen ?? 0), 0)).toBeGreaterThan(0);
     } finally {
       await sim.close();
     }

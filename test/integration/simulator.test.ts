@@ -1,20 +1,16 @@
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
+import { plannerSystemPrompt, synthesizerSystemPrompt } from '#shared/domain/prompts';
+import { generateInstallations } from '#shared/domain/workloads/bma/data';
+import { bmaSubagentSystemPrompt, bmaSubtaskPrompt } from '#shared/domain/workloads/bma/prompts';
 import {
   EXAMPLE_RULE_SET,
   evaluateInstallation,
-  generateInstallations,
   type Installation,
-} from '#shared/domain/bma';
-import {
-  bmaSubagentSystemPrompt,
-  bmaSubtaskPrompt,
-  bmaTools,
-  genericSubagentSystemPrompt,
-  plannerSystemPrompt,
-  synthesizerSystemPrompt,
-} from '#shared/domain/prompts';
+} from '#shared/domain/workloads/bma/rules';
+import { bmaTools } from '#shared/domain/workloads/bma/tools';
+import { genericSubagentSystemPrompt } from '#shared/domain/workloads/generic/workload';
 
 type Message = OpenAI.Chat.ChatCompletionMessageParam;
 type Completion = OpenAI.Chat.ChatCompletion;

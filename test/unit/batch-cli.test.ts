@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { batchTextReport, expectedJobs, parseBatchSubmitArgs, planSubmission } from '#cli/commands/batch';
 import { UsageError } from '#cli/flags';
 import { batchIdempotencyKey } from '#shared/domain/batch';
-import { jobIdForKey } from '#shared/use-cases/submit-job';
+import { jobIdForKey } from '#shared/domain/idempotency';
 
 describe('planSubmission', () => {
   it('sends a JSONL file of job requests or messages as one message per line', () => {

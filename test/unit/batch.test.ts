@@ -1,7 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { encodeS3EventKey, failedMessageIds } from '#local/emulators/events';
-import { createBatchDeps } from '#shared/adapters/batch-deps';
 import { loadConfig } from '#shared/config';
 import {
   batchIdempotencyKey,
@@ -14,6 +13,7 @@ import {
   uploadTenant,
 } from '#shared/domain/batch';
 import { ConfigError, RequestValidationError } from '#shared/domain/errors';
+import { batchDeps } from '#shared/wiring';
 
 const s3Event = (key: string, eventName = 'ObjectCreated:Put') =>
   JSON.stringify({
@@ -178,7 +178,7 @@ describe('the batch function configuration', () => {
   });
 
   it('names STATE_MACHINE_ARN when the batch function has none', () => {
-    expect(() => createBatchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow(ConfigError);
-    expect(() => createBatchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow('STATE_MACHINE_ARN');
+    expect(() => batchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow(ConfigError);
+    expect(() => batchDeps(loadConfig({ TABLE_NAME: 'T' }))).toThrow('STATE_MACHINE_ARN');
   });
 });

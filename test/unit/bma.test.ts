@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { generateInstallations } from '#shared/domain/workloads/bma/data';
 import {
   EXAMPLE_RULE_SET,
   evaluateInstallation,
-  generateInstallations,
   type Installation,
-} from '#shared/domain/bma';
+} from '#shared/domain/workloads/bma/rules';
 
 const compliant: Installation = {
   id: 'BMA-9999',

@@ -1,6 +1,6 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { localExecutionEnd } from '#local/runtime';
+import { localExecutionEnd } from '#local/executions';
 
 /** What a local execution of `definition` throws (after `abort` when asked). */
 async function thrownBy(definition: object, opts: { abort?: boolean } = {}): Promise<unknown> {

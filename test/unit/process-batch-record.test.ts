@@ -1,65 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { PoisonRecordError } from '#shared/domain/batch';
-import { BudgetExceededError, IdempotencyConflictError, NotFoundError } from '#shared/domain/errors';
-import type { Tenant } from '#shared/domain/tenant';
-import type { JobRecord } from '#shared/ports/job-store';
-import type { JobSubmission } from '#shared/ports/job-submitter';
+import { BudgetExceededError, NotFoundError } from '#shared/domain/errors';
+import { jobIdForKey } from '#shared/domain/idempotency';
 import { type BatchRecordDeps, processBatchRecord } from '#shared/use-cases/process-batch-record';
+import { fakeAcceptDeps } from './accept-fakes';
 
-const tenant = (tenantId: string, over: Partial<Tenant> = {}): Tenant => ({
-  tenantId,
-  name: tenantId,
-  status: 'ACTIVE',
-  createdAt: '2026-11-29T00:00:00.000Z',
-  keyHash: 'h',
-  budgetUsd: 10,
-  availableUsd: 10,
-  reservedUsd: 0,
-  spentUsd: 0,
-  maxSubagents: 50,
-  ...over,
-});
-
-/** Deps whose submitter records what it is given (or throws `fail`), over a fixed set of tenants and objects. */
-function fakeDeps(opts: { fail?: Error; objects?: Record<string, string> } = {}) {
-  const submissions: JobSubmission[] = [];
-  const tenants = new Map([
-    ['acme', tenant('acme')],
-    ['gone', tenant('gone', { status: 'REVOKED' })],
-    [
-      'tuned',
-      tenant('tuned', {
-        maxSubagents: 8,
-        annealJobs: 30,
-        weights: { parallel: 0.5, finish: 0.3, perf: 0.2 },
-      }),
-    ],
-  ]);
+/** The batch deps over in-memory ports (see ./accept-fakes) and a fixed set of objects. */
+function fakeDeps(opts: { reserveFails?: Error; objects?: Record<string, string> } = {}) {
+  const { deps: accept, seen } = fakeAcceptDeps(opts);
   const deps: BatchRecordDeps = {
-    submitter: {
-      submit: (input) => {
-        if (opts.fail) return Promise.reject(opts.fail);
-        submissions.push(input);
-        const job: JobRecord = {
-          tenantId: input.tenantId,
-          jobId: `job-of-${input.idempotencyKey}`,
-          status: 'ACCEPTED',
-          request: input.request,
-          acceptedAt: new Date().toISOString(),
-        };
-        return Promise.resolve({ job, duplicate: false });
-      },
-    },
-    tenants: { getTenant: (id) => Promise.resolve(tenants.get(id)) },
+    ...accept,
     objects: {
       getText: ({ bucket, key }) => {
         const text = opts.objects?.[`${bucket}/${key}`];
         return text === undefined ? Promise.reject(new NotFoundError(key)) : Promise.resolve(text);
       },
     },
-    config: { maxSubagentsCap: 1000 },
   };
-  return { deps, submissions };
+  return { deps, seen };
 }
 
 const message = (body: unknown, messageId = 'm-1') => ({ messageId, body: JSON.stringify(body) });
@@ -75,9 +33,9 @@ const upload = (key: string) =>
   });
 
 describe('processBatchRecord', () => {
-  it('submits a job message under its key in the batch namespace, or under its message id', async () => {
+  it('accepts a job message under its key in the batch namespace, or under its message id', async () => {
     // Prepare
-    const { deps, submissions } = fakeDeps();
+    const { deps, seen } = fakeDeps();
     // Act
     const keyed = await processBatchRecord(
       deps,
@@ -88,18 +46,23 @@ describe('processBatchRecord', () => {
       message({ tenantId: 'acme', request: { task: 'Check' } }, 'm-7'),
     );
     // Assess
-    expect(submissions.map((s) => s.idempotencyKey)).toEqual(['batch:nightly-1', 'batch:sqs:m-7']);
+    expect([...seen.jobs.values()].map((j) => j.idempotencyKey)).toEqual([
+      'batch:nightly-1',
+      'batch:sqs:m-7',
+    ]);
     expect(keyed.jobs[0]).toMatchObject({
       tenantId: 'acme',
-      jobId: 'job-of-batch:nightly-1',
+      jobId: jobIdForKey('acme', 'batch:nightly-1'),
+      duplicate: false,
       source: 'message',
     });
     expect(unkeyed.jobs[0]?.idempotencyKey).toBe('batch:sqs:m-7');
+    expect(seen.starts).toHaveLength(2);
   });
 
-  it("passes the tenant's cap and its own annealing on with every job, from messages and uploads", async () => {
+  it("stores the tenant's cap and its own annealing and λ with every job, from messages and uploads", async () => {
     // Prepare
-    const { deps, submissions } = fakeDeps({
+    const { deps, seen } = fakeDeps({
       objects: { 'uploads/incoming/tuned/u.jsonl': '{"prompt":"1+1?"}\n' },
     });
     // Act
@@ -108,24 +71,37 @@ describe('processBatchRecord', () => {
     await processBatchRecord(deps, message({ tenantId: 'acme', request: { task: 'Check' } }, 'm-2'));
     // Assess
     const tuned = { parallel: 0.5, finish: 0.3, perf: 0.2 };
-    expect(submissions.map((s) => [s.maxWidth, s.annealJobs, s.weights])).toEqual([
+    expect([...seen.jobs.values()].map((j) => [j.maxWidth, j.annealJobs, j.weights])).toEqual([
       [8, 30, tuned],
       [8, 30, tuned],
       [50, undefined, undefined],
     ]);
   });
 
-  it('submits an upload as one job of its subtasks, keyed by bucket, key and sequencer', async () => {
+  it('accepts an upload as one job of its subtasks, keyed by bucket, key and sequencer', async () => {
     // Prepare
-    const { deps, submissions } = fakeDeps({
+    const { deps, seen } = fakeDeps({
       objects: { 'uploads/incoming/acme/c.csv': 'id,prompt\nq1,What is 1 + 1?\nq2,What is 2 + 2?\n' },
     });
     // Act
     const out = await processBatchRecord(deps, upload('incoming/acme/c.csv'));
     // Assess
     expect(out.jobs).toHaveLength(1);
-    expect(submissions[0]?.idempotencyKey).toBe('batch:s3:uploads/incoming/acme/c.csv#0A1');
-    expect(submissions[0]?.request.subtasks?.map((s) => s.id)).toEqual(['q1', 'q2']);
+    expect(out.jobs[0]?.idempotencyKey).toBe('batch:s3:uploads/incoming/acme/c.csv#0A1');
+    expect(seen.subtasks.get(out.jobs[0]?.jobId ?? '')?.map((s) => s.id)).toEqual(['q1', 'q2']);
+  });
+
+  it('returns the first job for a record delivered again, and reserves and starts nothing more', async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps();
+    const body = { tenantId: 'acme', request: { task: 'Check' }, idempotencyKey: 'k' };
+    // Act
+    const first = await processBatchRecord(deps, message(body, 'm-1'));
+    const again = await processBatchRecord(deps, message(body, 'm-2'));
+    // Assess
+    expect(again.jobs[0]).toMatchObject({ jobId: first.jobs[0]?.jobId, duplicate: true });
+    expect(seen.reserved).toHaveLength(1);
+    expect(seen.starts).toHaveLength(1);
   });
 
   it.each([
@@ -137,42 +113,68 @@ describe('processBatchRecord', () => {
       { tenantId: 'acme', request: { task: 'C', maxSubagents: 51 } },
       'request.maxSubagents',
     ],
-  ])('rejects %s as poison and submits nothing', async (_what, body, field) => {
+    [
+      'workload data without ids',
+      {
+        tenantId: 'acme',
+        request: { task: 'C', workload: 'bma-compliance', dataset: { installations: [{ n: 1 }] } },
+      },
+      'request.dataset.installations[0].id',
+    ],
+  ])('rejects %s as poison and accepts nothing', async (_what, body, field) => {
     // Prepare
-    const { deps, submissions } = fakeDeps();
+    const { deps, seen } = fakeDeps();
     // Act
     const outcome = processBatchRecord(deps, message(body));
     // Assess
     await expect(outcome).rejects.toBeInstanceOf(PoisonRecordError);
     await expect(outcome).rejects.toMatchObject({ field });
-    expect(submissions).toHaveLength(0);
+    expect(seen.jobs.size).toBe(0);
+    expect(seen.reserved).toHaveLength(0);
   });
 
-  it('rejects an upload whose object is gone as poison', async () => {
+  it("names a request's wrong field once, without repeating it in the reason", async () => {
     const { deps } = fakeDeps();
+    await expect(
+      processBatchRecord(deps, message({ tenantId: 'acme', request: { task: '' } })),
+    ).rejects.toMatchObject({ message: 'request.task: must not be empty' });
+  });
+
+  it('rejects an upload whose object is gone, or whose rows are not subtasks, as poison', async () => {
+    // Prepare
+    const { deps } = fakeDeps({ objects: { 'uploads/incoming/acme/bad.csv': 'id,prompt\nq1,\n' } });
+    // Act / Assess
     await expect(processBatchRecord(deps, upload('incoming/acme/none.jsonl'))).rejects.toMatchObject({
       name: 'PoisonRecordError',
       field: 'object',
     });
+    await expect(processBatchRecord(deps, upload('incoming/acme/bad.csv'))).rejects.toMatchObject({
+      name: 'PoisonRecordError',
+      field: 'object.subtasks[0].prompt',
+    });
   });
 
-  it('turns a key reused for another request into poison', async () => {
-    const { deps } = fakeDeps({ fail: new IdempotencyConflictError('used for job j-1', 'j-1') });
-    await expect(
-      processBatchRecord(
-        deps,
-        message({ tenantId: 'acme', request: { task: 'Check' }, idempotencyKey: 'k' }),
-      ),
-    ).rejects.toMatchObject({ name: 'PoisonRecordError', field: 'idempotencyKey' });
+  it('turns a key reused for another request into poison; the first job stands', async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps();
+    const keyed = (task: string) => message({ tenantId: 'acme', request: { task }, idempotencyKey: 'k' });
+    await processBatchRecord(deps, keyed('Check'));
+    // Act / Assess
+    await expect(processBatchRecord(deps, keyed('Something else'))).rejects.toMatchObject({
+      name: 'PoisonRecordError',
+      field: 'idempotencyKey',
+    });
+    expect(seen.jobs.size).toBe(1);
   });
 
   it('lets a budget the job exceeds fail the record as it is, to be retried', async () => {
     // Prepare
     const exceeded = new BudgetExceededError('no money', { requiredUsd: 2, availableUsd: 1 });
-    const { deps } = fakeDeps({ fail: exceeded });
+    const { deps, seen } = fakeDeps({ reserveFails: exceeded });
     // Act / Assess
     await expect(
       processBatchRecord(deps, message({ tenantId: 'acme', request: { task: 'Check' } })),
     ).rejects.toBe(exceeded);
+    expect(seen.jobs.size).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { bmaDemoRequest } from '#shared/domain/demo';
 import { RequestValidationError } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
+import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 
 const cap = { maxSubagentsCap: 1000 };
 

@@ -8,20 +8,16 @@ import {
   promptTokens,
   type WireRequest,
 } from '#local/simulator/wire';
+import { plannerSystemPrompt, synthesizerSystemPrompt } from '#shared/domain/prompts';
+import { generateInstallations } from '#shared/domain/workloads/bma/data';
+import { bmaSubagentSystemPrompt, bmaSubtaskPrompt } from '#shared/domain/workloads/bma/prompts';
 import {
   EXAMPLE_RULE_SET,
   evaluateInstallation,
-  generateInstallations,
   type Installation,
-} from '#shared/domain/bma';
-import {
-  bmaSubagentSystemPrompt,
-  bmaSubtaskPrompt,
-  bmaTools,
-  genericSubagentSystemPrompt,
-  plannerSystemPrompt,
-  synthesizerSystemPrompt,
-} from '#shared/domain/prompts';
+} from '#shared/domain/workloads/bma/rules';
+import { bmaTools } from '#shared/domain/workloads/bma/tools';
+import { genericSubagentSystemPrompt } from '#shared/domain/workloads/generic/workload';
 
 const settings = { seed: 1, verdictErrorRate: 0 };
 

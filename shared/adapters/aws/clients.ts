@@ -5,11 +5,14 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
+import { tracer } from '../telemetry';
 
 /**
  * The one client factory: local and cloud differ only in the endpoints the config carries. With an
  * endpoint (dynalite, fauxqs, the local Step Functions API) a client gets {@link LOCAL_CREDENTIALS};
- * without one it uses the SDK's default chain against AWS itself.
+ * without one it uses the SDK's default chain against AWS itself. In Lambda every client is traced
+ * (each call an X-Ray subsegment, through Powertools Tracer); elsewhere the tracer is off and the
+ * clients are left as they are.
  */
 
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
@@ -17,10 +20,14 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 
 /** A DynamoDB client for the config's endpoint. */
 export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
-  return new DynamoDBClient({
-    region: config.region,
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
+  return tracer.captureAWSv3Client(
+    new DynamoDBClient({
+      region: config.region,
+      ...(config.dynamodbEndpoint
+        ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS }
+        : {}),
+    }),
+  );
 }
 
 /** The document client every DynamoDB adapter takes (undefined attributes are left out). */
@@ -34,28 +41,34 @@ export function createDynamoDocumentClient(
 
 /** A Step Functions client for the config's endpoint (the embedded stack's, locally). */
 export function createSfnClient(config: Pick<AppConfig, 'region' | 'sfnEndpoint'>): SFNClient {
-  return new SFNClient({
-    region: config.region,
-    ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
+  return tracer.captureAWSv3Client(
+    new SFNClient({
+      region: config.region,
+      ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+    }),
+  );
 }
 
 /** An S3 client for the config's endpoint (fauxqs locally: path-style, any credentials). */
 export function createS3Client(config: Pick<AppConfig, 'region' | 's3Endpoint'>): S3Client {
-  return new S3Client({
-    region: config.region,
-    ...(config.s3Endpoint
-      ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
-      : {}),
-  });
+  return tracer.captureAWSv3Client(
+    new S3Client({
+      region: config.region,
+      ...(config.s3Endpoint
+        ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
+        : {}),
+    }),
+  );
 }
 
 /** An SQS client for an endpoint (fauxqs locally; SQS itself without one): used by the local CLI. */
 export function createSqsClient(config: { region: string; sqsEndpoint?: string | undefined }): SQSClient {
-  return new SQSClient({
-    region: config.region,
-    ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-  });
+  return tracer.captureAWSv3Client(
+    new SQSClient({
+      region: config.region,
+      ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+    }),
+  );
 }
 
 /** Reads the provider key: from the environment, else from Secrets Manager (cloud). */
@@ -63,9 +76,9 @@ export async function resolveApiKey(config: AppConfig): Promise<string | undefin
   if (config.llm.apiKey) return config.llm.apiKey;
   if (!config.llm.apiKeySecretArn) return undefined;
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  const out = await new SecretsManagerClient({ region: config.region }).send(
-    new GetSecretValueCommand({ SecretId: config.llm.apiKeySecretArn }),
-  );
+  const out = await tracer
+    .captureAWSv3Client(new SecretsManagerClient({ region: config.region }))
+    .send(new GetSecretValueCommand({ SecretId: config.llm.apiKeySecretArn }));
   if (!out.SecretString)
     throw new ConfigError('MOONSHOT_API_KEY_SECRET_ARN', 'the secret has no string value');
   return out.SecretString;

@@ -1,6 +1,6 @@
 import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { NotFoundError } from '#shared/domain/errors';
-import type { ObjectReader } from '#shared/ports/job-submitter';
+import type { ObjectReader } from '#shared/ports/object-reader';
 
 /** Reads uploaded objects through an injected S3 client (S3 in the cloud, fauxqs locally). */
 export class S3ObjectReader implements ObjectReader {

@@ -60,7 +60,7 @@ export class LimitedLlm implements LlmClient {
     const promptChars =
       JSON.stringify(request.messages).length + (request.tools ? JSON.stringify(request.tools).length : 0);
     const estimatedTokens = estimateTokens(promptChars, request.maxTokens);
-    const stats: CallStats = { calls: 0, rateLimited: 0, waitedMs: 0 };
+    const stats: CallStats = { calls: 0, rateLimited: 0, waitedMs: 0, circuitOpen: 0 };
     const started = Date.now();
     let failures = 0;
     for (;;) {
@@ -69,6 +69,7 @@ export class LimitedLlm implements LlmClient {
         lease = await this.limiter?.acquire({ ...caller, estimatedTokens });
       } catch (error) {
         // An open circuit costs a retry but no call; anything else from the limiter ends the call.
+        if (error instanceof CircuitOpenError) stats.circuitOpen = (stats.circuitOpen ?? 0) + 1;
         if (!(error instanceof CircuitOpenError) || failures >= this.retry.maxRetries)
           throw Object.assign(error as Error, { callStats: { ...stats } });
         failures += 1;
