@@ -48,6 +48,7 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { REQUEST_LIMITS } from '#shared/domain/request';
+import { FUNCTION_TIMEOUTS } from './cloud-settings.ts';
 
 /** The names of the states, unique across the whole machine (map item processors included). */
 export const STATE_NAMES = {
@@ -110,7 +111,7 @@ export const LAMBDA_RETRY: RetryProps = {
 };
 
 /** The sub-agent's task timeout; matches the sub-agent function's own timeout. */
-export const SUBAGENT_TASK_TIMEOUT = Duration.seconds(900);
+export const SUBAGENT_TASK_TIMEOUT = FUNCTION_TIMEOUTS.subagent;
 
 /** The functions the workflow invokes. */
 export interface WorkflowFunctions {

@@ -23,6 +23,14 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
+import { ConfigError } from '#shared/domain/errors';
+import {
+  ContextError,
+  executionTimeoutFromContext,
+  FUNCTION_TIMEOUTS,
+  type ReservedConcurrency,
+  reservedConcurrencyFromContext,
+} from './cloud-settings.ts';
 import { NotifyOnAlarm } from './constructs/alerts.ts';
 import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
@@ -30,6 +38,7 @@ import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts'
 import { SwarmAlarms } from './constructs/swarm-alarms.ts';
 import { SwarmDashboard } from './constructs/swarm-dashboard.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
+import { addStackOutputs } from './stack-outputs.ts';
 import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
 
@@ -68,6 +77,28 @@ function providerEnvironment(context: (key: string) => unknown): Record<string, 
     if (value !== undefined && value !== null) env[variable] = String(value);
   }
   return env;
+}
+
+/** The context key behind each variable the functions' environment takes from the context. */
+const CONTEXT_OF_VARIABLE: Record<string, string> = {
+  MOONSHOT_BASE_URL: 'moonshotBaseUrl',
+  MOONSHOT_MODEL: 'moonshotModel',
+  ...Object.fromEntries(Object.entries(PROVIDER_CONTEXT).map(([key, variable]) => [variable, key])),
+};
+
+/**
+ * Checks the functions' environment as their config will at cold start, failing the synth with
+ * the context key that set a bad value (and the variable's own rule as what is allowed).
+ */
+function checkEnvironment(environment: Record<string, string>): void {
+  try {
+    loadConfig({ TABLE_NAME: 'synth', ...environment });
+  } catch (error) {
+    const variable = error instanceof ConfigError ? error.variable : undefined;
+    const key = variable ? CONTEXT_OF_VARIABLE[variable] : undefined;
+    if (!key || !(error instanceof ConfigError)) throw error;
+    throw new ContextError(key, environment[variable ?? ''], `${variable} ${error.reason}`);
+  }
 }
 
 /** Properties of the {@link WorkflowStack}: what it uses from the stateful stack. */
@@ -115,24 +146,42 @@ export class WorkflowStack extends Stack {
   readonly alarms: SwarmAlarms;
   /** The CloudWatch dashboard (its URL is the stack output `DashboardUrl`). */
   readonly dashboard: SwarmDashboard;
+  /** Executions reserved per function (context keys `subagentConcurrency`, `apiConcurrency`, …). */
+  readonly reservedConcurrency: ReservedConcurrency;
+  /** The state machine's execution timeout (context `executionTimeoutHours`). */
+  readonly executionTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: WorkflowStackProps) {
     super(scope, id, props);
 
+    const context = (key: string): unknown => this.node.tryGetContext(key);
+    this.reservedConcurrency = reservedConcurrencyFromContext(context);
+    this.executionTimeout = executionTimeoutFromContext(context);
     const environment: Record<string, string> = {
-      MOONSHOT_BASE_URL: String(this.node.tryGetContext('moonshotBaseUrl') ?? DEFAULT_MOONSHOT_BASE_URL),
-      MOONSHOT_MODEL: String(this.node.tryGetContext('moonshotModel') ?? DEFAULT_MOONSHOT_MODEL),
-      ...providerEnvironment((key) => this.node.tryGetContext(key)),
+      MOONSHOT_BASE_URL: String(context('moonshotBaseUrl') ?? DEFAULT_MOONSHOT_BASE_URL),
+      MOONSHOT_MODEL: String(context('moonshotModel') ?? DEFAULT_MOONSHOT_MODEL),
+      ...providerEnvironment(context),
+      // The plan keeps a Map within the sub-agents' pool and their deadline within the execution's.
+      ...(this.reservedConcurrency.subagentConcurrency > 0
+        ? { PARL_SUBAGENT_CONCURRENCY: String(this.reservedConcurrency.subagentConcurrency) }
+        : {}),
+      PARL_EXECUTION_TIMEOUT_SECONDS: String(this.executionTimeout.toSeconds()),
     };
-    // Fail the synth, naming the variable, rather than every function at its first cold start.
-    loadConfig({ TABLE_NAME: 'synth', ...environment });
-    const fn = (id: string, name: string, timeoutSeconds: number, memorySize: number, description: string) =>
+    // Fail the synth, naming the context key, rather than every function at its first cold start.
+    checkEnvironment(environment);
+    const fn = (
+      id: string,
+      name: 'plan' | 'subagent' | 'aggregate',
+      memorySize: number,
+      description: string,
+    ) =>
       new HandlerFunction(this, id, {
         name,
-        timeout: Duration.seconds(timeoutSeconds),
+        timeout: FUNCTION_TIMEOUTS[name],
         memorySize,
         description,
         environment,
+        reservedConcurrency: this.reservedConcurrency[`${name}Concurrency`],
       })
         // Read/write on the whole table for now. Every key leads with `TENANT#<tenantId>`, so the
         // data path can be narrowed per tenant with the `dynamodb:LeadingKeys` condition key
@@ -143,15 +192,13 @@ export class WorkflowStack extends Stack {
     this.plan = fn(
       'Plan',
       'plan',
-      60,
       512,
       'PARL orchestrator: decomposes a job into sub-agents',
     ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
-    this.subagent = fn('Subagent', 'subagent', 900, 512, 'PARL sub-agent: works through its subtasks');
+    this.subagent = fn('Subagent', 'subagent', 512, 'PARL sub-agent: works through its subtasks');
     this.aggregate = fn(
       'Aggregate',
       'aggregate',
-      120,
       1024,
       'PARL aggregate: measures, reward, result',
     ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
@@ -175,7 +222,7 @@ export class WorkflowStack extends Stack {
       // State payloads carry ids and references only (large data lives in DynamoDB), so logging
       // execution data is safe and makes failed executions readable.
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
-      timeout: Duration.hours(2),
+      timeout: this.executionTimeout,
     });
     // The Distributed Map's ItemReader gets the plan's item list (its bucket comes from the state).
     this.stateMachine.role.addManagedPolicy(props.items.readItemsPolicy);
@@ -191,6 +238,10 @@ export class WorkflowStack extends Stack {
       table: props.table,
       tenantIndex: TENANT_JOBS_INDEX,
       stateMachine: this.stateMachine,
+      reservedConcurrency: {
+        api: this.reservedConcurrency.apiConcurrency,
+        authorizer: this.reservedConcurrency.authorizerConcurrency,
+      },
     });
 
     this.batch = props.batch ? this.batchConsumer(props) : undefined;
@@ -198,6 +249,34 @@ export class WorkflowStack extends Stack {
     const monitored = this.monitor(props);
     this.alarms = monitored.alarms;
     this.dashboard = monitored.dashboard;
+    this.addOutputs(props);
+  }
+
+  /** The outputs an operator and `parl --stack` need (the dashboard's URL is the dashboard's own). */
+  private addOutputs(props: WorkflowStackProps): void {
+    addStackOutputs(this, {
+      apiUrl: { value: this.api.api.url, description: 'The tenants’ REST API (append v1/jobs)' },
+      tableName: { value: props.table.tableName, description: 'The DynamoDB table' },
+      stateMachineArn: { value: this.stateMachine.stateMachineArn, description: 'The job workflow' },
+      uploadsBucket: {
+        value: props.items.bucket.bucketName,
+        description: 'Uploads (incoming/<tenantId>/) and the Distributed Map’s item lists (items/)',
+      },
+      secretArn: { value: props.moonshotApiKey.secretArn, description: 'The provider key’s secret' },
+      ...(props.batch
+        ? {
+            batchQueueUrl: { value: props.batch.queue.queueUrl, description: 'The batch job queue' },
+            ...(props.batch.deadLetterQueue
+              ? {
+                  batchDlqUrl: {
+                    value: props.batch.deadLetterQueue.queueUrl,
+                    description: 'The batch queue’s dead-letter queue',
+                  },
+                }
+              : {}),
+          }
+        : {}),
+    });
   }
 
   /** The alarms (every one notifies `props.alarmTopic`) and the dashboard over everything above. */

@@ -114,12 +114,16 @@ export async function startFunctions(
   return { functions, configs, config: first };
 }
 
-/** A function's environment: the template's, without the secret's ARN, with the local parts on top. */
+/**
+ * A function's environment: the template's, without the secret's ARN and the sub-agents' reserved
+ * concurrency (one process has no Lambda pool; the key's free slots still bound the width), with
+ * the local parts on top.
+ */
 function functionEnvironment(
   templateEnv: Record<string, string>,
   opts: LocalFunctionsOptions,
 ): Record<string, string> {
-  const { MOONSHOT_API_KEY_SECRET_ARN: _secret, ...env } = templateEnv;
+  const { MOONSHOT_API_KEY_SECRET_ARN: _secret, PARL_SUBAGENT_CONCURRENCY: _pool, ...env } = templateEnv;
   return {
     ...env,
     AWS_REGION: LOCAL_REGION,

@@ -58,6 +58,16 @@ export interface AppConfig {
   toggle: ToggleSettings;
   /** A job whose r_finish is below this is flagged as spurious parallelism. */
   spuriousFinishThreshold: number;
+  /** What bounds a job in the cloud (set by CDK; unset locally). */
+  cloud: CloudBounds;
+}
+
+/** The cloud's bounds on a job, which the plan keeps within. */
+export interface CloudBounds {
+  /** The sub-agent function's reserved concurrency (`PARL_SUBAGENT_CONCURRENCY`): no Map runs wider. */
+  subagentConcurrency: number | undefined;
+  /** The state machine's execution timeout (`PARL_EXECUTION_TIMEOUT_SECONDS`): the plan's deadline stays inside it. */
+  executionTimeoutMs: number | undefined;
 }
 
 /** The provider, its limits and the limiter's behaviour. */
@@ -76,6 +86,8 @@ export interface ProviderConfig {
 
 export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
 export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
+/** The longest one model call may take (`PARL_LLM_TIMEOUT_MS`). */
+export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
 
 type Env = Record<string, string | undefined>;
 
@@ -185,7 +197,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       `must not exceed PARL_MAX_SUBAGENTS_CAP (${maxSubagentsCap})`,
     );
   }
-  const timeoutMs = positiveInt(env, 'PARL_LLM_TIMEOUT_MS', 120_000);
+  const timeoutMs = positiveInt(env, 'PARL_LLM_TIMEOUT_MS', DEFAULT_LLM_TIMEOUT_MS);
   const provider = providerConfig(env, timeoutMs);
   const defaultBaseUrl = PROVIDER_BASE_URLS[provider.name];
   if (defaultBaseUrl === undefined && optional(env, 'MOONSHOT_BASE_URL') === undefined) {
@@ -226,5 +238,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
     s3Endpoint: optional(env, 'S3_ENDPOINT'),
     itemsBucket: optional(env, 'ITEMS_BUCKET'),
     apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
+    cloud: cloudBounds(env),
+  };
+}
+
+function cloudBounds(env: Env): CloudBounds {
+  const seconds = optional(env, 'PARL_EXECUTION_TIMEOUT_SECONDS');
+  const concurrency = optional(env, 'PARL_SUBAGENT_CONCURRENCY');
+  return {
+    subagentConcurrency:
+      concurrency === undefined ? undefined : positiveInt(env, 'PARL_SUBAGENT_CONCURRENCY', 1),
+    executionTimeoutMs:
+      seconds === undefined ? undefined : positiveInt(env, 'PARL_EXECUTION_TIMEOUT_SECONDS', 1) * 1000,
   };
 }

@@ -20,7 +20,12 @@ import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { createLlmClient, type ProviderInfo, providerInfo } from '#shared/adapters/llm/client';
+import {
+  createLlmClient,
+  createRateLimiter,
+  type ProviderInfo,
+  providerInfo,
+} from '#shared/adapters/llm/client';
 import { type AppConfig, loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
@@ -32,6 +37,7 @@ import type { PolicyStore } from '#shared/ports/policy-store';
 import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowControl, WorkflowStarter } from '#shared/ports/workflow';
 import { type AcceptJobDeps, DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
+import type { SlotCounter } from '#shared/use-cases/fan-out-bounds';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 
 /** The workflow's functions (plan, sub-agent, aggregate, execution-ended): jobs, steps, money, the model. */
@@ -47,6 +53,8 @@ export interface WorkflowDeps {
   provider: ProviderInfo;
   /** The Distributed Map's item lists (when the config names their bucket: the plan function). */
   items?: ItemStore;
+  /** The provider key's free slots (the shared limiter, unless it is off): the plan's width stays within them. */
+  slots?: SlotCounter;
 }
 
 /** The API: accepting jobs (with everything that takes), reading them, cancelling them; no model. */
@@ -101,13 +109,16 @@ function jobWorkflow(config: AppConfig, fn: string): SfnWorkflow {
 /** The workflow functions' dependencies (the model's key is read from Secrets Manager in the cloud). */
 export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
   const { doc, store, steps, ledger, policies } = tableAdapters(config);
+  const apiKey = await resolveApiKey(config);
+  const limiter = createRateLimiter(config, apiKey, doc);
   return {
     config,
     store,
     steps,
     ledger,
     policies,
-    llm: createLlmClient(config, await resolveApiKey(config), doc),
+    llm: createLlmClient(config, apiKey, doc, limiter),
+    ...(limiter ? { slots: limiter } : {}),
     provider: providerInfo(config),
     ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),
   };

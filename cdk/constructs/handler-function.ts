@@ -70,6 +70,8 @@ export interface HandlerFunctionProps {
   readonly description?: string;
   /** Extra environment variables, merged over the defaults. */
   readonly environment?: Record<string, string>;
+  /** Concurrent executions reserved for the function (its own pool and its ceiling); 0 or unset: none. */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export class HandlerFunction extends NodejsFunction {
       tracing: Tracing.ACTIVE,
       timeout: props.timeout,
       memorySize: props.memorySize,
+      ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
       ...(props.description ? { description: props.description } : {}),
       logGroup,
       bundling: {

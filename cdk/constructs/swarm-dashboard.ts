@@ -16,6 +16,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { STACK_OUTPUTS } from '#shared/domain/stack-outputs';
 import {
   JOB_METRICS,
   METRICS_NAMESPACE,
@@ -82,7 +83,7 @@ export class SwarmDashboard extends Construct {
     this.dashboard.addWidgets(...jobWidgets(props.service));
 
     this.url = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboard.dashboardName}`;
-    new CfnOutput(stack, 'DashboardUrl', {
+    new CfnOutput(stack, STACK_OUTPUTS.dashboardUrl, {
       description: 'The CloudWatch dashboard of the swarm',
       value: this.url,
     });

@@ -30,6 +30,8 @@ export const AUTHORIZER_CACHE_TTL = Duration.seconds(30);
 export interface TenantApiProps {
   readonly table: ITable;
   readonly tenantIndex: string;
+  /** Executions reserved for the api and authorizer functions (a wide fan-out cannot throttle them); 0: none. */
+  readonly reservedConcurrency?: { readonly api: number; readonly authorizer: number };
   readonly stateMachine: StateMachine;
 }
 
@@ -52,6 +54,7 @@ export class TenantApi extends Construct {
       timeout: Duration.seconds(29),
       memorySize: 512,
       description: 'PARL API: jobs, steps, usage for one tenant per request',
+      reservedConcurrency: props.reservedConcurrency?.api ?? 0,
       environment: { STATE_MACHINE_ARN: props.stateMachine.stateMachineArn },
     }).bindTable(props.table, 'readWrite', { indexes: [props.tenantIndex] });
     props.stateMachine.grantStartExecution(this.handler);
@@ -62,6 +65,7 @@ export class TenantApi extends Construct {
       timeout: Duration.seconds(10),
       memorySize: 256,
       description: 'PARL API authorizer: resolves x-api-key to its tenant',
+      reservedConcurrency: props.reservedConcurrency?.authorizer ?? 0,
     }).bindTable(props.table, 'read');
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', {

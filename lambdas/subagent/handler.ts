@@ -9,14 +9,16 @@ import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring
 
 /**
  * One sub-agent: runs its subtasks and returns a small summary for the Map (answers stay in DynamoDB).
+ * It stops before the function's timeout (the context's remaining time), recording what it has.
  */
 export function createSubagentHandler(
   deps: () => Promise<WorkflowDeps>,
   logger: Logger = createLogger(),
   telemetry: Telemetry = createTelemetry(),
 ) {
-  const inner = async (event: SubagentInput, _context: Context): Promise<SubagentOutput> => {
-    const out = await runSubagent(withObservedLlm(await deps(), telemetry), event);
+  const inner = async (event: SubagentInput, context: Context): Promise<SubagentOutput> => {
+    const lambdaDeadlineAt = Date.now() + context.getRemainingTimeInMillis();
+    const out = await runSubagent(withObservedLlm(await deps(), telemetry), event, { lambdaDeadlineAt });
     logger.info('sub-agent finished', { jobId: event.jobId, agentId: out.agentId, status: out.status });
     return out;
   };

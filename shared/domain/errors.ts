@@ -35,6 +35,21 @@ export class RateLimitedError extends TransientError {
   }
 }
 
+/**
+ * A sub-agent reached its deadline (its Lambda's remaining time less a margin, or the job's
+ * deadline): the call in flight is aborted, or the next one not started. Never retried: the
+ * sub-agent records what it has and stops.
+ */
+export class DeadlineReachedError extends ParlError {
+  /** The deadline, in milliseconds since the epoch. */
+  readonly deadlineAt: number;
+  constructor(message: string, deadlineAt: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DeadlineReachedError';
+    this.deadlineAt = deadlineAt;
+  }
+}
+
 /** The shared limiter did not grant a call within the configured maximum wait. */
 export class LimiterTimeoutError extends TransientError {
   /** The limiter's last reason to wait (e.g. `rpm`, `tpm`, `concurrency`). */

@@ -54,7 +54,14 @@ export interface PlanSummary {
   budget?: PlanBudget;
   /** Sub-agents spawned in earlier stages (multi-stage jobs). */
   earlierAgents?: number;
+  /** What lowered the width below the policy's or request's choice (free slots, reserved concurrency). */
+  widthBoundBy?: WidthBound;
+  /** When the sub-agents stop at the latest (ISO time): inside the execution's timeout, with room for Aggregate. */
+  deadlineAt?: string;
 }
+
+/** What kept a Map narrower than asked: the provider key's free slots, or the sub-agent function's reserved concurrency. */
+export type WidthBound = 'free-slots' | 'reserved-concurrency';
 
 /** The stored job. `request` is kept without its subtasks and dataset (those are items of their own). */
 export interface JobRecord extends JobRef {

@@ -24,6 +24,11 @@ export interface ChatRequest {
   json?: boolean;
   /** Who calls, for the shared limiter's priorities and fair share (a decorator reads it). */
   caller?: { role: CallerRole; tenantId: string };
+  /**
+   * The caller's deadline: aborting it ends the call (waiting or in flight) with its reason, a
+   * DeadlineReachedError; `notAfter` (ms since the epoch) bounds the wait for the limiter.
+   */
+  deadline?: { signal: AbortSignal; notAfter: number };
 }
 
 /** What one logical model call cost at the provider: calls made (retries included), 429s, time waited, refusals of an open circuit. */

@@ -6,6 +6,8 @@ export interface AcquireOptions {
   role: CallerRole;
   tenantId: string;
   estimatedTokens: number;
+  /** Give up waiting at this time (ms since the epoch) if it comes before the maximum wait. */
+  notAfter?: number;
 }
 
 /** The right to make one call; give it back with {@link RateLimiter.release}. */

@@ -8,6 +8,7 @@ import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import { boundWidth, type FanOutBoundsDeps, jobDeadline } from './fan-out-bounds';
 import { modelStep } from './model-step';
 import { decideFanOut, type FanOutDeps } from './policy';
 
@@ -40,14 +41,14 @@ export interface PlanOutput extends JobRef {
   items?: ItemLocation;
 }
 
-export interface PlanDeps extends FanOutDeps {
+export interface PlanDeps extends FanOutDeps, FanOutBoundsDeps {
   store: JobStore;
   steps: StepRecorder;
   llm: LlmClient;
   ledger?: BudgetLedger;
   /** Where a Distributed Map's assignments go; required for jobs that fan out distributed. */
   items?: ItemStore;
-  config: FanOutDeps['config'] & Pick<AppConfig, 'defaultMaxSubagents'>;
+  config: FanOutDeps['config'] & FanOutBoundsDeps['config'] & Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 
 const decompositionSchema = z.object({
@@ -93,7 +94,8 @@ export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['m
  * 2. take the request's subtasks, or decompose the task with one model call that must return
  *    valid JSON (one repair turn, then PlanError)
  * 3. choose the fan-out (width, subtasks per sub-agent) and the output-token budget: the request's
- *    values, or the task class's policy and TOGGLE (see `./policy`)
+ *    values, or the task class's policy and TOGGLE (see `./policy`); the width at most the key's
+ *    free slots and the sub-agents' reserved concurrency, the deadline inside the execution's timeout
  * 4. assign subtasks to sub-agents and choose the Map mode; distributed: store the assignments as
  *    the ItemReader's object; inline: keep them in the state, within the payload budget
  * 5. store the plan, mark the job RUNNING, and return the Map's input
@@ -119,12 +121,17 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     fanOut.itemsPerAgent,
   );
   const itemsPerAgent = agents[0]?.subtaskIds.length ?? fanOut.itemsPerAgent;
-  const width = Math.min(
-    job.request.mode === 'sequential'
-      ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
-      : fanOut.width,
-    agents.length,
+  // Never wider than the key's free slots or the sub-agents' reserved concurrency.
+  const { width, boundBy } = await boundWidth(
+    deps,
+    Math.min(
+      job.request.mode === 'sequential'
+        ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
+        : fanOut.width,
+      agents.length,
+    ),
   );
+  const deadlineAt = jobDeadline(deps.config, job.acceptedAt);
   const mapMode = mapModeFor(width, agents.length);
   const head = {
     jobId: ref.jobId,
@@ -159,6 +166,8 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
       itemsPerAgent,
       ...(fanOut.policy ? { policy: fanOut.policy } : {}),
       budget: fanOut.budget,
+      ...(boundBy ? { widthBoundBy: boundBy } : {}),
+      ...(deadlineAt ? { deadlineAt } : {}),
     },
   });
   return output;

@@ -1,5 +1,12 @@
 import type { AppConfig } from '#shared/config';
-import { NotFoundError } from '#shared/domain/errors';
+import {
+  DEADLINE_REASON,
+  type Deadline,
+  SUBAGENT_STOP_MARGIN_MS,
+  startDeadline,
+  stopTime,
+} from '#shared/domain/deadline';
+import { DeadlineReachedError, NotFoundError } from '#shared/domain/errors';
 import type { Subtask } from '#shared/domain/types';
 import { workloadOf } from '#shared/domain/workloads/registry';
 import type { DatasetItems, Workload } from '#shared/domain/workloads/workload';
@@ -31,16 +38,31 @@ export interface SubagentDeps {
   config: Pick<AppConfig, 'subagentStepBudget' | 'maxOutputTokens'>;
 }
 
+/** When the sub-agent must stop. */
+export interface SubagentRunOptions {
+  /** When the function running it times out (ms since the epoch; the Lambda context's remaining time). */
+  lambdaDeadlineAt?: number;
+  /** Time kept back before that timeout (default {@link SUBAGENT_STOP_MARGIN_MS}). */
+  stopMarginMs?: number;
+}
+
 /**
  * Runs one sub-agent over its subtasks, one after another, each a small agent loop of model calls
- * and tool calls within a step budget.
+ * and tool calls within a step budget, stopping at its deadline.
  *
  * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps)
- * 2. load the job's workload and the assigned subtasks
+ * 2. load the job's workload and the assigned subtasks; the deadline: the Lambda's timeout less a
+ *    margin, or the job's deadline (the plan's), whichever comes first
  * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
- * 4. store the agent's record (dropping steps an earlier, longer attempt left) and return a summary
+ * 4. store the agent's record (dropping steps an earlier, longer attempt left) and return a summary;
+ *    at the deadline the call in flight is aborted (its limiter lease given back), the subtasks left
+ *    are stored FAILED and the agent FAILED with the reason, and the Map gets a summary, not a timeout
  */
-export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Promise<SubagentOutput> {
+export async function runSubagent(
+  deps: SubagentDeps,
+  input: SubagentInput,
+  options: SubagentRunOptions = {},
+): Promise<SubagentOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const [attempt, job, subtasks] = await Promise.all([
     deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId),
@@ -51,6 +73,12 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
   const workload = workloadOf(job.request.workload);
   // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
   const maxTokens = job.plan?.budget?.budget ?? job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
+  const stopAt = stopTime({
+    lambdaDeadlineAt: options.lambdaDeadlineAt,
+    jobDeadlineAt: job.plan?.deadlineAt ? Date.parse(job.plan.deadlineAt) : undefined,
+    marginMs: options.stopMarginMs ?? SUBAGENT_STOP_MARGIN_MS,
+  });
+  const deadline = stopAt === undefined ? undefined : startDeadline(stopAt);
 
   let stepNo = 0;
   let answered = 0;
@@ -70,11 +98,13 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
     });
   };
 
+  const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
     for (const subtask of subtasks) {
-      const result = await solveSubtask(deps, ref, workload, subtask, maxTokens, nextStep);
+      const result = await solveSubtask(deps, ref, workload, subtask, { maxTokens, deadline }, nextStep);
       await deps.store.putResult(ref, { ...result, agentId: input.agentId, stage: input.stage });
+      done.add(subtask.id);
       if (result.status === 'ANSWERED') answered += 1;
     }
     const failed = subtasks.length - answered + missing.length;
@@ -83,8 +113,30 @@ export async function runSubagent(deps: SubagentDeps, input: SubagentInput): Pro
     await finish(failed === 0 ? 'SUCCEEDED' : 'FAILED', error);
     return { agentId: input.agentId, status: failed === 0 ? 'SUCCEEDED' : 'FAILED', answered, failed };
   } catch (error) {
+    if (error instanceof DeadlineReachedError) {
+      // Stop cleanly: what was answered stays, the rest is recorded as not done, the Map goes on.
+      const left = subtasks.filter((s) => !done.has(s.id));
+      const reason = `${DEADLINE_REASON} ${new Date(error.deadlineAt).toISOString()}`;
+      await Promise.all(
+        left.map((s) =>
+          deps.store.putResult(ref, {
+            subtaskId: s.id,
+            agentId: input.agentId,
+            stage: input.stage,
+            status: 'FAILED',
+            error: reason,
+            ...(s.expected === undefined ? {} : { expected: s.expected, correct: false }),
+          }),
+        ),
+      );
+      const failed = input.subtaskIds.length - answered;
+      await finish('FAILED', `${reason}: ${answered} of ${input.subtaskIds.length} subtasks answered`);
+      return { agentId: input.agentId, status: 'FAILED', answered, failed };
+    }
     await finish('FAILED', error instanceof Error ? error.message : String(error));
     throw error;
+  } finally {
+    deadline?.clear();
   }
 }
 
@@ -93,9 +145,10 @@ async function solveSubtask(
   ref: JobRef,
   workload: Workload,
   subtask: Subtask,
-  maxTokens: number,
+  call: { maxTokens: number; deadline: Deadline | undefined },
   nextStep: () => Parameters<typeof modelStep>[1],
 ): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
+  const { maxTokens, deadline } = call;
   const tools = toolsFor(workload);
   const items: DatasetItems = (collection, id) => deps.store.getDatasetItem(ref, collection, id);
   const messages: ChatMessage[] = [
@@ -108,7 +161,14 @@ async function solveSubtask(
   };
   let lastProblem = 'no answer';
   for (let turn = 0; turn < deps.config.subagentStepBudget; turn++) {
-    const response = await modelStep(deps, nextStep(), { messages, ...(tools ? { tools } : {}), maxTokens });
+    // No new call once the deadline has passed (it would only be aborted).
+    deadline?.throwIfReached();
+    const response = await modelStep(deps, nextStep(), {
+      messages,
+      ...(tools ? { tools } : {}),
+      maxTokens,
+      ...(deadline ? { deadline: deadline.request } : {}),
+    });
     if (response.toolCalls.length > 0) {
       messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });
       // The calls of one turn are independent: run them together, answer in their order.

@@ -54,7 +54,7 @@ describe('the workflow definition', () => {
 
   it('starts with Plan, whose output replaces the state, then chooses the fan-out', () => {
     expect(asl.StartAt).toBe(STATE_NAMES.plan);
-    expect(asl.TimeoutSeconds).toBe(7200);
+    expect(asl.TimeoutSeconds).toBe(24 * 3600);
     expect(states.Plan).toMatchObject({ Type: 'Task', Resource: arn.plan, Next: 'ChooseFanOut' });
     expect(states.Plan).not.toHaveProperty('Parameters');
     expect(states.Plan).not.toHaveProperty('ResultPath');

@@ -5,9 +5,9 @@ import { logicalIdOf, synthesize } from './synth.ts';
 const { workflow, workflowTemplate: template } = synthesize();
 
 const functions = [
-  { name: 'plan', fn: workflow.plan, timeout: 60, memory: 512 },
+  { name: 'plan', fn: workflow.plan, timeout: 300, memory: 512 },
   { name: 'subagent', fn: workflow.subagent, timeout: 900, memory: 512 },
-  { name: 'aggregate', fn: workflow.aggregate, timeout: 120, memory: 1024 },
+  { name: 'aggregate', fn: workflow.aggregate, timeout: 300, memory: 1024 },
 ];
 
 describe('WorkflowStack functions', () => {
@@ -112,8 +112,10 @@ describe('WorkflowStack provider limits', () => {
     }
   });
 
-  it('fails the synth naming the variable of a bad context value', () => {
-    expect(() => synthesize({ providerTier: 'gold' })).toThrow(/^PARL_PROVIDER_TIER: must be one of/);
+  it('fails the synth naming the context key, its variable and the allowed values of a bad value', () => {
+    expect(() => synthesize({ providerTier: 'gold' })).toThrow(
+      /^cdk context 'providerTier' = "gold" is not allowed: PARL_PROVIDER_TIER must be one of moonshot-tier0/,
+    );
   });
 });
 

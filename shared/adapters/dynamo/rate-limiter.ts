@@ -203,7 +203,7 @@ export class DynamoRateLimiter implements RateLimiter {
       tenantId: options.tenantId,
       costMs: callCostMs(this.pacing, options.estimatedTokens),
       started,
-      deadline: started + this.o.maxWaitMs,
+      deadline: Math.min(started + this.o.maxWaitMs, options.notAfter ?? Number.POSITIVE_INFINITY),
       reason: this.pacing.paced ? pacedBy(this.pacing, options.estimatedTokens) : 'concurrency',
       slot: undefined,
       acquiredAt: 0,

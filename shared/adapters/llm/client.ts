@@ -44,8 +44,9 @@ export function createLlmClient(
   config: AppConfig,
   apiKey: string | undefined,
   client: DynamoDBDocumentClient,
+  limiter: DynamoRateLimiter | undefined = createRateLimiter(config, apiKey, client),
 ): LimitedLlm {
-  return new LimitedLlm(createLlm(config, apiKey), createRateLimiter(config, apiKey, client), {
+  return new LimitedLlm(createLlm(config, apiKey), limiter, {
     maxRetries: config.llm.maxRetries,
     backoffBaseMs: config.llm.backoffBaseMs,
     backoffCapMs: config.llm.backoffCapMs,

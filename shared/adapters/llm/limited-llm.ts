@@ -1,5 +1,8 @@
+import { deadlineErrorOf } from '#shared/domain/deadline';
 import {
   CircuitOpenError,
+  DeadlineReachedError,
+  LimiterTimeoutError,
   ProviderRejectedError,
   RateLimitedError,
   TransientError,
@@ -57,6 +60,7 @@ export class LimitedLlm implements LlmClient {
   async chat(request: ChatRequest): Promise<ChatResponse> {
     const caller = request.caller ?? { role: 'subagent' as const, tenantId: 'unknown' };
     const { caller: _caller, ...providerRequest } = request;
+    const { deadline } = request;
     const promptChars =
       JSON.stringify(request.messages).length + (request.tools ? JSON.stringify(request.tools).length : 0);
     const estimatedTokens = estimateTokens(promptChars, request.maxTokens);
@@ -66,8 +70,17 @@ export class LimitedLlm implements LlmClient {
     for (;;) {
       let lease: LimiterLease | undefined;
       try {
-        lease = await this.limiter?.acquire({ ...caller, estimatedTokens });
+        if (deadline?.signal.aborted) throw deadlineErrorOf(deadline.signal, deadline.notAfter);
+        lease = await this.limiter?.acquire({
+          ...caller,
+          estimatedTokens,
+          ...(deadline ? { notAfter: deadline.notAfter } : {}),
+        });
       } catch (error) {
+        if (deadline && this.stoppedByDeadline(error, deadline, started))
+          throw Object.assign(deadlineErrorOf(deadline.signal, deadline.notAfter), {
+            callStats: { ...stats },
+          });
         // An open circuit costs a retry but no call; anything else from the limiter ends the call.
         if (error instanceof CircuitOpenError) stats.circuitOpen = (stats.circuitOpen ?? 0) + 1;
         if (!(error instanceof CircuitOpenError) || failures >= this.retry.maxRetries)
@@ -92,10 +105,13 @@ export class LimitedLlm implements LlmClient {
         }
         return { ...response, callStats: { ...stats } };
       } catch (error) {
-        const outcome = outcomeOf(error);
+        // A call the caller's deadline aborted says nothing about the provider: a neutral release.
+        const outcome =
+          error instanceof DeadlineReachedError ? ({ kind: 'rejected' } as const) : outcomeOf(error);
         if (lease) await this.limiter?.release(lease, outcome);
         const give = () => Object.assign(error as Error, { callStats: { ...stats } });
         if (!(error instanceof TransientError)) throw give();
+        if (deadline?.signal.aborted) throw give();
         let pause: number;
         if (error instanceof RateLimitedError) {
           stats.rateLimited += 1;
@@ -123,5 +139,15 @@ export class LimitedLlm implements LlmClient {
         await this.sleep(pause);
       }
     }
+  }
+
+  /** Whether the limiter gave up because the caller's deadline came before its maximum wait. */
+  private stoppedByDeadline(
+    error: unknown,
+    deadline: NonNullable<ChatRequest['deadline']>,
+    started: number,
+  ): boolean {
+    if (error instanceof DeadlineReachedError) return true;
+    return error instanceof LimiterTimeoutError && deadline.notAfter < started + this.retry.maxWaitMs;
   }
 }

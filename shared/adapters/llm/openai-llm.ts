@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { deadlineErrorOf } from '#shared/domain/deadline';
 import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';
 import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
 
@@ -36,8 +37,13 @@ export class OpenAiLlm implements LlmClient {
     };
     let completion: OpenAI.Chat.ChatCompletion;
     try {
-      completion = await this.client.chat.completions.create(body);
+      completion = await this.client.chat.completions.create(
+        body,
+        request.deadline ? { signal: request.deadline.signal } : undefined,
+      );
     } catch (error) {
+      const { deadline } = request;
+      if (deadline?.signal.aborted) throw deadlineErrorOf(deadline.signal, deadline.notAfter);
       throw mapProviderError(error);
     }
     // A proxy or a broken provider may answer 200 with HTML or another non-completion body.
