@@ -23,6 +23,7 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import type { Construct } from 'constructs';
 // The functions' defaults, unless the `moonshotBaseUrl` / `moonshotModel` context keys override them.
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
+import { FUNCTION_MEMORY_MB } from '#shared/domain/aws-cost';
 import { ConfigError } from '#shared/domain/errors';
 import {
   ContextError,
@@ -169,16 +170,12 @@ export class WorkflowStack extends Stack {
     };
     // Fail the synth, naming the context key, rather than every function at its first cold start.
     checkEnvironment(environment);
-    const fn = (
-      id: string,
-      name: 'plan' | 'subagent' | 'aggregate',
-      memorySize: number,
-      description: string,
-    ) =>
+    const fn = (id: string, name: 'plan' | 'subagent' | 'aggregate', description: string) =>
       new HandlerFunction(this, id, {
         name,
         timeout: FUNCTION_TIMEOUTS[name],
-        memorySize,
+        // One table of sizes for the stack and the cost model (metrics.aws).
+        memorySize: FUNCTION_MEMORY_MB[name],
         description,
         environment,
         reservedConcurrency: this.reservedConcurrency[`${name}Concurrency`],
@@ -189,19 +186,15 @@ export class WorkflowStack extends Stack {
         .bindTable(props.table, 'readWrite', { indexes: [TENANT_JOBS_INDEX] })
         .bindSecret(props.moonshotApiKey);
 
-    this.plan = fn(
-      'Plan',
-      'plan',
-      512,
-      'PARL orchestrator: decomposes a job into sub-agents',
-    ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
-    this.subagent = fn('Subagent', 'subagent', 512, 'PARL sub-agent: works through its subtasks');
-    this.aggregate = fn(
-      'Aggregate',
-      'aggregate',
-      1024,
-      'PARL aggregate: measures, reward, result',
-    ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
+    this.plan = fn('Plan', 'plan', 'PARL orchestrator: decomposes a job into sub-agents').bindItemsBucket(
+      props.items.bucket,
+      props.items.writeItemsPolicy,
+    );
+    this.subagent = fn('Subagent', 'subagent', 'PARL sub-agent: works through its subtasks');
+    this.aggregate = fn('Aggregate', 'aggregate', 'PARL aggregate: measures, reward, result').bindItemsBucket(
+      props.items.bucket,
+      props.items.writeItemsPolicy,
+    );
 
     const logs = new LogGroup(this, 'WorkflowLogs', {
       // The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy small.

@@ -252,6 +252,12 @@ export function textReport(outcome: JobOutcome): string {
     `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
     `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
+    ...(m.aws && m.awsCostUsd !== undefined
+      ? [
+          `  aws         ${int(m.aws.stateTransitions)} transitions · ${fmt(m.aws.lambdaGbSeconds, 1)} Lambda GB-s · ${int(m.aws.dynamoWriteUnits)} WRU / ${int(m.aws.dynamoReadUnits)} RRU · ${int(m.aws.s3PutRequests + m.aws.s3GetRequests)} S3 requests → $${m.awsCostUsd.toFixed(4)} (estimated, us-east-1)`,
+          `  total       $${(m.totalCostUsd ?? m.costUsd + m.awsCostUsd).toFixed(4)} (tokens + AWS)`,
+        ]
+      : []),
     ...(m.provider ? [`  provider    ${providerLine(m.provider)}`] : []),
   ];
   const policy = job.plan?.policy;

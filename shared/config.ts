@@ -1,3 +1,4 @@
+import { type AwsPrices, US_EAST_1_PRICES } from '#shared/domain/aws-cost';
 import { ConfigError } from '#shared/domain/errors';
 import {
   type LimiterPolicy,
@@ -60,6 +61,8 @@ export interface AppConfig {
   spuriousFinishThreshold: number;
   /** What bounds a job in the cloud (set by CDK; unset locally). */
   cloud: CloudBounds;
+  /** AWS prices of the jobs' cost on AWS (`PARL_AWS_PRICES` over the public us-east-1 prices). */
+  awsPrices: AwsPrices;
 }
 
 /** The cloud's bounds on a job, which the plan keeps within. */
@@ -239,6 +242,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     itemsBucket: optional(env, 'ITEMS_BUCKET'),
     apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
     cloud: cloudBounds(env),
+    awsPrices: awsPrices(env),
   };
 }
 
@@ -251,4 +255,35 @@ function cloudBounds(env: Env): CloudBounds {
     executionTimeoutMs:
       seconds === undefined ? undefined : positiveInt(env, 'PARL_EXECUTION_TIMEOUT_SECONDS', 1) * 1000,
   };
+}
+
+/**
+ * `PARL_AWS_PRICES`: a JSON object of USD per unit over {@link US_EAST_1_PRICES}, e.g.
+ * `{"lambdaGbSecond":0.0000166667}` (x86) or another region's prices.
+ */
+function awsPrices(env: Env): AwsPrices {
+  const raw = optional(env, 'PARL_AWS_PRICES');
+  if (raw === undefined) return US_EAST_1_PRICES;
+  const known = Object.keys(US_EAST_1_PRICES).join(', ');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('PARL_AWS_PRICES', `must be a JSON object of prices (${known}), got "${raw}"`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('PARL_AWS_PRICES', `must be a JSON object of prices (${known})`);
+  }
+  const prices: AwsPrices = { ...US_EAST_1_PRICES };
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in prices)) throw new ConfigError('PARL_AWS_PRICES', `has no price "${key}"; known: ${known}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new ConfigError(
+        'PARL_AWS_PRICES',
+        `${key} must be a non-negative number of USD, got ${JSON.stringify(value)}`,
+      );
+    }
+    prices[key as keyof AwsPrices] = value;
+  }
+  return prices;
 }

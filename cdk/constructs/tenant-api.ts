@@ -19,6 +19,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { API_ROUTES } from '#shared/domain/api-routes';
+import { FUNCTION_MEMORY_MB } from '#shared/domain/aws-cost';
 import { HandlerFunction } from './handler-function.ts';
 
 /** Stage-wide throttling: a backstop for abuse; budgets, not this, keep tenants from overspending. */
@@ -52,7 +53,7 @@ export class TenantApi extends Construct {
     this.handler = new HandlerFunction(this, 'Api', {
       name: 'api',
       timeout: Duration.seconds(29),
-      memorySize: 512,
+      memorySize: FUNCTION_MEMORY_MB.api,
       description: 'PARL API: jobs, steps, usage for one tenant per request',
       reservedConcurrency: props.reservedConcurrency?.api ?? 0,
       environment: { STATE_MACHINE_ARN: props.stateMachine.stateMachineArn },
@@ -63,7 +64,7 @@ export class TenantApi extends Construct {
     this.authorizerFunction = new HandlerFunction(this, 'Authorizer', {
       name: 'authorizer',
       timeout: Duration.seconds(10),
-      memorySize: 256,
+      memorySize: FUNCTION_MEMORY_MB.authorizer,
       description: 'PARL API authorizer: resolves x-api-key to its tenant',
       reservedConcurrency: props.reservedConcurrency?.authorizer ?? 0,
     }).bindTable(props.table, 'read');

@@ -2,6 +2,7 @@
  * Core types of PARL Swarm: job requests, plans, step records and metrics.
  * Pure data; no AWS imports.
  */
+import type { AwsUsage } from './aws-cost';
 import type { WorkloadName } from './workloads/registry';
 
 /** Who took a step: the orchestrator (`main`) or a sub-agent (`sub`). */
@@ -124,7 +125,13 @@ export interface JobMetrics {
   weights: RewardWeights;
   subagents: { spawned: number; completed: number };
   tokens: TokenTotals;
+  /** The tokens' cost at the model's prices. */
   costUsd: number;
+  /** What the job used on AWS (estimated from its records, `shared/domain/aws-cost.ts`) and its price. */
+  aws?: AwsUsage;
+  awsCostUsd?: number;
+  /** costUsd + awsCostUsd. */
+  totalCostUsd?: number;
   /** Set when a fan-out policy or TOGGLE took part: what they chose (see shared/domain/policy.ts). */
   policy?: {
     taskClass: string;

@@ -10,6 +10,11 @@ export interface JobCharge {
   cachedInputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /**
+   * What the job cost on AWS (estimated, `metrics.awsCostUsd`): reported beside the tokens' cost,
+   * never charged to the tenant's budget.
+   */
+  awsCostUsd?: number;
   /** When the charge was frozen (epoch ms). */
   settledAt?: number;
 }
@@ -42,7 +47,13 @@ export interface BudgetLedger {
    * Charges the job's real cost (from its step records), releases the rest of its reservation,
    * and records its usage. Exactly once per job, however often it is called.
    */
-  settle(ref: JobRef, acceptedAt: string, steps: readonly StepRecord[], prices: PriceTable): Promise<void>;
+  settle(
+    ref: JobRef,
+    acceptedAt: string,
+    steps: readonly StepRecord[],
+    prices: PriceTable,
+    report?: { awsCostUsd?: number | undefined },
+  ): Promise<void>;
   /** The tenant's usage in a period: the sum of its settled jobs. */
   usage(tenantId: string, period: string): Promise<UsageSummary>;
 }

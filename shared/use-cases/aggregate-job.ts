@@ -28,6 +28,7 @@ import type {
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
+import { jobAwsCost } from './job-aws-cost';
 import { modelStep } from './model-step';
 import { type NextStageOutput, planNextStage } from './next-stage';
 import { learnFromJob, scoringWeights } from './policy';
@@ -68,7 +69,7 @@ export interface CloseJobDeps {
   prices?: PriceTable;
   /** The fan-out policies; without them no job trains a policy. */
   policies?: PolicyStore;
-  config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold'>>;
+  config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold' | 'awsPrices'>>;
   /** Told once per job, when this call stored its terminal state (the alarm metrics hang here). */
   onFinished?: (ref: JobRef, metrics: JobMetrics) => void;
   /** Settles the job's budget and records its usage once it is terminal. */
@@ -262,6 +263,14 @@ export async function aggregateJob(
     };
   }
   if (deps.provider) metrics.provider = providerMetrics(deps.provider, steps);
+  Object.assign(
+    metrics,
+    jobAwsCost(job, steps, metrics, {
+      subtasks: subtasks.length,
+      limiter: deps.provider?.limiter ?? false,
+      prices: deps.config?.awsPrices,
+    }),
+  );
   const result: JobResult = {
     answer,
     summary,
@@ -276,7 +285,7 @@ export async function aggregateJob(
     result,
     ...(error ? { error } : {}),
   });
-  await settleJob(deps, job, steps);
+  await settleJob(deps, job, steps, metrics.awsCostUsd);
   if (!stored) {
     const current = await deps.store.getJob(ref);
     return {
@@ -294,6 +303,7 @@ export async function settleJob(
   deps: Pick<CloseJobDeps, 'ledger' | 'steps' | 'prices'>,
   job: JobRecord,
   steps?: readonly StepRecord[],
+  awsCostUsd: number | undefined = job.metrics?.awsCostUsd,
 ): Promise<void> {
   if (!deps.ledger) return;
   await deps.ledger.settle(
@@ -301,6 +311,7 @@ export async function settleJob(
     job.acceptedAt,
     steps ?? (await deps.steps.listSteps(job)),
     deps.prices ?? KIMI_K25_PRICES,
+    { awsCostUsd },
   );
 }
 

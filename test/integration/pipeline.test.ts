@@ -65,6 +65,12 @@ describe('the local runtime running the synthesized state machine', () => {
     expect(after?.availableUsd).toBeCloseTo(LOCAL_BUDGET_USD - (after?.spentUsd ?? 0), 6);
     expect(usage.jobs - usageBefore.jobs).toBe(1);
     expect(usage.costUsd - usageBefore.costUsd).toBeCloseTo(cost, 6);
+    // the job's cost on AWS is reported beside its tokens' (not charged), in its metrics and usage
+    const aws = job.metrics?.awsCostUsd ?? 0;
+    expect(aws).toBeGreaterThan(0);
+    expect(job.metrics?.aws?.lambdaRequests).toBe(3 + 4 + 1);
+    expect(job.metrics?.totalCostUsd).toBeCloseTo(cost + aws, 8);
+    expect((usage.awsCostUsd ?? 0) - (usageBefore.awsCostUsd ?? 0)).toBeCloseTo(aws, 8);
     expect(job.maxWidth).toBe(stack.config.maxSubagentsCap);
   });
 

@@ -169,6 +169,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
     acceptedAt: string,
     steps: readonly StepRecord[],
     prices: PriceTable,
+    report: { awsCostUsd?: number | undefined } = {},
   ): Promise<void> {
     const totals = tokenTotals(steps);
     const figures: JobCharge = {
@@ -179,6 +180,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
       cachedInputTokens: totals.cachedInput,
       outputTokens: totals.output,
       costUsd: usd(costUsd(totals, prices)),
+      ...(report.awsCostUsd === undefined ? {} : { awsCostUsd: report.awsCostUsd }),
       settledAt: Date.now(),
     };
     const budget = await this.getBudget(ref);
@@ -291,6 +293,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
       cachedInputTokens: 0,
       outputTokens: 0,
       costUsd: 0,
+      awsCostUsd: 0,
     };
     const items = await queryByPrefix(
       this.client,
@@ -305,6 +308,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
       sum.cachedInputTokens += Number(item.cachedInputTokens);
       sum.outputTokens += Number(item.outputTokens);
       sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
+      sum.awsCostUsd = Math.round(((sum.awsCostUsd ?? 0) + Number(item.awsCostUsd ?? 0)) * 1e8) / 1e8;
     }
     return sum;
   }
