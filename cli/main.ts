@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { batchCommand } from '#cli/commands/batch';
 import { policyCommand } from '#cli/commands/policy';
 import { serveCommand } from '#cli/commands/serve';
+import { stackCommand } from '#cli/commands/stack';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
@@ -21,6 +22,7 @@ import {
   parseProviderFlags,
   providerLine,
 } from './provider-flags';
+import { takeStackFlags } from './stack';
 
 export { UsageError };
 
@@ -36,6 +38,9 @@ Usage:
   parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
   parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
+  parl --stack <name> [--region R] <command>
+                             tenants, policy, trajectories and outputs of a deployed stack
+                             (parl --stack <name> help)
   parl help                  this text
 
 Options of run:
@@ -352,6 +357,13 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 
 /** Entry point of `parl` and `npm start`. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv.some((arg) => arg === '--stack' || arg.startsWith('--stack='))) {
+    // A deployed stack: the same commands on its resources (cli/commands/stack.ts).
+    return await reportErrors(() => {
+      const { stack, region, rest } = takeStackFlags(argv);
+      return stackCommand(stack as string, region, rest);
+    });
+  }
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP}\n`);
@@ -366,8 +378,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  return await reportErrors(() => handler(rest));
+}
+
+/** Runs a command: a UsageError is one message and exit code 2, anything else exit code 1. */
+async function reportErrors(run: () => Promise<number>): Promise<number> {
   try {
-    return await handler(rest);
+    return await run();
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`parl: ${error.message}\n(nothing was started; see parl --help)\n`);
