@@ -9,7 +9,9 @@ import { batchSuite } from './batch';
 import { learningSuite } from './learning';
 import { limiterSuite } from './limiter';
 import { limitsSuite } from './limits';
+import { peersSuite } from './peers';
 import { pipelineSuite } from './pipeline';
+import { sweepSuite } from './sweep';
 import { toggleSuite } from './toggle';
 
 const SEED = 'N seed of the demo data and the simulator (default 1)';
@@ -36,6 +38,27 @@ export const SUITES: Record<string, BenchSuite> = {
       resamples: 'N bootstrap resamples (default 10000)',
     },
     run: abSuite,
+  },
+  sweep: {
+    about: 'one job of 1,000 subtasks at 1, 10, 50, 100 and 1,000 sub-agents: speedups, overhead, cost',
+    options: {
+      subtasks: 'N subtasks in the job (default 1000)',
+      widths: 'a,b,… the widths (default 1,10,50,100,1000)',
+      'latency-scale': 'X simulator latency multiplier (default 0.5)',
+      seed: SEED,
+    },
+    run: sweepSuite,
+  },
+  peers: {
+    about: 'the same fan-out through PARL Swarm, LangGraph.js (Send) and Promise.all + p-limit',
+    options: {
+      subtasks: 'N subtasks, one model call each (default 200)',
+      concurrency: 'N at once in every framework (default 50)',
+      reps: 'N runs per framework (default 3)',
+      'latency-scale': 'X simulator latency multiplier (default 1)',
+      seed: SEED,
+    },
+    run: peersSuite,
   },
   learning: {
     about: 'the fan-out policy learning from scratch against every fixed arm',
