@@ -9,7 +9,8 @@ import { basename } from 'node:path';
 export function saveBesides(jsonFile: string, files: Record<string, string>): string[] {
   const stem = jsonFile.replace(/\.json$/, '');
   return Object.entries(files).map(([extension, content]) => {
-    const file = `${stem}.${extension}`;
+    // 'md' → <stem>.md; 'steps.svg' → <stem>-steps.svg
+    const file = extension.includes('.') ? `${stem}-${extension}` : `${stem}.${extension}`;
     writeFileSync(file, content.endsWith('\n') ? content : `${content}\n`);
     console.log(`saved ${file}`);
     return basename(file);
