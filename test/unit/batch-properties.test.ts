@@ -59,9 +59,11 @@ describe('the batch parsers on random input', () => {
     fc.assert(
       fc.property(
         fc.array(subtask, { minLength: 1, maxLength: 8 }),
-        fc
-          .shuffledSubarray(['id', 'expected'] as const)
-          .chain((extra) => fc.shuffledSubarray(['prompt', ...extra], { minLength: extra.length + 1 })),
+        fc.shuffledSubarray(['id', 'expected'] as const).chain((extra) =>
+          fc.shuffledSubarray<'prompt' | 'id' | 'expected'>(['prompt', ...extra], {
+            minLength: extra.length + 1,
+          }),
+        ),
         fc.boolean(),
         (subtasks, columns, bom) => {
           // Prepare: only the chosen columns survive the trip
