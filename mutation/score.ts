@@ -58,5 +58,7 @@ for (const name of names.length > 0 ? names : TARGETS) {
         );
   }
   const t = tally(all);
-  console.log(`  ${pct(t)}  total: ${t.detected} detected, ${t.undetected} not, of ${t.all} mutants recorded`);
+  console.log(
+    `  ${pct(t)}  total: ${t.detected} detected, ${t.undetected} not, of ${t.all} mutants recorded`,
+  );
 }
