@@ -13,6 +13,8 @@ import { PROVIDER_CONTEXT } from '#cdk/workflow-stack';
 import { synthesize } from './synth.ts';
 
 const read = (file: string) => readFileSync(join(REPO_ROOT, file), 'utf8');
+// Synthesized once, while the file is collected (as the other template tests do).
+const { workflowTemplate } = synthesize();
 const deployDoc = read('docs/deploy.md');
 
 /** The first column's `names` of the markdown table whose header starts with `| <header> |`. */
@@ -43,7 +45,6 @@ const APP_CONTEXT_KEYS = [
 
 describe('the deploy guide against the app', () => {
   it('names every output the workflow stack has, and only those', () => {
-    const { workflowTemplate } = synthesize();
     const outputs = Object.keys(workflowTemplate.toJSON().Outputs as Record<string, unknown>);
     const documented = tableKeys(deployDoc, 'output');
     for (const key of documented) expect(outputs, `output ${key}`).toContain(key);

@@ -100,8 +100,19 @@ describe('the local runtime running the synthesized state machine', () => {
     expect(m.rFinish).toBe(1);
     expect(m.rPerf).toBe(1);
     const again = recompute(report);
-    // The provider summary (provider, model, limits, calls) comes from the configuration, not the measures.
-    expect({ ...again, wallClockMs: m.wallClockMs, overhead: m.overhead, provider: m.provider }).toEqual(m);
+    // The provider summary (provider, model, limits, calls) comes from the configuration, not the
+    // measures; the AWS cost from the cost model (test/unit/aws-cost.test.ts), on top of the token cost.
+    const { aws, awsCostUsd, totalCostUsd } = m;
+    expect({
+      ...again,
+      wallClockMs: m.wallClockMs,
+      overhead: m.overhead,
+      provider: m.provider,
+      aws,
+      awsCostUsd,
+      totalCostUsd,
+    }).toEqual(m);
+    expect(totalCostUsd).toBeCloseTo(m.costUsd + (awsCostUsd ?? Number.NaN), 8);
     expect(m.provider).toMatchObject({ name: 'moonshot', calls: 41, retries: 0, rateLimited: 0 });
     expect(m.overhead).toBeCloseTo(m.wallClockMs / m.criticalPathMs, 12);
   });
