@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RequestValidationError } from './errors';
+import { checkDatasetBounds, checkJsonBounds, fieldOf } from './input-bounds';
 import type { JobRequest, Subtask } from './types';
 import { inferWorkload, WORKLOAD_NAMES, workloadOf } from './workloads/registry';
 
@@ -60,15 +61,15 @@ export function jobRequestJsonSchema(maxSubagentsCap: number): Record<string, un
 }
 
 const pathOf = (path: readonly PropertyKey[]): string =>
-  path.length === 0
-    ? 'request'
-    : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+  fieldOf(path.map((p) => (typeof p === 'number' ? p : String(p))));
 
 /**
  * Validates a job request (the body of `POST /v1/jobs`, the file of `--input`) and fills defaults.
- * Throws a RequestValidationError that names the first wrong field.
+ * Throws a RequestValidationError that names the first wrong field. What it accepts can be stored
+ * ({@link checkJsonBounds}, {@link checkDatasetBounds}).
  */
 export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number }): JobRequest {
+  checkJsonBounds(raw);
   const parsed = requestSchema(opts.maxSubagentsCap).safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -97,6 +98,7 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
       seen.add(s.id);
     });
   }
+  checkDatasetBounds(r.dataset);
   const workload = r.workload ?? inferWorkload(r.dataset);
   workloadOf(workload).requireDataset(r.dataset);
   if (r.toggle === true && (r.policy ?? 'off') === 'off') {
