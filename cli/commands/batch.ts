@@ -31,6 +31,7 @@ import {
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
 import { jobIdForKey } from '#shared/domain/idempotency';
+import { parseJobRequest } from '#shared/domain/request';
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef, JobSearch, JobStore } from '#shared/ports/job-store';
 import type { UsageSummary } from '#shared/ports/ledger';
@@ -151,32 +152,56 @@ export function planSubmission(
   try {
     if (ext === '.csv') {
       if (opts.as === 'messages') throw new UsageError('--as messages needs a .jsonl file of job requests');
-      return upload(parseSubtasksCsv(text).length);
+      return upload(checkedSubtasks(parseSubtasksCsv(text)));
     }
     const lines = parseSubtasksJsonl(text) as unknown[];
     if (lines.length === 0) throw new UsageError(`${file} holds no lines`);
     const asMessages = opts.as
       ? opts.as === 'messages'
       : isObject(lines[0]) && ('task' in lines[0] || 'request' in lines[0]);
-    if (!asMessages) return upload(lines.length);
+    if (!asMessages) return upload(checkedSubtasks(lines));
     return {
       kind: 'messages',
       messages: lines.map((line, i) => {
         if (!isObject(line))
           throw new UsageError(`${file} line ${i + 1}: must be a JSON object (a job request or message)`);
-        if (!('request' in line)) return { tenantId: tenantOf(`${file} line ${i + 1}`), request: line };
-        const { tenantId, request, idempotencyKey } = line;
-        return {
-          tenantId: typeof tenantId === 'string' ? tenantId : tenantOf(`${file} line ${i + 1}`),
-          request,
-          ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
-        };
+        const message = !('request' in line)
+          ? { tenantId: tenantOf(`${file} line ${i + 1}`), request: line }
+          : {
+              tenantId: typeof line.tenantId === 'string' ? line.tenantId : tenantOf(`${file} line ${i + 1}`),
+              request: line.request,
+              ...(typeof line.idempotencyKey === 'string' ? { idempotencyKey: line.idempotencyKey } : {}),
+            };
+        checkRequest(message.request, `${file} line ${i + 1}`);
+        return message;
       }),
     };
   } catch (error) {
     if (error instanceof RequestValidationError) throw new UsageError(`${file}: ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * A request is checked before it is sent (the service's cap stands in for the tenant's, which the
+ * intake checks): a line the intake would refuse is refused here, with nothing sent, instead of
+ * being shown a job id that will never exist.
+ */
+function checkRequest(request: unknown, where: string): void {
+  try {
+    parseJobRequest(request, { maxSubagentsCap: Number.MAX_SAFE_INTEGER });
+  } catch (error) {
+    if (error instanceof RequestValidationError) {
+      throw new UsageError(`${where}: ${error.field}: ${error.reason}; nothing was sent`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The subtasks of an upload, checked as the job request they become; returns how many. */
+function checkedSubtasks(subtasks: readonly unknown[]): number {
+  checkRequest({ task: 'uploaded subtasks', subtasks }, 'the upload');
+  return subtasks.length;
 }
 
 /** Sends a submission to the intake: messages in batches of 10, or one PutObject. Returns the message ids or the key. */
@@ -313,6 +338,21 @@ export interface BatchSentReport {
   jobs: { tenantId: string; jobId: string; messageId: string }[];
   /** With `--wait`: how each job ended (NOT_ACCEPTED: its message left the queue without a job, see the DLQ). */
   ended?: { jobId: string; status: JobStatus | 'NOT_ACCEPTED'; error?: string }[];
+  /** With `--wait`: the messages the intake refused (poison, now in the DLQ); they are not among `jobs`. */
+  rejected?: { tenantId: string; messageId: string }[];
+}
+
+/** Moves the messages that never became a job from `jobs` to `rejected`: no job id is shown for them. */
+function setRejected(report: BatchSentReport): void {
+  const refused = new Set(
+    (report.ended ?? []).filter((e) => e.status === 'NOT_ACCEPTED' && e.jobId !== '').map((e) => e.jobId),
+  );
+  if (refused.size === 0) return;
+  report.rejected = report.jobs
+    .filter((j) => refused.has(j.jobId))
+    .map((j) => ({ tenantId: j.tenantId, messageId: j.messageId }));
+  report.jobs = report.jobs.filter((j) => !refused.has(j.jobId));
+  report.ended = (report.ended ?? []).map((e) => (refused.has(e.jobId) ? { ...e, jobId: '' } : e));
 }
 
 /**
@@ -467,6 +507,7 @@ async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promis
       }
       report.ended = refs.length > 0 ? await waitForJobs({ store, status }, refs, progress) : [];
       if (upload && refs.length === 0) report.ended = [{ jobId: '', status: 'NOT_ACCEPTED' }];
+      setRejected(report);
       if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
     }
     const text = [
@@ -474,16 +515,17 @@ async function submitToServer(opts: BatchSubmitOptions, info: ServeInfo): Promis
       sent.upload
         ? `  uploaded s3://${sent.upload.bucket}/${sent.upload.key}: one job once its notification is processed`
         : `  ${sent.messageIds.length} message(s) on the batch queue; the jobs they become:`,
+      ...(report.rejected ?? []).map(
+        (r) =>
+          `  message ${r.messageId}  ${r.tenantId}  REJECTED: no job (the intake refused it: see the DLQ)`,
+      ),
       ...report.jobs.map((j) => {
         const end = report.ended?.find((e) => e.jobId === j.jobId);
         return `  ${j.jobId}  ${j.tenantId}${j.messageId ? `  (message ${j.messageId})` : ''}${end ? `  ${end.status}${end.error ? `: ${end.error}` : ''}` : ''}`;
       }),
       ...(report.ended ?? [])
-        .filter((e) => e.status === 'NOT_ACCEPTED')
-        .map(
-          (e) =>
-            `  ${e.jobId || 'the upload'}: NOT_ACCEPTED (its message left the queue without a job: see the DLQ)`,
-        ),
+        .filter((e) => e.status === 'NOT_ACCEPTED' && e.jobId === '')
+        .map(() => '  the upload: REJECTED: no job (the intake refused it: see the DLQ)'),
       opts.wait
         ? `  ${(report.ended ?? []).filter((e) => e.status === 'SUCCEEDED').length} of ${report.ended?.length ?? 0} job(s) SUCCEEDED`
         : '  follow them with `parl batch status` and GET /v1/jobs/{id} (or submit with --wait)',
