@@ -7,6 +7,7 @@
  * returning after the visibility timeout, and fauxqs moving a message to the DLQ after
  * `maxReceiveCount` receives.
  */
+import { mkdirSync } from 'node:fs';
 import {
   BucketAlreadyExists,
   BucketAlreadyOwnedByYou,
@@ -207,6 +208,7 @@ export class LocalEvents {
 
   /** Starts fauxqs, creates the template's resources and starts the pollers and the S3 notifications. */
   static async start(opts: LocalEventsOptions): Promise<LocalEvents> {
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const server = await startFauxqs({
       port: opts.port ?? 0,
       logger: false,
