@@ -55,9 +55,15 @@ const requestSchema = (maxSubagentsCap: number) =>
     })
     .strict();
 
-/** The job request as JSON Schema (for the OpenAPI document). */
-export function jobRequestJsonSchema(maxSubagentsCap: number): Record<string, unknown> {
-  return z.toJSONSchema(requestSchema(maxSubagentsCap), { io: 'input' }) as Record<string, unknown>;
+/**
+ * The job request as JSON Schema: 2020-12 by default; `openapi-3.0` for the OpenAPI document,
+ * which must not embed keywords its version does not know (`propertyNames`, `const`, …).
+ */
+export function jobRequestJsonSchema(
+  maxSubagentsCap: number,
+  target: 'draft-2020-12' | 'openapi-3.0' = 'draft-2020-12',
+): Record<string, unknown> {
+  return z.toJSONSchema(requestSchema(maxSubagentsCap), { io: 'input', target }) as Record<string, unknown>;
 }
 
 const pathOf = (path: readonly PropertyKey[]): string =>

@@ -1,3 +1,4 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalApi, startLocalApi } from '#local/emulators/api-gateway';
 import { EmbeddedStack } from '#local/runtime';
@@ -143,6 +144,31 @@ describe('hostile input on the REST API (issue 14: defects 1, 3, 4, 5)', () => {
     // Assess
     expect(answer.status).toBe(400);
     expect(answer.body.error?.details?.field).toBe('cursor');
+  });
+
+  it('serves an OpenAPI document that swagger-parser validates, with a schema for every 2xx answer', async () => {
+    // Act
+    const served = await call('GET', '/v1/openapi.json');
+    // Assess
+    expect(served.status).toBe(200);
+    const doc = structuredClone(served.body) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
+    await expect(SwaggerParser.validate(structuredClone(served.body) as never)).resolves.toBeDefined();
+    expect(doc.openapi).toBe('3.0.3');
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const responses = (
+          op as { responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }
+        ).responses;
+        const ok = Object.entries(responses).filter(([code]) => code.startsWith('2'));
+        expect(ok.length, `${method} ${path}`).toBeGreaterThan(0);
+        for (const [code, answer] of ok) {
+          expect(answer.content?.['application/json']?.schema, `${method} ${path} ${code}`).toBeDefined();
+        }
+      }
+    }
   });
 
   it('refuses to rotate the key of a revoked tenant, which stays revoked', async () => {
