@@ -54,6 +54,11 @@ export interface BudgetLedger {
     prices: PriceTable,
     report?: { awsCostUsd?: number | undefined },
   ): Promise<void>;
+  /**
+   * Gives the job's reservation back whole and records no usage: the compensation for a job that
+   * was reserved for but never stored. Idempotent; a no-op once the job was settled.
+   */
+  release(ref: JobRef): Promise<void>;
   /** The tenant's usage in a period: the sum of its settled jobs. */
   usage(tenantId: string, period: string): Promise<UsageSummary>;
 }
