@@ -123,11 +123,12 @@ describe('parl serve and parl tenants on a data directory', () => {
     expect(status).toBe('SUCCEEDED');
     expect((await json(`${server.url}/v1/jobs`, { headers: { 'x-api-key': beta.apiKey } })).status).toBe(200);
     const listed = parl(['tenants', 'list', '--json', '--data-dir', dataDir]);
+    // …and the local tenant, which parl serve makes to mint its dashboard's key.
     expect(
       (JSON.parse(listed.stdout) as { tenants: { name: string; keyHash?: string }[] }).tenants
         .map((t) => t.name)
         .sort(),
-    ).toEqual(['Acme', 'Beta']);
+    ).toEqual(['Acme', 'Beta', 'local']);
     expect(listed.stdout).not.toMatch(/keyHash/);
     await stop(server);
     expect(existsSync(join(dataDir, 'serve.json'))).toBe(false);
@@ -244,8 +245,18 @@ describe('parl serve and parl tenants on a data directory', () => {
           batchDir,
         ]);
         expect(waited.status).toBe(1); // not every job SUCCEEDED: the poison one was never accepted
-        const ended = (JSON.parse(waited.stdout) as { ended: { status: string }[] }).ended;
-        expect(ended.map((e) => e.status).sort()).toEqual(['NOT_ACCEPTED', 'SUCCEEDED']);
+        const waitedReport = JSON.parse(waited.stdout) as {
+          ended: { status: string; jobId: string }[];
+          jobs: { tenantId: string }[];
+          rejected: { tenantId: string; messageId: string }[];
+        };
+        expect(waitedReport.ended.map((e) => e.status).sort()).toEqual(['NOT_ACCEPTED', 'SUCCEEDED']);
+        // The poison message is reported as rejected, never with a job id.
+        expect(waitedReport.rejected).toEqual([
+          { tenantId: 't-nobody000000', messageId: expect.any(String) },
+        ]);
+        expect(waitedReport.jobs.map((j) => j.tenantId)).toEqual([tenantId]);
+        expect(waitedReport.ended.find((e) => e.status === 'NOT_ACCEPTED')?.jobId).toBe('');
         expect(uploaded.status, uploaded.stderr).toBe(0);
         const up = JSON.parse(uploaded.stdout) as {
           jobs: { jobId: string }[];
