@@ -30,13 +30,14 @@ import { type AppConfig, loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { ItemStore } from '#shared/ports/item-store';
-import type { JobStore, StepRecorder } from '#shared/ports/job-store';
-import type { BudgetLedger } from '#shared/ports/ledger';
+import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
 import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowControl, WorkflowStarter } from '#shared/ports/workflow';
 import { type AcceptJobDeps, DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
+import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import type { SlotCounter } from '#shared/use-cases/fan-out-bounds';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 
@@ -55,6 +56,8 @@ export interface WorkflowDeps {
   items?: ItemStore;
   /** The provider key's free slots (the shared limiter, unless it is off): the plan's width stays within them. */
   slots?: SlotCounter;
+  /** Closes a stopped job once its last model call in flight has ended (see closeEndedExecution). */
+  onLastStoppedCall: (ref: JobRef, stop: CallStop) => Promise<unknown>;
 }
 
 /** The API: accepting jobs (with everything that takes), reading them, cancelling them; no model. */
@@ -111,7 +114,7 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
   const { doc, store, steps, ledger, policies } = tableAdapters(config);
   const apiKey = await resolveApiKey(config);
   const limiter = createRateLimiter(config, apiKey, doc);
-  return {
+  const deps: WorkflowDeps = {
     config,
     store,
     steps,
@@ -121,7 +124,9 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
     ...(limiter ? { slots: limiter } : {}),
     provider: providerInfo(config),
     ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),
+    onLastStoppedCall: (ref, stop) => closeEndedExecution(deps, { ...ref, ...stop }),
   };
+  return deps;
 }
 
 /** The api function's dependencies. */
