@@ -30,7 +30,10 @@ Usage:
                                    the tenant's policies (0 = off; unset = PARL_ANNEAL_JOBS)
   parl tenants revoke <tenantId>   the key stops working (403)
   parl tenants rotate-key <tenantId> [--json]
-                                   a new key (printed once); the old one stops working
+                                   a new key (printed once); the old one stops working; refused
+                                   for a revoked tenant
+  parl tenants reactivate <tenantId> [--json]
+                                   a revoked tenant ACTIVE again, with a new key (printed once)
 
 Options:
   --data-dir <dir>                 local data (default .parl, or PARL_DATA_DIR); a running
@@ -58,7 +61,15 @@ function weightsFlag(raw: string | undefined): RewardWeights | undefined {
 
 const publicTenant = ({ keyHash: _hash, ...rest }: Tenant) => rest;
 
-const WITH_TENANT = ['set-budget', 'set-max-subagents', 'set-anneal', 'set-weights', 'revoke', 'rotate-key'];
+const WITH_TENANT = [
+  'set-budget',
+  'set-max-subagents',
+  'set-anneal',
+  'set-weights',
+  'revoke',
+  'rotate-key',
+  'reactivate',
+];
 
 /** The checked arguments of a `parl tenants` command. */
 interface TenantsArgs {
@@ -231,7 +242,7 @@ async function runTenants(
       await tenants.revokeKey(tenantId);
       return out(`tenant ${tenantId}: key revoked`, { tenantId, status: 'REVOKED' });
     default: {
-      const apiKey = await rotateApiKey({ tenants }, tenantId);
+      const apiKey = await rotateApiKey({ tenants }, tenantId, { reactivate: args.sub === 'reactivate' });
       return out(`tenant ${tenantId}: new api key: ${apiKey}\n(shown once; the old key no longer works)`, {
         tenantId,
         apiKey,

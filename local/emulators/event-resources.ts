@@ -3,10 +3,17 @@
  * its S3 queue notifications and its SQS event source mappings, read from the synthesized
  * templates as CloudFormation would create them.
  */
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  BucketAlreadyExists,
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueNameExists,
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -92,6 +99,26 @@ export async function createEventResources(
   };
 }
 
+/**
+ * Creates a queue, or (kept in the data directory from an earlier run, perhaps with other
+ * attributes) finds it and sets its attributes: a restart keeps the queue and its messages.
+ */
+async function ensureQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<string> {
+  try {
+    const out = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return out.QueueUrl ?? '';
+  } catch (error) {
+    if (!(error instanceof QueueNameExists)) throw error;
+    const { QueueUrl = '' } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    return QueueUrl;
+  }
+}
+
 /** Creates every AWS::SQS::Queue of the templates, then sets the redrive policies (DLQs exist by then). */
 async function createQueues(
   sqs: SQSClient,
@@ -105,16 +132,10 @@ async function createQueues(
       const p = res.Properties ?? {};
       const name = typeof p.QueueName === 'string' ? p.QueueName : logicalId;
       const visibility = opts.visibilityTimeoutSeconds ?? positiveSeconds(p.VisibilityTimeout, 30);
-      const out = await sqs.send(
-        new CreateQueueCommand({
-          QueueName: name,
-          Attributes: {
-            VisibilityTimeout: String(Math.round(visibility)),
-            MessageRetentionPeriod: String(positiveSeconds(p.MessageRetentionPeriod, 345_600)),
-          },
-        }),
-      );
-      const url = out.QueueUrl ?? '';
+      const url = await ensureQueue(sqs, name, {
+        VisibilityTimeout: String(Math.round(visibility)),
+        MessageRetentionPeriod: String(positiveSeconds(p.MessageRetentionPeriod, 345_600)),
+      });
       const attrs = await sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
       );
@@ -144,7 +165,12 @@ async function createBuckets(s3: S3Client, templates: CfnTemplate[]): Promise<Ma
   for (const template of templates) {
     for (const [logicalId, res] of resourcesOfType(template, 'AWS::S3::Bucket')) {
       const name = localBucketName(logicalId, res.Properties?.BucketName);
-      await s3.send(new CreateBucketCommand({ Bucket: name }));
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: name }));
+      } catch (error) {
+        // Kept in the data directory from an earlier run.
+        if (!(error instanceof BucketAlreadyOwnedByYou || error instanceof BucketAlreadyExists)) throw error;
+      }
       buckets.set(logicalId, name);
     }
   }

@@ -7,6 +7,7 @@
  * returning after the visibility timeout, and fauxqs moving a message to the DLQ after
  * `maxReceiveCount` receives.
  */
+import { mkdirSync } from 'node:fs';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageBatchCommand,
@@ -44,6 +45,11 @@ export interface LocalEventsOptions extends EventTemplates {
   pollers?: number;
   /** Port of fauxqs (default 0: chosen by the OS). */
   port?: number;
+  /**
+   * Where fauxqs keeps its queues, messages and objects (SQLite), so that a restart (of `parl
+   * serve`) finds the DLQ's messages and the uploads again; unset: in memory.
+   */
+  dataDir?: string;
 }
 
 /** Counters of what the pollers did. */
@@ -152,6 +158,7 @@ export class LocalEvents {
 
   /** Starts fauxqs, creates the template's resources and starts the pollers and the S3 notifications. */
   static async start(opts: LocalEventsOptions): Promise<LocalEvents> {
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const server = await startFauxqs({
       port: opts.port ?? 0,
       logger: false,
@@ -159,6 +166,7 @@ export class LocalEvents {
       // The spy is how uploads are observed (fauxqs implements no bucket notifications); a large
       // buffer keeps upload events from being evicted by message events before they are routed.
       messageSpies: { bufferSize: 100_000 },
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     });
     const sqs = createSqsClient({ region: opts.region, sqsEndpoint: server.address });
     const s3 = createS3Client({ region: opts.region, s3Endpoint: server.address });
