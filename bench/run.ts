@@ -7,6 +7,7 @@
  */
 import type { BenchArgs } from './common';
 import { batchSuite } from './suites/batch';
+import { dashboardSuite } from './suites/dashboard';
 import { learningSuite } from './suites/learning';
 import { limiterSuite } from './suites/limiter';
 import { limitsSuite } from './suites/limits';
@@ -21,6 +22,7 @@ const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
   limits: limitsSuite,
   limiter: limiterSuite,
   batch: batchSuite,
+  dashboard: dashboardSuite,
 };
 
 function parseBenchArgs(argv: string[]): BenchArgs {

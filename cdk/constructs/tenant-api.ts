@@ -31,6 +31,8 @@ export interface TenantApiProps {
   readonly table: ITable;
   readonly tenantIndex: string;
   readonly stateMachine: StateMachine;
+  /** The one browser origin allowed to call the API (the dashboard site); none: no CORS at all. */
+  readonly corsOrigin?: string;
 }
 
 /**
@@ -52,7 +54,10 @@ export class TenantApi extends Construct {
       timeout: Duration.seconds(29),
       memorySize: 512,
       description: 'PARL API: jobs, steps, usage for one tenant per request',
-      environment: { STATE_MACHINE_ARN: props.stateMachine.stateMachineArn },
+      environment: {
+        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
+        ...(props.corsOrigin ? { PARL_CORS_ORIGIN: props.corsOrigin } : {}),
+      },
     }).bindTable(props.table, 'readWrite', { indexes: [props.tenantIndex] });
     props.stateMachine.grantStartExecution(this.handler);
     props.stateMachine.grantExecution(this.handler, 'states:DescribeExecution', 'states:StopExecution');
@@ -82,6 +87,16 @@ export class TenantApi extends Construct {
         loggingLevel: MethodLoggingLevel.ERROR,
         tracingEnabled: true,
       },
+      ...(props.corsOrigin
+        ? {
+            defaultCorsPreflightOptions: {
+              allowOrigins: [props.corsOrigin],
+              allowMethods: ['GET', 'POST'],
+              allowHeaders: ['x-api-key', 'content-type', 'idempotency-key'],
+              maxAge: Duration.hours(1),
+            },
+          }
+        : {}),
     });
     // The gateway's own answers (no key, bad key, revoked key, throttled…) in the API's error shape.
     for (const [id, type, code] of [
@@ -94,6 +109,9 @@ export class TenantApi extends Construct {
     ] as const) {
       this.api.addGatewayResponse(id, {
         type,
+        ...(props.corsOrigin
+          ? { responseHeaders: { 'Access-Control-Allow-Origin': `'${props.corsOrigin}'` } }
+          : {}),
         templates: {
           'application/json': `{"error":{"code":"${code}","message":$context.error.messageString}}`,
         },
@@ -162,6 +180,18 @@ export class TenantApi extends Construct {
       }
     }
 
+    for (const preflight of this.api.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      Validations.of(preflight).acknowledge(
+        {
+          id: 'AwsSolutions-APIG4',
+          reason: 'A CORS preflight carries no key by the Fetch standard; it holds no data',
+        },
+        {
+          id: 'AwsSolutions-COG4',
+          reason: 'A CORS preflight carries no key by the Fetch standard; it holds no data',
+        },
+      );
+    }
     Validations.of(this.api).acknowledge(
       {
         id: 'AwsSolutions-APIG3',
