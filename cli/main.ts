@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { batchCommand } from '#cli/commands/batch';
 import { policyCommand } from '#cli/commands/policy';
+import { probeCommand } from '#cli/commands/probe';
 import { serveCommand } from '#cli/commands/serve';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { trajectoriesCommand } from '#cli/commands/trajectories';
@@ -36,6 +37,8 @@ Usage:
   parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
   parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
+  parl probe [--base-url URL --model M] [--requests 100] [--concurrency 100]
+                             latency, first token, tokens/s, 429s of an endpoint; the width to run (parl probe --help)
   parl help                  this text
 
 Options of run:
@@ -339,6 +342,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   batch: batchCommand,
   policy: policyCommand,
+  probe: probeCommand,
   trajectories: trajectoriesCommand,
   serve: serveCommand,
   tenants: (argv) => tenantsCommand(argv),
