@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { batchCommand } from '#cli/commands/batch';
+import { batchCommand } from '#cli/commands/batch/index';
 import { policyCommand } from '#cli/commands/policy';
 import { probeCommand } from '#cli/commands/probe';
 import { serveCommand } from '#cli/commands/serve';
