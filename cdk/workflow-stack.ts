@@ -25,7 +25,6 @@ import type { Construct } from 'constructs';
 import { DEFAULT_MOONSHOT_BASE_URL, DEFAULT_MOONSHOT_MODEL, loadConfig } from '#shared/config';
 import { NotifyOnAlarm } from './constructs/alerts.ts';
 import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
-import { DashboardSite } from './constructs/dashboard-site.ts';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
 import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
 import { SwarmAlarms } from './constructs/swarm-alarms.ts';
@@ -112,8 +111,6 @@ export class WorkflowStack extends Stack {
   readonly fanOutAlarms: FanOutAlarms;
   /** The tenants' REST API (API Gateway, authorizer, api function). */
   readonly api: TenantApi;
-  /** The dashboard page (S3 + CloudFront), the API's only CORS origin. */
-  readonly dashboardSite: DashboardSite;
   /** Orchestrator failure, the execution-ended DLQ, API 5XX, DynamoDB throttles, the provider's circuit. */
   readonly alarms: SwarmAlarms;
   /** The CloudWatch dashboard (its URL is the stack output `DashboardUrl`). */
@@ -190,14 +187,11 @@ export class WorkflowStack extends Stack {
     this.executionEndedDlq = ended.dlq;
     this.fanOutAlarms = new FanOutAlarms(this, 'FanOutAlarms', { service: SERVICE_NAME });
 
-    this.dashboardSite = new DashboardSite(this, 'DashboardSite');
     this.api = new TenantApi(this, 'TenantApi', {
       table: props.table,
       tenantIndex: TENANT_JOBS_INDEX,
       stateMachine: this.stateMachine,
-      corsOrigin: this.dashboardSite.origin,
     });
-    this.dashboardSite.publish(this.api.api.url);
 
     this.batch = props.batch ? this.batchConsumer(props) : undefined;
 
