@@ -115,7 +115,8 @@ export async function startFunctions(
 }
 
 /**
- * A function's environment: the template's, without the secret's ARN and the sub-agents' reserved
+ * A function's environment: the template's, without the secret's ARN, the CORS origin (the
+ * CloudFront site's; locally the page comes from the API's own origin) and the sub-agents' reserved
  * concurrency (one process has no Lambda pool; the key's free slots still bound the width), with
  * the local parts on top.
  */
@@ -123,7 +124,12 @@ function functionEnvironment(
   templateEnv: Record<string, string>,
   opts: LocalFunctionsOptions,
 ): Record<string, string> {
-  const { MOONSHOT_API_KEY_SECRET_ARN: _secret, PARL_SUBAGENT_CONCURRENCY: _pool, ...env } = templateEnv;
+  const {
+    MOONSHOT_API_KEY_SECRET_ARN: _secret,
+    PARL_CORS_ORIGIN: _cors,
+    PARL_SUBAGENT_CONCURRENCY: _pool,
+    ...env
+  } = templateEnv;
   return {
     ...env,
     AWS_REGION: LOCAL_REGION,
