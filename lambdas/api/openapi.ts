@@ -13,6 +13,29 @@ const errorSchema = {
   },
 };
 
+const progressSchema = {
+  type: 'object',
+  description: 'How far the job has come (in a listing: only on jobs still running)',
+  required: ['stage', 'subagents', 'steps'],
+  properties: {
+    stage: { type: 'integer', minimum: 1, description: 'the stage being planned or run' },
+    subagents: {
+      type: 'object',
+      required: ['done', 'failed', 'total'],
+      properties: {
+        done: { type: 'integer', minimum: 0, description: 'sub-agents ended so far (every stage)' },
+        failed: { type: 'integer', minimum: 0, description: 'of those, FAILED' },
+        total: {
+          type: 'integer',
+          minimum: 0,
+          description: 'sub-agents the plans spawned (0 before the plan)',
+        },
+      },
+    },
+    steps: { type: 'integer', minimum: 0, description: 'step records so far' },
+  },
+};
+
 const errorResponse = (description: string) => ({
   description,
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
@@ -39,7 +62,23 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
     },
   },
   listJobs: { parameters: pageParams, responses: { 200: { description: 'a page of jobs, newest first' } } },
-  getJob: { responses: { 200: { description: 'the job' }, 404: errorResponse('no such job') } },
+  getJob: {
+    responses: {
+      200: {
+        description: 'the job, with its progress (sub-agents done/failed/total, steps so far)',
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['jobId', 'status', 'progress'],
+              properties: { progress: { $ref: '#/components/schemas/JobProgress' } },
+            },
+          },
+        },
+      },
+      404: errorResponse('no such job'),
+    },
+  },
   listSteps: {
     parameters: pageParams,
     responses: { 200: { description: 'a page of step records' }, 404: errorResponse('no such job') },
@@ -94,7 +133,7 @@ export function openApiDocument(maxSubagentsCap: number) {
     paths,
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
-      schemas: { JobRequest: jobRequest, Error: errorSchema },
+      schemas: { JobRequest: jobRequest, Error: errorSchema, JobProgress: progressSchema },
     },
   };
 }
