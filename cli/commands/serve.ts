@@ -15,6 +15,7 @@ import {
   parseProviderFlags,
 } from '#cli/provider-flags';
 import { API_ROUTES } from '#shared/domain/api-routes';
+import { serveJobEvents } from './serve-jobs';
 
 const ROUTES = API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ');
 
@@ -33,6 +34,8 @@ Options:
   --batch-visibility-timeout S
                          seconds a failed batch message stays invisible (default 30; the template's
                          360 would keep a poison message 18 minutes from the DLQ)
+  --otlp-endpoint URL    export every ended job's spans over OTLP/HTTP (JSON) to URL
+                         (a collector's base URL, e.g. http://127.0.0.1:4318; /v1/traces is added)
   --verbose              handler logs on stderr
 
 ${PROVIDER_HELP.replace('Provider options of run', 'Provider options')}
@@ -52,6 +55,8 @@ export interface ServeOptions {
   batchVisibilityTimeoutSeconds: number;
   verbose: boolean;
   provider: ProviderChoice;
+  /** Where to export ended jobs' spans (OTLP/HTTP), if anywhere. */
+  otlpEndpoint?: string;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
@@ -64,6 +69,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     'error-rate': { type: 'string' },
     'batch-visibility-timeout': { type: 'string' },
     verbose: { type: 'boolean' },
+    'otlp-endpoint': { type: 'string' },
     ...PROVIDER_FLAG_OPTIONS,
   });
   const { values: v, str } = parsed;
@@ -71,7 +77,12 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   if (!Number.isInteger(port))
     throw new UsageError(`--port must be an integer from 0 to 65535, got "${str('port')}"`);
   const seed = numberFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
+  const otlp = str('otlp-endpoint');
+  if (otlp !== undefined && !URL.canParse(otlp)) {
+    throw new UsageError(`--otlp-endpoint must be a URL such as http://127.0.0.1:4318, got "${otlp}"`);
+  }
   return {
+    ...(otlp !== undefined ? { otlpEndpoint: otlp } : {}),
     port,
     host: str('host') ?? '127.0.0.1',
     dataDir: dataDirOf(str('data-dir')),
@@ -114,6 +125,10 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
   });
+  const exporter = opts.otlpEndpoint
+    ? new (await import('#cli/otel')).OtlpJobExporter(opts.otlpEndpoint)
+    : undefined;
+  stack.jobEvents = serveJobEvents(stack, log, exporter);
   let api: Awaited<ReturnType<typeof startLocalApi>>;
   try {
     const orphans = await closeOrphanedJobs(stack);
@@ -154,6 +169,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     close: async () => {
       await api.close();
       await stack.close();
+      await exporter?.shutdown();
       removeServeInfo(opts.dataDir);
     },
   };

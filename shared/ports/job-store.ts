@@ -95,6 +95,8 @@ export interface SubtaskResult {
   reasons?: string[];
   expected?: string;
   correct?: boolean;
+  /** The answer was cut at the output-token limit (finish_reason `length`). */
+  cut?: boolean;
   error?: string;
 }
 

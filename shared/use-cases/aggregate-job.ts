@@ -315,6 +315,8 @@ export function summarize(
     answered: answered.length,
     unanswered: subtasks.length - answered.length,
   };
+  const cut = answered.filter((r) => r.cut).length;
+  if (cut > 0) summary.cut = cut;
   const verdicts = answered.filter((r) => r.verdict);
   if (verdicts.length > 0) {
     summary.compliant = verdicts.filter((r) => r.verdict === 'compliant').length;
@@ -370,5 +372,8 @@ async function synthesize(
     { stage, agentId: 'synthesizer', status: 'SUCCEEDED', attempt, stepCount: 1, subtaskIds: [] },
     'main',
   );
-  return response.content ?? '';
+  const text = response.content ?? '';
+  return response.finishReason === 'length'
+    ? `${text}\n[cut: the answer reached the limit of 1500 output tokens (finish_reason length)]`
+    : text;
 }
