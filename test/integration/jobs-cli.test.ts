@@ -131,9 +131,9 @@ describe('parl jobs against a running parl serve, and its job log and OTLP expor
       serverLog += d.toString();
     });
     const file = join(dataDir, 'serve.json');
-    for (let i = 0; i < 1200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 5000 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
     apiUrl = (JSON.parse(readFileSync(file, 'utf8')) as { apiUrl: string }).apiUrl;
-  }, 180_000);
+  }, 600_000);
   afterAll(async () => {
     const pid = existsSync(join(dataDir, 'serve.json'))
       ? (JSON.parse(readFileSync(join(dataDir, 'serve.json'), 'utf8')) as { pid: number }).pid
