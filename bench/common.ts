@@ -4,14 +4,67 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 /** The raw `--name value` arguments of a bench run (strings as given on the command line). */
 export type BenchArgs = Record<string, string | undefined>;
 
-/** A non-negative numeric argument, or the default; exits with code 2 and a message on bad input. */
+/** One suite: what it measures, its options (name → help) and how to run it. */
+export interface BenchSuite {
+  about: string;
+  options: Record<string, string>;
+  run: (args: BenchArgs) => Promise<void>;
+}
+
+/** Options every suite takes. */
+export const COMMON_OPTIONS: Record<string, string> = {
+  suite: '<name> the suite to run (default pipeline)',
+  out: '<dir> where the JSON (and charts) go (default bench/results)',
+  help: 'this help (with --suite: that suite only)',
+};
+
+/** A bench command line that names an unknown suite or option, or has a stray argument. */
+export class SuiteUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SuiteUsageError';
+  }
+}
+
+/**
+ * Parses `--name value`, `--name=value` and bare `--flag` (the value "true") and checks every name
+ * against the chosen suite's options; `-h` is `--help`.
+ */
+export function parseBenchArgs(argv: readonly string[], suites: Record<string, BenchSuite>): BenchArgs {
+  const args: BenchArgs = {};
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i] === '-h' ? '--help' : argv[i]!;
+    if (!flag.startsWith('--'))
+      throw new SuiteUsageError(`unexpected argument "${flag}" (options are --name value)`);
+    const [name, inline] = flag.slice(2).split('=', 2) as [string, string | undefined];
+    if (inline !== undefined) args[name] = inline;
+    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) args[name] = argv[++i];
+    else args[name] = 'true';
+  }
+  const suiteName = args.suite ?? 'pipeline';
+  const suite = suites[suiteName];
+  if (!suite)
+    throw new SuiteUsageError(`unknown suite "${suiteName}" (available: ${Object.keys(suites).join(', ')})`);
+  const known = { ...COMMON_OPTIONS, ...suite.options };
+  const unknown = Object.keys(args).filter((name) => !(name in known));
+  if (unknown.length > 0) {
+    const list = Object.keys(suite.options)
+      .map((o) => `--${o}`)
+      .join(', ');
+    throw new SuiteUsageError(
+      `suite "${suiteName}" has no option ${unknown.map((u) => `--${u}`).join(', ')} (its options: ${list || 'none'})`,
+    );
+  }
+  return args;
+}
+
+/** A non-negative numeric argument, or the default; a SuiteUsageError (exit code 2) on bad input. */
 export function numberArg(args: BenchArgs, name: string, fallback: number): number {
   const raw = args[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0) {
-    console.error(`bench: --${name} must be a non-negative number, got "${raw}"`);
-    process.exit(2);
+    throw new SuiteUsageError(`--${name} must be a non-negative number, got "${raw}"`);
   }
   return n;
 }

@@ -3,47 +3,18 @@
  * prints its table and saves it as JSON under bench/results/. Timings are measured here, never asserted
  * in tests.
  *
- * Every `--name value` pair is passed to the suite; each suite documents its own options.
+ * `npm run bench -- --help` lists the suites and their options; an option the suite does not know, or
+ * a bad value, is refused with a message and exit code 2 before anything starts.
  */
-import type { BenchArgs } from './common';
-import { batchSuite } from './suites/batch';
-import { learningSuite } from './suites/learning';
-import { limiterSuite } from './suites/limiter';
-import { limitsSuite } from './suites/limits';
-import { pipelineSuite } from './suites/pipeline';
-import { toggleSuite } from './suites/toggle';
+import { parseBenchArgs, SuiteUsageError } from './common';
+import { SUITES, suitesHelp } from './suites/index';
 
-/** The suites by name; each adds one line here and one file under bench/suites/. */
-const SUITES: Record<string, (args: BenchArgs) => Promise<void>> = {
-  pipeline: pipelineSuite,
-  learning: learningSuite,
-  toggle: toggleSuite,
-  limits: limitsSuite,
-  limiter: limiterSuite,
-  batch: batchSuite,
-};
-
-function parseBenchArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = {};
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (!flag.startsWith('--')) {
-      console.error(`bench: unexpected argument "${flag}" (options are --name value)`);
-      process.exit(2);
-    }
-    const [name, inline] = flag.slice(2).split('=', 2) as [string, string | undefined];
-    if (inline !== undefined) args[name] = inline;
-    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) args[name] = argv[++i];
-    else args[name] = 'true';
-  }
-  return args;
-}
-
-const args = parseBenchArgs(process.argv.slice(2));
-const name = args.suite ?? 'pipeline';
-const suite = SUITES[name];
-if (!suite) {
-  console.error(`bench: unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
+try {
+  const args = parseBenchArgs(process.argv.slice(2), SUITES);
+  if (args.help !== undefined) console.log(suitesHelp(args.suite));
+  else await SUITES[args.suite ?? 'pipeline']!.run(args);
+} catch (error) {
+  if (!(error instanceof SuiteUsageError)) throw error;
+  console.error(`bench: ${error.message}\n(npm run bench -- --help lists the suites and their options)`);
   process.exit(2);
 }
-await suite(args);

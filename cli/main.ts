@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { batchCommand } from '#cli/commands/batch';
 import { jobsCommand } from '#cli/commands/jobs/index';
 import { POLICY_HELP, policyCommand } from '#cli/commands/policy';
+import { probeCommand } from '#cli/commands/probe';
 import { serveCommand } from '#cli/commands/serve';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { TRAJECTORIES_HELP, trajectoriesCommand } from '#cli/commands/trajectories';
@@ -40,6 +41,8 @@ Usage:
   parl jobs <command>        list|show|steps|watch|cancel|trace a tenant's jobs on parl serve (parl jobs --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
   parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
+  parl probe [--base-url URL --model M] [--requests 100] [--concurrency 100]
+                             latency, first token, tokens/s, 429s of an endpoint; the width to run (parl probe --help)
   parl help [command]        this text, or a command's (as parl <command> --help)
   parl --version             the version
 
@@ -361,6 +364,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   batch: batchCommand,
   policy: policyCommand,
+  probe: probeCommand,
   trajectories: trajectoriesCommand,
   serve: serveCommand,
   tenants: (argv) => tenantsCommand(argv),

@@ -11,7 +11,7 @@
 import { cpus, totalmem } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { EmbeddedStack } from '#local/runtime';
-import { assignSubtasks } from '#shared/use-cases/plan-job';
+import { assignSubtasks } from '#shared/use-cases/plan-stage';
 import { createTenant } from '#shared/use-cases/tenants';
 import { type BenchArgs, median, numberArg, printTable, saveResult } from '../common';
 

@@ -31,6 +31,8 @@ import type { JobMetrics } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { getPolicies } from '#shared/use-cases/policy';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
+import { saveBesides } from '../report/artifacts';
+import { convergenceCharts, convergenceOf } from '../report/convergence';
 
 interface JobRow {
   phase: 'fixed' | 'learn';
@@ -248,6 +250,15 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
         `policy after ${policy.jobs} jobs: ${policy.arms.map((a) => `${a.id} n=${a.count} mean=${a.meanReward?.toFixed(3) ?? '–'}`).join(' · ')}`,
       );
     }
+    const iterations = learned.map((r) => ({
+      iteration: r.index,
+      criticalSteps: r.metrics.criticalSteps,
+      reward: r.metrics.reward ?? 0,
+    }));
+    const convergence = convergenceOf(iterations);
+    console.log(
+      `convergence: CriticalSteps ${convergence.firstCriticalSteps} at iteration 1 → ${convergence.finalCriticalSteps.toFixed(1)} (last ${convergence.window}), settled at iteration ${convergence.settledAt ?? '–'}; the mission claims 50 → 30 (10) → 22–25 (20)`,
+    );
     const result = {
       at: new Date().toISOString(),
       machine: { cpus: cpus().length, node: process.version },
@@ -257,9 +268,11 @@ export async function learningSuite(args: BenchArgs): Promise<void> {
       checks,
       policy,
       provider: sim.providerStats(),
+      convergence,
       jobs: rows.map((r) => ({ ...r, metrics: { ...r.metrics, stages: undefined } })),
     };
-    saveResult(args, 'learning', result);
+    const file = saveResult(args, 'learning', result);
+    saveBesides(file, convergenceCharts(iterations, convergence));
   } finally {
     await stack.close();
     await sim.close();

@@ -14,8 +14,13 @@ import {
   type ProviderChoice,
   parseProviderFlags,
 } from '#cli/provider-flags';
+import { dashboardSite } from '#dashboard/build';
 import { API_ROUTES } from '#shared/domain/api-routes';
+import { rotateApiKey } from '#shared/use-cases/tenants';
 import { serveJobEvents } from './serve-jobs';
+
+/** Where `npm run bench` writes its reports; the dashboard shows the newest A/B one. */
+const BENCH_RESULTS = new URL('../../bench/results', import.meta.url).pathname;
 
 const ROUTES = API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ');
 
@@ -99,6 +104,8 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 /** A started server; `stopped` resolves once it has shut down. */
 export interface RunningServer {
   apiUrl: string;
+  /** The dashboard with the local tenant's key in the fragment (never sent to the server). */
+  dashboardUrl: string;
   close(): Promise<void>;
 }
 
@@ -130,10 +137,13 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     : undefined;
   stack.jobEvents = serveJobEvents(stack, log, exporter);
   let api: Awaited<ReturnType<typeof startLocalApi>>;
+  let dashboardKey: string;
   try {
     const orphans = await closeOrphanedJobs(stack);
     if (orphans > 0) log(`closed ${orphans} job(s) left running by an earlier server as FAILED`);
-    api = await startLocalApi(stack, { port: opts.port, host: opts.host });
+    const [site, key] = await Promise.all([dashboardSite(BENCH_RESULTS), localTenantKey(stack)]);
+    dashboardKey = key;
+    api = await startLocalApi(stack, { port: opts.port, host: opts.host, site });
   } catch (error) {
     await stack.close();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -161,11 +171,14 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
         }
       : {}),
   });
+  const dashboardUrl = `${api.url}/#key=${encodeURIComponent(dashboardKey)}`;
   log(
     `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realBaseUrl ?? `simulator ${stack.simulator?.baseUrl}`}`,
   );
+  log(`dashboard (the local tenant's jobs): ${dashboardUrl}`);
   return {
     apiUrl: api.url,
+    dashboardUrl,
     close: async () => {
       await api.close();
       await stack.close();
@@ -173,6 +186,16 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
       removeServeInfo(opts.dataDir);
     },
   };
+}
+
+/**
+ * A fresh API key of the local tenant (the one `parl run` uses), made at every start so the
+ * dashboard can show its jobs: the previous server's key stops working. Only printed, never stored.
+ */
+async function localTenantKey(stack: import('#local/runtime').EmbeddedStack): Promise<string> {
+  const { LOCAL_TENANT } = await import('#local/runtime');
+  await stack.ensureLocalTenant(LOCAL_TENANT);
+  return rotateApiKey({ tenants: stack.tenants }, LOCAL_TENANT);
 }
 
 /**

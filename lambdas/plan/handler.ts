@@ -4,7 +4,8 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { createTelemetry, observe, type Telemetry, withObservedLlm } from '#shared/adapters/telemetry';
-import { type PlanInput, type PlanOutput, planJob } from '#shared/use-cases/plan-job';
+import { type PlanInput, planJob } from '#shared/use-cases/plan-job';
+import type { PlanOutput } from '#shared/use-cases/plan-stage';
 import { fromEnvironment, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 
 /**

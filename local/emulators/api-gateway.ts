@@ -30,6 +30,15 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
+/** A static file served beside the API (the dashboard of `parl serve`). */
+export interface StaticFile {
+  contentType: string;
+  body: Uint8Array;
+}
+
+/** Answers a GET outside the API's routes with a static file, or undefined (then: 404 as before). */
+export type StaticSite = (path: string) => StaticFile | undefined;
+
 /** The gateway's own error answers, in the API's error shape (the cloud's gateway responses match). */
 function gatewayError(res: ServerResponse, status: number, code: string, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
@@ -68,9 +77,10 @@ function singleValues(headers: IncomingMessage['headers']): Record<string, strin
 /** Serves the API of `stack` on `host:port` (port 0: any free port). */
 export async function startLocalApi(
   stack: ApiHost,
-  opts: { port?: number; host?: string } = {},
+  opts: { port?: number; host?: string; site?: StaticSite } = {},
 ): Promise<LocalApi> {
   const server = createServer((req, res) => {
+    if (opts.site && serveStatic(opts.site, req, res)) return;
     void handle(stack, req, res).catch((error: unknown) => {
       if (!res.headersSent)
         gatewayError(res, 500, 'internal', `local gateway error: ${(error as Error).message}`);
@@ -91,6 +101,22 @@ export async function startLocalApi(
         server.close(() => resolve());
       }),
   };
+}
+
+/** Serves a static file for a GET/HEAD outside /v1/; true when it answered. */
+function serveStatic(site: StaticSite, req: IncomingMessage, res: ServerResponse): boolean {
+  const path = new URL(req.url ?? '/', 'http://local').pathname;
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || path.startsWith('/v1/')) return false;
+  const file = site(path);
+  if (!file) return false;
+  res.writeHead(200, {
+    'content-type': file.contentType,
+    'content-length': String(file.body.byteLength),
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : file.body);
+  return true;
 }
 
 async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse): Promise<void> {

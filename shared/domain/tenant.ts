@@ -91,9 +91,13 @@ export function hashApiKey(apiKey: string): string {
   return createHash('sha256').update(apiKey).digest('hex');
 }
 
-/** The tenant id a key claims to belong to, or undefined for a malformed key. */
+/**
+ * The tenant id a key claims to belong to, or undefined for a malformed key. Besides the `t-…`
+ * tenants, the `local` tenant of `parl run` has a key while `parl serve` runs (it mints one at every
+ * start, for its dashboard).
+ */
 export function tenantOfApiKey(apiKey: string): string | undefined {
-  const m = /^parl_(t-[a-z0-9]{12})_[A-Za-z0-9_-]{32}$/.exec(apiKey);
+  const m = /^parl_(t-[a-z0-9]{12}|local)_[A-Za-z0-9_-]{32}$/.exec(apiKey);
   return m?.[1];
 }
 

@@ -1,6 +1,6 @@
 import { type JobStatus, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
-import { aggregateJob, type CloseJobDeps, causeMessage, settleJob } from './aggregate-job';
+import { type CloseJobDeps, causeMessage, closeJob, settleJob } from './close-job';
 
 /** How a workflow execution ended abnormally (the Step Functions execution statuses). */
 export type EndedExecutionStatus = 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -46,7 +46,7 @@ export function endedExecutionReason(ended: Omit<EndedExecution, keyof JobRef>):
  * events, the local runtime when its execution ends.
  *
  * 1. load the job; without one nothing is stored, and a terminal one is left as it is
- * 2. store the terminal state through the aggregate's failure path, so the measures of the steps
+ * 2. close it (`closeJob`, as the workflow's failure path does), so the measures of the steps
  *    taken so far are computed and kept (no model call): FAILED and TIMED_OUT → FAILED,
  *    ABORTED → CANCELLED, each with its reason
  *
@@ -70,11 +70,10 @@ export async function closeEndedExecution(
       ...(job.error ? { error: job.error } : {}),
     };
   }
-  // The reason is the whole message: a failure with no Cause reads as its Error alone.
-  const out = await aggregateJob(deps, {
-    ...ref,
-    failure: { Error: endedExecutionReason(ended) },
-    outcome: ended.status === 'ABORTED' ? 'CANCELLED' : 'FAILED',
+  const out = await closeJob(deps, job, {
+    error: endedExecutionReason(ended),
+    failedAs: ended.status === 'ABORTED' ? 'CANCELLED' : 'FAILED',
+    failurePath: true,
   });
   return {
     jobId: job.jobId,

@@ -2,8 +2,8 @@ import { NotFoundError, StateConflictError } from '#shared/domain/errors';
 import { TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRecord, JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { WorkflowControl } from '#shared/ports/workflow';
-import type { CloseJobDeps } from './aggregate-job';
 import { closeEndedExecution } from './close-ended-execution';
+import type { CloseJobDeps } from './close-job';
 
 /** The reason stored on a job its tenant cancelled. */
 export const CANCEL_REASON = 'cancelled by the tenant';

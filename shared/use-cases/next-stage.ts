@@ -3,11 +3,10 @@
  * subtasks still without a usable answer (failed, or whose sub-agent died), up to the request's
  * `maxStages`. The workflow loops from Aggregate back to the Map through its JobOutcome Choice.
  */
-import { ConfigError } from '#shared/domain/errors';
 import { REQUEST_LIMITS } from '#shared/domain/request';
 import type { ItemStore } from '#shared/ports/item-store';
 import type { JobRecord, JobRef, JobStore, SubtaskResult } from '#shared/ports/job-store';
-import { assignSubtasks, mapModeFor, type PlanOutput } from './plan-job';
+import { type PlanOutput, planStage } from './plan-stage';
 
 /** Aggregate's output when the job goes on: the Map's input for the next stage. */
 export interface NextStageOutput extends PlanOutput {
@@ -23,9 +22,8 @@ export const maxStagesOf = (job: Pick<JobRecord, 'request'>): number =>
  * returns undefined otherwise.
  *
  * 1. the subtasks to re-dispatch: those whose result is missing or FAILED
- * 2. assign them as the job's plan batched them, with the same width (never wider than the agents)
- * 3. distributed: store the assignments as the ItemReader's object (as the first plan does)
- * 4. store the new plan (stage, agents, and the agents of the earlier stages) and return the Map's input
+ * 2. plan the stage (`planStage`) as the job's plan batched them, with the same width
+ * 3. store the new plan (stage, agents, and the agents of the earlier stages) and return the Map's input
  */
 export async function planNextStage(
   deps: { store: JobStore; items?: ItemStore },
@@ -40,34 +38,24 @@ export async function planNextStage(
   const again = subtaskIds.filter((id) => !answered.has(id));
   if (again.length === 0) return undefined;
   const next = stage + 1;
-  const agents = assignSubtasks(again, 'parl', job.plan?.itemsPerAgent ?? 1).map((a) => ({
-    ...a,
-    agentId: `s${next}-${a.agentId}`,
-  }));
-  const width = Math.max(1, Math.min(job.plan?.maxConcurrency ?? agents.length, agents.length));
-  const mapMode = mapModeFor(width, agents.length);
-  if (mapMode === 'DISTRIBUTED' && !deps.items) {
-    throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
-  }
-  const items = mapMode === 'DISTRIBUTED' ? await deps.items?.putItems(ref, next, agents) : undefined;
+  const planned = await planStage(deps, ref, {
+    stage: next,
+    subtaskIds: again,
+    mode: 'parl',
+    itemsPerAgent: job.plan?.itemsPerAgent ?? 1,
+    width: job.plan?.maxConcurrency ?? Number.POSITIVE_INFINITY,
+  });
+  const { output } = planned;
   const earlierAgents = (job.plan?.earlierAgents ?? 0) + (job.plan?.agents ?? 0);
   await deps.store.updateJob(ref, {
     plan: {
       ...(job.plan ?? { decomposedBy: 'request', subtasks: subtaskIds.length }),
       stage: next,
-      agents: agents.length,
-      maxConcurrency: width,
-      mapMode,
+      agents: planned.agents,
+      maxConcurrency: output.maxConcurrency,
+      mapMode: output.mapMode,
       earlierAgents,
     },
   });
-  return {
-    status: 'NEXT_STAGE',
-    jobId: ref.jobId,
-    tenantId: ref.tenantId,
-    stage: next,
-    maxConcurrency: width,
-    mapMode,
-    ...(items ? { items } : { agents }),
-  };
+  return { status: 'NEXT_STAGE', ...output };
 }

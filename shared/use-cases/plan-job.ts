@@ -1,44 +1,21 @@
 import { z } from 'zod';
 import type { AppConfig } from '#shared/config';
-import { ConfigError, NotFoundError, PlanError } from '#shared/domain/errors';
+import { NotFoundError, PlanError } from '#shared/domain/errors';
 import { extractJsonObject } from '#shared/domain/json-reply';
 import { plannerSystemPrompt } from '#shared/domain/prompts';
-import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
-import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
+import type { Subtask } from '#shared/domain/types';
+import type { ItemStore } from '#shared/ports/item-store';
 import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import { modelStep } from './model-step';
+import { type PlanOutput, planStage } from './plan-stage';
 import { decideFanOut, type FanOutDeps } from './policy';
 
-/** Step Functions runs at most 40 inline Map iterations at once; above that the Map runs distributed. */
-export const INLINE_MAP_MAX_CONCURRENCY = 40;
-/** Above this many items an inline Map risks the 25,000-event history limit (about 8 events an item, retries on top). */
-export const INLINE_MAP_MAX_ITEMS = 1000;
-/** Stay well below the 256 KiB state payload limit. */
-export const MAX_PLAN_PAYLOAD_BYTES = 200 * 1024;
-/**
- * The Map collects one small result per sub-agent into the state (`{agentId, status}`, about 50 B):
- * at most this many sub-agents a stage keep that under the 256 KiB payload limit.
- */
-export const MAX_AGENTS_PER_STAGE = 5000;
 /** A free-text task is decomposed into at most this many subtasks. */
 export const MAX_DECOMPOSED_SUBTASKS = 50;
 
 export type PlanInput = JobRef;
-
-/**
- * The Map's input: who runs which subtasks, how many at once, and in which Map mode. The inline
- * Map gets the assignments in the state (`agents`); the Distributed Map reads them from S3 with
- * its ItemReader (`items`), so its size is not bound by the state payload.
- */
-export interface PlanOutput extends JobRef {
-  stage: number;
-  maxConcurrency: number;
-  mapMode: 'INLINE' | 'DISTRIBUTED';
-  agents?: AgentAssignment[];
-  items?: ItemLocation;
-}
 
 export interface PlanDeps extends FanOutDeps {
   store: JobStore;
@@ -58,35 +35,6 @@ const decompositionSchema = z.object({
 });
 
 /**
- * Assigns subtasks to sub-agents. `parl`: `itemsPerAgent` consecutive subtasks per sub-agent (default
- * one); `sequential`: one agent takes them all.
- */
-export function assignSubtasks(
-  subtaskIds: readonly string[],
-  mode: JobRequest['mode'],
-  itemsPerAgent = 1,
-): AgentAssignment[] {
-  if (mode === 'sequential') return [{ agentId: 'agent-0001', subtaskIds: [...subtaskIds] }];
-  // Batch more per sub-agent when one each would exceed what a stage's Map result can hold.
-  const k = Math.max(1, Math.floor(itemsPerAgent), Math.ceil(subtaskIds.length / MAX_AGENTS_PER_STAGE));
-  const agents: AgentAssignment[] = [];
-  for (let i = 0; i < subtaskIds.length; i += k) {
-    agents.push({
-      agentId: `agent-${String(agents.length + 1).padStart(4, '0')}`,
-      subtaskIds: subtaskIds.slice(i, i + k),
-    });
-  }
-  return agents;
-}
-
-/** Chooses the Map mode from the width and the number of items. */
-export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['mapMode'] {
-  return maxConcurrency > INLINE_MAP_MAX_CONCURRENCY || items > INLINE_MAP_MAX_ITEMS
-    ? 'DISTRIBUTED'
-    : 'INLINE';
-}
-
-/**
  * The orchestrator's plan for stage 1.
  *
  * 1. load the job (a cancelled or finished job is not planned again)
@@ -94,8 +42,7 @@ export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['m
  *    valid JSON (one repair turn, then PlanError)
  * 3. choose the fan-out (width, subtasks per sub-agent) and the output-token budget: the request's
  *    values, or the task class's policy and TOGGLE (see `./policy`)
- * 4. assign subtasks to sub-agents and choose the Map mode; distributed: store the assignments as
- *    the ItemReader's object; inline: keep them in the state, within the payload budget
+ * 4. plan the stage (`planStage`): assignments, width, Map mode, where the assignments go
  * 5. store the plan, mark the job RUNNING, and return the Map's input
  */
 export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOutput> {
@@ -113,50 +60,28 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
     await deps.store.putSubtasks(ref, subtasks);
   }
   const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length, job.maxWidth);
-  const agents = assignSubtasks(
-    subtasks.map((s) => s.id),
-    job.request.mode,
-    fanOut.itemsPerAgent,
-  );
-  const itemsPerAgent = agents[0]?.subtaskIds.length ?? fanOut.itemsPerAgent;
-  const width = Math.min(
-    job.request.mode === 'sequential'
-      ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
-      : fanOut.width,
-    agents.length,
-  );
-  const mapMode = mapModeFor(width, agents.length);
-  const head = {
-    jobId: ref.jobId,
-    tenantId: ref.tenantId,
+  const planned = await planStage(deps, ref, {
     stage,
-    maxConcurrency: Math.max(1, width),
-    mapMode,
-  };
-  let output: PlanOutput;
-  if (mapMode === 'DISTRIBUTED') {
-    if (!deps.items) throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
-    output = { ...head, items: await deps.items.putItems(ref, stage, agents) };
-  } else {
-    output = { ...head, agents };
-    const bytes = Buffer.byteLength(JSON.stringify(output));
-    if (bytes > MAX_PLAN_PAYLOAD_BYTES) {
-      throw new PlanError(
-        `the plan for ${agents.length} sub-agents is ${bytes} bytes, above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget; split the job or use fewer subtasks`,
-      );
-    }
-  }
+    subtaskIds: subtasks.map((s) => s.id),
+    mode: job.request.mode,
+    itemsPerAgent: fanOut.itemsPerAgent,
+    width:
+      job.request.mode === 'sequential'
+        ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
+        : fanOut.width,
+  });
+  const { output } = planned;
   await deps.store.updateJob(ref, {
     status: 'RUNNING',
     startedAt: new Date().toISOString(),
     plan: {
       stage,
-      agents: agents.length,
+      agents: planned.agents,
       maxConcurrency: output.maxConcurrency,
       mapMode: output.mapMode,
       subtasks: subtasks.length,
       decomposedBy,
-      itemsPerAgent,
+      itemsPerAgent: planned.itemsPerAgent,
       ...(fanOut.policy ? { policy: fanOut.policy } : {}),
       budget: fanOut.budget,
     },

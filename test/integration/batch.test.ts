@@ -267,7 +267,8 @@ describe('the batch intake on fauxqs', () => {
     const tenantId = await newTenant('nine');
     const bodies: unknown[] = Array.from({ length: 9 }, () => ({ tenantId, request: request(1) }));
     bodies.splice(4, 0, { tenantId: 't-nobody000000', request: request(1) });
-    const dlqBefore = (await batch().status()).dlqDepth;
+    const before = await batch().status();
+    const dlqBefore = before.dlqDepth;
     // Act
     const ids = await send(bodies);
     await settle();
@@ -293,13 +294,23 @@ describe('the batch intake on fauxqs', () => {
       deadLetterQueueUrl: batch().deadLetterQueue!.url,
     };
     // The DLQ message just received is in flight there; status counts it either way.
-    expect(await readBatchStatus(endpoints, 7)).toEqual({
+    expect(await readBatchStatus(endpoints, 0)).toMatchObject({
       queueDepth: 0,
       inFlight: 0,
       dlqDepth: dlqBefore + 1,
-      jobsStarted: 7,
     });
-    expect(await batch().status()).toMatchObject({ queueDepth: 0, inFlight: 0, dlqDepth: dlqBefore + 1 });
+    // The intake counted 9 more workflow starts: one execution for each of the tenant's jobs
+    const jobs = await Promise.all(
+      (await jobsOf(tenantId)).map((jobId) => stack.store.getJob({ tenantId, jobId })),
+    );
+    expect(new Set(jobs.map((j) => j?.executionId).filter(Boolean)).size).toBe(9);
+    expect(batch().startedJobs.filter((j) => j.tenantId === tenantId)).toHaveLength(9);
+    expect(await batch().status()).toEqual({
+      queueDepth: 0,
+      inFlight: 0,
+      dlqDepth: dlqBefore + 1,
+      jobsStarted: before.jobsStarted + 9,
+    });
   });
 
   it('fails only the record of a job its budget cannot cover, until it reaches the DLQ; the tenant keeps its money', async () => {

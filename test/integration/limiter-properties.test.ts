@@ -290,6 +290,43 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
     await expect(failed).rejects.toMatchObject({ reason: 'throttled' });
   });
 
+  it.each([
+    // [maxConcurrency, orchestratorShare, sub-agent slots: the limit less floor(limit × share), at least 1 kept]
+    [1, 0, 1],
+    [3, 0, 3],
+    [4, 0.5, 2],
+    [10, 0.2, 8],
+  ])(
+    'lets exactly the sub-agent slots in at once (%i in flight, orchestrator share %d: %i), never one more',
+    async (maxConcurrency, orchestratorShare, slots) => {
+      // Prepare: three "Lambdas" on one key; sub-agents of three tenants take the slots one by one
+      const clock = new VirtualClock(() => 3);
+      const pk = newKey();
+      const lambdas = [0, 1, 2].map(() =>
+        limiterOn(clock, pk, { maxConcurrency }, { orchestratorShare, maxWaitMs: 10_000 }),
+      );
+      const take = (i: number) =>
+        lambdas[i % 3]!.acquire({ role: 'subagent', tenantId: `t${i % 3}`, estimatedTokens: 1 });
+      const held = [];
+      for (let i = 0; i < slots; i++) held.push(await clock.run(take(i)));
+      // Act: one more sub-agent asks while every slot is held, then once one is given back
+      const free = await clock.run(lambdas[1]!.freeSlots());
+      const oneMore = clock.run(take(slots)).then(
+        () => 'granted',
+        (error: unknown) => error,
+      );
+      const refused = await oneMore;
+      await clock.run(lambdas[0]!.release(held[0]!, { kind: 'success', tokens: 1 }));
+      const afterRelease = await clock.run(take(slots + 1));
+      const { state } = await clock.run(lambdas[2]!.snapshot());
+      // Assess
+      expect(free).toBe(0);
+      expect(refused).toBeInstanceOf(LimiterTimeoutError);
+      expect(afterRelease.id).toEqual(expect.any(String));
+      expect(Object.keys(state.leases)).toHaveLength(slots);
+    },
+  );
+
   it('tells how many more sub-agent calls the slots take', async () => {
     // Prepare: 10 slots, 2 reserved for orchestrators; 3 sub-agents and an orchestrator hold one each.
     const clock = new VirtualClock();

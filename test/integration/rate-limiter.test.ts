@@ -1,15 +1,17 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { startSimulator } from '#local/simulator/server';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { callStatsOf } from '#shared/ports/llm';
+import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
 
@@ -96,24 +98,42 @@ describe('DynamoRateLimiter', () => {
   });
 
   it('never grants more than RPM calls in one window across processes', async () => {
-    // Prepare: 10 calls a 1 s window, 3 processes trying 25 calls as fast as they may.
-    const instances = limiters(3, policy({ maxConcurrency: 100, rpm: 10, windowMs: 1_000 }));
+    // Prepare: 10 calls a 1 s window, 3 processes trying 25 calls as fast as they may, in virtual
+    // time (a few ms of network each way), so the windows do not depend on this machine's speed.
+    const clock = new VirtualClock(() => 3);
+    const pk = providerPartitionKey(`http://127.0.0.1/${++keyNo}/v1`, 'key');
+    const instances = [0, 1, 2].map(() => {
+      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+      clock.track(client);
+      return new DynamoRateLimiter({
+        client: DynamoDBDocumentClient.from(client),
+        tableName: TABLE,
+        pk,
+        policy: policy({ maxConcurrency: 100, rpm: 10, windowMs: 1_000 }),
+        maxWaitMs: 60_000,
+        pollMs: 10,
+        clock,
+      });
+    });
     const granted: number[] = [];
     // Act
-    await Promise.all(
-      Array.from({ length: 25 }, async (_, i) => {
-        const limiter = instances[i % 3]!;
-        const lease = await limiter.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
-        granted.push(Date.now());
-        await limiter.release(lease, { kind: 'success', tokens: 1 });
-      }),
+    await clock.run(
+      Promise.all(
+        Array.from({ length: 25 }, async (_, i) => {
+          const limiter = instances[i % 3]!;
+          const lease = await limiter.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
+          granted.push(clock.now());
+          await limiter.release(lease, { kind: 'success', tokens: 1 });
+        }),
+      ),
     );
-    // Assess: any 1 s span holds at most 10 grants (the grant time is read after the write, so allow none extra).
+    // Assess: any 1 s span holds at most 10 grants (read a network delay after the write); 25
+    // grants need three windows, so the last comes at least 2 s after the first.
     granted.sort((a, b) => a - b);
-    for (let i = 0; i < granted.length; i++) {
-      const inWindow = granted.filter((t) => t >= granted[i]! && t < granted[i]! + 1_000 - 20).length;
-      expect(inWindow).toBeLessThanOrEqual(10);
+    for (const from of granted) {
+      expect(granted.filter((t) => t >= from && t < from + 1_000 - 10).length).toBeLessThanOrEqual(10);
     }
+    expect(granted).toHaveLength(25);
     expect(granted.at(-1)! - granted[0]!).toBeGreaterThanOrEqual(2_000);
   });
 

@@ -123,11 +123,12 @@ describe('parl serve and parl tenants on a data directory', () => {
     expect(status).toBe('SUCCEEDED');
     expect((await json(`${server.url}/v1/jobs`, { headers: { 'x-api-key': beta.apiKey } })).status).toBe(200);
     const listed = parl(['tenants', 'list', '--json', '--data-dir', dataDir]);
+    // …and the local tenant, which parl serve makes to mint its dashboard's key.
     expect(
       (JSON.parse(listed.stdout) as { tenants: { name: string; keyHash?: string }[] }).tenants
         .map((t) => t.name)
         .sort(),
-    ).toEqual(['Acme', 'Beta']);
+    ).toEqual(['Acme', 'Beta', 'local']);
     expect(listed.stdout).not.toMatch(/keyHash/);
     await stop(server);
     expect(existsSync(join(dataDir, 'serve.json'))).toBe(false);

@@ -15,7 +15,7 @@ import {
   viewPolicy,
 } from '#shared/domain/policy';
 import { DEFAULT_TOGGLE, toggleBudget } from '#shared/domain/toggle';
-import { assignSubtasks, MAX_AGENTS_PER_STAGE } from '#shared/use-cases/plan-job';
+import { assignSubtasks, MAX_AGENTS_PER_STAGE } from '#shared/use-cases/plan-stage';
 
 /** A policy whose arms earned the given rewards. */
 const trained = (rewards: Record<string, number[]>): PolicyState => {

@@ -22,12 +22,20 @@ describe('tenant keys', () => {
     expect(hashApiKey(key)).not.toContain(key.slice(-32));
   });
 
-  it.each(['', 'parl_', 'parl_t-abc_x', `parl_t-000000000000_${'A'.repeat(31)}`, 'Bearer abc'])(
-    'reads no tenant from the malformed key %j',
-    (key) => {
-      expect(tenantOfApiKey(key)).toBeUndefined();
-    },
-  );
+  it('reads the local tenant from the key parl serve mints for it', () => {
+    expect(tenantOfApiKey(newApiKey('local'))).toBe('local');
+  });
+
+  it.each([
+    '',
+    'parl_',
+    'parl_t-abc_x',
+    `parl_locals_${'A'.repeat(32)}`,
+    `parl_t-000000000000_${'A'.repeat(31)}`,
+    'Bearer abc',
+  ])('reads no tenant from the malformed key %j', (key) => {
+    expect(tenantOfApiKey(key)).toBeUndefined();
+  });
 });
 
 describe('cost bounds', () => {

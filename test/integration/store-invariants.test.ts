@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { tenantsCommand } from '#cli/commands/tenants';
+import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { synthesizeApp } from '#local/synth';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
+import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
+import { loadConfig } from '#shared/config';
+import { RequestValidationError } from '#shared/domain/errors';
+import { KIMI_K25_PRICES } from '#shared/domain/measures';
+import type { Role, StepRecord } from '#shared/domain/types';
+import type { JobRecord } from '#shared/ports/job-store';
+import { createTenant } from '#shared/use-cases/tenants';
+
+/** A step of `agentId` in stage 1 lasting `ms`, with the given tokens. */
+const step = (role: Role, agentId: string, n: number, attempt: number, ms = 100, input = 0, output = 0) =>
+  ({
+    stage: 1,
+    role,
+    agentId,
+    step: n,
+    attempt,
+    startedAt: '2026-12-01T00:00:00.000Z',
+    endedAt: '2026-12-01T00:00:01.000Z',
+    durationMs: ms,
+    inputTokens: input,
+    outputTokens: output,
+    cachedInputTokens: 0,
+    status: 'SUCCEEDED',
+    model: 'kimi-k2.5',
+  }) satisfies StepRecord;
+
+const job = (tenantId: string, jobId: string, task: string): JobRecord => ({
+  tenantId,
+  jobId,
+  status: 'ACCEPTED',
+  request: { task, mode: 'parl', maxSubagents: 2, maxOutputTokens: 100 } as JobRecord['request'],
+  acceptedAt: '2026-12-01T00:00:00.000Z',
+});
+
+/**
+ * Invariants of the DynamoDB adapters that one-line mistakes break silently: what a retried agent
+ * leaves behind, what a job created twice stores, and how far a budget may be lowered (dynalite).
+ */
+describe('the job store, tenants and ledger on dynalite', () => {
+  let dynamo: LocalDynamo;
+  let tableName: string;
+  let doc: ReturnType<typeof createDynamoDocumentClient>;
+  let store: DynamoJobStore;
+  let tenants: DynamoTenantStore;
+  let ledger: DynamoBudgetLedger;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    const app = synthesizeApp();
+    [tableName = ''] = await createTablesFromTemplates(
+      dynamo.endpoint,
+      'us-east-1',
+      Object.values(app.templates),
+    );
+    app.dispose();
+    doc = createDynamoDocumentClient(
+      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+    );
+    store = new DynamoJobStore(doc, tableName);
+    tenants = new DynamoTenantStore(doc, tableName);
+    ledger = new DynamoBudgetLedger(doc, tableName);
+  });
+  afterAll(async () => {
+    await dynamo?.close();
+  });
+
+  describe('finishAgent after a retry that took fewer steps', () => {
+    it.each<Role>(['sub', 'main'])(
+      'keeps only the last attempt of a %s agent, and no other agent loses a step',
+      async (role) => {
+        // Prepare: attempt 1 of agent a1 took 4 steps and died; agent a10 (a longer id with the same start) took 3
+        const ref = { tenantId: 't-stale', jobId: `job-stale-${role}` };
+        for (let n = 1; n <= 4; n++) await store.recordStep(ref, step(role, 'a1', n, 1, 1000));
+        for (let n = 1; n <= 3; n++) await store.recordStep(ref, step(role, 'a10', n, 1, 10));
+        // Act: attempt 2 takes 2 steps and finishes
+        for (let n = 1; n <= 2; n++) await store.recordStep(ref, step(role, 'a1', n, 2, 50));
+        await store.finishAgent(
+          ref,
+          { stage: 1, agentId: 'a1', status: 'SUCCEEDED', attempt: 2, stepCount: 2, subtaskIds: ['s1'] },
+          role,
+        );
+        // Assess: a1 has steps 1-2 of attempt 2 and nothing of attempt 1; a10 keeps its 3
+        const steps = await store.listSteps(ref);
+        const of = (agentId: string) =>
+          steps.filter((s) => s.agentId === agentId).map((s) => [s.step, s.attempt, s.durationMs]);
+        expect(of('a1')).toEqual([
+          [1, 2, 50],
+          [2, 2, 50],
+        ]);
+        expect(of('a10')).toEqual([
+          [1, 1, 10],
+          [2, 1, 10],
+          [3, 1, 10],
+        ]);
+      },
+    );
+
+    it('deletes more stale steps than one batch write takes (25)', async () => {
+      // Prepare: a first attempt of 60 steps
+      const ref = { tenantId: 't-stale', jobId: 'job-stale-many' };
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) => store.recordStep(ref, step('sub', 'a', i + 1, 1))),
+      );
+      // Act: the retry takes 1 step
+      await store.recordStep(ref, step('sub', 'a', 1, 2));
+      await store.finishAgent(ref, {
+        stage: 1,
+        agentId: 'a',
+        status: 'SUCCEEDED',
+        attempt: 2,
+        stepCount: 1,
+        subtaskIds: [],
+      });
+      // Assess
+      expect((await store.listSteps(ref)).map((s) => [s.step, s.attempt])).toEqual([[1, 2]]);
+    });
+  });
+
+  describe('createJob', () => {
+    it('stores a job once when two creations of the same id race: one wins, the other is told', async () => {
+      // Prepare: two different bodies for one id (a retried submission that lost its idempotency claim)
+      const first = job('t-create', 'job-once', 'first');
+      const second = { ...job('t-create', 'job-once', 'second'), acceptedAt: '2026-12-01T00:00:05.000Z' };
+      // Act
+      const created = await Promise.all([store.createJob(first, []), store.createJob(second, [])]);
+      // Assess: exactly one creation succeeded, and the stored job is the winner's, listed once
+      expect(created.filter(Boolean)).toHaveLength(1);
+      const winner = created[0] ? first : second;
+      expect((await store.getJob(first))?.request.task).toBe(winner.request.task);
+      const listed = await store.listJobs('t-create');
+      expect(listed.items.map((j) => [j.jobId, j.acceptedAt])).toEqual([['job-once', winner.acceptedAt]]);
+    });
+
+    it('leaves a job that is already running as it is when it is created again', async () => {
+      // Prepare
+      const ref = job('t-create', 'job-running', 'original');
+      expect(await store.createJob(ref, [])).toBe(true);
+      await store.updateJob(ref, { status: 'RUNNING', executionId: 'exec-1' });
+      // Act
+      const again = await store.createJob(job('t-create', 'job-running', 'replayed'), []);
+      // Assess
+      expect(again).toBe(false);
+      expect(await store.getJob(ref)).toMatchObject({
+        status: 'RUNNING',
+        executionId: 'exec-1',
+        request: { task: 'original' },
+      });
+    });
+  });
+
+  describe('a budget changed by the operator (adjustBudget, parl tenants set-budget)', () => {
+    /**
+     * A tenant with $10 that spent $0.90 on one settled job (1,000,000 uncached input tokens at
+     * $0.60/M and 100,000 output tokens at $3/M) and holds $3 for a running one: $6.10 available.
+     */
+    const spendingTenant = async () => {
+      const { tenant } = await createTenant(
+        { tenants, maxSubagentsCap: 100 },
+        { name: 'spender', budgetUsd: 10, maxSubagents: 5 },
+      );
+      const done = { tenantId: tenant.tenantId, jobId: 'job-done' };
+      await ledger.reserve(done, 2);
+      await ledger.settle(
+        done,
+        '2026-12-01T00:00:00.000Z',
+        [step('sub', 'a', 1, 1, 10, 1_000_000, 100_000)],
+        KIMI_K25_PRICES,
+      );
+      await ledger.reserve({ tenantId: tenant.tenantId, jobId: 'job-running' }, 3);
+      return tenant.tenantId;
+    };
+
+    it('starts from $10 budget, $0.90 spent, $3 held and $6.10 available', async () => {
+      const tenantId = await spendingTenant();
+      expect(await tenants.getTenant(tenantId)).toMatchObject({
+        budgetUsd: 10,
+        spentUsd: 0.9,
+        reservedUsd: 3,
+        availableUsd: 6.1,
+      });
+    });
+
+    it('moves the balance by the difference when the budget is raised or lowered', async () => {
+      // Prepare
+      const tenantId = await spendingTenant();
+      // Act
+      const raised = await tenants.adjustBudget(tenantId, 2.5);
+      const lowered = await tenants.adjustBudget(tenantId, -8.6);
+      // Assess: 10 + 2.5 = 12.5 (available 8.60); 12.5 − 8.6 = 3.9, exactly what is spent and held
+      expect(raised).toMatchObject({ budgetUsd: 12.5, availableUsd: 8.6, spentUsd: 0.9, reservedUsd: 3 });
+      expect(lowered).toMatchObject({ budgetUsd: 3.9, availableUsd: 0, spentUsd: 0.9, reservedUsd: 3 });
+    });
+
+    it('refuses to lower the budget below what is spent and held, naming budgetUsd, and changes nothing', async () => {
+      // Prepare
+      const tenantId = await spendingTenant();
+      const before = await tenants.getTenant(tenantId);
+      // Act: $3.89 is a cent below the $3.90 spent and held
+      const refused = tenants.adjustBudget(tenantId, -6.11);
+      // Assess
+      await expect(refused).rejects.toBeInstanceOf(RequestValidationError);
+      await expect(refused).rejects.toMatchObject({
+        field: 'budgetUsd',
+        message: expect.stringContaining('$3.9'),
+      });
+      expect(await tenants.getTenant(tenantId)).toEqual(before);
+    });
+
+    it('sets an absolute budget through parl tenants set-budget, and refuses one below the spent and held', async () => {
+      // Prepare
+      const tenantId = await spendingTenant();
+      const parl = async (...argv: string[]) => {
+        const out: string[] = [];
+        const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+          out.push(String(chunk));
+          return true;
+        });
+        try {
+          await tenantsCommand([...argv, '--json'], () =>
+            Promise.resolve({ doc, tableName, via: 'files', close: () => Promise.resolve() }),
+          );
+        } finally {
+          spy.mockRestore();
+        }
+        return JSON.parse(out.join('')) as Record<string, unknown>;
+      };
+      // Act
+      const set = await parl('set-budget', tenantId, '--budget-usd', '4');
+      const refused = parl('set-budget', tenantId, '--budget-usd', '3.8');
+      // Assess: 4 − 3.9 = 0.10 available; 3.80 is refused and the tenant keeps its $4
+      expect(set).toMatchObject({ tenantId, budgetUsd: 4, availableUsd: 0.1 });
+      await expect(refused).rejects.toThrow(/^budgetUsd: cannot go below/);
+      expect(await tenants.getTenant(tenantId)).toMatchObject({ budgetUsd: 4, availableUsd: 0.1 });
+    });
+  });
+});

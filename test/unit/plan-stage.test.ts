@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, PlanError } from '#shared/domain/errors';
+import type { ItemStore } from '#shared/ports/item-store';
+import { INLINE_MAP_MAX_CONCURRENCY, MAX_PLAN_PAYLOAD_BYTES, planStage } from '#shared/use-cases/plan-stage';
+
+const ref = { tenantId: 't-a', jobId: 'job-1' };
+const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+
+describe('planStage', () => {
+  it('keeps a narrow stage inline, its assignments in the state, batched as asked', async () => {
+    // Act
+    const planned = await planStage({}, ref, {
+      stage: 1,
+      subtaskIds: idsOf(10),
+      mode: 'parl',
+      itemsPerAgent: 3,
+      width: 100,
+    });
+    // Assess
+    expect(planned.agents).toBe(4);
+    expect(planned.itemsPerAgent).toBe(3);
+    expect(planned.output).toMatchObject({ ...ref, stage: 1, maxConcurrency: 4, mapMode: 'INLINE' });
+    expect(planned.output.agents?.map((a) => a.subtaskIds.length)).toEqual([3, 3, 3, 1]);
+    expect(planned.output.agents?.[0]?.agentId).toBe('agent-0001');
+  });
+
+  it('names a later stage’s sub-agents after the stage', async () => {
+    const planned = await planStage({}, ref, {
+      stage: 3,
+      subtaskIds: idsOf(2),
+      mode: 'parl',
+      itemsPerAgent: 1,
+      width: 5,
+    });
+    expect(planned.output.agents?.map((a) => a.agentId)).toEqual(['s3-agent-0001', 's3-agent-0002']);
+  });
+
+  it('goes distributed above the inline width, with the assignments in the item store', async () => {
+    // Prepare
+    const put: number[] = [];
+    const items: ItemStore = {
+      putItems: (_ref, stage, list) => {
+        put.push(list.length);
+        return Promise.resolve({ bucket: 'b', key: `items/stage-${stage}.json` });
+      },
+    };
+    const request = {
+      stage: 2,
+      subtaskIds: idsOf(INLINE_MAP_MAX_CONCURRENCY + 1),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: INLINE_MAP_MAX_CONCURRENCY + 1,
+    };
+    // Act
+    const planned = await planStage({ items }, ref, request);
+    // Assess
+    expect(put).toEqual([INLINE_MAP_MAX_CONCURRENCY + 1]);
+    expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', items: { key: 'items/stage-2.json' } });
+    expect(planned.output).not.toHaveProperty('agents');
+    await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it.each([1, 2])('refuses an inline stage %i whose assignments exceed the state budget', async (stage) => {
+    // 900 subtasks with long ids, one agent at once: inline, and far above the payload budget.
+    const subtaskIds = idsOf(900, 'x'.repeat(300));
+    const request = { stage, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 1 };
+    await expect(planStage({}, ref, request)).rejects.toThrow(
+      new RegExp(`above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget`),
+    );
+    await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(PlanError);
+  });
+});
