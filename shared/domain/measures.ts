@@ -213,8 +213,8 @@ export function jobFlags(input: {
 export const NO_MODEL_ANSWER = 'no model call succeeded';
 
 /**
- * Computes every measure of a job from its step records and counts. A job in which no model call
- * succeeded is not scored: rPerf and reward are null, no flags, and `unscoredReason` says why.
+ * Computes every measure of a job from its step records and counts. A job whose model calls all
+ * failed is not scored: rPerf and reward are null, no flags, and `unscoredReason` says why.
  */
 export function computeJobMetrics(input: MetricInputs): JobMetrics {
   const weights = input.weights ?? DEFAULT_WEIGHTS;
@@ -228,8 +228,8 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
     rPerf: rPerf(input.correct, input.scored),
   };
   const tokens = tokenTotals(input.steps);
-  // Without one answer from the model there is nothing to score: no reward, no flags.
-  const answered = input.steps.some((s) => s.status === 'SUCCEEDED');
+  // Model calls that all failed leave nothing to score: no reward, no flags.
+  const answered = input.steps.length === 0 || input.steps.some((s) => s.status === 'SUCCEEDED');
   return {
     criticalSteps: crit,
     sequentialSteps: seq,
