@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { batchCommand } from '#cli/commands/batch';
+import { batchCommand } from '#cli/commands/batch/index';
 import { jobsCommand } from '#cli/commands/jobs/index';
 import { POLICY_HELP, policyCommand } from '#cli/commands/policy';
 import { probeCommand } from '#cli/commands/probe';
