@@ -52,6 +52,8 @@ export interface EmbeddedStackOptions {
   logLevel?: string;
   /** dynalite data folder; in memory when unset. */
   dataPath?: string;
+  /** fauxqs data folder (queues, messages, uploads: the DLQ survives a restart); in memory when unset. */
+  eventsPath?: string;
   /**
    * Serve the Step Functions API (StartExecution, DescribeExecution, StopExecution) on loopback,
    * so functions that start jobs (the API) reach this runtime through `@aws-sdk/client-sfn`.
@@ -371,6 +373,7 @@ function startEvents(
     ...(batch?.pollers !== undefined ? { pollers: batch.pollers } : {}),
     ...(batch?.waitTimeSeconds !== undefined ? { waitTimeSeconds: batch.waitTimeSeconds } : {}),
     ...(batch?.port !== undefined ? { port: batch.port } : {}),
+    ...(opts.eventsPath ? { dataDir: opts.eventsPath } : {}),
   });
 }
 

@@ -5,6 +5,7 @@
  * endpoint of the runtime.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { dataDirOf, dynamoPathOf, readServeInfo, removeServeInfo, writeServeInfo } from '#cli/data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import {
@@ -128,6 +129,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
   const stack = await EmbeddedStack.boot({
     ...endpoint,
     dataPath: dynamoPathOf(opts.dataDir),
+    eventsPath: join(opts.dataDir, 'events'),
     sfnEndpoint: true,
     batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',

@@ -30,7 +30,10 @@ Usage:
                                    the tenant's policies (0 = off; unset = PARL_ANNEAL_JOBS)
   parl tenants revoke <tenantId>   the key stops working (403)
   parl tenants rotate-key <tenantId> [--json]
-                                   a new key (printed once); the old one stops working
+                                   a new key (printed once); the old one stops working; refused
+                                   for a revoked tenant
+  parl tenants reactivate <tenantId> [--json]
+                                   a revoked tenant ACTIVE again, with a new key (printed once)
 
 Options:
   --data-dir <dir>                 local data (default .parl, or PARL_DATA_DIR); a running
@@ -105,7 +108,15 @@ export async function tenantsCommand(
     }
     return n;
   };
-  const withTenant = ['set-budget', 'set-max-subagents', 'set-anneal', 'set-weights', 'revoke', 'rotate-key'];
+  const withTenant = [
+    'set-budget',
+    'set-max-subagents',
+    'set-anneal',
+    'set-weights',
+    'revoke',
+    'rotate-key',
+    'reactivate',
+  ];
   if (sub !== 'create' && sub !== 'list' && !withTenant.includes(sub)) {
     throw new UsageError(`unknown tenants command "${sub}" (create, list, ${withTenant.join(', ')})`);
   }
@@ -196,7 +207,9 @@ export async function tenantsCommand(
         return 0;
       }
       default: {
-        const apiKey = await rotateApiKey({ tenants }, tenantId as string);
+        const apiKey = await rotateApiKey({ tenants }, tenantId as string, {
+          reactivate: sub === 'reactivate',
+        });
         out(`tenant ${tenantId}: new api key: ${apiKey}\n(shown once; the old key no longer works)`, {
           tenantId,
           apiKey,

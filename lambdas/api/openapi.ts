@@ -1,5 +1,6 @@
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { jobRequestJsonSchema, TASK_CLASS_PATTERN } from '#shared/domain/request';
+import { type ResponseSchemaName, responseSchemas } from './openapi-schemas';
 
 const errorSchema = {
   type: 'object',
@@ -13,32 +14,15 @@ const errorSchema = {
   },
 };
 
-const progressSchema = {
-  type: 'object',
-  description: 'How far the job has come (in a listing: only on jobs still running)',
-  required: ['stage', 'subagents', 'steps'],
-  properties: {
-    stage: { type: 'integer', minimum: 1, description: 'the stage being planned or run' },
-    subagents: {
-      type: 'object',
-      required: ['done', 'failed', 'total'],
-      properties: {
-        done: { type: 'integer', minimum: 0, description: 'sub-agents ended so far (every stage)' },
-        failed: { type: 'integer', minimum: 0, description: 'of those, FAILED' },
-        total: {
-          type: 'integer',
-          minimum: 0,
-          description: 'sub-agents the plans spawned (0 before the plan)',
-        },
-      },
-    },
-    steps: { type: 'integer', minimum: 0, description: 'step records so far' },
-  },
-};
-
 const errorResponse = (description: string) => ({
   description,
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+/** A 2xx answer with its JSON schema. */
+const okResponse = (description: string, schema: ResponseSchemaName) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } },
 });
 
 const pageParams = [
@@ -55,55 +39,47 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
       content: { 'application/json': { schema: { $ref: '#/components/schemas/JobRequest' } } },
     },
     responses: {
-      202: { description: 'accepted; Location names the job' },
+      202: okResponse('accepted; Location names the job', 'JobAccepted'),
       400: errorResponse('invalid request; details.field names what is wrong'),
       402: errorResponse('the budget cannot cover the job'),
       409: errorResponse('the Idempotency-Key was used with another request'),
     },
   },
-  listJobs: { parameters: pageParams, responses: { 200: { description: 'a page of jobs, newest first' } } },
-  getJob: {
-    responses: {
-      200: {
-        description: 'the job, with its progress (sub-agents done/failed/total, steps so far)',
-        content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['jobId', 'status', 'progress'],
-              properties: { progress: { $ref: '#/components/schemas/JobProgress' } },
-            },
-          },
-        },
-      },
-      404: errorResponse('no such job'),
-    },
+  listJobs: {
+    parameters: pageParams,
+    responses: { 200: okResponse('a page of jobs, newest first', 'JobPage') },
   },
+  getJob: { responses: { 200: okResponse('the job', 'Job'), 404: errorResponse('no such job') } },
   listSteps: {
     parameters: pageParams,
-    responses: { 200: { description: 'a page of step records' }, 404: errorResponse('no such job') },
+    responses: { 200: okResponse('a page of step records', 'StepPage'), 404: errorResponse('no such job') },
   },
   cancelJob: {
     responses: {
-      200: { description: 'the job, CANCELLED' },
+      200: okResponse('the job, CANCELLED', 'Job'),
       404: errorResponse('no such job'),
       409: errorResponse('the job has already ended'),
     },
   },
   getUsage: {
     parameters: [{ name: 'period', in: 'query', schema: { type: 'string', pattern: '^\\d{4}-\\d{2}$' } }],
-    responses: { 200: { description: 'usage of the period and the budget' } },
+    responses: { 200: okResponse('usage of the period and the budget', 'Usage') },
   },
   getPolicy: {
     parameters: [
       { name: 'taskClass', in: 'query', schema: { type: 'string', pattern: TASK_CLASS_PATTERN.source } },
     ],
-    responses: { 200: { description: '{ tenantId, policies: [{ taskClass, jobs, bestArm, arms, ... }] }' } },
+    responses: {
+      200: okResponse('{ tenantId, policies: [{ taskClass, jobs, bestArm, arms, ... }] }', 'Policies'),
+    },
   },
-  getOpenApi: { responses: { 200: { description: 'this document' } } },
+  getOpenApi: { responses: { 200: okResponse('this document', 'OpenApiDocument') } },
 };
 
-/** The OpenAPI 3 document of the REST API, built from the same route table the handler routes by. */
+/**
+ * The OpenAPI 3.0.3 document of the REST API, built from the same route table the handler routes by;
+ * its schemas are emitted for 3.0 (zod's `openapi-3.0` target), so validators accept it.
+ */
 export function openApiDocument(maxSubagentsCap: number) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of API_ROUTES) {
@@ -125,7 +101,7 @@ export function openApiDocument(maxSubagentsCap: number) {
       },
     };
   }
-  const { $schema: _drop, ...jobRequest } = jobRequestJsonSchema(maxSubagentsCap);
+  const { $schema: _drop, ...jobRequest } = jobRequestJsonSchema(maxSubagentsCap, 'openapi-3.0');
   return {
     openapi: '3.0.3',
     info: { title: 'PARL Swarm API', version: '1' },
@@ -133,7 +109,7 @@ export function openApiDocument(maxSubagentsCap: number) {
     paths,
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
-      schemas: { JobRequest: jobRequest, Error: errorSchema, JobProgress: progressSchema },
+      schemas: { JobRequest: jobRequest, Error: errorSchema, ...responseSchemas() },
     },
   };
 }

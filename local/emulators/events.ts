@@ -7,12 +7,21 @@
  * returning after the visibility timeout, and fauxqs moving a message to the DLQ after
  * `maxReceiveCount` receives.
  */
-import { CreateBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mkdirSync } from 'node:fs';
+import {
+  BucketAlreadyExists,
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   type Message,
+  QueueNameExists,
   ReceiveMessageCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
@@ -81,6 +90,11 @@ export interface LocalEventsOptions {
   pollers?: number;
   /** Port of fauxqs (default 0: chosen by the OS). */
   port?: number;
+  /**
+   * Where fauxqs keeps its queues, messages and objects (SQLite), so that a restart (of `parl
+   * serve`) finds the DLQ's messages and the uploads again; unset: in memory.
+   */
+  dataDir?: string;
 }
 
 /** Counters of what the pollers did. */
@@ -194,6 +208,7 @@ export class LocalEvents {
 
   /** Starts fauxqs, creates the template's resources and starts the pollers and the S3 notifications. */
   static async start(opts: LocalEventsOptions): Promise<LocalEvents> {
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const server = await startFauxqs({
       port: opts.port ?? 0,
       logger: false,
@@ -201,6 +216,7 @@ export class LocalEvents {
       // The spy is how uploads are observed (fauxqs implements no bucket notifications); a large
       // buffer keeps upload events from being evicted by message events before they are routed.
       messageSpies: { bufferSize: 100_000 },
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     });
     const sqs = createSqsClient({ region: opts.region, sqsEndpoint: server.address });
     const s3 = createS3Client({ region: opts.region, s3Endpoint: server.address });
@@ -407,6 +423,26 @@ export class LocalEvents {
 }
 
 /** Creates every AWS::SQS::Queue of the templates, then sets the redrive policies (DLQs exist by then). */
+/**
+ * Creates a queue, or (kept in the data directory from an earlier run, perhaps with other
+ * attributes) finds it and sets its attributes: a restart keeps the queue and its messages.
+ */
+async function ensureQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<string> {
+  try {
+    const out = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return out.QueueUrl ?? '';
+  } catch (error) {
+    if (!(error instanceof QueueNameExists)) throw error;
+    const { QueueUrl = '' } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    return QueueUrl;
+  }
+}
+
 async function createQueues(
   sqs: SQSClient,
   templates: CfnTemplate[],
@@ -419,16 +455,10 @@ async function createQueues(
       const p = res.Properties ?? {};
       const name = typeof p.QueueName === 'string' ? p.QueueName : logicalId;
       const visibility = opts.visibilityTimeoutSeconds ?? positiveSeconds(p.VisibilityTimeout, 30);
-      const out = await sqs.send(
-        new CreateQueueCommand({
-          QueueName: name,
-          Attributes: {
-            VisibilityTimeout: String(Math.round(visibility)),
-            MessageRetentionPeriod: String(positiveSeconds(p.MessageRetentionPeriod, 345_600)),
-          },
-        }),
-      );
-      const url = out.QueueUrl ?? '';
+      const url = await ensureQueue(sqs, name, {
+        VisibilityTimeout: String(Math.round(visibility)),
+        MessageRetentionPeriod: String(positiveSeconds(p.MessageRetentionPeriod, 345_600)),
+      });
       const attrs = await sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
       );
@@ -458,7 +488,12 @@ async function createBuckets(s3: S3Client, templates: CfnTemplate[]): Promise<Ma
   for (const template of templates) {
     for (const [logicalId, res] of resourcesOfType(template, 'AWS::S3::Bucket')) {
       const name = localBucketName(logicalId, res.Properties?.BucketName);
-      await s3.send(new CreateBucketCommand({ Bucket: name }));
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: name }));
+      } catch (error) {
+        // Kept in the data directory from an earlier run.
+        if (!(error instanceof BucketAlreadyOwnedByYou || error instanceof BucketAlreadyExists)) throw error;
+      }
       buckets.set(logicalId, name);
     }
   }

@@ -4,6 +4,7 @@
  * key becomes a job id. No AWS imports.
  */
 import { createHash } from 'node:crypto';
+import { CsvError, parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { ParlError, RequestValidationError, TransientError } from './errors';
 
@@ -180,51 +181,77 @@ export function parseSubtasksJsonl(text: string): RawSubtask[] {
   return out;
 }
 
-/** Splits CSV text into rows (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i += 1;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i += 1;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
+/** A csv-parse error as a 400 on the CSV: where it is (`csv line N`) and why. */
+function csvError(error: unknown): RequestValidationError {
+  if (!(error instanceof CsvError)) throw error;
+  const line = (error as CsvError & { lines?: number }).lines;
+  if (
+    error.code === 'CSV_RECORD_INCONSISTENT_COLUMNS' ||
+    error.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH'
+  ) {
+    const fields = (error as CsvError & { record?: unknown[] }).record?.length;
+    return new RequestValidationError(
+      `csv line ${line}`,
+      `has ${fields} fields and the header ${(error as CsvError & { columns?: unknown[] }).columns?.length ?? 'fewer'}: quote a field that holds a comma ("What is 2,3?")`,
+      { cause: error },
+    );
   }
-  if (quoted) throw new RequestValidationError('csv', 'ends inside a quoted field');
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    rows.push(row);
+  if (error.code === 'CSV_QUOTE_NOT_CLOSED') {
+    return new RequestValidationError('csv', 'ends inside a quoted field', { cause: error });
   }
-  return rows.filter((r) => !(r.length === 1 && r[0]?.trim() === ''));
+  return new RequestValidationError(`csv line ${line}`, error.message, { cause: error });
 }
 
-/** Reads a CSV file of subtasks: a header with `prompt` (required), `id` and `expected` (optional). */
+/** CRLF, LF or CR, mixed in one file as editors leave them. */
+const LINE_ENDS = ['\r\n', '\n', '\r'];
+
+/** Splits CSV text into rows with csv-parse (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
+export function parseCsv(text: string): string[][] {
+  try {
+    return parse(text, {
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      record_delimiter: LINE_ENDS,
+    }) as string[][];
+  } catch (error) {
+    throw csvError(error);
+  }
+}
+
+const CSV_COLUMNS = ['id', 'prompt', 'expected'];
+
+/**
+ * Reads a CSV file of subtasks: a header with `prompt` (required), `id` and `expected` (optional).
+ * A row may leave trailing fields out; a row with more fields than the header (an unquoted comma)
+ * is refused, never read shifted.
+ */
 export function parseSubtasksCsv(text: string): RawSubtask[] {
-  const [header, ...rows] = parseCsv(text.replace(/^\uFEFF/, ''));
-  const columns = (header ?? []).map((h) => h.trim().toLowerCase());
-  const at = (name: string) => columns.indexOf(name);
-  if (at('prompt') < 0) throw new RequestValidationError('csv.header', 'must have a "prompt" column');
-  const unknown = columns.find((c) => !['id', 'prompt', 'expected'].includes(c));
-  if (unknown !== undefined)
-    throw new RequestValidationError(`csv.header.${unknown}`, 'is not a known column');
+  let rows: Record<string, string>[];
+  try {
+    rows = parse(text, {
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count_less: true,
+      record_delimiter: LINE_ENDS,
+      columns: (header: string[]) => {
+        const columns = header.map((h) => h.trim().toLowerCase());
+        if (!columns.includes('prompt')) {
+          throw new RequestValidationError('csv.header', 'must have a "prompt" column');
+        }
+        const unknown = columns.find((c) => !CSV_COLUMNS.includes(c));
+        if (unknown !== undefined) {
+          throw new RequestValidationError(`csv.header.${unknown}`, 'is not a known column');
+        }
+        return columns;
+      },
+    }) as Record<string, string>[];
+  } catch (error) {
+    if (error instanceof RequestValidationError) throw error;
+    throw csvError(error);
+  }
   return rows.map((r) => {
-    const get = (name: string) => (at(name) >= 0 && r[at(name)] !== '' ? r[at(name)] : undefined);
+    const get = (name: string) => (r[name] === undefined || r[name] === '' ? undefined : r[name]);
     return {
       prompt: get('prompt') ?? '',
       ...(get('id') !== undefined ? { id: get('id') } : {}),

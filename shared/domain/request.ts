@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RequestValidationError } from './errors';
+import { checkDatasetBounds, checkJsonBounds, fieldOf } from './input-bounds';
 import type { JobRequest, Subtask } from './types';
 import { inferWorkload, WORKLOAD_NAMES, workloadOf } from './workloads/registry';
 
@@ -54,21 +55,27 @@ const requestSchema = (maxSubagentsCap: number) =>
     })
     .strict();
 
-/** The job request as JSON Schema (for the OpenAPI document). */
-export function jobRequestJsonSchema(maxSubagentsCap: number): Record<string, unknown> {
-  return z.toJSONSchema(requestSchema(maxSubagentsCap), { io: 'input' }) as Record<string, unknown>;
+/**
+ * The job request as JSON Schema: 2020-12 by default; `openapi-3.0` for the OpenAPI document,
+ * which must not embed keywords its version does not know (`propertyNames`, `const`, …).
+ */
+export function jobRequestJsonSchema(
+  maxSubagentsCap: number,
+  target: 'draft-2020-12' | 'openapi-3.0' = 'draft-2020-12',
+): Record<string, unknown> {
+  return z.toJSONSchema(requestSchema(maxSubagentsCap), { io: 'input', target }) as Record<string, unknown>;
 }
 
 const pathOf = (path: readonly PropertyKey[]): string =>
-  path.length === 0
-    ? 'request'
-    : path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+  fieldOf(path.map((p) => (typeof p === 'number' ? p : String(p))));
 
 /**
  * Validates a job request (the body of `POST /v1/jobs`, the file of `--input`) and fills defaults.
- * Throws a RequestValidationError that names the first wrong field.
+ * Throws a RequestValidationError that names the first wrong field. What it accepts can be stored
+ * ({@link checkJsonBounds}, {@link checkDatasetBounds}).
  */
 export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number }): JobRequest {
+  checkJsonBounds(raw);
   const parsed = requestSchema(opts.maxSubagentsCap).safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -97,6 +104,7 @@ export function parseJobRequest(raw: unknown, opts: { maxSubagentsCap: number })
       seen.add(s.id);
     });
   }
+  checkDatasetBounds(r.dataset);
   const workload = r.workload ?? inferWorkload(r.dataset);
   workloadOf(workload).requireDataset(r.dataset);
   if (r.toggle === true && (r.policy ?? 'off') === 'off') {

@@ -43,6 +43,11 @@ export interface BudgetLedger {
    * and records its usage. Exactly once per job, however often it is called.
    */
   settle(ref: JobRef, acceptedAt: string, steps: readonly StepRecord[], prices: PriceTable): Promise<void>;
+  /**
+   * Gives the job's reservation back whole and records no usage: the compensation for a job that
+   * was reserved for but never stored. Idempotent; a no-op once the job was settled.
+   */
+  release(ref: JobRef): Promise<void>;
   /** The tenant's usage in a period: the sum of its settled jobs. */
   usage(tenantId: string, period: string): Promise<UsageSummary>;
 }

@@ -12,6 +12,9 @@ export interface TenantStore {
   /** Changes the given settings and nothing else. */
   updateSettings(tenantId: string, settings: TenantSettings): Promise<Tenant>;
   revokeKey(tenantId: string): Promise<void>;
-  /** Replaces the key hash (a new key) and makes the tenant ACTIVE again. */
-  rotateKey(tenantId: string, keyHash: string): Promise<void>;
+  /**
+   * Replaces the key hash (a new key) of an ACTIVE tenant; a revoked one is refused
+   * (StateConflictError) unless `reactivate`, which makes it ACTIVE again with the new key.
+   */
+  rotateKey(tenantId: string, keyHash: string, opts?: { reactivate?: boolean }): Promise<void>;
 }

@@ -37,7 +37,7 @@ export interface AcceptJobDeps {
   /** Starts the job's execution (named after the job, so a repeated start is a no-op). */
   workflow: WorkflowStarter;
   /** Reserves the job's estimate before it starts; releases it when the start fails. */
-  ledger: Pick<BudgetLedger, 'reserve' | 'settle'>;
+  ledger: Pick<BudgetLedger, 'reserve' | 'settle' | 'release'>;
   idempotency: IdempotencyStore;
   config: Pick<AppConfig, 'maxSubagentsCap' | 'subagentStepBudget'>;
   prices?: PriceTable;
@@ -74,7 +74,8 @@ export interface AcceptJobOutcome {
  *    hash (another request under the same key → IdempotencyConflictError); an existing job is
  *    returned as it is (with {@link StartWait}: once started)
  * 6. reserve the estimated cost from the tenant's budget (BudgetExceededError: nothing stored)
- * 7. store the job as ACCEPTED with its subtasks and data (a concurrent duplicate loses here)
+ * 7. store the job as ACCEPTED with its subtasks and data (a concurrent duplicate loses here); a
+ *    write that fails releases the reservation
  * 8. start the workflow, the execution named after the job; if the start fails, store the job
  *    FAILED with the reason and release its reservation
  */
@@ -90,7 +91,7 @@ export async function acceptJob(deps: AcceptJobDeps, input: AcceptJobInput): Pro
   }
   await reserve(deps, ref, request);
   const job = jobRecord(ref, request, settings, key);
-  if (!(await deps.store.createJob(job, request.subtasks ?? [], request.dataset))) {
+  if (!(await storeJob(deps, job, request))) {
     const existing = await deps.store.getJob(ref);
     if (existing) return { job: await started(deps, existing), duplicate: true };
   }
@@ -131,6 +132,19 @@ async function reserve(deps: AcceptJobDeps, ref: JobRef, request: JobRequest): P
     deps.prices ?? KIMI_K25_PRICES,
   );
   await deps.ledger.reserve(ref, estimate);
+}
+
+/**
+ * Step 7: stores the job. A write that fails releases the reservation (compensation: money is held
+ * only for a job that exists) before the error goes on; a concurrent duplicate's job is false.
+ */
+async function storeJob(deps: AcceptJobDeps, job: JobRecord, request: JobRequest): Promise<boolean> {
+  try {
+    return await deps.store.createJob(job, request.subtasks ?? [], request.dataset);
+  } catch (error) {
+    if (!(await deps.store.getJob(job))) await deps.ledger.release(job);
+    throw error;
+  }
 }
 
 /** The job as stored: the request without its subtasks and data (those are items of their own). */

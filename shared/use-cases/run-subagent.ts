@@ -121,6 +121,7 @@ async function solveSubtask(
     const content = response.content ?? '';
     try {
       const parsed = workload.parseAnswer(content);
+      workload.checkAnswer(parsed, subtask);
       return {
         ...base,
         status: 'ANSWERED',

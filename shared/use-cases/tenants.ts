@@ -73,10 +73,17 @@ export async function createTenant(
   return { tenant, apiKey };
 }
 
-/** Issues a new key for a tenant (the old one stops working) and makes it ACTIVE again. */
-export async function rotateApiKey(deps: { tenants: TenantStore }, tenantId: string): Promise<string> {
+/**
+ * Issues a new key for an ACTIVE tenant (the old one stops working). A revoked tenant is refused
+ * (StateConflictError) unless `reactivate`: rotating must not quietly undo a revocation.
+ */
+export async function rotateApiKey(
+  deps: { tenants: TenantStore },
+  tenantId: string,
+  opts: { reactivate?: boolean } = {},
+): Promise<string> {
   const apiKey = newApiKey(tenantId);
-  await deps.tenants.rotateKey(tenantId, hashApiKey(apiKey));
+  await deps.tenants.rotateKey(tenantId, hashApiKey(apiKey), opts);
   return apiKey;
 }
 

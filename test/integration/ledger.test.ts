@@ -56,6 +56,21 @@ describe('the budget ledger on DynamoDB (dynalite)', () => {
     (await createTenant({ tenants, maxSubagentsCap: 100 }, { name: 'T', budgetUsd, maxSubagents: 10 }))
       .tenant;
 
+  it('releases a reservation whole, once, with no usage record (the compensation for an unstored job)', async () => {
+    // Prepare
+    const t = await newTenant(1);
+    const ref = { tenantId: t.tenantId, jobId: 'never-stored' };
+    await ledger.reserve(ref, 0.4);
+    // Act
+    await Promise.all([ledger.release(ref), ledger.release(ref)]);
+    await ledger.release(ref);
+    // Assess
+    const after = await tenants.getTenant(t.tenantId);
+    expect(after).toMatchObject({ availableUsd: 1, reservedUsd: 0, spentUsd: 0 });
+    const usage = await ledger.usage(t.tenantId, new Date().toISOString().slice(0, 7));
+    expect(usage.jobs).toBe(0);
+  });
+
   it('settles a job once however often and however concurrently settlement runs', async () => {
     // Prepare
     const tenant = await newTenant(1);

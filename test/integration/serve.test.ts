@@ -245,8 +245,18 @@ describe('parl serve and parl tenants on a data directory', () => {
           batchDir,
         ]);
         expect(waited.status).toBe(1); // not every job SUCCEEDED: the poison one was never accepted
-        const ended = (JSON.parse(waited.stdout) as { ended: { status: string }[] }).ended;
-        expect(ended.map((e) => e.status).sort()).toEqual(['NOT_ACCEPTED', 'SUCCEEDED']);
+        const waitedReport = JSON.parse(waited.stdout) as {
+          ended: { status: string; jobId: string }[];
+          jobs: { tenantId: string }[];
+          rejected: { tenantId: string; messageId: string }[];
+        };
+        expect(waitedReport.ended.map((e) => e.status).sort()).toEqual(['NOT_ACCEPTED', 'SUCCEEDED']);
+        // The poison message is reported as rejected, never with a job id.
+        expect(waitedReport.rejected).toEqual([
+          { tenantId: 't-nobody000000', messageId: expect.any(String) },
+        ]);
+        expect(waitedReport.jobs.map((j) => j.tenantId)).toEqual([tenantId]);
+        expect(waitedReport.ended.find((e) => e.status === 'NOT_ACCEPTED')?.jobId).toBe('');
         expect(uploaded.status, uploaded.stderr).toBe(0);
         const up = JSON.parse(uploaded.stdout) as {
           jobs: { jobId: string }[];

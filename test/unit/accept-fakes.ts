@@ -24,14 +24,17 @@ export interface AcceptRecord {
   subtasks: Map<string, readonly Subtask[]>;
   reserved: { ref: JobRef; usd: number }[];
   settled: JobRef[];
+  released: JobRef[];
   starts: JobRef[];
 }
 
 /**
  * The ports of {@link AcceptJobDeps} in memory: the tenants `acme` (cap 50), `gone` (revoked) and
- * `tuned` (cap 8, its own annealing and λ); `reserve` and `start` throw what they are given.
+ * `tuned` (cap 8, its own annealing and λ); `reserve`, `createJob` and `start` throw what they are given.
  */
-export function fakeAcceptDeps(opts: { reserveFails?: Error; startFails?: Error } = {}): {
+export function fakeAcceptDeps(
+  opts: { reserveFails?: Error; startFails?: Error; createFails?: Error } = {},
+): {
   deps: AcceptJobDeps;
   seen: AcceptRecord;
 } {
@@ -47,12 +50,20 @@ export function fakeAcceptDeps(opts: { reserveFails?: Error; startFails?: Error 
       }),
     ],
   ]);
-  const seen: AcceptRecord = { jobs: new Map(), subtasks: new Map(), reserved: [], settled: [], starts: [] };
+  const seen: AcceptRecord = {
+    jobs: new Map(),
+    subtasks: new Map(),
+    reserved: [],
+    settled: [],
+    released: [],
+    starts: [],
+  };
   const claims = new Map<string, { jobId: string; requestHash: string }>();
   const deps: AcceptJobDeps = {
     tenants: { getTenant: (id) => Promise.resolve(tenants.get(id)) },
     store: {
       createJob: (job, subtasks) => {
+        if (opts.createFails) return Promise.reject(opts.createFails);
         if (seen.jobs.has(job.jobId)) return Promise.resolve(false);
         seen.jobs.set(job.jobId, { ...job });
         seen.subtasks.set(job.jobId, subtasks);
@@ -85,6 +96,10 @@ export function fakeAcceptDeps(opts: { reserveFails?: Error; startFails?: Error 
       },
       settle: (ref) => {
         seen.settled.push(ref);
+        return Promise.resolve();
+      },
+      release: (ref) => {
+        seen.released.push(ref);
         return Promise.resolve();
       },
     },

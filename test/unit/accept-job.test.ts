@@ -97,6 +97,18 @@ describe('acceptJob', () => {
     expect(seen.settled.map((r) => r.jobId)).toEqual([job?.jobId]);
   });
 
+  it('releases the reservation when storing the job fails, and passes the error on (no money stranded)', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps({ createFails: new Error('Item size has exceeded the maximum') });
+    // Act
+    const accepting = acceptJob(deps, { tenantId: 'acme', request: sums });
+    // Assess
+    await expect(accepting).rejects.toThrow('maximum');
+    expect(seen.reserved).toHaveLength(1);
+    expect(seen.released.map((r) => r.jobId)).toEqual([seen.reserved[0]?.ref.jobId]);
+    expect(seen.starts).toEqual([]);
+  });
+
   describe('with a StartWait (the batch intake)', () => {
     /** A job its first delivery stored, accepted `ageMs` ago, and never started. */
     async function storedNotStarted(ageMs: number) {

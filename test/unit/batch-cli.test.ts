@@ -36,9 +36,10 @@ describe('planSubmission', () => {
     });
   });
 
-  it('follows --as over the guess', () => {
-    expect(planSubmission('jobs.jsonl', '{"task":"A"}\n', { tenantId: 'acme', as: 'upload' }).kind).toBe(
-      'upload',
+  it('follows --as over the guess, and checks the lines as what they are sent as', () => {
+    expect(planSubmission('jobs.jsonl', '{"task":"A"}\n', { tenantId: 'acme' }).kind).toBe('messages');
+    expect(() => planSubmission('jobs.jsonl', '{"task":"A"}\n', { tenantId: 'acme', as: 'upload' })).toThrow(
+      'the upload: subtasks[0]',
     );
   });
 
@@ -48,6 +49,11 @@ describe('planSubmission', () => {
     ['jobs.jsonl', '{"task":"A"}\n{oops', 'line 2'],
     ['jobs.jsonl', '{"task":"A"}\n"a prompt"', 'line 2: must be a JSON object'],
     ['list.csv', 'question\nx', 'csv.header'],
+    ['jobs.jsonl', '{"task":"A"}\n{"task":"B","colour":"red"}', 'line 2: colour'],
+    ['jobs.jsonl', '{"task":"A"}\n{"request":{"task":"B","subtasks":[]}}', 'line 2: subtasks'],
+    ['jobs.jsonl', '{"task":"A"}\n{"task":"\\ud800"}', 'line 2: task'],
+    ['list.csv', 'prompt,id\nx,a\ny,a\n', 'subtasks[1].id'],
+    ['list.jsonl', '"a"\n{"prompt":""}\n', 'subtasks[1]'],
   ])('rejects %s (%j) naming the problem', (file, text, message) => {
     expect(() => planSubmission(file, text, { tenantId: 'acme' })).toThrow(UsageError);
     expect(() => planSubmission(file, text, { tenantId: 'acme' })).toThrow(message);

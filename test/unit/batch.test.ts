@@ -118,6 +118,21 @@ describe('uploads', () => {
     }
   });
 
+  it('refuses a row with more fields than the header (an unquoted comma) instead of shifting its columns', () => {
+    // Act
+    const reading = () => parseSubtasksCsv('prompt,id,expected\nWhat is 2,3?,a,4\n');
+    // Assess
+    expect(reading).toThrow(RequestValidationError);
+    expect(reading).toThrow(/line 2.*4 fields.*3/);
+  });
+
+  it('reads a quoted prompt that holds a comma, and a row with fewer fields than the header', () => {
+    expect(parseSubtasksCsv('prompt,id,expected\n"What is 2,3?",a,4\nHi\n')).toEqual([
+      { prompt: 'What is 2,3?', id: 'a', expected: '4' },
+      { prompt: 'Hi' },
+    ]);
+  });
+
   it('encodes keys as S3 notifications do, and decodes them back', () => {
     const key = 'incoming/acme/my file+ä.csv';
     expect(encodeS3EventKey(key)).toBe('incoming/acme/my+file%2B%C3%A4.csv');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RequestValidationError } from '#shared/domain/errors';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
+import { bmaSubtaskPrompt } from '#shared/domain/workloads/bma/prompts';
 import { EXAMPLE_RULE_SET } from '#shared/domain/workloads/bma/rules';
 import {
   DEFAULT_WORKLOAD,
@@ -24,6 +25,7 @@ const PARTS = [
   'requireDataset',
   'checkDataset',
   'datasetUnits',
+  'checkAnswer',
 ] as const satisfies readonly (keyof Workload)[];
 const listsEveryPart: Exclude<keyof Workload, (typeof PARTS)[number]> extends never ? true : false = true;
 
@@ -34,6 +36,7 @@ const FUNCTIONS = [
   'requireDataset',
   'checkDataset',
   'datasetUnits',
+  'checkAnswer',
 ] as const;
 
 const noItems: DatasetItems = () => Promise.resolve(undefined);
@@ -157,7 +160,52 @@ describe('the bma workload', () => {
       'arguments of get_installation are not valid JSON',
     );
     expect(JSON.parse(await executeTool(bma, items, call('delete_all', '{}'))).error).toBe(
-      'unknown tool delete_all',
+      'the tool delete_all is not offered to this job',
     );
+  });
+});
+
+describe('tools and answers checked against what the job was given', () => {
+  const items: DatasetItems = () => Promise.resolve({ id: 'BMA-0001', detectors: [] });
+  const call = (name: string) => ({
+    id: 'c1',
+    type: 'function' as const,
+    function: { name, arguments: '{}' },
+  });
+
+  it.each([
+    ['generic', 'get_installation'],
+    ['bma-compliance', 'delete_installation'],
+  ] as const)(
+    'answers a %s job calling %s, a tool it was not offered, with an error and runs nothing',
+    async (name, tool) => {
+      // Prepare
+      let ran = false;
+      const workload = {
+        ...workloadOf(name),
+        runTool: () => {
+          ran = true;
+          return Promise.resolve({ ok: true });
+        },
+      };
+      // Act
+      const answer = JSON.parse(await executeTool(workload, items, call(tool))) as { error?: string };
+      // Assess
+      expect(answer.error).toMatch(/not offered to this job/);
+      expect(ran).toBe(false);
+    },
+  );
+
+  it('refuses a BMA verdict about another installation than the one given, or naming none', () => {
+    // Prepare
+    const bma = workloadOf('bma-compliance');
+    const given = { id: 'BMA-0001', prompt: bmaSubtaskPrompt('BMA-0001') };
+    const verdict = (id: unknown) =>
+      bma.parseAnswer(JSON.stringify({ installationId: id, verdict: 'compliant', reasons: [] }));
+    // Act / Assess
+    expect(() => bma.checkAnswer(verdict('BMA-0001'), given)).not.toThrow();
+    expect(() => bma.checkAnswer(verdict('BMA-0002'), given)).toThrow(SyntaxError);
+    expect(() => bma.checkAnswer(verdict('BMA-000'), given)).toThrow(SyntaxError);
+    expect(() => bma.checkAnswer(verdict(undefined), given)).toThrow(/installationId/);
   });
 });

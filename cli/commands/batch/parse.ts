@@ -13,6 +13,7 @@ import {
   TENANT_ID_PATTERN,
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
+import { parseJobRequest } from '#shared/domain/request';
 
 /** One message body of the batch queue. */
 export interface BatchMessageBody {
@@ -79,32 +80,56 @@ export function planSubmission(
   try {
     if (ext === '.csv') {
       if (opts.as === 'messages') throw new UsageError('--as messages needs a .jsonl file of job requests');
-      return upload(parseSubtasksCsv(text).length);
+      return upload(checkedSubtasks(parseSubtasksCsv(text)));
     }
     const lines = parseSubtasksJsonl(text) as unknown[];
     if (lines.length === 0) throw new UsageError(`${file} holds no lines`);
     const asMessages = opts.as
       ? opts.as === 'messages'
       : isObject(lines[0]) && ('task' in lines[0] || 'request' in lines[0]);
-    if (!asMessages) return upload(lines.length);
+    if (!asMessages) return upload(checkedSubtasks(lines));
     return {
       kind: 'messages',
       messages: lines.map((line, i) => {
         if (!isObject(line))
           throw new UsageError(`${file} line ${i + 1}: must be a JSON object (a job request or message)`);
-        if (!('request' in line)) return { tenantId: tenantOf(`${file} line ${i + 1}`), request: line };
-        const { tenantId, request, idempotencyKey } = line;
-        return {
-          tenantId: typeof tenantId === 'string' ? tenantId : tenantOf(`${file} line ${i + 1}`),
-          request,
-          ...(typeof idempotencyKey === 'string' ? { idempotencyKey } : {}),
-        };
+        const message = !('request' in line)
+          ? { tenantId: tenantOf(`${file} line ${i + 1}`), request: line }
+          : {
+              tenantId: typeof line.tenantId === 'string' ? line.tenantId : tenantOf(`${file} line ${i + 1}`),
+              request: line.request,
+              ...(typeof line.idempotencyKey === 'string' ? { idempotencyKey: line.idempotencyKey } : {}),
+            };
+        checkRequest(message.request, `${file} line ${i + 1}`);
+        return message;
       }),
     };
   } catch (error) {
     if (error instanceof RequestValidationError) throw new UsageError(`${file}: ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * A request is checked before it is sent (the service's cap stands in for the tenant's, which the
+ * intake checks): a line the intake would refuse is refused here, with nothing sent, instead of
+ * being shown a job id that will never exist.
+ */
+function checkRequest(request: unknown, where: string): void {
+  try {
+    parseJobRequest(request, { maxSubagentsCap: Number.MAX_SAFE_INTEGER });
+  } catch (error) {
+    if (error instanceof RequestValidationError) {
+      throw new UsageError(`${where}: ${error.field}: ${error.reason}; nothing was sent`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** The subtasks of an upload, checked as the job request they become; returns how many. */
+function checkedSubtasks(subtasks: readonly unknown[]): number {
+  checkRequest({ task: 'uploaded subtasks', subtasks }, 'the upload');
+  return subtasks.length;
 }
 
 /** A placeholder tenant that lets a file be checked before the embedded stack makes the real one. */

@@ -46,6 +46,21 @@ export interface BatchSentReport {
   jobs: { tenantId: string; jobId: string; messageId: string }[];
   /** With `--wait`: how each job ended (NOT_ACCEPTED: its message left the queue without a job, see the DLQ). */
   ended?: JobEnd[];
+  /** With `--wait`: the messages the intake refused (poison, now in the DLQ); they are not among `jobs`. */
+  rejected?: { tenantId: string; messageId: string }[];
+}
+
+/** Moves the messages that never became a job from `jobs` to `rejected`: no job id is shown for them. */
+export function setRejected(report: BatchSentReport): void {
+  const refused = new Set(
+    (report.ended ?? []).filter((e) => e.status === 'NOT_ACCEPTED' && e.jobId !== '').map((e) => e.jobId),
+  );
+  if (refused.size === 0) return;
+  report.rejected = report.jobs
+    .filter((j) => refused.has(j.jobId))
+    .map((j) => ({ tenantId: j.tenantId, messageId: j.messageId }));
+  report.jobs = report.jobs.filter((j) => !refused.has(j.jobId));
+  report.ended = (report.ended ?? []).map((e) => (refused.has(e.jobId) ? { ...e, jobId: '' } : e));
 }
 
 /** The human summary of `parl batch submit`. */
@@ -81,16 +96,16 @@ export function sentTextReport(report: BatchSentReport, info: ServeInfo, waited:
     report.sent.upload
       ? `  uploaded s3://${report.sent.upload.bucket}/${report.sent.upload.key}: one job once its notification is processed`
       : `  ${report.sent.messages} message(s) on the batch queue; the jobs they become:`,
+    ...(report.rejected ?? []).map(
+      (r) => `  message ${r.messageId}  ${r.tenantId}  REJECTED: no job (the intake refused it: see the DLQ)`,
+    ),
     ...report.jobs.map((j) => {
       const end = ended.find((e) => e.jobId === j.jobId);
       return `  ${j.jobId}  ${j.tenantId}${j.messageId ? `  (message ${j.messageId})` : ''}${end ? `  ${end.status}${end.error ? `: ${end.error}` : ''}` : ''}`;
     }),
     ...ended
-      .filter((e) => e.status === 'NOT_ACCEPTED')
-      .map(
-        (e) =>
-          `  ${e.jobId || 'the upload'}: NOT_ACCEPTED (its message left the queue without a job: see the DLQ)`,
-      ),
+      .filter((e) => e.status === 'NOT_ACCEPTED' && e.jobId === '' && report.sent.upload)
+      .map(() => '  the upload: REJECTED: no job (the intake refused it: see the DLQ)'),
     waited
       ? `  ${ended.filter((e) => e.status === 'SUCCEEDED').length} of ${report.ended?.length ?? 0} job(s) SUCCEEDED`
       : '  follow them with `parl batch status` and GET /v1/jobs/{id} (or submit with --wait)',

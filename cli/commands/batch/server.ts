@@ -15,7 +15,7 @@ import { BATCH_KEY_PREFIX, type BatchStatus } from '#shared/domain/batch';
 import type { JobRef } from '#shared/ports/job-store';
 import type { TenantStore } from '#shared/ports/tenants';
 import { type BatchSubmitOptions, planSubmission } from './parse';
-import { type BatchSentReport, sentTextReport } from './report';
+import { type BatchSentReport, sentTextReport, setRejected } from './report';
 import { expectedJobs, sendSubmission } from './send';
 import { waitForJobs, waitForUploadJob } from './wait';
 
@@ -112,6 +112,7 @@ async function waitForReport(
   const store = new DynamoJobStore(doc, info.tableName);
   report.ended = refs.length > 0 ? await waitForJobs({ store, status }, refs, progress) : [];
   if (upload && refs.length === 0) report.ended = [{ jobId: '', status: 'NOT_ACCEPTED' }];
+  setRejected(report);
   if (!opts.quiet && process.stderr.isTTY) process.stderr.write('\n');
 }
 

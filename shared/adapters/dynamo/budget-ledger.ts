@@ -181,9 +181,32 @@ export class DynamoBudgetLedger implements BudgetLedger {
       costUsd: usd(costUsd(totals, prices)),
       settledAt: Date.now(),
     };
+    await this.close(ref, figures, true);
+  }
+
+  /**
+   * Gives a job's reservation back whole, with no usage record: the compensation for a job that was
+   * never stored (and what the sweeper does with a reservation left without a job).
+   */
+  async release(ref: JobRef): Promise<void> {
+    const nothing: JobCharge = {
+      period: usagePeriod(new Date().toISOString()),
+      jobs: 0,
+      calls: 0,
+      inputTokens: 0,
+      cachedInputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      settledAt: Date.now(),
+    };
+    await this.close(ref, nothing, false);
+  }
+
+  /** Settles or releases a reservation: the steps of {@link settle}, the usage record optional. */
+  private async close(ref: JobRef, figures: JobCharge, recordUsage: boolean): Promise<void> {
     const budget = await this.getBudget(ref);
     if (!budget) {
-      await this.putUsage(ref, figures);
+      if (recordUsage) await this.putUsage(ref, figures);
       return;
     }
     if (budget.state === 'DONE') return;
@@ -230,7 +253,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    await this.putUsage(ref, charge);
+    if (recordUsage) await this.putUsage(ref, charge);
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,

@@ -8,10 +8,11 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
+import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
 import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { queryByPrefix, queryPages } from '#shared/adapters/dynamo/pages';
+import { datasetItemId } from '#shared/domain/input-bounds';
 import { type Role, type StepRecord, type Subtask, TERMINAL_STATUSES } from '#shared/domain/types';
 import type {
   AgentRecord,
@@ -49,10 +50,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       const items: Record<string, unknown>[] = [];
       for (const [kind, records] of Object.entries(dataset)) {
         records.forEach((record, i) => {
-          const id = (record as { id?: unknown })?.id;
           items.push({
             pk: keys.jobPk(job),
-            sk: keys.data(kind, typeof id === 'string' ? id : String(i)),
+            sk: keys.data(kind, datasetItemId(record, i)),
             record,
           });
         });
@@ -236,7 +236,8 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         ConsistentRead: true,
         ExclusiveStartKey: decodeCursor(
           opts.cursor,
-          (k) => k.pk === keys.jobPk(ref) && typeof k.sk === 'string' && k.sk.startsWith(keys.stepPrefix),
+          TABLE_KEY,
+          (k) => k.pk === keys.jobPk(ref) && k.sk.startsWith(keys.stepPrefix),
         ),
       }),
     );
@@ -265,7 +266,15 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         },
         ScanIndexForward: opts.order === 'oldest',
         Limit: opts.limit ?? 50,
-        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === pk),
+        ExclusiveStartKey: decodeCursor(
+          opts.cursor,
+          INDEX_KEY,
+          (k) =>
+            k.gsi1pk === pk &&
+            k.gsi1sk.startsWith(keys.tenantJobsPrefix) &&
+            k.pk.startsWith(`${pk}#`) &&
+            k.sk === keys.job,
+        ),
       }),
     );
     const listed = (out.Items ?? []).map((i) => withoutKeys<JobRecord & Record<string, unknown>>(i)!);

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { decodeCursor, encodeCursor } from '#shared/adapters/dynamo/cursor';
+import { decodeCursor, encodeCursor, INDEX_KEY } from '#shared/adapters/dynamo/cursor';
 import { keys } from '#shared/adapters/dynamo/keys';
 import {
   isConditionFailure,
@@ -8,7 +8,7 @@ import {
   tenantItemKey,
   toTenant,
 } from '#shared/adapters/dynamo/tenant-item';
-import { RequestValidationError } from '#shared/domain/errors';
+import { RequestValidationError, StateConflictError } from '#shared/domain/errors';
 import { type Tenant, type TenantSettings, usd } from '#shared/domain/tenant';
 import type { Page } from '#shared/ports/paging';
 import type { TenantStore } from '#shared/ports/tenants';
@@ -52,7 +52,11 @@ export class DynamoTenantStore implements TenantStore {
         KeyConditionExpression: 'gsi1pk = :p',
         ExpressionAttributeValues: { ':p': keys.allTenantsPk },
         Limit: opts.limit ?? 100,
-        ExclusiveStartKey: decodeCursor(opts.cursor, (k) => k.gsi1pk === keys.allTenantsPk),
+        ExclusiveStartKey: decodeCursor(
+          opts.cursor,
+          INDEX_KEY,
+          (k) => k.gsi1pk === keys.allTenantsPk && k.sk === keys.tenant,
+        ),
       }),
     );
     const nextCursor = encodeCursor(out.LastEvaluatedKey);
@@ -91,8 +95,29 @@ export class DynamoTenantStore implements TenantStore {
     await this.setFields(tenantId, { status: 'REVOKED' });
   }
 
-  async rotateKey(tenantId: string, keyHash: string): Promise<void> {
-    await this.setFields(tenantId, { keyHash, status: 'ACTIVE' });
+  async rotateKey(tenantId: string, keyHash: string, opts: { reactivate?: boolean } = {}): Promise<void> {
+    if (opts.reactivate) {
+      await this.setFields(tenantId, { keyHash, status: 'ACTIVE' });
+      return;
+    }
+    await requireTenant(this.client, this.tableName, tenantId);
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: tenantItemKey(tenantId),
+          UpdateExpression: 'SET keyHash = :h',
+          ConditionExpression: 'attribute_exists(pk) AND #s = :active',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':h': keyHash, ':active': 'ACTIVE' },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      throw new StateConflictError(
+        `tenant ${tenantId} is revoked: rotating its key would not re-activate it (parl tenants reactivate ${tenantId} does)`,
+      );
+    }
   }
 
   /** Sets the given fields of an existing tenant (NotFoundError without one) and nothing else. */

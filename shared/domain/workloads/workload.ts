@@ -16,6 +16,8 @@ export interface ParsedAnswer {
   answer: string;
   verdict?: string;
   reasons?: string[];
+  /** What the answer says it is about (a BMA verdict's installation id). */
+  subject?: string;
 }
 
 /** A tool as the model is shown it: the OpenAI function-tool shape (the LLM port's ToolDefinition). */
@@ -40,6 +42,12 @@ export interface Workload<Name extends string = string> {
   runTool(name: string, args: Record<string, unknown>, items: DatasetItems): Promise<unknown>;
   /** Parses a final reply; throws SyntaxError when it is not usable (the sub-agent is asked again). */
   parseAnswer(content: string): ParsedAnswer;
+  /**
+   * Checks that a parsed answer is about the subtask the sub-agent was given (a BMA verdict names
+   * the installation of its prompt); SyntaxError when not, so the sub-agent is asked again. A
+   * workload whose answers name nothing checks nothing.
+   */
+  checkAnswer(parsed: ParsedAnswer, subtask: { id: string; prompt: string }): void;
   /** Whether a parsed answer matches the ground truth of its subtask. */
   isCorrect(parsed: ParsedAnswer, expected: string): boolean;
   /** What a request must carry for this workload (checked with the request); RequestValidationError. */

@@ -5,7 +5,7 @@
  */
 import { RequestValidationError } from '#shared/domain/errors';
 import { type Dataset, defineWorkload } from '../workload';
-import { isBmaAnswerCorrect, parseBmaAnswer } from './answers';
+import { checkBmaSubject, isBmaAnswerCorrect, parseBmaAnswer } from './answers';
 import { bmaSubagentSystemPrompt } from './prompts';
 import { bmaTools, INSTALLATIONS, runBmaTool } from './tools';
 
@@ -28,6 +28,7 @@ export const bmaWorkload = defineWorkload({
   tools: bmaTools,
   runTool: runBmaTool,
   parseAnswer: parseBmaAnswer,
+  checkAnswer: checkBmaSubject,
   isCorrect: isBmaAnswerCorrect,
   requireDataset(dataset) {
     if (!dataset?.[INSTALLATIONS]) {

@@ -27,6 +27,7 @@ export const genericWorkload = defineWorkload({
     if (content.trim() === '') throw new SyntaxError('empty reply');
     return { answer: content.trim() };
   },
+  checkAnswer: () => {},
   isCorrect: (parsed, expected) => normalize(parsed.answer) === normalize(expected),
   requireDataset: () => {},
   checkDataset: () => {},
