@@ -25,13 +25,14 @@ import { type AppConfig, loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
 import type { ItemStore } from '#shared/ports/item-store';
-import type { JobStore, StepRecorder } from '#shared/ports/job-store';
-import type { BudgetLedger } from '#shared/ports/ledger';
+import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
 import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowControl, WorkflowStarter } from '#shared/ports/workflow';
 import { type AcceptJobDeps, DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
+import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 
 /** The workflow's functions (plan, sub-agent, aggregate, execution-ended): jobs, steps, money, the model. */
@@ -47,6 +48,8 @@ export interface WorkflowDeps {
   provider: ProviderInfo;
   /** The Distributed Map's item lists (when the config names their bucket: the plan function). */
   items?: ItemStore;
+  /** Closes a stopped job once its last model call in flight has ended (see closeEndedExecution). */
+  onLastStoppedCall: (ref: JobRef, stop: CallStop) => Promise<unknown>;
 }
 
 /** The API: accepting jobs (with everything that takes), reading them, cancelling them; no model. */
@@ -101,7 +104,7 @@ function jobWorkflow(config: AppConfig, fn: string): SfnWorkflow {
 /** The workflow functions' dependencies (the model's key is read from Secrets Manager in the cloud). */
 export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
   const { doc, store, steps, ledger, policies } = tableAdapters(config);
-  return {
+  const deps: WorkflowDeps = {
     config,
     store,
     steps,
@@ -110,7 +113,9 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
     llm: createLlmClient(config, await resolveApiKey(config), doc),
     provider: providerInfo(config),
     ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),
+    onLastStoppedCall: (ref, stop) => closeEndedExecution(deps, { ...ref, ...stop }),
   };
+  return deps;
 }
 
 /** The api function's dependencies. */

@@ -152,6 +152,14 @@ export class StateConflictError extends ParlError {
   }
 }
 
+/** A model call of a job whose calls were stopped (cancelled, timed out): it is not made. */
+export class CallsStoppedError extends StateConflictError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CallsStoppedError';
+  }
+}
+
 /** A missing, malformed, unknown or revoked API key; `revoked` separates 403 from 401. */
 export class AuthError extends ParlError {
   readonly revoked: boolean;

@@ -20,6 +20,12 @@ export interface UsageSummary extends Omit<JobCharge, 'period' | 'settledAt'> {
   period: string;
 }
 
+/** Why a job's model calls were stopped: how its execution ended (a tenant's cancel: ABORTED). */
+export interface CallStop {
+  status: 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  reason?: string;
+}
+
 /**
  * The money of jobs: reserve before start, draw per model call, settle once at the end.
  * The tenant's available balance only moves through conditional writes, so it never goes below zero.
@@ -36,8 +42,18 @@ export interface BudgetLedger {
    * local runs). Throws BudgetExceededError when neither can cover it.
    */
   authorizeCall(ref: JobRef, maxUsd: number): Promise<number>;
-  /** Returns the unused part of an authorization to the job's reservation. */
-  completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<void>;
+  /**
+   * Returns the unused part of an authorization to the job's reservation and counts the call as
+   * ended. Returns the job's {@link CallStop} when this was the last call in flight of a stopped job
+   * (whoever gets it closes the job), else undefined.
+   */
+  completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<CallStop | undefined>;
+  /**
+   * Stops the job's model calls: from now on {@link authorizeCall} refuses (CallsStoppedError).
+   * Returns how many authorized calls are still in flight; with none the caller closes the job,
+   * else the last of them does (through {@link completeCall}). Idempotent; the first stop is kept.
+   */
+  stopCalls(ref: JobRef, stop: CallStop): Promise<number>;
   /**
    * Charges the job's real cost (from its step records), releases the rest of its reservation,
    * and records its usage. Exactly once per job, however often it is called.

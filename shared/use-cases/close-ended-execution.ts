@@ -22,6 +22,8 @@ export interface CloseEndedExecutionOutput {
   /** The stored status after this call; undefined when there is no such job. */
   status: JobStatus | undefined;
   error?: string;
+  /** Model calls were still in flight: the job is closed when the last of them ends. */
+  deferred?: boolean;
 }
 
 /** The stored reason for an execution that ended abnormally. */
@@ -46,7 +48,9 @@ export function endedExecutionReason(ended: Omit<EndedExecution, keyof JobRef>):
  * events, the local runtime when its execution ends.
  *
  * 1. load the job; without one nothing is stored, and a terminal one is left as it is
- * 2. close it (`closeJob`, as the workflow's failure path does), so the measures of the steps
+ * 2. stop the job's model calls (none starts from now on); with calls still in flight, leave the
+ *    job to the last of them to close (`deferred`)
+ * 3. store the terminal state through the failure path of closeJob, so the measures of the steps
  *    taken so far are computed and kept (no model call): FAILED and TIMED_OUT → FAILED,
  *    ABORTED → CANCELLED, each with its reason
  *
@@ -70,6 +74,13 @@ export async function closeEndedExecution(
       ...(job.error ? { error: job.error } : {}),
     };
   }
+  // No new model call from here on; calls still in flight are waited for: the last one to end
+  // closes the job (ModelStepDeps.onLastStoppedCall), so every call made is in its measures and bill.
+  const inFlight = await deps.ledger?.stopCalls(ref, {
+    status: ended.status,
+    reason: endedExecutionReason(ended),
+  });
+  if (inFlight) return { jobId: job.jobId, previousStatus: job.status, status: job.status, deferred: true };
   const out = await closeJob(deps, job, {
     error: endedExecutionReason(ended),
     failedAs: ended.status === 'ABORTED' ? 'CANCELLED' : 'FAILED',

@@ -42,22 +42,37 @@ export async function jobProgress(
   };
 }
 
+/** How long a cancel waits for the job's calls in flight to end before it answers (default 5 s). */
+export const CANCEL_WAIT_MS = 5_000;
+
 /**
  * Cancels a running job.
  *
  * 1. load the job (NotFoundError for another tenant's job); a finished one is a StateConflictError
- * 2. stop its execution (the cloud's status-change event will find the job closed already)
- * 3. close the job as CANCELLED with the measures of the steps taken so far, and settle its cost
+ * 2. stop its model calls and its execution (the cloud's status-change event finds it closing)
+ * 3. close the job as CANCELLED with the measures of every step taken and settle its cost; with
+ *    model calls still in flight, the last of them closes it: wait up to `waitMs` for that, then
+ *    answer the job as it is (still RUNNING when a call outlasts the wait)
  */
 export async function cancelJob(
   deps: CloseJobDeps & { workflow: WorkflowControl },
   ref: JobRef,
+  waitMs = CANCEL_WAIT_MS,
 ): Promise<JobRecord> {
   const job = await requireJob(deps.store, ref);
   if (TERMINAL_STATUSES.includes(job.status)) {
     throw new StateConflictError(`job ${job.jobId} has already ended: ${job.status}`);
   }
+  const stop = { status: 'ABORTED', reason: CANCEL_REASON } as const;
+  // Calls first: no model call starts once the cancel is under way.
+  await deps.ledger?.stopCalls(ref, stop);
   if (job.executionId) await deps.workflow.stop(job.executionId, CANCEL_REASON);
-  await closeEndedExecution(deps, { ...ref, status: 'ABORTED', reason: CANCEL_REASON });
-  return requireJob(deps.store, ref);
+  const closed = await closeEndedExecution(deps, { ...ref, ...stop });
+  const until = Date.now() + waitMs;
+  let current = await requireJob(deps.store, ref);
+  while (closed.deferred && !TERMINAL_STATUSES.includes(current.status) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    current = await requireJob(deps.store, ref);
+  }
+  return current;
 }

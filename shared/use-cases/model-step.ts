@@ -2,7 +2,7 @@ import { costUsd, KIMI_K25_PRICES } from '#shared/domain/measures';
 import { maxCallCostUsd } from '#shared/domain/tenant';
 import type { PriceTable, Role, StepRecord } from '#shared/domain/types';
 import type { JobRef, StepRecorder } from '#shared/ports/job-store';
-import type { BudgetLedger } from '#shared/ports/ledger';
+import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
 import {
   type CallStats,
   type ChatRequest,
@@ -17,6 +17,11 @@ export interface ModelStepDeps {
   steps: StepRecorder;
   ledger?: BudgetLedger;
   prices?: PriceTable;
+  /**
+   * Closes a job whose calls were stopped (a cancel, a timeout) once its last call in flight has
+   * ended: the composition root binds it to closeEndedExecution.
+   */
+  onLastStoppedCall?: (ref: JobRef, stop: CallStop) => Promise<unknown>;
 }
 
 /** The output-token ceiling assumed for a call that sets none, when authorizing its cost. */
@@ -74,7 +79,8 @@ export async function modelStep(
     );
     return response;
   } finally {
-    if (authorized > 0) await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd);
+    const stop = authorized > 0 ? await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd) : undefined;
+    if (stop) await deps.onLastStoppedCall?.(ctx.ref, stop);
   }
 }
 

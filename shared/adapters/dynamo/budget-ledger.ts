@@ -2,18 +2,23 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } fr
 import { keys } from '#shared/adapters/dynamo/keys';
 import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { isConditionFailure, requireTenant, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
-import { AuthError, BudgetExceededError } from '#shared/domain/errors';
+import { AuthError, BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
-import type { BudgetLedger, JobCharge, UsageSummary } from '#shared/ports/ledger';
+import type { BudgetLedger, CallStop, JobCharge, UsageSummary } from '#shared/ports/ledger';
+
+const stopReason = (stop: unknown): string => (stop as CallStop).reason ?? (stop as CallStop).status;
 
 /**
  * How long a settlement's marker stays on the tenant item. Settling runs again only when a Lambda is
  * retried or two paths close the same job at once, both within seconds; older markers are trimmed.
  */
 const SETTLE_MARKER_TTL_MS = 3600_000;
+
+/** How long a stopped job waits for its calls in flight: the longest a Lambda lives (15 min). */
+const STOP_GRACE_MS = 15 * 60_000;
 
 /**
  * Budgets and usage in the single table: the tenant's balance on its item (`TENANT#<tenantId>` /
@@ -104,10 +109,11 @@ export class DynamoBudgetLedger implements BudgetLedger {
           new UpdateCommand({
             TableName: this.tableName,
             Key: this.budgetKey(ref),
-            UpdateExpression: 'SET remainingUsd = remainingUsd - :a',
+            // inFlight counts the call until completeCall: a stop waits for it before settling.
+            UpdateExpression: 'SET remainingUsd = remainingUsd - :a ADD inFlight :one',
             ConditionExpression:
-              'attribute_exists(pk) AND remainingUsd >= :a AND attribute_not_exists(charge)',
-            ExpressionAttributeValues: { ':a': amount },
+              'attribute_exists(pk) AND remainingUsd >= :a AND attribute_not_exists(charge) AND attribute_not_exists(stopped)',
+            ExpressionAttributeValues: { ':a': amount, ':one': 1 },
           }),
         );
         return amount;
@@ -116,6 +122,9 @@ export class DynamoBudgetLedger implements BudgetLedger {
       }
       const budget = await this.getBudget(ref);
       if (!budget) return 0; // a job without a budget (local runs of `parl run`)
+      if (budget.stopped) {
+        throw new CallsStoppedError(`the job's model calls were stopped (${stopReason(budget.stopped)})`);
+      }
       if (budget.charge) {
         throw new BudgetExceededError('the job has already been settled; no further model calls', {
           requiredUsd: amount,
@@ -140,21 +149,49 @@ export class DynamoBudgetLedger implements BudgetLedger {
     });
   }
 
-  async completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<void> {
-    if (authorizedUsd <= 0) return;
+  async completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<CallStop | undefined> {
+    if (authorizedUsd <= 0) return undefined;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.budgetKey(ref),
-          UpdateExpression: 'SET remainingUsd = remainingUsd + :d',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(charge)',
-          ExpressionAttributeValues: { ':d': usd(authorizedUsd - actualUsd) },
+          UpdateExpression: 'SET remainingUsd = remainingUsd + :d ADD inFlight :minus',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':d': usd(authorizedUsd - actualUsd), ':minus': -1 },
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      const budget = out.Attributes ?? {};
+      // The last call of a stopped job: its caller closes the job (settling every call made).
+      const last = budget.stopped && Number(budget.inFlight ?? 0) <= 0 && !budget.charge;
+      return last ? (budget.stopped as CallStop) : undefined;
     } catch (error) {
-      // Settled meanwhile: settlement charged from the step records, so there is nothing to return.
       if (!isConditionFailure(error)) throw error;
+      return undefined;
+    }
+  }
+
+  async stopCalls(ref: JobRef, stop: CallStop): Promise<number> {
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.budgetKey(ref),
+          UpdateExpression: 'SET stopped = if_not_exists(stopped, :stop)',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':stop': { ...stop, at: new Date().toISOString() } },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const stopped = out.Attributes?.stopped as { at?: string } | undefined;
+      // A call still counted long after the stop died with its Lambda (a timeout mid-call): it
+      // will never end, so it must not hold the job open.
+      if (Date.now() - Date.parse(stopped?.at ?? '') > STOP_GRACE_MS) return 0;
+      return Math.max(0, Number(out.Attributes?.inFlight ?? 0));
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return 0; // a job without a budget record: no call is counted
     }
   }
 
