@@ -69,6 +69,10 @@ export function numberArg(args: BenchArgs, name: string, fallback: number): numb
   return n;
 }
 
+/** The arithmetic mean; NaN for no values. */
+export const mean = (xs: number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+
 export const median = (xs: number[]): number => {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);

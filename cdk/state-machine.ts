@@ -27,6 +27,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import {
+  type CatchProps,
   Chain,
   Choice,
   Condition,
@@ -154,38 +155,7 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   });
   plan.addCatch(finalizeFailure, toFinalize);
 
-  const fanOut = {
-    maxConcurrencyPath: '$.maxConcurrency',
-    itemSelector: {
-      jobId: JsonPath.stringAt('$.jobId'),
-      tenantId: JsonPath.stringAt('$.tenantId'),
-      stage: JsonPath.numberAt('$.stage'),
-      agentId: JsonPath.stringAt('$$.Map.Item.Value.agentId'),
-      subtaskIds: JsonPath.listAt('$$.Map.Item.Value.subtaskIds'),
-    },
-    resultPath: '$.subagentResults',
-  };
-  const subagents = MapState.jsonPath(s, STATE_NAMES.subagents, {
-    ...fanOut,
-    itemsPath: '$.agents',
-    comment: 'Runs the sub-agents in parallel (inline, up to 40 at once)',
-  });
-  subagents.itemProcessor(subagentProcessor(s, functions.subagent, ''));
-  subagents.addCatch(finalizeFailure, toFinalize);
-
-  const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
-    ...fanOut,
-    // The plan's item list in S3: no state payload limit on the number of sub-agents.
-    itemReader: new S3JsonItemReader({
-      bucketNamePath: JsonPath.stringAt('$.items.bucket'),
-      key: JsonPath.stringAt('$.items.key'),
-    }),
-    comment: 'Runs the sub-agents as child executions (above the inline limits)',
-    mapExecutionType: StateMachineType.STANDARD,
-    label: DISTRIBUTED_MAP_LABEL,
-  });
-  subagentsDistributed.itemProcessor(subagentProcessor(s, functions.subagent, 'D'));
-  subagentsDistributed.addCatch(finalizeFailure, toFinalize);
+  const { subagents, subagentsDistributed } = fanOutMaps(s, functions.subagent, finalizeFailure, toFinalize);
 
   const aggregate = invokeTask(s, STATE_NAMES.aggregate, functions.aggregate, {
     comment: 'Computes the measures and reward, synthesizes the answer, stores the result',
@@ -218,6 +188,51 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   subagentsDistributed.next(aggregate);
   aggregate.next(jobOutcome);
   return Chain.start(plan).next(chooseFanOut);
+}
+
+/**
+ * The two Map states over the plan's assignments: inline (`$.agents` in the state) and distributed
+ * (the item list in S3); the same item shape, result path and catch.
+ */
+function fanOutMaps(
+  s: Construct,
+  subagent: WorkflowFunctions['subagent'],
+  finalizeFailure: IChainable,
+  toFinalize: CatchProps,
+): { subagents: MapState; subagentsDistributed: DistributedMap } {
+  const fanOut = {
+    maxConcurrencyPath: '$.maxConcurrency',
+    itemSelector: {
+      jobId: JsonPath.stringAt('$.jobId'),
+      tenantId: JsonPath.stringAt('$.tenantId'),
+      stage: JsonPath.numberAt('$.stage'),
+      agentId: JsonPath.stringAt('$$.Map.Item.Value.agentId'),
+      subtaskIds: JsonPath.listAt('$$.Map.Item.Value.subtaskIds'),
+    },
+    resultPath: '$.subagentResults',
+  };
+  const subagents = MapState.jsonPath(s, STATE_NAMES.subagents, {
+    ...fanOut,
+    itemsPath: '$.agents',
+    comment: 'Runs the sub-agents in parallel (inline, up to 40 at once)',
+  });
+  subagents.itemProcessor(subagentProcessor(s, subagent, ''));
+  subagents.addCatch(finalizeFailure, toFinalize);
+
+  const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
+    ...fanOut,
+    // The plan's item list in S3: no state payload limit on the number of sub-agents.
+    itemReader: new S3JsonItemReader({
+      bucketNamePath: JsonPath.stringAt('$.items.bucket'),
+      key: JsonPath.stringAt('$.items.key'),
+    }),
+    comment: 'Runs the sub-agents as child executions (above the inline limits)',
+    mapExecutionType: StateMachineType.STANDARD,
+    label: DISTRIBUTED_MAP_LABEL,
+  });
+  subagentsDistributed.itemProcessor(subagentProcessor(s, subagent, 'D'));
+  subagentsDistributed.addCatch(finalizeFailure, toFinalize);
+  return { subagents, subagentsDistributed };
 }
 
 /**

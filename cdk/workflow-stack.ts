@@ -156,27 +156,7 @@ export class WorkflowStack extends Stack {
       'PARL aggregate: measures, reward, result',
     ).bindItemsBucket(props.items.bucket, props.items.writeItemsPolicy);
 
-    const logs = new LogGroup(this, 'WorkflowLogs', {
-      // The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy small.
-      logGroupName: `/aws/vendedlogs/states/${this.stackName}-Workflow`,
-      retention: RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stateMachine = new StateMachine(this, 'Workflow', {
-      stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(
-        buildWorkflowDefinition(this, {
-          plan: this.plan,
-          subagent: this.subagent,
-          aggregate: this.aggregate,
-        }),
-      ),
-      tracingEnabled: true,
-      // State payloads carry ids and references only (large data lives in DynamoDB), so logging
-      // execution data is safe and makes failed executions readable.
-      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
-      timeout: Duration.hours(2),
-    });
+    this.stateMachine = this.workflow();
     // The Distributed Map's ItemReader gets the plan's item list (its bucket comes from the state).
     this.stateMachine.role.addManagedPolicy(props.items.readItemsPolicy);
     this.acknowledgeStateMachineFindings();
@@ -198,6 +178,31 @@ export class WorkflowStack extends Stack {
     const monitored = this.monitor(props);
     this.alarms = monitored.alarms;
     this.dashboard = monitored.dashboard;
+  }
+
+  /** The job state machine: the workflow definition over plan, subagent and aggregate, logged and traced. */
+  private workflow(): StateMachine {
+    const logs = new LogGroup(this, 'WorkflowLogs', {
+      // The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy small.
+      logGroupName: `/aws/vendedlogs/states/${this.stackName}-Workflow`,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    return new StateMachine(this, 'Workflow', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(
+        buildWorkflowDefinition(this, {
+          plan: this.plan,
+          subagent: this.subagent,
+          aggregate: this.aggregate,
+        }),
+      ),
+      tracingEnabled: true,
+      // State payloads carry ids and references only (large data lives in DynamoDB), so logging
+      // execution data is safe and makes failed executions readable.
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
+      timeout: Duration.hours(2),
+    });
   }
 
   /** The alarms (every one notifies `props.alarmTopic`) and the dashboard over everything above. */

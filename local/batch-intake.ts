@@ -9,7 +9,8 @@
  */
 import type { Context } from 'aws-lambda';
 import { createBatchHandler } from '#lambdas/batch/handler';
-import type { LocalEventSource, LocalEvents, LocalHandler, LocalQueue } from '#local/emulators/events';
+import type { LocalEventSource, LocalQueue } from '#local/emulators/event-resources';
+import type { LocalEvents, LocalHandler } from '#local/emulators/events';
 import { readBatchStatus } from '#shared/adapters/aws/sqs';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import type { AppConfig } from '#shared/config';

@@ -44,15 +44,9 @@ function subagentRate(steps: readonly StepRecord[], windowMs: number): number {
   return span > 0 ? ((starts.length - 1) / span) * windowMs : Number.NaN;
 }
 
-export async function limitsSuite(args: BenchArgs): Promise<void> {
-  const installations = numberArg(args, 'installations', 100);
-  const windowMs = numberArg(args, 'window-ms', 60_000);
-  const tier0WindowMs = numberArg(args, 'tier0-window-ms', 600);
-  const latencyScale = numberArg(args, 'latency-scale', 1);
-  const seed = numberArg(args, 'seed', 1);
-  const wanted = (args.scenarios ?? 'seed-key,tier0,unknown').split(',');
-
-  const all: Scenario[] = [
+/** The scenarios, with the seed key's window and the compressed tier-0 window. */
+function scenariosOf(windowMs: number, tier0WindowMs: number): Scenario[] {
+  return [
     {
       name: 'seed-key',
       label: '600 RPM, 50 in flight',
@@ -82,71 +76,26 @@ export async function limitsSuite(args: BenchArgs): Promise<void> {
       rpm: undefined,
     },
   ];
+}
+
+type Params = { installations: number; latencyScale: number; seed: number };
+
+export async function limitsSuite(args: BenchArgs): Promise<void> {
+  const installations = numberArg(args, 'installations', 100);
+  const windowMs = numberArg(args, 'window-ms', 60_000);
+  const tier0WindowMs = numberArg(args, 'tier0-window-ms', 600);
+  const latencyScale = numberArg(args, 'latency-scale', 1);
+  const seed = numberArg(args, 'seed', 1);
+  const wanted = (args.scenarios ?? 'seed-key,tier0,unknown').split(',');
+  const all = scenariosOf(windowMs, tier0WindowMs);
   const scenarios = all.filter((s) => wanted.includes(s.name));
   if (scenarios.length === 0) {
     console.error(`bench: --scenarios must name some of ${all.map((s) => s.name).join(', ')}`);
     process.exit(2);
   }
-
   const rows = [];
-  for (const scenario of scenarios) {
-    // A compressed window compresses the model's latency alike, so limits and latency keep their ratio.
-    const scale = latencyScale * (scenario.windowMs / 60_000);
-    const stack = await EmbeddedStack.boot({
-      simulator: { seed, latencyScale: scale, verdictErrorRate: 0.03, limits: scenario.limits },
-      env: scenario.env,
-    });
-    try {
-      const request = parseJobRequest(bmaDemoRequest(installations, seed), { maxSubagentsCap: 1000 });
-      const { job, steps } = await stack.run(request);
-      const sim = stack.simulator!.stats();
-      const seen = stack.simulator!.providerStats();
-      const m = job.metrics;
-      if (!m?.provider) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
-      const { first, last } = {
-        first: seen.limits.firstAdmittedAt ?? 0,
-        last: seen.limits.lastAdmittedAt ?? 0,
-      };
-      // Admitted requests per window over the span they were sent in (n − 1 gaps between n starts).
-      const perWindow =
-        last > first ? ((seen.limits.admitted - 1) / (last - first)) * scenario.windowMs : Number.NaN;
-      const limiter = createRateLimiter(stack.config, 'simulator', createDynamoDocumentClient(stack.config));
-      const ceiling = limiter ? (await limiter.snapshot()).state.ceiling : Number.NaN;
-      const subRate = subagentRate(steps, scenario.windowMs);
-      const row = {
-        scenario: scenario.name,
-        latencyScale: scale,
-        subagentRequestsPerWindow: subRate,
-        label: scenario.label,
-        windowMs: scenario.windowMs,
-        compressed: scenario.windowMs !== 60_000 ? 60_000 / scenario.windowMs : 1,
-        status: job.status,
-        requestsPerWindow: perWindow,
-        fractionOfRpm: scenario.rpm ? subRate / scenario.rpm : null,
-        maxRequestsInOneWindow: seen.limits.maxRequestsPerWindow,
-        maxInFlight: sim.maxInFlight,
-        meanInFlight: seen.limits.meanAdmittedInFlight,
-        limiterCeiling: ceiling,
-        rateLimited: seen.limits.rateLimited,
-        retries: m.provider.retries,
-        calls: m.provider.calls,
-        simulatorChatRequests: seen.chatRequests,
-        failedSubagents: m.subagents.spawned - m.subagents.completed,
-        rFinish: m.rFinish,
-        wallClockMs: m.wallClockMs,
-        tokensMatch:
-          m.tokens.input === sim.promptTokens &&
-          m.tokens.output === sim.completionTokens &&
-          m.tokens.cachedInput === sim.cachedTokens,
-        steps: steps.length,
-      };
-      rows.push(row);
-      process.stderr.write(`${scenario.name}: ${job.status} in ${m.wallClockMs} ms\n`);
-    } finally {
-      await stack.close();
-    }
-  }
-
+  for (const scenario of scenarios)
+    rows.push(await runScenario(scenario, { installations, latencyScale, seed }));
   const result = {
     suite: 'limits',
     at: new Date().toISOString(),
@@ -154,6 +103,76 @@ export async function limitsSuite(args: BenchArgs): Promise<void> {
     params: { installations, windowMs, tier0WindowMs, latencyScale, seed },
     rows,
   };
+  printRows(rows);
+  console.log(
+    `${installations} sub-agents per scenario, latency scale ${latencyScale} (× the window's compression), seed ${seed}. "achieved RPM (job)" = requests the simulator admitted per window over the span they were sent in; "(sub-agents)" = the same over the sub-agent phase, from the job's steps (the final orchestrator call must wait for every sub-agent whatever the limits); "% of RPM limit" uses the latter. A COMPRESSED window means the provider's "minute" (limiter and simulator alike) and the model's latency were shortened by that factor.`,
+  );
+  saveResult(args, 'limits', result);
+}
+
+/** Runs the demo on a stack whose simulator plays the scenario's provider; returns its row. */
+async function runScenario(scenario: Scenario, params: Params) {
+  const { installations, latencyScale, seed } = params;
+  // A compressed window compresses the model's latency alike, so limits and latency keep their ratio.
+  const scale = latencyScale * (scenario.windowMs / 60_000);
+  const stack = await EmbeddedStack.boot({
+    simulator: { seed, latencyScale: scale, verdictErrorRate: 0.03, limits: scenario.limits },
+    env: scenario.env,
+  });
+  try {
+    const request = parseJobRequest(bmaDemoRequest(installations, seed), { maxSubagentsCap: 1000 });
+    const { job, steps } = await stack.run(request);
+    const sim = stack.simulator!.stats();
+    const seen = stack.simulator!.providerStats();
+    const m = job.metrics;
+    if (!m?.provider) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
+    const { first, last } = {
+      first: seen.limits.firstAdmittedAt ?? 0,
+      last: seen.limits.lastAdmittedAt ?? 0,
+    };
+    // Admitted requests per window over the span they were sent in (n − 1 gaps between n starts).
+    const perWindow =
+      last > first ? ((seen.limits.admitted - 1) / (last - first)) * scenario.windowMs : Number.NaN;
+    const limiter = createRateLimiter(stack.config, 'simulator', createDynamoDocumentClient(stack.config));
+    const ceiling = limiter ? (await limiter.snapshot()).state.ceiling : Number.NaN;
+    const subRate = subagentRate(steps, scenario.windowMs);
+    const row = {
+      scenario: scenario.name,
+      latencyScale: scale,
+      subagentRequestsPerWindow: subRate,
+      label: scenario.label,
+      windowMs: scenario.windowMs,
+      compressed: scenario.windowMs !== 60_000 ? 60_000 / scenario.windowMs : 1,
+      status: job.status,
+      requestsPerWindow: perWindow,
+      fractionOfRpm: scenario.rpm ? subRate / scenario.rpm : null,
+      maxRequestsInOneWindow: seen.limits.maxRequestsPerWindow,
+      maxInFlight: sim.maxInFlight,
+      meanInFlight: seen.limits.meanAdmittedInFlight,
+      limiterCeiling: ceiling,
+      rateLimited: seen.limits.rateLimited,
+      retries: m.provider.retries,
+      calls: m.provider.calls,
+      simulatorChatRequests: seen.chatRequests,
+      failedSubagents: m.subagents.spawned - m.subagents.completed,
+      rFinish: m.rFinish,
+      wallClockMs: m.wallClockMs,
+      tokensMatch:
+        m.tokens.input === sim.promptTokens &&
+        m.tokens.output === sim.completionTokens &&
+        m.tokens.cachedInput === sim.cachedTokens,
+      steps: steps.length,
+    };
+    process.stderr.write(`${scenario.name}: ${job.status} in ${m.wallClockMs} ms\n`);
+    return row;
+  } finally {
+    await stack.close();
+  }
+}
+
+type Row = Awaited<ReturnType<typeof runScenario>>;
+
+function printRows(rows: Row[]): void {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
   printTable([
     [
@@ -191,8 +210,4 @@ export async function limitsSuite(args: BenchArgs): Promise<void> {
       r.tokensMatch ? 'yes' : 'NO',
     ]),
   ]);
-  console.log(
-    `${installations} sub-agents per scenario, latency scale ${latencyScale} (× the window's compression), seed ${seed}. "achieved RPM (job)" = requests the simulator admitted per window over the span they were sent in; "(sub-agents)" = the same over the sub-agent phase, from the job's steps (the final orchestrator call must wait for every sub-agent whatever the limits); "% of RPM limit" uses the latter. A COMPRESSED window means the provider's "minute" (limiter and simulator alike) and the model's latency were shortened by that factor.`,
-  );
-  saveResult(args, 'limits', result);
 }

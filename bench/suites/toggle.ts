@@ -18,7 +18,7 @@ import { EmbeddedStack } from '#local/runtime';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobMetrics } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
-import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
+import { type BenchArgs, mean, numberArg, printTable, saveResult } from '../common';
 
 interface Row {
   run: string;
@@ -27,8 +27,6 @@ interface Row {
   metrics: JobMetrics;
 }
 
-const mean = (xs: number[]): number =>
-  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 export async function toggleSuite(args: BenchArgs): Promise<void> {
@@ -52,27 +50,8 @@ export async function toggleSuite(args: BenchArgs): Promise<void> {
   });
   const tag = new Date().toISOString().replace(/[:.]/g, '-');
   const rows: Row[] = [];
-  const runJobs = async (run: string, count: number, extra: Record<string, unknown>) => {
-    for (let i = 1; i <= count; i++) {
-      const request = parseJobRequest(
-        {
-          ...bmaDemoRequest(installations, seed + i),
-          taskClass: 'bench-toggle',
-          maxSubagents: installations,
-          itemsPerAgent: 1,
-          ...extra,
-        },
-        { maxSubagentsCap: 1000 },
-      );
-      const { job } = await stack.run(request, undefined, `bench-toggle-${run}-${tag}`);
-      if (!job.metrics) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
-      const budget = job.plan?.budget?.budget ?? 0;
-      rows.push({ run, index: i, budget, metrics: job.metrics });
-      process.stderr.write(
-        `${run} #${i}: budget ${budget} output tokens ${job.metrics.tokens.output} r_perf ${job.metrics.rPerf?.toFixed(3)}\n`,
-      );
-    }
-  };
+  const runJobs = (run: string, count: number, extra: Record<string, unknown>) =>
+    runToggleJobs({ stack, rows, installations, seed, tag }, run, count, extra);
   try {
     await runJobs('without', jobs, { policy: 'greedy', toggle: false });
     await runJobs('with', jobs, { policy: 'greedy' });
@@ -85,7 +64,45 @@ export async function toggleSuite(args: BenchArgs): Promise<void> {
     await stack.close();
   }
 
-  const summary = ['without', 'with', 'small'].map((run) => {
+  const summary = summarize(rows);
+  const [without, withToggle, small] = summary as [
+    (typeof summary)[0],
+    (typeof summary)[0],
+    (typeof summary)[0],
+  ];
+  const reduction = 1 - withToggle.outputTokens / without.outputTokens;
+  const perfDiff = withToggle.meanRPerf - without.meanRPerf;
+  printSummary(summary, smallBudget);
+  const met = { tokens: reduction >= 0.25, perf: Math.abs(perfDiff) <= 0.02 };
+  console.log(
+    `output tokens ${(reduction * 100).toFixed(1)} % fewer with TOGGLE → "≥ 25 %": ${met.tokens ? 'MET' : 'NOT MET'}` +
+      `\nr_perf with − without = ${perfDiff.toFixed(4)} → "within 0.02": ${met.perf ? 'MET' : 'NOT MET'}` +
+      `\na budget of ${smallBudget} without TOGGLE: r_perf ${small.meanRPerf.toFixed(4)} (the trade-off: too small a budget costs quality)`,
+  );
+  saveResult(args, 'toggle', {
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, node: process.version },
+    params: { jobs, installations, latencyScale, seed, smallBudget, reasoning },
+    environment,
+    summary,
+    reduction,
+    perfDiff,
+    met,
+    jobs: rows.map((r) => ({
+      run: r.run,
+      index: r.index,
+      budget: r.budget,
+      output: r.metrics.tokens.output,
+      rPerf: r.metrics.rPerf,
+    })),
+  } as { at: string });
+}
+
+type Summary = ReturnType<typeof summarize>;
+
+/** Each run's totals and means. */
+function summarize(rows: Row[]) {
+  return ['without', 'with', 'small'].map((run) => {
     const rs = rows.filter((r) => r.run === run);
     return {
       run,
@@ -99,13 +116,9 @@ export async function toggleSuite(args: BenchArgs): Promise<void> {
       costUsd: sum(rs.map((r) => r.metrics.costUsd)),
     };
   });
-  const [without, withToggle, small] = summary as [
-    (typeof summary)[0],
-    (typeof summary)[0],
-    (typeof summary)[0],
-  ];
-  const reduction = 1 - withToggle.outputTokens / without.outputTokens;
-  const perfDiff = withToggle.meanRPerf - without.meanRPerf;
+}
+
+function printSummary(summary: Summary, smallBudget: number): void {
   printTable([
     [
       'run',
@@ -130,27 +143,33 @@ export async function toggleSuite(args: BenchArgs): Promise<void> {
       s.costUsd.toFixed(4),
     ]),
   ]);
-  const met = { tokens: reduction >= 0.25, perf: Math.abs(perfDiff) <= 0.02 };
-  console.log(
-    `output tokens ${(reduction * 100).toFixed(1)} % fewer with TOGGLE → "≥ 25 %": ${met.tokens ? 'MET' : 'NOT MET'}` +
-      `\nr_perf with − without = ${perfDiff.toFixed(4)} → "within 0.02": ${met.perf ? 'MET' : 'NOT MET'}` +
-      `\na budget of ${smallBudget} without TOGGLE: r_perf ${small.meanRPerf.toFixed(4)} (the trade-off: too small a budget costs quality)`,
-  );
-  saveResult(args, 'toggle', {
-    at: new Date().toISOString(),
-    machine: { cpus: cpus().length, node: process.version },
-    params: { jobs, installations, latencyScale, seed, smallBudget, reasoning },
-    environment,
-    summary,
-    reduction,
-    perfDiff,
-    met,
-    jobs: rows.map((r) => ({
-      run: r.run,
-      index: r.index,
-      budget: r.budget,
-      output: r.metrics.tokens.output,
-      rPerf: r.metrics.rPerf,
-    })),
-  } as { at: string });
+}
+
+/** Runs `count` jobs of one run, a new data set each, and records their rows. */
+async function runToggleJobs(
+  ctx: { stack: EmbeddedStack; rows: Row[]; installations: number; seed: number; tag: string },
+  run: string,
+  count: number,
+  extra: Record<string, unknown>,
+): Promise<void> {
+  const { stack, rows, installations, seed, tag } = ctx;
+  for (let i = 1; i <= count; i++) {
+    const request = parseJobRequest(
+      {
+        ...bmaDemoRequest(installations, seed + i),
+        taskClass: 'bench-toggle',
+        maxSubagents: installations,
+        itemsPerAgent: 1,
+        ...extra,
+      },
+      { maxSubagentsCap: 1000 },
+    );
+    const { job } = await stack.run(request, undefined, `bench-toggle-${run}-${tag}`);
+    if (!job.metrics) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
+    const budget = job.plan?.budget?.budget ?? 0;
+    rows.push({ run, index: i, budget, metrics: job.metrics });
+    process.stderr.write(
+      `${run} #${i}: budget ${budget} output tokens ${job.metrics.tokens.output} r_perf ${job.metrics.rPerf?.toFixed(3)}\n`,
+    );
+  }
 }

@@ -90,28 +90,48 @@ export class BatchIntake extends Construct {
   constructor(scope: Construct, id: string, props: BatchIntakeProps = {}) {
     super(scope, id);
 
+    const queues = this.createQueues();
+    this.deadLetterQueue = queues.deadLetterQueue;
+    this.queue = queues.queue;
+    this.dlqAlarm = queues.dlqAlarm;
+    this.bucket = this.createUploadsBucket();
+    this.bucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.queue), {
+      prefix: INCOMING_PREFIX,
+    });
+    this.acknowledgeNotificationsHandler();
+
+    const policies = this.createPolicies();
+    this.readUploadsPolicy = policies.readUploads;
+    this.writeItemsPolicy = policies.writeItems;
+    this.readItemsPolicy = policies.readItems;
+
+    this.schedule = props.schedule ? this.recurringJob(props.schedule) : undefined;
+  }
+
+  /** The batch queue, its DLQ, and the alarm on the DLQ. */
+  private createQueues(): { deadLetterQueue: Queue; queue: Queue; dlqAlarm: Alarm } {
     // SQS-managed keys: S3 notifications and EventBridge cannot send to a queue encrypted with the AWS managed KMS key.
-    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+    const deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    Validations.of(this.deadLetterQueue).acknowledge({
+    Validations.of(deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is the dead-letter queue of the batch queue',
     });
-    this.queue = new Queue(this, 'Queue', {
+    const queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(BATCH_FUNCTION_TIMEOUT.toSeconds() * BATCH_VISIBILITY_FACTOR),
       retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: BATCH_MAX_RECEIVE_COUNT },
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: BATCH_MAX_RECEIVE_COUNT },
     });
 
-    this.dlqAlarm = new Alarm(this, 'DeadLetterAlarm', {
+    const dlqAlarm = new Alarm(this, 'DeadLetterAlarm', {
       alarmDescription:
         'Batch messages that failed three times (unparseable, unknown tenant, invalid request) are in the DLQ',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
         period: Duration.minutes(1),
         statistic: 'Maximum',
       }),
@@ -120,7 +140,11 @@ export class BatchIntake extends Construct {
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+    return { deadLetterQueue, queue, dlqAlarm };
+  }
 
+  /** The uploads bucket (incoming/ for uploads, items/ for the Distributed Map) and its access-log bucket. */
+  private createUploadsBucket(): Bucket {
     const accessLogs = new Bucket(this, 'UploadsAccessLogs', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
@@ -132,7 +156,7 @@ export class BatchIntake extends Construct {
       id: 'AwsSolutions-S1',
       reason: 'This bucket receives the server access logs of the uploads bucket; logging it would recurse',
     });
-    this.bucket = new Bucket(this, 'Uploads', {
+    return new Bucket(this, 'Uploads', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       encryption: BucketEncryption.S3_MANAGED,
@@ -145,14 +169,17 @@ export class BatchIntake extends Construct {
         { prefix: ITEMS_PREFIX, expiration: Duration.days(7) },
       ],
     });
-    this.bucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.queue), {
-      prefix: INCOMING_PREFIX,
-    });
-    this.acknowledgeNotificationsHandler();
+  }
 
+  /** Reading uploads; writing and reading the item lists. */
+  private createPolicies(): {
+    readUploads: ManagedPolicy;
+    writeItems: ManagedPolicy;
+    readItems: ManagedPolicy;
+  } {
     // Defined here, next to the bucket, so its finding names the bucket by logical id; the
     // workflow stack attaches it to the batch function's role.
-    this.readUploadsPolicy = new ManagedPolicy(this, 'ReadUploads', {
+    const readUploads = new ManagedPolicy(this, 'ReadUploads', {
       description: 'Read the batch uploads under incoming/',
       statements: [
         new PolicyStatement({
@@ -162,7 +189,7 @@ export class BatchIntake extends Construct {
       ],
     });
     const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
-    Validations.of(this.readUploadsPolicy).acknowledge({
+    Validations.of(readUploads).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${INCOMING_PREFIX}*]`,
       reason:
         'Uploads are named by tenant and file under incoming/; the function reads any of them, only them',
@@ -170,23 +197,22 @@ export class BatchIntake extends Construct {
 
     // The Distributed Map's item lists share the bucket under items/ (no notification there).
     const items = this.bucket.arnForObjects(`${ITEMS_PREFIX}*`);
-    this.writeItemsPolicy = new ManagedPolicy(this, 'WriteItems', {
+    const writeItems = new ManagedPolicy(this, 'WriteItems', {
       description: 'Write the Distributed Map item lists under items/',
       statements: [new PolicyStatement({ actions: ['s3:PutObject'], resources: [items] })],
     });
-    this.readItemsPolicy = new ManagedPolicy(this, 'ReadItems', {
+    const readItems = new ManagedPolicy(this, 'ReadItems', {
       description: 'Read the Distributed Map item lists under items/',
       statements: [new PolicyStatement({ actions: ['s3:GetObject'], resources: [items] })],
     });
-    for (const policy of [this.writeItemsPolicy, this.readItemsPolicy]) {
+    for (const policy of [writeItems, readItems]) {
       Validations.of(policy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ITEMS_PREFIX}*]`,
         reason:
           'Item lists are named by tenant, job and stage under items/; one role writes them, the state machine reads them',
       });
     }
-
-    this.schedule = props.schedule ? this.recurringJob(props.schedule) : undefined;
+    return { readUploads, writeItems, readItems };
   }
 
   /** The stack's bucket-notifications handler (a CDK-provided custom resource) has one accepted finding. */

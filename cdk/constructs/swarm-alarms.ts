@@ -51,6 +51,17 @@ export interface SwarmAlarmsProps {
   readonly executionEndedDlq: IQueue;
 }
 
+/** A Sum of one of the service's own metrics (Powertools EMF, the service dimension). */
+function serviceMetricSum(service: string, metricName: string, period: Duration): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { [SERVICE_DIMENSION]: service },
+    statistic: 'Sum',
+    period,
+  });
+}
+
 /**
  * The service's alarms (each notifies the alarm topic, through the stack's NotifyOnAlarm aspect):
  * - orchestrator failure: Plan or Aggregate function errors; executions failed, timed out, or
@@ -75,6 +86,7 @@ export class SwarmAlarms extends Construct {
     super(scope, id);
     const period = ALARM_PERIOD;
     const fnErrors = (fn: IFunction) => fn.metricErrors({ period, statistic: 'Sum' });
+    const serviceSum = (metricName: string) => serviceMetricSum(props.service, metricName, period);
 
     this.planErrors = this.atLeast(
       'PlanErrors',
@@ -104,13 +116,7 @@ export class SwarmAlarms extends Construct {
     // function counts only the executions stopped by anyone else.
     this.executionsAborted = this.atLeast(
       'ExecutionsAborted',
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: EXECUTION_METRICS.stopped,
-        dimensionsMap: { [SERVICE_DIMENSION]: props.service },
-        statistic: 'Sum',
-        period,
-      }),
+      serviceSum(EXECUTION_METRICS.stopped),
       ALARM_THRESHOLDS.executions,
       'Job executions were stopped by someone other than their tenant',
     );
@@ -134,13 +140,7 @@ export class SwarmAlarms extends Construct {
     );
     this.circuitOpen = this.atLeast(
       'ProviderCircuitOpen',
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: PROVIDER_METRICS.circuitOpen,
-        dimensionsMap: { [SERVICE_DIMENSION]: props.service },
-        statistic: 'Sum',
-        period,
-      }),
+      serviceSum(PROVIDER_METRICS.circuitOpen),
       ALARM_THRESHOLDS.circuitOpen,
       'The model provider kept failing: its circuit is open and model calls are refused',
     );

@@ -83,7 +83,19 @@ export class TenantApi extends Construct {
         tracingEnabled: true,
       },
     });
-    // The gateway's own answers (no key, bad key, revoked key, throttled…) in the API's error shape.
+    this.addGatewayResponses();
+    this.authorizer = new RequestAuthorizer(this, 'KeyAuthorizer', {
+      handler: this.authorizerFunction,
+      identitySources: [IdentitySource.header('x-api-key')],
+      resultsCacheTtl: AUTHORIZER_CACHE_TTL,
+    });
+    this.addRoutes();
+
+    this.acknowledge(props.stateMachine);
+  }
+
+  /** The gateway's own answers (no key, bad key, revoked key, throttled…) in the API's error shape. */
+  private addGatewayResponses(): void {
     for (const [id, type, code] of [
       ['Unauthorized', ResponseType.UNAUTHORIZED, 'unauthorized'],
       ['AccessDenied', ResponseType.ACCESS_DENIED, 'forbidden'],
@@ -99,11 +111,10 @@ export class TenantApi extends Construct {
         },
       });
     }
-    this.authorizer = new RequestAuthorizer(this, 'KeyAuthorizer', {
-      handler: this.authorizerFunction,
-      identitySources: [IdentitySource.header('x-api-key')],
-      resultsCacheTtl: AUTHORIZER_CACHE_TTL,
-    });
+  }
+
+  /** One method per route of API_ROUTES on the `api` Lambda; job submission validates its body. */
+  private addRoutes(): void {
     const validator = new RequestValidator(this, 'BodyValidator', {
       restApi: this.api,
       validateRequestBody: true,
@@ -161,7 +172,10 @@ export class TenantApi extends Construct {
         });
       }
     }
+  }
 
+  /** cdk-nag findings this API answers by design. */
+  private acknowledge(stateMachine: StateMachine): void {
     Validations.of(this.api).acknowledge(
       {
         id: 'AwsSolutions-APIG3',
@@ -173,7 +187,7 @@ export class TenantApi extends Construct {
         reason: 'The AWS managed policy API Gateway needs to write execution logs to CloudWatch',
       },
     );
-    const smLogicalId = Stack.of(this).getLogicalId(props.stateMachine.node.defaultChild as CfnElement);
+    const smLogicalId = Stack.of(this).getLogicalId(stateMachine.node.defaultChild as CfnElement);
     Validations.of(this.handler).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smLogicalId}"}]}]}:*]`,
       reason: 'The API describes and stops the executions of the job state machine only (one per job)',

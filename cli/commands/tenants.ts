@@ -61,15 +61,32 @@ function weightsFlag(raw: string | undefined): RewardWeights | undefined {
 
 const publicTenant = ({ keyHash: _hash, ...rest }: Tenant) => rest;
 
-export async function tenantsCommand(
-  argv: string[],
-  open: (dataDir: string) => Promise<LocalData> = openLocalData,
-): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help')) {
-    process.stdout.write(`${TENANTS_HELP}\n`);
-    return 0;
-  }
+const WITH_TENANT = [
+  'set-budget',
+  'set-max-subagents',
+  'set-anneal',
+  'set-weights',
+  'revoke',
+  'rotate-key',
+  'reactivate',
+];
+
+/** The checked arguments of a `parl tenants` command. */
+interface TenantsArgs {
+  sub: string;
+  json: boolean;
+  dataDir: string;
+  cap: number;
+  tenantId?: string;
+  name?: string;
+  budget?: number;
+  max?: number;
+  annealJobs?: number;
+  weights?: RewardWeights;
+}
+
+/** Parses and checks every flag of `parl tenants <sub>` before anything is opened; throws UsageError. */
+function parseTenantsArgs(sub: string, rest: string[]): TenantsArgs {
   const parsed = parseFlags(
     rest,
     {
@@ -84,139 +101,75 @@ export async function tenantsCommand(
     { allowPositionals: true },
   );
   const { values: v, str } = parsed;
-  const json = v.json === true;
   const cap = loadConfig({ ...process.env, TABLE_NAME: 'unused' }).maxSubagentsCap;
-  const tenantArg = (): string => {
-    const id = parsed.positionals[0];
-    if (!id) throw new UsageError(`parl tenants ${sub} needs a tenant id (see parl tenants list)`);
-    return id;
-  };
-  const budgetFlag = (): number => {
-    const b = numberFlag('budget-usd', str('budget-usd'), 0, 1_000_000);
-    if (b === undefined) throw new UsageError(`parl tenants ${sub} needs --budget-usd <dollars>`);
-    return b;
-  };
-  const maxFlag = (required: boolean): number | undefined => {
-    const raw = str('max-subagents');
-    if (raw === undefined) {
-      if (required) throw new UsageError(`parl tenants ${sub} needs --max-subagents N`);
-      return undefined;
-    }
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > cap) {
-      throw new UsageError(`--max-subagents must be an integer from 1 to ${cap}, got "${raw}"`);
-    }
-    return n;
-  };
-  const withTenant = [
-    'set-budget',
-    'set-max-subagents',
-    'set-anneal',
-    'set-weights',
-    'revoke',
-    'rotate-key',
-    'reactivate',
-  ];
-  if (sub !== 'create' && sub !== 'list' && !withTenant.includes(sub)) {
-    throw new UsageError(`unknown tenants command "${sub}" (create, list, ${withTenant.join(', ')})`);
+  if (sub !== 'create' && sub !== 'list' && !WITH_TENANT.includes(sub)) {
+    throw new UsageError(`unknown tenants command "${sub}" (create, list, ${WITH_TENANT.join(', ')})`);
   }
-  // Check every flag before opening anything.
   const name = str('name');
   if (sub === 'create' && !name) throw new UsageError('parl tenants create needs --name <name>');
-  const budget = sub === 'create' || sub === 'set-budget' ? budgetFlag() : undefined;
-  const max = maxFlag(sub === 'set-max-subagents');
+  const budget = sub === 'create' || sub === 'set-budget' ? budgetFlag(sub, str('budget-usd')) : undefined;
+  const max = maxFlag(sub, str('max-subagents'), cap);
   const annealJobs = intFlag('anneal-jobs', str('anneal-jobs'), 0, 1_000_000);
   if (sub === 'set-anneal' && annealJobs === undefined)
     throw new UsageError('parl tenants set-anneal needs --anneal-jobs N (0 = off)');
   const weights = weightsFlag(str('weights'));
   if (sub === 'set-weights' && weights === undefined)
     throw new UsageError('parl tenants set-weights needs --weights λ1,λ2,λ3 (e.g. 0.4,0.35,0.25)');
-  const tenantId = withTenant.includes(sub) ? tenantArg() : undefined;
+  const tenantId = parsed.positionals[0];
+  if (WITH_TENANT.includes(sub) && !tenantId) {
+    throw new UsageError(`parl tenants ${sub} needs a tenant id (see parl tenants list)`);
+  }
+  return {
+    sub,
+    json: v.json === true,
+    dataDir: dataDirOf(str('data-dir')),
+    cap,
+    ...(WITH_TENANT.includes(sub) ? { tenantId } : {}),
+    ...(name === undefined ? {} : { name }),
+    ...(budget === undefined ? {} : { budget }),
+    ...(max === undefined ? {} : { max }),
+    ...(annealJobs === undefined ? {} : { annealJobs }),
+    ...(weights === undefined ? {} : { weights }),
+  };
+}
 
-  const data = await open(dataDirOf(str('data-dir')));
+function budgetFlag(sub: string, raw: string | undefined): number {
+  const b = numberFlag('budget-usd', raw, 0, 1_000_000);
+  if (b === undefined) throw new UsageError(`parl tenants ${sub} needs --budget-usd <dollars>`);
+  return b;
+}
+
+/** `--max-subagents N` within 1..cap; required by set-max-subagents. */
+function maxFlag(sub: string, raw: string | undefined, cap: number): number | undefined {
+  if (raw === undefined) {
+    if (sub === 'set-max-subagents') throw new UsageError(`parl tenants ${sub} needs --max-subagents N`);
+    return undefined;
+  }
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > cap) {
+    throw new UsageError(`--max-subagents must be an integer from 1 to ${cap}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** `parl tenants <command>`: on the running `parl serve` of the data directory, else on its files. */
+export async function tenantsCommand(
+  argv: string[],
+  open: (dataDir: string) => Promise<LocalData> = openLocalData,
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help')) {
+    process.stdout.write(`${TENANTS_HELP}\n`);
+    return 0;
+  }
+  const args = parseTenantsArgs(sub, rest);
+  const data = await open(args.dataDir);
   const tenants = new DynamoTenantStore(data.doc, data.tableName);
   const out = (text: string, doc: unknown) =>
-    process.stdout.write(`${json ? JSON.stringify(doc, null, 2) : text}\n`);
+    process.stdout.write(`${args.json ? JSON.stringify(doc, null, 2) : text}\n`);
   try {
-    switch (sub) {
-      case 'create': {
-        const { tenant, apiKey } = await createTenant(
-          { tenants, maxSubagentsCap: cap },
-          {
-            name: name as string,
-            budgetUsd: budget as number,
-            maxSubagents: max ?? Math.min(100, cap),
-            ...(annealJobs === undefined ? {} : { annealJobs }),
-            ...(weights === undefined ? {} : { weights }),
-          },
-        );
-        out(
-          `tenant ${tenant.tenantId} created (${tenant.name}, budget ${money(tenant.budgetUsd)}, max ${tenant.maxSubagents} sub-agents)\napi key: ${apiKey}\n(shown once: only its hash is stored)`,
-          { tenantId: tenant.tenantId, apiKey },
-        );
-        return 0;
-      }
-      case 'list': {
-        const all: Tenant[] = [];
-        let cursor: string | undefined;
-        do {
-          const page = await tenants.listTenants({ limit: 100, ...(cursor ? { cursor } : {}) });
-          all.push(...page.items);
-          cursor = page.nextCursor;
-        } while (cursor);
-        out(
-          all.length
-            ? all.map(tenantLine).join('\n')
-            : 'no tenants yet (parl tenants create --name <n> --budget-usd <x>)',
-          {
-            tenants: all.map(publicTenant),
-          },
-        );
-        return 0;
-      }
-      case 'set-budget': {
-        const current = await tenants.getTenant(tenantId as string);
-        if (!current) throw new UsageError(`no tenant ${tenantId}`);
-        const updated = await tenants.adjustBudget(
-          tenantId as string,
-          (budget as number) - current.budgetUsd,
-        );
-        out(tenantLine(updated), publicTenant(updated));
-        return 0;
-      }
-      case 'set-max-subagents': {
-        const updated = await tenants.updateSettings(tenantId as string, { maxSubagents: max as number });
-        out(tenantLine(updated), publicTenant(updated));
-        return 0;
-      }
-      case 'set-weights': {
-        const updated = await tenants.updateSettings(tenantId as string, { weights });
-        out(tenantLine(updated), publicTenant(updated));
-        return 0;
-      }
-      case 'set-anneal': {
-        const updated = await tenants.updateSettings(tenantId as string, {
-          annealJobs: annealJobs as number,
-        });
-        out(tenantLine(updated), publicTenant(updated));
-        return 0;
-      }
-      case 'revoke': {
-        await tenants.revokeKey(tenantId as string);
-        out(`tenant ${tenantId}: key revoked`, { tenantId, status: 'REVOKED' });
-        return 0;
-      }
-      default: {
-        const apiKey = await rotateApiKey({ tenants }, tenantId as string, {
-          reactivate: sub === 'reactivate',
-        });
-        out(`tenant ${tenantId}: new api key: ${apiKey}\n(shown once; the old key no longer works)`, {
-          tenantId,
-          apiKey,
-        });
-        return 0;
-      }
-    }
+    await runTenants(tenants, args, out);
+    return 0;
   } catch (error) {
     if (error instanceof ParlError && !(error instanceof UsageError)) {
       throw new UsageError(error.message, { cause: error });
@@ -224,5 +177,76 @@ export async function tenantsCommand(
     throw error;
   } finally {
     await data.close();
+  }
+}
+
+/** Every tenant, page by page. */
+async function allTenants(tenants: DynamoTenantStore): Promise<Tenant[]> {
+  const all: Tenant[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await tenants.listTenants({ limit: 100, ...(cursor ? { cursor } : {}) });
+    all.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return all;
+}
+
+/** Does the command; prints its text (or with --json its document) through `out`. */
+async function runTenants(
+  tenants: DynamoTenantStore,
+  args: TenantsArgs,
+  out: (text: string, doc: unknown) => void,
+): Promise<void> {
+  const { cap } = args;
+  const tenantId = args.tenantId as string;
+  const updated = (t: Tenant) => out(tenantLine(t), publicTenant(t));
+  switch (args.sub) {
+    case 'create': {
+      const { tenant, apiKey } = await createTenant(
+        { tenants, maxSubagentsCap: cap },
+        {
+          name: args.name as string,
+          budgetUsd: args.budget as number,
+          maxSubagents: args.max ?? Math.min(100, cap),
+          ...(args.annealJobs === undefined ? {} : { annealJobs: args.annealJobs }),
+          ...(args.weights === undefined ? {} : { weights: args.weights }),
+        },
+      );
+      return out(
+        `tenant ${tenant.tenantId} created (${tenant.name}, budget ${money(tenant.budgetUsd)}, max ${tenant.maxSubagents} sub-agents)\napi key: ${apiKey}\n(shown once: only its hash is stored)`,
+        { tenantId: tenant.tenantId, apiKey },
+      );
+    }
+    case 'list': {
+      const all = await allTenants(tenants);
+      return out(
+        all.length
+          ? all.map(tenantLine).join('\n')
+          : 'no tenants yet (parl tenants create --name <n> --budget-usd <x>)',
+        { tenants: all.map(publicTenant) },
+      );
+    }
+    case 'set-budget': {
+      const current = await tenants.getTenant(tenantId);
+      if (!current) throw new UsageError(`no tenant ${tenantId}`);
+      return updated(await tenants.adjustBudget(tenantId, (args.budget as number) - current.budgetUsd));
+    }
+    case 'set-max-subagents':
+      return updated(await tenants.updateSettings(tenantId, { maxSubagents: args.max as number }));
+    case 'set-weights':
+      return updated(await tenants.updateSettings(tenantId, { weights: args.weights }));
+    case 'set-anneal':
+      return updated(await tenants.updateSettings(tenantId, { annealJobs: args.annealJobs as number }));
+    case 'revoke':
+      await tenants.revokeKey(tenantId);
+      return out(`tenant ${tenantId}: key revoked`, { tenantId, status: 'REVOKED' });
+    default: {
+      const apiKey = await rotateApiKey({ tenants }, tenantId, { reactivate: args.sub === 'reactivate' });
+      return out(`tenant ${tenantId}: new api key: ${apiKey}\n(shown once; the old key no longer works)`, {
+        tenantId,
+        apiKey,
+      });
+    }
   }
 }

@@ -119,6 +119,17 @@ function serveStatic(site: StaticSite, req: IncomingMessage, res: ServerResponse
   return true;
 }
 
+/** What the gateway knows of a request once it matched a route. */
+interface GatewayRequest {
+  route: { path: string; public?: boolean };
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  pathParameters: Record<string, string> | null;
+  requestId: string;
+}
+
 async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
   const method = (req.method ?? 'GET').toUpperCase();
@@ -134,52 +145,82 @@ async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse)
     gatewayError(res, 413, 'payload_too_large', `the request is larger than ${MAX_PAYLOAD_BYTES} bytes`);
     return;
   }
-  const headers = singleValues(req.headers);
-  const query = Object.fromEntries(url.searchParams.entries());
-  const pathParameters = hit.m?.groups ? { ...hit.m.groups } : null;
-  const requestId = randomUUID();
-  const methodArn = `arn:aws:execute-api:${LOCAL_REGION}:000000000000:${API_ID}/${STAGE}/${method}${url.pathname}`;
+  const request: GatewayRequest = {
+    route: hit.route,
+    url,
+    method,
+    headers: singleValues(req.headers),
+    query: Object.fromEntries(url.searchParams.entries()),
+    pathParameters: hit.m?.groups ? { ...hit.m.groups } : null,
+    requestId: randomUUID(),
+  };
+  const authorizerContext = hit.route.public ? null : await authorize(stack, request, res);
+  if (authorizerContext === 'answered') return;
+  const event = proxyEvent(request, req, body, authorizerContext);
+  const out = (await stack.invoke('api', event)) as APIGatewayProxyResult;
+  res.writeHead(out.statusCode, {
+    ...(out.headers as Record<string, string>),
+    'x-amzn-requestid': request.requestId,
+  });
+  res.end(out.body);
+}
 
-  let authorizerContext: Record<string, unknown> | null = null;
-  if (!hit.route.public) {
-    const apiKey = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-api-key')?.[1];
-    if (!apiKey) {
-      // The identity source is missing: API Gateway answers 401 without calling the authorizer.
-      gatewayError(res, 401, 'unauthorized', 'the x-api-key header is missing');
-      return;
-    }
-    let result: APIGatewayAuthorizerResult;
-    try {
-      result = (await stack.invoke('authorizer', {
-        type: 'REQUEST',
-        methodArn,
-        resource: hit.route.path,
-        path: url.pathname,
-        httpMethod: method,
-        headers,
-        queryStringParameters: query,
-        pathParameters,
-        requestContext: { requestId, stage: STAGE, apiId: API_ID, resourcePath: hit.route.path },
-      })) as APIGatewayAuthorizerResult;
-    } catch (error) {
-      // API Gateway's contract, not ours: an authorizer that fails with exactly "Unauthorized" means 401.
-      if ((error as Error).message === 'Unauthorized') {
-        gatewayError(res, 401, 'unauthorized', 'the API key is not valid');
-      } else {
-        gatewayError(res, 500, 'internal', 'the authorizer failed');
-      }
-      return;
-    }
-    const allowed = result.policyDocument.Statement.some((s) => 'Effect' in s && s.Effect === 'Allow');
-    if (!allowed) {
-      gatewayError(res, 403, 'forbidden', 'the API key is not allowed to access this resource');
-      return;
-    }
-    authorizerContext = { ...(result.context ?? {}), principalId: result.principalId };
+/**
+ * Runs the REQUEST authorizer as API Gateway does; returns its context, or 'answered' when the
+ * gateway already answered (401 without a key or for "Unauthorized", 403 on Deny, 500 on failure).
+ */
+async function authorize(
+  stack: ApiHost,
+  request: GatewayRequest,
+  res: ServerResponse,
+): Promise<Record<string, unknown> | 'answered'> {
+  const { route, url, method, headers, requestId } = request;
+  const apiKey = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-api-key')?.[1];
+  if (!apiKey) {
+    // The identity source is missing: API Gateway answers 401 without calling the authorizer.
+    gatewayError(res, 401, 'unauthorized', 'the x-api-key header is missing');
+    return 'answered';
   }
+  let result: APIGatewayAuthorizerResult;
+  try {
+    result = (await stack.invoke('authorizer', {
+      type: 'REQUEST',
+      methodArn: `arn:aws:execute-api:${LOCAL_REGION}:000000000000:${API_ID}/${STAGE}/${method}${url.pathname}`,
+      resource: route.path,
+      path: url.pathname,
+      httpMethod: method,
+      headers,
+      queryStringParameters: request.query,
+      pathParameters: request.pathParameters,
+      requestContext: { requestId, stage: STAGE, apiId: API_ID, resourcePath: route.path },
+    })) as APIGatewayAuthorizerResult;
+  } catch (error) {
+    // API Gateway's contract, not ours: an authorizer that fails with exactly "Unauthorized" means 401.
+    if ((error as Error).message === 'Unauthorized') {
+      gatewayError(res, 401, 'unauthorized', 'the API key is not valid');
+    } else {
+      gatewayError(res, 500, 'internal', 'the authorizer failed');
+    }
+    return 'answered';
+  }
+  const allowed = result.policyDocument.Statement.some((s) => 'Effect' in s && s.Effect === 'Allow');
+  if (!allowed) {
+    gatewayError(res, 403, 'forbidden', 'the API key is not allowed to access this resource');
+    return 'answered';
+  }
+  return { ...(result.context ?? {}), principalId: result.principalId };
+}
 
-  const event: APIGatewayProxyEvent = {
-    resource: hit.route.path,
+/** The REST API's Lambda proxy event for the request. */
+function proxyEvent(
+  request: GatewayRequest,
+  req: IncomingMessage,
+  body: Buffer,
+  authorizer: Record<string, unknown> | null,
+): APIGatewayProxyEvent {
+  const { route, url, method, headers, query } = request;
+  return {
+    resource: route.path,
     path: url.pathname,
     httpMethod: method,
     headers,
@@ -189,31 +230,25 @@ async function handle(stack: ApiHost, req: IncomingMessage, res: ServerResponse)
       Object.keys(query).length > 0
         ? Object.fromEntries([...url.searchParams.keys()].map((k) => [k, url.searchParams.getAll(k)]))
         : null,
-    pathParameters,
+    pathParameters: request.pathParameters,
     stageVariables: null,
     body: body.length > 0 ? body.toString('utf8') : null,
     isBase64Encoded: false,
     requestContext: {
       accountId: '000000000000',
       apiId: API_ID,
-      authorizer: authorizerContext,
+      authorizer,
       httpMethod: method,
       identity: {
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
       } as APIGatewayProxyEvent['requestContext']['identity'],
       path: `/${STAGE}${url.pathname}`,
       protocol: `HTTP/${req.httpVersion}`,
-      requestId,
+      requestId: request.requestId,
       requestTimeEpoch: Date.now(),
       resourceId: API_ID,
-      resourcePath: hit.route.path,
+      resourcePath: route.path,
       stage: STAGE,
     },
   };
-  const out = (await stack.invoke('api', event)) as APIGatewayProxyResult;
-  res.writeHead(out.statusCode, {
-    ...(out.headers as Record<string, string>),
-    'x-amzn-requestid': requestId,
-  });
-  res.end(out.body);
 }

@@ -111,24 +111,6 @@ export function toTrajectory(
 ): Trajectory {
   const plan = job.plan;
   const m = job.metrics;
-  const stages = stageTotals(steps).map((t) => {
-    const own = steps.filter((s) => s.stage === t.stage);
-    const sub = [...t.subSteps.values()];
-    const subMs = [...t.subMs.values()];
-    const starts = own.map((s) => s.startedAt).sort();
-    const ends = own.map((s) => s.endedAt).sort();
-    return {
-      stage: t.stage,
-      mainSteps: t.mainSteps,
-      subSteps: sub.reduce((a, b) => a + b, 0),
-      maxSubSteps: Math.max(0, ...sub),
-      agents: sub.length,
-      criticalPathMs: t.mainMs + Math.max(0, ...subMs),
-      sequentialMs: t.mainMs + subMs.reduce((a, b) => a + b, 0),
-      ...(starts[0] ? { startedAt: starts[0] } : {}),
-      ...(ends.length > 0 ? { endedAt: ends[ends.length - 1] } : {}),
-    };
-  });
   return {
     version: TRAJECTORY_VERSION,
     tenantId: job.tenantId,
@@ -145,34 +127,8 @@ export function toTrajectory(
       limits: { ...limits, ...(job.maxWidth === undefined ? {} : { tenantMaxSubagents: job.maxWidth }) },
       ...(plan?.policy?.policyVersion === undefined ? {} : { policyVersion: plan.policy.policyVersion }),
     },
-    actions: {
-      decomposition: { subtasks: plan?.subtasks ?? 0, by: plan?.decomposedBy ?? 'none' },
-      width: plan?.policy?.width ?? plan?.maxConcurrency ?? 0,
-      itemsPerAgent: plan?.itemsPerAgent ?? 1,
-      agents: (plan?.earlierAgents ?? 0) + (plan?.agents ?? 0),
-      mapMode: plan?.mapMode ?? 'none',
-      ...(plan?.budget
-        ? {
-            outputTokenBudget: {
-              full: plan.budget.fullBudget,
-              used: plan.budget.budget,
-              reduced: plan.budget.reduced,
-            },
-          }
-        : {}),
-      stages: plan?.stage ?? 0,
-      ...(plan?.policy
-        ? {
-            policy: {
-              mode: plan.policy.mode,
-              ...(plan.policy.armId ? { armId: plan.policy.armId } : {}),
-              ...(plan.policy.reason ? { reason: plan.policy.reason } : {}),
-              pinned: plan.policy.pinned,
-            },
-          }
-        : {}),
-    },
-    stages,
+    actions: actionsOf(plan),
+    stages: stagesOf(steps),
     reward: m
       ? {
           rPARL: m.reward,
@@ -195,5 +151,58 @@ export function toTrajectory(
           }
         : {}),
     },
+  };
+}
+
+/** Each stage's steps and times. */
+function stagesOf(steps: Awaited<ReturnType<StepRecorder['listSteps']>>): Trajectory['stages'] {
+  return stageTotals(steps).map((t) => {
+    const own = steps.filter((s) => s.stage === t.stage);
+    const sub = [...t.subSteps.values()];
+    const subMs = [...t.subMs.values()];
+    const starts = own.map((s) => s.startedAt).sort();
+    const ends = own.map((s) => s.endedAt).sort();
+    return {
+      stage: t.stage,
+      mainSteps: t.mainSteps,
+      subSteps: sub.reduce((a, b) => a + b, 0),
+      maxSubSteps: Math.max(0, ...sub),
+      agents: sub.length,
+      criticalPathMs: t.mainMs + Math.max(0, ...subMs),
+      sequentialMs: t.mainMs + subMs.reduce((a, b) => a + b, 0),
+      ...(starts[0] ? { startedAt: starts[0] } : {}),
+      ...(ends.length > 0 ? { endedAt: ends[ends.length - 1] } : {}),
+    };
+  });
+}
+
+/** What the orchestrator chose: decomposition, fan-out, Map mode, budget, stages, policy. */
+function actionsOf(plan: JobRecord['plan']): Trajectory['actions'] {
+  return {
+    decomposition: { subtasks: plan?.subtasks ?? 0, by: plan?.decomposedBy ?? 'none' },
+    width: plan?.policy?.width ?? plan?.maxConcurrency ?? 0,
+    itemsPerAgent: plan?.itemsPerAgent ?? 1,
+    agents: (plan?.earlierAgents ?? 0) + (plan?.agents ?? 0),
+    mapMode: plan?.mapMode ?? 'none',
+    ...(plan?.budget
+      ? {
+          outputTokenBudget: {
+            full: plan.budget.fullBudget,
+            used: plan.budget.budget,
+            reduced: plan.budget.reduced,
+          },
+        }
+      : {}),
+    stages: plan?.stage ?? 0,
+    ...(plan?.policy
+      ? {
+          policy: {
+            mode: plan.policy.mode,
+            ...(plan.policy.armId ? { armId: plan.policy.armId } : {}),
+            ...(plan.policy.reason ? { reason: plan.policy.reason } : {}),
+            pinned: plan.policy.pinned,
+          },
+        }
+      : {}),
   };
 }
