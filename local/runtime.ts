@@ -76,6 +76,19 @@ export interface JobEvents {
   ended?(ref: JobRef): void;
 }
 
+export interface ProgressEvent {
+  jobId: string;
+  status: string;
+  agents: number;
+  finishedAgents: number;
+  elapsedMs: number;
+}
+
+export interface JobOutcome {
+  job: JobRecord;
+  steps: StepRecord[];
+}
+
 /** The parts of a started {@link EmbeddedStack}. */
 interface EmbeddedStackParts {
   app: SynthesizedApp;
