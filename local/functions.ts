@@ -114,12 +114,15 @@ export async function startFunctions(
   return { functions, configs, config: first };
 }
 
-/** A function's environment: the template's, without the secret's ARN, with the local parts on top. */
+/**
+ * A function's environment: the template's, without the secret's ARN and the CORS origin (the
+ * CloudFront site's; locally the page comes from the API's own origin), with the local parts on top.
+ */
 function functionEnvironment(
   templateEnv: Record<string, string>,
   opts: LocalFunctionsOptions,
 ): Record<string, string> {
-  const { MOONSHOT_API_KEY_SECRET_ARN: _secret, ...env } = templateEnv;
+  const { MOONSHOT_API_KEY_SECRET_ARN: _secret, PARL_CORS_ORIGIN: _cors, ...env } = templateEnv;
   return {
     ...env,
     AWS_REGION: LOCAL_REGION,

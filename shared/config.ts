@@ -52,6 +52,8 @@ export interface AppConfig {
   itemsBucket: string | undefined;
   /** Largest request body the API accepts. */
   apiMaxBodyBytes: number;
+  /** The one browser origin the API answers with CORS headers (the dashboard site); unset: none. */
+  corsOrigin: string | undefined;
   /** The fan-out policy: reward annealing (λ1, λ2 → 0 over this many jobs; 0 = off) and its seed. */
   policy: { annealJobs: number; seed: number };
   /** When TOGGLE lowers the output-token budget. */
@@ -88,6 +90,19 @@ const required = (env: Env, name: string): string => {
 const optional = (env: Env, name: string): string | undefined => {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v;
+};
+
+/** PARL_CORS_ORIGIN: one origin (`https://host[:port]`, or http on loopback), no path, no wildcard. */
+const corsOrigin = (env: Env): string | undefined => {
+  const raw = optional(env, 'PARL_CORS_ORIGIN');
+  if (raw === undefined) return undefined;
+  if (!/^(https:\/\/[a-z0-9.-]+|http:\/\/(127\.0\.0\.1|localhost))(:\d{1,5})?$/.test(raw)) {
+    throw new ConfigError(
+      'PARL_CORS_ORIGIN',
+      `must be one origin such as https://d123.cloudfront.net, got "${raw}"`,
+    );
+  }
+  return raw;
 };
 
 const positiveInt = (env: Env, name: string, fallback: number): number => {
@@ -226,5 +241,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     s3Endpoint: optional(env, 'S3_ENDPOINT'),
     itemsBucket: optional(env, 'ITEMS_BUCKET'),
     apiMaxBodyBytes: positiveInt(env, 'PARL_API_MAX_BODY_BYTES', 1_048_576),
+    corsOrigin: corsOrigin(env),
   };
 }

@@ -6,6 +6,7 @@
 import { type BenchSuite, COMMON_OPTIONS } from '../common';
 import { abSuite } from './ab';
 import { batchSuite } from './batch';
+import { dashboardSuite } from './dashboard';
 import { learningSuite } from './learning';
 import { limiterSuite } from './limiter';
 import { limitsSuite } from './limits';
@@ -120,6 +121,14 @@ export const SUITES: Record<string, BenchSuite> = {
       seed: SEED,
     },
     run: batchSuite,
+  },
+  dashboard: {
+    about: "a 1,000-sub-agent job's page in headless Chromium: navigation → timeline drawn",
+    options: {
+      installations: 'N sub-agents (one installation each) in the job (default 1000)',
+      reps: 'N page loads (default 5)',
+    },
+    run: dashboardSuite,
   },
 };
 

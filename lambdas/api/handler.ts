@@ -14,7 +14,7 @@ import { acceptJob } from '#shared/use-cases/accept-job';
 import { cancelJob, type JobProgress, jobProgress, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
 import { type ApiDeps, apiDeps, fromEnvironment } from '#shared/wiring';
-import { header, httpErrors, json } from './http';
+import { corsForOrigin, header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
 
 type Event = APIGatewayProxyEvent;
@@ -209,6 +209,7 @@ export function createApiHandler(
   return middy<Event, Result, Error, Context>()
     .use(injectLambdaContext(logger))
     .use(observe(telemetry))
+    .use(corsForOrigin(async () => (await deps()).config.corsOrigin))
     .use(httpErrors({ logger }))
     .handler(httpRouterHandler({ routes }) as unknown as (event: Event, context: Context) => Promise<Result>);
 }

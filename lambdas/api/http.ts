@@ -94,3 +94,24 @@ export const httpErrors = (opts: {
   };
   return { onError: httpErrorsOnError };
 };
+
+/**
+ * CORS for the one origin the deployment allows (the dashboard site; `config.corsOrigin`): its
+ * answers, errors included, carry `Access-Control-Allow-Origin` for that origin only, and none
+ * without one. Registered before {@link httpErrors}, so it runs after it on errors. The preflight
+ * (OPTIONS) is API Gateway's. Not @middy/http-cors: the origin comes from the lazily loaded config.
+ */
+export const corsForOrigin = (
+  origin: () => Promise<string | undefined>,
+): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => {
+  const addCorsHeaders = async (request: { response?: APIGatewayProxyResult | null }) => {
+    const allowed = await origin().catch(() => undefined);
+    if (!allowed || !request.response) return;
+    request.response.headers = {
+      ...request.response.headers,
+      'access-control-allow-origin': allowed,
+      vary: 'Origin',
+    };
+  };
+  return { after: addCorsHeaders, onError: addCorsHeaders };
+};

@@ -62,7 +62,7 @@ describe('the dashboard of parl serve, in headless Chromium', () => {
     server = await startServer(opts, () => {});
     key = decodeURIComponent(new URL(server.dashboardUrl).hash.replace('#key=', ''));
     browser = await launchChromium();
-  });
+  }, 300_000); // boots the stack and builds the page: minutes on a loaded machine
   afterAll(async () => {
     await browser?.close();
     await server?.close();

@@ -16,6 +16,8 @@ describe('loadConfig', () => {
     [{ TABLE_NAME: 'Data', MOONSHOT_BASE_URL: 'not a url' }, 'MOONSHOT_BASE_URL'],
     [{ TABLE_NAME: 'Data', PARL_SUBAGENT_STEP_BUDGET: '0' }, 'PARL_SUBAGENT_STEP_BUDGET'],
     [{ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: 'ten' }, 'PARL_MAX_SUBAGENTS_CAP'],
+    [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: '*' }, 'PARL_CORS_ORIGIN'],
+    [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: 'https://d1.cloudfront.net/index.html' }, 'PARL_CORS_ORIGIN'],
     [
       { TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: '10', PARL_DEFAULT_MAX_SUBAGENTS: '20' },
       'PARL_DEFAULT_MAX_SUBAGENTS',
@@ -23,6 +25,13 @@ describe('loadConfig', () => {
   ])('fails fast on %j naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^${variable}:`));
+  });
+
+  it('reads the one CORS origin of the dashboard site, none by default', () => {
+    expect(loadConfig({ TABLE_NAME: 'Data' }).corsOrigin).toBeUndefined();
+    expect(loadConfig({ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: 'https://d1.cloudfront.net' }).corsOrigin).toBe(
+      'https://d1.cloudfront.net',
+    );
   });
 
   it('keeps the default width within a smaller cap', () => {
