@@ -1,6 +1,7 @@
 /** What every `parl` command shares: the usage error and flag parsers. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ParlError } from '#shared/domain/errors';
+import { closest } from './suggest';
 
 /**
  * Bad command-line input: printed as one message, exit code 2, nothing started. The one error
@@ -43,6 +44,15 @@ export const numberFlag = (
   return n;
 };
 
+/** `unknown option --tenat; did you mean --tenant?` for parseArgs' unknown-option error, else undefined. */
+function unknownOption(error: unknown, options: NonNullable<ParseArgsConfig['options']>): string | undefined {
+  if ((error as { code?: string }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
+  const flag = /Unknown option '(-{1,2}[^']+)'/.exec((error as Error).message)?.[1];
+  if (flag === undefined) return undefined;
+  const hit = closest(flag.replace(/^-+/, ''), Object.keys(options));
+  return `unknown option ${flag}${hit ? `; did you mean --${hit}?` : ''}`;
+}
+
 /** Parsed flags: the values, the positionals, and a string flag by name (undefined when absent). */
 export interface ParsedFlags {
   values: Record<string, string | boolean | undefined>;
@@ -65,7 +75,7 @@ export function parseFlags(
       options,
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = unknownOption(error, options) ?? (error instanceof Error ? error.message : String(error));
     throw new UsageError(opts.usage ? `${message}; ${opts.usage}` : message, { cause: error });
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;

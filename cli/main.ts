@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { batchCommand } from '#cli/commands/batch/index';
-import { policyCommand } from '#cli/commands/policy';
+import { jobsCommand } from '#cli/commands/jobs/index';
+import { POLICY_HELP, policyCommand } from '#cli/commands/policy';
 import { probeCommand } from '#cli/commands/probe';
 import { serveCommand } from '#cli/commands/serve';
 import { stackCommand } from '#cli/commands/stack';
 import { tenantsCommand } from '#cli/commands/tenants';
-import { trajectoriesCommand } from '#cli/commands/trajectories';
+import { TRAJECTORIES_HELP, trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics } from '#shared/domain/measures';
@@ -13,6 +14,7 @@ import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
+import { dropSqliteWarning, logsToStderr } from './console';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {
@@ -24,6 +26,7 @@ import {
   providerLine,
 } from './provider-flags';
 import { takeStackFlags } from './stack';
+import { didYouMean } from './suggest';
 
 export { UsageError };
 
@@ -37,6 +40,7 @@ Usage:
                              one JSON line per finished job, for offline RL
   parl serve [options]       the REST API on loopback, state in .parl/ (parl serve --help)
   parl tenants <command>     create tenants, budgets and API keys (parl tenants --help)
+  parl jobs <command>        list|show|steps|watch|cancel|trace a tenant's jobs on parl serve (parl jobs --help)
   parl batch submit <file>   send a JSONL/CSV file through the batch queue or uploads bucket (parl batch --help)
   parl batch status          queue depth, in flight, DLQ depth and jobs started of the batch intake
   parl probe [--base-url URL --model M] [--requests 100] [--concurrency 100]
@@ -44,7 +48,8 @@ Usage:
   parl --stack <name> [--region R] <command>
                              tenants, policy, trajectories and outputs of a deployed stack
                              (parl --stack <name> help)
-  parl help                  this text
+  parl help [command]        this text, or a command's (as parl <command> --help)
+  parl --version             the version
 
 Options of run:
   --task "<text>"            a free-text task; the orchestrator decomposes it
@@ -255,9 +260,13 @@ export function textReport(outcome: JobOutcome): string {
   const lines = [
     `PARL Swarm · job ${job.jobId} · ${job.status} (${job.request.mode}; ${plan})`,
     ...(job.error ? [`  reason      ${job.error}`] : []),
-    `  steps       CriticalSteps ${m.criticalSteps} vs SequentialSteps ${m.sequentialSteps} → step speedup ${fmt(m.stepSpeedup, 1)}×`,
-    `  time        wall-clock ${int(m.wallClockMs)} ms vs critical path ${int(m.criticalPathMs)} ms → overhead ${fmt(m.overhead, 2)} (sequential ${int(m.sequentialMs)} ms)`,
-    `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
+    ...(m.unscoredReason
+      ? [`  unscored    ${m.unscoredReason}: no speedup, reward or flags (${m.sequentialSteps} failed steps)`]
+      : [
+          `  steps       CriticalSteps ${m.criticalSteps} vs SequentialSteps ${m.sequentialSteps} → step speedup ${fmt(m.stepSpeedup, 1)}×`,
+          `  time        wall-clock ${int(m.wallClockMs)} ms vs critical path ${int(m.criticalPathMs)} ms → overhead ${fmt(m.overhead, 2)} (sequential ${int(m.sequentialMs)} ms)`,
+          `  reward      r_parallel ${fmt(m.rParallel)} · r_finish ${fmt(m.rFinish)} · r_perf ${m.rPerf === null ? 'unscored' : fmt(m.rPerf)} → rPARL ${m.reward === null ? 'unscored (no ground truth)' : fmt(m.reward)}  (λ ${m.weights.parallel}/${m.weights.finish}/${m.weights.perf})`,
+        ]),
     `  sub-agents  ${m.subagents.completed} of ${m.subagents.spawned} completed`,
     `  tokens      input ${int(m.tokens.input)} (cached ${int(m.tokens.cachedInput)}) · output ${int(m.tokens.output)} → cost $${m.costUsd.toFixed(4)}`,
     ...(m.aws && m.awsCostUsd !== undefined
@@ -280,24 +289,37 @@ export function textReport(outcome: JobOutcome): string {
     ...(m.flags?.spuriousParallelism ? ['spurious parallelism'] : []),
   ];
   if (flagged.length > 0) lines.push(`  flags       ${flagged.join(', ')}`);
+  const cut = job.result?.summary.cut;
+  if (cut) lines.push(`  cut         ${cut} answer(s) cut at the output-token limit (finish_reason length)`);
   const answer = job.result?.answer?.trim();
   if (answer) lines.push(`  answer      ${answer.split('\n').slice(0, 6).join('\n              ')}`);
   return lines.join('\n');
 }
 
-function progressPrinter(quiet: boolean): (p: ProgressEvent) => void {
+/** Without a terminal, a progress line at least this often (a heartbeat), and whenever a quarter is done. */
+const HEARTBEAT_MS = 5000;
+
+/** Progress on stderr: one line rewritten on a terminal; else a line per quarter done and a heartbeat. */
+export function progressPrinter(
+  quiet: boolean,
+  out: { isTTY?: boolean; write(text: string): unknown } = process.stderr,
+): (p: ProgressEvent) => void {
   if (quiet) return () => undefined;
-  const tty = process.stderr.isTTY === true;
+  const tty = out.isTTY === true;
   let last = '';
+  let lastAt = 0;
   return (p) => {
     const line =
       p.agents > 0
         ? `${p.status.toLowerCase()} · ${p.finishedAgents}/${p.agents} sub-agents finished · ${(p.elapsedMs / 1000).toFixed(1)} s`
         : `${p.status.toLowerCase()} · planning · ${(p.elapsedMs / 1000).toFixed(1)} s`;
-    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    if (tty) out.write(`\r\x1b[2K${line}`);
     else {
       const key = `${p.status}:${p.agents > 0 ? Math.floor((p.finishedAgents / p.agents) * 4) : -1}`;
-      if (key !== last) process.stderr.write(`${line}\n`);
+      if (key !== last || p.elapsedMs - lastAt >= HEARTBEAT_MS) {
+        out.write(`${line}\n`);
+        lastAt = p.elapsedMs;
+      }
       last = key;
     }
   };
@@ -357,10 +379,20 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   trajectories: trajectoriesCommand,
   serve: serveCommand,
   tenants: (argv) => tenantsCommand(argv),
+  jobs: (argv) => jobsCommand(argv),
 };
+
+/** Commands whose help `main` prints; the others answer `--help` themselves. */
+const HELP_OF: Record<string, string> = { run: HELP, policy: POLICY_HELP, trajectories: TRAJECTORIES_HELP };
+
+const version = () =>
+  (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version;
 
 /** Entry point of `parl` and `npm start`. */
 export async function main(argv: string[]): Promise<number> {
+  dropSqliteWarning();
+  if (argv.includes('--verbose')) logsToStderr();
   if (argv.some((arg) => arg === '--stack' || arg.startsWith('--stack='))) {
     // A deployed stack: the same commands on its resources (cli/commands/stack.ts).
     return await reportErrors(() => {
@@ -369,17 +401,24 @@ export async function main(argv: string[]): Promise<number> {
     });
   }
   const [command, ...rest] = argv;
+  if (command === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) return main([rest[0], '--help']);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`parl ${version()}\n`);
+    return 0;
+  }
   const handler = COMMANDS[command];
   if (!handler) {
-    process.stderr.write(`parl: unknown command "${command}"\n\n${HELP}\n`);
+    const hint = didYouMean(command, Object.keys(COMMANDS));
+    process.stderr.write(`parl: unknown command "${command}"${hint}\n(see parl --help)\n`);
     return 2;
   }
-  if (command === 'run' && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(`${HELP}\n`);
+  const help = HELP_OF[command];
+  if (help && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${help}\n`);
     return 0;
   }
   return await reportErrors(() => handler(rest));

@@ -70,6 +70,12 @@ export interface EmbeddedStackOptions {
   batch?: LocalBatchOptions;
 }
 
+/** Told when a job's execution starts and once it has ended with its job closed (`parl serve` logs them). */
+export interface JobEvents {
+  started?(ref: JobRef): void;
+  ended?(ref: JobRef): void;
+}
+
 export interface ProgressEvent {
   jobId: string;
   status: string;
@@ -116,6 +122,8 @@ export class EmbeddedStack implements WorkflowStarter {
   private readonly table: ReturnType<typeof tableAdapters>;
   /** The batch intake, when started with the `batch` option. */
   batch: LocalBatch | undefined;
+  /** Told of every execution's start and end (set it after boot). */
+  jobEvents: JobEvents = {};
 
   readonly app: SynthesizedApp;
   readonly dynamo: LocalDynamo;
@@ -201,7 +209,11 @@ export class EmbeddedStack implements WorkflowStarter {
         functionConfigs: configs,
         sfnServer,
         events,
-        executions: (s) => workflowExecutions(app, functions, events, (ref, end) => s.closeEnded(ref, end)),
+        executions: (s) =>
+          workflowExecutions(app, functions, events, async (ref, end) => {
+            await s.closeEnded(ref, end);
+            s.jobEvents.ended?.(ref);
+          }),
       });
       refs.stack = stack;
       if (batchModule) {
@@ -226,7 +238,11 @@ export class EmbeddedStack implements WorkflowStarter {
    * start with the same name returns the first execution, as Step Functions does for the same input.
    */
   startExecution(name: string, input: { jobId: string; tenantId: string }): LocalExecution {
-    return this.executions.start(name, input);
+    const known = this.executions.named(name);
+    if (known) return known;
+    const execution = this.executions.start(name, input);
+    this.jobEvents.started?.(input);
+    return execution;
   }
 
   /** A local execution by ARN (DescribeExecution), if this runtime started it. */

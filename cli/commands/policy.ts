@@ -12,6 +12,15 @@ import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-ope
 
 const USAGE = 'usage: parl policy show [--tenant T] [--task-class C] [--json] [--data-dir .parl]';
 
+export const POLICY_HELP = `parl policy show: a tenant's fan-out policies (arms, counts, mean rewards), as GET /v1/policy
+
+${USAGE}
+
+  --tenant T         the tenant (default "local", the tenant of parl run)
+  --task-class C     one task class only
+  --json             one JSON document on stdout
+  --data-dir <dir>   the data directory (default .parl, or PARL_DATA_DIR), through its running parl serve`;
+
 /** The text report of the policies. */
 export function policyText(tenantId: string, policies: readonly PolicyView[]): string {
   if (policies.length === 0) return `tenant ${tenantId}: no policy has learned from a job yet`;

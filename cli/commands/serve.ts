@@ -18,6 +18,7 @@ import {
 import { dashboardSite } from '#dashboard/build';
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { rotateApiKey } from '#shared/use-cases/tenants';
+import { serveJobEvents } from './serve-jobs';
 
 /** Where `npm run bench` writes its reports; the dashboard shows the newest A/B one. */
 const BENCH_RESULTS = new URL('../../bench/results', import.meta.url).pathname;
@@ -39,6 +40,8 @@ Options:
   --batch-visibility-timeout S
                          seconds a failed batch message stays invisible (default 30; the template's
                          360 would keep a poison message 18 minutes from the DLQ)
+  --otlp-endpoint URL    export every ended job's spans over OTLP/HTTP (JSON) to URL
+                         (a collector's base URL, e.g. http://127.0.0.1:4318; /v1/traces is added)
   --verbose              handler logs on stderr
 
 ${PROVIDER_HELP.replace('Provider options of run', 'Provider options')}
@@ -58,6 +61,8 @@ export interface ServeOptions {
   batchVisibilityTimeoutSeconds: number;
   verbose: boolean;
   provider: ProviderChoice;
+  /** Where to export ended jobs' spans (OTLP/HTTP), if anywhere. */
+  otlpEndpoint?: string;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
@@ -70,6 +75,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     'error-rate': { type: 'string' },
     'batch-visibility-timeout': { type: 'string' },
     verbose: { type: 'boolean' },
+    'otlp-endpoint': { type: 'string' },
     ...PROVIDER_FLAG_OPTIONS,
   });
   const { values: v, str } = parsed;
@@ -77,7 +83,12 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   if (!Number.isInteger(port))
     throw new UsageError(`--port must be an integer from 0 to 65535, got "${str('port')}"`);
   const seed = numberFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
+  const otlp = str('otlp-endpoint');
+  if (otlp !== undefined && !URL.canParse(otlp)) {
+    throw new UsageError(`--otlp-endpoint must be a URL such as http://127.0.0.1:4318, got "${otlp}"`);
+  }
   return {
+    ...(otlp !== undefined ? { otlpEndpoint: otlp } : {}),
     port,
     host: str('host') ?? '127.0.0.1',
     dataDir: dataDirOf(str('data-dir')),
@@ -123,6 +134,10 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
   });
+  const exporter = opts.otlpEndpoint
+    ? new (await import('#cli/otel')).OtlpJobExporter(opts.otlpEndpoint)
+    : undefined;
+  stack.jobEvents = serveJobEvents(stack, log, exporter);
   let api: Awaited<ReturnType<typeof startLocalApi>>;
   let dashboardKey: string;
   try {
@@ -169,6 +184,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     close: async () => {
       await api.close();
       await stack.close();
+      await exporter?.shutdown();
       removeServeInfo(opts.dataDir);
     },
   };

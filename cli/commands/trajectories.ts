@@ -14,6 +14,14 @@ import { DEFAULT_CLI_TENANT, dataDirOpener, type StoreOpener } from './store-ope
 const USAGE =
   'usage: parl trajectories export [--tenant T] [--since 2026-01-01T00:00:00Z] [--data-dir .parl]';
 
+export const TRAJECTORIES_HELP = `parl trajectories export: one JSON line per finished job (state, actions, steps, reward), for offline RL
+
+${USAGE}
+
+  --tenant T         the tenant (default "local", the tenant of parl run)
+  --since ISO        only jobs accepted at or after this date or timestamp
+  --data-dir <dir>   the data directory (default .parl, or PARL_DATA_DIR), through its running parl serve`;
+
 /** Builds `parl trajectories` over a table opener; `write` receives each line (stdout by default). */
 export function createTrajectoriesCommand(
   open: StoreOpener,

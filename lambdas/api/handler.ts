@@ -8,9 +8,10 @@ import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telem
 import { API_ROUTES } from '#shared/domain/api-routes';
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
 import { TASK_CLASS_PATTERN, TASK_CLASS_RULE } from '#shared/domain/request';
+import { TERMINAL_STATUSES } from '#shared/domain/types';
 import type { JobRecord } from '#shared/ports/job-store';
 import { acceptJob } from '#shared/use-cases/accept-job';
-import { cancelJob, requireJob } from '#shared/use-cases/jobs';
+import { cancelJob, type JobProgress, jobProgress, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
 import { type ApiDeps, apiDeps, fromEnvironment } from '#shared/wiring';
 import { corsForOrigin, header, httpErrors, json } from './http';
@@ -76,8 +77,8 @@ const links = (jobId: string) => ({
   cancel: `/v1/jobs/${jobId}/cancel`,
 });
 
-/** A job as the API shows it (the stored record without internals, with links). */
-export function jobView(job: JobRecord) {
+/** A job as the API shows it (the stored record without internals, with links and its progress). */
+export function jobView(job: JobRecord, progress?: JobProgress) {
   return {
     jobId: job.jobId,
     status: job.status,
@@ -89,6 +90,7 @@ export function jobView(job: JobRecord) {
     ...(job.metrics ? { metrics: job.metrics } : {}),
     ...(job.result ? { result: job.result } : {}),
     ...(job.error ? { error: job.error } : {}),
+    ...(progress ? { progress } : {}),
     links: links(job.jobId),
   };
 }
@@ -114,8 +116,14 @@ const submit: RouteHandler = async (event, deps) => {
   );
 };
 
-const getJob: RouteHandler = async (event, deps) =>
-  json(200, jobView(await requireJob(deps.store, { tenantId: tenantOf(event), jobId: jobIdOf(event) })));
+const getJob: RouteHandler = async (event, deps) => {
+  const job = await requireJob(deps.store, { tenantId: tenantOf(event), jobId: jobIdOf(event) });
+  return json(200, jobView(job, await jobProgress(deps.steps, job)));
+};
+
+/** A listed job; one still running carries its progress (a finished one has its metrics). */
+const listedJob = async (job: JobRecord, deps: ApiDeps) =>
+  TERMINAL_STATUSES.includes(job.status) ? jobView(job) : jobView(job, await jobProgress(deps.steps, job));
 
 const listJobs: RouteHandler = async (event, deps) => {
   const page = await deps.store.listJobs(tenantOf(event), {
@@ -123,7 +131,7 @@ const listJobs: RouteHandler = async (event, deps) => {
     ...cursorOf(event),
   });
   return json(200, {
-    items: page.items.map(jobView),
+    items: await Promise.all(page.items.map((job) => listedJob(job, deps))),
     ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
   });
 };
@@ -137,7 +145,7 @@ const listSteps: RouteHandler = async (event, deps) => {
 
 const cancel: RouteHandler = async (event, deps) => {
   const job = await cancelJob(deps, { tenantId: tenantOf(event), jobId: jobIdOf(event) });
-  return json(200, jobView(job));
+  return json(200, jobView(job, await jobProgress(deps.steps, job)));
 };
 
 const getUsage: RouteHandler = async (event, deps) => {

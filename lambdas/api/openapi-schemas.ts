@@ -9,6 +9,17 @@ const links = z.object({ self: z.string(), steps: z.string(), cancel: z.string()
 const jobStatus = z.enum(['ACCEPTED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED']);
 const anyObject = z.looseObject({});
 
+/** How far a job has come (GET /v1/jobs/{id} always; in a listing only on jobs still running). */
+const progress = z.object({
+  stage: z.number().int().min(1),
+  subagents: z.object({
+    done: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    total: z.number().int().min(0),
+  }),
+  steps: z.number().int().min(0),
+});
+
 const job = z.looseObject({
   jobId: z.string(),
   status: jobStatus,
@@ -20,6 +31,7 @@ const job = z.looseObject({
   metrics: anyObject.optional(),
   result: anyObject.optional(),
   error: z.string().optional(),
+  progress: progress.optional(),
   links,
 });
 

@@ -164,6 +164,8 @@ export interface RateState {
   consecutiveFailures: number;
   breaker: BreakerState;
   openedAt: number;
+  /** What the failure that opened the circuit said (the cause an open circuit reports). */
+  openedBy?: string;
   probe: Probe | undefined;
   shiftEpoch: number;
   shifts: Shift[];

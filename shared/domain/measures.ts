@@ -209,7 +209,13 @@ export function jobFlags(input: {
   };
 }
 
-/** Computes every measure of a job from its step records and counts. */
+/** Why a job whose model calls all failed carries no reward, speedup or flags. */
+export const NO_MODEL_ANSWER = 'no model call succeeded';
+
+/**
+ * Computes every measure of a job from its step records and counts. A job whose model calls all
+ * failed is not scored: rPerf and reward are null, no flags, and `unscoredReason` says why.
+ */
 export function computeJobMetrics(input: MetricInputs): JobMetrics {
   const weights = input.weights ?? DEFAULT_WEIGHTS;
   const crit = criticalSteps(input.steps);
@@ -222,6 +228,8 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
     rPerf: rPerf(input.correct, input.scored),
   };
   const tokens = tokenTotals(input.steps);
+  // Model calls that all failed leave nothing to score: no reward, no flags.
+  const answered = input.steps.length === 0 || input.steps.some((s) => s.status === 'SUCCEEDED');
   return {
     criticalSteps: crit,
     sequentialSteps: seq,
@@ -231,12 +239,15 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
     wallClockMs: wall,
     overhead: overhead(wall, critMs),
     ...parts,
-    reward: reward(parts, weights),
+    ...(answered ? {} : { rPerf: null }),
+    reward: answered ? reward(parts, weights) : null,
     weights,
     subagents: { spawned: input.spawned, completed: input.completed },
     tokens,
     costUsd: costUsd(tokens, input.prices),
-    flags: jobFlags({ ...input, rFinish: parts.rFinish }),
+    ...(answered
+      ? { flags: jobFlags({ ...input, rFinish: parts.rFinish }) }
+      : { unscoredReason: NO_MODEL_ANSWER }),
     stages: stageBreakdown(input.steps),
   };
 }

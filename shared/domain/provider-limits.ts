@@ -101,7 +101,7 @@ export type CallOutcome =
   /** 429: the provider's limit was hit anyway. */
   | { kind: 'rate-limited'; retryAfterMs?: number }
   /** 5xx, timeout, lost connection, malformed body: counts toward the circuit breaker. */
-  | { kind: 'failure' }
+  | { kind: 'failure'; reason?: string }
   /** 400/401/403/404: the provider works, the request is refused. */
   | { kind: 'rejected' };
 

@@ -144,6 +144,8 @@ export interface JobMetrics {
   };
   /** TOGGLE: the budget used against the full budget, and the output tokens that saves per sub-agent call. */
   toggle?: { fullBudget: number; budget: number; reduced: boolean; tokensSaved: number };
+  /** Set when the job could not be scored at all (no model call succeeded): no reward, speedup or flags. */
+  unscoredReason?: string;
   /** Serial collapse (could fan out, ran one sub-agent) and spurious parallelism (r_finish below the threshold). */
   flags?: { serialCollapse: boolean; spuriousParallelism: boolean };
   /** Per stage: steps of the orchestrator and of the longest sub-agent, and the sub-agents spawned. */

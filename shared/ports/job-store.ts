@@ -102,6 +102,8 @@ export interface SubtaskResult {
   reasons?: string[];
   expected?: string;
   correct?: boolean;
+  /** The answer was cut at the output-token limit (finish_reason `length`). */
+  cut?: boolean;
   error?: string;
 }
 
@@ -186,6 +188,18 @@ export interface StepRecorder {
   listStepsPage(ref: JobRef, opts?: PageOptions): Promise<Page<StepRecord>>;
   listAgents(ref: JobRef): Promise<AgentRecord[]>;
   countFinishedAgents(ref: JobRef, stage: number): Promise<number>;
+  /** How far the job has come: its sub-agents finished so far (every stage) and its steps recorded. */
+  countProgress(ref: JobRef): Promise<ProgressCounts>;
+}
+
+/** What {@link StepRecorder.countProgress} counts. */
+export interface ProgressCounts {
+  /** Sub-agents that ended SUCCEEDED, over every stage. */
+  succeeded: number;
+  /** Sub-agents that ended FAILED, over every stage. */
+  failed: number;
+  /** Step records so far (main and sub). */
+  steps: number;
 }
 
 export type { AgentAssignment };

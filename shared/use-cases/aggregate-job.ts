@@ -194,5 +194,8 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
     { stage, agentId: 'synthesizer', status: 'SUCCEEDED', attempt, stepCount: 1, subtaskIds: [] },
     'main',
   );
-  return response.content ?? '';
+  const text = response.content ?? '';
+  return response.finishReason === 'length'
+    ? `${text}\n[cut: the answer reached the limit of 1500 output tokens (finish_reason length)]`
+    : text;
 }

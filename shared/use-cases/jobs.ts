@@ -1,6 +1,6 @@
 import { NotFoundError, StateConflictError } from '#shared/domain/errors';
 import { TERMINAL_STATUSES } from '#shared/domain/types';
-import type { JobRecord, JobRef, JobStore } from '#shared/ports/job-store';
+import type { JobRecord, JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { WorkflowControl } from '#shared/ports/workflow';
 import { closeEndedExecution } from './close-ended-execution';
 import type { CloseJobDeps } from './close-job';
@@ -13,6 +13,33 @@ export async function requireJob(store: JobStore, ref: JobRef): Promise<JobRecor
   const job = await store.getJob(ref);
   if (!job) throw new NotFoundError(`job ${ref.jobId} not found`);
   return job;
+}
+
+/** How far a job has come; present while it runs and once it has ended. */
+export interface JobProgress {
+  /** The stage being planned or run (1 until a multi-stage job plans another). */
+  stage: number;
+  /**
+   * The sub-agents of every stage so far: `done` have ended (`failed` of them FAILED) out of the
+   * `total` the plans spawned (0 before the first plan).
+   */
+  subagents: { done: number; failed: number; total: number };
+  /** Step records so far (every model call of the planner, the sub-agents and the synthesizer). */
+  steps: number;
+}
+
+/** A job's progress, counted from its agent and step records and its latest plan. */
+export async function jobProgress(
+  steps: Pick<StepRecorder, 'countProgress'>,
+  job: JobRecord,
+): Promise<JobProgress> {
+  const counts = await steps.countProgress(job);
+  const total = job.plan ? (job.plan.earlierAgents ?? 0) + job.plan.agents : 0;
+  return {
+    stage: job.plan?.stage ?? 1,
+    subagents: { done: counts.succeeded + counts.failed, failed: counts.failed, total },
+    steps: counts.steps,
+  };
 }
 
 /** How long a cancel waits for the job's calls in flight to end before it answers (default 5 s). */

@@ -188,10 +188,15 @@ async function solveSubtask(
         answer: parsed.answer.slice(0, 4000),
         ...(parsed.verdict ? { verdict: parsed.verdict } : {}),
         ...(parsed.reasons ? { reasons: parsed.reasons.slice(0, 20) } : {}),
+        ...(response.finishReason === 'length' ? { cut: true } : {}),
         ...(subtask.expected === undefined ? {} : { correct: workload.isCorrect(parsed, subtask.expected) }),
       };
     } catch (error) {
-      lastProblem = `unusable answer (${response.finishReason}): ${error instanceof Error ? error.message : String(error)}`;
+      const why = error instanceof Error ? error.message : String(error);
+      lastProblem =
+        response.finishReason === 'length'
+          ? `the answer was cut at the limit of ${maxTokens} output tokens (finish_reason length): ${why}`
+          : `unusable answer (${response.finishReason}): ${why}`;
       messages.push({ role: 'assistant', content });
       messages.push({
         role: 'user',

@@ -58,6 +58,8 @@ export function summarize(
     answered: answered.length,
     unanswered: subtasks.length - answered.length,
   };
+  const cut = answered.filter((r) => r.cut).length;
+  if (cut > 0) summary.cut = cut;
   const verdicts = answered.filter((r) => r.verdict);
   if (verdicts.length > 0) {
     summary.compliant = verdicts.filter((r) => r.verdict === 'compliant').length;

@@ -53,7 +53,9 @@ describe('parl run arguments', () => {
     [['--mode', 'turbo'], /--mode must be "parl" or "sequential"/],
     [['--seed=-1'], /--seed must be an integer/],
     [['--error-rate', '2'], /--error-rate must be a number from 0 to 1/],
-    [['--bogus'], /Unknown option '--bogus'/],
+    [['--bogus'], /unknown option --bogus/],
+    [['--max-subagent', '3'], /unknown option --max-subagent; did you mean --max-subagents\?/],
+    [['--sed', '3'], /unknown option --sed; did you mean --seed\?/],
     [['--task', 'a', '--input', 'b'], /not both/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(messageOf(argv)).toMatch(message);

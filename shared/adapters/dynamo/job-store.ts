@@ -20,6 +20,7 @@ import type {
   JobRecord,
   JobRef,
   JobStore,
+  ProgressCounts,
   StepRecorder,
   SubtaskResult,
 } from '#shared/ports/job-store';
@@ -312,6 +313,38 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       count += page.Count ?? 0;
     }
     return count;
+  }
+
+  async countProgress(ref: JobRef): Promise<ProgressCounts> {
+    const counts: ProgressCounts = { succeeded: 0, failed: 0, steps: 0 };
+    const agents = queryPages(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': keys.agentPrefix },
+      ExpressionAttributeNames: { '#s': 'status' },
+      ProjectionExpression: '#s',
+      ConsistentRead: true,
+    });
+    const steps = queryPages(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': keys.jobPk(ref), ':p': keys.stepPrefix },
+      Select: 'COUNT',
+      ConsistentRead: true,
+    });
+    const countAgents = async () => {
+      for await (const page of agents) {
+        for (const item of page.Items ?? []) {
+          if (item.status === 'FAILED') counts.failed++;
+          else counts.succeeded++;
+        }
+      }
+    };
+    const countSteps = async () => {
+      for await (const page of steps) counts.steps += page.Count ?? 0;
+    };
+    await Promise.all([countAgents(), countSteps()]);
+    return counts;
   }
 
   private queryPrefix(ref: JobRef, prefix: string): Promise<Record<string, unknown>[]> {

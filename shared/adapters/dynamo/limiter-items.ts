@@ -174,6 +174,7 @@ export class LimiterItems {
         consecutiveFailures: num(item.failures, 0),
         breaker: (item.breaker as RateState['breaker'] | undefined) ?? 'closed',
         openedAt: num(item.openedAt, 0),
+        ...(typeof item.openedBy === 'string' ? { openedBy: item.openedBy } : {}),
         probe: probe ? { id: probe.id, expiresAt: Number(probe.expiresAt) } : undefined,
         shiftEpoch: num(item.shiftEpoch, 0),
         shifts: ((item.shifts as Shift[] | undefined) ?? []).map((s) => ({

@@ -42,7 +42,7 @@ export class LimiterOutcomes {
     if (outcome.kind === 'success') await this.afterSuccess(own, outcome.tokens, deadline);
     else if (outcome.kind === 'rate-limited')
       await this.afterRateLimited(own, outcome.retryAfterMs, deadline);
-    else if (outcome.kind === 'failure') await this.afterFailure(own, deadline);
+    else if (outcome.kind === 'failure') await this.afterFailure(own, deadline, outcome.reason);
     else if (own.probe) await this.table.closeProbe(own.id, deadline);
   }
 
@@ -78,9 +78,9 @@ export class LimiterOutcomes {
     }
   }
 
-  private async afterFailure(own: DynamoLease, deadline: number): Promise<void> {
+  private async afterFailure(own: DynamoLease, deadline: number, reason?: string): Promise<void> {
     const { rate } = await this.table.recordFailure(deadline);
     if (opensCircuit(rate.breaker, rate.consecutiveFailures, own.probe, this.policy))
-      await this.table.openCircuit(own.probe ? own.id : undefined, deadline);
+      await this.table.openCircuit(own.probe ? own.id : undefined, deadline, reason);
   }
 }

@@ -294,17 +294,18 @@ export class LimiterTable {
     return this.io.rateOf(out?.Attributes);
   }
 
-  /** Opens the circuit: from closed, or when the failing call was the probe. */
-  async openCircuit(probeId: string | undefined, deadline: number): Promise<void> {
+  /** Opens the circuit (from closed, or when the failing call was the probe), keeping what the failure said. */
+  async openCircuit(probeId: string | undefined, deadline: number, reason = 'unknown'): Promise<void> {
     await this.io.update(
       {
-        UpdateExpression: `SET breaker = :open, openedAt = :now, ${INIT_FIELDS} REMOVE probe`,
+        UpdateExpression: `SET breaker = :open, openedAt = :now, openedBy = :by, ${INIT_FIELDS} REMOVE probe`,
         ConditionExpression: probeId
           ? 'probe.id = :id'
           : 'attribute_not_exists(breaker) OR breaker = :closed',
         ExpressionAttributeValues: {
           ':open': 'open',
           ':now': this.io.clock.now(),
+          ':by': reason.slice(0, 500),
           ...INIT_VALUES,
           ...(probeId ? { ':id': probeId } : { ':closed': 'closed' }),
         },

@@ -137,7 +137,7 @@ export class DynamoRateLimiter implements RateLimiter {
     const cached = this.lastRate;
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
-    if (gate?.kind === 'open') throw circuitOpen(gate.waitMs);
+    if (gate?.kind === 'open') throw circuitOpen(gate.waitMs, cached?.openedBy);
     try {
       let kept: Issued | undefined;
       for (;;) {
@@ -237,7 +237,7 @@ export class DynamoRateLimiter implements RateLimiter {
     for (;;) {
       const read = this.seen(issued.read);
       const gate = breakerGate(read.rate, this.o.policy, this.clock.now());
-      if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+      if (gate.kind === 'open') throw circuitOpen(gate.waitMs, read.rate.openedBy);
       const start = shiftedStart(issued.ticket, read.rate.shiftEpoch, read.rate.shifts);
       const now = this.clock.now();
       // A ticket whose call would go within a cooldown waits for its end, if it is not void by then.
@@ -282,7 +282,7 @@ export class DynamoRateLimiter implements RateLimiter {
     const now = this.clock.now();
     const gate = breakerGate(read.rate, this.o.policy, now);
     if (gate.kind === 'pass' || read.rate.probe?.id === a.id) return true;
-    if (gate.kind === 'open') throw circuitOpen(gate.waitMs);
+    if (gate.kind === 'open') throw circuitOpen(gate.waitMs, read.rate.openedBy);
     if (gate.kind === 'try-probe') {
       const probe = { id: a.id, expiresAt: now + this.o.policy.leaseMs };
       a.probe = await this.table.tryProbe(read.rate, probe, a.deadline);
@@ -420,9 +420,10 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 }
 
-function circuitOpen(waitMs: number): CircuitOpenError {
+/** The open circuit's error, carrying the failure that opened it. */
+function circuitOpen(waitMs: number, openedBy: string | undefined): CircuitOpenError {
   return new CircuitOpenError(
-    `the provider kept failing; its circuit is open for ${Math.round(waitMs)} ms more`,
+    `the provider kept failing (${openedBy ?? 'cause unknown'}); its circuit is open for ${Math.round(waitMs)} ms more`,
     waitMs,
   );
 }

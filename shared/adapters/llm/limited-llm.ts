@@ -29,7 +29,7 @@ export function outcomeOf(error: unknown): CallOutcome {
       ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
     };
   if (error instanceof ProviderRejectedError) return { kind: 'rejected' };
-  return { kind: 'failure' };
+  return { kind: 'failure', reason: error instanceof Error ? error.message : String(error) };
 }
 
 /**

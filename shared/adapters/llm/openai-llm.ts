@@ -44,7 +44,7 @@ export class OpenAiLlm implements LlmClient {
     } catch (error) {
       const { deadline } = request;
       if (deadline?.signal.aborted) throw deadlineErrorOf(deadline.signal, deadline.notAfter);
-      throw mapProviderError(error);
+      throw mapProviderError(error, this.client.baseURL);
     }
     // A proxy or a broken provider may answer 200 with HTML or another non-completion body.
     if (typeof completion !== 'object' || completion === null || !Array.isArray(completion.choices)) {
@@ -73,10 +73,42 @@ export class OpenAiLlm implements LlmClient {
   }
 }
 
-/** Turns what the SDK throws into the project's errors, keeping the provider's message and type. */
-export function mapProviderError(error: unknown): Error {
+const CONNECTION_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+};
+
+/**
+ * What lies under a connection failure: the socket's error (`connection refused (ECONNREFUSED)`),
+ * else the innermost cause's message (fetch's `bad port` for a port it never dials, such as 9).
+ */
+export function connectionCause(error: unknown): string | undefined {
+  let current: unknown = error;
+  let innermost: string | undefined;
+  for (let depth = 0; depth < 6 && current; depth++) {
+    const e = current as { code?: unknown; errors?: unknown[]; cause?: unknown; message?: unknown };
+    if (typeof e.code === 'string' && CONNECTION_CODES[e.code])
+      return `${CONNECTION_CODES[e.code]} (${e.code})`;
+    if (typeof e.message === 'string' && e.message !== '') innermost = e.message;
+    current = e.cause ?? e.errors?.[0];
+  }
+  return innermost;
+}
+
+/**
+ * Turns what the SDK throws into the project's errors, keeping the provider's message and type; a
+ * connection failure names the endpoint and the socket's error (`connection refused`).
+ */
+export function mapProviderError(error: unknown, baseUrl?: string): Error {
   if (error instanceof OpenAI.APIConnectionError) {
-    return new TransientError(`The provider could not be reached: ${error.message}`, { cause: error });
+    const where = baseUrl ? ` at ${baseUrl}` : '';
+    const why = connectionCause(error) ?? error.message;
+    return new TransientError(`The provider${where} could not be reached: ${why}`, { cause: error });
   }
   if (error instanceof OpenAI.APIError) {
     const body = (error.error ?? {}) as ProviderErrorBody;

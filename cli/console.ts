@@ -1,0 +1,28 @@
+/**
+ * The `parl` process's own streams: stdout carries only the command's output (a report, a JSON
+ * document), so every log line goes to stderr, and the one warning every command would print
+ * (node:sqlite, loaded by fauxqs, is experimental in Node 22) is dropped.
+ */
+import { Console } from 'node:console';
+
+/** Drops Node's `ExperimentalWarning: SQLite is an experimental feature …`; every other warning stays. */
+export function dropSqliteWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    const text = typeof warning === 'string' ? warning : warning.message;
+    const name = typeof warning === 'string' ? type : warning.name;
+    if (name === 'ExperimentalWarning' && /SQLite/.test(text)) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/**
+ * Handler logs (Powertools Logger) on stderr: the loggers of the local functions, bundled ones
+ * included, print through the global console in Powertools' dev mode, and that console writes to
+ * stderr. Call before the local stack is loaded.
+ */
+export function logsToStderr(): void {
+  process.env.POWERTOOLS_DEV = 'true';
+  globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+}
