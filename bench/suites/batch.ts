@@ -19,6 +19,22 @@ const MiB = 2 ** 20;
 /** The Step Functions state payload limit. */
 const STATE_PAYLOAD_LIMIT = 256 * 1024;
 
+interface Run {
+  rep: number;
+  jobId: string;
+  status: string;
+  uploadToResultMs: number;
+  jobWallClockMs: number;
+  subtasksAnswered: number;
+  mapMode: string | undefined;
+  criticalSteps: number | undefined;
+  sequentialSteps: number | undefined;
+  planPayloadBytes: number;
+  /** The Distributed Map's item list in S3 (0 for an inline Map). */
+  itemsObjectBytes: number;
+  mapResultBytes: number;
+}
+
 export async function batchSuite(args: BenchArgs): Promise<void> {
   const subtasks = numberArg(args, 'subtasks', 1000);
   const reps = numberArg(args, 'reps', 3);
@@ -42,87 +58,16 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 25);
-  interface Run {
-    rep: number;
-    jobId: string;
-    status: string;
-    uploadToResultMs: number;
-    jobWallClockMs: number;
-    subtasksAnswered: number;
-    mapMode: string | undefined;
-    criticalSteps: number | undefined;
-    sequentialSteps: number | undefined;
-    planPayloadBytes: number;
-    /** The Distributed Map's item list in S3 (0 for an inline Map). */
-    itemsObjectBytes: number;
-    mapResultBytes: number;
-  }
   const runs: Run[] = [];
   let billing:
     | { usageRecords: number; costUsd: number; spentUsd: number; reservedUsdAfter: number }
     | undefined;
   try {
-    const batch = stack.batch;
-    if (!batch?.bucket) throw new Error('the local stack has no batch intake');
     for (let rep = 1; rep <= reps; rep++) {
-      const lines = Array.from({ length: subtasks }, (_, i) =>
-        JSON.stringify({ id: `S${i}`, prompt: `What is ${i} + ${rep}?`, expected: String(i + rep) }),
-      );
-      const before = batch.startedJobs.length;
-      const t0 = performance.now();
-      await batch.events.s3.send(
-        new PutObjectCommand({
-          Bucket: batch.bucket,
-          Key: `incoming/${tenantId}/bench-${rep}.jsonl`,
-          Body: lines.join('\n'),
-        }),
-      );
-      while (batch.startedJobs.length === before) await new Promise((r) => setTimeout(r, 10));
-      const ref = batch.startedJobs[before]!;
-      const { job } = await stack.wait(ref);
-      const uploadToResultMs = performance.now() - t0;
-      await batch.events.drained();
-      const results = await stack.store.listResults(ref);
-      const ids = (await stack.store.listSubtasks(ref)).map((s) => s.id);
-      const agents = assignSubtasks(ids, 'parl');
-      // What Plan returns into the state (the Map's input: the assignments inline, or where the
-      // Distributed Map's ItemReader finds them in S3) and what the Map collects.
-      const head = {
-        jobId: ref.jobId,
-        tenantId,
-        stage: 1,
-        maxConcurrency: job.plan?.maxConcurrency ?? maxSubagents,
-        mapMode: job.plan?.mapMode,
-      };
-      const itemsKey = `items/${tenantId}/${ref.jobId}/stage-1.json`;
-      const planPayloadBytes = Buffer.byteLength(
-        JSON.stringify(
-          job.plan?.mapMode === 'DISTRIBUTED'
-            ? { ...head, items: { bucket: batch.bucket, key: itemsKey } }
-            : { ...head, agents },
-        ),
-      );
-      const itemsObjectBytes =
-        job.plan?.mapMode === 'DISTRIBUTED' ? Buffer.byteLength(JSON.stringify(agents)) : 0;
-      const mapResultBytes = Buffer.byteLength(
-        JSON.stringify(agents.map((a) => ({ agentId: a.agentId, status: 'SUCCEEDED' }))),
-      );
-      runs.push({
-        rep,
-        jobId: ref.jobId,
-        status: job.status,
-        uploadToResultMs,
-        jobWallClockMs: job.metrics?.wallClockMs ?? Number.NaN,
-        subtasksAnswered: results.filter((r) => r.status === 'ANSWERED').length,
-        mapMode: job.plan?.mapMode,
-        criticalSteps: job.metrics?.criticalSteps,
-        sequentialSteps: job.metrics?.sequentialSteps,
-        planPayloadBytes,
-        itemsObjectBytes,
-        mapResultBytes,
-      });
+      const { run, resultCount } = await runRep(stack, tenantId, rep, { subtasks, maxSubagents });
+      runs.push(run);
       process.stderr.write(
-        `rep ${rep}: ${job.status} · upload→result ${Math.round(uploadToResultMs)} ms · job wall ${job.metrics?.wallClockMs} ms · ${results.length} results · peak RSS so far ${Math.round(peakRss / MiB)} MiB\n`,
+        `rep ${rep}: ${run.status} · upload→result ${Math.round(run.uploadToResultMs)} ms · job wall ${run.jobWallClockMs} ms · ${resultCount} results · peak RSS so far ${Math.round(peakRss / MiB)} MiB\n`,
       );
     }
     const after = await stack.tenants.getTenant(tenantId);
@@ -163,6 +108,82 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
     },
     runs,
   };
+  printRuns(runs, subtasks);
+  console.log(
+    `median upload→result ${Math.round(result.summary.medianUploadToResultMs)} ms · median job wall ${Math.round(result.summary.medianJobWallClockMs)} ms · peak RSS ${result.memory.maxRssMiB} MiB (stack up ${result.memory.rssStackUpMiB} MiB) · state payload ${result.summary.planPayloadBytes} of ${STATE_PAYLOAD_LIMIT} bytes (item list in S3 ${result.summary.itemsObjectBytes} bytes) · ${subtasks} subtasks, ${reps} reps, latency scale ${latencyScale}`,
+  );
+  saveResult(args, 'batch', result);
+}
+
+/** One upload of `subtasks` lines, followed to its stored job. */
+async function runRep(
+  stack: EmbeddedStack,
+  tenantId: string,
+  rep: number,
+  { subtasks, maxSubagents }: { subtasks: number; maxSubagents: number },
+): Promise<{ run: Run; resultCount: number }> {
+  const batch = stack.batch;
+  if (!batch?.bucket) throw new Error('the local stack has no batch intake');
+  const lines = Array.from({ length: subtasks }, (_, i) =>
+    JSON.stringify({ id: `S${i}`, prompt: `What is ${i} + ${rep}?`, expected: String(i + rep) }),
+  );
+  const before = batch.startedJobs.length;
+  const t0 = performance.now();
+  await batch.events.s3.send(
+    new PutObjectCommand({
+      Bucket: batch.bucket,
+      Key: `incoming/${tenantId}/bench-${rep}.jsonl`,
+      Body: lines.join('\n'),
+    }),
+  );
+  while (batch.startedJobs.length === before) await new Promise((r) => setTimeout(r, 10));
+  const ref = batch.startedJobs[before]!;
+  const { job } = await stack.wait(ref);
+  const uploadToResultMs = performance.now() - t0;
+  await batch.events.drained();
+  const results = await stack.store.listResults(ref);
+  const ids = (await stack.store.listSubtasks(ref)).map((s) => s.id);
+  const agents = assignSubtasks(ids, 'parl');
+  // What Plan returns into the state (the Map's input: the assignments inline, or where the
+  // Distributed Map's ItemReader finds them in S3) and what the Map collects.
+  const head = {
+    jobId: ref.jobId,
+    tenantId,
+    stage: 1,
+    maxConcurrency: job.plan?.maxConcurrency ?? maxSubagents,
+    mapMode: job.plan?.mapMode,
+  };
+  const itemsKey = `items/${tenantId}/${ref.jobId}/stage-1.json`;
+  const planPayloadBytes = Buffer.byteLength(
+    JSON.stringify(
+      job.plan?.mapMode === 'DISTRIBUTED'
+        ? { ...head, items: { bucket: batch.bucket, key: itemsKey } }
+        : { ...head, agents },
+    ),
+  );
+  const itemsObjectBytes =
+    job.plan?.mapMode === 'DISTRIBUTED' ? Buffer.byteLength(JSON.stringify(agents)) : 0;
+  const mapResultBytes = Buffer.byteLength(
+    JSON.stringify(agents.map((a) => ({ agentId: a.agentId, status: 'SUCCEEDED' }))),
+  );
+  const run: Run = {
+    rep,
+    jobId: ref.jobId,
+    status: job.status,
+    uploadToResultMs,
+    jobWallClockMs: job.metrics?.wallClockMs ?? Number.NaN,
+    subtasksAnswered: results.filter((r) => r.status === 'ANSWERED').length,
+    mapMode: job.plan?.mapMode,
+    criticalSteps: job.metrics?.criticalSteps,
+    sequentialSteps: job.metrics?.sequentialSteps,
+    planPayloadBytes,
+    itemsObjectBytes,
+    mapResultBytes,
+  };
+  return { run, resultCount: results.length };
+}
+
+function printRuns(runs: readonly Run[], subtasks: number): void {
   printTable([
     [
       'rep',
@@ -187,8 +208,4 @@ export async function batchSuite(args: BenchArgs): Promise<void> {
       String(r.mapResultBytes),
     ]),
   ]);
-  console.log(
-    `median upload→result ${Math.round(result.summary.medianUploadToResultMs)} ms · median job wall ${Math.round(result.summary.medianJobWallClockMs)} ms · peak RSS ${result.memory.maxRssMiB} MiB (stack up ${result.memory.rssStackUpMiB} MiB) · state payload ${result.summary.planPayloadBytes} of ${STATE_PAYLOAD_LIMIT} bytes (item list in S3 ${result.summary.itemsObjectBytes} bytes) · ${subtasks} subtasks, ${reps} reps, latency scale ${latencyScale}`,
-  );
-  saveResult(args, 'batch', result);
 }

@@ -54,31 +54,14 @@ export async function dashboardSuite(args: BenchArgs): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       job = await call<Job>(`/v1/jobs/${jobId}`);
     } while (!['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status));
-    let steps = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await call<{ items: unknown[]; nextCursor?: string }>(
-        `/v1/jobs/${jobId}/steps?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      );
-      steps += page.items.length;
-      cursor = page.nextCursor;
-    } while (cursor);
+    const steps = await countSteps(call, jobId);
 
-    const times: number[] = [];
-    let lanes = 0;
-    for (let i = 0; i < reps; i++) {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(`${server.apiUrl}/#key=${encodeURIComponent(key)}`);
-      await page.waitForSelector('table.jobs');
-      await page.evaluate(`performance.clearMarks(); location.hash = '#/jobs/${jobId}'`);
-      const started = Date.now();
-      await page.waitForFunction(`performance.getEntriesByName('parl:timeline').length > 0`, undefined, {
-        timeout: 120_000,
-      });
-      times.push(Date.now() - started);
-      lanes = await page.locator('li[data-lane]').count();
-      await page.close();
-    }
+    const { times, lanes } = await timeRenders(
+      browser,
+      `${server.apiUrl}/#key=${encodeURIComponent(key)}`,
+      jobId,
+      reps,
+    );
     const result = {
       suite: 'dashboard',
       at: new Date().toISOString(),
@@ -109,4 +92,43 @@ export async function dashboardSuite(args: BenchArgs): Promise<void> {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Opens the job's page `reps` times: the time until its timeline is drawn, and its lanes. */
+async function timeRenders(
+  browser: Awaited<ReturnType<typeof launchChromium>>,
+  pageUrl: string,
+  jobId: string,
+  reps: number,
+): Promise<{ times: number[]; lanes: number }> {
+  const times: number[] = [];
+  let lanes = 0;
+  for (let i = 0; i < reps; i++) {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(pageUrl);
+    await page.waitForSelector('table.jobs');
+    await page.evaluate(`performance.clearMarks(); location.hash = '#/jobs/${jobId}'`);
+    const started = Date.now();
+    await page.waitForFunction(`performance.getEntriesByName('parl:timeline').length > 0`, undefined, {
+      timeout: 120_000,
+    });
+    times.push(Date.now() - started);
+    lanes = await page.locator('li[data-lane]').count();
+    await page.close();
+  }
+  return { times, lanes };
+}
+
+/** The job's step records, counted page by page through the API. */
+async function countSteps(call: <T>(path: string) => Promise<T>, jobId: string): Promise<number> {
+  let steps = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await call<{ items: unknown[]; nextCursor?: string }>(
+      `/v1/jobs/${jobId}/steps?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+    steps += page.items.length;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return steps;
 }

@@ -50,6 +50,43 @@ function questions(n: number, seed: number): (PeerSubtask & { expected: string }
   });
 }
 
+/** One run of the fan-out through PARL Swarm's own workflow on the embedded stack. */
+async function runParlSwarm(
+  stack: EmbeddedStack,
+  {
+    task,
+    items,
+    slots,
+    n,
+    rep,
+  }: { task: string; items: PeerSubtask[]; slots: number; n: number; rep: number },
+): Promise<PeerRow> {
+  const request = parseJobRequest(
+    { task, subtasks: items, maxSubagents: slots, itemsPerAgent: 1 },
+    { maxSubagentsCap: Math.max(1000, slots) },
+  );
+  const { job, steps } = await stack.run(request);
+  if (!job.metrics) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
+  const sub = new Map<string, number>();
+  for (const s of steps.filter((s) => s.role === 'sub'))
+    sub.set(s.agentId, (sub.get(s.agentId) ?? 0) + s.durationMs);
+  const main = steps.filter((s) => s.role === 'main');
+  const planMs = main.filter((s) => s.agentId !== 'synthesizer').reduce((a, s) => a + s.durationMs, 0);
+  const aggregateMs = main.filter((s) => s.agentId === 'synthesizer').reduce((a, s) => a + s.durationMs, 0);
+  const boundMs = scheduleBoundMs({ planMs, subagentMs: [...sub.values()], aggregateMs }, slots);
+  const wall = job.metrics.wallClockMs;
+  const correct = Math.round((job.metrics.rPerf ?? 0) * n);
+  return {
+    framework: 'parl-swarm',
+    rep,
+    wallClockMs: wall,
+    boundMs,
+    overhead: wall / boundMs,
+    calls: steps.length,
+    correct,
+  };
+}
+
 export async function peersSuite(args: BenchArgs): Promise<void> {
   const n = Math.max(1, numberArg(args, 'subtasks', 200));
   const slots = Math.max(1, numberArg(args, 'concurrency', 50));
@@ -78,34 +115,7 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'simulator', maxRetries: 0 });
   const rows: PeerRow[] = [];
   const runOnce = async (framework: Framework, rep: number, items = subtasks): Promise<PeerRow> => {
-    if (framework === 'parl-swarm') {
-      const request = parseJobRequest(
-        { task, subtasks: items, maxSubagents: slots, itemsPerAgent: 1 },
-        { maxSubagentsCap: Math.max(1000, slots) },
-      );
-      const { job, steps } = await stack.run(request);
-      if (!job.metrics) throw new Error(`job ${job.jobId} has no metrics: ${job.status} ${job.error ?? ''}`);
-      const sub = new Map<string, number>();
-      for (const s of steps.filter((s) => s.role === 'sub'))
-        sub.set(s.agentId, (sub.get(s.agentId) ?? 0) + s.durationMs);
-      const main = steps.filter((s) => s.role === 'main');
-      const planMs = main.filter((s) => s.agentId !== 'synthesizer').reduce((a, s) => a + s.durationMs, 0);
-      const aggregateMs = main
-        .filter((s) => s.agentId === 'synthesizer')
-        .reduce((a, s) => a + s.durationMs, 0);
-      const boundMs = scheduleBoundMs({ planMs, subagentMs: [...sub.values()], aggregateMs }, slots);
-      const wall = job.metrics.wallClockMs;
-      const correct = Math.round((job.metrics.rPerf ?? 0) * n);
-      return {
-        framework,
-        rep,
-        wallClockMs: wall,
-        boundMs,
-        overhead: wall / boundMs,
-        calls: steps.length,
-        correct,
-      };
-    }
+    if (framework === 'parl-swarm') return runParlSwarm(stack, { task, items, slots, n, rep });
     const run = await (framework === 'langgraph' ? runLangGraph : runPromiseAll)(
       client,
       'kimi-k2.5',

@@ -10,17 +10,18 @@ import type { JobMetrics, JobMode } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
 import { type BenchArgs, median, numberArg, printTable, saveResult } from '../common';
 
+interface Run {
+  mode: JobMode;
+  rep: number;
+  status: string;
+  metrics: JobMetrics;
+}
+
 export async function pipelineSuite(args: BenchArgs): Promise<void> {
   const reps = numberArg(args, 'reps', 3);
   const installations = numberArg(args, 'installations', 100);
   const latencyScale = numberArg(args, 'latency-scale', 0.25);
   const seed = numberArg(args, 'seed', 1);
-  interface Run {
-    mode: JobMode;
-    rep: number;
-    status: string;
-    metrics: JobMetrics;
-  }
 
   const stack = await EmbeddedStack.boot({ simulator: { seed, latencyScale, verdictErrorRate: 0.03 } });
   const runs: Run[] = [];
@@ -49,7 +50,28 @@ export async function pipelineSuite(args: BenchArgs): Promise<void> {
     await stack.close();
   }
 
-  const summary = (['sequential', 'parl'] as const).map((mode) => {
+  const summary = summarize(runs);
+  const [seq, parl] = summary as [(typeof summary)[0], (typeof summary)[0]];
+  const result = {
+    suite: 'pipeline',
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    params: { reps, installations, latencyScale, seed },
+    summary,
+    wallClockSpeedup: seq.medianWallClockMs / parl.medianWallClockMs,
+    peakRssMiB: Math.round(peakRss / 2 ** 20),
+    runs,
+  };
+
+  printSummary(summary);
+  console.log(
+    `wall-clock speedup parl vs sequential: ${result.wallClockSpeedup.toFixed(1)}× · peak RSS ${result.peakRssMiB} MiB · ${installations} installations, ${reps} reps, latency scale ${latencyScale}`,
+  );
+  saveResult(args, 'pipeline', result);
+}
+
+function summarize(runs: readonly Run[]) {
+  return (['sequential', 'parl'] as const).map((mode) => {
     const rs = runs.filter((r) => r.mode === mode).map((r) => r.metrics);
     return {
       mode,
@@ -70,18 +92,9 @@ export async function pipelineSuite(args: BenchArgs): Promise<void> {
       costUsd: median(rs.map((m) => m.costUsd)),
     };
   });
-  const [seq, parl] = summary as [(typeof summary)[0], (typeof summary)[0]];
-  const result = {
-    suite: 'pipeline',
-    at: new Date().toISOString(),
-    machine: { cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    params: { reps, installations, latencyScale, seed },
-    summary,
-    wallClockSpeedup: seq.medianWallClockMs / parl.medianWallClockMs,
-    peakRssMiB: Math.round(peakRss / 2 ** 20),
-    runs,
-  };
+}
 
+function printSummary(summary: ReturnType<typeof summarize>): void {
   const table = [
     [
       'mode',
@@ -111,8 +124,4 @@ export async function pipelineSuite(args: BenchArgs): Promise<void> {
     ]),
   ];
   printTable(table);
-  console.log(
-    `wall-clock speedup parl vs sequential: ${result.wallClockSpeedup.toFixed(1)}× · peak RSS ${result.peakRssMiB} MiB · ${installations} installations, ${reps} reps, latency scale ${latencyScale}`,
-  );
-  saveResult(args, 'pipeline', result);
 }

@@ -117,18 +117,7 @@ export async function runSubagent(
       // Stop cleanly: what was answered stays, the rest is recorded as not done, the Map goes on.
       const left = subtasks.filter((s) => !done.has(s.id));
       const reason = `${DEADLINE_REASON} ${new Date(error.deadlineAt).toISOString()}`;
-      await Promise.all(
-        left.map((s) =>
-          deps.store.putResult(ref, {
-            subtaskId: s.id,
-            agentId: input.agentId,
-            stage: input.stage,
-            status: 'FAILED',
-            error: reason,
-            ...(s.expected === undefined ? {} : { expected: s.expected, correct: false }),
-          }),
-        ),
-      );
+      await recordUnfinished(deps, ref, input, left, reason);
       const failed = input.subtaskIds.length - answered;
       await finish('FAILED', `${reason}: ${answered} of ${input.subtaskIds.length} subtasks answered`);
       return { agentId: input.agentId, status: 'FAILED', answered, failed };
@@ -138,6 +127,28 @@ export async function runSubagent(
   } finally {
     deadline?.clear();
   }
+}
+
+/** Stores the subtasks an agent stopped before as FAILED with the reason (unanswered, not wrong). */
+async function recordUnfinished(
+  deps: SubagentDeps,
+  ref: JobRef,
+  input: SubagentInput,
+  left: readonly Subtask[],
+  reason: string,
+): Promise<void> {
+  await Promise.all(
+    left.map((s) =>
+      deps.store.putResult(ref, {
+        subtaskId: s.id,
+        agentId: input.agentId,
+        stage: input.stage,
+        status: 'FAILED',
+        error: reason,
+        ...(s.expected === undefined ? {} : { expected: s.expected, correct: false }),
+      }),
+    ),
+  );
 }
 
 async function solveSubtask(

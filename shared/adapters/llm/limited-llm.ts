@@ -86,11 +86,7 @@ export class LimitedLlm implements LlmClient {
         if (!(error instanceof CircuitOpenError) || failures >= this.retry.maxRetries)
           throw Object.assign(error as Error, { callStats: { ...stats } });
         failures += 1;
-        const pause = backoffMs(
-          failures,
-          { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs },
-          this.random,
-        );
+        const pause = this.backoff(failures);
         stats.waitedMs += pause;
         await this.sleep(pause);
         continue;
@@ -117,28 +113,25 @@ export class LimitedLlm implements LlmClient {
           stats.rateLimited += 1;
           if (Date.now() - started >= this.retry.maxWaitMs) throw give();
           // With a limiter the shared cooldown already honours Retry-After; the jitter spreads callers.
-          pause = backoffMs(
-            stats.rateLimited,
-            {
-              baseMs: this.retry.backoffBaseMs,
-              capMs: this.retry.backoffCapMs,
-              ...(this.limiter ? {} : { retryAfterMs: error.retryAfterMs }),
-            },
-            this.random,
-          );
+          pause = this.backoff(stats.rateLimited, this.limiter ? undefined : error.retryAfterMs);
         } else {
           failures += 1;
           if (failures > this.retry.maxRetries) throw give();
-          pause = backoffMs(
-            failures,
-            { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs },
-            this.random,
-          );
+          pause = this.backoff(failures);
         }
         stats.waitedMs += pause;
         await this.sleep(pause);
       }
     }
+  }
+
+  /** The pause before retry number `attempt`: jittered exponential, at least `retryAfterMs`. */
+  private backoff(attempt: number, retryAfterMs?: number): number {
+    return backoffMs(
+      attempt,
+      { baseMs: this.retry.backoffBaseMs, capMs: this.retry.backoffCapMs, retryAfterMs },
+      this.random,
+    );
   }
 
   /** Whether the limiter gave up because the caller's deadline came before its maximum wait. */
