@@ -185,7 +185,10 @@ describe('the execution-ended handler against dynalite', () => {
       finishedAt: job.finishedAt!,
       weights: DEFAULT_WEIGHTS,
     });
-    expect(m).toEqual({ ...again, provider: m.provider });
+    // The AWS cost comes from the cost model (test/unit/aws-cost.test.ts), on top of the token cost.
+    const { aws, awsCostUsd, totalCostUsd } = m;
+    expect(m).toEqual({ ...again, provider: m.provider, aws, awsCostUsd, totalCostUsd });
+    expect(totalCostUsd).toBeCloseTo(m.costUsd + (awsCostUsd ?? Number.NaN), 8);
     expect(job.result?.summary).toMatchObject({ subtasks: 2, answered: 1, scored: 2, correct: 1 });
   });
 
