@@ -42,7 +42,10 @@ describe('npm start', () => {
       finishedAt: report.finishedAt,
       weights: m.weights,
     });
-    expect({ ...again, provider: m.provider }).toEqual(m);
+    // The AWS cost comes from the cost model (test/unit/aws-cost.test.ts), on top of the token cost.
+    const { aws, awsCostUsd, totalCostUsd } = m;
+    expect({ ...again, provider: m.provider, aws, awsCostUsd, totalCostUsd }).toEqual(m);
+    expect(totalCostUsd).toBeCloseTo(m.costUsd + (awsCostUsd ?? Number.NaN), 8);
     expect(m.provider).toMatchObject({ name: 'moonshot', model: 'kimi-k2.5', limiter: true });
   });
 });
