@@ -93,7 +93,7 @@ describe('parl probe command line', () => {
     [['probe', '--requests', '0'], /--requests must be an integer from 1/],
     [['probe', '--concurrency', 'many'], /--concurrency must be an integer/],
     [['probe', '--base-url', 'not a url'], /--base-url must be a URL/],
-    [['probe', '--bogus'], /Unknown option '--bogus'/],
+    [['probe', '--bogus'], /unknown option --bogus/],
   ])('refuses %j with exit code 2 and a message naming the flag', async (argv, message) => {
     const written: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
