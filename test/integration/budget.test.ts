@@ -27,6 +27,16 @@ describe('budgets over the REST API', () => {
     return { status: res.status, body: (await res.json()) as Json };
   };
 
+  /** The job once it has ended (polled through the API, for at most a minute). */
+  const untilEnded = async (key: string, jobId: string): Promise<Json> => {
+    for (let i = 0; i < 600; i++) {
+      const { body } = await get(key, `/v1/jobs/${jobId}`);
+      if (!['ACCEPTED', 'RUNNING'].includes(body.status)) return body;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`job ${jobId} did not end within a minute of its cancel`);
+  };
+
   beforeAll(async () => {
     // Slow model calls, so no job finishes (and releases money) while the race runs.
     stack = await EmbeddedStack.boot({ simulator: { seed: 9, latencyScale: 5 }, sfnEndpoint: true });
@@ -73,12 +83,14 @@ describe('budgets over the REST API', () => {
       usd((during?.availableUsd ?? 0) + (during?.reservedUsd ?? 0) + (during?.spentUsd ?? 0)),
     ).toBeCloseTo(budget, 6);
 
-    // Act: cancel every accepted job (they end CANCELLED and settle)
+    // Act: cancel every accepted job (they end CANCELLED and settle once their last call has ended;
+    // a cancel answers after at most 5 s, with the job still RUNNING while a slow call outlasts that)
     const cancelled = await Promise.all(accepted.map((a) => post(apiKey, `/v1/jobs/${a.body.jobId}/cancel`)));
+    for (const c of cancelled) expect(c.status).toBe(200);
+    const ended = await Promise.all(accepted.map((a) => untilEnded(apiKey, a.body.jobId as string)));
     // Assess
-    for (const c of cancelled) {
-      expect(c.status).toBe(200);
-      expect(c.body).toMatchObject({ status: 'CANCELLED', error: 'cancelled by the tenant' });
+    for (const job of ended) {
+      expect(job).toMatchObject({ status: 'CANCELLED', error: 'cancelled by the tenant' });
     }
     const after = await stack.tenants.getTenant(tenant.tenantId);
     expect(after?.reservedUsd).toBe(0);

@@ -69,6 +69,19 @@ export class DynamoBudgetLedger implements BudgetLedger {
     }
   }
 
+  /** Gives `amount` held for a job that could not take it back to the tenant's available balance. */
+  private async returnToTenant(tenantId: string, amount: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: tenantItemKey(tenantId),
+        UpdateExpression: 'SET availableUsd = availableUsd + :a, reservedUsd = reservedUsd - :a',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':a': amount },
+      }),
+    );
+  }
+
   async reserve(ref: JobRef, estimateUsd: number): Promise<void> {
     if (await this.getBudget(ref)) return; // a repeated submission of the same job
     const amount = usd(estimateUsd);
@@ -134,14 +147,22 @@ export class DynamoBudgetLedger implements BudgetLedger {
       // Top up the job's reservation by a quarter of it at least, so top-ups stay rare.
       const topUp = usd(Math.max(amount, Number(budget.reservedUsd) * 0.25));
       await this.holdFromTenant(ref.tenantId, topUp, 'the next model call of this job');
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.budgetKey(ref),
-          UpdateExpression: 'SET remainingUsd = remainingUsd + :t, heldUsd = heldUsd + :t',
-          ExpressionAttributeValues: { ':t': topUp },
-        }),
-      );
+      try {
+        // Only onto a job not settled yet: a settlement freezes the charge, then reads what is held.
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.budgetKey(ref),
+            UpdateExpression: 'SET remainingUsd = remainingUsd + :t, heldUsd = heldUsd + :t',
+            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(charge)',
+            ExpressionAttributeValues: { ':t': topUp },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        // Settled meanwhile: the top-up goes back to the tenant, and the next round says why.
+        await this.returnToTenant(ref.tenantId, topUp);
+      }
     }
     throw new BudgetExceededError('the job could not authorize a model call (contended budget)', {
       requiredUsd: amount,
@@ -268,7 +289,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
         charge = (await this.getBudget(ref))?.charge as JobCharge;
       }
     }
-    const held = usd(Number(budget.heldUsd));
+    // What is held once the charge is frozen: no top-up lands after it (they need no charge).
+    const held = usd(Number((await this.getBudget(ref))?.heldUsd ?? budget.heldUsd));
     const charged = usd(Math.min(charge.costUsd, held));
     // The marker is the same string on every retry: the frozen settlement time and the job.
     const marker = `${charge.settledAt}#${ref.jobId}`;
