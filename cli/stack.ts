@@ -2,9 +2,9 @@
  * `parl --stack <name> [--region R] <command>`: the same commands on a deployed stack. The stack's
  * outputs (DescribeStacks, `@aws-sdk/client-cloudformation`, the SDK's default credential chain and
  * `AWS_PROFILE`) name its resources; the commands then run the same use cases and adapters as
- * locally, on the real table (tenants, policy, trajectories). Only endpoints and names differ: the
- * SDK's `AWS_ENDPOINT_URL_<SERVICE>` variables point it anywhere (the tests point it at the
- * embedded stack and a stand-in for CloudFormation).
+ * locally, on the real table (tenants, policy, trajectories), API (jobs), queue and bucket (batch).
+ * Only endpoints and names differ: the SDK's `AWS_ENDPOINT_URL_<SERVICE>` variables point it
+ * anywhere (the tests point it at the embedded stack and a stand-in for CloudFormation).
  */
 import {
   CloudFormationClient,
@@ -28,6 +28,8 @@ export const STACK_COMMANDS: Record<string, StackOutputName[]> = {
   tenants: ['tableName'],
   policy: ['tableName'],
   trajectories: ['tableName'],
+  jobs: ['apiUrl'],
+  batch: ['batchQueueUrl', 'tableName'],
   outputs: [],
 };
 

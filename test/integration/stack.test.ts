@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ interface ServeInfo {
   startedAt: string;
   tableName: string;
   dynamodbEndpoint: string;
+  batch: { endpoint: string; queueUrl: string; deadLetterQueueUrl: string; bucket: string };
 }
 
 /** The embedded stack's API (`parl serve`) as the "deployed" stack's resources. */
@@ -48,12 +49,12 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
   // The CLI runs in another directory than the data's: only the stack's outputs lead it to the table.
   let elsewhere: string;
   // Not spawnSync: the stand-in answers from this process, which must keep running meanwhile.
-  const parl = (args: string[]) =>
+  const parl = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         [join(root, 'bin', 'parl.mjs'), ...args],
-        { cwd: elsewhere, env, encoding: 'utf8', timeout: 180_000 },
+        { cwd: elsewhere, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 180_000 },
         (error, stdout, stderr) => {
           const code = (error as { code?: unknown } | null)?.code;
           resolve({ status: error ? (typeof code === 'number' ? code : null) : 0, stdout, stderr });
@@ -70,6 +71,9 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
         ApiUrl: server.info.apiUrl,
         TableName: server.info.tableName,
         StateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:Workflow',
+        BatchQueueUrl: server.info.batch.queueUrl,
+        BatchDlqUrl: server.info.batch.deadLetterQueueUrl,
+        UploadsBucket: server.info.batch.bucket,
         Region: 'us-east-1',
       },
     });
@@ -81,6 +85,8 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
       AWS_REGION: 'eu-west-3',
       AWS_ENDPOINT_URL_CLOUDFORMATION: cloudformation.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: server.info.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_SQS: server.info.batch.endpoint,
+      AWS_ENDPOINT_URL_S3: server.info.batch.endpoint,
     };
   }, 600_000);
 
@@ -126,17 +132,35 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
     });
     expect(submitted.status).toBe(202);
     const { jobId } = (await submitted.json()) as { jobId: string };
-    let job: { status: string; metrics?: { costUsd: number; awsCostUsd: number; totalCostUsd: number } } = {
-      status: 'ACCEPTED',
+    // Act: followed through the stack's API with the tenant's key, as parl jobs does locally
+    const watched = await parl([
+      '--stack',
+      'ParlWorkflow',
+      'jobs',
+      'watch',
+      jobId,
+      '--interval-ms',
+      '100',
+      '--json',
+      '--key',
+      apiKey,
+    ]);
+    const job = JSON.parse(watched.stdout) as {
+      jobId: string;
+      status: string;
+      metrics?: { costUsd: number; awsCostUsd: number; totalCostUsd: number };
     };
-    for (let i = 0; i < 600 && !['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status); i++) {
-      await new Promise((r) => setTimeout(r, 250));
-      job = (await (
-        await fetch(`${outputs.outputs.apiUrl}/v1/jobs/${jobId}`, { headers })
-      ).json()) as typeof job;
-    }
     // Assess: the job ran, the tenant's budget paid for it, seen through the stack again
-    expect(job.status).toBe('SUCCEEDED');
+    expect(watched.status).toBe(0);
+    expect(job).toMatchObject({ jobId, status: 'SUCCEEDED' });
+    const shown = await parl(['--stack', 'ParlWorkflow', 'jobs', 'show', jobId, '--key', apiKey]);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toContain(jobId);
+    expect(shown.stdout).toContain('SUCCEEDED');
+    const jobs = await parl(['--stack', 'ParlWorkflow', 'jobs', 'list', '--json'], { PARL_API_KEY: apiKey });
+    expect((JSON.parse(jobs.stdout) as { items: { jobId: string }[] }).items.map((j) => j.jobId)).toEqual([
+      jobId,
+    ]);
     expect(job.metrics?.awsCostUsd).toBeGreaterThan(0);
     const listed = await parl(['--stack', 'ParlWorkflow', 'tenants', 'list', '--json']);
     const tenant = (
@@ -154,6 +178,81 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
     expect(existsSync(join(elsewhere, 'nothing-here'))).toBe(false);
   }, 600_000);
 
+  it('submits a batch to the stack’s queue and bucket, waits for its jobs and reads the queue’s status', async () => {
+    // Prepare: a tenant of the stack, a file of two job requests and a file of subtasks
+    const created = await parl([
+      '--stack',
+      'ParlWorkflow',
+      'tenants',
+      'create',
+      '--name',
+      'batchco',
+      '--budget-usd',
+      '5',
+      '--json',
+    ]);
+    const { tenantId, apiKey } = JSON.parse(created.stdout) as { tenantId: string; apiKey: string };
+    const requests = join(elsewhere, 'jobs.jsonl');
+    writeFileSync(
+      requests,
+      '{"task":"Answer","subtasks":["Is 2+2 4?"]}\n{"task":"Answer","subtasks":["Is ice cold?"]}\n',
+    );
+    const checks = join(elsewhere, 'checks.csv');
+    writeFileSync(checks, 'prompt\nIs the sky blue?\nIs fire cold?\n');
+    // Act: both through the stack's outputs (BatchQueueUrl, UploadsBucket)
+    const sent = await parl([
+      '--stack',
+      'ParlWorkflow',
+      'batch',
+      'submit',
+      requests,
+      '--tenant',
+      tenantId,
+      '--wait',
+      '--json',
+      '--quiet',
+    ]);
+    const uploaded = await parl([
+      '--stack',
+      'ParlWorkflow',
+      'batch',
+      'submit',
+      checks,
+      '--tenant',
+      tenantId,
+      '--wait',
+      '--json',
+      '--quiet',
+    ]);
+    const status = await parl(['--stack', 'ParlWorkflow', 'batch', 'status', '--json']);
+    // Assess: every job SUCCEEDED, the upload on the stack's bucket, the queue drained
+    expect(sent.stderr).toBe('');
+    expect(sent.status).toBe(0);
+    const messages = JSON.parse(sent.stdout) as {
+      server: string;
+      sent: { messages: number };
+      ended: { status: string }[];
+    };
+    expect(messages).toMatchObject({ server: server.info.apiUrl, sent: { messages: 2 } });
+    expect(messages.ended.map((e) => e.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(uploaded.status).toBe(0);
+    const upload = JSON.parse(uploaded.stdout) as {
+      sent: { upload: { bucket: string; key: string } };
+      jobs: { jobId: string }[];
+      ended: { status: string }[];
+    };
+    expect(upload.sent.upload).toEqual({
+      bucket: server.info.batch.bucket,
+      key: `incoming/${tenantId}/checks.csv`,
+    });
+    expect(upload.ended.map((e) => e.status)).toEqual(['SUCCEEDED']);
+    expect(status.status).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual({ queueDepth: 0, inFlight: 0, dlqDepth: 0, jobsStarted: 3 });
+    // and the tenant sees the three jobs through the stack's API
+    const listed = await parl(['--stack', 'ParlWorkflow', 'jobs', 'list', '--json', '--key', apiKey]);
+    expect((JSON.parse(listed.stdout) as { items: unknown[] }).items).toHaveLength(3);
+  }, 600_000);
+
   it.each([
     [
       ['--stack', 'Missing', 'tenants', 'list'],
@@ -161,7 +260,11 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
     ],
     [
       ['--stack', 'ParlWorkflow', 'run'],
-      /parl --stack runs tenants, policy, trajectories, outputs; "run" acts on the local stack only/,
+      /parl --stack runs tenants, policy, trajectories, jobs, batch, outputs; "run" acts on the local stack only/,
+    ],
+    [
+      ['--stack', 'ParlWorkflow', 'jobs', 'list', '--key', 'parl_x', '--url', 'http://127.0.0.1:9'],
+      /--url and --stack do not go together: the stack's ApiUrl output is the API/,
     ],
     [['--stack'], /--stack needs a value/],
     [

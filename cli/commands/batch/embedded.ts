@@ -8,10 +8,10 @@ import type { LocalBatch } from '#local/batch-intake';
 import type { EmbeddedStack } from '#local/runtime';
 import { TERMINAL_STATUSES } from '#shared/domain/types';
 import { createTenant } from '#shared/use-cases/tenants';
+import { requireActiveTenant } from './intake';
 import { type BatchSubmitOptions, planSubmission } from './parse';
 import { type BatchJobSummary, type BatchSubmitReport, batchTextReport, queueLine } from './report';
 import { sendSubmission } from './send';
-import { requireActiveTenant } from './server';
 
 /** How often the embedded run reports progress. */
 const PROGRESS_MS = 1000;

@@ -2,7 +2,6 @@
  * What `parl batch submit` reports: the `--json` documents (embedded stack, or a running server)
  * and their human summaries.
  */
-import type { ServeInfo } from '#cli/data-dir';
 import type { BatchStatus } from '#shared/domain/batch';
 import type { JobStatus } from '#shared/domain/types';
 import type { UsageSummary } from '#shared/ports/ledger';
@@ -38,8 +37,9 @@ export interface BatchSubmitReport {
   elapsedMs: number;
 }
 
-/** The `--json` document of `parl batch submit` against a running `parl serve`. */
+/** The `--json` document of `parl batch submit` against a running `parl serve` or a deployed stack. */
 export interface BatchSentReport {
+  /** The API the jobs are read through (the server's, or the stack's ApiUrl output). */
   server: string;
   sent: { messages: number; upload?: { bucket: string; key: string } };
   /** The jobs the messages become (their ids follow from tenant and idempotency key); uploads: see status. */
@@ -88,11 +88,14 @@ export function batchTextReport(report: BatchSubmitReport): string {
   return lines.join('\n');
 }
 
-/** The human summary of `parl batch submit` against a running `parl serve`. */
-export function sentTextReport(report: BatchSentReport, info: ServeInfo, waited: boolean): string {
+/**
+ * The human summary of `parl batch submit` against a running intake; `to` names it ("the parl
+ * serve at … (pid …)", "stack … (region)").
+ */
+export function sentTextReport(report: BatchSentReport, to: string, waited: boolean): string {
   const ended = report.ended ?? [];
   return [
-    `PARL batch · sent to the parl serve at ${info.apiUrl} (pid ${info.pid})`,
+    `PARL batch · sent to ${to}`,
     report.sent.upload
       ? `  uploaded s3://${report.sent.upload.bucket}/${report.sent.upload.key}: one job once its notification is processed`
       : `  ${report.sent.messages} message(s) on the batch queue; the jobs they become:`,

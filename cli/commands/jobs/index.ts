@@ -1,6 +1,7 @@
 /**
  * `parl jobs list|show|steps|watch|cancel|trace`: a tenant's jobs on a running `parl serve` (or any
- * deployment of the REST API), through the API with the tenant's key.
+ * deployment of the REST API), through the API with the tenant's key. `parl --stack <name> jobs …`
+ * takes the API from the deployed stack's ApiUrl output.
  */
 import { writeFileSync } from 'node:fs';
 import { dataDirOf, readServeInfo } from '#cli/data-dir';
@@ -70,8 +71,18 @@ const OWN_FLAGS: Record<string, readonly string[]> = {
   trace: ['format', 'out'],
 };
 
-/** The API to talk to: `--url`/`--key`, else the data directory's running server and PARL_API_*. */
-export function apiOf(flags: ParsedFlags, env: Record<string, string | undefined> = process.env): JobsApi {
+/**
+ * The API to talk to: a deployed stack's (`stackApiUrl`, its ApiUrl output), else `--url`, else the
+ * data directory's running server, else PARL_API_URL; the key from `--key`, else PARL_API_KEY.
+ */
+export function apiOf(
+  flags: ParsedFlags,
+  env: Record<string, string | undefined> = process.env,
+  stackApiUrl?: string,
+): JobsApi {
+  if (stackApiUrl !== undefined && flags.str('url') !== undefined) {
+    throw new UsageError("--url and --stack do not go together: the stack's ApiUrl output is the API");
+  }
   const key = flags.str('key') ?? env.PARL_API_KEY;
   if (!key) {
     throw new UsageError(
@@ -79,8 +90,11 @@ export function apiOf(flags: ParsedFlags, env: Record<string, string | undefined
     );
   }
   const running =
-    flags.str('url') === undefined ? readServeInfo(dataDirOf(flags.str('data-dir'), env)) : undefined;
-  const url = flags.str('url') ?? running?.apiUrl ?? env.PARL_API_URL ?? 'http://127.0.0.1:3000';
+    stackApiUrl === undefined && flags.str('url') === undefined
+      ? readServeInfo(dataDirOf(flags.str('data-dir'), env))
+      : undefined;
+  const url =
+    stackApiUrl ?? flags.str('url') ?? running?.apiUrl ?? env.PARL_API_URL ?? 'http://127.0.0.1:3000';
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url must be an http(s) URL, got "${url}"`);
   return new JobsApi(url.replace(/\/+$/, ''), key);
 }
@@ -186,10 +200,11 @@ const RUN: Record<string, (api: JobsApi, flags: ParsedFlags, jobId: string) => P
   trace,
 };
 
-/** `parl jobs <subcommand> …`. */
+/** `parl jobs <subcommand> …`; `stackApiUrl`: the API of the deployed stack of `parl --stack`. */
 export async function jobsCommand(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
+  stackApiUrl?: string,
 ): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
@@ -211,7 +226,7 @@ export async function jobsCommand(
     out(subcommandHelp(sub));
     return 0;
   }
-  const api = apiOf(flags, env);
+  const api = apiOf(flags, env, stackApiUrl);
   if (sub === 'list') {
     if (flags.positionals.length > 0)
       throw new UsageError(`parl jobs list takes no job id, got "${flags.positionals[0]}"`);

@@ -61,11 +61,20 @@ export function createS3Client(config: Pick<AppConfig, 'region' | 's3Endpoint'>)
   );
 }
 
-/** An SQS client for an endpoint (fauxqs locally; SQS itself without one): used by the local CLI. */
-export function createSqsClient(config: { region: string; sqsEndpoint?: string | undefined }): SQSClient {
+/**
+ * An SQS client for an endpoint (fauxqs locally; SQS itself without one): used by the local CLI.
+ * `endpointFromRegion`: send to the region's endpoint (or `AWS_ENDPOINT_URL_SQS`) whatever host a
+ * queue URL names, as `parl --stack` does (a deployed stack's queues are in its region).
+ */
+export function createSqsClient(config: {
+  region: string;
+  sqsEndpoint?: string | undefined;
+  endpointFromRegion?: boolean;
+}): SQSClient {
   return tracer.captureAWSv3Client(
     new SQSClient({
       region: config.region,
+      ...(config.endpointFromRegion ? { useQueueUrlAsEndpoint: false } : {}),
       ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
     }),
   );
