@@ -6,6 +6,8 @@
  * `npm run bench -- --help` lists the suites and their options; an option the suite does not know, or
  * a bad value, is refused with a message and exit code 2 before anything starts.
  */
+// First: the X-Ray SDK must not hook every promise of this process (see the module).
+import '#local/untraced-process';
 import { parseBenchArgs, SuiteUsageError } from './common';
 import { SUITES, suitesHelp } from './suites/index';
 

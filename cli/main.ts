@@ -1,3 +1,5 @@
+// First: the X-Ray SDK must not hook every promise of this process (see the module).
+import '#local/untraced-process';
 import { readFileSync } from 'node:fs';
 import { batchCommand } from '#cli/commands/batch/index';
 import { jobsCommand } from '#cli/commands/jobs/index';

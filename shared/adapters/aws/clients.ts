@@ -18,13 +18,27 @@ import { tracer } from '../telemetry';
 /** Static credentials for local endpoints (dynalite, fauxqs), which do not check them. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
+/**
+ * The signer of requests to a local DynamoDB endpoint: dynalite checks that an Authorization header
+ * of the SigV4 shape and a date are there, never the signature, so a fixed header spares every
+ * request the hashing of its body and the HMAC chain (a tenth of the CPU a local request costs).
+ */
+export const localDynamoSigner = {
+  sign<R extends { headers: Record<string, string> }>(request: R): Promise<R> {
+    const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+    request.headers.authorization = `AWS4-HMAC-SHA256 Credential=${LOCAL_CREDENTIALS.accessKeyId}/${amzDate.slice(0, 8)}/local/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=local`;
+    request.headers['x-amz-date'] = amzDate;
+    return Promise.resolve(request);
+  },
+};
+
 /** A DynamoDB client for the config's endpoint. */
 export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
   return tracer.captureAWSv3Client(
     new DynamoDBClient({
       region: config.region,
       ...(config.dynamodbEndpoint
-        ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS }
+        ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS, signer: localDynamoSigner }
         : {}),
     }),
   );
