@@ -34,6 +34,7 @@ import {
 } from './cloud-settings.ts';
 import { NotifyOnAlarm } from './constructs/alerts.ts';
 import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts';
+import { DashboardSite } from './constructs/dashboard-site.ts';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
 import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
 import { SwarmAlarms } from './constructs/swarm-alarms.ts';
@@ -143,6 +144,8 @@ export class WorkflowStack extends Stack {
   readonly fanOutAlarms: FanOutAlarms;
   /** The tenants' REST API (API Gateway, authorizer, api function). */
   readonly api: TenantApi;
+  /** The dashboard page (S3 + CloudFront; output `DashboardSiteUrl`), the API's only CORS origin. */
+  readonly dashboardSite: DashboardSite;
   /** Orchestrator failure, the execution-ended DLQ, API 5XX, DynamoDB throttles, the provider's circuit. */
   readonly alarms: SwarmAlarms;
   /** The CloudWatch dashboard (its URL is the stack output `DashboardUrl`). */
@@ -207,15 +210,18 @@ export class WorkflowStack extends Stack {
     this.executionEndedDlq = ended.dlq;
     this.fanOutAlarms = new FanOutAlarms(this, 'FanOutAlarms', { service: SERVICE_NAME });
 
+    this.dashboardSite = new DashboardSite(this, 'DashboardSite');
     this.api = new TenantApi(this, 'TenantApi', {
       table: props.table,
       tenantIndex: TENANT_JOBS_INDEX,
       stateMachine: this.stateMachine,
+      corsOrigin: this.dashboardSite.origin,
       reservedConcurrency: {
         api: this.reservedConcurrency.apiConcurrency,
         authorizer: this.reservedConcurrency.authorizerConcurrency,
       },
     });
+    this.dashboardSite.publish(this.api.api.url);
 
     this.batch = props.batch ? this.batchConsumer(props) : undefined;
 
@@ -236,6 +242,10 @@ export class WorkflowStack extends Stack {
         description: 'Uploads (incoming/<tenantId>/) and the Distributed Map’s item lists (items/)',
       },
       secretArn: { value: props.moonshotApiKey.secretArn, description: 'The provider key’s secret' },
+      dashboardSiteUrl: {
+        value: this.dashboardSite.origin,
+        description: 'The dashboard page (open it with #key=<a tenant’s API key>)',
+      },
       ...(props.batch
         ? {
             batchQueueUrl: { value: props.batch.queue.queueUrl, description: 'The batch job queue' },

@@ -34,12 +34,16 @@ export interface TenantApiProps {
   /** Executions reserved for the api and authorizer functions (a wide fan-out cannot throttle them); 0: none. */
   readonly reservedConcurrency?: { readonly api: number; readonly authorizer: number };
   readonly stateMachine: StateMachine;
+  /** The one browser origin allowed to call the API (the dashboard site); none: no CORS at all. */
+  readonly corsOrigin?: string;
 }
 
 /**
  * The tenants' REST API: API Gateway with a REQUEST authorizer on `x-api-key` (a Lambda that
  * resolves the key to its tenant), access logs, stage throttling, body validation on job
- * submission, and one `api` Lambda behind every route of API_ROUTES.
+ * submission, and one `api` Lambda behind every route of API_ROUTES. With `corsOrigin`, browsers
+ * of that origin only may call it: the preflight (OPTIONS), the function's answers
+ * (`PARL_CORS_ORIGIN`) and the gateway's own errors name it; never `*`.
  */
 export class TenantApi extends Construct {
   readonly api: RestApi;
@@ -56,7 +60,10 @@ export class TenantApi extends Construct {
       memorySize: FUNCTION_MEMORY_MB.api,
       description: 'PARL API: jobs, steps, usage for one tenant per request',
       reservedConcurrency: props.reservedConcurrency?.api ?? 0,
-      environment: { STATE_MACHINE_ARN: props.stateMachine.stateMachineArn },
+      environment: {
+        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
+        ...(props.corsOrigin ? { PARL_CORS_ORIGIN: props.corsOrigin } : {}),
+      },
     }).bindTable(props.table, 'readWrite', { indexes: [props.tenantIndex] });
     props.stateMachine.grantStartExecution(this.handler);
     props.stateMachine.grantExecution(this.handler, 'states:DescribeExecution', 'states:StopExecution');
@@ -87,8 +94,18 @@ export class TenantApi extends Construct {
         loggingLevel: MethodLoggingLevel.ERROR,
         tracingEnabled: true,
       },
+      ...(props.corsOrigin
+        ? {
+            defaultCorsPreflightOptions: {
+              allowOrigins: [props.corsOrigin],
+              allowMethods: ['GET', 'POST'],
+              allowHeaders: ['x-api-key', 'content-type', 'idempotency-key'],
+              maxAge: Duration.hours(1),
+            },
+          }
+        : {}),
     });
-    this.addGatewayResponses();
+    this.addGatewayResponses(props.corsOrigin);
     this.authorizer = new RequestAuthorizer(this, 'KeyAuthorizer', {
       handler: this.authorizerFunction,
       identitySources: [IdentitySource.header('x-api-key')],
@@ -100,7 +117,7 @@ export class TenantApi extends Construct {
   }
 
   /** The gateway's own answers (no key, bad key, revoked key, throttled…) in the API's error shape. */
-  private addGatewayResponses(): void {
+  private addGatewayResponses(corsOrigin: string | undefined): void {
     for (const [id, type, code] of [
       ['Unauthorized', ResponseType.UNAUTHORIZED, 'unauthorized'],
       ['AccessDenied', ResponseType.ACCESS_DENIED, 'forbidden'],
@@ -111,6 +128,7 @@ export class TenantApi extends Construct {
     ] as const) {
       this.api.addGatewayResponse(id, {
         type,
+        ...(corsOrigin ? { responseHeaders: { 'Access-Control-Allow-Origin': `'${corsOrigin}'` } } : {}),
         templates: {
           'application/json': `{"error":{"code":"${code}","message":$context.error.messageString}}`,
         },
@@ -181,6 +199,18 @@ export class TenantApi extends Construct {
 
   /** cdk-nag findings this API answers by design. */
   private acknowledge(stateMachine: StateMachine): void {
+    for (const preflight of this.api.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      Validations.of(preflight).acknowledge(
+        {
+          id: 'AwsSolutions-APIG4',
+          reason: 'A CORS preflight carries no key by the Fetch standard; it holds no data',
+        },
+        {
+          id: 'AwsSolutions-COG4',
+          reason: 'A CORS preflight carries no key by the Fetch standard; it holds no data',
+        },
+      );
+    }
     Validations.of(this.api).acknowledge(
       {
         id: 'AwsSolutions-APIG3',

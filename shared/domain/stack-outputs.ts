@@ -11,6 +11,7 @@ export const STACK_OUTPUTS = {
   uploadsBucket: 'UploadsBucket',
   secretArn: 'SecretArn',
   dashboardUrl: 'DashboardUrl',
+  dashboardSiteUrl: 'DashboardSiteUrl',
   region: 'Region',
 } as const;
 

@@ -12,7 +12,17 @@ const functions = [
 
 describe('WorkflowStack functions', () => {
   it('has the three workflow functions, execution-ended, the API and its authorizer, and batch', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 7);
+    const ours = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment?.Variables?.PARL_FUNCTION !== undefined,
+    );
+    expect(ours).toHaveLength(7);
+  });
+
+  it('has two functions of CDK’s own besides: the dashboard site’s deployment and its bucket’s auto-delete', () => {
+    // 7 of ours + CDK's BucketDeployment handler + the S3 auto-delete-objects provider
+    template.resourceCountIs('AWS::Lambda::Function', 9);
+    template.resourceCountIs('Custom::CDKBucketDeployment', 1);
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
   });
 
   it.each(functions)(
@@ -80,11 +90,11 @@ describe('WorkflowStack functions', () => {
     });
     // Assess: every function that calls the model (execution-ended does not)
     const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter((fn) =>
-      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment.Variables.PARL_FUNCTION),
+      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment?.Variables.PARL_FUNCTION),
     );
     expect(all).toHaveLength(3);
     for (const fn of all) {
-      expect(fn.Properties.Environment.Variables).toMatchObject({
+      expect(fn.Properties.Environment?.Variables).toMatchObject({
         MOONSHOT_BASE_URL: 'http://127.0.0.1:11434/v1',
         MOONSHOT_MODEL: 'qwen3:8b',
       });
@@ -100,11 +110,11 @@ describe('WorkflowStack provider limits', () => {
       providerRpm: 450,
     });
     const all = Object.values(workflowTemplate.findResources('AWS::Lambda::Function')).filter((fn) =>
-      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment.Variables.PARL_FUNCTION),
+      ['plan', 'subagent', 'aggregate'].includes(fn.Properties.Environment?.Variables.PARL_FUNCTION),
     );
     expect(all).toHaveLength(3);
     for (const fn of all) {
-      expect(fn.Properties.Environment.Variables).toMatchObject({
+      expect(fn.Properties.Environment?.Variables).toMatchObject({
         PARL_PROVIDER: 'moonshot',
         PARL_PROVIDER_TIER: 'moonshot-tier2',
         PARL_PROVIDER_RPM: '450',

@@ -53,9 +53,11 @@ describe('every Lambda bundle of the template', () => {
     for (const [id, res] of Object.entries((workflow?.Resources ?? {}) as Record<string, LambdaResource>)) {
       const bundle = app.bundles[id];
       if (res.Type !== 'AWS::Lambda::Function' || !bundle) continue;
+      const variables = res.Properties.Environment?.Variables ?? {};
+      // CDK's own handlers (the dashboard site's deployment, Python; its bucket's auto-delete) are not ours to load.
+      if (variables.PARL_FUNCTION === undefined) continue;
       const dir = join(root, id);
       cpSync(bundle, dir, { recursive: true });
-      const variables = res.Properties.Environment?.Variables ?? {};
       const env = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, resolved(k, v)]));
       functions.push({ id, dir, env: { ...env, AWS_REGION: 'us-east-1', AWS_LAMBDA_FUNCTION_NAME: id } });
     }
