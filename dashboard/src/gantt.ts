@@ -1,14 +1,15 @@
 /**
- * The Gantt chart of a job's timeline on ECharts: a custom series draws one bar per step in its
- * agent's lane (a grey part for the time waited on the limiter or retries, then the model call),
- * critical-path steps in red, stage boundaries as vertical lines, zoom on both axes (dataZoom).
+ * The Gantt chart of a job's timeline on ECharts: a custom series draws the timeline's spans, one
+ * rectangle each (a step's wait on the limiter or retries in grey, its model call in blue; in a
+ * shared lane the union of its agents' waits or calls), critical-path steps in red, stage
+ * boundaries as vertical lines, zoom on both axes (dataZoom).
  */
 import { CustomChart } from 'echarts/charts';
 import { DataZoomComponent, GridComponent, MarkLineComponent, TooltipComponent } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
 import { ms, n0 } from './format';
-import type { Timeline } from './timeline';
+import type { Span, Timeline } from './timeline';
 
 echarts.use([
   CustomChart,
@@ -28,47 +29,47 @@ type RenderApi = {
 };
 type RenderParams = { coordSys: { x: number; y: number; width: number; height: number } };
 
-function renderStep(params: RenderParams, api: RenderApi) {
+/** The fill of a span: 0 wait, 1 call, 2 critical call. */
+const FILLS = [COLORS.wait, COLORS.call, COLORS.critical];
+const fillOf = (s: Span) => (s.kind === 'wait' ? 0 : s.critical ? 2 : 1);
+
+function renderSpan(params: RenderParams, api: RenderApi) {
   const lane = api.value(0);
-  const [xWait = 0, y = 0] = api.coord([api.value(1), lane]);
-  const [x0 = 0] = api.coord([api.value(2), lane]);
-  const [x1 = 0] = api.coord([api.value(3), lane]);
+  const [x0 = 0, y = 0] = api.coord([api.value(1), lane]);
+  const [x1 = 0] = api.coord([api.value(2), lane]);
+  const fill = FILLS[api.value(3)] ?? COLORS.call;
+  if (fill === COLORS.wait && x1 - x0 <= 1) return null;
   const height = Math.max(2, (api.size([0, 1])[1] ?? 10) * 0.6);
-  const clip = params.coordSys;
-  const rect = (x: number, w: number) =>
-    echarts.graphic.clipRectByRect({ x, y: y - height / 2, width: Math.max(w, 1), height }, clip);
-  const call = rect(x0, x1 - x0);
-  const wait = x0 - xWait > 1 ? rect(xWait, x0 - xWait) : undefined;
-  const critical = api.value(4) === 1;
-  return {
-    type: 'group',
-    children: [
-      ...(wait ? [{ type: 'rect', shape: wait, style: { fill: COLORS.wait } }] : []),
-      ...(call
-        ? [{ type: 'rect', shape: call, style: { fill: critical ? COLORS.critical : COLORS.call } }]
-        : []),
-    ],
-  };
+  const shape = echarts.graphic.clipRectByRect(
+    { x: x0, y: y - height / 2, width: Math.max(x1 - x0, 1), height },
+    params.coordSys,
+  );
+  return shape ? { type: 'rect', shape, style: { fill } } : null;
+}
+
+/** A span's tooltip: its step's, or what a shared lane's span covers. */
+function spanTooltip(t: Timeline, span: Span | undefined): string {
+  if (!span) return '';
+  const b = span.bar === undefined ? undefined : t.bars[span.bar];
+  if (!b) {
+    const lane = t.lanes[span.lane]?.label ?? '';
+    return `<b>${lane}</b><br>${span.steps} ${span.kind === 'wait' ? 'waits' : 'calls'} overlapping, ${ms(span.from)} – ${ms(span.to)}`;
+  }
+  const s = b.step;
+  return [
+    `<b>${s.agentId}</b> · stage ${s.stage} · step ${s.step}${b.critical ? ' · <b>critical path</b>' : ''}`,
+    `call ${ms(s.durationMs)}${s.waitedMs ? ` · waited ${ms(s.waitedMs)}` : ''}${s.rateLimited ? ` · ${s.rateLimited}× 429` : ''}`,
+    `tokens in ${n0(s.inputTokens)} (cached ${n0(s.cachedInputTokens)}) · out ${n0(s.outputTokens)}`,
+    `${s.status}${s.error ? `: ${s.error}` : ''}`,
+  ].join('<br>');
 }
 
 function option(t: Timeline): echarts.EChartsCoreOption {
-  const data = t.bars.map((b, i) => [b.lane, b.waitStart, b.start, b.end, b.critical ? 1 : 0, i]);
+  const data = t.spans.map((s, i) => [s.lane, s.from, s.to, fillOf(s), i]);
   return {
     animation: false,
     grid: { left: 190, right: 40, top: 20, bottom: 70 },
-    tooltip: {
-      formatter: (p: { value: number[] }) => {
-        const b = t.bars[p.value[5] ?? 0];
-        if (!b) return '';
-        const s = b.step;
-        return [
-          `<b>${s.agentId}</b> · stage ${s.stage} · step ${s.step}${b.critical ? ' · <b>critical path</b>' : ''}`,
-          `call ${ms(s.durationMs)}${s.waitedMs ? ` · waited ${ms(s.waitedMs)}` : ''}${s.rateLimited ? ` · ${s.rateLimited}× 429` : ''}`,
-          `tokens in ${n0(s.inputTokens)} (cached ${n0(s.cachedInputTokens)}) · out ${n0(s.outputTokens)}`,
-          `${s.status}${s.error ? `: ${s.error}` : ''}`,
-        ].join('<br>');
-      },
-    },
+    tooltip: { formatter: (p: { value: number[] }) => spanTooltip(t, t.spans[p.value[4] ?? -1]) },
     xAxis: {
       type: 'value',
       min: 0,
@@ -92,8 +93,8 @@ function option(t: Timeline): echarts.EChartsCoreOption {
     series: [
       {
         type: 'custom',
-        renderItem: renderStep,
-        encode: { x: [1, 2, 3], y: 0 },
+        renderItem: renderSpan,
+        encode: { x: [1, 2], y: 0 },
         data,
         markLine: {
           symbol: 'none',

@@ -80,6 +80,33 @@ describe('the dashboard timeline', () => {
     expect(t.bars).toHaveLength(2002);
   });
 
+  it('paints a lane of one agent step by step: its wait, then its call', () => {
+    const t = buildTimeline(job(10), new Date(T0).toISOString());
+    expect(t.spans.filter((s) => s.kind === 'call')).toHaveLength(22);
+    expect(t.spans.filter((s) => s.kind === 'wait')).toHaveLength(22);
+    expect(t.spans.every((s) => s.steps === 1 && s.bar !== undefined)).toBe(true);
+    expect(t.spans.filter((s) => s.kind === 'call' && s.critical)).toHaveLength(4);
+    // waits are listed first, so they are painted under the calls
+    expect(t.spans.findIndex((s) => s.kind === 'call')).toBe(22);
+  });
+
+  it('paints a shared lane as the union of its agents’ calls and waits, every step counted once', () => {
+    // Prepare: 1,000 sub-agents whose two calls overlap within a lane
+    const t = buildTimeline(job(1000));
+    const shared = new Set(t.lanes.flatMap((l, i) => (l.agents.length > 1 ? [i] : [])));
+    const sharedCalls = t.spans.filter((s) => shared.has(s.lane) && s.kind === 'call');
+    // Assess: two call spans per shared lane (steps 1 and 2 do not touch), far fewer than the bars
+    expect(sharedCalls).toHaveLength(2 * shared.size);
+    expect(t.spans.length).toBeLessThan(t.bars.length / 5);
+    const stepsInShared = t.bars.filter((b) => shared.has(b.lane)).length;
+    expect(sharedCalls.reduce((n, s) => n + s.steps, 0)).toBe(stepsInShared);
+    for (const s of sharedCalls) {
+      const covered = t.bars.filter((b) => b.lane === s.lane && b.start >= s.from && b.end <= s.to);
+      expect(covered).toHaveLength(s.steps);
+      expect(s.critical).toBe(false);
+    }
+  });
+
   it('marks a stage boundary at the first start of each stage', () => {
     const steps = [
       ...job(3),
