@@ -10,14 +10,18 @@
  * Contract with the handlers (execution input `{ jobId, tenantId }`):
  * - `Plan` (plan) receives the state and returns
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE', agents: [{ agentId, subtaskIds }] }`, or,
- *   above the inline Map's 40 concurrent iterations or 1,000 items,
+ *   above the inline Map's 40 concurrent iterations or 250 items (`#shared/domain/fan-out-limits`),
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', items: { bucket, key } }`: the
  *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
  *   local runtime rewrites that into a reader Task over fauxqs S3: local/item-reader.ts).
- * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent; a
- *   sub-agent that still fails (its model calls were retried by the client) becomes `{ agentId, status: 'FAILED', error, cause }`
- *   (a tolerated failure: it lowers r_finish, it does not fail the job).
- * - `Aggregate` (aggregate) receives `{ jobId, tenantId, stage, subagentResults }` and returns
+ * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent and
+ *   stores its outcome in DynamoDB; a sub-agent that still fails (its model calls were retried by the
+ *   client) is caught by `SubagentFailed` (subagent again, with `failure: { error, cause }`), which
+ *   records it with a short reason unless it recorded itself (a tolerated failure: it lowers r_finish,
+ *   it does not fail the job; no cause or stack trace travels on in the state).
+ * - Neither Map returns anything (ResultPath null; the Distributed Map writes its child results to
+ *   the items bucket with a ResultWriter), so no number of sub-agents reaches the 256 KiB payload limit.
+ * - `Aggregate` (aggregate) receives `{ jobId, tenantId, stage }`, reads the outcomes from DynamoDB, and returns
  *   `{ jobId, status: 'SUCCEEDED' | 'FAILED', error? }`, or for a multi-stage job that goes on the
  *   next stage's Map input with `status: 'NEXT_STAGE'`, which `JobOutcome` sends back to `ChooseFanOut`
  *   (up to stage MAX_STAGES).
@@ -39,6 +43,7 @@ import {
   JsonPath,
   Map as MapState,
   Pass,
+  ResultWriterV2,
   type RetryProps,
   S3JsonItemReader,
   StateMachineType,
@@ -47,6 +52,7 @@ import {
   Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { REQUEST_LIMITS } from '#shared/domain/request';
 import { FUNCTION_TIMEOUTS } from './cloud-settings.ts';
@@ -59,8 +65,10 @@ export const STATE_NAMES = {
   subagentsDistributed: 'SubagentsDistributed',
   runSubagent: 'RunSubagent',
   subagentFailed: 'SubagentFailed',
+  subagentUnrecorded: 'SubagentUnrecorded',
   runSubagentDistributed: 'RunSubagentD',
   subagentFailedDistributed: 'SubagentFailedD',
+  subagentUnrecordedDistributed: 'SubagentUnrecordedD',
   aggregate: 'Aggregate',
   jobOutcome: 'JobOutcome',
   jobSucceeded: 'JobSucceeded',
@@ -82,6 +90,9 @@ export const MAX_STAGES = REQUEST_LIMITS.maxStages;
 
 /** The label of the Distributed Map's map runs. */
 export const DISTRIBUTED_MAP_LABEL = 'Subagents';
+
+/** Where the Distributed Map's ResultWriter puts its child results, in the items bucket. */
+export const MAP_RESULTS_PREFIX = 'items/map-results';
 
 /** The error and cause of the terminal `JobFailed` state. */
 export const JOB_FAILED = {
@@ -135,6 +146,8 @@ export interface WorkflowFunctions {
  */
 export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFunctions): IChainable {
   const s = new Construct(scope, 'Definition');
+  // The Distributed Map's ResultWriter is the V2 one (a bucket and a prefix) whatever the app's flags.
+  s.node.setContext(STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2, true);
   const toFinalize = { errors: [Errors.ALL], resultPath: '$.failure' };
 
   const jobFailed = Fail.jsonPath(s, STATE_NAMES.jobFailed, JOB_FAILED);
@@ -156,7 +169,7 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   });
   plan.addCatch(finalizeFailure, toFinalize);
 
-  const { subagents, subagentsDistributed } = fanOutMaps(s, functions.subagent, finalizeFailure, toFinalize);
+  const { subagents, subagentsDistributed } = fanOutMaps(s, functions, finalizeFailure, toFinalize);
 
   const aggregate = invokeTask(s, STATE_NAMES.aggregate, functions.aggregate, {
     comment: 'Computes the measures and reward, synthesizes the answer, stores the result',
@@ -164,7 +177,6 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
       jobId: JsonPath.stringAt('$.jobId'),
       tenantId: JsonPath.stringAt('$.tenantId'),
       stage: JsonPath.numberAt('$.stage'),
-      subagentResults: JsonPath.listAt('$.subagentResults'),
     }),
   });
   aggregate.addCatch(finalizeFailure, toFinalize);
@@ -193,11 +205,13 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
 
 /**
  * The two Map states over the plan's assignments: inline (`$.agents` in the state) and distributed
- * (the item list in S3); the same item shape, result path and catch.
+ * (the item list in S3); the same item shape and catch, and neither returns anything (ResultPath
+ * null): the outcomes are in DynamoDB. The Distributed Map's child results go to S3 (ResultWriter),
+ * never into the state.
  */
 function fanOutMaps(
   s: Construct,
-  subagent: WorkflowFunctions['subagent'],
+  functions: WorkflowFunctions,
   finalizeFailure: IChainable,
   toFinalize: CatchProps,
 ): { subagents: MapState; subagentsDistributed: DistributedMap } {
@@ -210,14 +224,14 @@ function fanOutMaps(
       agentId: JsonPath.stringAt('$$.Map.Item.Value.agentId'),
       subtaskIds: JsonPath.listAt('$$.Map.Item.Value.subtaskIds'),
     },
-    resultPath: '$.subagentResults',
+    resultPath: JsonPath.DISCARD,
   };
   const subagents = MapState.jsonPath(s, STATE_NAMES.subagents, {
     ...fanOut,
     itemsPath: '$.agents',
-    comment: 'Runs the sub-agents in parallel (inline, up to 40 at once)',
+    comment: 'Runs the sub-agents in parallel (inline, up to 40 at once); outcomes stay in DynamoDB',
   });
-  subagents.itemProcessor(subagentProcessor(s, subagent, ''));
+  subagents.itemProcessor(subagentProcessor(s, functions.subagent, ''));
   subagents.addCatch(finalizeFailure, toFinalize);
 
   const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
@@ -227,33 +241,54 @@ function fanOutMaps(
       bucketNamePath: JsonPath.stringAt('$.items.bucket'),
       key: JsonPath.stringAt('$.items.key'),
     }),
-    comment: 'Runs the sub-agents as child executions (above the inline limits)',
+    // Its child results go to the same bucket (never into the state); the workflow reads none of them.
+    resultWriterV2: new ResultWriterV2({
+      bucketNamePath: JsonPath.stringAt('$.items.bucket'),
+      prefix: MAP_RESULTS_PREFIX,
+    }),
+    comment: 'Runs the sub-agents as child executions (above the inline limits); outcomes stay in DynamoDB',
     mapExecutionType: StateMachineType.STANDARD,
     label: DISTRIBUTED_MAP_LABEL,
   });
-  subagentsDistributed.itemProcessor(subagentProcessor(s, subagent, 'D'));
+  subagentsDistributed.itemProcessor(subagentProcessor(s, functions.subagent, 'D'));
   subagentsDistributed.addCatch(finalizeFailure, toFinalize);
   return { subagents, subagentsDistributed };
 }
 
 /**
- * The item processor of both maps: one sub-agent, whose failure after retries is recorded as a
- * FAILED result instead of failing the map. `suffix` keeps the state names unique.
+ * The item processor of both maps: one sub-agent. One that fails after retries is caught and
+ * recorded FAILED with a short reason by `SubagentFailed` (unless it recorded itself), so the Map
+ * goes on and no Lambda cause travels on; should that record fail too, `SubagentUnrecorded` ends
+ * the item (the sub-agent then counts as spawned and not completed). `suffix` keeps the state
+ * names unique.
  */
 function subagentProcessor(scope: Construct, subagent: IFunction, suffix: '' | 'D'): IChainable {
-  const failed = Pass.jsonPath(scope, `${STATE_NAMES.subagentFailed}${suffix}`, {
-    parameters: {
-      agentId: JsonPath.stringAt('$.agentId'),
-      status: 'FAILED',
-      error: JsonPath.stringAt('$.error.Error'),
-      cause: JsonPath.stringAt('$.error.Cause'),
-    },
+  const unrecorded = Pass.jsonPath(scope, `${STATE_NAMES.subagentUnrecorded}${suffix}`, {
+    comment: 'The failure could not be recorded either; the sub-agent counts as not completed',
+    resultPath: JsonPath.DISCARD,
   });
+  const recordFailure = invokeTask(scope, `${STATE_NAMES.subagentFailed}${suffix}`, subagent, {
+    comment: 'Records the failed sub-agent with a short reason (unless it recorded itself)',
+    payload: TaskInput.fromObject({
+      jobId: JsonPath.stringAt('$.jobId'),
+      tenantId: JsonPath.stringAt('$.tenantId'),
+      stage: JsonPath.numberAt('$.stage'),
+      agentId: JsonPath.stringAt('$.agentId'),
+      subtaskIds: JsonPath.listAt('$.subtaskIds'),
+      failure: {
+        error: JsonPath.stringAt('$.error.Error'),
+        cause: JsonPath.stringAt('$.error.Cause'),
+      },
+    }),
+    resultPath: JsonPath.DISCARD,
+  });
+  recordFailure.addCatch(unrecorded, { errors: [Errors.ALL], resultPath: JsonPath.DISCARD });
   const run = invokeTask(scope, `${STATE_NAMES.runSubagent}${suffix}`, subagent, {
     comment: 'One sub-agent works through its subtasks',
     taskTimeout: Timeout.duration(SUBAGENT_TASK_TIMEOUT),
+    resultPath: JsonPath.DISCARD,
   });
-  run.addCatch(failed, { errors: [Errors.ALL], resultPath: '$.error' });
+  run.addCatch(recordFailure, { errors: [Errors.ALL], resultPath: '$.error' });
   return run;
 }
 
@@ -266,7 +301,7 @@ function invokeTask(
   scope: Construct,
   name: string,
   lambdaFunction: IFunction,
-  options: { comment: string; payload?: TaskInput; taskTimeout?: Timeout },
+  options: { comment: string; payload?: TaskInput; taskTimeout?: Timeout; resultPath?: string },
 ): LambdaInvoke {
   const task = LambdaInvoke.jsonPath(scope, name, {
     lambdaFunction,

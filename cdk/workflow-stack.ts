@@ -412,7 +412,7 @@ export class WorkflowStack extends Stack {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'X-Ray tracing and vended log delivery (logs:CreateLogDelivery and friends) support no resource scoping',
+          "X-Ray tracing and vended log delivery (logs:CreateLogDelivery and friends) support no resource scoping; the Distributed Map's ResultWriter takes its bucket from the state ($.items.bucket), as its ItemReader does, so CDK grants its s3:PutObject on *",
       },
       ...[this.plan, this.subagent, this.aggregate].map((fn) => ({
         id: `AwsSolutions-IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,

@@ -16,6 +16,7 @@ import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { type AppConfig, loadConfig } from '#shared/config';
+import { ParlError } from '#shared/domain/errors';
 import { apiDeps, authorizerDeps, cached, type WorkflowDeps, workflowDeps } from '#shared/wiring';
 import { type ItemReaderInput, s3ItemReader } from './item-reader';
 import { LOCAL_REGION, lambdaContext } from './lambda-context';
@@ -141,10 +142,38 @@ function functionEnvironment(
   };
 }
 
+/** Step Functions' limit on a state's input or output, in UTF-8 bytes. */
+export const STATE_PAYLOAD_LIMIT_BYTES = 256 * 1024;
+
+/** A Task's input or result above {@link STATE_PAYLOAD_LIMIT_BYTES}: what the cloud fails the state with. */
+export class DataLimitExceededError extends ParlError {
+  constructor(
+    readonly state: string,
+    readonly bytes: number,
+  ) {
+    super(
+      `the state ${state} carries ${bytes} bytes, above the ${STATE_PAYLOAD_LIMIT_BYTES}-byte payload limit`,
+    );
+    this.name = 'States.DataLimitExceeded';
+  }
+}
+
+/** The payload as JSON, failing as the cloud does when it is above the limit. */
+function checkedJson(state: string, payload: unknown): string {
+  const json = JSON.stringify(payload ?? null);
+  // A string's UTF-8 size is at most 3 bytes a UTF-16 unit: measure only when it may be too big.
+  if (json.length * 3 > STATE_PAYLOAD_LIMIT_BYTES) {
+    const bytes = Buffer.byteLength(json);
+    if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceededError(state, bytes);
+  }
+  return json;
+}
+
 /**
  * The state machine's Task states bound to local handlers: each reader Task (./item-reader) reads
  * its items from fauxqs S3, every other Task calls the function it invokes, JSON in and JSON out
- * as Lambda passes it.
+ * as Lambda passes it, within the cloud's payload limit on both (States.DataLimitExceeded above it;
+ * the interpreter does not check it).
  */
 export function bindTaskStates(
   workflow: CfnTemplate,
@@ -168,7 +197,7 @@ export function bindTaskStates(
       );
     }
     handlersByState[name] = async (input) =>
-      JSON.parse(JSON.stringify((await fn(structuredClone(input))) ?? null));
+      JSON.parse(checkedJson(name, await fn(JSON.parse(checkedJson(name, input)))));
   }
   return handlersByState;
 }

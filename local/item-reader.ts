@@ -8,7 +8,9 @@
  * into the state, and the Map reads them from there through `ItemsPath`. Every transition into the
  * Map (StartAt, Next, Choice rules and Default, Catch) is redirected to the reader, and the Map's
  * Catch rules apply to the reader too, as a failed ItemReader fails the Map in the cloud. The
- * reader ({@link s3ItemReader}) gets the object through an S3 client (fauxqs locally).
+ * reader ({@link s3ItemReader}) gets the object through an S3 client (fauxqs locally). A Map's
+ * `ResultWriter` is dropped: the interpreter does not write child results to S3, and the workflow's
+ * Maps discard their results (ResultPath null) anyway.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { AslDefinition, AslState, AslStateMachine } from '#cdk/asl';
@@ -66,6 +68,8 @@ function rewrite(machine: MutableMachine, readerStates: string[]): void {
     const reader = state.ItemReader as
       | { Resource?: string; Parameters?: unknown; ReaderConfig?: unknown }
       | undefined;
+    // The child results are not kept locally (the workflow's Maps discard them: ResultPath null).
+    if (state.Type === 'Map') delete state.ResultWriter;
     if (state.Type !== 'Map' || !reader) continue;
     if (reader.Resource !== S3_GET_OBJECT) {
       throw new Error(

@@ -183,6 +183,15 @@ export interface StepRecorder {
   recordStep(ref: JobRef, step: StepRecord): Promise<void>;
   /** Stores the agent's outcome and drops steps an earlier, longer attempt left behind. */
   finishAgent(ref: JobRef, agent: AgentRecord, role?: Role): Promise<void>;
+  /**
+   * Records a sub-agent that died (the workflow caught its failure) as FAILED with `error`, its
+   * attempt and step count taken from the steps it left, unless it has a record already (its own
+   * is more precise); true when this call stored it.
+   */
+  recordAgentFailure(
+    ref: JobRef,
+    agent: Pick<AgentRecord, 'stage' | 'agentId' | 'subtaskIds'> & { error: string },
+  ): Promise<boolean>;
   listSteps(ref: JobRef): Promise<StepRecord[]>;
   /** One page of the job's steps in key order (stage, role, agent, step). */
   listStepsPage(ref: JobRef, opts?: PageOptions): Promise<Page<StepRecord>>;

@@ -20,17 +20,8 @@ import {
 import { modelStep } from './model-step';
 import { type NextStageOutput, planNextStage } from './next-stage';
 
-/** What the Map hands over per sub-agent: its own summary, or the caught error of one that died. */
-export interface MapItemResult {
-  agentId: string;
-  status: 'SUCCEEDED' | 'FAILED';
-  error?: string;
-  cause?: string;
-}
-
 export interface AggregateInput extends JobRef {
   stage?: number;
-  subagentResults?: MapItemResult[];
   /** Set by the workflow's failure path: the error a state caught. */
   failure?: { Error?: string; Cause?: string };
   /** The terminal state of the failure path: FAILED (default), or CANCELLED for a stopped execution. */
@@ -58,7 +49,8 @@ export const SYNTHESIS_MAX_LINES = 200;
  *
  * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing
  *    but makes sure the job was settled)
- * 2. record sub-agents that died without a record (the Map caught their failure)
+ * 2. read the sub-agents' outcomes from DynamoDB (each recorded its own; one the Map caught
+ *    failing was recorded by the workflow's SubagentFailed step)
  * 3. a multi-stage job with subtasks still unanswered and stages left plans the next stage
  *    (`planNextStage`) and returns its Map input (status NEXT_STAGE; the workflow loops back)
  * 4. on the failure path, or when no sub-agent completed, the job fails (or, on the failure path
@@ -86,8 +78,11 @@ export async function aggregateJob(
     return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
   }
   const stage = input.stage ?? job.plan?.stage ?? 1;
-  const agents = await recordDeadAgents(deps, ref, stage, input.subagentResults ?? []);
-  const [results, subtasks] = await Promise.all([deps.store.listResults(ref), deps.store.listSubtasks(ref)]);
+  const [agents, results, subtasks] = await Promise.all([
+    deps.steps.listAgents(ref),
+    deps.store.listResults(ref),
+    deps.store.listSubtasks(ref),
+  ]);
   if (!input.failure) {
     const ids = subtasks.map((s) => s.id);
     const next = await planNextStage(deps, ref, job, stage, ids, results);
@@ -95,35 +90,6 @@ export async function aggregateJob(
   }
   const ending = await endingOf(deps, { input, job, stage, agents, results, subtasks: subtasks.length });
   return closeJob(deps, job, ending, { agents, results, subtasks });
-}
-
-/** Records the sub-agents the Map caught dying without a record of their own; returns all agents. */
-async function recordDeadAgents(
-  deps: CloseJobDeps,
-  ref: JobRef,
-  stage: number,
-  mapResults: readonly MapItemResult[],
-): Promise<AgentRecord[]> {
-  const agents = await deps.steps.listAgents(ref);
-  const died = mapResults.filter(
-    (item) =>
-      item.status === 'FAILED' && !agents.some((a) => a.agentId === item.agentId && a.stage === stage),
-  );
-  if (died.length === 0) return agents;
-  const stepsSoFar = await deps.steps.listSteps(ref);
-  for (const item of died) {
-    const own = stepsSoFar.filter((s) => s.stage === stage && s.role === 'sub' && s.agentId === item.agentId);
-    await deps.steps.finishAgent(ref, {
-      stage,
-      agentId: item.agentId,
-      status: 'FAILED',
-      attempt: Math.max(0, ...own.map((s) => s.attempt)),
-      stepCount: own.length,
-      subtaskIds: [],
-      error: causeMessage({ Error: item.error, Cause: item.cause }),
-    });
-  }
-  return deps.steps.listAgents(ref);
 }
 
 interface StageEnd {

@@ -7,6 +7,7 @@ import {
   stopTime,
 } from '#shared/domain/deadline';
 import { DeadlineReachedError, NotFoundError } from '#shared/domain/errors';
+import { firstLine } from '#shared/domain/failure-reason';
 import type { Subtask } from '#shared/domain/types';
 import { workloadOf } from '#shared/domain/workloads/registry';
 import type { DatasetItems, Workload } from '#shared/domain/workloads/workload';
@@ -122,7 +123,11 @@ export async function runSubagent(
       await finish('FAILED', `${reason}: ${answered} of ${input.subtaskIds.length} subtasks answered`);
       return { agentId: input.agentId, status: 'FAILED', answered, failed };
     }
-    await finish('FAILED', error instanceof Error ? error.message : String(error));
+    // Recorded before the Map catches it (a short reason: no stack trace in the record).
+    await finish(
+      'FAILED',
+      firstLine(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
+    );
     throw error;
   } finally {
     deadline?.clear();

@@ -74,16 +74,17 @@ const aggregate: Handler = (input) => ({ jobId: input.jobId, status: 'SUCCEEDED'
 
 describe('the synthesized workflow, run locally', () => {
   it.each([
-    ['INLINE', 'RunSubagent'],
-    ['DISTRIBUTED', 'RunSubagentD'],
+    ['INLINE', 'RunSubagent', 'SubagentFailed'],
+    ['DISTRIBUTED', 'RunSubagentD', 'SubagentFailedD'],
   ] as const)(
     'fans out in %s mode and tolerates a sub-agent that fails after its retries',
-    async (mode, task) => {
+    async (mode, task, recordFailure) => {
       // Act
       const { output, error, calls } = await run({
         Plan: plan(mode),
         [ITEM_READER]: itemReader,
         [task]: subagent,
+        [recordFailure]: (input) => ({ agentId: input.agentId, status: 'FAILED', recorded: true }),
         Aggregate: aggregate,
       });
       // Assess
@@ -105,18 +106,18 @@ describe('the synthesized workflow, run locally', () => {
       });
       // TransientError is not retried by Step Functions: model calls retry at the client only.
       expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(1);
-      expect(calls.Aggregate).toEqual([
+      // The failed sub-agent is recorded by its own small task; nothing of the Map reaches Aggregate.
+      expect(calls[recordFailure]).toEqual([
         {
           jobId: 'j1',
           tenantId: 't1',
           stage: 1,
-          subagentResults: [
-            { agentId: 'a1', status: 'SUCCEEDED', ref: 'STEP#a1' },
-            { agentId: 'a2', status: 'FAILED', error: 'TransientError', cause: 'provider kept failing' },
-            { agentId: 'a3', status: 'SUCCEEDED', ref: 'STEP#a3' },
-          ],
+          agentId: 'a2',
+          subtaskIds: ['s3'],
+          failure: { error: 'TransientError', cause: 'provider kept failing' },
         },
       ]);
+      expect(calls.Aggregate).toEqual([{ jobId: 'j1', tenantId: 't1', stage: 1 }]);
     },
   );
 

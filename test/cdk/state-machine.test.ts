@@ -1,7 +1,7 @@
 import validator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { allStates, localFunctionArn, stateMachineAsl, taskFunctions } from '#cdk/asl';
-import { JOB_FAILED, MAX_STAGES, STATE_NAMES } from '#cdk/state-machine';
+import { JOB_FAILED, MAP_RESULTS_PREFIX, MAX_STAGES, STATE_NAMES } from '#cdk/state-machine';
 import { logicalIdOf, synthesize } from './synth.ts';
 
 const { workflow, workflowTemplate } = synthesize();
@@ -24,6 +24,8 @@ const tasks = [
   STATE_NAMES.plan,
   STATE_NAMES.runSubagent,
   STATE_NAMES.runSubagentDistributed,
+  STATE_NAMES.subagentFailed,
+  STATE_NAMES.subagentFailedDistributed,
   STATE_NAMES.aggregate,
   STATE_NAMES.finalizeFailure,
 ];
@@ -65,13 +67,13 @@ describe('the workflow definition', () => {
     });
   });
 
-  it('runs the sub-agents in an inline Map bounded by $.maxConcurrency', () => {
+  it('runs the sub-agents in an inline Map bounded by $.maxConcurrency, which returns nothing', () => {
     expect(states.Subagents).toMatchObject({
       Type: 'Map',
       ItemsPath: '$.agents',
       MaxConcurrencyPath: '$.maxConcurrency',
       ItemSelector: itemSelector,
-      ResultPath: '$.subagentResults',
+      ResultPath: null,
       Next: 'Aggregate',
       ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: 'RunSubagent' },
     });
@@ -88,7 +90,12 @@ describe('the workflow definition', () => {
       },
       MaxConcurrencyPath: '$.maxConcurrency',
       ItemSelector: itemSelector,
-      ResultPath: '$.subagentResults',
+      // Nothing returns into the state; the child results go to the items bucket.
+      ResultPath: null,
+      ResultWriter: {
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { 'Bucket.$': '$.items.bucket', Prefix: MAP_RESULTS_PREFIX },
+      },
       Label: 'Subagents',
       Next: 'Aggregate',
       ItemProcessor: {
@@ -99,29 +106,45 @@ describe('the workflow definition', () => {
   });
 
   it.each([
-    ['RunSubagent', 'SubagentFailed'],
-    ['RunSubagentD', 'SubagentFailedD'],
-  ])('invokes the sub-agent in %s and turns its failure into a FAILED result in %s', (run, failed) => {
-    expect(states[run]).toMatchObject({
-      Type: 'Task',
-      Resource: arn.subagent,
-      TimeoutSeconds: 900,
-      End: true,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: failed }],
-    });
-    expect(states[failed]).toEqual({
-      Type: 'Pass',
-      Parameters: {
-        'agentId.$': '$.agentId',
-        status: 'FAILED',
-        'error.$': '$.error.Error',
-        'cause.$': '$.error.Cause',
-      },
-      End: true,
-    });
-  });
+    ['RunSubagent', 'SubagentFailed', 'SubagentUnrecorded'],
+    ['RunSubagentD', 'SubagentFailedD', 'SubagentUnrecordedD'],
+  ])(
+    'invokes the sub-agent in %s, returns nothing, and records its failure in %s',
+    (run, failed, unrecorded) => {
+      expect(states[run]).toMatchObject({
+        Type: 'Task',
+        Resource: arn.subagent,
+        TimeoutSeconds: 900,
+        ResultPath: null,
+        End: true,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: failed }],
+      });
+      // The caught cause goes to the recording task only, never on in the state.
+      expect(states[failed]).toMatchObject({
+        Type: 'Task',
+        Resource: arn.subagent,
+        Parameters: {
+          'jobId.$': '$.jobId',
+          'tenantId.$': '$.tenantId',
+          'stage.$': '$.stage',
+          'agentId.$': '$.agentId',
+          'subtaskIds.$': '$.subtaskIds',
+          failure: { 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+        },
+        ResultPath: null,
+        End: true,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: unrecorded }],
+      });
+      expect(states[unrecorded]).toMatchObject({ Type: 'Pass', ResultPath: null, End: true });
+    },
+  );
 
-  it('aggregates the results, then branches on the job status', () => {
+  it('aggregates from DynamoDB (no Map output in its input), then branches on the job status', () => {
+    expect(states.Aggregate?.Parameters).toEqual({
+      'jobId.$': '$.jobId',
+      'tenantId.$': '$.tenantId',
+      'stage.$': '$.stage',
+    });
     expect(states.Aggregate).toMatchObject({
       Type: 'Task',
       Resource: arn.aggregate,
@@ -129,7 +152,6 @@ describe('the workflow definition', () => {
         'jobId.$': '$.jobId',
         'tenantId.$': '$.tenantId',
         'stage.$': '$.stage',
-        'subagentResults.$': '$.subagentResults',
       },
       Next: 'JobOutcome',
     });
@@ -196,6 +218,8 @@ describe('the workflow definition', () => {
       Plan: 'plan',
       RunSubagent: 'subagent',
       RunSubagentD: 'subagent',
+      SubagentFailed: 'subagent',
+      SubagentFailedD: 'subagent',
       Aggregate: 'aggregate',
       FinalizeFailure: 'aggregate',
     });

@@ -236,6 +236,49 @@ describe('the Lambda handlers', () => {
       ).rejects.toMatchObject({ name: 'TransientError' });
       expect(await deps.steps.listSteps(ref)).toMatchObject([{ step: 1, status: 'FAILED', inputTokens: 0 }]);
     });
+    it('records a sub-agent the Map caught dying with a short reason, unless it recorded itself', async () => {
+      // Prepare: one sub-agent that recorded its own failure (a 5xx), one that left no record (killed)
+      sim.setFaults([{ match: 'BMA-0001', status: 503 }]);
+      const ref = await accept(bmaDemoRequest(2, 4));
+      const subagent = createSubagentHandler(() => Promise.resolve(deps), logger);
+      await expect(
+        subagent({ ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] }, context),
+      ).rejects.toMatchObject({ name: 'TransientError' });
+      const trace = Array.from({ length: 40 }, (_, i) => `    at frame${i} (/var/task/index.mjs:1:${i})`);
+      const caught = (agentId: string, subtaskIds: string[]) => ({
+        ...ref,
+        stage: 1,
+        agentId,
+        subtaskIds,
+        failure: {
+          error: 'Sandbox.Timedout',
+          cause: JSON.stringify({ errorMessage: 'Task timed out after 900.00 seconds', trace }),
+        },
+      });
+      // Act
+      const own = await subagent(caught('agent-0001', ['BMA-0001']), context);
+      const killed = await subagent(caught('agent-0002', ['BMA-0002']), context);
+      // Assess
+      expect(own).toMatchObject({ recorded: false });
+      expect(killed).toEqual({
+        agentId: 'agent-0002',
+        status: 'FAILED',
+        recorded: true,
+        reason: 'Sandbox.Timedout: Task timed out after 900.00 seconds',
+      });
+      const agents = await deps.steps.listAgents(ref);
+      expect(agents).toEqual([
+        expect.objectContaining({ agentId: 'agent-0001', status: 'FAILED', stepCount: 1 }),
+        expect.objectContaining({
+          agentId: 'agent-0002',
+          status: 'FAILED',
+          stepCount: 0,
+          subtaskIds: ['BMA-0002'],
+          error: 'Sandbox.Timedout: Task timed out after 900.00 seconds',
+        }),
+      ]);
+      expect(agents.every((a) => (a.error ?? '').length <= 300 && !a.error?.includes(' at '))).toBe(true);
+    });
   });
 
   describe('aggregate', () => {
@@ -248,11 +291,7 @@ describe('the Lambda handlers', () => {
         context,
       );
       const aggregate = createAggregateHandler(() => Promise.resolve(deps), logger);
-      const event = {
-        ...ref,
-        stage: 1,
-        subagentResults: [{ agentId: 'agent-0001', status: 'SUCCEEDED' as const }],
-      };
+      const event = { ...ref, stage: 1 };
       // Act
       const first = await aggregate(event, context);
       sim.resetStats();

@@ -90,9 +90,7 @@ describe('the fan-out policy', () => {
     );
     await Promise.all(refs.map(planAndRun));
     // Act: every Aggregate at once, each teaching the same policy.
-    const outs = await Promise.all(
-      refs.map((ref) => aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] })),
-    );
+    const outs = await Promise.all(refs.map((ref) => aggregateJob(deps, { ...ref, stage: 1 })));
     // Assess: 12 updates, each job once, and the rewards add up to the jobs' own.
     expect(outs.every((o) => o.status === 'SUCCEEDED')).toBe(true);
     const policy = await deps.policies.get(tenantId, 'sums');
@@ -121,7 +119,7 @@ describe('the fan-out policy', () => {
     for (let i = 0; i < 4; i++) {
       const ref = await submit({ task: 'Sums', subtasks: sums(12), policy: 'learn', taskClass: 'capped' });
       await planAndRun(ref);
-      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1 });
       learned.push(await deps.store.getJob(ref));
     }
     // Assess
@@ -147,7 +145,7 @@ describe('the fan-out policy', () => {
         },
       );
       await planAndRun(job);
-      await aggregateJob(deps, { ...job, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...job, stage: 1 });
       return (await deps.store.getJob(job))?.metrics;
     };
     // Act
@@ -202,7 +200,7 @@ describe('the fan-out policy', () => {
       width: 2,
       itemsPerAgent: 1,
     });
-    await aggregateJob(deps, { ...pinned, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...pinned, stage: 1 });
     const [view] = await getPolicies(deps, tenantId, 'pins');
     // width 2 with one subtask each matches no even-share arm over 4 subtasks: it gets its own arm.
     expect(view?.arms.find((a) => a.id === 'w2k1')).toMatchObject({ count: 1, width: 2, itemsPerAgent: 1 });
@@ -218,7 +216,7 @@ describe('the fan-out policy', () => {
       taskClass: 'unscored',
     });
     await planAndRun(ref);
-    await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
+    await aggregateJob(deps, { ...ref, stage: 1 });
     expect(await deps.policies.get(tenantId, 'unscored')).toBeUndefined();
     expect((await deps.store.getJob(ref))?.metrics).toMatchObject({
       reward: null,
@@ -238,7 +236,7 @@ describe('the fan-out policy', () => {
         taskClass: 'anneal',
       });
       await planAndRun(ref);
-      await aggregateJob(annealing, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(annealing, { ...ref, stage: 1 });
       weights.push((await deps.store.getJob(ref))?.metrics?.weights);
     }
     expect(weights).toEqual([
@@ -306,8 +304,8 @@ describe('the fan-out policy', () => {
     } as Context;
     // Act: the aggregate runs, then is retried.
     const documents = await captureEmf(async () => {
-      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
-      await aggregate({ ...ref, stage: 1, subagentResults: [] }, context);
+      await aggregate({ ...ref, stage: 1 }, context);
+      await aggregate({ ...ref, stage: 1 }, context);
     });
     // Assess: one document, for the one call that closed the job, with the stored job's measures.
     expect(documents).toHaveLength(1);
@@ -372,7 +370,7 @@ describe('the fan-out policy', () => {
     // Act
     for (const ref of [toggled, pinned]) {
       await planAndRun(ref);
-      await aggregateJob(deps, { ...ref, stage: 1, subagentResults: [] });
+      await aggregateJob(deps, { ...ref, stage: 1 });
     }
     // Assess: 0.7·B for the first, B for the pinned one; tokens saved per sub-agent call.
     const [a, b] = await Promise.all([deps.store.getJob(toggled), deps.store.getJob(pinned)]);

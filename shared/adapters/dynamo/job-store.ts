@@ -220,6 +220,32 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     }
   }
 
+  async recordAgentFailure(
+    ref: JobRef,
+    agent: Pick<AgentRecord, 'stage' | 'agentId' | 'subtaskIds'> & { error: string },
+  ): Promise<boolean> {
+    const own = await this.queryPrefix(ref, keys.agentStepsPrefix(agent.stage, 'sub', agent.agentId));
+    const record: AgentRecord = {
+      ...agent,
+      status: 'FAILED',
+      attempt: Math.max(0, ...own.map((s) => Number(s.attempt ?? 0))),
+      stepCount: own.length,
+    };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...record },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async listSteps(ref: JobRef): Promise<StepRecord[]> {
     return (await this.queryPrefix(ref, keys.stepPrefix)).map(
       (i) => withoutKeys<StepRecord & Record<string, unknown>>(i)!,
