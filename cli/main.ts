@@ -10,7 +10,7 @@ import { stackCommand } from '#cli/commands/stack';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { TRAJECTORIES_HELP, trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
-import { loadConfig } from '#shared/config';
+import { MAX_SUBAGENTS_PER_JOB } from '#shared/domain/fan-out-limits';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
@@ -27,6 +27,7 @@ import {
   parseProviderFlags,
   providerLine,
 } from './provider-flags';
+import { localMaxSubagentsCap } from './run-caps';
 import { takeStackFlags } from './stack';
 import { didYouMean } from './suggest';
 
@@ -57,10 +58,10 @@ Options of run:
   --task "<text>"            a free-text task; the orchestrator decomposes it
   --input <job.json>         a job request: {task, subtasks?, mode?, maxSubagents?, maxOutputTokens?, ...}
   --mode parl|sequential     fan out (default) or one agent doing everything
-  --max-subagents N          sub-agents at once (1..cap, default 100; cap PARL_MAX_SUBAGENTS_CAP=1000)
+  --max-subagents N          sub-agents at once (1..cap, default 100; cap PARL_MAX_SUBAGENTS_CAP or 50000)
   --policy off|learn|greedy  the task class's fan-out policy: off (default), learn (Thompson
                              sampling), greedy (best mean); --max-subagents pins the width
-  --installations N          size of the demo (default 100)
+  --installations N          size of the demo, 1..50000 (default 100)
   --seed N                   seed of the demo data and the simulator (default 1)
   --error-rate R             simulator: share of wrong verdicts, 0..1 (default 0.03)
   --latency-scale X          simulator: latency multiplier, 0 = instant (default 1)
@@ -123,7 +124,7 @@ export function parseRunArgs(
     ...PROVIDER_FLAG_OPTIONS,
   });
   const { values: v, str } = parsed;
-  const cap = loadConfig({ ...env, TABLE_NAME: 'unused' }).maxSubagentsCap;
+  const cap = localMaxSubagentsCap(env);
   const seed = intFlag('seed', str('seed'), 0, 2 ** 31 - 1) ?? 1;
   const mode = str('mode');
   if (mode !== undefined && mode !== 'parl' && mode !== 'sequential') {
@@ -168,7 +169,10 @@ function rawRequest(str: (name: string) => string | undefined, seed: number): Re
   const input = str('input');
   if (input !== undefined) return readJsonObject(input);
   if (str('task') !== undefined) return { task: str('task') };
-  return bmaDemoRequest(intFlag('installations', str('installations'), 1, 10_000) ?? 100, seed);
+  return bmaDemoRequest(
+    intFlag('installations', str('installations'), 1, MAX_SUBAGENTS_PER_JOB) ?? 100,
+    seed,
+  );
 }
 
 /** The JSON object in the file of `--input`; UsageError when it cannot be read or is not one. */
@@ -347,6 +351,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   const stack = await EmbeddedStack.boot({
     ...endpoint,
+    // The functions and the local tenant take the run's cap (see localMaxSubagentsCap).
+    env: { PARL_MAX_SUBAGENTS_CAP: String(localMaxSubagentsCap(process.env)) },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
     ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),

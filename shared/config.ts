@@ -1,5 +1,6 @@
 import { type AwsPrices, US_EAST_1_PRICES } from '#shared/domain/aws-cost';
 import { ConfigError } from '#shared/domain/errors';
+import { DEFAULT_MAX_SUBAGENTS_CAP, MAX_SUBAGENTS_PER_JOB } from '#shared/domain/fan-out-limits';
 import {
   type LimiterPolicy,
   MOONSHOT_TIERS,
@@ -207,7 +208,13 @@ function providerConfig(env: Env, timeoutMs: number): ProviderConfig {
  * const config = loadConfig({ TABLE_NAME: 'Data', AWS_REGION: 'eu-central-1' });
  */
 export function loadConfig(env: Env = process.env): AppConfig {
-  const maxSubagentsCap = positiveInt(env, 'PARL_MAX_SUBAGENTS_CAP', 1000);
+  const maxSubagentsCap = positiveInt(env, 'PARL_MAX_SUBAGENTS_CAP', DEFAULT_MAX_SUBAGENTS_CAP);
+  if (maxSubagentsCap > MAX_SUBAGENTS_PER_JOB) {
+    throw new ConfigError(
+      'PARL_MAX_SUBAGENTS_CAP',
+      `must not exceed ${MAX_SUBAGENTS_PER_JOB} (sub-agents a job may have)`,
+    );
+  }
   const defaultMaxSubagents = positiveInt(env, 'PARL_DEFAULT_MAX_SUBAGENTS', Math.min(100, maxSubagentsCap));
   if (defaultMaxSubagents > maxSubagentsCap) {
     throw new ConfigError(

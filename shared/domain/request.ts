@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RequestValidationError } from './errors';
+import { MAX_JOB_STAGES, MAX_SUBAGENTS_PER_JOB } from './fan-out-limits';
 import { checkDatasetBounds, checkJsonBounds, fieldOf } from './input-bounds';
 import type { JobRequest, Subtask } from './types';
 import { inferWorkload, WORKLOAD_NAMES, workloadOf } from './workloads/registry';
@@ -11,11 +12,12 @@ export const TASK_CLASS_RULE = 'must be 1-64 characters of a-z 0-9 . _ -';
 
 export const REQUEST_LIMITS = {
   taskChars: 10_000,
-  subtasks: 10_000,
+  /** One sub-agent a subtask at most: as many subtasks as a job may have sub-agents. */
+  subtasks: MAX_SUBAGENTS_PER_JOB,
   promptChars: 20_000,
   minOutputTokens: 16,
   maxOutputTokens: 32_768,
-  maxStages: 5,
+  maxStages: MAX_JOB_STAGES,
 } as const;
 
 const subtaskSchema = z.union([

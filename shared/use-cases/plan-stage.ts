@@ -5,22 +5,14 @@
  * Distributed Map's ItemReader).
  */
 import { ConfigError, PlanError } from '#shared/domain/errors';
+import { type MapMode, mapModeFor } from '#shared/domain/fan-out-limits';
 import type { AgentAssignment, JobRequest } from '#shared/domain/types';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, WidthBound } from '#shared/ports/job-store';
 import { boundWidth, type FanOutBoundsDeps } from './fan-out-bounds';
 
-/** Step Functions runs at most 40 inline Map iterations at once; above that the Map runs distributed. */
-export const INLINE_MAP_MAX_CONCURRENCY = 40;
-/** Above this many items an inline Map risks the 25,000-event history limit (about 8 events an item, retries on top). */
-export const INLINE_MAP_MAX_ITEMS = 1000;
-/** Stay well below the 256 KiB state payload limit. */
+/** Stay well below the 256 KiB state payload limit (an inline Map's assignments are in the state). */
 export const MAX_PLAN_PAYLOAD_BYTES = 200 * 1024;
-/**
- * The Map collects one small result per sub-agent into the state (`{agentId, status}`, about 50 B):
- * at most this many sub-agents a stage keep that under the 256 KiB payload limit.
- */
-export const MAX_AGENTS_PER_STAGE = 5000;
 
 /**
  * The Map's input: who runs which subtasks, how many at once, and in which Map mode. The inline
@@ -30,7 +22,7 @@ export const MAX_AGENTS_PER_STAGE = 5000;
 export interface PlanOutput extends JobRef {
   stage: number;
   maxConcurrency: number;
-  mapMode: 'INLINE' | 'DISTRIBUTED';
+  mapMode: MapMode;
   agents?: AgentAssignment[];
   items?: ItemLocation;
 }
@@ -66,8 +58,8 @@ export function assignSubtasks(
   itemsPerAgent = 1,
 ): AgentAssignment[] {
   if (mode === 'sequential') return [{ agentId: 'agent-0001', subtaskIds: [...subtaskIds] }];
-  // Batch more per sub-agent when one each would exceed what a stage's Map result can hold.
-  const k = Math.max(1, Math.floor(itemsPerAgent), Math.ceil(subtaskIds.length / MAX_AGENTS_PER_STAGE));
+  // One sub-agent a subtask is fine at any count: the Maps return nothing, so no result bounds them.
+  const k = Math.max(1, Math.floor(itemsPerAgent));
   const agents: AgentAssignment[] = [];
   for (let i = 0; i < subtaskIds.length; i += k) {
     agents.push({
@@ -78,21 +70,15 @@ export function assignSubtasks(
   return agents;
 }
 
-/** Chooses the Map mode from the width and the number of items. */
-export function mapModeFor(maxConcurrency: number, items: number): PlanOutput['mapMode'] {
-  return maxConcurrency > INLINE_MAP_MAX_CONCURRENCY || items > INLINE_MAP_MAX_ITEMS
-    ? 'DISTRIBUTED'
-    : 'INLINE';
-}
-
 /**
  * Plans one stage.
  *
  * 1. assign the subtasks to sub-agents (a later stage's agent ids carry its number: `s2-agent-0001`)
  * 2. the width: the one asked for, within 1..(the sub-agents), at most the provider key's free slots
  *    and the sub-agents' reserved concurrency (`boundWidth`); the Map mode from width and count
- * 3. distributed: store the assignments as the ItemReader's object (ConfigError without a store);
- *    inline: keep them in the state, within MAX_PLAN_PAYLOAD_BYTES (PlanError above it)
+ * 3. inline (few items, narrow; see `#shared/domain/fan-out-limits`) while the assignments fit
+ *    MAX_PLAN_PAYLOAD_BYTES in the state; otherwise distributed: store the assignments as the
+ *    ItemReader's object (ConfigError without a store, PlanError when inline would not fit either)
  */
 export async function planStage(
   deps: { items?: ItemStore } & Partial<FanOutBoundsDeps>,
@@ -108,23 +94,24 @@ export async function planStage(
     Math.max(1, Math.min(request.width, agents.length)),
   );
   const maxConcurrency = bound.width;
-  const mapMode = mapModeFor(maxConcurrency, agents.length);
-  const head = { jobId: ref.jobId, tenantId: ref.tenantId, stage, maxConcurrency, mapMode };
+  const head = { jobId: ref.jobId, tenantId: ref.tenantId, stage, maxConcurrency };
   const planned = {
     agents: agents.length,
     itemsPerAgent: agents[0]?.subtaskIds.length ?? request.itemsPerAgent,
     ...(bound.boundBy ? { widthBoundBy: bound.boundBy } : {}),
   };
-  if (mapMode === 'DISTRIBUTED') {
-    if (!deps.items) throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
-    return { ...planned, output: { ...head, items: await deps.items.putItems(ref, stage, agents) } };
+  const inline: PlanOutput = { ...head, mapMode: 'INLINE', agents };
+  const inlineFits = Buffer.byteLength(JSON.stringify(inline)) <= MAX_PLAN_PAYLOAD_BYTES;
+  if (mapModeFor(maxConcurrency, agents.length) === 'INLINE' && inlineFits)
+    return { ...planned, output: inline };
+  if (!deps.items) {
+    if (!inlineFits) {
+      throw new PlanError(
+        `the plan for ${agents.length} sub-agents is above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget and no item store is configured for a Distributed Map`,
+      );
+    }
+    throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
-  const output: PlanOutput = { ...head, agents };
-  const bytes = Buffer.byteLength(JSON.stringify(output));
-  if (bytes > MAX_PLAN_PAYLOAD_BYTES) {
-    throw new PlanError(
-      `the plan for ${agents.length} sub-agents is ${bytes} bytes, above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget; split the job or use fewer subtasks`,
-    );
-  }
-  return { ...planned, output };
+  const items = await deps.items.putItems(ref, stage, agents);
+  return { ...planned, output: { ...head, mapMode: 'DISTRIBUTED', items } };
 }

@@ -47,8 +47,9 @@ describe('parl run arguments', () => {
     [['--task', '   '], /task: must not be empty/],
     [['--input', join(dir, 'missing.json')], /cannot be read: ENOENT/],
     [['--input', 'INVALID'], /cannot be read/],
-    [['--max-subagents', '0'], /--max-subagents must be an integer from 1 to 1000/],
-    [['--max-subagents', '1001'], /--max-subagents must be an integer from 1 to 1000/],
+    [['--max-subagents', '0'], /--max-subagents must be an integer from 1 to 50000/],
+    [['--max-subagents', '50001'], /--max-subagents must be an integer from 1 to 50000/],
+    [['--installations', '50001'], /--installations must be an integer from 1 to 50000/],
     [['--max-subagents', 'many'], /--max-subagents must be an integer/],
     [['--mode', 'turbo'], /--mode must be "parl" or "sequential"/],
     [['--seed=-1'], /--seed must be an integer/],
@@ -59,6 +60,13 @@ describe('parl run arguments', () => {
     [['--task', 'a', '--input', 'b'], /not both/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(messageOf(argv)).toMatch(message);
+  });
+
+  it('keeps --max-subagents within PARL_MAX_SUBAGENTS_CAP when it is set', () => {
+    expect(() => parseRunArgs(['--max-subagents', '1001'], { PARL_MAX_SUBAGENTS_CAP: '1000' })).toThrow(
+      /--max-subagents must be an integer from 1 to 1000/,
+    );
+    expect(parseRunArgs(['--max-subagents', '50000'], {}).request.maxSubagents).toBe(50_000);
   });
 
   it('rejects an input file that is not JSON or not an object, naming the file', () => {

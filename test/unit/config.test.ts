@@ -16,6 +16,7 @@ describe('loadConfig', () => {
     [{ TABLE_NAME: 'Data', MOONSHOT_BASE_URL: 'not a url' }, 'MOONSHOT_BASE_URL'],
     [{ TABLE_NAME: 'Data', PARL_SUBAGENT_STEP_BUDGET: '0' }, 'PARL_SUBAGENT_STEP_BUDGET'],
     [{ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: 'ten' }, 'PARL_MAX_SUBAGENTS_CAP'],
+    [{ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: '50001' }, 'PARL_MAX_SUBAGENTS_CAP'],
     [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: '*' }, 'PARL_CORS_ORIGIN'],
     [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: 'https://d1.cloudfront.net/index.html' }, 'PARL_CORS_ORIGIN'],
     [

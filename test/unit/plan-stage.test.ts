@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, PlanError } from '#shared/domain/errors';
+import { INLINE_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_ITEMS } from '#shared/domain/fan-out-limits';
 import type { ItemStore } from '#shared/ports/item-store';
-import { INLINE_MAP_MAX_CONCURRENCY, MAX_PLAN_PAYLOAD_BYTES, planStage } from '#shared/use-cases/plan-stage';
+import { MAX_PLAN_PAYLOAD_BYTES, planStage } from '#shared/use-cases/plan-stage';
 
 const ref = { tenantId: 't-a', jobId: 'job-1' };
 const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
@@ -68,5 +69,19 @@ describe('planStage', () => {
       new RegExp(`above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget`),
     );
     await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(PlanError);
+  });
+
+  it.each([
+    ['more items than the inline Map keeps in its history', idsOf(INLINE_MAP_MAX_ITEMS + 1), 1],
+    ['narrow and few, but assignments above the state budget', idsOf(200 * 30, 'x'.repeat(40)), 30],
+  ])('goes distributed with %s', async (_case, subtaskIds, itemsPerAgent) => {
+    // Prepare
+    const items: ItemStore = { putItems: () => Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' }) };
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent, width: 1 };
+    // Act
+    const planned = await planStage({ items }, ref, request);
+    // Assess
+    expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', maxConcurrency: 1 });
+    expect(planned.agents).toBeLessThanOrEqual(subtaskIds.length);
   });
 });
