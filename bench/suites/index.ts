@@ -10,6 +10,7 @@ import { dashboardSuite } from './dashboard';
 import { learningSuite } from './learning';
 import { limiterSuite } from './limiter';
 import { limitsSuite } from './limits';
+import { loadSuite } from './load';
 import { peersSuite } from './peers';
 import { pipelineSuite } from './pipeline';
 import { sweepSuite } from './sweep';
@@ -121,6 +122,17 @@ export const SUITES: Record<string, BenchSuite> = {
       seed: SEED,
     },
     run: batchSuite,
+  },
+  load: {
+    about:
+      'jobs of 1,000, 10,000 and 50,000 one-call sub-agents: wall-clock, rate, peak RSS, records, DynamoDB requests',
+    options: {
+      sizes: 'a,b,… sub-agents per job, one job each (default 1000,10000,50000)',
+      'latency-scale': 'X simulator latency multiplier (default 0)',
+      'max-subagents': 'N sub-agents at once (default 1000)',
+      seed: SEED,
+    },
+    run: loadSuite,
   },
   dashboard: {
     about: "a 1,000-sub-agent job's page in headless Chromium: navigation → timeline drawn",

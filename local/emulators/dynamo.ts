@@ -7,6 +7,8 @@ import { createDynamoClient } from '#shared/adapters/aws/clients';
 /** A dynalite server on loopback. */
 export interface LocalDynamo {
   endpoint: string;
+  /** Requests served since start, by operation (`X-Amz-Target` without its prefix, e.g. `PutItem`). */
+  readonly requests: Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -23,8 +25,14 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const requests: Record<string, number> = {};
+  server.on('request', (req: { headers: Record<string, string | string[] | undefined> }) => {
+    const operation = String(req.headers['x-amz-target'] ?? 'unknown').replace(/^DynamoDB_\d+\./, '');
+    requests[operation] = (requests[operation] ?? 0) + 1;
+  });
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

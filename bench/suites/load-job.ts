@@ -1,0 +1,147 @@
+/**
+ * One job of the `load` suite, in a process of its own (so that its peak RSS is its own): boots the
+ * embedded stack, runs `size` one-call sub-agents, checks what it stored against the steps and
+ * prints one JSON line ({@link LoadRow}) on stdout as its last line.
+ *
+ *   tsx bench/suites/load-job.ts <size> <latencyScale> <maxSubagents> <seed>
+ */
+import { EmbeddedStack } from '#local/runtime';
+import { computeJobMetrics } from '#shared/domain/measures';
+import { parseJobRequest } from '#shared/domain/request';
+
+/** What one load job measured. */
+export interface LoadRow {
+  size: number;
+  latencyScale: number;
+  maxSubagents: number;
+  status: string;
+  error?: string;
+  mapMode?: string;
+  /** Accepted → stored result, as the job's measures say. */
+  wallClockMs: number;
+  /** Submit → the run returned, on this process's clock (booting excluded). */
+  runMs: number;
+  subagentsPerSecond: number;
+  criticalPathMs: number;
+  overhead: number;
+  peakRssBytes: number;
+  agentRecords: number;
+  stepRecords: number;
+  modelCalls: number;
+  dynamoRequests: number;
+  dynamoRequestsPerModelCall: number;
+  dynamoByOperation: Record<string, number>;
+  /** The stored measures equal those recomputed from the stored steps. */
+  measuresRecompute: boolean;
+}
+
+/** The job's request: `size` arithmetic subtasks of the generic workload, one model call each. */
+export function loadRequest(size: number, maxSubagents: number, seed: number) {
+  const subtasks = Array.from({ length: size }, (_, i) => {
+    const a = ((seed * 31 + i * 7) % 90) + 10;
+    const b = ((seed * 17 + i * 13) % 90) + 10;
+    return {
+      id: `q${String(i + 1).padStart(5, '0')}`,
+      prompt: `What is ${a} + ${b}?`,
+      expected: String(a + b),
+    };
+  });
+  return parseJobRequest(
+    { task: `Answer ${size} arithmetic questions`, subtasks, maxSubagents, itemsPerAgent: 1 },
+    { maxSubagentsCap: Math.max(maxSubagents, 1) },
+  );
+}
+
+async function main(): Promise<void> {
+  const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 500);
+  const stack = await EmbeddedStack.boot({
+    simulator: { seed, latencyScale },
+    env: {
+      PARL_MAX_SUBAGENTS_CAP: String(Math.max(maxSubagents, 1000)),
+      PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),
+      PARL_PROVIDER_RPM: '100000000',
+      PARL_PROVIDER_TPM: '100000000000',
+    },
+  });
+  try {
+    const request = loadRequest(size, maxSubagents, seed);
+    const dynamoBefore = { ...stack.dynamo.requests };
+    const started = Date.now();
+    let shown = 0;
+    const { job, steps } = await stack.run(
+      request,
+      (p) => {
+        if (p.elapsedMs - shown < 10_000) return;
+        shown = p.elapsedMs;
+        const rss = Math.round(process.memoryUsage.rss() / 2 ** 20);
+        process.stderr.write(
+          `  ${p.status} ${p.finishedAgents}/${p.agents} sub-agents, ${Math.round(p.elapsedMs / 1000)} s, RSS ${rss} MiB\n`,
+        );
+      },
+      'load',
+    );
+    const runMs = Date.now() - started;
+    const dynamoByOperation = Object.fromEntries(
+      Object.entries(stack.dynamo.requests).map(([op, n]) => [op, n - (dynamoBefore[op] ?? 0)]),
+    );
+    const dynamoRequests = Object.values(dynamoByOperation).reduce((a, b) => a + b, 0);
+    const agents = await stack.store.listAgents(job);
+    const modelCalls = stack.simulator?.stats().requests ?? 0;
+    const m = job.metrics;
+    const recomputed = m
+      ? computeJobMetrics({
+          steps,
+          spawned: m.subagents.spawned,
+          completed: m.subagents.completed,
+          correct: 0,
+          scored: 0,
+          acceptedAt: job.acceptedAt,
+          finishedAt: job.finishedAt ?? job.acceptedAt,
+        })
+      : undefined;
+    const measuresRecompute =
+      !!m &&
+      !!recomputed &&
+      recomputed.criticalSteps === m.criticalSteps &&
+      recomputed.sequentialSteps === m.sequentialSteps &&
+      recomputed.criticalPathMs === m.criticalPathMs &&
+      recomputed.wallClockMs === m.wallClockMs;
+    peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
+    const row: LoadRow = {
+      size,
+      latencyScale,
+      maxSubagents,
+      status: job.status,
+      ...(job.error ? { error: job.error } : {}),
+      ...(job.plan ? { mapMode: job.plan.mapMode } : {}),
+      wallClockMs: m?.wallClockMs ?? runMs,
+      runMs,
+      subagentsPerSecond: size / ((m?.wallClockMs ?? runMs) / 1000),
+      criticalPathMs: m?.criticalPathMs ?? 0,
+      overhead: m?.overhead ?? Number.NaN,
+      peakRssBytes: peakRss,
+      agentRecords: agents.filter((a) => !['planner', 'synthesizer'].includes(a.agentId)).length,
+      stepRecords: steps.length,
+      modelCalls,
+      dynamoRequests,
+      dynamoRequestsPerModelCall: modelCalls > 0 ? dynamoRequests / modelCalls : Number.NaN,
+      dynamoByOperation,
+      measuresRecompute,
+    };
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+  } finally {
+    clearInterval(sampler);
+    await stack.close();
+  }
+}
+
+await main();

@@ -1,0 +1,138 @@
+/**
+ * The `load` suite: one job each of 1,000, 10,000 and 50,000 one-call sub-agents (one a subtask) on
+ * the embedded stack with the simulator, each job in a process of its own (./load-job.ts) so that
+ * its peak RSS is its own; the provider's limits set not to bind (a high concurrency limit).
+ *
+ *   npm run bench -- --suite load [--sizes 1000,10000,50000] [--latency-scale 0]
+ *                                 [--max-subagents 1000] [--seed 1]
+ *
+ * Per job: status, wall-clock (accepted → stored result), sub-agents per second, peak RSS, agent
+ * and step records written, DynamoDB requests per model call, overhead (wall-clock / critical path),
+ * and whether the stored measures recompute from the stored steps.
+ */
+import { spawn } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { type BenchArgs, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import type { LoadRow } from './load-job';
+
+const MIB = 1024 * 1024;
+
+function sizesOf(raw: string | undefined): number[] {
+  const sizes = (raw ?? '1000,10000,50000').split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 50_000))
+    throw new SuiteUsageError(`--sizes must be integers from 1 to 50000, got "${raw}"`);
+  return sizes;
+}
+
+/** Runs one job in a child process and returns its row (or a FAILED row with what it printed). */
+async function runJob(
+  size: number,
+  latencyScale: number,
+  maxSubagents: number,
+  seed: number,
+): Promise<LoadRow> {
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      new URL('./load-job.ts', import.meta.url).pathname,
+      String(size),
+      String(latencyScale),
+      String(maxSubagents),
+      String(seed),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  const exit = await new Promise<string>((resolve) => {
+    child.on('error', (error) => resolve(error.message));
+    child.on('close', (code, signal) => resolve(`exit ${code ?? signal}`));
+  });
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as LoadRow;
+  } catch {
+    const why = exit;
+    return {
+      size,
+      latencyScale,
+      maxSubagents,
+      status: 'CRASHED',
+      error: `${why}: ${last.slice(0, 300)}`,
+      wallClockMs: Date.now() - started,
+      runMs: Date.now() - started,
+      subagentsPerSecond: 0,
+      criticalPathMs: 0,
+      overhead: Number.NaN,
+      peakRssBytes: 0,
+      agentRecords: 0,
+      stepRecords: 0,
+      modelCalls: 0,
+      dynamoRequests: 0,
+      dynamoRequestsPerModelCall: Number.NaN,
+      dynamoByOperation: {},
+      measuresRecompute: false,
+    };
+  }
+}
+
+export async function loadSuite(args: BenchArgs): Promise<void> {
+  const sizes = sizesOf(args.sizes);
+  const latencyScale = numberArg(args, 'latency-scale', 0);
+  const maxSubagents = Math.max(1, Math.floor(numberArg(args, 'max-subagents', 1000)));
+  const seed = numberArg(args, 'seed', 1);
+  const environment = [
+    `one job per size (${sizes.join(', ')}), one sub-agent a subtask, one model call each (generic workload, arithmetic)`,
+    `simulator latency ×${latencyScale}, at most ${maxSubagents} sub-agents at once, provider limits set not to bind, seed ${seed}`,
+    `machine: ${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB, shared with other work (load ${loadavg()[0]!.toFixed(1)} at start)`,
+  ];
+  console.log('environment:');
+  for (const line of environment) console.log(`  ${line}`);
+  const rows: LoadRow[] = [];
+  for (const size of sizes) {
+    const row = await runJob(size, latencyScale, maxSubagents, seed);
+    rows.push(row);
+    process.stderr.write(
+      `${size}: ${row.status} wall ${row.wallClockMs} ms, ${row.subagentsPerSecond.toFixed(1)} sub-agents/s, peak RSS ${Math.round(row.peakRssBytes / MIB)} MiB\n`,
+    );
+  }
+  printTable([
+    [
+      'sub-agents',
+      'status',
+      'wall s',
+      'sub-agents/s',
+      'peak RSS MiB',
+      'agents',
+      'steps',
+      'DDB req/call',
+      'overhead',
+      'recompute',
+    ],
+    ...rows.map((r) => [
+      String(r.size),
+      r.status,
+      (r.wallClockMs / 1000).toFixed(1),
+      r.subagentsPerSecond.toFixed(1),
+      String(Math.round(r.peakRssBytes / MIB)),
+      String(r.agentRecords),
+      String(r.stepRecords),
+      r.dynamoRequestsPerModelCall.toFixed(2),
+      r.overhead.toFixed(2),
+      r.measuresRecompute ? 'yes' : 'NO',
+    ]),
+  ]);
+  const result = {
+    suite: 'load',
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, totalMemBytes: totalmem(), node: process.version },
+    params: { sizes, latencyScale, maxSubagents, seed },
+    environment,
+    rows,
+  };
+  saveResult(args, 'load', result);
+}
