@@ -10,7 +10,6 @@ import { stackCommand } from '#cli/commands/stack';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { TRAJECTORIES_HELP, trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
-import { MAX_SUBAGENTS_PER_JOB } from '#shared/domain/fan-out-limits';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
@@ -27,7 +26,7 @@ import {
   parseProviderFlags,
   providerLine,
 } from './provider-flags';
-import { localMaxSubagentsCap } from './run-caps';
+import { localMaxSubagentsCap, MAX_SUBAGENTS_PER_JOB } from './run-caps';
 import { takeStackFlags } from './stack';
 import { didYouMean } from './suggest';
 
@@ -351,7 +350,6 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   const stack = await EmbeddedStack.boot({
     ...endpoint,
-    // The functions and the local tenant take the run's cap (see localMaxSubagentsCap).
     env: { PARL_MAX_SUBAGENTS_CAP: String(localMaxSubagentsCap(process.env)) },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',

@@ -124,10 +124,7 @@ export async function runSubagent(
       return { agentId: input.agentId, status: 'FAILED', answered, failed };
     }
     // Recorded before the Map catches it (a short reason: no stack trace in the record).
-    await finish(
-      'FAILED',
-      firstLine(error instanceof Error ? `${error.name}: ${error.message}` : String(error)),
-    );
+    await finish('FAILED', firstLine(error instanceof Error ? error.message : String(error)));
     throw error;
   } finally {
     deadline?.clear();

@@ -53,7 +53,7 @@ describe('npm start', () => {
 describe('parl run with bad input', () => {
   it.each([
     [['run', '--task', ''], /task: must not be empty/],
-    [['run', '--max-subagents', '0'], /--max-subagents must be an integer from 1 to 1000/],
+    [['run', '--max-subagents', '0'], /--max-subagents must be an integer from 1 to 50000/],
     [['run', '--mode', 'fast'], /--mode must be "parl" or "sequential"/],
     [['run', '--input', '/nonexistent/job.json'], /cannot be read: ENOENT/],
   ])('%j exits 2 with a message and starts nothing', (argv, message) => {
