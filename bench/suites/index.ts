@@ -130,6 +130,7 @@ export const SUITES: Record<string, BenchSuite> = {
       sizes: 'a,b,… sub-agents per job, one job each (default 1000,10000,50000)',
       'latency-scale': 'X simulator latency multiplier (default 0)',
       'max-subagents': 'N sub-agents at once (default 1000)',
+      limiter: 'on|off the shared limiter (default on)',
       seed: SEED,
     },
     run: loadSuite,

@@ -3,7 +3,7 @@
  * embedded stack, runs `size` one-call sub-agents, checks what it stored against the steps and
  * prints one JSON line ({@link LoadRow}) on stdout as its last line.
  *
- *   tsx bench/suites/load-job.ts <size> <latencyScale> <maxSubagents> <seed>
+ *   tsx bench/suites/load-job.ts <size> <latencyScale> <maxSubagents> <seed> <limiter on|off>
  */
 import { EmbeddedStack } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
@@ -14,6 +14,8 @@ export interface LoadRow {
   size: number;
   latencyScale: number;
   maxSubagents: number;
+  /** The shared limiter (on: every model call takes a lease in DynamoDB). */
+  limiter?: 'on' | 'off';
   status: string;
   error?: string;
   mapMode?: string;
@@ -53,12 +55,13 @@ export function loadRequest(size: number, maxSubagents: number, seed: number) {
 }
 
 async function main(): Promise<void> {
-  const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2).map(Number) as [
+  const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2, 6).map(Number) as [
     number,
     number,
     number,
     number,
   ];
+  const limiter = process.argv[6] === 'off' ? 'off' : 'on';
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
       PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),
       PARL_PROVIDER_RPM: '100000000',
       PARL_PROVIDER_TPM: '100000000000',
+      PARL_PROVIDER_LIMITER: limiter,
     },
   });
   try {
@@ -120,6 +124,7 @@ async function main(): Promise<void> {
       size,
       latencyScale,
       maxSubagents,
+      limiter,
       status: job.status,
       ...(job.error ? { error: job.error } : {}),
       ...(job.plan ? { mapMode: job.plan.mapMode } : {}),

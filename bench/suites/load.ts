@@ -4,7 +4,7 @@
  * its peak RSS is its own; the provider's limits set not to bind (a high concurrency limit).
  *
  *   npm run bench -- --suite load [--sizes 1000,10000,50000] [--latency-scale 0]
- *                                 [--max-subagents 1000] [--seed 1]
+ *                                 [--max-subagents 1000] [--limiter on|off] [--seed 1]
  *
  * Per job: status, wall-clock (accepted → stored result), sub-agents per second, peak RSS, agent
  * and step records written, DynamoDB requests per model call, overhead (wall-clock / critical path),
@@ -30,6 +30,7 @@ async function runJob(
   latencyScale: number,
   maxSubagents: number,
   seed: number,
+  limiter: 'on' | 'off',
 ): Promise<LoadRow> {
   const started = Date.now();
   const child = spawn(
@@ -41,6 +42,7 @@ async function runJob(
       String(latencyScale),
       String(maxSubagents),
       String(seed),
+      limiter,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -85,16 +87,19 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
   const latencyScale = numberArg(args, 'latency-scale', 0);
   const maxSubagents = Math.max(1, Math.floor(numberArg(args, 'max-subagents', 1000)));
   const seed = numberArg(args, 'seed', 1);
+  const limiter = args.limiter ?? 'on';
+  if (limiter !== 'on' && limiter !== 'off')
+    throw new SuiteUsageError(`--limiter must be on or off, got "${limiter}"`);
   const environment = [
     `one job per size (${sizes.join(', ')}), one sub-agent a subtask, one model call each (generic workload, arithmetic)`,
-    `simulator latency ×${latencyScale}, at most ${maxSubagents} sub-agents at once, provider limits set not to bind, seed ${seed}`,
+    `simulator latency ×${latencyScale}, at most ${maxSubagents} sub-agents at once, provider limits set not to bind, shared limiter ${limiter}, seed ${seed}`,
     `machine: ${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB, shared with other work (load ${loadavg()[0]!.toFixed(1)} at start)`,
   ];
   console.log('environment:');
   for (const line of environment) console.log(`  ${line}`);
   const rows: LoadRow[] = [];
   for (const size of sizes) {
-    const row = await runJob(size, latencyScale, maxSubagents, seed);
+    const row = await runJob(size, latencyScale, maxSubagents, seed, limiter);
     rows.push(row);
     process.stderr.write(
       `${size}: ${row.status} wall ${row.wallClockMs} ms, ${row.subagentsPerSecond.toFixed(1)} sub-agents/s, peak RSS ${Math.round(row.peakRssBytes / MIB)} MiB\n`,
@@ -130,7 +135,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
     suite: 'load',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, totalMemBytes: totalmem(), node: process.version },
-    params: { sizes, latencyScale, maxSubagents, seed },
+    params: { sizes, latencyScale, maxSubagents, seed, limiter },
     environment,
     rows,
   };
