@@ -37,6 +37,7 @@ import { BATCH_FUNCTION_TIMEOUT, BATCH_SIZE } from './constructs/batch-intake.ts
 import { DashboardSite } from './constructs/dashboard-site.ts';
 import { FanOutAlarms } from './constructs/fan-out-alarms.ts';
 import { HandlerFunction, SERVICE_NAME } from './constructs/handler-function.ts';
+import { ReservationSweeper } from './constructs/reservation-sweeper.ts';
 import { SwarmAlarms } from './constructs/swarm-alarms.ts';
 import { SwarmDashboard } from './constructs/swarm-dashboard.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
@@ -146,6 +147,8 @@ export class WorkflowStack extends Stack {
   readonly api: TenantApi;
   /** The dashboard page (S3 + CloudFront; output `DashboardSiteUrl`), the API's only CORS origin. */
   readonly dashboardSite: DashboardSite;
+  /** Returns the money of reservations no live job will settle, on a schedule. */
+  readonly sweeper: ReservationSweeper;
   /** Orchestrator failure, the execution-ended DLQ, API 5XX, DynamoDB throttles, the provider's circuit. */
   readonly alarms: SwarmAlarms;
   /** The CloudWatch dashboard (its URL is the stack output `DashboardUrl`). */
@@ -223,6 +226,10 @@ export class WorkflowStack extends Stack {
     });
     this.dashboardSite.publish(this.api.api.url);
 
+    this.sweeper = new ReservationSweeper(this, 'ReservationSweeper', {
+      table: props.table,
+      index: TENANT_JOBS_INDEX,
+    });
     this.batch = props.batch ? this.batchConsumer(props) : undefined;
 
     const monitored = this.monitor(props);
@@ -307,6 +314,7 @@ export class WorkflowStack extends Stack {
       this.executionEnded,
       this.api.handler,
       this.api.authorizerFunction,
+      this.sweeper.fn,
       ...(this.batch ? [this.batch] : []),
     ];
     const deadLetterQueues: Record<string, IQueue> = { 'execution-ended DLQ': this.executionEndedDlq };

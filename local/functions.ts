@@ -14,10 +14,18 @@ import { createApiHandler } from '#lambdas/api/handler';
 import { createAuthorizerHandler } from '#lambdas/authorizer/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
+import { createSweeperHandler } from '#lambdas/sweeper/handler';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { type AppConfig, loadConfig } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
-import { apiDeps, authorizerDeps, cached, type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import {
+  apiDeps,
+  authorizerDeps,
+  cached,
+  sweeperDeps,
+  type WorkflowDeps,
+  workflowDeps,
+} from '#shared/wiring';
 import { type ItemReaderInput, s3ItemReader } from './item-reader';
 import { LOCAL_REGION, lambdaContext } from './lambda-context';
 import type { SynthesizedApp } from './synth';
@@ -51,6 +59,11 @@ const HANDLER_FACTORIES: Record<string, HandlerFactory> = {
   authorizer: (config, logger) =>
     createAuthorizerHandler(
       cached(() => authorizerDeps(config)),
+      logger,
+    ) as unknown as Handler,
+  sweeper: (config, logger) =>
+    createSweeperHandler(
+      cached(() => sweeperDeps(config)),
       logger,
     ) as unknown as Handler,
 };

@@ -66,6 +66,11 @@ export interface AppConfig {
   cloud: CloudBounds;
   /** AWS prices of the jobs' cost on AWS (`PARL_AWS_PRICES` over the public us-east-1 prices). */
   awsPrices: AwsPrices;
+  /**
+   * How long a reservation may stay open without a live job before the sweeper closes it
+   * (`PARL_RESERVATION_GRACE_SECONDS`, default 600).
+   */
+  reservationGraceMs: number;
 }
 
 /** The cloud's bounds on a job, which the plan keeps within. */
@@ -266,6 +271,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     cloud: cloudBounds(env),
     awsPrices: awsPrices(env),
     corsOrigin: corsOrigin(env),
+    reservationGraceMs: positiveInt(env, 'PARL_RESERVATION_GRACE_SECONDS', 600) * 1000,
   };
 }
 

@@ -19,6 +19,8 @@ import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-stor
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
+import { DynamoRequestWindow } from '#shared/adapters/dynamo/request-window';
+import { DynamoReservations } from '#shared/adapters/dynamo/reservations';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import {
   createLlmClient,
@@ -34,12 +36,14 @@ import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
+import type { RequestLimiter } from '#shared/ports/request-limiter';
 import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowControl, WorkflowStarter } from '#shared/ports/workflow';
 import { type AcceptJobDeps, DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
 import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import type { SlotCounter } from '#shared/use-cases/fan-out-bounds';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
+import type { SweepReservationsDeps } from '#shared/use-cases/sweep-reservations';
 
 /** The workflow's functions (plan, sub-agent, aggregate, execution-ended): jobs, steps, money, the model. */
 export interface WorkflowDeps {
@@ -71,6 +75,13 @@ export interface ApiDeps extends AcceptJobDeps {
   policies: PolicyStore;
   /** Starts and stops executions. */
   workflow: WorkflowControl;
+  /** Each tenant's requests a second (its own limit, before any route runs). */
+  requests: RequestLimiter;
+}
+
+/** The reservation sweeper: open reservations, their jobs and steps, the ledger. */
+export interface SweeperDeps extends SweepReservationsDeps {
+  config: AppConfig;
 }
 
 /** The authorizer: the tenants and their key hashes. */
@@ -100,6 +111,8 @@ export function tableAdapters(config: AppConfig) {
     idempotency: new DynamoIdempotencyStore(doc, config.tableName),
     policies: new DynamoPolicyStore(doc, config.tableName),
     jobSearch: new DynamoJobSearch(doc, config.tableName),
+    reservations: new DynamoReservations(doc, config.tableName),
+    requests: new DynamoRequestWindow(doc, config.tableName),
   };
 }
 
@@ -131,8 +144,14 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
 
 /** The api function's dependencies. */
 export function apiDeps(config: AppConfig): ApiDeps {
-  const { doc: _doc, jobSearch: _search, ...table } = tableAdapters(config);
+  const { doc: _doc, jobSearch: _search, reservations: _open, ...table } = tableAdapters(config);
   return { config, ...table, workflow: jobWorkflow(config, 'API') };
+}
+
+/** The reservation sweeper's dependencies (no model, no workflow). */
+export function sweeperDeps(config: AppConfig): SweeperDeps {
+  const { store, steps, ledger, reservations } = tableAdapters(config);
+  return { config, store, steps, ledger, reservations };
 }
 
 /** The authorizer's dependencies. */

@@ -22,8 +22,15 @@ import { API_ROUTES } from '#shared/domain/api-routes';
 import { FUNCTION_MEMORY_MB } from '#shared/domain/aws-cost';
 import { HandlerFunction } from './handler-function.ts';
 
-/** Stage-wide throttling: a backstop for abuse; budgets, not this, keep tenants from overspending. */
-export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 } as const;
+/**
+ * Stage-wide throttling: only a backstop for the account, far above any one tenant's limit. Each
+ * tenant's own limits (requests a second, jobs at once: `TenantLimits`, `parl tenants set-limits`)
+ * are enforced per tenant by the `api` function against the table, the same code as `parl serve`
+ * runs, in place of API Gateway usage plans: those need an API Gateway key per tenant, made
+ * whenever a tenant is created, which the stack cannot declare (tenants are data, not resources).
+ * So a tenant polling hard gets 429s of its own and the others none, up to this backstop.
+ */
+export const API_THROTTLING = { rateLimit: 1000, burstLimit: 2000 } as const;
 
 /** How long API Gateway caches an authorizer answer per key (so a revoked key stops within this). */
 export const AUTHORIZER_CACHE_TTL = Duration.seconds(30);
@@ -40,10 +47,11 @@ export interface TenantApiProps {
 
 /**
  * The tenants' REST API: API Gateway with a REQUEST authorizer on `x-api-key` (a Lambda that
- * resolves the key to its tenant), access logs, stage throttling, body validation on job
- * submission, and one `api` Lambda behind every route of API_ROUTES. With `corsOrigin`, browsers
- * of that origin only may call it: the preflight (OPTIONS), the function's answers
- * (`PARL_CORS_ORIGIN`) and the gateway's own errors name it; never `*`.
+ * resolves the key to its tenant and passes on its request limit), access logs, a stage-wide
+ * throttling backstop ({@link API_THROTTLING}; each tenant's own limits are the `api` function's),
+ * body validation on job submission, and one `api` Lambda behind every route of API_ROUTES. With
+ * `corsOrigin`, browsers of that origin only may call it: the preflight (OPTIONS), the function's
+ * answers (`PARL_CORS_ORIGIN`) and the gateway's own errors name it; never `*`.
  */
 export class TenantApi extends Construct {
   readonly api: RestApi;
@@ -215,7 +223,7 @@ export class TenantApi extends Construct {
       {
         id: 'AwsSolutions-APIG3',
         reason:
-          'No WAF in this template: stage throttling and per-tenant budgets bound abuse; attach a WebACL per deployment',
+          'No WAF in this template: per-tenant request limits, a stage backstop and per-tenant budgets bound abuse; attach a WebACL per deployment',
       },
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

@@ -20,6 +20,9 @@ import { API_ROUTES } from '#shared/domain/api-routes';
 import { rotateApiKey } from '#shared/use-cases/tenants';
 import { serveJobEvents } from './serve-jobs';
 
+/** How often `parl serve` runs the reservation sweeper (the cloud's rule runs it every 5 minutes). */
+export const SWEEP_INTERVAL_MS = 60_000;
+
 /** Where `npm run bench` writes its reports; the dashboard shows the newest A/B one. */
 const BENCH_RESULTS = new URL('../../bench/results', import.meta.url).pathname;
 
@@ -173,6 +176,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
         }
       : {}),
   });
+  const sweeper = sweepPeriodically(stack, log);
   const dashboardUrl = `${api.url}/#key=${encodeURIComponent(dashboardKey)}`;
   log(
     `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realBaseUrl ?? `simulator ${stack.simulator?.baseUrl}`}`,
@@ -182,6 +186,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     apiUrl: api.url,
     dashboardUrl,
     close: async () => {
+      await sweeper.stop();
       await api.close();
       await stack.close();
       await exporter?.shutdown();
@@ -198,6 +203,36 @@ async function localTenantKey(stack: import('#local/runtime').EmbeddedStack): Pr
   const { LOCAL_TENANT } = await import('#local/runtime');
   await stack.ensureLocalTenant(LOCAL_TENANT);
   return rotateApiKey({ tenants: stack.tenants }, LOCAL_TENANT);
+}
+
+/**
+ * Runs the template's `sweeper` function every {@link SWEEP_INTERVAL_MS} (never two at once), as
+ * the cloud's schedule does: reservations without a live job are returned after the grace period.
+ */
+function sweepPeriodically(
+  stack: import('#local/runtime').EmbeddedStack,
+  log: (line: string) => void,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      try {
+        const out = (await stack.invoke('sweeper', {})) as { released: number; settled: number };
+        if (out.released + out.settled > 0) {
+          log(`sweeper: released ${out.released}, settled ${out.settled} stranded reservation(s)`);
+        }
+      } catch (error) {
+        log(`sweeper failed: ${(error as Error).message}`);
+      }
+    });
+  }, SWEEP_INTERVAL_MS);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /**

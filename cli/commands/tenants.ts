@@ -9,7 +9,14 @@ import { intFlag, numberFlag, parseFlags, UsageError } from '#cli/flags';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { loadConfig } from '#shared/config';
 import { ParlError, RequestValidationError } from '#shared/domain/errors';
-import { checkWeights, type Tenant } from '#shared/domain/tenant';
+import {
+  checkWeights,
+  DEFAULT_TENANT_LIMITS,
+  TENANT_LIMIT_RANGES,
+  type Tenant,
+  type TenantSettings,
+  tenantLimitsOf,
+} from '#shared/domain/tenant';
 import type { RewardWeights } from '#shared/domain/types';
 import { createTenant, rotateApiKey } from '#shared/use-cases/tenants';
 
@@ -28,6 +35,9 @@ Usage:
   parl tenants set-anneal <tenantId> --anneal-jobs N
                                    reward shaping: λ1, λ2 anneal to 0 over the first N jobs of each of
                                    the tenant's policies (0 = off; unset = PARL_ANNEAL_JOBS)
+  parl tenants set-limits <tenantId> [--requests-per-second N] [--max-concurrent-jobs N]
+                                   the tenant's own API limits (429 with Retry-After beyond them;
+                                   defaults ${DEFAULT_TENANT_LIMITS.requestsPerSecond} requests a second, ${DEFAULT_TENANT_LIMITS.maxConcurrentJobs} jobs at once)
   parl tenants revoke <tenantId>   the key stops working (403)
   parl tenants rotate-key <tenantId> [--json]
                                    a new key (printed once); the old one stops working; refused
@@ -42,7 +52,8 @@ Options:
 const money = (x: number) => `$${x.toFixed(4)}`;
 
 function tenantLine(t: Tenant): string {
-  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents${t.weights ? `  λ ${t.weights.parallel}/${t.weights.finish}/${t.weights.perf}` : ''}${t.annealJobs === undefined ? '' : `  anneal ${t.annealJobs === 0 ? 'off' : `${t.annealJobs} jobs`}`}  ${t.name}`;
+  const limits = tenantLimitsOf(t);
+  return `${t.tenantId}  ${t.status.padEnd(7)}  budget ${money(t.budgetUsd)}  available ${money(t.availableUsd)}  held ${money(t.reservedUsd)}  spent ${money(t.spentUsd)}  max ${t.maxSubagents} sub-agents  ${limits.requestsPerSecond} req/s  ${t.activeJobs ?? 0}/${limits.maxConcurrentJobs} jobs${t.weights ? `  λ ${t.weights.parallel}/${t.weights.finish}/${t.weights.perf}` : ''}${t.annealJobs === undefined ? '' : `  anneal ${t.annealJobs === 0 ? 'off' : `${t.annealJobs} jobs`}`}  ${t.name}`;
 }
 
 /** `--weights 0.4,0.35,0.25`: λ1 (parallel), λ2 (finish), λ3 (perf), checked to sum to 1. */
@@ -66,6 +77,7 @@ const WITH_TENANT = [
   'set-max-subagents',
   'set-anneal',
   'set-weights',
+  'set-limits',
   'revoke',
   'rotate-key',
   'reactivate',
@@ -83,6 +95,24 @@ interface TenantsArgs {
   max?: number;
   annealJobs?: number;
   weights?: RewardWeights;
+  limits?: Pick<TenantSettings, 'requestsPerSecond' | 'maxConcurrentJobs'>;
+}
+
+/** `--requests-per-second N` and `--max-concurrent-jobs N`, within their ranges; set-limits needs one. */
+function limitsFlags(sub: string, str: (name: string) => string | undefined): TenantsArgs['limits'] {
+  const { requestsPerSecond: rps, maxConcurrentJobs: jobs } = TENANT_LIMIT_RANGES;
+  const requestsPerSecond = intFlag('requests-per-second', str('requests-per-second'), rps.min, rps.max);
+  const maxConcurrentJobs = intFlag('max-concurrent-jobs', str('max-concurrent-jobs'), jobs.min, jobs.max);
+  if (sub === 'set-limits' && requestsPerSecond === undefined && maxConcurrentJobs === undefined) {
+    throw new UsageError(
+      'parl tenants set-limits needs --requests-per-second N and/or --max-concurrent-jobs N',
+    );
+  }
+  if (requestsPerSecond === undefined && maxConcurrentJobs === undefined) return undefined;
+  return {
+    ...(requestsPerSecond === undefined ? {} : { requestsPerSecond }),
+    ...(maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs }),
+  };
 }
 
 /** Parses and checks every flag of `parl tenants <sub>` before anything is opened; throws UsageError. */
@@ -95,6 +125,8 @@ function parseTenantsArgs(sub: string, rest: string[]): TenantsArgs {
       'max-subagents': { type: 'string' },
       'anneal-jobs': { type: 'string' },
       weights: { type: 'string' },
+      'requests-per-second': { type: 'string' },
+      'max-concurrent-jobs': { type: 'string' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -115,6 +147,7 @@ function parseTenantsArgs(sub: string, rest: string[]): TenantsArgs {
   const weights = weightsFlag(str('weights'));
   if (sub === 'set-weights' && weights === undefined)
     throw new UsageError('parl tenants set-weights needs --weights λ1,λ2,λ3 (e.g. 0.4,0.35,0.25)');
+  const limits = limitsFlags(sub, str);
   const tenantId = parsed.positionals[0];
   if (WITH_TENANT.includes(sub) && !tenantId) {
     throw new UsageError(`parl tenants ${sub} needs a tenant id (see parl tenants list)`);
@@ -130,6 +163,7 @@ function parseTenantsArgs(sub: string, rest: string[]): TenantsArgs {
     ...(max === undefined ? {} : { max }),
     ...(annealJobs === undefined ? {} : { annealJobs }),
     ...(weights === undefined ? {} : { weights }),
+    ...(limits === undefined ? {} : { limits }),
   };
 }
 
@@ -211,6 +245,7 @@ async function runTenants(
           maxSubagents: args.max ?? Math.min(100, cap),
           ...(args.annealJobs === undefined ? {} : { annealJobs: args.annealJobs }),
           ...(args.weights === undefined ? {} : { weights: args.weights }),
+          ...args.limits,
         },
       );
       return out(
@@ -236,6 +271,8 @@ async function runTenants(
       return updated(await tenants.updateSettings(tenantId, { maxSubagents: args.max as number }));
     case 'set-weights':
       return updated(await tenants.updateSettings(tenantId, { weights: args.weights }));
+    case 'set-limits':
+      return updated(await tenants.updateSettings(tenantId, args.limits ?? {}));
     case 'set-anneal':
       return updated(await tenants.updateSettings(tenantId, { annealJobs: args.annealJobs as number }));
     case 'revoke':

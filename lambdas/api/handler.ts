@@ -13,6 +13,7 @@ import type { JobRecord } from '#shared/ports/job-store';
 import { acceptJob } from '#shared/use-cases/accept-job';
 import { cancelJob, type JobProgress, jobProgress, requireJob } from '#shared/use-cases/jobs';
 import { getPolicies } from '#shared/use-cases/policy';
+import { admitRequest } from '#shared/use-cases/tenant-limits';
 import { type ApiDeps, apiDeps, fromEnvironment } from '#shared/wiring';
 import { corsForOrigin, header, httpErrors, json } from './http';
 import { openApiDocument } from './openapi';
@@ -26,6 +27,14 @@ function tenantOf(event: Event): string {
   const tenantId = (event.requestContext?.authorizer as { tenantId?: unknown } | null | undefined)?.tenantId;
   if (typeof tenantId !== 'string' || tenantId === '') throw new AuthError('no authenticated tenant');
   return tenantId;
+}
+
+/** The tenant's requests a second, as the authorizer put it in the context (its own, or the default). */
+function requestsPerSecondOf(event: Event): number | undefined {
+  const raw = (event.requestContext?.authorizer as { requestsPerSecond?: unknown } | null | undefined)
+    ?.requestsPerSecond;
+  const n = Number(raw);
+  return raw !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 function jobIdOf(event: Event): string {
@@ -108,6 +117,7 @@ const submit: RouteHandler = async (event, deps) => {
     tenantId,
     request: body,
     ...(key ? { idempotencyKey: key } : {}),
+    limitConcurrentJobs: true,
   });
   return json(
     202,
@@ -204,7 +214,14 @@ export function createApiHandler(
   const routes: Route<Event, Result>[] = API_ROUTES.map((route) => ({
     method: route.method,
     path: route.path,
-    handler: async (event: Event) => HANDLERS[route.operationId](event, await deps()),
+    handler: async (event: Event) => {
+      const d = await deps();
+      // Every authenticated route counts toward the tenant's requests a second first.
+      if (!('public' in route && route.public)) {
+        await admitRequest(d, tenantOf(event), requestsPerSecondOf(event));
+      }
+      return HANDLERS[route.operationId](event, d);
+    },
   }));
   return middy<Event, Result, Error, Context>()
     .use(injectLambdaContext(logger))

@@ -9,6 +9,7 @@ import {
   NotFoundError,
   RequestValidationError,
   StateConflictError,
+  TenantLimitError,
 } from '#shared/domain/errors';
 
 /** The JSON error body of every failed request. */
@@ -31,9 +32,10 @@ export function errorResponse(
   code: string,
   message: string,
   details?: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ): APIGatewayProxyResult {
   const body: ApiErrorBody = { error: { code, message, ...(details ? { details } : {}) } };
-  return json(statusCode, body);
+  return json(statusCode, body, headers);
 }
 
 /** A header's value, whatever its case. */
@@ -66,6 +68,15 @@ export function toHttpError(error: unknown, requestId: string): APIGatewayProxyR
     return errorResponse(409, 'idempotency_conflict', error.message, { jobId: error.jobId });
   }
   if (error instanceof StateConflictError) return errorResponse(409, 'conflict', error.message);
+  if (error instanceof TenantLimitError) {
+    return errorResponse(
+      429,
+      'limit_exceeded',
+      error.message,
+      { limit: error.limit, value: error.value, retryAfterSeconds: error.retryAfterSeconds },
+      { 'retry-after': String(error.retryAfterSeconds) },
+    );
+  }
   // The router's own refusals (@middy/http-router throws middy's HttpError).
   if (error instanceof HttpError && error.statusCode === 404) {
     return errorResponse(404, 'route_not_found', 'no such route');

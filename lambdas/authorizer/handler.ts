@@ -5,6 +5,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Cont
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { createTelemetry, observe, type Telemetry } from '#shared/adapters/telemetry';
 import { AuthError } from '#shared/domain/errors';
+import { tenantLimitsOf } from '#shared/domain/tenant';
 import { authenticate } from '#shared/use-cases/tenants';
 import { type AuthorizerDeps, authorizerDeps, fromEnvironment } from '#shared/wiring';
 
@@ -24,7 +25,7 @@ const policy = (effect: 'Allow' | 'Deny', resource: string, principalId: string)
 
 /**
  * The API's REQUEST authorizer: resolves `x-api-key` to its tenant. Allow carries `tenantId` in the
- * context (the only place the API reads it from); a revoked key gets Deny (403); a missing, malformed
+ * context (the only place the API reads it from) and the tenant's `requestsPerSecond`; a revoked key gets Deny (403); a missing, malformed
  * or unknown key throws `Unauthorized` (401), as API Gateway expects.
  */
 export function createAuthorizerHandler(
@@ -42,7 +43,8 @@ export function createAuthorizerHandler(
       const tenant = await authenticate(await deps(), apiKey ?? undefined);
       return {
         ...policy('Allow', stageWildcard(event.methodArn), tenant.tenantId),
-        context: { tenantId: tenant.tenantId },
+        // The tenant's requests a second ride along (cached with the answer), so the API need not read it.
+        context: { tenantId: tenant.tenantId, requestsPerSecond: tenantLimitsOf(tenant).requestsPerSecond },
       };
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;

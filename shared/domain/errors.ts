@@ -184,3 +184,28 @@ export class AuthError extends ParlError {
     this.revoked = revoked;
   }
 }
+
+/** The per-tenant limits a request can run into (see `TenantLimits`). */
+export type TenantLimitName = 'requestsPerSecond' | 'maxConcurrentJobs';
+
+/**
+ * A tenant reached one of its own limits (requests a second, jobs at once): nothing was done; try
+ * again after `retryAfterSeconds`. The API answers 429 with Retry-After and the limit's name.
+ */
+export class TenantLimitError extends ParlError {
+  readonly limit: TenantLimitName;
+  /** The limit's value for this tenant. */
+  readonly value: number;
+  readonly retryAfterSeconds: number;
+  constructor(
+    message: string,
+    details: { limit: TenantLimitName; value: number; retryAfterSeconds: number },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'TenantLimitError';
+    this.limit = details.limit;
+    this.value = details.value;
+    this.retryAfterSeconds = details.retryAfterSeconds;
+  }
+}

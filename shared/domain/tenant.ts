@@ -36,10 +36,56 @@ export interface Tenant {
   annealJobs?: number;
   /** The tenant's λ1..λ3 of rPARL; unset = the defaults (0.4, 0.35, 0.25). */
   weights?: RewardWeights;
+  /** API requests a second at most; unset = {@link DEFAULT_TENANT_LIMITS}. */
+  requestsPerSecond?: number;
+  /** Jobs holding a reservation at once at most (API submissions); unset = {@link DEFAULT_TENANT_LIMITS}. */
+  maxConcurrentJobs?: number;
+  /** Jobs holding a reservation now (counted by the budget ledger: reserve adds one, settle or release takes it). */
+  activeJobs?: number;
 }
 
 /** The settings of a tenant an operator may change. */
-export type TenantSettings = Partial<Pick<Tenant, 'maxSubagents' | 'annealJobs' | 'weights'>>;
+export type TenantSettings = Partial<
+  Pick<Tenant, 'maxSubagents' | 'annealJobs' | 'weights' | 'requestsPerSecond' | 'maxConcurrentJobs'>
+>;
+
+/** A tenant's own limits on the API: requests a second, jobs at once. */
+export interface TenantLimits {
+  requestsPerSecond: number;
+  maxConcurrentJobs: number;
+}
+
+/**
+ * The limits of a tenant that sets none: the stage-wide 50 requests a second the API had before,
+ * now each tenant's own, and 20 jobs at once (a job is tens to thousands of model calls; the
+ * provider key's limits are shared by all of them anyway).
+ */
+export const DEFAULT_TENANT_LIMITS: TenantLimits = { requestsPerSecond: 50, maxConcurrentJobs: 20 };
+
+/** What a tenant's limits may be set to (`parl tenants set-limits`). */
+export const TENANT_LIMIT_RANGES = {
+  requestsPerSecond: { min: 1, max: 10_000 },
+  maxConcurrentJobs: { min: 1, max: 10_000 },
+} as const;
+
+/** The tenant's limits: its own where set, else the defaults. */
+export function tenantLimitsOf(
+  tenant: Pick<Tenant, 'requestsPerSecond' | 'maxConcurrentJobs'>,
+): TenantLimits {
+  return {
+    requestsPerSecond: tenant.requestsPerSecond ?? DEFAULT_TENANT_LIMITS.requestsPerSecond,
+    maxConcurrentJobs: tenant.maxConcurrentJobs ?? DEFAULT_TENANT_LIMITS.maxConcurrentJobs,
+  };
+}
+
+/** Checks a limit an operator sets; names the field. */
+export function checkTenantLimit(name: keyof TenantLimits, value: number): number {
+  const { min, max } = TENANT_LIMIT_RANGES[name];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RequestValidationError(name, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
 
 /** The settings a tenant's job carries (API and batch alike). */
 export interface JobSettings extends Pick<Tenant, 'annealJobs' | 'weights'> {

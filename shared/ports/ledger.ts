@@ -31,6 +31,12 @@ export interface CallStop {
   reason?: string;
 }
 
+/** What a new job's reservation is held within, besides the tenant's balance. */
+export interface ReserveOptions {
+  /** The tenant's jobs-at-once limit: TenantLimitError when as many jobs hold a reservation already. */
+  maxConcurrentJobs?: number;
+}
+
 /**
  * The money of jobs: reserve before start, draw per model call, settle once at the end.
  * The tenant's available balance only moves through conditional writes, so it never goes below zero.
@@ -38,9 +44,11 @@ export interface CallStop {
 export interface BudgetLedger {
   /**
    * Holds `estimateUsd` of the tenant's balance for the job. Idempotent per job (a second call for
-   * the same job holds nothing more). Throws BudgetExceededError when the balance cannot cover it.
+   * the same job holds nothing more). Throws BudgetExceededError when the balance cannot cover it,
+   * TenantLimitError when `opts.maxConcurrentJobs` jobs of the tenant hold a reservation already.
+   * The job counts as active (the tenant's `activeJobs`) until it is settled or released.
    */
-  reserve(ref: JobRef, estimateUsd: number): Promise<void>;
+  reserve(ref: JobRef, estimateUsd: number, opts?: ReserveOptions): Promise<void>;
   /**
    * Takes the most a model call can cost from the job's reservation, topping it up from the
    * tenant's balance when short. Returns what was authorized (0 for a job without a budget, e.g.
@@ -75,6 +83,6 @@ export interface BudgetLedger {
    * was reserved for but never stored. Idempotent; a no-op once the job was settled.
    */
   release(ref: JobRef): Promise<void>;
-  /** The tenant's usage in a period: the sum of its settled jobs. */
+  /** The tenant's usage in a period: the sum of its settled jobs (kept as monthly counters). */
   usage(tenantId: string, period: string): Promise<UsageSummary>;
 }

@@ -5,7 +5,7 @@ import { AuthError, IdempotencyConflictError } from '#shared/domain/errors';
 import { jobIdForKey, requestHash } from '#shared/domain/idempotency';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
-import { estimateJobCostUsd, type JobSettings, jobSettingsOf } from '#shared/domain/tenant';
+import { estimateJobCostUsd, type JobSettings, jobSettingsOf, tenantLimitsOf } from '#shared/domain/tenant';
 import type { JobRequest, PriceTable } from '#shared/domain/types';
 import { workloadOf } from '#shared/domain/workloads/registry';
 import type { IdempotencyStore } from '#shared/ports/idempotency';
@@ -52,6 +52,11 @@ export interface AcceptJobInput {
   request: unknown;
   /** The same key with the same request returns the same job; with another request, a conflict. */
   idempotencyKey?: string;
+  /**
+   * Hold the tenant to its jobs-at-once limit (TenantLimitError at the limit): the API does; the
+   * batch intake does not (its queue paces it, and a refused message would only be redelivered).
+   */
+  limitConcurrentJobs?: boolean;
 }
 
 export interface AcceptJobOutcome {
@@ -73,14 +78,15 @@ export interface AcceptJobOutcome {
  * 5. with an idempotency key: the job id comes from the key; claim the key with the request's
  *    hash (another request under the same key → IdempotencyConflictError); an existing job is
  *    returned as it is (with {@link StartWait}: once started)
- * 6. reserve the estimated cost from the tenant's budget (BudgetExceededError: nothing stored)
+ * 6. reserve the estimated cost from the tenant's budget (BudgetExceededError: nothing stored),
+ *    within its jobs-at-once limit when `limitConcurrentJobs` (TenantLimitError: nothing stored)
  * 7. store the job as ACCEPTED with its subtasks and data (a concurrent duplicate loses here); a
  *    write that fails releases the reservation
  * 8. start the workflow, the execution named after the job; if the start fails, store the job
  *    FAILED with the reason and release its reservation
  */
 export async function acceptJob(deps: AcceptJobDeps, input: AcceptJobInput): Promise<AcceptJobOutcome> {
-  const settings = await tenantSettings(deps, input.tenantId);
+  const { settings, maxConcurrentJobs } = await tenantSettings(deps, input.tenantId);
   const request = parseJobRequest(input.request, { maxSubagentsCap: settings.maxWidth });
   workloadOf(request.workload).checkDataset(request.dataset);
   const key = input.idempotencyKey;
@@ -89,7 +95,7 @@ export async function acceptJob(deps: AcceptJobDeps, input: AcceptJobInput): Pro
     const existing = await claimKey(deps, ref, key, request);
     if (existing) return { job: await started(deps, existing), duplicate: true };
   }
-  await reserve(deps, ref, request);
+  await reserve(deps, ref, request, input.limitConcurrentJobs ? maxConcurrentJobs : undefined);
   const job = jobRecord(ref, request, settings, key);
   if (!(await storeJob(deps, job, request))) {
     const existing = await deps.store.getJob(ref);
@@ -98,12 +104,18 @@ export async function acceptJob(deps: AcceptJobDeps, input: AcceptJobInput): Pro
   return { job: await startJob(deps, job), duplicate: false };
 }
 
-/** Steps 1-2: the settings of an ACTIVE tenant. */
-async function tenantSettings(deps: AcceptJobDeps, tenantId: string): Promise<JobSettings> {
+/** Steps 1-2: the settings of an ACTIVE tenant, and its jobs-at-once limit. */
+async function tenantSettings(
+  deps: AcceptJobDeps,
+  tenantId: string,
+): Promise<{ settings: JobSettings; maxConcurrentJobs: number }> {
   const tenant = await deps.tenants.getTenant(tenantId);
   if (!tenant) throw new AuthError(`tenant "${tenantId}" does not exist`);
   if (tenant.status !== 'ACTIVE') throw new AuthError(`tenant "${tenantId}" is revoked`, true);
-  return jobSettingsOf(tenant, deps.config.maxSubagentsCap);
+  return {
+    settings: jobSettingsOf(tenant, deps.config.maxSubagentsCap),
+    maxConcurrentJobs: tenantLimitsOf(tenant).maxConcurrentJobs,
+  };
 }
 
 /** Step 5: claims the key for this request; returns the job the key already stands for, if any. */
@@ -125,13 +137,18 @@ async function claimKey(
 }
 
 /** Step 6: holds the job's estimate (its subtasks or data items, 10 when it will be decomposed). */
-async function reserve(deps: AcceptJobDeps, ref: JobRef, request: JobRequest): Promise<void> {
+async function reserve(
+  deps: AcceptJobDeps,
+  ref: JobRef,
+  request: JobRequest,
+  maxConcurrentJobs: number | undefined,
+): Promise<void> {
   const units = request.subtasks?.length ?? request.dataset?.installations?.length ?? 10;
   const estimate = estimateJobCostUsd(
     { subtasks: units, mode: request.mode, stepBudget: deps.config.subagentStepBudget },
     deps.prices ?? KIMI_K25_PRICES,
   );
-  await deps.ledger.reserve(ref, estimate);
+  await deps.ledger.reserve(ref, estimate, maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs });
 }
 
 /**

@@ -99,8 +99,9 @@ export function tallyAgents(job: JobRecord, agents: readonly AgentRecord[]) {
  *
  * 1. read its sub-agents, results and subtasks (unless the caller has them) and its steps
  * 2. score it (`scoreJob`): measures, weights, TOGGLE, the policy's lesson
- * 3. store the terminal state once (a second closing call finds it stored and changes nothing)
- * 4. settle its cost (idempotent, also when another call stored the state first)
+ * 3. settle its cost (idempotent, also when another call closes it at once), before the terminal
+ *    state is visible: whoever sees the job ended sees its money settled (no reservation left)
+ * 4. store the terminal state once (a second closing call finds it stored and changes nothing)
  * 5. tell `onFinished` when this call stored it
  *
  * @example
@@ -135,6 +136,7 @@ export async function closeJob(
   };
   const { error } = ending;
   const status: JobStatus = error ? (ending.failedAs ?? 'FAILED') : 'SUCCEEDED';
+  await settleJob(deps, job, steps, metrics.awsCostUsd);
   const stored = await deps.store.finishJob(ref, {
     status,
     finishedAt,
@@ -142,7 +144,6 @@ export async function closeJob(
     result,
     ...(error ? { error } : {}),
   });
-  await settleJob(deps, job, steps, metrics.awsCostUsd);
   if (!stored) {
     const current = await deps.store.getJob(ref);
     return {

@@ -1,6 +1,7 @@
 import { AuthError, RequestValidationError } from '#shared/domain/errors';
 import {
   apiKeyMatches,
+  checkTenantLimit,
   checkWeights,
   hashApiKey,
   newApiKey,
@@ -20,6 +21,10 @@ export interface CreateTenantInput {
   annealJobs?: number;
   /** The tenant's λ of rPARL (sum 1); unset = the defaults. */
   weights?: RewardWeights;
+  /** API requests a second at most; unset = the default. */
+  requestsPerSecond?: number;
+  /** Jobs at once at most; unset = the default. */
+  maxConcurrentJobs?: number;
 }
 
 /** Checks an operator's input for a new tenant; names the wrong field. */
@@ -41,6 +46,8 @@ export function checkTenantInput(input: CreateTenantInput, maxSubagentsCap: numb
     throw new RequestValidationError('annealJobs', 'must be a whole number of jobs, 0 = off');
   }
   if (input.weights !== undefined) checkWeights(input.weights);
+  if (input.requestsPerSecond !== undefined) checkTenantLimit('requestsPerSecond', input.requestsPerSecond);
+  if (input.maxConcurrentJobs !== undefined) checkTenantLimit('maxConcurrentJobs', input.maxConcurrentJobs);
 }
 
 /**
@@ -68,6 +75,9 @@ export async function createTenant(
     maxSubagents: input.maxSubagents,
     ...(input.annealJobs === undefined ? {} : { annealJobs: input.annealJobs }),
     ...(input.weights === undefined ? {} : { weights: checkWeights(input.weights) }),
+    ...(input.requestsPerSecond === undefined ? {} : { requestsPerSecond: input.requestsPerSecond }),
+    ...(input.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: input.maxConcurrentJobs }),
+    activeJobs: 0,
   };
   await deps.tenants.createTenant(tenant);
   return { tenant, apiKey };

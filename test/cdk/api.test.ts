@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '#cdk/build-app';
 import { API_THROTTLING, AUTHORIZER_CACHE_TTL } from '#cdk/constructs/tenant-api';
 import { API_ROUTES } from '#shared/domain/api-routes';
+import { DEFAULT_TENANT_LIMITS, TENANT_LIMIT_RANGES } from '#shared/domain/tenant';
 import { NO_BUNDLING } from './synth.ts';
 
 describe('the tenant REST API (CDK)', () => {
@@ -39,6 +40,12 @@ describe('the tenant REST API (CDK)', () => {
     expect(methods.filter((m) => m.Properties.AuthorizationType === 'CUSTOM')).toHaveLength(
       API_ROUTES.length - 1,
     );
+  });
+
+  it('keeps the stage throttle a backstop well above a tenant’s own limit (each tenant is limited by the api function)', () => {
+    expect(API_THROTTLING.rateLimit).toBeGreaterThanOrEqual(10 * DEFAULT_TENANT_LIMITS.requestsPerSecond);
+    expect(API_THROTTLING.rateLimit).toBeGreaterThanOrEqual(10 * TENANT_LIMIT_RANGES.requestsPerSecond.min);
+    template.resourceCountIs('AWS::ApiGateway::UsagePlan', 0);
   });
 
   it('writes JSON access logs to a log group and throttles the stage', () => {

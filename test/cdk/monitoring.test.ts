@@ -87,11 +87,11 @@ describe('the CloudWatch dashboard', () => {
     ['Function errors', 'Errors'],
     ['Function throttles', 'Throttles'],
     ['Function duration (p99)', 'Duration'],
-  ])('graphs %s for every one of the seven functions', (title, metricName) => {
+  ])('graphs %s for every one of the eight functions', (title, metricName) => {
     const functions = workflowTemplate.findResources('AWS::Lambda::Function', {
       Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: SERVICE_NAME } } },
     });
-    expect(Object.keys(functions)).toHaveLength(7);
+    expect(Object.keys(functions)).toHaveLength(8);
     expect(widgetMetrics(widgets, title)).toEqual(
       Object.keys(functions).map((id) => ({
         id: `AWS/Lambda/${metricName}`,

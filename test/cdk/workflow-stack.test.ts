@@ -11,16 +11,16 @@ const functions = [
 ];
 
 describe('WorkflowStack functions', () => {
-  it('has the three workflow functions, execution-ended, the API and its authorizer, and batch', () => {
+  it('has the three workflow functions, execution-ended, the API and its authorizer, batch and the sweeper', () => {
     const ours = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (fn) => fn.Properties.Environment?.Variables?.PARL_FUNCTION !== undefined,
     );
-    expect(ours).toHaveLength(7);
+    expect(ours).toHaveLength(8);
   });
 
   it('has two functions of CDK’s own besides: the dashboard site’s deployment and its bucket’s auto-delete', () => {
-    // 7 of ours + CDK's BucketDeployment handler + the S3 auto-delete-objects provider
-    template.resourceCountIs('AWS::Lambda::Function', 9);
+    // 8 of ours + CDK's BucketDeployment handler + the S3 auto-delete-objects provider
+    template.resourceCountIs('AWS::Lambda::Function', 10);
     template.resourceCountIs('Custom::CDKBucketDeployment', 1);
     template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
   });
@@ -195,7 +195,7 @@ describe('WorkflowStack execution-ended path', () => {
   });
 
   it("matches the state machine's FAILED, TIMED_OUT and ABORTED status changes", () => {
-    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.resourceCountIs('AWS::Events::Rule', 2);
     expect(template.findResources('AWS::Events::Rule')[ruleId]?.Properties.EventPattern).toEqual({
       source: ['aws.states'],
       'detail-type': ['Step Functions Execution Status Change'],
@@ -256,5 +256,43 @@ describe('WorkflowStack execution-ended path', () => {
         }),
       ]),
     );
+  });
+});
+
+describe('WorkflowStack reservation sweeper', () => {
+  const fnId = logicalIdOf(workflow.sweeper.fn);
+
+  it('runs the sweeper function every 5 minutes from an EventBridge schedule', () => {
+    const rule = template.findResources('AWS::Events::Rule')[logicalIdOf(workflow.sweeper.rule)];
+    expect(rule?.Properties).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [expect.objectContaining({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  it('runs the sweeper handler with the table and its index, without the provider key', () => {
+    const resource = template.findResources('AWS::Lambda::Function')[fnId];
+    expect(resource?.Properties.Environment.Variables).toMatchObject({ PARL_FUNCTION: 'sweeper' });
+    expect(resource?.Properties.Environment.Variables).not.toHaveProperty('MOONSHOT_API_KEY_SECRET_ARN');
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: logicalIdOf(workflow.sweeper.fn.role!) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+    );
+    const tableArn = { 'Fn::ImportValue': expect.stringMatching(/^ParlStateful:ExportsOutputFnGetAttData/) };
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem']),
+        Resource: [tableArn, { 'Fn::Join': ['', [tableArn, '/index/gsi1']] }],
+      }),
+    );
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager:');
   });
 });

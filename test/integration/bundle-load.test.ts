@@ -68,9 +68,9 @@ describe('every Lambda bundle of the template', () => {
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('finds the bundles of the seven functions', () => {
+  it('finds the bundles of the eight functions', () => {
     expect(functions.map((f) => f.env.PARL_FUNCTION).sort()).toEqual(
-      ['aggregate', 'api', 'authorizer', 'batch', 'execution-ended', 'plan', 'subagent'].sort(),
+      ['aggregate', 'api', 'authorizer', 'batch', 'execution-ended', 'plan', 'subagent', 'sweeper'].sort(),
     );
   });
 

@@ -110,4 +110,26 @@ describe('tenant settings through parl tenants', () => {
     await expect(parl('set-weights', 't-000000000000')).rejects.toThrow(/needs --weights/);
     expect(opened).toBe(before + 1);
   });
+
+  it('sets a tenant’s request and jobs-at-once limits, one without the other, and refuses bad ones', async () => {
+    // Prepare
+    const { tenantId } = (await parl('create', '--name', 'Limits', '--budget-usd', '1')) as {
+      tenantId: string;
+    };
+    // Act
+    const one = (await parl('set-limits', tenantId, '--requests-per-second', '7')) as Record<string, unknown>;
+    const both = (await parl('set-limits', tenantId, '--max-concurrent-jobs', '3')) as Record<
+      string,
+      unknown
+    >;
+    // Assess
+    expect(one).toMatchObject({ requestsPerSecond: 7 });
+    expect(one).not.toHaveProperty('maxConcurrentJobs');
+    expect(both).toMatchObject({ requestsPerSecond: 7, maxConcurrentJobs: 3 });
+    expect(await store.getTenant(tenantId)).toMatchObject({ requestsPerSecond: 7, maxConcurrentJobs: 3 });
+    await expect(parl('set-limits', tenantId)).rejects.toThrow(/needs --requests-per-second/);
+    await expect(parl('set-limits', tenantId, '--requests-per-second', '0')).rejects.toThrow(
+      /--requests-per-second must be an integer from 1 to 10000/,
+    );
+  });
 });

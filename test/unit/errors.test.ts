@@ -16,6 +16,7 @@ import {
   RateLimitedError,
   RequestValidationError,
   StateConflictError,
+  TenantLimitError,
   TransientError,
 } from '#shared/domain/errors';
 import { parseJobRequest } from '#shared/domain/request';
@@ -61,6 +62,11 @@ const cases: [string, ParlError, Record<string, unknown>][] = [
   ['IdempotencyConflictError', new IdempotencyConflictError('m', 'job-1', options), { jobId: 'job-1' }],
   ['StateConflictError', new StateConflictError('m', options), { message: 'm' }],
   ['AuthError', new AuthError('m', true, options), { revoked: true }],
+  [
+    'TenantLimitError',
+    new TenantLimitError('m', { limit: 'maxConcurrentJobs', value: 2, retryAfterSeconds: 10 }, options),
+    { limit: 'maxConcurrentJobs', value: 2, retryAfterSeconds: 10 },
+  ],
   [
     'PoisonRecordError',
     new PoisonRecordError('request.task', 'must not be empty', options),

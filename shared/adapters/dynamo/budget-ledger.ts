@@ -1,13 +1,13 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '#shared/adapters/dynamo/keys';
-import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { isConditionFailure, requireTenant, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
-import { AuthError, BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
+import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
+import { AuthError, BudgetExceededError, CallsStoppedError, TenantLimitError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
-import type { BudgetLedger, CallStop, JobCharge, UsageSummary } from '#shared/ports/ledger';
+import type { BudgetLedger, CallStop, JobCharge, ReserveOptions, UsageSummary } from '#shared/ports/ledger';
 
 const stopReason = (stop: unknown): string => (stop as CallStop).reason ?? (stop as CallStop).status;
 
@@ -20,19 +20,27 @@ const SETTLE_MARKER_TTL_MS = 3600_000;
 /** How long a stopped job waits for its calls in flight: the longest a Lambda lives (15 min). */
 const STOP_GRACE_MS = 15 * 60_000;
 
+/** When a tenant at its jobs-at-once limit may try again (a job runs for seconds to minutes). */
+const CONCURRENT_JOBS_RETRY_AFTER_SECONDS = 10;
+
 /**
  * Budgets and usage in the single table: the tenant's balance on its item (`TENANT#<tenantId>` /
  * `TENANT`), each job's reservation on a budget record in the job's partition (which leads with the
- * tenant too), one usage record per settled job under `TENANT#<tenantId>`. dynalite has no
+ * tenant too), usage records and monthly counters under `TENANT#<tenantId>` ({@link DynamoUsageBook}).
+ * The tenant item also counts the jobs holding a reservation (`activeJobs`). dynalite has no
  * transactions, so every multi-item change is a sequence of conditional writes, ordered so that a
  * crash can strand money on the safe side (held, never overspent) and a retry never applies a
  * change twice.
  */
 export class DynamoBudgetLedger implements BudgetLedger {
+  private readonly usageBook: DynamoUsageBook;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+  ) {
+    this.usageBook = new DynamoUsageBook(client, tableName);
+  }
 
   private budgetKey(ref: JobRef) {
     return { pk: keys.jobPk(ref), sk: keys.budget };
@@ -45,23 +53,47 @@ export class DynamoBudgetLedger implements BudgetLedger {
     return out.Item;
   }
 
-  /** Takes `amount` from the tenant's available balance, or explains why it cannot. */
-  private async holdFromTenant(tenantId: string, amount: number, what: string): Promise<void> {
+  /**
+   * Takes `amount` from the tenant's available balance, or explains why it cannot. For a new job
+   * (`job`) it also counts the job active, within `job.maxConcurrentJobs` when set.
+   */
+  private async holdFromTenant(
+    tenantId: string,
+    amount: number,
+    what: string,
+    job?: ReserveOptions,
+  ): Promise<void> {
+    const limit = job?.maxConcurrentJobs;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: tenantItemKey(tenantId),
-          UpdateExpression: 'SET availableUsd = availableUsd - :a, reservedUsd = reservedUsd + :a',
-          ConditionExpression: 'attribute_exists(pk) AND #s = :active AND availableUsd >= :a',
+          UpdateExpression: `SET availableUsd = availableUsd - :a, reservedUsd = reservedUsd + :a${job ? ', activeJobs = if_not_exists(activeJobs, :zero) + :one' : ''}`,
+          ConditionExpression: `attribute_exists(pk) AND #s = :active AND availableUsd >= :a${limit === undefined ? '' : ' AND (attribute_not_exists(activeJobs) OR activeJobs < :limit)'}`,
           ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':a': amount, ':active': 'ACTIVE' },
+          ExpressionAttributeValues: {
+            ':a': amount,
+            ':active': 'ACTIVE',
+            ...(job ? { ':zero': 0, ':one': 1 } : {}),
+            ...(limit === undefined ? {} : { ':limit': limit }),
+          },
         }),
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const tenant = await requireTenant(this.client, this.tableName, tenantId);
       if (tenant.status !== 'ACTIVE') throw new AuthError(`tenant ${tenantId} is revoked`, true);
+      if (limit !== undefined && (tenant.activeJobs ?? 0) >= limit) {
+        throw new TenantLimitError(
+          `the tenant runs ${tenant.activeJobs} jobs, its limit of jobs at once (maxConcurrentJobs ${limit}); submit again once one has ended`,
+          {
+            limit: 'maxConcurrentJobs',
+            value: limit,
+            retryAfterSeconds: CONCURRENT_JOBS_RETRY_AFTER_SECONDS,
+          },
+        );
+      }
       throw new BudgetExceededError(
         `the budget cannot cover ${what}: it needs $${amount.toFixed(4)} and $${tenant.availableUsd.toFixed(4)} of the $${tenant.budgetUsd.toFixed(2)} budget is available`,
         { requiredUsd: amount, availableUsd: tenant.availableUsd },
@@ -82,10 +114,11 @@ export class DynamoBudgetLedger implements BudgetLedger {
     );
   }
 
-  async reserve(ref: JobRef, estimateUsd: number): Promise<void> {
+  async reserve(ref: JobRef, estimateUsd: number, opts: ReserveOptions = {}): Promise<void> {
     if (await this.getBudget(ref)) return; // a repeated submission of the same job
     const amount = usd(estimateUsd);
-    await this.holdFromTenant(ref.tenantId, amount, 'this job');
+    await this.holdFromTenant(ref.tenantId, amount, 'this job', opts);
+    const createdAt = new Date().toISOString();
     try {
       await this.client.send(
         new PutCommand({
@@ -95,20 +128,25 @@ export class DynamoBudgetLedger implements BudgetLedger {
             reservedUsd: amount,
             heldUsd: amount,
             remainingUsd: amount,
-            createdAt: new Date().toISOString(),
+            createdAt,
+            // Counted in the tenant's activeJobs until closed; listed for the sweeper until then.
+            activeJob: true,
+            gsi1pk: keys.openReservationsPk,
+            gsi1sk: keys.openReservationSk(createdAt, ref),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      // A concurrent duplicate reserved first: give this hold back.
+      // A concurrent duplicate reserved first: give this hold (and its count) back.
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: tenantItemKey(ref.tenantId),
-          UpdateExpression: 'SET availableUsd = availableUsd + :a, reservedUsd = reservedUsd - :a',
-          ExpressionAttributeValues: { ':a': amount },
+          UpdateExpression:
+            'SET availableUsd = availableUsd + :a, reservedUsd = reservedUsd - :a, activeJobs = activeJobs - :one',
+          ExpressionAttributeValues: { ':a': amount, ':one': 1 },
         }),
       );
     }
@@ -266,7 +304,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
   private async close(ref: JobRef, figures: JobCharge, recordUsage: boolean): Promise<void> {
     const budget = await this.getBudget(ref);
     if (!budget) {
-      if (recordUsage) await this.putUsage(ref, figures);
+      if (recordUsage) await this.usageBook.record(ref, figures);
       return;
     }
     if (budget.state === 'DONE') return;
@@ -299,8 +337,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
         new UpdateCommand({
           TableName: this.tableName,
           Key: tenantItemKey(ref.tenantId),
-          UpdateExpression:
-            'SET availableUsd = availableUsd + :release, reservedUsd = reservedUsd - :held, spentUsd = spentUsd + :charged ADD settleMarkers :markers',
+          UpdateExpression: `SET availableUsd = availableUsd + :release, reservedUsd = reservedUsd - :held, spentUsd = spentUsd + :charged${budget.activeJob ? ', activeJobs = activeJobs - :one' : ''} ADD settleMarkers :markers`,
           ConditionExpression: 'attribute_exists(pk) AND NOT contains(settleMarkers, :marker)',
           ExpressionAttributeValues: {
             ':release': usd(held - charged),
@@ -308,18 +345,20 @@ export class DynamoBudgetLedger implements BudgetLedger {
             ':charged': charged,
             ':markers': new Set([marker]),
             ':marker': marker,
+            ...(budget.activeJob ? { ':one': 1 } : {}),
           },
         }),
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    if (recordUsage) await this.putUsage(ref, charge);
+    if (recordUsage) await this.usageBook.record(ref, charge);
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: this.budgetKey(ref),
-        UpdateExpression: 'SET #st = :done',
+        // Closed: out of the sweeper's list of open reservations.
+        UpdateExpression: 'SET #st = :done REMOVE gsi1pk, gsi1sk',
         ExpressionAttributeNames: { '#st': 'state' },
         ExpressionAttributeValues: { ':done': 'DONE' },
       }),
@@ -351,47 +390,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
     );
   }
 
-  private async putUsage(ref: JobRef, charge: JobCharge): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: keys.tenantPk(ref.tenantId),
-          sk: keys.usage(charge.period, ref.jobId),
-          jobId: ref.jobId,
-          ...charge,
-        },
-      }),
-    );
-  }
-
-  async usage(tenantId: string, period: string): Promise<UsageSummary> {
-    const sum: UsageSummary = {
-      tenantId,
-      period,
-      jobs: 0,
-      calls: 0,
-      inputTokens: 0,
-      cachedInputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-      awsCostUsd: 0,
-    };
-    const items = await queryByPrefix(
-      this.client,
-      this.tableName,
-      keys.tenantPk(tenantId),
-      keys.usagePrefix(period),
-    );
-    for (const item of items) {
-      sum.jobs += Number(item.jobs);
-      sum.calls += Number(item.calls);
-      sum.inputTokens += Number(item.inputTokens);
-      sum.cachedInputTokens += Number(item.cachedInputTokens);
-      sum.outputTokens += Number(item.outputTokens);
-      sum.costUsd = usd(sum.costUsd + Number(item.costUsd));
-      sum.awsCostUsd = Math.round(((sum.awsCostUsd ?? 0) + Number(item.awsCostUsd ?? 0)) * 1e8) / 1e8;
-    }
-    return sum;
+  usage(tenantId: string, period: string): Promise<UsageSummary> {
+    return this.usageBook.summary(tenantId, period);
   }
 }

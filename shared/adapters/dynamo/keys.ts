@@ -15,11 +15,14 @@ const stage3 = (stage: number) => String(stage).padStart(3, '0');
  * provider key's limiter under `PROVIDER#`, shared by every tenant using that key).
  *
  * - a tenant's partition `TENANT#<tenantId>`: the tenant (`TENANT`), its policies (`POLICY#…`),
- *   idempotency claims (`IDEMPOTENCY#…`) and usage records (`USAGE#<period>#<jobId>`)
+ *   idempotency claims (`IDEMPOTENCY#…`), usage records (`USAGE#<period>#<jobId>`), monthly usage
+ *   counters (`USAGE_MONTH#<period>`) and the request-rate window (`REQUESTS`)
  * - a job's partition `TENANT#<tenantId>#JOB#<jobId>`: the job (`JOB`), its subtasks, data, results,
  *   steps, agents, attempts and budget record
  * - the GSI `gsi1` (`gsi1pk`, `gsi1sk`): a tenant's jobs by acceptance time (`JOB#<acceptedAt>#<jobId>`
- *   under the tenant's partition value), and every tenant (`TENANT#<createdAt>#<tenantId>` under `TENANTS`)
+ *   under the tenant's partition value), every tenant (`TENANT#<createdAt>#<tenantId>` under `TENANTS`)
+ *   and the open reservations (`RESERVATION#<createdAt>#<tenantId>#<jobId>` under `RESERVATIONS`, the
+ *   sweeper's, an operator's view like `TENANTS`)
  * - a provider key's partition `PROVIDER#<hash>`: its limiter ({@link providerKeys})
  */
 export const keys = {
@@ -38,6 +41,10 @@ export const keys = {
   idempotency: (key: string) => `IDEMPOTENCY#${key}`,
   usagePrefix: (period: string) => `USAGE#${period}#`,
   usage: (period: string, jobId: string) => `USAGE#${period}#${jobId}`,
+  /** The tenant's monthly usage counters (added to as each job's usage is recorded). */
+  usageMonth: (period: string) => `USAGE_MONTH#${period}`,
+  /** The tenant's request-rate window (the per-tenant request limit). */
+  requestWindow: 'REQUESTS',
 
   // ── the GSI ───────────────────────────────────────────────────────────────────────────────
   /** A tenant's jobs on the GSI: the tenant's partition value, sorted by acceptance time. */
@@ -49,6 +56,15 @@ export const keys = {
   /** The GSI partition listing every tenant. */
   allTenantsPk: 'TENANTS',
   allTenantsSk: (createdAt: string, tenantId: string) => `TENANT#${createdAt}#${tenantId}`,
+  /**
+   * The GSI partition of open reservations (budget records not settled or released yet), for the
+   * reservation sweeper: sparse, a budget record leaves it when it is closed.
+   */
+  openReservationsPk: 'RESERVATIONS',
+  openReservationSk: (createdAt: string, ref: JobRef) =>
+    `RESERVATION#${createdAt}#${ref.tenantId}#${ref.jobId}`,
+  /** The first sort key of the reservations made at or after `since`. */
+  openReservationsFrom: (since: string) => `RESERVATION#${since}`,
 
   // ── a job's partition ─────────────────────────────────────────────────────────────────────
   jobPk: (ref: JobRef) => `${tenantPk(ref.tenantId)}#JOB#${ref.jobId}`,

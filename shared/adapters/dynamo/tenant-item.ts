@@ -30,6 +30,9 @@ export function toTenant(item: Record<string, unknown>): Tenant {
     maxSubagents: Number(item.maxSubagents),
     ...(item.annealJobs === undefined ? {} : { annealJobs: Number(item.annealJobs) }),
     ...(item.weights === undefined ? {} : { weights: item.weights as Tenant['weights'] }),
+    ...(item.requestsPerSecond === undefined ? {} : { requestsPerSecond: Number(item.requestsPerSecond) }),
+    ...(item.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: Number(item.maxConcurrentJobs) }),
+    ...(item.activeJobs === undefined ? {} : { activeJobs: Number(item.activeJobs) }),
   };
 }
 
