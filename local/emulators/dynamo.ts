@@ -1,8 +1,14 @@
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { type CfnTemplate, resourcesOfType } from '#local/template';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
+import { registerInProcessServer } from '#shared/adapters/aws/in-process-endpoints';
 
 /** A dynalite server on loopback. */
 export interface LocalDynamo {
@@ -30,10 +36,17 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     const operation = String(req.headers['x-amz-target'] ?? 'unknown').replace(/^DynamoDB_\d+\./, '');
     requests[operation] = (requests[operation] ?? 0) + 1;
   });
+  const endpoint = `http://127.0.0.1:${port}`;
+  // The stack's own clients skip the socket (the server stays on loopback for everyone else): a
+  // request is emitted to the server's listeners as one that came through a socket would be.
+  const unregister = registerInProcessServer(endpoint, (req, res) => server.emit('request', req, res));
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      unregister();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -70,6 +83,7 @@ export async function createTablesFromTemplates(
         } catch (error) {
           if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
         }
+        await untilActive(client, name);
         names.push(name);
       }
     }
@@ -77,4 +91,18 @@ export async function createTablesFromTemplates(
     client.destroy();
   }
   return names;
+}
+
+/**
+ * Waits for a table to be ACTIVE, as a client of DynamoDB must: dynalite answers CreateTable with
+ * CREATING and turns it ACTIVE on a timer, so a request sent at once (in-process, without a
+ * socket's delay) would find no table.
+ */
+async function untilActive(client: DynamoDBClient, name: string): Promise<void> {
+  for (let look = 0; look < 200; look++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`table ${name} did not become ACTIVE`);
 }

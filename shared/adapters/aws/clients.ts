@@ -6,6 +6,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
 import { tracer } from '../telemetry';
+import { inProcessRequestHandler } from './in-process-endpoints';
 
 /**
  * The one client factory: local and cloud differ only in the endpoints the config carries. With an
@@ -32,13 +33,24 @@ export const localDynamoSigner = {
   },
 };
 
-/** A DynamoDB client for the config's endpoint. */
+/** The request handler of an endpoint served in this process (see ./in-process-endpoints), if it is. */
+const inProcess = (endpoint: string) => {
+  const requestHandler = inProcessRequestHandler(endpoint);
+  return requestHandler ? { requestHandler } : {};
+};
+
+/** A DynamoDB client for the config's endpoint (in-process when the embedded stack serves it). */
 export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
   return tracer.captureAWSv3Client(
     new DynamoDBClient({
       region: config.region,
       ...(config.dynamodbEndpoint
-        ? { endpoint: config.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS, signer: localDynamoSigner }
+        ? {
+            endpoint: config.dynamodbEndpoint,
+            credentials: LOCAL_CREDENTIALS,
+            signer: localDynamoSigner,
+            ...inProcess(config.dynamodbEndpoint),
+          }
         : {}),
     }),
   );
