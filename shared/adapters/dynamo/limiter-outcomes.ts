@@ -11,6 +11,9 @@ import type { LimiterLease } from '#shared/ports/rate-limiter';
 import type { LimiterClock } from './limiter-items';
 import type { LimiterTable } from './limiter-table';
 
+/** The least clock time (ms) worth a write to give back when a call used fewer tokens than its ticket paid for. */
+const MIN_REFUND_MS = 1;
+
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */
 export interface DynamoLease extends LimiterLease {
   readonly slot: number;
@@ -56,7 +59,8 @@ export class LimiterOutcomes {
     // nobody queued behind (moving it back under queued tickets could exceed the TPM).
     const delta = callCostMs(this.pacing, tokens) - own.ticket.costMs;
     if (delta > 0) await this.table.correctClock(delta, undefined, deadline);
-    else if (delta < 0 && own.refundFrom !== undefined)
+    // A refund under MIN_REFUND_MS is not worth its write: keeping it only holds later calls back a little longer.
+    else if (delta <= -MIN_REFUND_MS && own.refundFrom !== undefined)
       await this.table.correctClock(delta, own.refundFrom, deadline);
   }
 
