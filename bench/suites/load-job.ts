@@ -80,18 +80,17 @@ async function main(): Promise<void> {
     const request = loadRequest(size, maxSubagents, seed);
     const dynamoBefore = { ...stack.dynamo.requests };
     const started = Date.now();
-    let shown = 0;
-    const { job, steps } = await stack.run(
-      request,
+    // Progress every 10 s: each report counts the stage's agent records (a query over all of them).
+    const accepted = await stack.submit(request, 'load');
+    const { job, steps } = await stack.wait(
+      accepted,
       (p) => {
-        if (p.elapsedMs - shown < 10_000) return;
-        shown = p.elapsedMs;
         const rss = Math.round(process.memoryUsage.rss() / 2 ** 20);
         process.stderr.write(
           `  ${p.status} ${p.finishedAgents}/${p.agents} sub-agents, ${Math.round(p.elapsedMs / 1000)} s, RSS ${rss} MiB\n`,
         );
       },
-      'load',
+      10_000,
     );
     const runMs = Date.now() - started;
     const dynamoByOperation = Object.fromEntries(
