@@ -102,7 +102,10 @@ function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: Sd
     setImmediate(() => {
       const body = request.body;
       if (typeof body === 'string' && body.length > 0) req.emit('data', Buffer.from(body));
-      else if (body instanceof Uint8Array && body.length > 0) req.emit('data', Buffer.from(body));
+      // A view of the same bytes: Buffer.from(a Uint8Array) would call its valueOf, which the SDK's
+      // JSON body (a Uint8Array with string methods) answers with a warning on stderr.
+      else if (body instanceof Uint8Array && body.byteLength > 0)
+        req.emit('data', Buffer.from(body.buffer, body.byteOffset, body.byteLength));
       req.emit('end');
     });
   });
