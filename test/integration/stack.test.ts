@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,15 @@ interface ServeInfo {
   tableName: string;
   dynamodbEndpoint: string;
   batch: { endpoint: string; queueUrl: string; deadLetterQueueUrl: string; bucket: string };
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 /** The embedded stack's API (`parl serve`) as the "deployed" stack's resources. */
@@ -74,6 +85,12 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
         BatchQueueUrl: server.info.batch.queueUrl,
         BatchDlqUrl: server.info.batch.deadLetterQueueUrl,
         UploadsBucket: server.info.batch.bucket,
+        Region: 'us-east-1',
+      },
+      // A stack whose API nothing answers (deleted, or another account's).
+      Gone: {
+        ApiUrl: `http://127.0.0.1:${await closedPort()}/prod/`,
+        TableName: server.info.tableName,
         Region: 'us-east-1',
       },
     });
@@ -252,6 +269,14 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
     const listed = await parl(['--stack', 'ParlWorkflow', 'jobs', 'list', '--json', '--key', apiKey]);
     expect((JSON.parse(listed.stdout) as { items: unknown[] }).items).toHaveLength(3);
   }, 600_000);
+
+  it('says which API did not answer, and that it is the stack’s, with exit code 1', async () => {
+    const out = await parl(['--stack', 'Gone', 'jobs', 'list', '--key', 'parl_x']);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(
+      /cannot reach the API at http:\/\/127\.0\.0\.1:\d+\/prod: connection refused \(ECONNREFUSED\) \(the stack's ApiUrl output; is the stack deployed\?\)/,
+    );
+  });
 
   it.each([
     [

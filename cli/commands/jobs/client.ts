@@ -44,11 +44,16 @@ interface Page<T> {
   nextCursor?: string;
 }
 
+/** What to check when nothing answers at a local server's URL. */
+export const LOCAL_SERVER_HINT = 'is parl serve running? give its URL with --url';
+
 /** The REST API of one tenant at one base URL. */
 export class JobsApi {
+  /** `unreachableHint`: what to check when nothing answers (a local server's, a stack's API). */
   constructor(
     readonly baseUrl: string,
     private readonly apiKey: string,
+    private readonly unreachableHint = LOCAL_SERVER_HINT,
   ) {}
 
   async call<T>(method: 'GET' | 'POST', path: string): Promise<T> {
@@ -57,7 +62,7 @@ export class JobsApi {
       res = await fetch(`${this.baseUrl}${path}`, { method, headers: { 'x-api-key': this.apiKey } });
     } catch (error) {
       throw new ApiCallError(
-        `cannot reach the API at ${this.baseUrl}: ${connectionCause(error) ?? String(error)} (is parl serve running? give its URL with --url)`,
+        `cannot reach the API at ${this.baseUrl}: ${connectionCause(error) ?? String(error)} (${this.unreachableHint})`,
         0,
         { cause: error },
       );

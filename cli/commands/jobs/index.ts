@@ -96,7 +96,8 @@ export function apiOf(
   const url =
     stackApiUrl ?? flags.str('url') ?? running?.apiUrl ?? env.PARL_API_URL ?? 'http://127.0.0.1:3000';
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url must be an http(s) URL, got "${url}"`);
-  return new JobsApi(url.replace(/\/+$/, ''), key);
+  const hint = stackApiUrl === undefined ? undefined : "the stack's ApiUrl output; is the stack deployed?";
+  return new JobsApi(url.replace(/\/+$/, ''), key, hint);
 }
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
