@@ -7,6 +7,7 @@ import { type BenchSuite, COMMON_OPTIONS } from '../common';
 import { abSuite } from './ab';
 import { batchSuite } from './batch';
 import { dashboardSuite } from './dashboard';
+import { fuzzSuite } from './fuzz';
 import { learningSuite } from './learning';
 import { limiterSuite } from './limiter';
 import { limitsSuite } from './limits';
@@ -134,6 +135,15 @@ export const SUITES: Record<string, BenchSuite> = {
       seed: SEED,
     },
     run: loadSuite,
+  },
+  fuzz: {
+    about: 'random and hostile API request sequences from two tenants: no 5xx, named 4xx, money conserved',
+    options: {
+      runs: 'N sequences (default 200)',
+      seed: 'N fast-check seed, also the simulator seed (default 14)',
+      'max-length': 'N requests per sequence at most (default 12)',
+    },
+    run: fuzzSuite,
   },
   dashboard: {
     about: "a 1,000-sub-agent job's page in headless Chromium: navigation → timeline drawn",

@@ -98,6 +98,13 @@ export function openApiDocument(maxSubagentsCap: number) {
         ...(extra.responses as Record<string, unknown>),
         401: errorResponse('missing or unknown API key'),
         403: errorResponse('revoked API key'),
+        ...('public' in route && route.public
+          ? {}
+          : {
+              429: errorResponse(
+                "a tenant's limit was reached (details.limit: requestsPerSecond, or maxConcurrentJobs on submission); retry after the Retry-After header's seconds",
+              ),
+            }),
       },
     };
   }
