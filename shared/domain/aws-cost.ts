@@ -112,7 +112,7 @@ const TRANSITIONS = {
   perJob: 2,
   // ChooseFanOut, the Map, Aggregate, JobOutcome
   perStage: 4,
-  // RunSubagent; a failed one also SubagentFailed
+  // RunSubagent; a failed one also SubagentFailed (a task that records it)
   perSubagent: 1,
 } as const;
 
@@ -137,7 +137,8 @@ export function awsUsageOf(job: JobShape): AwsUsage {
   const gb = (mb: number) => mb / 1024;
   const lambdaGbSeconds =
     seconds.plan * gb(FUNCTION_MEMORY_MB.plan) +
-    seconds.subagent * gb(FUNCTION_MEMORY_MB.subagent) +
+    (seconds.subagent + (job.failedSubagents * INVOCATION_OVERHEAD_MS.subagent) / 1000) *
+      gb(FUNCTION_MEMORY_MB.subagent) +
     seconds.aggregate * gb(FUNCTION_MEMORY_MB.aggregate) +
     (INVOCATION_OVERHEAD_MS.api / 1000) * gb(FUNCTION_MEMORY_MB.api) +
     (INVOCATION_OVERHEAD_MS.authorizer / 1000) * gb(FUNCTION_MEMORY_MB.authorizer);
@@ -155,15 +156,19 @@ export function awsUsageOf(job: JobShape): AwsUsage {
       job.stages * TRANSITIONS.perStage +
       job.subagents * TRANSITIONS.perSubagent +
       job.failedSubagents,
-    // api, authorizer, plan, each sub-agent, each stage's Aggregate
-    lambdaRequests: 3 + job.subagents + job.stages,
+    // api, authorizer, plan, each sub-agent (a failed one twice: SubagentFailed records it), each stage's Aggregate
+    lambdaRequests: 3 + job.subagents + job.failedSubagents + job.stages,
     lambdaGbSeconds: round(lambdaGbSeconds, 6),
     dynamoWriteUnits: units('write'),
     dynamoReadUnits: units('read'),
-    s3PutRequests: job.distributedStages,
+    // a distributed stage: its item list, and the ResultWriter's manifest and results file
+    s3PutRequests: job.distributedStages * S3_PUTS_PER_DISTRIBUTED_STAGE,
     s3GetRequests: job.distributedStages,
   };
 }
+
+/** S3 puts of a distributed stage: the plan's item list, the ResultWriter's manifest and results file. */
+const S3_PUTS_PER_DISTRIBUTED_STAGE = 3;
 
 /** The limiter's part of {@link TABLE_UNITS.perModelCall}. */
 const limiterUnits = { write: 3, read: 1 } as const;

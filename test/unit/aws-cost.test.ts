@@ -42,10 +42,14 @@ describe('awsUsageOf', () => {
     });
   });
 
-  it('counts a failed sub-agent’s extra state, a distributed stage’s item list, and no limiter units when it is off', () => {
+  it('counts a failed sub-agent’s extra state and invocation, a distributed stage’s item list and results, and no limiter units when it is off', () => {
     const usage = awsUsageOf({ ...job, failedSubagents: 1, distributedStages: 1, limiter: false });
     expect(usage.stateTransitions).toBe(9);
-    expect(usage.s3PutRequests).toBe(1);
+    // SubagentFailed: one more invocation of the sub-agent function, 150 ms at 512 MB
+    expect(usage.lambdaRequests).toBe(6 + 1);
+    expect(usage.lambdaGbSeconds).toBeCloseTo(3.1125 + 0.15 * 0.5, 6);
+    // the item list, and the ResultWriter's manifest and results file
+    expect(usage.s3PutRequests).toBe(3);
     expect(usage.s3GetRequests).toBe(1);
     expect(usage.dynamoWriteUnits).toBe(46 - 3 * 3);
     expect(usage.dynamoReadUnits).toBe(14 - 3 * 1);
