@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { EmbeddedStack } from '#local/runtime';
 import { synthesizeApp } from '#local/synth';
 import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
 import { loadConfig } from '#shared/config';
@@ -8,6 +9,7 @@ import { TenantLimitError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
+import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import { sweepReservations } from '#shared/use-cases/sweep-reservations';
 import { createTenant } from '#shared/use-cases/tenants';
 import { tableAdapters } from '#shared/wiring';
@@ -169,4 +171,52 @@ describe('reservations, their sweeper, the jobs-at-once count and the usage coun
       { seed: 14, numRuns: 8 },
     );
   }, 60_000);
+
+  it('settles a closing job before its terminal state is stored: whoever sees it ended sees no money held', async () => {
+    // Prepare: a running job with a reservation; the ledger notes the job's status when settling
+    const t = await newTenant(1);
+    const job = await storeAcceptedJob(table.store, t.tenantId, { task: 't', subtasks: ['a'] });
+    await table.ledger.reserve(job, 0.4);
+    await table.store.updateJob(job, { status: 'RUNNING' });
+    let statusAtSettle: string | undefined;
+    const ledger = Object.create(table.ledger) as typeof table.ledger;
+    ledger.settle = async (...args) => {
+      statusAtSettle = (await table.store.getJob(job))?.status;
+      return table.ledger.settle(...args);
+    };
+    // Act
+    await closeEndedExecution(
+      { store: table.store, steps: table.store, ledger },
+      { ...job, status: 'FAILED' },
+    );
+    // Assess
+    expect(statusAtSettle).toBe('RUNNING');
+    expect((await table.store.getJob(job))?.status).toBe('FAILED');
+    expect(await table.tenants.getTenant(t.tenantId)).toMatchObject({ reservedUsd: 0, availableUsd: 1 });
+  });
+});
+
+describe('the sweeper function of the embedded stack (as parl serve runs it)', () => {
+  let stack: EmbeddedStack;
+  beforeAll(async () => {
+    stack = await EmbeddedStack.boot({ env: { PARL_RESERVATION_GRACE_SECONDS: '1' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('releases a reservation left without a job once the grace period has passed', async () => {
+    // Prepare
+    const { tenant } = await createTenant(
+      { tenants: stack.tenants, maxSubagentsCap: 100 },
+      { name: 'Swept', budgetUsd: 1, maxSubagents: 10 },
+    );
+    await stack.ledger.reserve({ tenantId: tenant.tenantId, jobId: 'stranded' }, 0.25);
+    await new Promise((r) => setTimeout(r, 1100));
+    // Act
+    const after = (await stack.invoke('sweeper', {})) as { released: number };
+    // Assess
+    expect(after.released).toBe(1);
+    expect(await stack.tenants.getTenant(tenant.tenantId)).toMatchObject({ availableUsd: 1, reservedUsd: 0 });
+  });
 });
