@@ -350,7 +350,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   const stack = await EmbeddedStack.boot({
     ...endpoint,
-    env: { PARL_MAX_SUBAGENTS_CAP: String(localMaxSubagentsCap(process.env)) },
+    env: { ...endpoint.env, PARL_MAX_SUBAGENTS_CAP: String(localMaxSubagentsCap(process.env)) },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
     ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
