@@ -8,6 +8,7 @@
 import { EmbeddedStack } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
+import type { JobRecord } from '#shared/ports/job-store';
 
 /** What one load job measured. */
 export interface LoadRow {
@@ -51,6 +52,30 @@ export function loadRequest(size: number, maxSubagents: number, seed: number) {
   return parseJobRequest(
     { task: `Answer ${size} arithmetic questions`, subtasks, maxSubagents, itemsPerAgent: 1 },
     { maxSubagentsCap: Math.max(maxSubagents, 1) },
+  );
+}
+
+/** Whether the job's stored measures are what its step records give, computed again. */
+function recomputesFromSteps(
+  job: JobRecord,
+  steps: Parameters<typeof computeJobMetrics>[0]['steps'],
+): boolean {
+  const m = job.metrics;
+  if (!m) return false;
+  const again = computeJobMetrics({
+    steps,
+    spawned: m.subagents.spawned,
+    completed: m.subagents.completed,
+    correct: 0,
+    scored: 0,
+    acceptedAt: job.acceptedAt,
+    finishedAt: job.finishedAt ?? job.acceptedAt,
+  });
+  return (
+    again.criticalSteps === m.criticalSteps &&
+    again.sequentialSteps === m.sequentialSteps &&
+    again.criticalPathMs === m.criticalPathMs &&
+    again.wallClockMs === m.wallClockMs
   );
 }
 
@@ -100,24 +125,7 @@ async function main(): Promise<void> {
     const agents = await stack.store.listAgents(job);
     const modelCalls = stack.simulator?.stats().requests ?? 0;
     const m = job.metrics;
-    const recomputed = m
-      ? computeJobMetrics({
-          steps,
-          spawned: m.subagents.spawned,
-          completed: m.subagents.completed,
-          correct: 0,
-          scored: 0,
-          acceptedAt: job.acceptedAt,
-          finishedAt: job.finishedAt ?? job.acceptedAt,
-        })
-      : undefined;
-    const measuresRecompute =
-      !!m &&
-      !!recomputed &&
-      recomputed.criticalSteps === m.criticalSteps &&
-      recomputed.sequentialSteps === m.sequentialSteps &&
-      recomputed.criticalPathMs === m.criticalPathMs &&
-      recomputed.wallClockMs === m.wallClockMs;
+    const measuresRecompute = recomputesFromSteps(job, steps);
     peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
     const row: LoadRow = {
       size,
