@@ -43,9 +43,9 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
   return {
     endpoint,
     requests,
-    close: () => {
-      unregister();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    close: async () => {
+      await unregister();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { startDynalite } from '#local/emulators/dynamo';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
@@ -20,6 +20,41 @@ describe('in-process endpoints', () => {
       expect(inProcessRequestHandler(dynamo.endpoint)).toBeUndefined();
       expect((afterClose as { code?: string }).code).toBe('ECONNREFUSED');
     } finally {
+      client.destroy();
+    }
+  });
+
+  it('answers the writes in flight before it closes the database under them', async () => {
+    // Prepare: a table
+    const dynamo = await startDynalite();
+    const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await client.send(
+        new CreateTableCommand({
+          TableName: 'writes',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      // Act: close as soon as the server has been handed all 200 (before it has answered them all)
+      const writes = Promise.allSettled(
+        Array.from({ length: 200 }, (_, i) =>
+          client.send(new PutItemCommand({ TableName: 'writes', Item: { pk: { S: `k${i}` } } })),
+        ),
+      );
+      while ((dynamo.requests.PutItem ?? 0) < 200) await new Promise((r) => setImmediate(r));
+      await dynamo.close();
+      const outcomes = await writes;
+      await new Promise((r) => setTimeout(r, 100));
+      // Assess: every write sent before the close was answered, and nothing threw inside the server
+      expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       client.destroy();
     }
   });

@@ -40,12 +40,33 @@ interface SdkResponse {
 }
 
 const listeners = new Map<string, InProcessListener>();
+/** Requests handed to a listener and not yet answered, per endpoint. */
+const inFlight = new Map<string, Set<Promise<unknown>>>();
 
-/** Registers the server of `endpoint` (until the returned function is called). */
-export function registerInProcessServer(endpoint: string, listener: InProcessListener): () => void {
+/** The longest a stopping server waits for the requests it is still answering. */
+const DRAIN_LIMIT_MS = 10_000;
+
+/**
+ * Registers the server of `endpoint`. The returned function stops handing it requests (a new one
+ * is refused as a closed socket would be) and resolves once those it is answering are answered
+ * (at most DRAIN_LIMIT_MS): closing the server's database under a request still in flight would
+ * throw inside the server, where nobody can catch it.
+ */
+export function registerInProcessServer(endpoint: string, listener: InProcessListener): () => Promise<void> {
   listeners.set(endpoint, listener);
-  return () => {
-    if (listeners.get(endpoint) === listener) listeners.delete(endpoint);
+  const pending = new Set<Promise<unknown>>();
+  inFlight.set(endpoint, pending);
+  return async () => {
+    if (listeners.get(endpoint) !== listener) return;
+    listeners.delete(endpoint);
+    inFlight.delete(endpoint);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DRAIN_LIMIT_MS);
+      timer.unref();
+    });
+    await Promise.race([Promise.allSettled([...pending]), limit]);
+    clearTimeout(timer);
   };
 }
 
@@ -57,11 +78,21 @@ export function inProcessRequestHandler(endpoint: string | undefined) {
   if (endpoint === undefined || !listeners.has(endpoint)) return undefined;
   return {
     metadata: { handlerProtocol: 'http/1.1' },
-    handle: (request: SdkRequest) => dispatch(endpoint, request),
+    handle: (request: SdkRequest) => tracked(endpoint, dispatch(endpoint, request)),
     updateHttpClientConfig: () => undefined,
     httpHandlerConfigs: () => ({}),
     destroy: () => undefined,
   };
+}
+
+/** Keeps `answer` among the endpoint's requests in flight until it settles. */
+function tracked<T>(endpoint: string, answer: Promise<T>): Promise<T> {
+  const pending = inFlight.get(endpoint);
+  if (!pending) return answer;
+  pending.add(answer);
+  const forget = () => pending.delete(answer);
+  answer.then(forget, forget);
+  return answer;
 }
 
 function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: SdkResponse }> {
