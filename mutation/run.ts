@@ -12,26 +12,47 @@ import { Stryker } from '@stryker-mutator/core';
 interface Target {
   mutate: string[];
   tests: string[];
+  /**
+   * A test that runs longer fails (mutation/vitest.config.ts): a mutant that makes a test wait
+   * forever is killed by its own test in this time, in the same test process, instead of by
+   * Stryker's timeout, which restarts the process (a minute of imports on a loaded machine).
+   */
+  testTimeoutMs: number;
 }
 
 const TARGETS: Record<string, Target> = {
   domain: {
     mutate: ['shared/domain/**/*.ts'],
+    // Every unit test that imports the domain, directly or through a use case, except the CLI's,
+    // the benches' and the dashboard's (they kill nothing the others do not).
     tests: [
-      'test/unit/measures*.test.ts',
-      'test/unit/request*.test.ts',
-      'test/unit/tenant.test.ts',
-      'test/unit/limiter-rules.test.ts',
-      'test/unit/provider-limits.test.ts',
-      'test/unit/bma.test.ts',
-      'test/unit/workloads.test.ts',
-      'test/unit/process-batch-record.test.ts',
+      'test/unit/accept-job.test.ts',
+      'test/unit/api-cors.test.ts',
+      'test/unit/aws-cost.test.ts',
       'test/unit/batch*.test.ts',
-      'test/unit/policy.test.ts',
+      'test/unit/bma.test.ts',
+      'test/unit/ensure-tenant.test.ts',
       'test/unit/errors.test.ts',
+      'test/unit/failure-reason.test.ts',
+      'test/unit/fan-out-*.test.ts',
+      'test/unit/limiter-rules.test.ts',
+      'test/unit/measures*.test.ts',
+      'test/unit/next-stage.test.ts',
+      'test/unit/plan-stage.test.ts',
+      'test/unit/policy.test.ts',
+      'test/unit/process-batch-record.test.ts',
+      'test/unit/provider-*.test.ts',
+      'test/unit/request*.test.ts',
+      'test/unit/simulator.test.ts',
+      'test/unit/subagent-deadline.test.ts',
       'test/unit/telemetry.test.ts',
+      'test/unit/tenant.test.ts',
+      'test/unit/unscored.test.ts',
+      'test/unit/wiring.test.ts',
+      'test/unit/workloads.test.ts',
       'test/unit/domain-*.test.ts',
     ],
+    testTimeoutMs: 15_000,
   },
   'use-cases': {
     mutate: ['shared/use-cases/**/*.ts'],
@@ -48,6 +69,7 @@ const TARGETS: Record<string, Target> = {
       'test/integration/multi-stage.test.ts',
       'test/integration/policy.test.ts',
     ],
+    testTimeoutMs: 60_000,
   },
   dynamo: {
     mutate: ['shared/adapters/dynamo/**/*.ts'],
@@ -61,6 +83,7 @@ const TARGETS: Record<string, Target> = {
       'test/integration/limiter-properties.test.ts',
       'test/integration/budget.test.ts',
     ],
+    testTimeoutMs: 60_000,
   },
 };
 
@@ -75,6 +98,7 @@ const concurrency = Number(process.env.PARL_MUTATION_CONCURRENCY ?? 1);
 for (const name of args.length > 0 ? args : Object.keys(TARGETS)) {
   const target = TARGETS[name]!;
   process.env.PARL_MUTATION_TESTS = target.tests.join(',');
+  process.env.PARL_MUTATION_TEST_TIMEOUT_MS = String(target.testTimeoutMs);
   const base = `bench/results/mutation-${name}`;
   const stryker = new Stryker({
     mutate: target.mutate,
@@ -84,12 +108,15 @@ for (const name of args.length > 0 ? args : Object.keys(TARGETS)) {
     concurrency,
     incremental: true,
     incrementalFile: `${base}.incremental.json`,
-    reporters: ['html', 'json', 'clear-text', 'progress'],
+    reporters: ['html', 'json', 'clear-text', 'progress-append-only'],
     htmlReporter: { fileName: `${base}.html` },
     jsonReporter: { fileName: `${base}.json` },
     tempDirName: `.stryker-tmp/${name}`,
     cleanTempDir: 'always',
-    timeoutMS: 30_000,
+    // Beyond a mutant's own test time (Stryker adds 1.5 × what its tests took in the first run):
+    // past the test timeout above, so a waiting test fails first and only a mutant that blocks
+    // the event loop needs a process restart.
+    timeoutMS: target.testTimeoutMs + 5_000,
     // The first run of every test with coverage: minutes on a loaded machine.
     dryRunTimeoutMinutes: 60,
     thresholds: { high: 85, low: 70, break: null },

@@ -11,7 +11,8 @@ const include = process.env.PARL_MUTATION_TESTS?.split(',').filter(Boolean) ?? [
 export default defineConfig({
   test: {
     include,
-    testTimeout: 60_000,
+    // Set per target by mutation/run.ts (see its `testTimeoutMs`).
+    testTimeout: Number(process.env.PARL_MUTATION_TEST_TIMEOUT_MS ?? 60_000),
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 1,

@@ -5,8 +5,10 @@ import { PoisonRecordError, SubmissionInProgressError } from '#shared/domain/bat
 import {
   AuthError,
   BudgetExceededError,
+  CallsStoppedError,
   CircuitOpenError,
   ConfigError,
+  DeadlineReachedError,
   IdempotencyConflictError,
   LimiterTimeoutError,
   NotFoundError,
@@ -26,65 +28,75 @@ import { fakeAcceptDeps } from './accept-fakes';
 const cause = new Error('the underlying failure');
 const options = { cause };
 
-/** Every error class, built with a cause, with its expected name, message and typed fields. */
-const cases: [string, ParlError, Record<string, unknown>][] = [
-  ['ParlError', new ParlError('m', options), { message: 'm' }],
-  ['TransientError', new TransientError('m', options), { message: 'm' }],
+/**
+ * Every error class, built with a cause (inside the test, so a mutation test sees it covered), with its
+ * expected name, message and typed fields.
+ */
+const cases: [string, () => ParlError, Record<string, unknown>][] = [
+  ['ParlError', () => new ParlError('m', options), { message: 'm' }],
+  ['TransientError', () => new TransientError('m', options), { message: 'm' }],
   [
     'RateLimitedError',
-    new RateLimitedError('m', { retryAfterMs: 1500, type: 'rate_limit_reached_error' }, options),
+    () => new RateLimitedError('m', { retryAfterMs: 1500, type: 'rate_limit_reached_error' }, options),
     { retryAfterMs: 1500, type: 'rate_limit_reached_error' },
   ],
-  ['LimiterTimeoutError', new LimiterTimeoutError('m', 'rpm', options), { reason: 'rpm' }],
-  ['CircuitOpenError', new CircuitOpenError('m', 2500, options), { reopensInMs: 2500 }],
+  [
+    'DeadlineReachedError',
+    () => new DeadlineReachedError('m', 1_700_000_000_000, options),
+    { deadlineAt: 1_700_000_000_000 },
+  ],
+  ['LimiterTimeoutError', () => new LimiterTimeoutError('m', 'rpm', options), { reason: 'rpm' }],
+  ['CircuitOpenError', () => new CircuitOpenError('m', 2500, options), { reopensInMs: 2500 }],
   [
     'ProviderRejectedError',
-    new ProviderRejectedError('m', { status: 401, type: 'invalid_authentication_error' }, options),
+    () => new ProviderRejectedError('m', { status: 401, type: 'invalid_authentication_error' }, options),
     { status: 401, type: 'invalid_authentication_error' },
   ],
   [
     'RequestValidationError',
-    new RequestValidationError('subtasks[0].id', 'duplicate id "a"', options),
+    () => new RequestValidationError('subtasks[0].id', 'duplicate id "a"', options),
     { field: 'subtasks[0].id', reason: 'duplicate id "a"', message: 'subtasks[0].id: duplicate id "a"' },
   ],
-  ['PlanError', new PlanError('m', options), { message: 'm' }],
-  ['NotFoundError', new NotFoundError('m', options), { message: 'm' }],
+  ['PlanError', () => new PlanError('m', options), { message: 'm' }],
+  ['NotFoundError', () => new NotFoundError('m', options), { message: 'm' }],
   [
     'ConfigError',
-    new ConfigError('PARL_TABLE', 'is required', options),
+    () => new ConfigError('PARL_TABLE', 'is required', options),
     { variable: 'PARL_TABLE', reason: 'is required', message: 'PARL_TABLE: is required' },
   ],
   [
     'BudgetExceededError',
-    new BudgetExceededError('m', { requiredUsd: 2, availableUsd: 1 }, options),
+    () => new BudgetExceededError('m', { requiredUsd: 2, availableUsd: 1 }, options),
     { requiredUsd: 2, availableUsd: 1 },
   ],
-  ['IdempotencyConflictError', new IdempotencyConflictError('m', 'job-1', options), { jobId: 'job-1' }],
-  ['StateConflictError', new StateConflictError('m', options), { message: 'm' }],
-  ['AuthError', new AuthError('m', true, options), { revoked: true }],
+  ['IdempotencyConflictError', () => new IdempotencyConflictError('m', 'job-1', options), { jobId: 'job-1' }],
+  ['StateConflictError', () => new StateConflictError('m', options), { message: 'm' }],
+  ['CallsStoppedError', () => new CallsStoppedError('m', options), { message: 'm' }],
+  ['AuthError', () => new AuthError('m', true, options), { revoked: true }],
   [
     'TenantLimitError',
-    new TenantLimitError('m', { limit: 'maxConcurrentJobs', value: 2, retryAfterSeconds: 10 }, options),
+    () => new TenantLimitError('m', { limit: 'maxConcurrentJobs', value: 2, retryAfterSeconds: 10 }, options),
     { limit: 'maxConcurrentJobs', value: 2, retryAfterSeconds: 10 },
   ],
   [
     'PoisonRecordError',
-    new PoisonRecordError('request.task', 'must not be empty', options),
+    () => new PoisonRecordError('request.task', 'must not be empty', options),
     { field: 'request.task', reason: 'must not be empty', message: 'request.task: must not be empty' },
   ],
-  ['SubmissionInProgressError', new SubmissionInProgressError('job-1', options), { jobId: 'job-1' }],
+  ['SubmissionInProgressError', () => new SubmissionInProgressError('job-1', options), { jobId: 'job-1' }],
   [
     'UsageError',
-    new UsageError('--seed must be an integer', options),
+    () => new UsageError('--seed must be an integer', options),
     { message: '--seed must be an integer' },
   ],
-  ['States.ItemReaderFailed', new ItemReaderFailedError('m', options), { message: 'm' }],
+  ['States.ItemReaderFailed', () => new ItemReaderFailedError('m', options), { message: 'm' }],
 ];
 
 describe('errors', () => {
   it.each(cases)(
     '%s sets its name, passes the cause through and sets its typed fields',
-    (name, error, fields) => {
+    (name, build, fields) => {
+      const error = build();
       expect(error).toBeInstanceOf(ParlError);
       expect(error.name).toBe(name);
       expect(error.cause).toBe(cause);
@@ -96,6 +108,7 @@ describe('errors', () => {
     expect(new RateLimitedError('m', {})).toBeInstanceOf(TransientError);
     expect(new SubmissionInProgressError('j')).toBeInstanceOf(TransientError);
     expect(new ProviderRejectedError('m', {})).not.toBeInstanceOf(TransientError);
+    expect(new CallsStoppedError('m')).toBeInstanceOf(StateConflictError);
     expect(new AuthError('m').revoked).toBe(false);
   });
 
