@@ -28,6 +28,14 @@ export interface LoadRow {
   criticalPathMs: number;
   overhead: number;
   peakRssBytes: number;
+  /**
+   * The most live memory (heap and the bytes of Buffers) seen at a progress report, after a full GC
+   * (the parent starts this process with --expose-gc), less that once the stack had booted: what
+   * the run holds, without the garbage V8 has not collected yet (which RSS includes).
+   */
+  liveHeapGrowthBytes?: number;
+  /** {@link liveHeapGrowthBytes} per sub-agent. */
+  liveHeapPerSubagentBytes?: number;
   agentRecords: number;
   stepRecords: number;
   modelCalls: number;
@@ -79,6 +87,18 @@ function recomputesFromSteps(
   );
 }
 
+/**
+ * What the process holds after a full GC: the live heap and the memory outside it that JS objects
+ * own (Buffers' and ArrayBuffers' bytes); undefined without --expose-gc.
+ */
+function liveHeapBytes(): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  gc();
+  const { heapUsed, external } = process.memoryUsage();
+  return heapUsed + external;
+}
+
 async function main(): Promise<void> {
   const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2, 6).map(Number) as [
     number,
@@ -101,6 +121,8 @@ async function main(): Promise<void> {
       PARL_PROVIDER_LIMITER: limiter,
     },
   });
+  const bootHeap = liveHeapBytes();
+  let peakHeap = bootHeap;
   try {
     const request = loadRequest(size, maxSubagents, seed);
     const dynamoBefore = { ...stack.dynamo.requests };
@@ -111,8 +133,11 @@ async function main(): Promise<void> {
       accepted,
       (p) => {
         const rss = Math.round(process.memoryUsage.rss() / 2 ** 20);
+        const heap = liveHeapBytes();
+        if (heap !== undefined) peakHeap = Math.max(peakHeap ?? heap, heap);
+        const live = heap === undefined ? '' : `, live heap ${Math.round(heap / 2 ** 20)} MiB`;
         process.stderr.write(
-          `  ${p.status} ${p.finishedAgents}/${p.agents} sub-agents, ${Math.round(p.elapsedMs / 1000)} s, RSS ${rss} MiB\n`,
+          `  ${p.status} ${p.finishedAgents}/${p.agents} sub-agents, ${Math.round(p.elapsedMs / 1000)} s, RSS ${rss} MiB${live}\n`,
         );
       },
       10_000,
@@ -141,6 +166,12 @@ async function main(): Promise<void> {
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
       peakRssBytes: peakRss,
+      ...(bootHeap !== undefined && peakHeap !== undefined
+        ? {
+            liveHeapGrowthBytes: peakHeap - bootHeap,
+            liveHeapPerSubagentBytes: Math.round((peakHeap - bootHeap) / size),
+          }
+        : {}),
       agentRecords: agents.filter((a) => !['planner', 'synthesizer'].includes(a.agentId)).length,
       stepRecords: steps.length,
       modelCalls,

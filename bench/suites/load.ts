@@ -37,6 +37,8 @@ async function runJob(
     process.execPath,
     [
       ...process.execArgv,
+      // The job measures its live heap after a full GC at each progress report.
+      '--expose-gc',
       new URL('./load-job.ts', import.meta.url).pathname,
       String(size),
       String(latencyScale),
@@ -112,6 +114,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       'wall s',
       'sub-agents/s',
       'peak RSS MiB',
+      'live heap KB/agent',
       'agents',
       'steps',
       'DDB req/call',
@@ -124,6 +127,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       (r.wallClockMs / 1000).toFixed(1),
       r.subagentsPerSecond.toFixed(1),
       String(Math.round(r.peakRssBytes / MIB)),
+      r.liveHeapPerSubagentBytes === undefined ? '-' : (r.liveHeapPerSubagentBytes / 1024).toFixed(1),
       String(r.agentRecords),
       String(r.stepRecords),
       r.dynamoRequestsPerModelCall.toFixed(2),
