@@ -30,6 +30,7 @@ import { type LocalExecutionEnd, LocalExecutions } from './executions';
 import { bindTaskStates, type LocalFunction, startFunctions } from './functions';
 import { withLocalItemReaders } from './item-reader';
 import { LOCAL_REGION, lambdaContext } from './lambda-context';
+import { progressIntervalMs } from './progress-interval';
 import { type SynthesizedApp, synthesizeApp } from './synth';
 import { type CfnTemplate, resourcesOfType } from './template';
 
@@ -286,7 +287,10 @@ export class EmbeddedStack implements WorkflowStarter {
     this.localTenants.add(tenantId);
   }
 
-  /** Waits for a job's execution, reporting progress every `intervalMs`. */
+  /**
+   * Waits for a job's execution, reporting progress every `intervalMs`, or less often for a wide
+   * job (each report counts the stage's agent records; see {@link progressIntervalMs}).
+   */
   async wait(ref: JobRef, onProgress?: (p: ProgressEvent) => void, intervalMs = 250): Promise<JobOutcome> {
     const started = Date.now();
     const execution = this.executions.named(ref.jobId);
@@ -305,7 +309,8 @@ export class EmbeddedStack implements WorkflowStarter {
         finishedAgents,
         elapsedMs: Date.now() - started,
       });
-      await Promise.race([finished, new Promise((r) => setTimeout(r, intervalMs))]);
+      const pause = progressIntervalMs(job?.plan?.agents ?? 0, intervalMs);
+      await Promise.race([finished, new Promise((r) => setTimeout(r, pause))]);
     }
     await finished;
     const job = await this.store.getJob(ref);

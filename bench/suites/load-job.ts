@@ -37,6 +37,8 @@ export interface LoadRow {
   /** {@link liveHeapGrowthBytes} per sub-agent. */
   liveHeapPerSubagentBytes?: number;
   agentRecords: number;
+  /** One count of the finished sub-agents at the end (what each progress report of `parl run` costs). */
+  progressCountMs?: number;
   stepRecords: number;
   modelCalls: number;
   dynamoRequests: number;
@@ -147,6 +149,9 @@ async function main(): Promise<void> {
       Object.entries(stack.dynamo.requests).map(([op, n]) => [op, n - (dynamoBefore[op] ?? 0)]),
     );
     const dynamoRequests = Object.values(dynamoByOperation).reduce((a, b) => a + b, 0);
+    const countStarted = performance.now();
+    await stack.store.countFinishedAgents(job, job.plan?.stage ?? 1);
+    const progressCountMs = Math.round(performance.now() - countStarted);
     const agents = await stack.store.listAgents(job);
     const modelCalls = stack.simulator?.stats().requests ?? 0;
     const m = job.metrics;
@@ -172,6 +177,7 @@ async function main(): Promise<void> {
             liveHeapPerSubagentBytes: Math.round((peakHeap - bootHeap) / size),
           }
         : {}),
+      progressCountMs,
       agentRecords: agents.filter((a) => !['planner', 'synthesizer'].includes(a.agentId)).length,
       stepRecords: steps.length,
       modelCalls,

@@ -171,6 +171,11 @@ export interface JobStore {
   putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void>;
   listSubtasks(ref: JobRef): Promise<Subtask[]>;
   getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]>;
+  /** The job and those of the subtasks `ids` that exist (in that order), in one read: a sub-agent's start. */
+  getJobAndSubtasks(
+    ref: JobRef,
+    ids: readonly string[],
+  ): Promise<{ job: JobRecord | undefined; subtasks: Subtask[] }>;
   getDatasetItem(ref: JobRef, kind: string, id: string): Promise<unknown | undefined>;
   putResult(ref: JobRef, result: SubtaskResult): Promise<void>;
   listResults(ref: JobRef): Promise<SubtaskResult[]>;
@@ -181,7 +186,10 @@ export interface StepRecorder {
   /** Counts an invocation of an agent; the first call returns 1, a retried Lambda gets 2, … */
   nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number>;
   recordStep(ref: JobRef, step: StepRecord): Promise<void>;
-  /** Stores the agent's outcome and drops steps an earlier, longer attempt left behind. */
+  /**
+   * Stores the agent's outcome and drops steps an earlier, longer attempt left behind (a first
+   * attempt has none: nothing is looked up).
+   */
   finishAgent(ref: JobRef, agent: AgentRecord, role?: Role): Promise<void>;
   /**
    * Records a sub-agent that died (the workflow caught its failure) as FAILED with `error`, its

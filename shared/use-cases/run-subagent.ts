@@ -65,10 +65,9 @@ export async function runSubagent(
   options: SubagentRunOptions = {},
 ): Promise<SubagentOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  const [attempt, job, subtasks] = await Promise.all([
+  const [attempt, { job, subtasks }] = await Promise.all([
     deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId),
-    deps.store.getJob(ref),
-    deps.store.getSubtasks(ref, input.subtaskIds),
+    deps.store.getJobAndSubtasks(ref, input.subtaskIds),
   ]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
   const workload = workloadOf(job.request.workload);

@@ -121,6 +121,54 @@ describe('the job store, tenants and ledger on dynalite', () => {
       // Assess
       expect((await store.listSteps(ref)).map((s) => [s.step, s.attempt])).toEqual([[1, 2]]);
     });
+
+    it('stores a first attempt with one write and no query (nothing earlier can be stale)', async () => {
+      // Prepare: attempt 1 took 2 steps
+      const ref = { tenantId: 't-stale', jobId: 'job-first' };
+      for (let n = 1; n <= 2; n++) await store.recordStep(ref, step('sub', 'a', n, 1));
+      const before = { ...dynamo.requests };
+      // Act
+      await store.finishAgent(ref, {
+        stage: 1,
+        agentId: 'a',
+        status: 'SUCCEEDED',
+        attempt: 1,
+        stepCount: 2,
+        subtaskIds: ['s1'],
+      });
+      // Assess: one PutItem, nothing else; the record and both steps are there
+      const sent = Object.entries(dynamo.requests)
+        .map(([op, n]) => [op, n - (before[op] ?? 0)])
+        .filter(([, n]) => n !== 0);
+      expect(sent).toEqual([['PutItem', 1]]);
+      expect((await store.listAgents(ref)).map((a) => [a.agentId, a.attempt, a.stepCount])).toEqual([
+        ['a', 1, 2],
+      ]);
+      expect(await store.listSteps(ref)).toHaveLength(2);
+    });
+  });
+
+  describe('getJobAndSubtasks (a sub-agent starting)', () => {
+    it('reads the job and 150 subtasks, in the order asked, leaving out one that does not exist', async () => {
+      // Prepare: a job with 150 subtasks (more than one BatchGetItem's 100 keys)
+      const created = job('t-read', 'job-read', 'read');
+      const subtasks = Array.from({ length: 150 }, (_, i) => ({ id: `s${i}`, prompt: `p${i}` }));
+      await store.createJob(created, subtasks);
+      const ids = ['s149', 'missing', ...subtasks.slice(0, 149).map((s) => s.id)];
+      // Act
+      const read = await store.getJobAndSubtasks(created, ids);
+      // Assess
+      expect(read.job?.request.task).toBe('read');
+      expect(read.subtasks.map((s) => s.id)).toEqual(ids.filter((id) => id !== 'missing'));
+      expect(read.subtasks[0]).toEqual({ id: 's149', prompt: 'p149' });
+    });
+
+    it('reads no job for an unknown one, and no subtasks', async () => {
+      // Act
+      const read = await store.getJobAndSubtasks({ tenantId: 't-read', jobId: 'nope' }, ['s1']);
+      // Assess
+      expect(read).toEqual({ job: undefined, subtasks: [] });
+    });
   });
 
   describe('createJob', () => {

@@ -94,6 +94,7 @@ function memoryJob(plan: Partial<JobRecord['plan']> = {}) {
   const store = {
     getJob: () => Promise.resolve(job),
     getSubtasks: () => Promise.resolve(subtasks),
+    getJobAndSubtasks: () => Promise.resolve({ job, subtasks }),
     getDatasetItem: () => Promise.resolve(undefined),
     putResult: (_ref, result) => {
       results.push(result);

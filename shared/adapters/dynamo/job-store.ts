@@ -146,15 +146,29 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]> {
+    return (await this.getJobAndSubtasks(ref, ids, false)).subtasks;
+  }
+
+  /** One BatchGetItem (per 100 keys) for the job's item and the subtasks' (consistent reads). */
+  async getJobAndSubtasks(
+    ref: JobRef,
+    ids: readonly string[],
+    withJob = true,
+  ): Promise<{ job: JobRecord | undefined; subtasks: Subtask[] }> {
+    const pk = keys.jobPk(ref);
+    const subtaskKeys = [...new Set(ids)].map((id) => ({ pk, sk: keys.subtask(id) }));
+    const items = await this.batchGet(withJob ? [{ pk, sk: keys.job }, ...subtaskKeys] : subtaskKeys);
     const found = new Map<string, Subtask>();
-    const items = await this.batchGet(
-      [...new Set(ids)].map((id) => ({ pk: keys.jobPk(ref), sk: keys.subtask(id) })),
-    );
+    let job: JobRecord | undefined;
     for (const item of items) {
-      const subtask = withoutKeys<Subtask & Record<string, unknown>>(item)!;
-      found.set(subtask.id, subtask);
+      if (item.sk === keys.job) job = withoutKeys<JobRecord & Record<string, unknown>>(item);
+      else {
+        const subtask = withoutKeys<Subtask & Record<string, unknown>>(item)!;
+        found.set(subtask.id, subtask);
+      }
     }
-    return ids.map((id) => found.get(id)).filter((s): s is Subtask => s !== undefined);
+    const subtasks = ids.map((id) => found.get(id)).filter((s): s is Subtask => s !== undefined);
+    return { job, subtasks };
   }
 
   async getDatasetItem(ref: JobRef, kind: string, id: string): Promise<unknown | undefined> {
@@ -202,9 +216,13 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async finishAgent(ref: JobRef, agent: AgentRecord, role: Role = 'sub'): Promise<void> {
-    const stale = (
-      await this.queryPrefix(ref, keys.agentStepsPrefix(agent.stage, role, agent.agentId))
-    ).filter((s) => Number(s.step) > agent.stepCount);
+    // Only an earlier attempt can have left steps: a first one has nothing to look up (a Query a sub-agent).
+    const stale =
+      agent.attempt > 1
+        ? (await this.queryPrefix(ref, keys.agentStepsPrefix(agent.stage, role, agent.agentId))).filter(
+            (s) => Number(s.step) > agent.stepCount,
+          )
+        : [];
     if (stale.length > 0) {
       for (const part of chunks(stale, BATCH_WRITE_MAX)) {
         await this.batchWrite(part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })));
