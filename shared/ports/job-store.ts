@@ -188,9 +188,15 @@ export interface StepRecorder {
   recordStep(ref: JobRef, step: StepRecord): Promise<void>;
   /**
    * Stores the agent's outcome and drops steps an earlier, longer attempt left behind (a first
-   * attempt has none: nothing is looked up).
+   * attempt has none: nothing is looked up). `results` (subtask results not stored yet, e.g. the
+   * last one's) are stored with the record, in the same request when they fit, never after it.
    */
-  finishAgent(ref: JobRef, agent: AgentRecord, role?: Role): Promise<void>;
+  finishAgent(
+    ref: JobRef,
+    agent: AgentRecord,
+    role?: Role,
+    results?: readonly SubtaskResult[],
+  ): Promise<void>;
   /**
    * Records a sub-agent that died (the workflow caught its failure) as FAILED with `error`, its
    * attempt and step count taken from the steps it left, unless it has a record already (its own

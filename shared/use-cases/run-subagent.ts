@@ -86,8 +86,10 @@ export async function runSubagent(
     stepNo += 1;
     return { ref, stage: input.stage, role: 'sub' as const, agentId: input.agentId, step: stepNo, attempt };
   };
+  // The last subtask's result is stored with the agent's record (one request, not two).
+  let last: SubtaskResult | undefined;
   const finish = async (status: 'SUCCEEDED' | 'FAILED', error?: string) => {
-    await deps.steps.finishAgent(ref, {
+    const record = {
       stage: input.stage,
       agentId: input.agentId,
       status,
@@ -95,15 +97,18 @@ export async function runSubagent(
       stepCount: stepNo,
       subtaskIds: input.subtaskIds,
       ...(error ? { error } : {}),
-    });
+    };
+    await deps.steps.finishAgent(ref, record, 'sub', last ? [last] : []);
   };
 
   const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
-    for (const subtask of subtasks) {
-      const result = await solveSubtask(deps, ref, workload, subtask, { maxTokens, deadline }, nextStep);
-      await deps.store.putResult(ref, { ...result, agentId: input.agentId, stage: input.stage });
+    for (const [i, subtask] of subtasks.entries()) {
+      const solved = await solveSubtask(deps, ref, workload, subtask, { maxTokens, deadline }, nextStep);
+      const result = { ...solved, agentId: input.agentId, stage: input.stage };
+      if (i < subtasks.length - 1) await deps.store.putResult(ref, result);
+      else last = result;
       done.add(subtask.id);
       if (result.status === 'ANSWERED') answered += 1;
     }

@@ -148,6 +148,51 @@ describe('the job store, tenants and ledger on dynalite', () => {
     });
   });
 
+  describe('finishAgent with results not stored yet', () => {
+    it('stores the last result and the record in one BatchWriteItem', async () => {
+      // Prepare
+      const ref = { tenantId: 't-finish', jobId: 'job-finish' };
+      const result = { subtaskId: 's2', agentId: 'a', stage: 1, status: 'ANSWERED' as const, answer: '42' };
+      const before = { ...dynamo.requests };
+      // Act
+      await store.finishAgent(
+        ref,
+        { stage: 1, agentId: 'a', status: 'SUCCEEDED', attempt: 1, stepCount: 1, subtaskIds: ['s2'] },
+        'sub',
+        [result],
+      );
+      // Assess: one request; the result and the record are both there
+      const sent = Object.entries(dynamo.requests)
+        .map(([op, n]) => [op, n - (before[op] ?? 0)])
+        .filter(([, n]) => n !== 0);
+      expect(sent).toEqual([['BatchWriteItem', 1]]);
+      expect(await store.listResults(ref)).toEqual([result]);
+      expect((await store.listAgents(ref)).map((a) => a.status)).toEqual(['SUCCEEDED']);
+    });
+
+    it('stores 30 results (more than one batch takes) before the record', async () => {
+      // Prepare
+      const ref = { tenantId: 't-finish', jobId: 'job-finish-many' };
+      const results = Array.from({ length: 30 }, (_, i) => ({
+        subtaskId: `s${String(i).padStart(2, '0')}`,
+        agentId: 'a',
+        stage: 1,
+        status: 'FAILED' as const,
+        error: 'x',
+      }));
+      // Act
+      await store.finishAgent(
+        ref,
+        { stage: 1, agentId: 'a', status: 'FAILED', attempt: 1, stepCount: 0, subtaskIds: [] },
+        'sub',
+        results,
+      );
+      // Assess
+      expect((await store.listResults(ref)).map((r) => r.subtaskId)).toEqual(results.map((r) => r.subtaskId));
+      expect(await store.listAgents(ref)).toHaveLength(1);
+    });
+  });
+
   describe('getJobAndSubtasks (a sub-agent starting)', () => {
     it('reads the job and 150 subtasks, in the order asked, leaving out one that does not exist', async () => {
       // Prepare: a job with 150 subtasks (more than one BatchGetItem's 100 keys)

@@ -107,7 +107,8 @@ function memoryJob(plan: Partial<JobRecord['plan']> = {}) {
       steps.push(step);
       return Promise.resolve();
     },
-    finishAgent: (_ref, agent) => {
+    finishAgent: (_ref, agent, _role, stored = []) => {
+      results.push(...stored);
       agents.push(agent);
       return Promise.resolve();
     },

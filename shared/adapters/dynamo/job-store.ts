@@ -179,12 +179,11 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async putResult(ref: JobRef, result: SubtaskResult): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result },
-      }),
-    );
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: this.resultItem(ref, result) }));
+  }
+
+  private resultItem(ref: JobRef, result: SubtaskResult): Record<string, unknown> {
+    return { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result };
   }
 
   async listResults(ref: JobRef): Promise<SubtaskResult[]> {
@@ -215,7 +214,12 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     );
   }
 
-  async finishAgent(ref: JobRef, agent: AgentRecord, role: Role = 'sub'): Promise<void> {
+  async finishAgent(
+    ref: JobRef,
+    agent: AgentRecord,
+    role: Role = 'sub',
+    results: readonly SubtaskResult[] = [],
+  ): Promise<void> {
     // Only an earlier attempt can have left steps: a first one has nothing to look up (a Query a sub-agent).
     const stale =
       agent.attempt > 1
@@ -228,14 +232,13 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         await this.batchWrite(part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })));
       }
     }
-    if (role === 'sub') {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent },
-        }),
-      );
-    }
+    // The results first, the record last (a batch writes in order of its chunks): one request for a few.
+    const items: Record<string, unknown>[] = results.map((r) => this.resultItem(ref, r));
+    if (role === 'sub')
+      items.push({ pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent });
+    if (items.length === 1)
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item: items[0] }));
+    else await this.batchPut(items);
   }
 
   async recordAgentFailure(
