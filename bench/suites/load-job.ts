@@ -101,6 +101,27 @@ function liveHeapBytes(): number | undefined {
   return heapUsed + external;
 }
 
+/** The embedded stack with the simulator, the provider's limits set not to bind. */
+function bootStack(seed: number, latencyScale: number, maxSubagents: number, limiter: 'on' | 'off') {
+  return EmbeddedStack.boot({
+    simulator: { seed, latencyScale },
+    env: {
+      PARL_MAX_SUBAGENTS_CAP: String(Math.max(maxSubagents, 1000)),
+      PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),
+      PARL_PROVIDER_RPM: '100000000',
+      PARL_PROVIDER_TPM: '100000000000',
+      PARL_PROVIDER_LIMITER: limiter,
+    },
+  });
+}
+
+/** How long one count of the job's finished sub-agents takes (what each progress report costs). */
+async function timeProgressCount(stack: EmbeddedStack, job: JobRecord): Promise<number> {
+  const started = performance.now();
+  await stack.store.countFinishedAgents(job, job.plan?.stage ?? 1);
+  return Math.round(performance.now() - started);
+}
+
 async function main(): Promise<void> {
   const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2, 6).map(Number) as [
     number,
@@ -113,16 +134,7 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 500);
-  const stack = await EmbeddedStack.boot({
-    simulator: { seed, latencyScale },
-    env: {
-      PARL_MAX_SUBAGENTS_CAP: String(Math.max(maxSubagents, 1000)),
-      PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),
-      PARL_PROVIDER_RPM: '100000000',
-      PARL_PROVIDER_TPM: '100000000000',
-      PARL_PROVIDER_LIMITER: limiter,
-    },
-  });
+  const stack = await bootStack(seed, latencyScale, maxSubagents, limiter);
   const bootHeap = liveHeapBytes();
   let peakHeap = bootHeap;
   try {
@@ -149,9 +161,7 @@ async function main(): Promise<void> {
       Object.entries(stack.dynamo.requests).map(([op, n]) => [op, n - (dynamoBefore[op] ?? 0)]),
     );
     const dynamoRequests = Object.values(dynamoByOperation).reduce((a, b) => a + b, 0);
-    const countStarted = performance.now();
-    await stack.store.countFinishedAgents(job, job.plan?.stage ?? 1);
-    const progressCountMs = Math.round(performance.now() - countStarted);
+    const progressCountMs = await timeProgressCount(stack, job);
     const agents = await stack.store.listAgents(job);
     const modelCalls = stack.simulator?.stats().requests ?? 0;
     const m = job.metrics;
