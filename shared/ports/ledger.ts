@@ -52,15 +52,21 @@ export interface BudgetLedger {
   /**
    * Takes the most a model call can cost from the job's reservation, topping it up from the
    * tenant's balance when short. Returns what was authorized (0 for a job without a budget, e.g.
-   * local runs). Throws BudgetExceededError when neither can cover it.
+   * local runs). Throws BudgetExceededError when neither can cover it. `caller` (the sub-agent's id)
+   * spreads a job's calls over its budget's shards: give {@link completeCall} the same.
    */
-  authorizeCall(ref: JobRef, maxUsd: number): Promise<number>;
+  authorizeCall(ref: JobRef, maxUsd: number, caller?: string): Promise<number>;
   /**
    * Returns the unused part of an authorization to the job's reservation and counts the call as
    * ended. Returns the job's {@link CallStop} when this was the last call in flight of a stopped job
-   * (whoever gets it closes the job), else undefined.
+   * (whoever gets it closes the job), else undefined. `caller`: the one given to {@link authorizeCall}.
    */
-  completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<CallStop | undefined>;
+  completeCall(
+    ref: JobRef,
+    authorizedUsd: number,
+    actualUsd: number,
+    caller?: string,
+  ): Promise<CallStop | undefined>;
   /**
    * Stops the job's model calls: from now on {@link authorizeCall} refuses (CallsStoppedError).
    * Returns how many authorized calls are still in flight; with none the caller closes the job,

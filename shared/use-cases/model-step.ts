@@ -64,6 +64,7 @@ export async function modelStep(
     ? await deps.ledger.authorizeCall(
         ctx.ref,
         maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices),
+        ctx.agentId,
       )
     : 0;
   let actualUsd = 0;
@@ -79,7 +80,10 @@ export async function modelStep(
     );
     return response;
   } finally {
-    const stop = authorized > 0 ? await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd) : undefined;
+    const stop =
+      authorized > 0
+        ? await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd, ctx.agentId)
+        : undefined;
     if (stop) await deps.onLastStoppedCall?.(ctx.ref, stop);
   }
 }

@@ -1,8 +1,10 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BUDGET_SHARDS, BudgetShards, shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
-import { isConditionFailure, requireTenant, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
+import { holdFromTenant, returnToTenant } from '#shared/adapters/dynamo/tenant-balance';
+import { isConditionFailure, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
 import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
-import { AuthError, BudgetExceededError, CallsStoppedError, TenantLimitError } from '#shared/domain/errors';
+import { BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
@@ -10,6 +12,15 @@ import type { JobRef } from '#shared/ports/job-store';
 import type { BudgetLedger, CallStop, JobCharge, ReserveOptions, UsageSummary } from '#shared/ports/ledger';
 
 const stopReason = (stop: unknown): string => (stop as CallStop).reason ?? (stop as CallStop).status;
+
+const callsStopped = (stop: unknown) =>
+  new CallsStoppedError(`the job's model calls were stopped (${stopReason(stop)})`);
+
+const alreadySettled = (amount: number) =>
+  new BudgetExceededError('the job has already been settled; no further model calls', {
+    requiredUsd: amount,
+    availableUsd: 0,
+  });
 
 /**
  * How long a settlement's marker stays on the tenant item. Settling runs again only when a Lambda is
@@ -20,9 +31,6 @@ const SETTLE_MARKER_TTL_MS = 3600_000;
 /** How long a stopped job waits for its calls in flight: the longest a Lambda lives (15 min). */
 const STOP_GRACE_MS = 15 * 60_000;
 
-/** When a tenant at its jobs-at-once limit may try again (a job runs for seconds to minutes). */
-const CONCURRENT_JOBS_RETRY_AFTER_SECONDS = 10;
-
 /**
  * Budgets and usage in the single table: the tenant's balance on its item (`TENANT#<tenantId>` /
  * `TENANT`), each job's reservation on a budget record in the job's partition (which leads with the
@@ -31,15 +39,28 @@ const CONCURRENT_JOBS_RETRY_AFTER_SECONDS = 10;
  * transactions, so every multi-item change is a sequence of conditional writes, ordered so that a
  * crash can strand money on the safe side (held, never overspent) and a retry never applies a
  * change twice.
+ *
+ * Model calls do not write the budget record: one item takes its writes one at a time, and every
+ * call of every sub-agent of a job would queue on it twice. They write one of the job's
+ * {@link BudgetShards} instead (the caller's, `BUDGET#<hash(agentId) mod 16>`), which draws chunks
+ * of money from the budget record. Only the budget record moves money with the tenant (`heldUsd`
+ * stays on it; a shard's money is part of what the job holds), so the tenant's sums never see a
+ * shard, and a job tops up from the tenant only once the record and every shard are short. The orders that keep the promises of {@link BudgetLedger}:
+ * - stop: the record, then every shard, then a read of every shard (see {@link stopCalls});
+ * - last call: on a stopped shard, every shard is read after this call's own count went down;
+ * - settle: every shard closed, then the charge frozen: nothing is authorized after the freeze,
+ *   and no chunk is drawn from a record with a charge or a stop.
  */
 export class DynamoBudgetLedger implements BudgetLedger {
   private readonly usageBook: DynamoUsageBook;
+  private readonly shards: BudgetShards;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {
     this.usageBook = new DynamoUsageBook(client, tableName);
+    this.shards = new BudgetShards(client, tableName);
   }
 
   private budgetKey(ref: JobRef) {
@@ -53,72 +74,14 @@ export class DynamoBudgetLedger implements BudgetLedger {
     return out.Item;
   }
 
-  /**
-   * Takes `amount` from the tenant's available balance, or explains why it cannot. For a new job
-   * (`job`) it also counts the job active, within `job.maxConcurrentJobs` when set.
-   */
-  private async holdFromTenant(
-    tenantId: string,
-    amount: number,
-    what: string,
-    job?: ReserveOptions,
-  ): Promise<void> {
-    const limit = job?.maxConcurrentJobs;
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: tenantItemKey(tenantId),
-          UpdateExpression: `SET availableUsd = availableUsd - :a, reservedUsd = reservedUsd + :a${job ? ', activeJobs = if_not_exists(activeJobs, :zero) + :one' : ''}`,
-          ConditionExpression: `attribute_exists(pk) AND #s = :active AND availableUsd >= :a${limit === undefined ? '' : ' AND (attribute_not_exists(activeJobs) OR activeJobs < :limit)'}`,
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: {
-            ':a': amount,
-            ':active': 'ACTIVE',
-            ...(job ? { ':zero': 0, ':one': 1 } : {}),
-            ...(limit === undefined ? {} : { ':limit': limit }),
-          },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      const tenant = await requireTenant(this.client, this.tableName, tenantId);
-      if (tenant.status !== 'ACTIVE') throw new AuthError(`tenant ${tenantId} is revoked`, true);
-      if (limit !== undefined && (tenant.activeJobs ?? 0) >= limit) {
-        throw new TenantLimitError(
-          `the tenant runs ${tenant.activeJobs} jobs, its limit of jobs at once (maxConcurrentJobs ${limit}); submit again once one has ended`,
-          {
-            limit: 'maxConcurrentJobs',
-            value: limit,
-            retryAfterSeconds: CONCURRENT_JOBS_RETRY_AFTER_SECONDS,
-          },
-        );
-      }
-      throw new BudgetExceededError(
-        `the budget cannot cover ${what}: it needs $${amount.toFixed(4)} and $${tenant.availableUsd.toFixed(4)} of the $${tenant.budgetUsd.toFixed(2)} budget is available`,
-        { requiredUsd: amount, availableUsd: tenant.availableUsd },
-      );
-    }
-  }
-
-  /** Gives `amount` held for a job that could not take it back to the tenant's available balance. */
-  private async returnToTenant(tenantId: string, amount: number): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: tenantItemKey(tenantId),
-        UpdateExpression: 'SET availableUsd = availableUsd + :a, reservedUsd = reservedUsd - :a',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':a': amount },
-      }),
-    );
-  }
-
   async reserve(ref: JobRef, estimateUsd: number, opts: ReserveOptions = {}): Promise<void> {
     if (await this.getBudget(ref)) return; // a repeated submission of the same job
     const amount = usd(estimateUsd);
-    await this.holdFromTenant(ref.tenantId, amount, 'this job', opts);
+    await holdFromTenant(this.client, this.tableName, ref.tenantId, amount, 'this job', opts);
     const createdAt = new Date().toISOString();
+    // Half the reservation in equal shares over the shards; the other half stays on the record, for
+    // the shards whose callers need more than their share.
+    const share = Math.floor((amount * 1e6) / (2 * BUDGET_SHARDS)) / 1e6;
     try {
       await this.client.send(
         new PutCommand({
@@ -127,7 +90,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
             ...this.budgetKey(ref),
             reservedUsd: amount,
             heldUsd: amount,
-            remainingUsd: amount,
+            remainingUsd: usd(amount - share * BUDGET_SHARDS),
             createdAt,
             // Counted in the tenant's activeJobs until closed; listed for the sweeper until then.
             activeJob: true,
@@ -137,6 +100,9 @@ export class DynamoBudgetLedger implements BudgetLedger {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
+      // The job is not stored yet, so no call can reach a shard before this. A crash before it
+      // leaves the shares out of every shard: calls then top up from the tenant (held, never spent).
+      await this.shards.fundAll(ref, share);
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       // A concurrent duplicate reserved first: give this hold (and its count) back.
@@ -152,55 +118,21 @@ export class DynamoBudgetLedger implements BudgetLedger {
     }
   }
 
-  async authorizeCall(ref: JobRef, maxUsd: number): Promise<number> {
+  /**
+   * One conditional write on the caller's shard in the common case (the shards start with shares of
+   * the reservation). A shard short of money is funded ({@link fundShard}) and the call taken from it
+   * in one more write.
+   */
+  async authorizeCall(ref: JobRef, maxUsd: number, caller = ''): Promise<number> {
     const amount = usd(maxUsd);
-    for (let round = 0; round < 4; round++) {
-      try {
-        await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.budgetKey(ref),
-            // inFlight counts the call until completeCall: a stop waits for it before settling.
-            UpdateExpression: 'SET remainingUsd = remainingUsd - :a ADD inFlight :one',
-            ConditionExpression:
-              'attribute_exists(pk) AND remainingUsd >= :a AND attribute_not_exists(charge) AND attribute_not_exists(stopped)',
-            ExpressionAttributeValues: { ':a': amount, ':one': 1 },
-          }),
-        );
-        return amount;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+    const shard = shardOf(caller);
+    for (let round = 0; round < 8; round++) {
+      if (await this.shards.take(ref, shard, amount)) return amount;
       const budget = await this.getBudget(ref);
       if (!budget) return 0; // a job without a budget (local runs of `parl run`)
-      if (budget.stopped) {
-        throw new CallsStoppedError(`the job's model calls were stopped (${stopReason(budget.stopped)})`);
-      }
-      if (budget.charge) {
-        throw new BudgetExceededError('the job has already been settled; no further model calls', {
-          requiredUsd: amount,
-          availableUsd: 0,
-        });
-      }
-      // Top up the job's reservation by a quarter of it at least, so top-ups stay rare.
-      const topUp = usd(Math.max(amount, Number(budget.reservedUsd) * 0.25));
-      await this.holdFromTenant(ref.tenantId, topUp, 'the next model call of this job');
-      try {
-        // Only onto a job not settled yet: a settlement freezes the charge, then reads what is held.
-        await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.budgetKey(ref),
-            UpdateExpression: 'SET remainingUsd = remainingUsd + :t, heldUsd = heldUsd + :t',
-            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(charge)',
-            ExpressionAttributeValues: { ':t': topUp },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        // Settled meanwhile: the top-up goes back to the tenant, and the next round says why.
-        await this.returnToTenant(ref.tenantId, topUp);
-      }
+      if (budget.stopped) throw callsStopped(budget.stopped);
+      if (budget.charge) throw alreadySettled(amount);
+      if (await this.fundShard(ref, shard, budget, amount)) return amount;
     }
     throw new BudgetExceededError('the job could not authorize a model call (contended budget)', {
       requiredUsd: amount,
@@ -208,30 +140,120 @@ export class DynamoBudgetLedger implements BudgetLedger {
     });
   }
 
-  async completeCall(ref: JobRef, authorizedUsd: number, actualUsd: number): Promise<CallStop | undefined> {
-    if (authorizedUsd <= 0) return undefined;
+  /**
+   * Funds shard `k` from what the job's record has not handed out (a share of the reservation, or
+   * what is left when that covers the call) and authorizes `amount` from it. When the record has
+   * not enough, the money the shards hold unused goes back to it first, and only when there was
+   * none does the job top up from the tenant's balance, as it would with one item: a quarter of its
+   * reservation at least, so top-ups stay rare (BudgetExceededError when the balance cannot cover
+   * it, the tenant unchanged). False: the record changed, look again.
+   */
+  private async fundShard(
+    ref: JobRef,
+    k: number,
+    budget: Record<string, unknown>,
+    amount: number,
+  ): Promise<boolean> {
+    const reservedUsd = Number(budget.reservedUsd);
+    const remaining = usd(Number(budget.remainingUsd ?? 0));
+    if (remaining < amount) {
+      const reclaimed = await this.shards.reclaim(ref);
+      if (reclaimed > 0) await this.creditJob(ref, reclaimed);
+      else await this.topUpJob(ref, reservedUsd, amount);
+      return false;
+    }
+    const chunk = usd(Math.min(remaining, Math.max(amount, reservedUsd / (2 * BUDGET_SHARDS))));
+    if (!(await this.takeFromJob(ref, chunk))) return false;
+    if (await this.shards.fundAndTake(ref, k, chunk, amount)) return true;
+    // The shard was stopped or closed meanwhile: the chunk goes back to the record.
+    await this.creditJob(ref, chunk);
+    const now = await this.getBudget(ref);
+    throw now?.stopped ? callsStopped(now.stopped) : alreadySettled(amount);
+  }
+
+  /** Holds more of the tenant's balance for the job (BudgetExceededError when it cannot cover it). */
+  private async topUpJob(ref: JobRef, reservedUsd: number, amount: number): Promise<void> {
+    const topUp = usd(Math.max(amount, reservedUsd * 0.25));
+    await holdFromTenant(this.client, this.tableName, ref.tenantId, topUp, 'the next model call of this job');
     try {
-      const out = await this.client.send(
+      // Only onto a job not settled yet: a settlement freezes the charge, then reads what is held.
+      await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.budgetKey(ref),
-          UpdateExpression: 'SET remainingUsd = remainingUsd + :d ADD inFlight :minus',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':d': usd(authorizedUsd - actualUsd), ':minus': -1 },
-          ReturnValues: 'ALL_NEW',
+          UpdateExpression: 'SET remainingUsd = remainingUsd + :t, heldUsd = heldUsd + :t',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(charge)',
+          ExpressionAttributeValues: { ':t': topUp },
         }),
       );
-      const budget = out.Attributes ?? {};
-      // The last call of a stopped job: its caller closes the job (settling every call made).
-      const last = budget.stopped && Number(budget.inFlight ?? 0) <= 0 && !budget.charge;
-      return last ? (budget.stopped as CallStop) : undefined;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      return undefined;
+      // Settled meanwhile: the top-up goes back to the tenant, and the next round says why.
+      await returnToTenant(this.client, this.tableName, ref.tenantId, topUp);
     }
   }
 
+  /** Takes `amount` of what the job's record has not handed out; false when it has not that much. */
+  private async takeFromJob(ref: JobRef, amount: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.budgetKey(ref),
+          UpdateExpression: 'SET remainingUsd = remainingUsd - :c',
+          ConditionExpression:
+            'attribute_exists(pk) AND remainingUsd >= :c AND attribute_not_exists(charge) AND attribute_not_exists(stopped)',
+          ExpressionAttributeValues: { ':c': amount },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /** Puts money a shard took (or could not take) back into what the job's record hands out. */
+  private async creditJob(ref: JobRef, amount: number): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: this.budgetKey(ref),
+        UpdateExpression: 'SET remainingUsd = remainingUsd + :c',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':c': amount },
+      }),
+    );
+  }
+
+  /**
+   * One write on the caller's shard. Only on a shard a stop has reached can this be the last call
+   * of the job; then every shard is read (after this call's own count went down): the last call is
+   * the one that finds every shard stopped and none of them counting a call. Two calls ending at
+   * once may both find that; closing a job is idempotent.
+   */
+  async completeCall(
+    ref: JobRef,
+    authorizedUsd: number,
+    actualUsd: number,
+    caller = '',
+  ): Promise<CallStop | undefined> {
+    if (authorizedUsd <= 0) return undefined;
+    const shard = await this.shards.complete(ref, shardOf(caller), usd(authorizedUsd - actualUsd));
+    if (!shard?.stopped || Number(shard.inFlight ?? 0) > 0) return undefined;
+    const [budget, calls] = await Promise.all([this.getBudget(ref), this.shards.calls(ref)]);
+    const last = budget?.stopped && !budget.charge && calls.allStopped && calls.inFlight <= 0;
+    return last ? (budget.stopped as CallStop) : undefined;
+  }
+
+  /**
+   * 1. mark the budget record stopped (no chunk is drawn from it from now on; the first stop kept)
+   * 2. mark every shard stopped (no call is authorized from now on)
+   * 3. read every shard and sum the calls in flight: a call that ended while the shards were being
+   *    marked is seen here, one that ends after it finds every shard stopped (completeCall)
+   */
   async stopCalls(ref: JobRef, stop: CallStop): Promise<number> {
+    let stopped: { at?: string } | undefined;
     try {
       const out = await this.client.send(
         new UpdateCommand({
@@ -243,19 +265,21 @@ export class DynamoBudgetLedger implements BudgetLedger {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const stopped = out.Attributes?.stopped as { at?: string } | undefined;
-      // A call still counted long after the stop died with its Lambda (a timeout mid-call): it
-      // will never end, so it must not hold the job open.
-      if (Date.now() - Date.parse(stopped?.at ?? '') > STOP_GRACE_MS) return 0;
-      return Math.max(0, Number(out.Attributes?.inFlight ?? 0));
+      stopped = out.Attributes?.stopped as { at?: string } | undefined;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       return 0; // a job without a budget record: no call is counted
     }
+    await this.shards.markAll(ref, 'stopped');
+    // A call still counted long after the stop died with its Lambda (a timeout mid-call): it
+    // will never end, so it must not hold the job open.
+    if (Date.now() - Date.parse(stopped?.at ?? '') > STOP_GRACE_MS) return 0;
+    return Math.max(0, (await this.shards.calls(ref)).inFlight);
   }
 
   /**
-   * 1. freeze the charge on the job's budget record (the first settlement's figures win)
+   * 1. close every shard (no call is authorized from then on), then freeze the charge on the job's
+   *    budget record (the first settlement's figures win)
    * 2. move the money on the tenant item once (a marker in a string set guards against a repeat)
    * 3. put the job's usage record (same key, same figures: idempotent)
    * 4. mark the budget record DONE and trim old markers
@@ -310,6 +334,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
     if (budget.state === 'DONE') return;
     let charge = budget.charge as JobCharge | undefined;
     if (!charge) {
+      // No call is authorized once a shard is closed: every call authorized came before the freeze.
+      await this.shards.markAll(ref, 'closed');
       try {
         await this.client.send(
           new UpdateCommand({

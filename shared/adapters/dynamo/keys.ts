@@ -72,6 +72,8 @@ export const keys = {
   job: 'JOB',
   /** The job's budget record. */
   budget: 'BUDGET',
+  /** One shard of the job's call budget (`BUDGET#00`…): see budget-shards.ts. */
+  budgetShard: (k: number) => `BUDGET#${String(k).padStart(2, '0')}`,
   subtask: (id: string) => `SUBTASK#${id}`,
   subtaskPrefix: 'SUBTASK#',
   data: (kind: string, id: string) => `DATA#${kind}#${id}`,
