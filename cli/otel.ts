@@ -65,6 +65,7 @@ function stepAttributes(job: TraceJob, s: StepRecord): Attributes {
     ...(s.calls !== undefined ? { 'parl.provider.calls': s.calls } : {}),
     ...(s.rateLimited !== undefined ? { 'parl.provider.rate_limited': s.rateLimited } : {}),
     ...(s.waitedMs !== undefined ? { 'parl.provider.waited_ms': s.waitedMs } : {}),
+    ...(s.limiterMs !== undefined ? { 'parl.provider.limiter_ms': s.limiterMs } : {}),
     ...(s.toolCalls?.length ? { 'parl.tool_calls': s.toolCalls } : {}),
     ...(s.error ? { 'error.type': 'model_call_failed' } : {}),
   };

@@ -115,7 +115,7 @@ async function runClient(
     const tokens = job.minTokens + Math.floor(Math.random() * (job.estimatedTokens - job.minTokens + 1));
     const releasedAt = Date.now();
     await limiter.release(lease, { kind: 'success', tokens });
-    out.grants.push([at, releasedAt, lease.waitedMs]);
+    out.grants.push([at, releasedAt, lease.waitedMs + lease.limiterMs]); // from asking to the grant
   }
 }
 

@@ -18,6 +18,7 @@ export interface BilledStep {
   agentId: string;
   durationMs: number;
   waitedMs?: number;
+  limiterMs?: number;
 }
 
 /** What one job used on AWS. */
@@ -125,7 +126,7 @@ const TRANSITIONS = {
 export function awsUsageOf(job: JobShape): AwsUsage {
   // A function is billed while its model calls run and while they wait (limiter, backoff).
   const billedMs = (of: (s: BilledStep) => boolean) =>
-    job.steps.filter(of).reduce((ms, s) => ms + s.durationMs + (s.waitedMs ?? 0), 0);
+    job.steps.filter(of).reduce((ms, s) => ms + s.durationMs + (s.waitedMs ?? 0) + (s.limiterMs ?? 0), 0);
   const planner = (s: BilledStep) => s.role === 'main' && s.agentId === 'planner';
   const seconds = {
     plan: (billedMs(planner) + INVOCATION_OVERHEAD_MS.plan) / 1000,

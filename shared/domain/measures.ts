@@ -257,7 +257,7 @@ export function computeJobMetrics(input: MetricInputs): JobMetrics {
  * provider calls (a step without `calls` made one), retries beyond one call a step, 429s, waits.
  */
 export function providerMetrics(
-  info: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>,
+  info: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs' | 'limiterMs'>,
   steps: readonly StepRecord[],
 ): ProviderMetrics {
   const calls = sumOf(steps.map((s) => s.calls ?? 1));
@@ -267,5 +267,6 @@ export function providerMetrics(
     retries: calls - steps.length,
     rateLimited: sumOf(steps.map((s) => s.rateLimited ?? 0)),
     waitedMs: sumOf(steps.map((s) => s.waitedMs ?? 0)),
+    limiterMs: sumOf(steps.map((s) => s.limiterMs ?? 0)),
   };
 }

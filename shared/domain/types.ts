@@ -45,8 +45,10 @@ export interface StepRecord {
   calls?: number;
   /** Of those, answered 429. */
   rateLimited?: number;
-  /** Time spent waiting for the shared limiter and between retries. */
+  /** Time queued for the shared limiter (a slot, a rate window, a cooldown) and between retries. */
   waitedMs?: number;
+  /** Time of the shared limiter's own round trips granting the calls (neither waiting nor the model). */
+  limiterMs?: number;
 }
 
 /** A subtask as a user may give it: a plain prompt, or with an id and a ground-truth answer. */
@@ -168,4 +170,6 @@ export interface ProviderMetrics {
   retries: number;
   rateLimited: number;
   waitedMs: number;
+  /** The shared limiter's own round trips over the job's steps (apart from `waitedMs`). */
+  limiterMs?: number;
 }

@@ -36,6 +36,8 @@ export interface CallStats {
   calls: number;
   rateLimited: number;
   waitedMs: number;
+  /** Time the shared limiter spent on its own round trips granting the calls (not waiting). */
+  limiterMs?: number;
   /** Attempts the shared limiter refused because the provider's circuit was open (no call made). */
   circuitOpen?: number;
 }

@@ -13,8 +13,13 @@ export interface AcquireOptions {
 /** The right to make one call; give it back with {@link RateLimiter.release}. */
 export interface LimiterLease {
   readonly id: string;
-  /** Milliseconds spent waiting for it. */
+  /**
+   * Milliseconds queued for it: for a slot, a rate window (the ticket's start) or a cooldown.
+   * 0 when a slot was free and the rate allowed the call at once.
+   */
   readonly waitedMs: number;
+  /** Milliseconds of the limiter's own round trips (reading and writing its items) to grant it. */
+  readonly limiterMs: number;
 }
 
 /**

@@ -43,7 +43,18 @@ export interface StepContext {
 
 /** The step fields of a retrying client's statistics (absent for a plain client). */
 const statsFields = (stats: CallStats | undefined) =>
-  stats ? { calls: stats.calls, rateLimited: stats.rateLimited, waitedMs: Math.round(stats.waitedMs) } : {};
+  stats
+    ? {
+        calls: stats.calls,
+        rateLimited: stats.rateLimited,
+        waitedMs: Math.round(stats.waitedMs),
+        ...(stats.limiterMs === undefined ? {} : { limiterMs: Math.round(stats.limiterMs) }),
+      }
+    : {};
+
+/** What of a call's time is not the model's: queued for the limiter, its round trips, backoff. */
+const notModelMs = (stats: CallStats | undefined) =>
+  Math.round(stats?.waitedMs ?? 0) + Math.round(stats?.limiterMs ?? 0);
 
 /**
  * Makes one model call and records it as one step, also when it fails (then with no tokens and the
@@ -111,8 +122,9 @@ async function recordedCall(
       ...base,
       startedAt: new Date(started).toISOString(),
       endedAt: new Date(ended).toISOString(),
-      // The model's time: waiting for the shared limiter and between retries is `waitedMs`, not work.
-      durationMs: Math.max(0, ended - started - Math.round(response.callStats?.waitedMs ?? 0)),
+      // The model's time: the shared limiter (waiting, `waitedMs`, and its round trips, `limiterMs`)
+      // and the pauses between retries are not work.
+      durationMs: Math.max(0, ended - started - notModelMs(response.callStats)),
       inputTokens: response.usage.inputTokens,
       outputTokens: response.usage.outputTokens,
       cachedInputTokens: response.usage.cachedInputTokens,
@@ -130,7 +142,7 @@ async function recordedCall(
       ...base,
       startedAt: new Date(started).toISOString(),
       endedAt: new Date(ended).toISOString(),
-      durationMs: Math.max(0, ended - started - Math.round(callStatsOf(error)?.waitedMs ?? 0)),
+      durationMs: Math.max(0, ended - started - notModelMs(callStatsOf(error))),
       inputTokens: 0,
       outputTokens: 0,
       cachedInputTokens: 0,

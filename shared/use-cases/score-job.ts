@@ -30,7 +30,7 @@ export interface ScoreJobDeps {
   policies?: PolicyStore;
   config?: Partial<Pick<AppConfig, 'policy' | 'spuriousFinishThreshold' | 'awsPrices'>>;
   /** The provider the job ran against; its summary goes into the metrics. */
-  provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
+  provider?: Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs' | 'limiterMs'>;
 }
 
 /** What the job came to, as the closing step read it. */

@@ -162,14 +162,36 @@ describe('DynamoRateLimiter', () => {
     expect(order).toEqual(['b', 'a']);
   });
 
+  it.each([
+    // Paced, 20 tickets at once are spaced by the RPM's interval (0.07 ms): 1.3 ms for the last.
+    ['concurrency only', {}, 0],
+    ['paced far below its RPM and TPM', { rpm: 1_000_000, tpm: 1_000_000_000 }, 2],
+  ])(
+    'waits for no free slot (%s): the round trips are limiterMs, not waitedMs',
+    async (_name, limits, most) => {
+      // Prepare: as many slots as callers
+      const [limiter] = limiters(1, policy({ maxConcurrency: 20, ...limits }));
+      // Act
+      const leases = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          limiter!.acquire({ role: 'subagent', tenantId: `t${i % 3}`, estimatedTokens: 10 }),
+        ),
+      );
+      // Assess
+      expect(Math.max(...leases.map((l) => l.waitedMs))).toBeLessThanOrEqual(most);
+      expect(leases.every((l) => l.limiterMs > 0)).toBe(true);
+    },
+  );
+
   it('reclaims the lease of a holder that died, so nothing deadlocks', async () => {
     // Prepare: one slot; a "Lambda" takes it and dies without releasing.
     const [dead, alive] = limiters(2, policy({ maxConcurrency: 1 }, { leaseMs: 300 }));
     await dead!.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
     // Act
     const lease = await alive!.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
-    // Assess: granted once the dead lease expired, not before.
+    // Assess: granted once the dead lease expired, not before (queued for it, apart from round trips).
     expect(lease.waitedMs).toBeGreaterThanOrEqual(250);
+    expect(lease.waitedMs + lease.limiterMs).toBeGreaterThanOrEqual(300);
     const { state } = await alive!.snapshot();
     expect(Object.keys(state.leases)).toEqual([lease.id]);
   });

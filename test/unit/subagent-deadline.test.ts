@@ -64,7 +64,7 @@ function countingLimiter() {
   const limiter: RateLimiter = {
     acquire: () => {
       next += 1;
-      const lease: LimiterLease = { id: `lease-${next}`, waitedMs: 0 };
+      const lease: LimiterLease = { id: `lease-${next}`, waitedMs: 0, limiterMs: 0 };
       held.add(lease.id);
       return Promise.resolve(lease);
     },

@@ -32,6 +32,21 @@ export interface LimiterClock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** The wall clock, and a sleep that an abort ends early. */
+export const realLimiterClock: LimiterClock = {
+  now: Date.now,
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done);
+    }),
+};
+
 /** The control item as read, and whether it exists yet. */
 export interface RateRead {
   rate: RateState;

@@ -31,7 +31,7 @@ import type {
 } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
-import { type LimiterClock, LimiterItems, type RateRead } from './limiter-items';
+import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
 import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
 import { type Issued, LimiterTable } from './limiter-table';
 
@@ -79,21 +79,11 @@ interface Attempt {
   acquiredAt: number;
   probe: boolean;
   atCeiling: boolean;
+  /** Time asleep so far: queued for a slot or a rate window (the rest of the wait is round trips). */
+  queuedMs: number;
+  /** When its ticket would start on an idle clock: sleeping until then is the limiter's lead, not a queue. */
+  idleStart: number;
 }
-
-const realClock: LimiterClock = {
-  now: Date.now,
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      function done() {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done);
-    }),
-};
 
 /**
  * The shared limiter of one provider key in DynamoDB, its state split so that the cost of a call
@@ -119,7 +109,7 @@ export class DynamoRateLimiter implements RateLimiter {
   private lastRate: RateState | undefined;
 
   constructor(private readonly o: DynamoRateLimiterOptions) {
-    this.clock = o.clock ?? realClock;
+    this.clock = o.clock ?? realLimiterClock;
     this.random = o.random ?? Math.random;
     this.pacing = pacingOf(o.policy.limits);
     this.table = new LimiterTable(
@@ -146,14 +136,14 @@ export class DynamoRateLimiter implements RateLimiter {
         if (!(await this.passBreaker(a, read))) continue;
         // Claim the slot about a round trip before the call, not at the check (slots idle less).
         if (a.slot === undefined && issued)
-          await this.clock.sleep(from - this.claimLeadMs(read.rate.ceiling) - this.clock.now());
+          await this.sleep(a, from - this.claimLeadMs(read.rate.ceiling) - this.clock.now(), a.idleStart);
         // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
         if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
         const ticket = issued && { ...issued.ticket, start };
         if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
         // A slot held through a long wait (a quarter of its lease): renew it first (if it expired and went, take another).
         if (!(await this.renew(a))) continue;
-        if (ticket) await this.clock.sleep(from - this.clock.now());
+        if (ticket) await this.sleep(a, from - this.clock.now(), a.idleStart);
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
@@ -209,6 +199,8 @@ export class DynamoRateLimiter implements RateLimiter {
       acquiredAt: 0,
       probe: false,
       atCeiling: false,
+      queuedMs: 0,
+      idleStart: Number.NEGATIVE_INFINITY,
     };
   }
 
@@ -251,7 +243,7 @@ export class DynamoRateLimiter implements RateLimiter {
       if (from > a.deadline) throw timeout(a, this.o.maxWaitMs);
       const wake = from - this.leadMs();
       if (wake <= now || from === checked) return { read, issued, start, from };
-      await this.clock.sleep(wake - now);
+      await this.sleep(a, wake - now, a.idleStart);
       checked = from;
       issued = { ...issued, read: await this.table.readRate(a.deadline) };
     }
@@ -259,6 +251,9 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /** Takes a ticket; an orchestrator facing a long queue is put ahead of it instead. */
   private async issue(a: Attempt): Promise<Issued> {
+    // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
+    const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
+    a.idleStart = floor;
     let known = this.lastRate;
     if (a.role === 'orchestrator') {
       known = this.seen(await this.table.readRate(a.deadline)).rate;
@@ -269,8 +264,6 @@ export class DynamoRateLimiter implements RateLimiter {
         if (inserted) return inserted;
       }
     }
-    // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
-    const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
     // Guess which branch of the clock's update applies (a wrong guess costs one more write).
     const busyFirst = known === undefined || known.tat >= floor;
     const prune = known !== undefined && known.shifts.length > 0 && !busyFirst;
@@ -303,7 +296,8 @@ export class DynamoRateLimiter implements RateLimiter {
     const direct = mayClaimDirectly(read.rate, a.role, a.tenantId, this.o.policy, this.clock.now());
     if (direct && (await this.claim(a, preferred))) return false;
     const key = waiterKey(a.role, a.tenantId);
-    let waited = false;
+    // From the first refusal to the grant the caller queues for a slot, its polls included.
+    let denied: { at: number; queuedMs: number } | undefined;
     for (let round = 0; ; round++) {
       const all = await this.table.readAll(a.deadline);
       this.seen(all);
@@ -313,16 +307,17 @@ export class DynamoRateLimiter implements RateLimiter {
       a.atCeiling ||= live >= slotRanges(all.rate.ceiling, this.o.policy).usable - 1;
       if (decision.granted) {
         if (!(await this.claim(a, decision.slot))) continue;
+        if (denied) a.queuedMs = denied.queuedMs + (this.clock.now() - denied.at);
         if ((all.rate.waiters[key] ?? 0) > now) await this.table.clearWaiter(key, a.deadline);
-        return waited;
+        return denied !== undefined;
       }
       a.reason = decision.reason;
+      denied ??= { at: now, queuedMs: a.queuedMs };
       const marker = all.rate.waiters[key];
       // Refresh the marker only when it is missing or half gone: fewer writes while waiting.
       if (marker === undefined || marker - now < WAITER_MARKER_MS / 2)
         await this.table.markWaiter(key, now + WAITER_MARKER_MS, all.exists, a.deadline);
       await this.backoff(a, round);
-      waited = true;
     }
   }
 
@@ -364,9 +359,11 @@ export class DynamoRateLimiter implements RateLimiter {
 
   private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
     const end = ticket ? ticket.start + ticket.costMs : undefined;
+    const queuedMs = Math.round(a.queuedMs);
     return {
       id: a.id,
-      waitedMs: this.clock.now() - a.started,
+      waitedMs: queuedMs,
+      limiterMs: Math.max(0, this.clock.now() - a.started - queuedMs),
       slot: a.slot as number,
       acquiredAt: a.acquiredAt,
       ticket,
@@ -398,11 +395,27 @@ export class DynamoRateLimiter implements RateLimiter {
     return Math.min(this.leadMs(), 5 + 2 * this.table.io.rttMs, ahead);
   }
 
+  /**
+   * Sleeps, counting as queued (`waitedMs`) what it slept after `queuedFrom` (a ticket's idle start)
+   * and at most what it meant to: a sleep of 0 only yields the event loop.
+   */
+  private async sleep(
+    a: Attempt,
+    ms: number,
+    queuedFrom = Number.NEGATIVE_INFINITY,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const from = this.clock.now();
+    await this.clock.sleep(ms, signal);
+    const to = Math.min(this.clock.now(), from + Math.max(0, ms));
+    a.queuedMs += Math.max(0, to - Math.max(from, queuedFrom));
+  }
+
   /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
   private async pauseFor(a: Attempt, reason: DenyReason, ms: number): Promise<void> {
     a.reason = reason;
     if (this.clock.now() + ms > a.deadline) throw timeout(a, this.o.maxWaitMs);
-    await this.clock.sleep(ms);
+    await this.sleep(a, ms);
   }
 
   /** Waits for a slot: from `pollMs`, doubling up to 2 s, jittered; a local release ends it early. */
@@ -413,7 +426,7 @@ export class DynamoRateLimiter implements RateLimiter {
     const waker = new AbortController();
     this.wakers.add(waker);
     try {
-      await this.clock.sleep(Math.min(ms, a.deadline - now), waker.signal);
+      await this.sleep(a, Math.min(ms, a.deadline - now), undefined, waker.signal);
     } finally {
       this.wakers.delete(waker);
     }

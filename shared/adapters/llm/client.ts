@@ -55,7 +55,10 @@ export function createLlmClient(
 }
 
 /** The provider part of a job's metrics, without the per-job counts (those come from the steps). */
-export type ProviderInfo = Omit<ProviderMetrics, 'calls' | 'retries' | 'rateLimited' | 'waitedMs'>;
+export type ProviderInfo = Omit<
+  ProviderMetrics,
+  'calls' | 'retries' | 'rateLimited' | 'waitedMs' | 'limiterMs'
+>;
 
 /** The provider, its model and limits as a job's metrics report them. */
 export function providerInfo(config: AppConfig): ProviderInfo {

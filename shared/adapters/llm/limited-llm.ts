@@ -92,6 +92,7 @@ export class LimitedLlm implements LlmClient {
         continue;
       }
       stats.waitedMs += lease?.waitedMs ?? 0;
+      if (lease) stats.limiterMs = (stats.limiterMs ?? 0) + lease.limiterMs;
       stats.calls += 1;
       try {
         const response = await this.inner.chat(providerRequest);
