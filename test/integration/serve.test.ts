@@ -322,7 +322,7 @@ describe('parl serve and parl tenants on a data directory', () => {
     const help = parl(['batch', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/parl batch submit <file.jsonl\|file.csv>/);
-  });
+  }, 240_000); // three CLI processes: on a loaded 2-core machine each start takes 20 s or more
 
   it('refuses bad tenant commands with exit 2 and a message', () => {
     const out = parl(['tenants', 'create', '--name', 'x', '--budget-usd=-3', '--data-dir', dataDir]);
@@ -331,5 +331,5 @@ describe('parl serve and parl tenants on a data directory', () => {
     const missing = parl(['tenants', 'revoke', '--data-dir', dataDir]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/needs a tenant id/);
-  });
+  }, 180_000);
 });
