@@ -76,21 +76,23 @@ export const INVOCATION_OVERHEAD_MS = { plan: 300, subagent: 150, aggregate: 500
 
 /**
  * Request units per operation of a job, from what the code does (transactions count twice):
- * - `accept`: idempotency claim, job item, reservation (a transaction over two items)
+ * - `accept`: idempotency claim, job item, reservation (a transaction over two items), and the
+ *   shares of its 16 budget shards (one BatchWriteItem of 16 puts)
  * - `perSubtask`: its item at accept, its result, its read by the sub-agent and by Aggregate
  * - `perModelCall`: its step record, the ledger's authorize and complete (transactions), the
  *   limiter's ticket, slot claim and release (about 3 writes, 1 read: `npm run bench -- --suite limiter`)
  * - `perSubagent`: attempt counter and agent record; job read
  * - `perStage`: Plan or next-stage planning, plan update, Aggregate's reads of steps, results, agents
- * - `close`: the finished job, settlement (budget, tenant, usage), policy update
+ * - `close`: the finished job, settlement (budget, tenant, usage, its 16 budget shards closed),
+ *   policy update
  */
 export const TABLE_UNITS = {
-  accept: { write: 4, read: 1 },
+  accept: { write: 20, read: 1 },
   perSubtask: { write: 2, read: 1 },
   perModelCall: { write: 8, read: 1 },
   perSubagent: { write: 2, read: 1 },
   perStage: { write: 2, read: 3 },
-  close: { write: 8, read: 3 },
+  close: { write: 24, read: 3 },
 } as const;
 
 /** What the cost model reads of a job. */
