@@ -88,6 +88,15 @@ const TARGETS: Record<string, Target> = {
 };
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+/**
+ * `--mutate=<glob>` (repeatable; Stryker's globs, `file.ts:10-20` for a line range): a quick run of
+ * part of a target, to see whether new tests kill its survivors. It writes to .stryker-tmp/, never
+ * over the target's reports in bench/results/ (a partial run's report would replace the whole).
+ */
+const mutateOverride = process.argv
+  .slice(2)
+  .filter((a) => a.startsWith('--mutate='))
+  .map((a) => a.slice('--mutate='.length));
 const unknown = args.filter((a) => !(a in TARGETS));
 if (unknown.length > 0) {
   console.error(`unknown target ${unknown.join(', ')}: one of ${Object.keys(TARGETS).join(', ')}`);
@@ -99,9 +108,10 @@ for (const name of args.length > 0 ? args : Object.keys(TARGETS)) {
   const target = TARGETS[name]!;
   process.env.PARL_MUTATION_TESTS = target.tests.join(',');
   process.env.PARL_MUTATION_TEST_TIMEOUT_MS = String(target.testTimeoutMs);
-  const base = `bench/results/mutation-${name}`;
+  const scratch = mutateOverride.length > 0;
+  const base = scratch ? `.stryker-tmp/scratch/mutation-${name}` : `bench/results/mutation-${name}`;
   const stryker = new Stryker({
-    mutate: target.mutate,
+    mutate: scratch ? mutateOverride : target.mutate,
     testRunner: 'vitest',
     vitest: { configFile: 'mutation/vitest.config.ts' },
     coverageAnalysis: 'perTest',
@@ -111,7 +121,7 @@ for (const name of args.length > 0 ? args : Object.keys(TARGETS)) {
     reporters: ['html', 'json', 'clear-text', 'progress-append-only'],
     htmlReporter: { fileName: `${base}.html` },
     jsonReporter: { fileName: `${base}.json` },
-    tempDirName: `.stryker-tmp/${name}`,
+    tempDirName: `.stryker-tmp/${scratch ? 'scratch-' : ''}${name}`,
     cleanTempDir: 'always',
     // Beyond a mutant's own test time (Stryker adds 1.5 × what its tests took in the first run):
     // past the test timeout above, so a waiting test fails first and only a mutant that blocks

@@ -2,18 +2,23 @@
  * The tenant rules an operator or a bill would notice: the limits and weights an operator may set,
  * what a tenant's jobs carry, and the money figures (worked out by hand here, from the price table).
  */
+
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import {
+  apiKeyMatches,
   checkTenantLimit,
   checkWeights,
   DEFAULT_TENANT_LIMITS,
   estimateJobCostUsd,
+  hashApiKey,
   jobSettingsOf,
   maxCallCostUsd,
   type Tenant,
   tenantLimitsOf,
+  tenantOfApiKey,
   usagePeriod,
   usd,
 } from '#shared/domain/tenant';
@@ -74,10 +79,30 @@ describe('tenant limits', () => {
   });
 });
 
+describe('API keys', () => {
+  const key = `parl_t-0123456789ab_${'A'.repeat(32)}`;
+
+  it('stores the SHA-256 of a key in hex', () => {
+    expect(hashApiKey(key)).toBe(createHash('sha256').update(key).digest('hex'));
+  });
+
+  it('reads no tenant from a key with anything before or after it', () => {
+    expect(tenantOfApiKey(key)).toBe('t-0123456789ab');
+    expect(tenantOfApiKey(`x${key}`)).toBeUndefined();
+    expect(tenantOfApiKey(`${key}x`)).toBeUndefined();
+  });
+
+  it('refuses a key against a stored hash of another length, without throwing', () => {
+    expect(apiKeyMatches(key, 'abcd')).toBe(false);
+    expect(apiKeyMatches(key, '')).toBe(false);
+  });
+});
+
 describe('job settings of a tenant', () => {
   it("caps the width at the service's cap and carries only the settings the tenant has", () => {
-    expect(jobSettingsOf(tenant({ maxSubagents: 30 }), 20)).toEqual({ maxWidth: 20 });
-    expect(jobSettingsOf(tenant({ maxSubagents: 8 }), 20)).toEqual({ maxWidth: 8 });
+    // Strictly: a setting the tenant has not set is absent, not undefined (the job item would carry it).
+    expect(jobSettingsOf(tenant({ maxSubagents: 30 }), 20)).toStrictEqual({ maxWidth: 20 });
+    expect(jobSettingsOf(tenant({ maxSubagents: 8 }), 20)).toStrictEqual({ maxWidth: 8 });
     const weights = { parallel: 0.5, finish: 0.3, perf: 0.2 };
     expect(jobSettingsOf(tenant({ annealJobs: 0, weights }), 20)).toEqual({
       maxWidth: 20,
@@ -101,6 +126,7 @@ describe('reward weights', () => {
   it.each([
     { parallel: -0.1, finish: 0.6, perf: 0.5 },
     { parallel: 1.1, finish: -0.05, perf: -0.05 },
+    { parallel: 0.6, finish: 0.6, perf: -0.2 },
     { parallel: 0.5, finish: 0.5, perf: Number.NaN },
     { parallel: 0.5, finish: 0.5, perf: Number.POSITIVE_INFINITY },
     { parallel: 0.5, finish: 0.3, perf: 0.1 },
