@@ -1,11 +1,12 @@
 /**
- * `npm run mutation:score [-- domain|use-cases|dynamo ...]`: the mutation score of each target from
+ * `npm run mutation:score [-- domain|use-cases|dynamo ...] [--survivors] [--write]`: the mutation score of each target from
  * its incremental file (bench/results/mutation-<target>.incremental.json), per file and in total,
  * also after an interrupted run: Stryker saves the mutants it has tested so far, and the next
  * `npm run mutation` goes on from there. Score = (killed + timed out) / (killed + timed out +
  * survived + not covered); mutants not yet tested are counted apart, never as killed.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { writeReportFiles } from './report-files';
 
 interface Mutant {
   status: string;
@@ -36,6 +37,8 @@ const pct = (t: ReturnType<typeof tally>) =>
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const survivors = process.argv.includes('--survivors');
+/** `--write`: also (re)write bench/results/mutation-<target>.{json,html} from the incremental file. */
+const write = process.argv.includes('--write');
 for (const name of names.length > 0 ? names : TARGETS) {
   const file = `bench/results/mutation-${name}.incremental.json`;
   if (!existsSync(file)) {
@@ -43,6 +46,7 @@ for (const name of names.length > 0 ? names : TARGETS) {
     continue;
   }
   const report = JSON.parse(readFileSync(file, 'utf8')) as IncrementalReport;
+  if (write) writeReportFiles(file, `bench/results/mutation-${name}`);
   const all: Mutant[] = [];
   console.log(`${name}:`);
   for (const [path, { mutants }] of Object.entries(report.files).sort()) {
