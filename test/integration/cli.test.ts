@@ -56,14 +56,18 @@ describe('parl run with bad input', () => {
     [['run', '--max-subagents', '0'], /--max-subagents must be an integer from 1 to 50000/],
     [['run', '--mode', 'fast'], /--mode must be "parl" or "sequential"/],
     [['run', '--input', '/nonexistent/job.json'], /cannot be read: ENOENT/],
-  ])('%j exits 2 with a message and starts nothing', (argv, message) => {
-    const out = spawnSync('npx', ['parl', ...argv], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
-    expect(out.status).toBe(2);
-    expect(out.stderr).toMatch(message);
-    expect(out.stderr).toMatch(/nothing was started/);
-    expect(out.stderr).not.toMatch(/local stack up/);
-    expect(out.stdout).toBe('');
-  }, 120_000);
+  ])(
+    '%j exits 2 with a message and starts nothing',
+    (argv, message) => {
+      const out = spawnSync('npx', ['parl', ...argv], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+      expect(out.status).toBe(2);
+      expect(out.stderr).toMatch(message);
+      expect(out.stderr).toMatch(/nothing was started/);
+      expect(out.stderr).not.toMatch(/local stack up/);
+      expect(out.stdout).toBe('');
+    },
+    120_000,
+  );
 
   it('prints help', () => {
     const out = spawnSync('npx', ['parl', '--help'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
