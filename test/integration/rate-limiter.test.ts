@@ -9,6 +9,7 @@ import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo
 import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
 import { LimiterTimeoutError } from '#shared/domain/errors';
+import { pacingOf } from '#shared/domain/limiter-rules';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { callStatsOf } from '#shared/ports/llm';
 import { VirtualClock } from './virtual-clock';
@@ -182,6 +183,42 @@ describe('DynamoRateLimiter', () => {
       expect(leases.every((l) => l.limiterMs > 0)).toBe(true);
     },
   );
+
+  it("takes the tickets of one process's callers asking at once in fewer updates of the clock, back to back", async () => {
+    // Prepare: a paced key; a client that counts the clock's updates
+    const inner = documentClient();
+    let clockUpdates = 0;
+    const counting = {
+      send: (command: { input: { UpdateExpression?: string } }) => {
+        if (command.input.UpdateExpression?.includes('tat =')) clockUpdates++;
+        return inner.send(command as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const paced = policy({ maxConcurrency: 30, rpm: 600_000, windowMs: 60_000 });
+    const limiter = new DynamoRateLimiter({
+      client: counting,
+      tableName: TABLE,
+      pk: providerPartitionKey(`http://127.0.0.1/${++keyNo}/v1`, 'key'),
+      policy: paced,
+      maxWaitMs: 20_000,
+      pollMs: 10,
+    });
+    // Act
+    const leases = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        limiter.acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 }),
+      ),
+    );
+    // Assess: every caller has its own ticket, spaced by a call's cost (about 0.1 ms), in few updates
+    const { intervalMs } = pacingOf(paced.limits);
+    const starts = leases
+      .map((l) => (l as unknown as { ticket: { start: number } }).ticket.start)
+      .sort((a, b) => a - b);
+    expect(new Set(starts).size).toBe(30);
+    for (let i = 1; i < starts.length; i++)
+      expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(intervalMs - 1e-9);
+    expect(clockUpdates).toBeLessThan(30);
+  });
 
   it('reclaims the lease of a holder that died, so nothing deadlocks', async () => {
     // Prepare: one slot; a "Lambda" takes it and dies without releasing.

@@ -15,6 +15,8 @@ export interface Issued {
   ticket: Ticket;
   seq: number;
   read: RateRead;
+  /** The earliest start it was taken with (an idle clock's): before that, no queue held it back. */
+  floor?: number;
 }
 
 /**
@@ -43,17 +45,20 @@ export class LimiterTable {
   }
 
   /**
-   * Takes the next ticket, starting at the clock or at `floor` if the clock is behind it
-   * (`nextTicket` of the rules): one atomic update (the branch that does not match costs a retry).
+   * Takes the next tickets, one per cost, back to back: the first starts at the clock or at `floor`
+   * if the clock is behind it (`nextTicket` of the rules), each next one where the one before ends.
+   * One atomic update for all of them, as if taken one after the other (the branch that does not
+   * match costs a retry).
    */
-  async takeTicket(
+  async takeTickets(
     pacing: Pacing,
-    costMs: number,
+    costs: readonly number[],
     floor: number,
     busyFirst: boolean,
     pruneShifts: boolean,
     deadline: number,
-  ): Promise<Issued> {
+  ): Promise<Issued[]> {
+    const total = costs.reduce((a, b) => a + b, 0);
     // One floor for every attempt: the clock only moves on, so once the idle branch failed the busy one
     // matches (and the other way round unless the clock passed the floor in between).
     const now = this.io.clock.now();
@@ -62,11 +67,11 @@ export class LimiterTable {
       const out = await this.io.update(
         busy
           ? {
-              UpdateExpression: 'SET tat = tat + :cost, #ttl = :ttl ADD seq :one',
+              UpdateExpression: 'SET tat = tat + :cost, #ttl = :ttl ADD seq :n',
               ConditionExpression: 'tat >= :floor',
-              ExpressionAttributeValues: { ':cost': costMs, ':floor': floor, ':one': 1 },
+              ExpressionAttributeValues: { ':cost': total, ':floor': floor, ':n': costs.length },
             }
-          : this.restartClock(floor, costMs, pruneShifts ? now - pacing.lateMs : undefined),
+          : this.restartClock(floor, total, costs.length, pruneShifts ? now - pacing.lateMs : undefined),
         deadline,
       );
       if (!out) {
@@ -75,30 +80,36 @@ export class LimiterTable {
         continue;
       }
       const read = this.io.rateOf(out.Attributes);
-      const start = busy ? read.rate.tat - costMs : floor;
-      return {
-        ticket: { start, costMs, shiftEpoch: read.rate.shiftEpoch, shiftCount: read.rate.shifts.length },
-        seq: read.rate.seq,
-        read,
-      };
+      let start = busy ? read.rate.tat - total : floor;
+      return costs.map((costMs, i) => {
+        const ticket = {
+          start,
+          costMs,
+          shiftEpoch: read.rate.shiftEpoch,
+          shiftCount: read.rate.shifts.length,
+        };
+        start += costMs;
+        return { ticket, seq: read.rate.seq - costs.length + 1 + i, read, floor };
+      });
     }
   }
 
   /** The update that restarts an idle clock at `floor` (dropping old orchestrator insertions when it may). */
-  private restartClock(floor: number, costMs: number, pruneBefore: number | undefined) {
-    const values = { ':start': floor + costMs, ':floor': floor, ':one': 1, ...INIT_VALUES };
+  private restartClock(floor: number, costMs: number, n: number, pruneBefore: number | undefined) {
+    const values = { ':start': floor + costMs, ':floor': floor, ':n': n, ...INIT_VALUES };
     if (pruneBefore === undefined)
       return {
-        UpdateExpression: `SET tat = :start, #ttl = :ttl, ${INIT_FIELDS} ADD seq :one`,
+        UpdateExpression: `SET tat = :start, #ttl = :ttl, ${INIT_FIELDS} ADD seq :n`,
         ConditionExpression: 'attribute_not_exists(tat) OR tat < :floor',
         ExpressionAttributeValues: values,
       };
     // Every ticket issued before started more than lateMs ago: none can still need the list.
     return {
-      UpdateExpression: 'SET tat = :start, #ttl = :ttl, shifts = :emptyList ADD seq :one, shiftEpoch :one',
+      UpdateExpression: 'SET tat = :start, #ttl = :ttl, shifts = :emptyList ADD seq :n, shiftEpoch :one',
       ConditionExpression: 'tat < :pruneBefore',
       ExpressionAttributeValues: {
         ':start': floor + costMs,
+        ':n': n,
         ':one': 1,
         ':emptyList': [],
         ':pruneBefore': pruneBefore,

@@ -34,6 +34,7 @@ import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
 import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
 import { type Issued, LimiterTable } from './limiter-table';
+import { TicketBatcher } from './ticket-batcher';
 
 /** The partition key of a provider key's limiter ({@link providerKeys}). */
 export const providerPartitionKey = providerKeys.pk;
@@ -79,9 +80,8 @@ interface Attempt {
   acquiredAt: number;
   probe: boolean;
   atCeiling: boolean;
-  /** Time asleep so far: queued for a slot or a rate window (the rest of the wait is round trips). */
+  /** Queued so far for a slot or a rate window; sleeping before `idleStart` is the limiter's own lead. */
   queuedMs: number;
-  /** When its ticket would start on an idle clock: sleeping until then is the limiter's lead, not a queue. */
   idleStart: number;
 }
 
@@ -100,6 +100,7 @@ interface Attempt {
  */
 export class DynamoRateLimiter implements RateLimiter {
   private readonly table: LimiterTable;
+  private readonly tickets: TicketBatcher;
   private readonly outcomes: LimiterOutcomes;
   private readonly clock: LimiterClock;
   private readonly random: () => number;
@@ -116,6 +117,7 @@ export class DynamoRateLimiter implements RateLimiter {
       new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random),
     );
     this.outcomes = new LimiterOutcomes(this.table, this.pacing, o.policy, this.clock);
+    this.tickets = new TicketBatcher(this.table, this.pacing);
   }
 
   get limits(): ProviderLimits {
@@ -267,7 +269,9 @@ export class DynamoRateLimiter implements RateLimiter {
     // Guess which branch of the clock's update applies (a wrong guess costs one more write).
     const busyFirst = known === undefined || known.tat >= floor;
     const prune = known !== undefined && known.shifts.length > 0 && !busyFirst;
-    return this.table.takeTicket(this.pacing, a.costMs, floor, busyFirst, prune, a.deadline);
+    const issued = await this.tickets.take(a.costMs, floor, busyFirst, prune, a.deadline);
+    a.idleStart = issued.floor ?? floor; // later when taken with others: waiting for them is the limiter's
+    return issued;
   }
 
   /** The breaker: passes, throws while open, makes this call the probe, or waits (false: look again). */
@@ -359,11 +363,10 @@ export class DynamoRateLimiter implements RateLimiter {
 
   private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
     const end = ticket ? ticket.start + ticket.costMs : undefined;
-    const queuedMs = Math.round(a.queuedMs);
     return {
       id: a.id,
-      waitedMs: queuedMs,
-      limiterMs: Math.max(0, this.clock.now() - a.started - queuedMs),
+      waitedMs: Math.round(a.queuedMs),
+      limiterMs: Math.max(0, this.clock.now() - a.started - Math.round(a.queuedMs)),
       slot: a.slot as number,
       acquiredAt: a.acquiredAt,
       ticket,
@@ -395,10 +398,7 @@ export class DynamoRateLimiter implements RateLimiter {
     return Math.min(this.leadMs(), 5 + 2 * this.table.io.rttMs, ahead);
   }
 
-  /**
-   * Sleeps, counting as queued (`waitedMs`) what it slept after `queuedFrom` (a ticket's idle start)
-   * and at most what it meant to: a sleep of 0 only yields the event loop.
-   */
+  /** Sleeps; queued (`waitedMs`): what it slept after `queuedFrom` (an idle ticket's start), at most `ms`. */
   private async sleep(
     a: Attempt,
     ms: number,
