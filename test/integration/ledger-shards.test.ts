@@ -267,4 +267,28 @@ describe('the budget ledger spread over shards (dynalite)', () => {
     const after = await tenants.getTenant(tenant.tenantId);
     expect(after).toMatchObject({ availableUsd: 0, reservedUsd: 0.16, spentUsd: 0 });
   });
+
+  it('tops up from the tenant only when the reservation is spent, however many callers find the record short at once', async () => {
+    // Prepare: $0.16 reserved of $1 ($0.08 on the record, $0.005 a shard); every call needs $0.015,
+    // more than a share, so all of them draw on the record, which runs short after 5
+    const tenant = await newTenant(1);
+    const ref = { tenantId: tenant.tenantId, jobId: 'job-short-at-once' };
+    await ledger.reserve(ref, 0.16);
+    // Act: 10 calls at once ($0.15 in all, within the reservation), then the same again
+    const first = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => ledger.authorizeCall(ref, 0.015, `agent-${i}`)),
+    );
+    const before = await tenants.getTenant(tenant.tenantId);
+    const second = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => ledger.authorizeCall(ref, 0.015, `agent-${i}`)),
+    );
+    // Assess: the reservation paid the first ten (nothing held beyond it); the second ten needed
+    // top-ups, each of a quarter of the reservation at least, and the sums still hold
+    expect(first).toEqual(Array(10).fill(0.015));
+    expect(before).toMatchObject({ availableUsd: 0.84, reservedUsd: 0.16 });
+    expect(second).toEqual(Array(10).fill(0.015));
+    const after = await tenants.getTenant(tenant.tenantId);
+    expect(after?.reservedUsd).toBeGreaterThanOrEqual(0.16 + 0.15 - 0.01);
+    expect(usd((after?.availableUsd ?? 0) + (after?.reservedUsd ?? 0))).toBeCloseTo(1, 6);
+  });
 });

@@ -1,4 +1,10 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  endRefill,
+  leaseRefill,
+  REFILL_POLL_MS,
+  refillUnderWay,
+} from '#shared/adapters/dynamo/budget-refill';
 import { BUDGET_SHARDS, BudgetShards, shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { holdFromTenant, returnToTenant } from '#shared/adapters/dynamo/tenant-balance';
@@ -126,13 +132,19 @@ export class DynamoBudgetLedger implements BudgetLedger {
   async authorizeCall(ref: JobRef, maxUsd: number, caller = ''): Promise<number> {
     const amount = usd(maxUsd);
     const shard = shardOf(caller);
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 8; ) {
       if (await this.shards.take(ref, shard, amount)) return amount;
       const budget = await this.getBudget(ref);
       if (!budget) return 0; // a job without a budget (local runs of `parl run`)
       if (budget.stopped) throw callsStopped(budget.stopped);
       if (budget.charge) throw alreadySettled(amount);
+      if (usd(Number(budget.remainingUsd ?? 0)) < amount && refillUnderWay(budget)) {
+        // Another caller refills the record: wait for it (a lease that runs out ends the wait).
+        await new Promise((r) => setTimeout(r, REFILL_POLL_MS));
+        continue;
+      }
       if (await this.fundShard(ref, shard, budget, amount)) return amount;
+      round++;
     }
     throw new BudgetExceededError('the job could not authorize a model call (contended budget)', {
       requiredUsd: amount,
@@ -157,9 +169,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
     const reservedUsd = Number(budget.reservedUsd);
     const remaining = usd(Number(budget.remainingUsd ?? 0));
     if (remaining < amount) {
-      const reclaimed = await this.shards.reclaim(ref);
-      if (reclaimed > 0) await this.creditJob(ref, reclaimed);
-      else await this.topUpJob(ref, reservedUsd, amount);
+      await this.refill(ref, reservedUsd, amount);
       return false;
     }
     const chunk = usd(Math.min(remaining, Math.max(amount, reservedUsd / (2 * BUDGET_SHARDS))));
@@ -169,6 +179,25 @@ export class DynamoBudgetLedger implements BudgetLedger {
     await this.creditJob(ref, chunk);
     const now = await this.getBudget(ref);
     throw now?.stopped ? callsStopped(now.stopped) : alreadySettled(amount);
+  }
+
+  /**
+   * Refills a record short of `amount`, one caller at a time (its refill lease): from the shards'
+   * unused money, or when they have none from the tenant's balance. A caller that finds the lease
+   * taken, or the record refilled once it has it, does nothing and looks again.
+   */
+  private async refill(ref: JobRef, reservedUsd: number, amount: number): Promise<void> {
+    const lease = await leaseRefill(this.client, this.tableName, this.budgetKey(ref));
+    if (!lease) return;
+    try {
+      const { record } = lease;
+      if (record.stopped || record.charge || usd(Number(record.remainingUsd ?? 0)) >= amount) return;
+      const reclaimed = await this.shards.reclaim(ref);
+      if (reclaimed > 0) await this.creditJob(ref, reclaimed);
+      else await this.topUpJob(ref, reservedUsd, amount);
+    } finally {
+      await endRefill(this.client, this.tableName, this.budgetKey(ref), lease.until);
+    }
   }
 
   /** Holds more of the tenant's balance for the job (BudgetExceededError when it cannot cover it). */
