@@ -39,12 +39,37 @@ interface SdkResponse {
   body: Uint8Array;
 }
 
-const listeners = new Map<string, InProcessListener>();
-/** Requests handed to a listener and not yet answered, per endpoint. */
+/** A request as an in-process server gets it: the SDK's, with its URL and body in one piece. */
+export interface InProcessRequest {
+  method: string;
+  /** Path and query string. */
+  url: string;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** The answer of an in-process server. */
+export interface InProcessAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** Answers one request: in this thread (a request listener) or elsewhere (a worker thread). */
+export type InProcessHandler = (request: InProcessRequest) => Promise<InProcessAnswer>;
+
+const handlers = new Map<string, InProcessHandler>();
+/** Requests handed to a server and not yet answered, per endpoint. */
 const inFlight = new Map<string, Set<Promise<unknown>>>();
 
 /** The longest a stopping server waits for the requests it is still answering. */
 const DRAIN_LIMIT_MS = 10_000;
+
+/** Registers the Node request listener of the server of `endpoint` (see registerInProcessHandler). */
+export function registerInProcessServer(endpoint: string, listener: InProcessListener): () => Promise<void> {
+  return registerInProcessHandler(endpoint, (request) => answerWithListener(listener, request));
+}
 
 /**
  * Registers the server of `endpoint`. The returned function stops handing it requests (a new one
@@ -52,13 +77,13 @@ const DRAIN_LIMIT_MS = 10_000;
  * (at most DRAIN_LIMIT_MS): closing the server's database under a request still in flight would
  * throw inside the server, where nobody can catch it.
  */
-export function registerInProcessServer(endpoint: string, listener: InProcessListener): () => Promise<void> {
-  listeners.set(endpoint, listener);
+export function registerInProcessHandler(endpoint: string, handler: InProcessHandler): () => Promise<void> {
+  handlers.set(endpoint, handler);
   const pending = new Set<Promise<unknown>>();
   inFlight.set(endpoint, pending);
   return async () => {
-    if (listeners.get(endpoint) !== listener) return;
-    listeners.delete(endpoint);
+    if (handlers.get(endpoint) !== handler) return;
+    handlers.delete(endpoint);
     inFlight.delete(endpoint);
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<void>((resolve) => {
@@ -75,7 +100,7 @@ export function registerInProcessServer(endpoint: string, listener: InProcessLis
  * looks the server up per request, so a client outliving the server fails as it would over HTTP.
  */
 export function inProcessRequestHandler(endpoint: string | undefined) {
-  if (endpoint === undefined || !listeners.has(endpoint)) return undefined;
+  if (endpoint === undefined || !handlers.has(endpoint)) return undefined;
   return {
     metadata: { handlerProtocol: 'http/1.1' },
     handle: (request: SdkRequest) => tracked(endpoint, dispatch(endpoint, request)),
@@ -95,19 +120,43 @@ function tracked<T>(endpoint: string, answer: Promise<T>): Promise<T> {
   return answer;
 }
 
-function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: SdkResponse }> {
-  const listener = listeners.get(endpoint);
-  if (!listener)
-    return Promise.reject(
-      Object.assign(new Error(`connect ECONNREFUSED ${endpoint} (the in-process server stopped)`), {
-        code: 'ECONNREFUSED',
-      }),
-    );
+async function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: SdkResponse }> {
+  const handler = handlers.get(endpoint);
+  if (!handler)
+    throw Object.assign(new Error(`connect ECONNREFUSED ${endpoint} (the in-process server stopped)`), {
+      code: 'ECONNREFUSED',
+    });
+  const answer = await handler({
+    method: request.method,
+    url: request.path + queryString(request.query),
+    headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+    body: bodyBytes(request.body),
+  });
+  return { response: answer };
+}
+
+/** The SDK's body as bytes: a string, or a view of the same bytes as a Uint8Array. */
+function bodyBytes(body: unknown): Uint8Array {
+  if (typeof body === 'string') return Buffer.from(body);
+  // Buffer.from(a Uint8Array) would call its valueOf, which the SDK's JSON body (a Uint8Array with
+  // string methods) answers with a warning on stderr: take a view instead.
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return new Uint8Array();
+}
+
+/**
+ * Answers `request` with a Node request listener in this thread, through objects with the members
+ * of Node's request and response that the servers here use.
+ */
+export function answerWithListener(
+  listener: InProcessListener,
+  request: InProcessRequest,
+): Promise<InProcessAnswer> {
   return new Promise((resolve, reject) => {
     const req = Object.assign(new EventEmitter(), {
       method: request.method,
-      url: request.path + queryString(request.query),
-      headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      url: request.url,
+      headers: request.headers,
     });
     const headers: Record<string, string> = {};
     const res: InProcessResponse = {
@@ -120,7 +169,7 @@ function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: Sd
         const bytes = typeof body === 'string' ? Buffer.from(body) : (body ?? new Uint8Array());
         // Through the event loop's check phase, as a socket's data would come through its poll
         // phase: a storm of requests answered in microtasks alone would starve timers and I/O.
-        setImmediate(() => resolve({ response: { statusCode: res.statusCode, headers, body: bytes } }));
+        setImmediate(() => resolve({ statusCode: res.statusCode, headers, body: bytes }));
       },
     };
     try {
@@ -131,12 +180,7 @@ function dispatch(endpoint: string, request: SdkRequest): Promise<{ response: Sd
     }
     // As a socket would: the body arrives after the listener has subscribed, in a later turn of the loop.
     setImmediate(() => {
-      const body = request.body;
-      if (typeof body === 'string' && body.length > 0) req.emit('data', Buffer.from(body));
-      // A view of the same bytes: Buffer.from(a Uint8Array) would call its valueOf, which the SDK's
-      // JSON body (a Uint8Array with string methods) answers with a warning on stderr.
-      else if (body instanceof Uint8Array && body.byteLength > 0)
-        req.emit('data', Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      if (request.body.byteLength > 0) req.emit('data', request.body);
       req.emit('end');
     });
   });
