@@ -59,8 +59,11 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     waiting.clear();
   };
   worker.on('error', fail);
-  worker.on('exit', () =>
-    fail(Object.assign(new Error('socket hang up (dynalite stopped)'), { code: 'ECONNRESET' })),
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      fail(Object.assign(new Error('socket hang up (dynalite stopped)'), { code: 'ECONNRESET' }));
+      resolve();
+    }),
   );
   const port = await listening.promise;
   const endpoint = `http://127.0.0.1:${port}`;
@@ -80,8 +83,8 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     requests,
     close: async () => {
       await unregister();
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage({ close: true });
+      // A thread that already stopped (it crashed) takes no message and has nothing to close.
+      if (!stopped) worker.postMessage({ close: true });
       await exited;
     },
   };
