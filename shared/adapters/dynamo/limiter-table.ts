@@ -9,6 +9,7 @@ import {
 } from '#shared/domain/limiter-rules';
 import { providerKeys } from './keys';
 import type { LimiterItems, RateRead } from './limiter-items';
+import { RateReads } from './rate-reads';
 
 /** A ticket as issued: when its call may start, its number, and the key's state right after. */
 export interface Issued {
@@ -34,10 +35,15 @@ const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
  * record a 429 or a failure, open and close the circuit, move the clock.
  */
 export class LimiterTable {
-  constructor(readonly io: LimiterItems) {}
+  private readonly reads: RateReads;
 
+  constructor(readonly io: LimiterItems) {
+    this.reads = new RateReads((deadline) => io.readRate(deadline));
+  }
+
+  /** The control item, read after this call (shared with the callers asking meanwhile: RateReads). */
   readRate(deadline: number): Promise<RateRead> {
-    return this.io.readRate(deadline);
+    return this.reads.next(deadline);
   }
 
   readAll(deadline: number): Promise<RateRead & { leases: SlotLease[]; granted: number }> {
