@@ -8,6 +8,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
 import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
@@ -35,6 +36,8 @@ const BATCH_GET_MAX = 100;
  * instead of counting them twice.
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
+  private readonly reads = new BatchGets((itemKeys) => this.batchGet(itemKeys), BATCH_GET_MAX);
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -149,7 +152,10 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     return (await this.getJobAndSubtasks(ref, ids, false)).subtasks;
   }
 
-  /** One BatchGetItem (per 100 keys) for the job's item and the subtasks' (consistent reads). */
+  /**
+   * One BatchGetItem (per 100 keys) for the job's item and the subtasks' (consistent reads), shared
+   * with the callers of this process asking at the same time (BatchGets).
+   */
   async getJobAndSubtasks(
     ref: JobRef,
     ids: readonly string[],
@@ -157,7 +163,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   ): Promise<{ job: JobRecord | undefined; subtasks: Subtask[] }> {
     const pk = keys.jobPk(ref);
     const subtaskKeys = [...new Set(ids)].map((id) => ({ pk, sk: keys.subtask(id) }));
-    const items = await this.batchGet(withJob ? [{ pk, sk: keys.job }, ...subtaskKeys] : subtaskKeys);
+    const items = await this.reads.get(withJob ? [{ pk, sk: keys.job }, ...subtaskKeys] : subtaskKeys);
     const found = new Map<string, Subtask>();
     let job: JobRecord | undefined;
     for (const item of items) {
