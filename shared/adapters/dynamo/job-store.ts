@@ -9,6 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
+import { BatchWrites } from '#shared/adapters/dynamo/batch-writes';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
 import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
@@ -37,6 +38,16 @@ const BATCH_GET_MAX = 100;
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
   private readonly reads = new BatchGets((itemKeys) => this.batchGet(itemKeys), BATCH_GET_MAX);
+  /** Step and agent records, with other callers' of this process (BatchWrites). */
+  private readonly writes = new BatchWrites(
+    (items) =>
+      items.length === 1
+        ? this.client
+            .send(new PutCommand({ TableName: this.tableName, Item: items[0] }))
+            .then(() => undefined)
+        : this.batchWrite(items.map((Item) => ({ PutRequest: { Item } }))),
+    BATCH_WRITE_MAX,
+  );
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -212,12 +223,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async recordStep(ref: JobRef, step: StepRecord): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: keys.jobPk(ref), sk: keys.step(step.stage, step.role, step.agentId, step.step), ...step },
-      }),
-    );
+    await this.writes.put([
+      { pk: keys.jobPk(ref), sk: keys.step(step.stage, step.role, step.agentId, step.step), ...step },
+    ]);
   }
 
   async finishAgent(
@@ -238,12 +246,12 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         await this.batchWrite(part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })));
       }
     }
-    // The results first, the record last (a batch writes in order of its chunks): one request for a few.
+    // The results, then the record: in one request (shared with other callers' items, never split);
+    // past one request's worth, chunk after chunk in this order, the record in the last.
     const items: Record<string, unknown>[] = results.map((r) => this.resultItem(ref, r));
     if (role === 'sub')
       items.push({ pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent });
-    if (items.length === 1)
-      await this.client.send(new PutCommand({ TableName: this.tableName, Item: items[0] }));
+    if (items.length <= BATCH_WRITE_MAX) await this.writes.put(items);
     else await this.batchPut(items);
   }
 
