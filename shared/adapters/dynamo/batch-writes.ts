@@ -1,64 +1,46 @@
-interface Queued {
-  items: readonly Record<string, unknown>[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
+import { Coalescer } from './coalescer';
 
-const idOf = (item: Record<string, unknown>): string => `${String(item.pk)}\u0000${String(item.sk)}`;
+type Item = Record<string, unknown>;
+
+const idOf = (item: Item): string => `${String(item.pk)}\u0000${String(item.sk)}`;
 
 /**
- * The unconditional puts that the callers of one process make at once, sent together: while one
- * BatchWriteItem is on its way, the callers who put meanwhile wait for it and then go in the next,
- * up to one request's `maxItems`. A caller's items always travel in one request, in its order, and
- * no request holds one key twice (DynamoDB refuses that): a clash starts the next request. The
- * step records and agent records of a hundred sub-agents ending together: a few requests, not two
- * hundred. A caller with more than `maxItems` items goes alone.
+ * The unconditional puts that the callers of one process make at once, sent together
+ * ({@link Coalescer}) up to one request's `maxItems`. A caller's items always travel in one
+ * request, in its order, and no request holds one key twice (DynamoDB refuses that): a clash starts
+ * the next request. The step records and agent records of a hundred sub-agents ending together: a
+ * few requests, not two hundred. A caller with more than `maxItems` items goes alone.
  */
 export class BatchWrites {
-  private readonly queued: Queued[] = [];
-  private flying = false;
+  private readonly writes: Coalescer<readonly Item[], undefined>;
 
   constructor(
     /** Writes one request's items (unprocessed ones again) or throws. */
-    private readonly writeAll: (items: readonly Record<string, unknown>[]) => Promise<void>,
+    private readonly writeAll: (items: readonly Item[]) => Promise<void>,
     private readonly maxItems: number,
-  ) {}
-
-  /** Resolves once every item of `items` is stored. */
-  put(items: readonly Record<string, unknown>[]): Promise<void> {
-    if (items.length === 0) return Promise.resolve();
-    if (items.length > this.maxItems) return this.writeAll(items);
-    return new Promise((resolve, reject) => {
-      this.queued.push({ items, resolve, reject });
-      if (!this.flying) void this.fly();
-    });
+  ) {
+    this.writes = new Coalescer(
+      (waiting) => {
+        const ids = new Set<string>();
+        let n = 0;
+        for (const items of waiting) {
+          if (ids.size + items.length > maxItems || items.some((i) => ids.has(idOf(i)))) break;
+          for (const i of items) ids.add(idOf(i));
+          n += 1;
+        }
+        return n;
+      },
+      async (asks) => {
+        await writeAll(asks.flat());
+        return asks.map(() => undefined);
+      },
+    );
   }
 
-  private async fly(): Promise<void> {
-    this.flying = true;
-    try {
-      while (this.queued.length > 0) {
-        const batch: Queued[] = [];
-        const ids = new Set<string>();
-        let count = 0;
-        while (this.queued.length > 0) {
-          const next = this.queued[0]!;
-          const fits = count + next.items.length <= this.maxItems;
-          const clashes = next.items.some((i) => ids.has(idOf(i)));
-          if (batch.length > 0 && (!fits || clashes)) break;
-          for (const i of next.items) ids.add(idOf(i));
-          count += next.items.length;
-          batch.push(this.queued.shift()!);
-        }
-        try {
-          await this.writeAll(batch.flatMap((b) => b.items));
-          for (const b of batch) b.resolve();
-        } catch (error) {
-          for (const b of batch) b.reject(error);
-        }
-      }
-    } finally {
-      this.flying = false;
-    }
+  /** Resolves once every item of `items` is stored. */
+  async put(items: readonly Item[]): Promise<void> {
+    if (items.length === 0) return;
+    if (items.length > this.maxItems) return this.writeAll(items);
+    await this.writes.ask(items);
   }
 }
