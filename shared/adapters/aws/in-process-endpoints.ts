@@ -1,7 +1,8 @@
 /**
- * Servers running in this very process (the embedded stack's dynalite), by endpoint URL: an SDK
- * client of such an endpoint hands each request to the server's request listener instead of
- * sending it through a socket. The request and the answer are the same bytes; what goes is the
+ * Servers running in this very process (the embedded stack's dynalite, in a worker thread), by
+ * endpoint URL: an SDK client of such an endpoint hands each request to the server's handler (a
+ * message to the thread, whose server answers it with its request listener: answerWithListener)
+ * instead of sending it through a socket. The request and the answer are the same bytes; what goes is the
  * HTTP client and server, the loopback socket and their buffers (about a third of the CPU a local
  * DynamoDB request costs, and a local job makes thousands). Outside the embedded stack nothing is
  * registered and every client uses HTTP as usual.
@@ -65,11 +66,6 @@ const inFlight = new Map<string, Set<Promise<unknown>>>();
 
 /** The longest a stopping server waits for the requests it is still answering. */
 const DRAIN_LIMIT_MS = 10_000;
-
-/** Registers the Node request listener of the server of `endpoint` (see registerInProcessHandler). */
-export function registerInProcessServer(endpoint: string, listener: InProcessListener): () => Promise<void> {
-  return registerInProcessHandler(endpoint, (request) => answerWithListener(listener, request));
-}
 
 /**
  * Registers the server of `endpoint`. The returned function stops handing it requests (a new one
