@@ -45,7 +45,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         ? this.client
             .send(new PutCommand({ TableName: this.tableName, Item: items[0] }))
             .then(() => undefined)
-        : this.batchWrite(items.map((Item) => ({ PutRequest: { Item } }))),
+        : this.batchPut(items),
     BATCH_WRITE_MAX,
   );
 
@@ -251,8 +251,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     const items: Record<string, unknown>[] = results.map((r) => this.resultItem(ref, r));
     if (role === 'sub')
       items.push({ pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent });
-    if (items.length <= BATCH_WRITE_MAX) await this.writes.put(items);
-    else await this.batchPut(items);
+    await this.writes.put(items);
   }
 
   async recordAgentFailure(
@@ -428,7 +427,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     return items;
   }
 
-  private async batchPut(items: Record<string, unknown>[]): Promise<void> {
+  private async batchPut(items: readonly Record<string, unknown>[]): Promise<void> {
     for (const part of chunks(items, BATCH_WRITE_MAX)) {
       await this.batchWrite(part.map((Item) => ({ PutRequest: { Item } })));
     }
