@@ -4,6 +4,7 @@ import {
   type DynamoDBDocumentClient,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { Coalescer, KeyedCoalescers } from '#shared/adapters/dynamo/coalescer';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { isConditionFailure } from '#shared/adapters/dynamo/tenant-item';
 import { usd } from '#shared/domain/tenant';
@@ -35,6 +36,13 @@ export interface ShardCalls {
   inFlight: number;
 }
 
+/** A take or a completion on shard `k`: `amount` taken for a call, or given back at its end. */
+interface ShardAsk {
+  ref: JobRef;
+  k: number;
+  amount: number;
+}
+
 const SHARD_INDEXES = Array.from({ length: BUDGET_SHARDS }, (_, k) => k);
 
 /**
@@ -46,20 +54,63 @@ const SHARD_INDEXES = Array.from({ length: BUDGET_SHARDS }, (_, k) => k);
  * settlement: no authorization once the charge may be frozen).
  */
 export class BudgetShards {
+  private readonly takes = new KeyedCoalescers<ShardAsk, boolean>(
+    () =>
+      new Coalescer(
+        (waiting) => waiting.length,
+        (asks) => this.takeTogether(asks),
+      ),
+  );
+  private readonly completions = new KeyedCoalescers<ShardAsk, Record<string, unknown> | undefined>(
+    () =>
+      new Coalescer(
+        (waiting) => waiting.length,
+        (asks) => this.completeTogether(asks),
+      ),
+  );
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
+  private coalesceKey(ref: JobRef, k: number): string {
+    return `${keys.jobPk(ref)}\u0000${k}`;
+  }
+
   private key(ref: JobRef, k: number) {
     return { pk: keys.jobPk(ref), sk: keys.budgetShard(k) };
   }
 
-  /** Takes `amount` from shard `k` and counts the call, in one conditional write; false when short. */
+  /**
+   * Takes `amount` from shard `k` and counts the call, in one conditional write; false when short.
+   * The takes of one shard asked while a write to it is on its way go together in the next
+   * ({@link takeTogether}).
+   */
   take(ref: JobRef, k: number, amount: number): Promise<boolean> {
-    return this.authorizeWrite(ref, k, 'SET remainingUsd = remainingUsd - :a ADD inFlight :one', {
+    return this.takes.ask(this.coalesceKey(ref, k), { ref, k, amount });
+  }
+
+  /**
+   * One write for all `asks` (of one shard): the sum taken and the calls counted at once, when the
+   * shard holds the sum and is open. Short of the sum, each is tried alone, in order (some may
+   * still fit); stopped or closed, each alone fails too.
+   */
+  private async takeTogether(asks: ShardAsk[]): Promise<boolean[]> {
+    const [first] = asks;
+    if (!first) return [];
+    const total = usd(asks.reduce((sum, a) => sum + a.amount, 0));
+    if (await this.takeWrite(first.ref, first.k, total, asks.length)) return asks.map(() => true);
+    if (asks.length === 1) return [false];
+    const taken: boolean[] = [];
+    for (const a of asks) taken.push(await this.takeWrite(a.ref, a.k, a.amount, 1));
+    return taken;
+  }
+
+  private takeWrite(ref: JobRef, k: number, amount: number, calls: number): Promise<boolean> {
+    return this.authorizeWrite(ref, k, 'SET remainingUsd = remainingUsd - :a ADD inFlight :n', {
       condition: 'remainingUsd >= :a AND ',
-      values: { ':a': amount, ':one': 1 },
+      values: { ':a': amount, ':n': calls },
     });
   }
 
@@ -114,24 +165,33 @@ export class BudgetShards {
 
   /**
    * Gives `returnUsd` (what an authorization did not cost) back to shard `k` and counts the call
-   * ended. Returns the shard as it is after that, or undefined when it does not exist.
+   * ended. Returns the shard as it is after that, or undefined when it does not exist. The
+   * completions of one shard asked while a write to it is on its way go together in the next, and
+   * each of them gets the shard as it is after all of them.
    */
-  async complete(ref: JobRef, k: number, returnUsd: number): Promise<Record<string, unknown> | undefined> {
+  complete(ref: JobRef, k: number, returnUsd: number): Promise<Record<string, unknown> | undefined> {
+    return this.completions.ask(this.coalesceKey(ref, k), { ref, k, amount: returnUsd });
+  }
+
+  private async completeTogether(asks: ShardAsk[]): Promise<(Record<string, unknown> | undefined)[]> {
+    const [first] = asks;
+    if (!first) return [];
+    const back = usd(asks.reduce((sum, a) => sum + a.amount, 0));
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: this.key(ref, k),
+          Key: this.key(first.ref, first.k),
           UpdateExpression: 'SET remainingUsd = remainingUsd + :d ADD inFlight :minus',
           ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':d': returnUsd, ':minus': -1 },
+          ExpressionAttributeValues: { ':d': back, ':minus': -asks.length },
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return out.Attributes;
+      return asks.map(() => out.Attributes);
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      return undefined;
+      return asks.map(() => undefined);
     }
   }
 

@@ -26,6 +26,11 @@ export class Coalescer<A, R> {
     private readonly send: (asks: A[]) => Promise<R[]>,
   ) {}
 
+  /** No request on its way and nobody waiting. */
+  get idle(): boolean {
+    return !this.flying && this.queued.length === 0;
+  }
+
   ask(ask: A): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queued.push({ ask, resolve, reject });
@@ -49,5 +54,34 @@ export class Coalescer<A, R> {
     } finally {
       this.flying = false;
     }
+  }
+}
+
+/**
+ * A {@link Coalescer} per key (one item each, so the asks of different items never wait for each
+ * other): made at a key's first ask, dropped once idle, so a long-lived process keeps none for the
+ * items it no longer writes.
+ */
+export class KeyedCoalescers<A, R> {
+  private readonly byKey = new Map<string, Coalescer<A, R>>();
+
+  constructor(private readonly make: (key: string) => Coalescer<A, R>) {}
+
+  async ask(key: string, ask: A): Promise<R> {
+    let coalescer = this.byKey.get(key);
+    if (!coalescer) {
+      coalescer = this.make(key);
+      this.byKey.set(key, coalescer);
+    }
+    try {
+      return await coalescer.ask(ask);
+    } finally {
+      if (coalescer.idle && this.byKey.get(key) === coalescer) this.byKey.delete(key);
+    }
+  }
+
+  /** How many keys have a coalescer now (idle ones are dropped). */
+  get size(): number {
+    return this.byKey.size;
   }
 }
