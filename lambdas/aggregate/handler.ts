@@ -29,13 +29,17 @@ export function createAggregateHandler(
     event: AggregateInput,
     _context: Context,
   ): Promise<AggregateOutput | NextStageOutput> => {
-    const out = await aggregateJob(
-      {
-        ...withObservedLlm(await deps(), telemetry),
-        onFinished: (ref, metrics) => recordJobMetrics(telemetry.metrics, ref, metrics),
-      },
-      event,
-    );
+    const observed = withObservedLlm(await deps(), telemetry);
+    let out: AggregateOutput | NextStageOutput;
+    try {
+      out = await aggregateJob(
+        { ...observed, onFinished: (ref, metrics) => recordJobMetrics(telemetry.metrics, ref, metrics) },
+        event,
+      );
+    } finally {
+      // The synthesizer call's limiter release ran beside the job's closing writes.
+      await observed.llm.settled?.();
+    }
     logger.info(out.status === 'NEXT_STAGE' ? 'next stage' : 'job closed', {
       jobId: out.jobId,
       status: out.status,

@@ -18,10 +18,14 @@ export function createPlanHandler(
   telemetry: Telemetry = createTelemetry(),
 ) {
   const inner = async (event: PlanInput, _context: Context): Promise<PlanOutput> => {
-    const plan = await planJob(withObservedLlm(await deps(), telemetry), {
-      jobId: event.jobId,
-      tenantId: event.tenantId,
-    });
+    const observed = withObservedLlm(await deps(), telemetry);
+    let plan: PlanOutput;
+    try {
+      plan = await planJob(observed, { jobId: event.jobId, tenantId: event.tenantId });
+    } finally {
+      // The planner call's limiter release ran beside the plan's writes; none outlives the invocation.
+      await observed.llm.settled?.();
+    }
     logger.info('planned', {
       jobId: plan.jobId,
       mapMode: plan.mapMode,

@@ -33,7 +33,14 @@ export function createSubagentHandler(
       return recorded;
     }
     const lambdaDeadlineAt = Date.now() + context.getRemainingTimeInMillis();
-    const out = await runSubagent(withObservedLlm(await deps(), telemetry), event, { lambdaDeadlineAt });
+    const observed = withObservedLlm(await deps(), telemetry);
+    let out: SubagentOutput;
+    try {
+      out = await runSubagent(observed, event, { lambdaDeadlineAt });
+    } finally {
+      // The last call's limiter release ran beside the agent's last writes; none outlives the invocation.
+      await observed.llm.settled?.();
+    }
     logger.info('sub-agent finished', { jobId: event.jobId, agentId: out.agentId, status: out.status });
     return out;
   };

@@ -103,6 +103,10 @@ export class ObservedLlm implements LlmClient {
     return this.inner.model;
   }
 
+  async settled(): Promise<void> {
+    await this.inner.settled?.();
+  }
+
   chat(request: ChatRequest): Promise<ChatResponse> {
     const { tracer: t } = this.telemetry;
     if (!t.isTracingEnabled()) return this.counted(request);

@@ -62,4 +62,10 @@ export interface ChatResponse {
 export interface LlmClient {
   readonly model: string;
   chat(request: ChatRequest): Promise<ChatResponse>;
+  /**
+   * Waits for the bookkeeping of the calls already answered (a limiter's release runs after the
+   * answer is back, off the caller's path). A function awaits it before it returns, so a frozen
+   * Lambda holds no lease.
+   */
+  settled?(): Promise<void>;
 }

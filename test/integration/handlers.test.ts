@@ -1,7 +1,7 @@
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
@@ -209,6 +209,42 @@ describe('the Lambda handlers', () => {
       expect(await deps.steps.listAgents(ref)).toMatchObject([
         { agentId: 'agent-0001', attempt: 2, stepCount: 2 },
       ]);
+    });
+
+    it('waits for the limiter releases of its calls before it returns, also when it fails', async () => {
+      // Prepare: a model client whose releases end only when the test says so.
+      sim.setFaults([{ match: 'BMA-0002', status: 503 }]);
+      const ref = await accept(bmaDemoRequest(2, 4));
+      const release = Promise.withResolvers<void>();
+      let settledAsked = 0;
+      const llm = {
+        model: deps.llm.model,
+        chat: (request: Parameters<typeof deps.llm.chat>[0]) => deps.llm.chat(request),
+        settled: async () => {
+          settledAsked += 1;
+          await release.promise;
+        },
+      };
+      const subagent = createSubagentHandler(() => Promise.resolve({ ...deps, llm }), logger);
+      let returned = false;
+      // Act
+      const ok = subagent(
+        { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] },
+        context,
+      ).then((out) => {
+        returned = true;
+        return out;
+      });
+      await vi.waitFor(() => expect(settledAsked).toBe(1));
+      await new Promise((r) => setTimeout(r, 20));
+      // Assess
+      expect(returned).toBe(false);
+      release.resolve();
+      expect(await ok).toMatchObject({ status: 'SUCCEEDED' });
+      await expect(
+        subagent({ ...ref, stage: 1, agentId: 'agent-0002', subtaskIds: ['BMA-0002'] }, context),
+      ).rejects.toMatchObject({ name: 'TransientError' });
+      expect(settledAsked).toBe(2);
     });
 
     it('fails the subtask, not the invocation, when the step budget is spent', async () => {

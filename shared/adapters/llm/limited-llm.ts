@@ -35,7 +35,8 @@ export function outcomeOf(error: unknown): CallOutcome {
 /**
  * Wraps an LLM client with the shared limiter and the retries: every attempt takes a lease
  * (waiting for concurrency, RPM, TPM, cooldown and the circuit breaker), gives it back with the
- * outcome, and is retried here only — 429s after the shared cooldown plus a full-jitter pause,
+ * outcome (after a success while the answer goes on to the caller: {@link LimitedLlm.settled}),
+ * and is retried here only — 429s after the shared cooldown plus a full-jitter pause,
  * 5xx/timeouts/malformed bodies with capped exponential backoff and full jitter (never less than
  * Retry-After). 400/401/403/404 fail at once. The response (or the final error, as `callStats`)
  * says how many calls it took.
@@ -45,6 +46,9 @@ export function outcomeOf(error: unknown): CallOutcome {
  * await llm.chat({ messages, caller: { role: 'subagent', tenantId } });
  */
 export class LimitedLlm implements LlmClient {
+  /** The releases of successful calls still on their way ({@link settled}). */
+  private readonly releasing = new Set<Promise<void>>();
+
   constructor(
     private readonly inner: LlmClient,
     private readonly limiter: RateLimiter | undefined,
@@ -55,6 +59,21 @@ export class LimitedLlm implements LlmClient {
 
   get model(): string {
     return this.inner.model;
+  }
+
+  /** Waits for the releases of the calls answered so far (not for those of calls still to come). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.releasing]);
+  }
+
+  /**
+   * A release after a successful call, off the caller's path. One that fails leaves its lease to
+   * expire on its own (the limiter's lease time), as a crashed caller's does: the call's answer is
+   * good either way.
+   */
+  private releaseLater(release: Promise<void>): void {
+    const tracked = release.catch(() => undefined).finally(() => this.releasing.delete(tracked));
+    this.releasing.add(tracked);
   }
 
   async chat(request: ChatRequest): Promise<ChatResponse> {
@@ -96,9 +115,10 @@ export class LimitedLlm implements LlmClient {
       stats.calls += 1;
       try {
         const response = await this.inner.chat(providerRequest);
-        if (lease) {
+        if (lease && this.limiter) {
           const tokens = response.usage.inputTokens + response.usage.outputTokens;
-          await this.limiter?.release(lease, { kind: 'success', tokens });
+          // The answer goes back now; the release (a round trip or two) goes on meanwhile.
+          this.releaseLater(this.limiter.release(lease, { kind: 'success', tokens }));
         }
         return { ...response, callStats: { ...stats } };
       } catch (error) {

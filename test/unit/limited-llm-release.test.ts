@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { TransientError } from '#shared/domain/errors';
+import type { CallOutcome } from '#shared/domain/provider-limits';
+import type { ChatResponse, LlmClient } from '#shared/ports/llm';
+import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+
+const answer: ChatResponse = {
+  content: 'ok',
+  finishReason: 'stop',
+  model: 'm',
+  usage: { inputTokens: 10, outputTokens: 5, cachedInputTokens: 0 },
+} as ChatResponse;
+
+/** A limiter whose releases the test ends one by one. */
+function limiter(opts: { failRelease?: boolean } = {}) {
+  const released: { outcome: CallOutcome; done: PromiseWithResolvers<void> }[] = [];
+  let n = 0;
+  const l: RateLimiter = {
+    acquire: () => Promise.resolve({ id: `lease-${++n}`, waitedMs: 0, limiterMs: 0 } as LimiterLease),
+    release: (_lease, outcome) => {
+      const done = Promise.withResolvers<void>();
+      released.push({ outcome, done });
+      return opts.failRelease
+        ? done.promise.then(() => Promise.reject(new Error('table gone')))
+        : done.promise;
+    },
+    freeSlots: () => Promise.resolve(0),
+    snapshot: () => Promise.reject(new Error('not used')),
+  };
+  return { l, released };
+}
+const inner = (fail = 0): LlmClient => ({
+  model: 'm',
+  chat: () => (fail-- > 0 ? Promise.reject(new TransientError('503')) : Promise.resolve(answer)),
+});
+const retry = { maxRetries: 2, backoffBaseMs: 1, backoffCapMs: 1, maxWaitMs: 1_000 };
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe('LimitedLlm: the release of a successful call is off the caller’s path', () => {
+  it('answers before the release has ended; settled() waits for it', async () => {
+    const { l, released } = limiter();
+    const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
+    const response = await llm.chat({ messages: [{ role: 'user', content: 'hi' }] });
+    expect(response.content).toBe('ok');
+    expect(released).toHaveLength(1);
+    expect(released[0]?.outcome).toEqual({ kind: 'success', tokens: 15 });
+    let settled = false;
+    const waiting = llm.settled().then(() => {
+      settled = true;
+    });
+    await turn();
+    expect(settled).toBe(false);
+    released[0]?.done.resolve();
+    await waiting;
+    expect(settled).toBe(true);
+  });
+
+  it('settled() waits only for the releases begun before it was asked', async () => {
+    const { l, released } = limiter();
+    const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
+    await llm.chat({ messages: [{ role: 'user', content: 'a' }] });
+    const waiting = llm.settled();
+    await llm.chat({ messages: [{ role: 'user', content: 'b' }] });
+    released[0]?.done.resolve();
+    await waiting; // the second release is still open
+    expect(released).toHaveLength(2);
+    released[1]?.done.resolve();
+    await llm.settled();
+  });
+
+  it('a failed release neither fails the call nor settled()', async () => {
+    const { l, released } = limiter({ failRelease: true });
+    const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
+    const response = await llm.chat({ messages: [{ role: 'user', content: 'hi' }] });
+    released[0]?.done.resolve();
+    await expect(llm.settled()).resolves.toBeUndefined();
+    expect(response.content).toBe('ok');
+  });
+
+  it('a failed attempt is released before its retry (its outcome may pause the next)', async () => {
+    const { l, released } = limiter();
+    const llm = new LimitedLlm(inner(1), l, retry, async () => undefined);
+    const call = llm.chat({ messages: [{ role: 'user', content: 'hi' }] });
+    await turn();
+    // The 503's release is awaited: no second attempt until it ends.
+    expect(released.map((r) => r.outcome.kind)).toEqual(['failure']);
+    released[0]?.done.resolve();
+    const response = await call;
+    expect(response.callStats?.calls).toBe(2);
+    expect(released.map((r) => r.outcome.kind)).toEqual(['failure', 'success']);
+  });
+});
