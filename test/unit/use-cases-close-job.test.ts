@@ -104,9 +104,9 @@ describe('closeJob', () => {
       summary: { subtasks: 2, answered: 1, unanswered: 1 },
       failedAgents: [{ agentId: 'agent-0002', error: 'timed out' }],
     });
-    expect(fields?.metrics.subagents).toEqual({ spawned: 2, completed: 1 });
+    expect(fields?.metrics?.subagents).toEqual({ spawned: 2, completed: 1 });
     // The settlement is told the AWS cost the metrics carry.
-    expect(w.settled[0]?.report).toEqual({ awsCostUsd: fields?.metrics.awsCostUsd });
+    expect(w.settled[0]?.report).toEqual({ awsCostUsd: fields?.metrics?.awsCostUsd });
     expect(told).toEqual([fields?.metrics]);
   });
 
@@ -167,7 +167,7 @@ describe('closeJob', () => {
         subtasks: [],
       },
     );
-    const listed = w.finished()?.result.failedAgents ?? [];
+    const listed = w.finished()?.result?.failedAgents ?? [];
     expect(listed).toHaveLength(100);
     expect(listed[0]).toEqual({ agentId: 'agent-0', error: 'failed' });
   });
