@@ -73,6 +73,8 @@ const TARGETS: Record<string, Target> = {
       'test/integration/handlers.test.ts',
       'test/integration/multi-stage.test.ts',
       'test/integration/policy.test.ts',
+      'test/integration/job-progress.test.ts',
+      'test/integration/cancel.test.ts',
     ],
     testTimeoutMs: 60_000,
   },

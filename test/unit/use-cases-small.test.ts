@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { awsCostUsd, awsUsageOf, US_EAST_1_PRICES } from '#shared/domain/aws-cost';
-import { TenantLimitError } from '#shared/domain/errors';
+import { NotFoundError, TenantLimitError } from '#shared/domain/errors';
 import { DEFAULT_TENANT_LIMITS } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
-import type { JobRecord, StepRecorder } from '#shared/ports/job-store';
+import type { JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
 import { jobAwsCost } from '#shared/use-cases/job-aws-cost';
+import { jobProgress, requireJob } from '#shared/use-cases/jobs';
 import { recordSubagentFailure } from '#shared/use-cases/record-subagent-failure';
 import { admitRequest } from '#shared/use-cases/tenant-limits';
 
@@ -163,5 +164,32 @@ describe('admitRequest', () => {
     expect((error as Error).message).toBe(
       'the tenant sent more than its limit of 5 requests a second (requestsPerSecond); try again in 2 s',
     );
+  });
+});
+
+describe('jobProgress and requireJob', () => {
+  const counts = { succeeded: 4, failed: 2, steps: 17 };
+  const steps = { countProgress: () => Promise.resolve(counts) };
+  it('counts the sub-agents of every stage so far against what the plans spawned', async () => {
+    const job = { plan: { stage: 2, agents: 5, earlierAgents: 3 } } as JobRecord;
+    expect(await jobProgress(steps, job)).toEqual({
+      stage: 2,
+      subagents: { done: 6, failed: 2, total: 8 },
+      steps: 17,
+    });
+    expect(await jobProgress(steps, { plan: { agents: 5 } } as JobRecord)).toMatchObject({
+      stage: 1,
+      subagents: { total: 5 },
+    });
+    expect(await jobProgress(steps, {} as JobRecord)).toMatchObject({ stage: 1, subagents: { total: 0 } });
+  });
+
+  it('requireJob gives the stored job, or NotFoundError naming it', async () => {
+    const job = { jobId: 'j1' } as JobRecord;
+    const store = (found?: JobRecord) => ({ getJob: () => Promise.resolve(found) }) as unknown as JobStore;
+    expect(await requireJob(store(job), { tenantId: 't1', jobId: 'j1' })).toBe(job);
+    const error = await requireJob(store(), { tenantId: 't1', jobId: 'j9' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as Error).message).toBe('job j9 not found');
   });
 });
