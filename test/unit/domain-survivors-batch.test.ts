@@ -12,15 +12,7 @@ import {
   SubmissionInProgressError,
 } from '#shared/domain/batch';
 import { RequestValidationError } from '#shared/domain/errors';
-
-const thrown = (f: () => unknown): unknown => {
-  try {
-    f();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-};
+import { thrown } from './thrown';
 
 describe('batch errors say what went wrong', () => {
   it('names the job another delivery is submitting', () => {

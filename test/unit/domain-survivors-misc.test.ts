@@ -19,15 +19,7 @@ import { parseJobRequest } from '#shared/domain/request';
 import { checkWeights } from '#shared/domain/tenant';
 import { toggleBudget } from '#shared/domain/toggle';
 import type { StepRecord } from '#shared/domain/types';
-
-const thrown = (f: () => unknown): unknown => {
-  try {
-    f();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-};
+import { thrown } from './thrown';
 
 describe('awsUsageOf', () => {
   const job = (steps: BilledStep[]): JobShape => ({

@@ -17,15 +17,7 @@ import { INSTALLATIONS } from '#shared/domain/workloads/bma/tools';
 import { bmaWorkload } from '#shared/domain/workloads/bma/workload';
 import { genericWorkload } from '#shared/domain/workloads/generic/workload';
 import { type WorkloadName, workloadOf } from '#shared/domain/workloads/registry';
-
-const thrown = (f: () => unknown): unknown => {
-  try {
-    f();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-};
+import { thrown } from './thrown';
 
 describe('bma answers', () => {
   it('keeps the trimmed reply, no reasons when none are given, no subject without a string id', () => {
