@@ -132,6 +132,7 @@ export const SUITES: Record<string, BenchSuite> = {
       'latency-scale': 'X simulator latency multiplier (default 0)',
       'max-subagents': 'N sub-agents at once (default 1000)',
       limiter: 'on|off the shared limiter (default on)',
+      repeat: 'N jobs per size in its process: the first fresh, the rest on the warm stack (default 1)',
       seed: SEED,
     },
     run: loadSuite,

@@ -3,12 +3,18 @@
  * embedded stack, runs `size` one-call sub-agents, checks what it stored against the steps and
  * prints one JSON line ({@link LoadRow}) on stdout as its last line.
  *
- *   tsx bench/suites/load-job.ts <size> <latencyScale> <maxSubagents> <seed> <limiter on|off>
+ *   tsx bench/suites/load-job.ts <size> <latencyScale> <maxSubagents> <seed> <limiter on|off> [repeat]
+ *
+ * With `repeat` above 1, the same job runs that many times more on the same stack after the first:
+ * the row is the first job's (a fresh process: code not yet optimised by V8, first connections),
+ * `warm` holds the others' wall-clock and overhead (a stack that has run a job, as a long-lived
+ * service or a warm Lambda is).
  */
 import { EmbeddedStack } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
+import { boundOf } from './load';
 
 /** What one load job measured. */
 export interface LoadRow {
@@ -27,6 +33,14 @@ export interface LoadRow {
   subagentsPerSecond: number;
   criticalPathMs: number;
   overhead: number;
+  /**
+   * The job's schedule bound from the latencies the simulator modelled (not from the recorded step
+   * durations, which also hold the time this process's busy event loop kept an answer waiting):
+   * the slowest sub-agent call plus the synthesizer's call. Undefined at latency ×0.
+   */
+  boundMs?: number;
+  /** wallClockMs / boundMs: the runtime's whole cost over an ideal one with the same provider. */
+  overBound?: number;
   peakRssBytes: number;
   /**
    * The most live memory (heap and the bytes of Buffers) seen at a progress report, after a full GC
@@ -46,6 +60,18 @@ export interface LoadRow {
   dynamoByOperation: Record<string, number>;
   /** The stored measures equal those recomputed from the stored steps. */
   measuresRecompute: boolean;
+  /** The same job run again on the same stack (`repeat` above 1), in order. */
+  warm?: WarmRun[];
+}
+
+/** One more run of the job on a stack that has run it before. */
+export interface WarmRun {
+  status: string;
+  wallClockMs: number;
+  criticalPathMs: number;
+  overhead: number;
+  boundMs?: number;
+  overBound?: number;
 }
 
 /** The job's request: `size` arithmetic subtasks of the generic workload, one model call each. */
@@ -122,6 +148,29 @@ async function timeProgressCount(stack: EmbeddedStack, job: JobRecord): Promise<
   return Math.round(performance.now() - started);
 }
 
+/** Runs `request` `times` more on `stack`, one after another, and returns each job's timings. */
+async function runAgain(
+  stack: EmbeddedStack,
+  request: ReturnType<typeof loadRequest>,
+  times: number,
+): Promise<WarmRun[]> {
+  const runs: WarmRun[] = [];
+  for (let i = 0; i < times; i++) {
+    const before = stack.simulator?.modelledLatencies().length ?? 0;
+    const { job } = await stack.run(request);
+    const m = job.metrics;
+    const wallClockMs = m?.wallClockMs ?? Number.NaN;
+    runs.push({
+      status: job.status,
+      wallClockMs,
+      criticalPathMs: m?.criticalPathMs ?? 0,
+      overhead: m?.overhead ?? Number.NaN,
+      ...boundOf(stack.simulator?.modelledLatencies().slice(before) ?? [], wallClockMs),
+    });
+  }
+  return runs;
+}
+
 async function main(): Promise<void> {
   const [size, latencyScale, maxSubagents, seed] = process.argv.slice(2, 6).map(Number) as [
     number,
@@ -130,6 +179,7 @@ async function main(): Promise<void> {
     number,
   ];
   const limiter = process.argv[6] === 'off' ? 'off' : 'on';
+  const repeat = Math.max(1, Number(process.argv[7] ?? 1));
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
@@ -180,6 +230,7 @@ async function main(): Promise<void> {
       subagentsPerSecond: size / ((m?.wallClockMs ?? runMs) / 1000),
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
+      ...boundOf(stack.simulator?.modelledLatencies() ?? [], m?.wallClockMs ?? runMs),
       peakRssBytes: peakRss,
       ...(bootHeap !== undefined && peakHeap !== undefined
         ? {
@@ -196,6 +247,7 @@ async function main(): Promise<void> {
       dynamoByOperation,
       measuresRecompute,
     };
+    if (repeat > 1) row.warm = await runAgain(stack, request, repeat - 1);
     process.stdout.write(`${JSON.stringify(row)}\n`);
   } finally {
     clearInterval(sampler);

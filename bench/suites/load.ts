@@ -4,18 +4,34 @@
  * its peak RSS is its own; the provider's limits set not to bind (a high concurrency limit).
  *
  *   npm run bench -- --suite load [--sizes 1000,10000,50000] [--latency-scale 0]
- *                                 [--max-subagents 1000] [--limiter on|off] [--seed 1]
+ *                                 [--max-subagents 1000] [--limiter on|off] [--seed 1] [--repeat 1]
  *
+ * `--repeat N` runs each size N times in its process: the first job on a fresh process (the row's
+ * figures), then N - 1 more on the same stack, whose median overhead is the "warm" column.
  * Per job: status, wall-clock (accepted → stored result), sub-agents per second, peak RSS, agent
  * and step records written, DynamoDB requests per model call, overhead (wall-clock / critical path),
  * and whether the stored measures recompute from the stored steps.
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { type BenchArgs, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
-import type { LoadRow } from './load-job';
+import { type BenchArgs, median, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import type { LoadRow, WarmRun } from './load-job';
 
 const MIB = 1024 * 1024;
+
+/**
+ * The schedule bound of a load job from the simulator's modelled latencies of its calls, in the
+ * order the simulator answered them: one call per sub-agent, all at once (the provider's limits do
+ * not bind here), then the synthesizer's, which starts after every sub-agent has ended and so is
+ * the last. Undefined when there is nothing to bound (latency ×0, or no calls).
+ */
+export function boundOf(modelledMs: readonly number[], wallClockMs: number) {
+  if (modelledMs.length < 2) return {};
+  const synthesizer = modelledMs.at(-1) ?? 0;
+  const slowest = Math.max(...modelledMs.slice(0, -1));
+  const boundMs = Math.round(slowest + synthesizer);
+  return boundMs > 0 ? { boundMs, overBound: wallClockMs / boundMs } : {};
+}
 
 function sizesOf(raw: string | undefined): number[] {
   const sizes = (raw ?? '1000,10000,50000').split(',').map(Number);
@@ -31,6 +47,7 @@ async function runJob(
   maxSubagents: number,
   seed: number,
   limiter: 'on' | 'off',
+  repeat: number,
 ): Promise<LoadRow> {
   const started = Date.now();
   const child = spawn(
@@ -45,6 +62,7 @@ async function runJob(
       String(maxSubagents),
       String(seed),
       limiter,
+      String(repeat),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -84,16 +102,25 @@ async function runJob(
   }
 }
 
+/** The median of `pick` over the row's warm runs (`n` of them), or "-" without any. */
+function warmMedian(row: LoadRow, pick: (w: WarmRun) => number | undefined): string {
+  const xs = (row.warm ?? []).map(pick).filter((x): x is number => x !== undefined);
+  if (xs.length === 0) return '-';
+  return `${median(xs).toFixed(2)} (n ${xs.length})`;
+}
+
 export async function loadSuite(args: BenchArgs): Promise<void> {
   const sizes = sizesOf(args.sizes);
   const latencyScale = numberArg(args, 'latency-scale', 0);
   const maxSubagents = Math.max(1, Math.floor(numberArg(args, 'max-subagents', 1000)));
   const seed = numberArg(args, 'seed', 1);
   const limiter = args.limiter ?? 'on';
+  const repeat = Math.floor(numberArg(args, 'repeat', 1));
+  if (repeat < 1 || repeat > 50) throw new SuiteUsageError(`--repeat must be from 1 to 50, got ${repeat}`);
   if (limiter !== 'on' && limiter !== 'off')
     throw new SuiteUsageError(`--limiter must be on or off, got "${limiter}"`);
   const environment = [
-    `one job per size (${sizes.join(', ')}), one sub-agent a subtask, one model call each (generic workload, arithmetic)`,
+    `${repeat === 1 ? 'one job' : `${repeat} jobs (the first in a fresh process, then ${repeat - 1} on the same stack)`} per size (${sizes.join(', ')}), one sub-agent a subtask, one model call each (generic workload, arithmetic)`,
     `simulator latency ×${latencyScale}, at most ${maxSubagents} sub-agents at once, provider limits set not to bind, shared limiter ${limiter}, seed ${seed}`,
     `machine: ${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB, shared with other work (load ${loadavg()[0]!.toFixed(1)} at start)`,
   ];
@@ -101,7 +128,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
   for (const line of environment) console.log(`  ${line}`);
   const rows: LoadRow[] = [];
   for (const size of sizes) {
-    const row = await runJob(size, latencyScale, maxSubagents, seed, limiter);
+    const row = await runJob(size, latencyScale, maxSubagents, seed, limiter, repeat);
     rows.push(row);
     process.stderr.write(
       `${size}: ${row.status} wall ${row.wallClockMs} ms, ${row.subagentsPerSecond.toFixed(1)} sub-agents/s, peak RSS ${Math.round(row.peakRssBytes / MIB)} MiB\n`,
@@ -119,6 +146,9 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       'steps',
       'DDB req/call',
       'overhead',
+      'wall / bound',
+      'warm overhead',
+      'warm wall / bound',
       'recompute',
     ],
     ...rows.map((r) => [
@@ -132,6 +162,9 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       String(r.stepRecords),
       r.dynamoRequestsPerModelCall.toFixed(2),
       r.overhead.toFixed(2),
+      r.overBound === undefined ? '-' : r.overBound.toFixed(2),
+      warmMedian(r, (w) => w.overhead),
+      warmMedian(r, (w) => w.overBound),
       r.measuresRecompute ? 'yes' : 'NO',
     ]),
   ]);
@@ -139,7 +172,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
     suite: 'load',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, totalMemBytes: totalmem(), node: process.version },
-    params: { sizes, latencyScale, maxSubagents, seed, limiter },
+    params: { sizes, latencyScale, maxSubagents, seed, limiter, repeat },
     environment,
     rows,
   };

@@ -46,6 +46,11 @@ export interface ChatCounters {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  /**
+   * The latency modelled for each chat request that got that far, in the order they were answered
+   * from: what an ideal caller would wait (event-loop lag of the process is not in it).
+   */
+  modelledMs: number[];
 }
 
 /** What the chat endpoint reads and counts of the running simulator. */
@@ -199,11 +204,15 @@ async function delay(
   uncached: number,
   completion: number,
 ): Promise<void> {
-  if (sim.latencyScale === 0) return;
+  if (sim.latencyScale === 0) {
+    sim.counters.modelledMs.push(0);
+    return;
+  }
   const { latency } = sim;
   const u = 2 * hashUnit(sim.seed, 'latency', JSON.stringify(request)) - 1;
   const base = latency.ttftMs + latency.perInputTokenMs * uncached + latency.perOutputTokenMs * completion;
   const ms = Math.max(0, sim.latencyScale * base * (1 + latency.jitter * u));
+  sim.counters.modelledMs.push(ms);
   try {
     await sleep(ms, undefined, { signal: sim.closing });
   } catch {

@@ -87,6 +87,8 @@ export interface Simulator {
   stats(): SimulatorStats;
   /** Limits and injected faults: 429s, max in flight, requests per window, faults. */
   providerStats(): ProviderStats;
+  /** The latency modelled for each chat request since the start (or the last reset), in order. */
+  modelledLatencies(): number[];
   resetStats(): void;
   /** Replaces the fault rules (and their remaining `times`). */
   setFaults(faults: FaultRule[]): void;
@@ -110,6 +112,7 @@ const emptyCounters = (): Counters => ({
   completionTokens: 0,
   cachedTokens: 0,
   byStatus: {},
+  modelledMs: [],
 });
 
 /** The simulator's state: what the chat endpoint reads, with every counter. */
@@ -214,6 +217,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       limits: sim.gate.stats(),
     }),
     stats: () => statsOf(sim),
+    modelledLatencies: () => [...sim.counters.modelledMs],
     resetStats: () => {
       sim.counters = emptyCounters();
       sim.maxInFlight = sim.inFlight;

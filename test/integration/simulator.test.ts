@@ -512,4 +512,29 @@ describe('the Moonshot simulator', () => {
     expect(stats.maxInFlight).toBeLessThanOrEqual(10);
     expect(stats.inFlight).toBe(0);
   });
+
+  it('records the latency it modelled for each request, which a reset clears', async () => {
+    // Prepare
+    const sim = await simulator({
+      latencyScale: 0.25,
+      latency: { ttftMs: 200, perInputTokenMs: 0, perOutputTokenMs: 0, jitter: 0.2 },
+    });
+    const ask = (content: string) =>
+      sim.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] });
+
+    // Act
+    await Promise.all(['1 + 1', '2 + 2', '3 + 3'].map(ask));
+    const modelled = sim.sim.modelledLatencies();
+    sim.sim.resetStats();
+    await ask('4 + 4');
+
+    // Assess: 200 ms × 0.25, within the jitter of ±20 %, and not all the same
+    expect(modelled).toHaveLength(3);
+    for (const ms of modelled) {
+      expect(ms).toBeGreaterThanOrEqual(40);
+      expect(ms).toBeLessThanOrEqual(60);
+    }
+    expect(new Set(modelled).size).toBeGreaterThan(1);
+    expect(sim.sim.modelledLatencies()).toHaveLength(1);
+  });
 });

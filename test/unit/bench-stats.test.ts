@@ -8,6 +8,7 @@ import {
   summarize,
   welchTTest,
 } from '../../bench/report/stats';
+import { boundOf } from '../../bench/suites/load';
 
 // Student's sleep data (R's `sleep`): extra hours of sleep under drug 1 and drug 2.
 const drug1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0];
@@ -121,5 +122,24 @@ describe('compare', () => {
     expect(c.welch.pValue).toBeCloseTo(0.07939, 5);
     expect(c.mannWhitney.u).toBe(100 - 25.5);
     expect(c.cohensD).toBeGreaterThan(0);
+  });
+});
+
+describe('the load bench bound', () => {
+  it('is the slowest sub-agent call plus the synthesizer call, the last the simulator answered', () => {
+    // Prepare: three sub-agent calls, then the synthesizer's
+    const modelled = [120.4, 310.2, 95, 800.6];
+
+    // Act
+    const bound = boundOf(modelled, 1_666);
+
+    // Assess
+    expect(bound).toEqual({ boundMs: 1111, overBound: 1_666 / 1111 });
+  });
+
+  it('is undefined without latency or without calls to bound', () => {
+    expect(boundOf([0, 0, 0], 500)).toEqual({});
+    expect(boundOf([250], 500)).toEqual({});
+    expect(boundOf([], 500)).toEqual({});
   });
 });
