@@ -61,7 +61,7 @@ const PLAN: PlanSummary = {
     taskClass: 'bma',
     mode: 'learn',
     armId: 'w5-i3',
-    reason: 'explore',
+    reason: 'sampled',
     policyVersion: 7,
     width: 5,
     itemsPerAgent: 3,
@@ -85,7 +85,7 @@ const job = (fields: Partial<JobRecord> = {}): JobRecord => ({
   tenantId: 't1',
   jobId: 'j1',
   status: 'SUCCEEDED',
-  request: { task: 'check the contracts', mode: 'parl', workload: 'bma' } as JobRecord['request'],
+  request: { task: 'check the contracts', mode: 'parl', workload: 'generic' } as JobRecord['request'],
   acceptedAt: at(0),
   ...fields,
 });
@@ -103,7 +103,7 @@ describe('toTrajectory', () => {
         task: 'check the contracts',
         taskClass: 'bma',
         mode: 'parl',
-        workload: 'bma',
+        workload: 'generic',
       } as JobRecord['request'],
     });
     // Act
@@ -119,7 +119,7 @@ describe('toTrajectory', () => {
       state: {
         task: 'check the contracts',
         taskClass: 'bma',
-        workload: 'bma',
+        workload: 'generic',
         mode: 'parl',
         subtasks: 12,
         limits: { ...LIMITS, tenantMaxSubagents: 6 },
@@ -133,7 +133,7 @@ describe('toTrajectory', () => {
         mapMode: 'DISTRIBUTED',
         outputTokenBudget: { full: 2000, used: 1200, reduced: true },
         stages: 2,
-        policy: { mode: 'learn', armId: 'w5-i3', reason: 'explore', pinned: ['itemsPerAgent'] },
+        policy: { mode: 'learn', armId: 'w5-i3', reason: 'sampled', pinned: ['itemsPerAgent'] },
       },
       stages: [
         {
@@ -187,7 +187,7 @@ describe('toTrajectory', () => {
       jobId: 'j1',
       acceptedAt: at(0),
       status: 'FAILED',
-      state: { task: 'check the contracts', workload: 'bma', mode: 'parl', subtasks: 0, limits: LIMITS },
+      state: { task: 'check the contracts', workload: 'generic', mode: 'parl', subtasks: 0, limits: LIMITS },
       actions: {
         decomposition: { subtasks: 0, by: 'none' },
         width: 0,
