@@ -78,10 +78,18 @@ export async function modelStep(
         ctx.agentId,
       )
     : 0;
-  let actualUsd = 0;
+  // The ledger hears of the call once: after a success beside the step's record, else in `finally`.
+  let completion: Promise<CallStop | undefined> | undefined;
+  const complete = (actualUsd: number) => {
+    completion ??=
+      authorized > 0 && deps.ledger
+        ? deps.ledger.completeCall(ctx.ref, authorized, actualUsd, ctx.agentId)
+        : Promise.resolve(undefined);
+    return completion;
+  };
   try {
-    const response = await recordedCall(deps, ctx, request);
-    actualUsd = costUsd(
+    const { response, recorded } = await recordedCall(deps, ctx, request);
+    const actualUsd = costUsd(
       {
         input: response.usage.inputTokens,
         cachedInput: response.usage.cachedInputTokens,
@@ -89,21 +97,25 @@ export async function modelStep(
       },
       prices,
     );
+    // The step's record and the ledger's completion do not wait for each other: one round trip
+    // after the answer, not two, on every call's way back (and so on the critical path).
+    await Promise.all([recorded, complete(actualUsd)]);
     return response;
   } finally {
-    const stop =
-      authorized > 0
-        ? await deps.ledger?.completeCall(ctx.ref, authorized, actualUsd, ctx.agentId)
-        : undefined;
+    const stop = await complete(0);
     if (stop) await deps.onLastStoppedCall?.(ctx.ref, stop);
   }
 }
 
+/**
+ * Makes the call; after a success, hands back the answer with its step record on its way
+ * (`recorded`: the caller waits for it), after a failure records the failed step and throws.
+ */
 async function recordedCall(
   deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
-): Promise<ChatResponse> {
+): Promise<{ response: ChatResponse; recorded: Promise<void> }> {
   const started = Date.now();
   const base = {
     stage: ctx.stage,
@@ -112,30 +124,12 @@ async function recordedCall(
     step: ctx.step,
     attempt: ctx.attempt,
   };
+  let response: ChatResponse;
   try {
-    const response = await deps.llm.chat({
+    response = await deps.llm.chat({
       ...request,
       caller: { role: ctx.role === 'main' ? 'orchestrator' : 'subagent', tenantId: ctx.ref.tenantId },
     });
-    const ended = Date.now();
-    const record: StepRecord = {
-      ...base,
-      startedAt: new Date(started).toISOString(),
-      endedAt: new Date(ended).toISOString(),
-      // The model's time: the shared limiter (waiting, `waitedMs`, and its round trips, `limiterMs`)
-      // and the pauses between retries are not work.
-      durationMs: Math.max(0, ended - started - notModelMs(response.callStats)),
-      inputTokens: response.usage.inputTokens,
-      outputTokens: response.usage.outputTokens,
-      cachedInputTokens: response.usage.cachedInputTokens,
-      status: 'SUCCEEDED',
-      model: response.model,
-      finishReason: response.finishReason,
-      ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls.map((c) => c.function.name) } : {}),
-      ...statsFields(response.callStats),
-    };
-    await deps.steps.recordStep(ctx.ref, record);
-    return response;
   } catch (error) {
     const ended = Date.now();
     await deps.steps.recordStep(ctx.ref, {
@@ -153,4 +147,22 @@ async function recordedCall(
     });
     throw error;
   }
+  const ended = Date.now();
+  const record: StepRecord = {
+    ...base,
+    startedAt: new Date(started).toISOString(),
+    endedAt: new Date(ended).toISOString(),
+    // The model's time: the shared limiter (waiting, `waitedMs`, and its round trips, `limiterMs`)
+    // and the pauses between retries are not work.
+    durationMs: Math.max(0, ended - started - notModelMs(response.callStats)),
+    inputTokens: response.usage.inputTokens,
+    outputTokens: response.usage.outputTokens,
+    cachedInputTokens: response.usage.cachedInputTokens,
+    status: 'SUCCEEDED',
+    model: response.model,
+    finishReason: response.finishReason,
+    ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls.map((c) => c.function.name) } : {}),
+    ...statsFields(response.callStats),
+  };
+  return { response, recorded: deps.steps.recordStep(ctx.ref, record) };
 }
