@@ -1,0 +1,479 @@
+import { describe, expect, it } from 'vitest';
+import { ProviderRejectedError } from '#shared/domain/errors';
+import type { PolicyState } from '#shared/domain/policy';
+import { synthesizerSystemPrompt } from '#shared/domain/prompts';
+import type { StepRecord, Subtask } from '#shared/domain/types';
+import type {
+  AgentRecord,
+  JobRecord,
+  JobRef,
+  JobStore,
+  PlanPolicy,
+  StepRecorder,
+  SubtaskResult,
+} from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
+import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
+import type { PolicyStore } from '#shared/ports/policy-store';
+import { type AggregateDeps, aggregateJob, SYNTHESIS_MAX_LINES } from '#shared/use-cases/aggregate-job';
+
+const REF: JobRef = { tenantId: 't1', jobId: 'j1' };
+const at = (ms: number) => new Date(Date.UTC(2026, 11, 3, 0, 0, 0, ms)).toISOString();
+const SUB_STEP: StepRecord = {
+  stage: 1,
+  role: 'sub',
+  agentId: 'agent-0001',
+  step: 1,
+  attempt: 1,
+  startedAt: at(100),
+  endedAt: at(200),
+  durationMs: 100,
+  inputTokens: 100,
+  outputTokens: 10,
+  cachedInputTokens: 0,
+  status: 'SUCCEEDED',
+};
+const POLICY: PlanPolicy = {
+  taskClass: 'bma',
+  mode: 'learn',
+  armId: 'w2-i1',
+  width: 2,
+  itemsPerAgent: 1,
+  pinned: [],
+};
+const job = (fields: Partial<JobRecord> = {}): JobRecord => ({
+  ...REF,
+  status: 'RUNNING',
+  request: { task: 'check the contracts', mode: 'parl', workload: 'generic' } as JobRecord['request'],
+  acceptedAt: at(0),
+  ...fields,
+});
+const agent = (agentId: string, status: AgentRecord['status'], error?: string): AgentRecord => ({
+  stage: 1,
+  agentId,
+  status,
+  attempt: 1,
+  stepCount: 1,
+  subtaskIds: [],
+  ...(error ? { error } : {}),
+});
+const answered = (subtaskId: string, fields: Partial<SubtaskResult> = {}): SubtaskResult => ({
+  subtaskId,
+  agentId: 'agent-0001',
+  stage: 1,
+  status: 'ANSWERED',
+  ...fields,
+});
+const response = (fields: Partial<ChatResponse> = {}): ChatResponse => ({
+  content: 'All three contracts comply.',
+  toolCalls: [],
+  finishReason: 'stop',
+  model: 'kimi-k2.5',
+  usage: { inputTokens: 500, outputTokens: 50, cachedInputTokens: 0 },
+  ...fields,
+});
+
+interface WorldOptions {
+  stored?: JobRecord;
+  agents?: AgentRecord[];
+  results?: SubtaskResult[];
+  subtasks?: Subtask[];
+  reply?: ChatResponse | { throws: unknown };
+}
+
+/** The stores, ledger, policy store and model of one aggregation, and what each was asked. */
+function world(opts: WorldOptions = {}) {
+  const seen = {
+    asked: [] as ChatRequest[],
+    finished: [] as Parameters<JobStore['finishJob']>[1][],
+    updates: [] as Partial<JobRecord>[],
+    attempts: [] as unknown[][],
+    recorded: [] as StepRecord[],
+    agentsFinished: [] as [AgentRecord, unknown][],
+    settled: [] as JobRef[],
+    policyUpdates: [] as PolicyState[],
+  };
+  const store = {
+    getJob: () => Promise.resolve(opts.stored),
+    listResults: () => Promise.resolve(opts.results ?? []),
+    listSubtasks: () => Promise.resolve(opts.subtasks ?? []),
+    updateJob: (_ref: JobRef, patch: Partial<JobRecord>) => {
+      seen.updates.push(patch);
+      return Promise.resolve();
+    },
+    finishJob: (_ref: JobRef, fields: Parameters<JobStore['finishJob']>[1]) => {
+      seen.finished.push(fields);
+      return Promise.resolve(true);
+    },
+  } as unknown as JobStore;
+  const steps = {
+    listAgents: () => Promise.resolve(opts.agents ?? []),
+    listSteps: () => Promise.resolve([SUB_STEP, ...seen.recorded]),
+    nextAttempt: (...args: unknown[]) => {
+      seen.attempts.push(args.slice(1));
+      return Promise.resolve(2);
+    },
+    recordStep: (_ref: JobRef, s: StepRecord) => {
+      seen.recorded.push(s);
+      return Promise.resolve();
+    },
+    finishAgent: (_ref: JobRef, a: AgentRecord, role: unknown) => {
+      seen.agentsFinished.push([a, role]);
+      return Promise.resolve();
+    },
+  } as unknown as StepRecorder;
+  const ledger = {
+    // Nothing authorized, so the model step completes nothing.
+    authorizeCall: () => Promise.resolve(0),
+    settle: (ref: JobRef) => {
+      seen.settled.push({ tenantId: ref.tenantId, jobId: ref.jobId });
+      return Promise.resolve();
+    },
+  } as unknown as BudgetLedger;
+  let policyState: PolicyState | undefined;
+  const policies: PolicyStore = {
+    get: () => Promise.resolve(policyState),
+    list: () => Promise.resolve(policyState ? [policyState] : []),
+    update: (_t, _c, initial, change) => {
+      policyState = change(policyState ?? initial());
+      seen.policyUpdates.push(policyState);
+      return Promise.resolve(policyState);
+    },
+  };
+  const reply = opts.reply ?? response();
+  const llm: LlmClient = {
+    model: 'kimi-k2.5',
+    chat: (request) => {
+      seen.asked.push(request);
+      return 'throws' in reply ? Promise.reject(reply.throws) : Promise.resolve(reply);
+    },
+  };
+  const deps: AggregateDeps = { store, steps, ledger, policies, llm };
+  return { deps, seen };
+}
+
+/** The user message of the synthesis call. */
+const userContent = (asked: ChatRequest[]) => asked[0]?.messages[1]?.content;
+
+describe('aggregateJob: what it does not aggregate', () => {
+  it('answers FAILED for a job it cannot find', async () => {
+    const { deps, seen } = world();
+    expect(await aggregateJob(deps, { tenantId: 't1', jobId: 'j9' })).toStrictEqual({
+      jobId: 'j9',
+      status: 'FAILED',
+      error: 'job j9 not found',
+    });
+    expect(seen.finished).toEqual([]);
+  });
+
+  it('leaves a terminal job as it is but makes sure it was settled, with its error when it had one', async () => {
+    const done = world({ stored: job({ status: 'SUCCEEDED' }) });
+    expect(await aggregateJob(done.deps, REF)).toStrictEqual({ jobId: 'j1', status: 'SUCCEEDED' });
+    expect(done.seen.settled).toEqual([REF]);
+    const cancelled = world({ stored: job({ status: 'CANCELLED', error: 'cancelled by the tenant' }) });
+    expect(await aggregateJob(cancelled.deps, REF)).toStrictEqual({
+      jobId: 'j1',
+      status: 'CANCELLED',
+      error: 'cancelled by the tenant',
+    });
+    expect([...done.seen.finished, ...cancelled.seen.finished, ...cancelled.seen.asked]).toEqual([]);
+  });
+});
+
+describe('aggregateJob: the next stage', () => {
+  const multiStage = job({
+    request: { task: 't', mode: 'parl', workload: 'generic', maxStages: 3 } as JobRecord['request'],
+    plan: { stage: 1, agents: 2, maxConcurrency: 2, mapMode: 'INLINE', subtasks: 2, decomposedBy: 'request' },
+  });
+  const opts: WorldOptions = {
+    stored: multiStage,
+    agents: [agent('agent-0001', 'SUCCEEDED'), agent('agent-0002', 'FAILED', 'timed out')],
+    results: [answered('a')],
+    subtasks: [
+      { id: 'a', prompt: 'a' },
+      { id: 'b', prompt: 'b' },
+    ],
+  };
+
+  it('plans the next stage for the subtasks still unanswered', async () => {
+    const { deps, seen } = world(opts);
+    const out = await aggregateJob(deps, { ...REF, stage: 1 });
+    expect(out).toMatchObject({ status: 'NEXT_STAGE', stage: 2 });
+    expect(seen.updates).toHaveLength(1);
+    expect(seen.finished).toEqual([]);
+  });
+
+  it('closes the job on the failure path instead, without a model call', async () => {
+    const { deps, seen } = world(opts);
+    const out = await aggregateJob(deps, { ...REF, stage: 1, failure: { Error: 'States.Timeout' } });
+    expect(out).toStrictEqual({ jobId: 'j1', status: 'FAILED', error: 'States.Timeout' });
+    expect(seen.updates).toEqual([]);
+    expect(seen.asked).toEqual([]);
+  });
+});
+
+describe('aggregateJob: the failure path', () => {
+  it.each([
+    [undefined, 'FAILED'],
+    ['FAILED', 'FAILED'],
+    ['CANCELLED', 'CANCELLED'],
+  ] as const)(
+    'closes the job with outcome %s as %s, with the caught error as its reason',
+    async (outcome, status) => {
+      const { deps, seen } = world({ stored: job(), agents: [agent('agent-0001', 'SUCCEEDED')] });
+      const out = await aggregateJob(deps, {
+        ...REF,
+        failure: { Error: 'States.TaskFailed', Cause: JSON.stringify({ errorMessage: 'the Map broke' }) },
+        ...(outcome ? { outcome } : {}),
+      });
+      expect(out).toStrictEqual({ jobId: 'j1', status, error: 'States.TaskFailed: the Map broke' });
+      expect(seen.finished[0]).toMatchObject({ status, error: 'States.TaskFailed: the Map broke' });
+      expect(seen.asked).toEqual([]);
+    },
+  );
+});
+
+describe('aggregateJob: every sub-agent failed', () => {
+  it('fails the job with the count and the first error, without a model call', async () => {
+    const { deps, seen } = world({
+      stored: job(),
+      agents: [agent('agent-0001', 'FAILED', 'timed out'), agent('agent-0002', 'FAILED', 'rate limited')],
+    });
+    const out = await aggregateJob(deps, REF);
+    expect(out).toStrictEqual({
+      jobId: 'j1',
+      status: 'FAILED',
+      error: 'all 2 sub-agents failed; first error: timed out',
+    });
+    expect(seen.asked).toEqual([]);
+  });
+
+  it('says the first error is unknown when the planned sub-agents left no record', async () => {
+    const planned = job({
+      plan: {
+        stage: 1,
+        agents: 3,
+        maxConcurrency: 3,
+        mapMode: 'INLINE',
+        subtasks: 3,
+        decomposedBy: 'request',
+      },
+    });
+    const { deps } = world({ stored: planned });
+    expect(await aggregateJob(deps, REF)).toMatchObject({
+      status: 'FAILED',
+      error: 'all 3 sub-agents failed; first error: unknown',
+    });
+  });
+
+  it('synthesizes a job that spawned no sub-agents at all', async () => {
+    const { deps, seen } = world({ stored: job() });
+    expect(await aggregateJob(deps, REF)).toStrictEqual({ jobId: 'j1', status: 'SUCCEEDED' });
+    expect(seen.asked).toHaveLength(1);
+  });
+});
+
+describe('aggregateJob: the policy learns from jobs that ran their course only', () => {
+  const scored: WorldOptions = {
+    stored: job({
+      plan: {
+        stage: 1,
+        agents: 1,
+        maxConcurrency: 1,
+        mapMode: 'INLINE',
+        subtasks: 1,
+        decomposedBy: 'request',
+        policy: POLICY,
+      },
+    }),
+    agents: [agent('agent-0001', 'SUCCEEDED')],
+    results: [answered('a', { correct: true })],
+    subtasks: [{ id: 'a', prompt: 'a', expected: 'yes' }],
+  };
+  const trained = (seen: ReturnType<typeof world>['seen']) => seen.finished[0]?.metrics?.policy?.trained;
+
+  it('trains on a synthesized job', async () => {
+    const { deps, seen } = world(scored);
+    await aggregateJob(deps, REF);
+    expect(trained(seen)).toBe(true);
+    expect(seen.policyUpdates).toHaveLength(1);
+  });
+
+  it('does not train on the failure path', async () => {
+    const { deps, seen } = world(scored);
+    await aggregateJob(deps, { ...REF, failure: { Error: 'States.Timeout' } });
+    expect(trained(seen)).toBe(false);
+    expect(seen.policyUpdates).toEqual([]);
+  });
+
+  it('trains on a job whose sub-agents all failed, and on one whose synthesis the provider refused', async () => {
+    const failed = world({ ...scored, agents: [agent('agent-0001', 'FAILED', 'timed out')] });
+    await aggregateJob(failed.deps, REF);
+    expect(failed.seen.finished[0]?.status).toBe('FAILED');
+    expect(trained(failed.seen)).toBe(true);
+    const refused = world({ ...scored, reply: { throws: new ProviderRejectedError('content filter', {}) } });
+    await aggregateJob(refused.deps, REF);
+    expect(refused.seen.finished[0]?.status).toBe('FAILED');
+    expect(trained(refused.seen)).toBe(true);
+  });
+});
+
+describe('aggregateJob: the synthesis', () => {
+  it('asks the model once as the synthesizer and stores its answer', async () => {
+    // Prepare
+    const { deps, seen } = world({
+      stored: job({
+        plan: {
+          stage: 2,
+          agents: 1,
+          maxConcurrency: 1,
+          mapMode: 'INLINE',
+          subtasks: 2,
+          decomposedBy: 'request',
+        },
+      }),
+      agents: [agent('agent-0001', 'SUCCEEDED')],
+      results: [answered('b', { answer: 'B is fine' }), answered('a', { answer: 'A is fine' })],
+      subtasks: [
+        { id: 'a', prompt: 'a' },
+        { id: 'b', prompt: 'b' },
+        { id: 'c', prompt: 'c' },
+      ],
+    });
+    // Act
+    const out = await aggregateJob(deps, REF);
+    // Assess
+    expect(out).toStrictEqual({ jobId: 'j1', status: 'SUCCEEDED' });
+    expect(seen.asked).toHaveLength(1);
+    expect(seen.asked[0]).toMatchObject({
+      maxTokens: 1500,
+      messages: [
+        { role: 'system', content: synthesizerSystemPrompt },
+        {
+          role: 'user',
+          content: 'Task: check the contracts\n\nResults of 2 of 3 subtasks:\n- a: A is fine\n- b: B is fine',
+        },
+      ],
+    });
+    // The stage is the plan's when the input names none.
+    expect(seen.attempts).toEqual([[2, 'main', 'synthesizer']]);
+    expect(seen.recorded.map((s) => [s.stage, s.role, s.agentId, s.step, s.attempt])).toEqual([
+      [2, 'main', 'synthesizer', 1, 2],
+    ]);
+    expect(seen.agentsFinished).toEqual([
+      [
+        { stage: 2, agentId: 'synthesizer', status: 'SUCCEEDED', attempt: 2, stepCount: 1, subtaskIds: [] },
+        'main',
+      ],
+    ]);
+    expect(seen.finished[0]?.result?.answer).toBe('All three contracts comply.');
+    expect(seen.finished[0]?.status).toBe('SUCCEEDED');
+  });
+
+  it('takes the input’s stage over the plan’s, and stage 1 without either', async () => {
+    const planned = job({
+      plan: {
+        stage: 2,
+        agents: 0,
+        maxConcurrency: 1,
+        mapMode: 'INLINE',
+        subtasks: 0,
+        decomposedBy: 'request',
+      },
+    });
+    const given = world({ stored: planned });
+    await aggregateJob(given.deps, { ...REF, stage: 3 });
+    expect(given.seen.attempts).toEqual([[3, 'main', 'synthesizer']]);
+    const neither = world({ stored: job() });
+    await aggregateJob(neither.deps, REF);
+    expect(neither.seen.attempts).toEqual([[1, 'main', 'synthesizer']]);
+  });
+
+  it('writes a verdict with its reasons, an answer cut at 300 characters, and a failure with its error', async () => {
+    const { deps, seen } = world({
+      stored: job(),
+      results: [
+        answered('f', { status: 'FAILED' }),
+        answered('e', { status: 'FAILED', error: 'timed out' }),
+        answered('d'),
+        answered('c', { answer: 'x'.repeat(350) }),
+        answered('bb', { verdict: 'compliant' }),
+        answered('b', { verdict: 'non_compliant', reasons: [] }),
+        answered('a', { verdict: 'compliant', reasons: ['signed', 'dated'], answer: 'ignored' }),
+      ],
+    });
+    await aggregateJob(deps, REF);
+    expect(userContent(seen.asked)).toBe(
+      [
+        'Task: check the contracts',
+        '',
+        'Results of 7 of 0 subtasks:',
+        '- a: compliant (signed; dated)',
+        '- b: non_compliant',
+        '- bb: compliant',
+        `- c: ${'x'.repeat(300)}`,
+        '- d: ',
+        '- e: no answer (timed out)',
+        '- f: no answer (failed)',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    [SYNTHESIS_MAX_LINES, ''],
+    [SYNTHESIS_MAX_LINES + 5, '\n… and 5 more results.'],
+  ])('lists at most 200 of %i results, and says how many it left out', async (count, more) => {
+    const results = Array.from({ length: count }, (_, i) =>
+      answered(`s${String(i).padStart(4, '0')}`, { answer: 'ok' }),
+    );
+    const { deps, seen } = world({ stored: job(), results: results.reverse() });
+    await aggregateJob(deps, REF);
+    const content = userContent(seen.asked) ?? '';
+    const lines = content.split('\n').filter((l) => l.startsWith('- '));
+    expect(lines).toHaveLength(SYNTHESIS_MAX_LINES);
+    expect(lines[0]).toBe('- s0000: ok');
+    expect(lines.at(-1)).toBe('- s0199: ok');
+    expect(content.startsWith(`Task: check the contracts\n\nResults of ${count} of 0 subtasks:\n`)).toBe(
+      true,
+    );
+    expect(content.endsWith(`- s0199: ok${more}`)).toBe(true);
+  });
+
+  it('says when the answer reached the output limit, and stores an empty answer for no content', async () => {
+    const cut = world({
+      stored: job(),
+      reply: response({ content: 'Half an answ', finishReason: 'length' }),
+    });
+    await aggregateJob(cut.deps, REF);
+    expect(cut.seen.finished[0]?.result?.answer).toBe(
+      'Half an answ\n[cut: the answer reached the limit of 1500 output tokens (finish_reason length)]',
+    );
+    const empty = world({ stored: job(), reply: response({ content: null }) });
+    await aggregateJob(empty.deps, REF);
+    expect(empty.seen.finished[0]?.result?.answer).toBe('');
+  });
+
+  it('fails the job when the provider refuses the synthesis, and lets any other error through', async () => {
+    const refused = world({
+      stored: job(),
+      reply: { throws: new ProviderRejectedError('content filter', {}) },
+    });
+    expect(await aggregateJob(refused.deps, REF)).toStrictEqual({
+      jobId: 'j1',
+      status: 'FAILED',
+      error: 'synthesis failed: content filter',
+    });
+    const broken = new Error('socket hang up');
+    const other = world({ stored: job(), reply: { throws: broken } });
+    await expect(aggregateJob(other.deps, REF)).rejects.toBe(broken);
+    expect(other.seen.finished).toEqual([]);
+  });
+
+  it('refuses to synthesize without a model client', async () => {
+    const { deps } = world({ stored: job() });
+    const { llm: _llm, ...withoutLlm } = deps;
+    const error = await aggregateJob(withoutLlm as AggregateDeps, REF).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe('aggregateJob needs an LLM client outside the failure path');
+  });
+});
