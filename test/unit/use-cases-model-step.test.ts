@@ -45,7 +45,7 @@ const request = (fields: Partial<ChatRequest> = {}): ChatRequest => ({
 /** A model answering `reply` (or throwing it), a step recorder and a ledger, and what each was asked. */
 function world(
   reply: ChatResponse | { throws: unknown },
-  opts: { authorized?: number; stop?: CallStop } = {},
+  opts: { authorized?: number; stop?: CallStop; recordFails?: Error } = {},
 ) {
   const asked: ChatRequest[] = [];
   const recorded: StepRecord[] = [];
@@ -61,7 +61,7 @@ function world(
   const steps = {
     recordStep: (_ref: JobRef, s: StepRecord) => {
       recorded.push(s);
-      return Promise.resolve();
+      return opts.recordFails ? Promise.reject(opts.recordFails) : Promise.resolve();
     },
   } as unknown as StepRecorder;
   const ledger = {
@@ -260,6 +260,19 @@ describe('modelStep with a ledger', () => {
       modelStep({ llm: w.llm, steps: w.steps, ledger: w.ledger, prices: PRICES }, ctx(), request()),
     ).rejects.toThrow('refused');
     expect(w.completions).toEqual([[REF, 500, 0, 'agent-0003']]);
+  });
+
+  it('throws the error of a step record that cannot be written, the call paid once at its actual cost', async () => {
+    const unwritable = new Error('the table is throttled');
+    const w = world(answer(), { authorized: 500, recordFails: unwritable });
+    const caught = await modelStep(
+      { llm: w.llm, steps: w.steps, ledger: w.ledger, prices: PRICES },
+      ctx(),
+      request(),
+    ).catch((e: unknown) => e);
+    expect(caught).toBe(unwritable);
+    expect(w.completions).toHaveLength(1);
+    expect(w.completions[0]?.[2]).toBeCloseTo(130.4, 9);
   });
 
   it('completes nothing when nothing was authorized', async () => {
