@@ -14,7 +14,7 @@ import { EmbeddedStack } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
-import { boundOf } from './load';
+import { boundOf } from './load-bound';
 
 /** What one load job measured. */
 export interface LoadRow {

@@ -19,20 +19,6 @@ import type { LoadRow, WarmRun } from './load-job';
 
 const MIB = 1024 * 1024;
 
-/**
- * The schedule bound of a load job from the simulator's modelled latencies of its calls, in the
- * order the simulator answered them: one call per sub-agent, all at once (the provider's limits do
- * not bind here), then the synthesizer's, which starts after every sub-agent has ended and so is
- * the last. Undefined when there is nothing to bound (latency ×0, or no calls).
- */
-export function boundOf(modelledMs: readonly number[], wallClockMs: number) {
-  if (modelledMs.length < 2) return {};
-  const synthesizer = modelledMs.at(-1) ?? 0;
-  const slowest = Math.max(...modelledMs.slice(0, -1));
-  const boundMs = Math.round(slowest + synthesizer);
-  return boundMs > 0 ? { boundMs, overBound: wallClockMs / boundMs } : {};
-}
-
 function sizesOf(raw: string | undefined): number[] {
   const sizes = (raw ?? '1000,10000,50000').split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 50_000))

@@ -8,7 +8,7 @@ import {
   summarize,
   welchTTest,
 } from '../../bench/report/stats';
-import { boundOf } from '../../bench/suites/load';
+import { boundOf } from '../../bench/suites/load-bound';
 
 // Student's sleep data (R's `sleep`): extra hours of sleep under drug 1 and drug 2.
 const drug1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0];
