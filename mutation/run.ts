@@ -81,8 +81,17 @@ const TARGETS: Record<string, Target> = {
   dynamo: {
     mutate: ['shared/adapters/dynamo/**/*.ts'],
     tests: [
+      'test/unit/batch-gets.test.ts',
+      'test/unit/batch-writes.test.ts',
+      'test/unit/budget-shards-coalescing.test.ts',
+      'test/unit/rate-reads.test.ts',
       'test/integration/ledger*.test.ts',
-      'test/integration/job-store.test.ts',
+      'test/integration/store-invariants.test.ts',
+      'test/integration/reservations.test.ts',
+      'test/integration/tenant-limits.test.ts',
+      'test/integration/job-progress.test.ts',
+      'test/integration/handlers.test.ts',
+      'test/integration/policy.test.ts',
       'test/integration/job-listing.test.ts',
       'test/integration/idempotency-store.test.ts',
       'test/integration/tenant-settings.test.ts',
