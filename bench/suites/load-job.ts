@@ -130,7 +130,7 @@ function liveHeapBytes(): number | undefined {
 /** The embedded stack with the simulator, the provider's limits set not to bind. */
 function bootStack(seed: number, latencyScale: number, maxSubagents: number, limiter: 'on' | 'off') {
   return EmbeddedStack.boot({
-    simulator: { seed, latencyScale },
+    simulator: { seed, latencyScale, recordLatencies: true },
     env: {
       PARL_MAX_SUBAGENTS_CAP: String(Math.max(maxSubagents, 1000)),
       PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),

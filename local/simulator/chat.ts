@@ -48,7 +48,8 @@ export interface ChatCounters {
   cachedTokens: number;
   /**
    * The latency modelled for each chat request that got that far, in the order they were answered
-   * from: what an ideal caller would wait (event-loop lag of the process is not in it).
+   * from: what an ideal caller would wait (event-loop lag of the process is not in it). Kept only
+   * with `recordLatencies`.
    */
   modelledMs: number[];
 }
@@ -65,6 +66,8 @@ export interface ChatState {
   /** The latency model, its jitter within 0..1. */
   readonly latency: LatencyModel;
   readonly latencyScale: number;
+  /** Whether `counters.modelledMs` keeps each request's modelled latency. */
+  readonly recordLatencies: boolean;
   /** Aborts every pending delay when the simulator closes. */
   readonly closing: AbortSignal;
   readonly gate: ProviderGate;
@@ -205,14 +208,14 @@ async function delay(
   completion: number,
 ): Promise<void> {
   if (sim.latencyScale === 0) {
-    sim.counters.modelledMs.push(0);
+    if (sim.recordLatencies) sim.counters.modelledMs.push(0);
     return;
   }
   const { latency } = sim;
   const u = 2 * hashUnit(sim.seed, 'latency', JSON.stringify(request)) - 1;
   const base = latency.ttftMs + latency.perInputTokenMs * uncached + latency.perOutputTokenMs * completion;
   const ms = Math.max(0, sim.latencyScale * base * (1 + latency.jitter * u));
-  sim.counters.modelledMs.push(ms);
+  if (sim.recordLatencies) sim.counters.modelledMs.push(ms);
   try {
     await sleep(ms, undefined, { signal: sim.closing });
   } catch {

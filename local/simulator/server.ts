@@ -36,6 +36,11 @@ export interface SimulatorOptions {
   latencyScale?: number;
   /** Overrides parts of DEFAULT_LATENCY. */
   latency?: Partial<LatencyModel>;
+  /**
+   * Keep the latency modelled for each request ({@link Simulator.modelledLatencies}; default
+   * false): a bench's bound. Off, a long-running simulator keeps nothing per request.
+   */
+  recordLatencies?: boolean;
   /** Share of BMA verdicts the model gets wrong, 0..1 (default 0). */
   verdictErrorRate?: number;
   faults?: FaultRule[];
@@ -87,7 +92,7 @@ export interface Simulator {
   stats(): SimulatorStats;
   /** Limits and injected faults: 429s, max in flight, requests per window, faults. */
   providerStats(): ProviderStats;
-  /** The latency modelled for each chat request since the start (or the last reset), in order. */
+  /** The latency modelled for each chat request since the start (or the last reset), in order; empty unless `recordLatencies`. */
   modelledLatencies(): number[];
   resetStats(): void;
   /** Replaces the fault rules (and their remaining `times`). */
@@ -133,6 +138,7 @@ function stateOf(opts: SimulatorOptions, closing: AbortSignal): SimulatorState {
     reasoning: opts.reasoning,
     latency: { ...latency, jitter: Math.min(1, Math.max(0, latency.jitter)) },
     latencyScale: Math.max(0, opts.latencyScale ?? 1),
+    recordLatencies: opts.recordLatencies === true,
     closing,
     gate: new ProviderGate(opts.limits ?? {}),
     faults: new FaultRules(opts.faults ?? []),

@@ -513,11 +513,14 @@ describe('the Moonshot simulator', () => {
     expect(stats.inFlight).toBe(0);
   });
 
-  it('records the latency it modelled for each request, which a reset clears', async () => {
-    // Prepare
-    const sim = await simulator({
-      latencyScale: 0.25,
-      latency: { ttftMs: 200, perInputTokenMs: 0, perOutputTokenMs: 0, jitter: 0.2 },
+  it('records the latency it modelled for each request when asked to, which a reset clears', async () => {
+    // Prepare: one simulator that records, one that does not
+    const latency = { ttftMs: 200, perInputTokenMs: 0, perOutputTokenMs: 0, jitter: 0.2 };
+    const sim = await simulator({ latencyScale: 0.25, latency, recordLatencies: true });
+    const silent = await simulator({ latencyScale: 0.25, latency });
+    await silent.client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: '1 + 1' }],
     });
     const ask = (content: string) =>
       sim.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] });
@@ -536,5 +539,7 @@ describe('the Moonshot simulator', () => {
     }
     expect(new Set(modelled).size).toBeGreaterThan(1);
     expect(sim.sim.modelledLatencies()).toHaveLength(1);
+    expect(silent.sim.stats().succeeded).toBe(1);
+    expect(silent.sim.modelledLatencies()).toEqual([]);
   });
 });
