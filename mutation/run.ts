@@ -98,6 +98,8 @@ const TARGETS: Record<string, Target> = {
       'test/integration/rate-limiter.test.ts',
       'test/integration/limiter-properties.test.ts',
       'test/integration/budget.test.ts',
+      'test/unit/dynamo-*.test.ts',
+      'test/integration/dynamo-*.test.ts',
     ],
     testTimeoutMs: 60_000,
   },
