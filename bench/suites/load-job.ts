@@ -14,7 +14,7 @@ import { EmbeddedStack } from '#local/runtime';
 import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
-import { boundOf } from './load-bound';
+import { boundOf, type LoadPhases, phasesOf } from './load-bound';
 
 /** What one load job measured. */
 export interface LoadRow {
@@ -41,6 +41,8 @@ export interface LoadRow {
   boundMs?: number;
   /** wallClockMs / boundMs: the runtime's whole cost over an ideal one with the same provider. */
   overBound?: number;
+  /** Where the wall-clock went, from the stored steps ({@link phasesOf}). */
+  phases?: LoadPhases;
   peakRssBytes: number;
   /**
    * The most live memory (heap and the bytes of Buffers) seen at a progress report, after a full GC
@@ -72,6 +74,7 @@ export interface WarmRun {
   overhead: number;
   boundMs?: number;
   overBound?: number;
+  phases?: LoadPhases;
 }
 
 /** The job's request: `size` arithmetic subtasks of the generic workload, one model call each. */
@@ -157,15 +160,17 @@ async function runAgain(
   const runs: WarmRun[] = [];
   for (let i = 0; i < times; i++) {
     const before = stack.simulator?.modelledLatencies().length ?? 0;
-    const { job } = await stack.run(request);
+    const { job, steps } = await stack.run(request);
     const m = job.metrics;
     const wallClockMs = m?.wallClockMs ?? Number.NaN;
+    const phases = phasesOf(job, steps);
     runs.push({
       status: job.status,
       wallClockMs,
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
       ...boundOf(stack.simulator?.modelledLatencies().slice(before) ?? [], wallClockMs),
+      ...(phases ? { phases } : {}),
     });
   }
   return runs;
@@ -216,6 +221,7 @@ async function main(): Promise<void> {
     const modelCalls = stack.simulator?.stats().requests ?? 0;
     const m = job.metrics;
     const measuresRecompute = recomputesFromSteps(job, steps);
+    const phases = phasesOf(job, steps);
     peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
     const row: LoadRow = {
       size,
@@ -231,6 +237,7 @@ async function main(): Promise<void> {
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
       ...boundOf(stack.simulator?.modelledLatencies() ?? [], m?.wallClockMs ?? runMs),
+      ...(phases ? { phases } : {}),
       peakRssBytes: peakRss,
       ...(bootHeap !== undefined && peakHeap !== undefined
         ? {

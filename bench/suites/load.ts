@@ -10,11 +10,14 @@
  * figures), then N - 1 more on the same stack, whose median overhead is the "warm" column.
  * Per job: status, wall-clock (accepted → stored result), sub-agents per second, peak RSS, agent
  * and step records written, DynamoDB requests per model call, overhead (wall-clock / critical path),
- * and whether the stored measures recompute from the stored steps.
+ * and whether the stored measures recompute from the stored steps. "phases ms" splits the
+ * wall-clock (./load-bound phasesOf): accepted → first sub-agent call · first → last sub-agent call
+ * start · last sub-agent call end → synthesizer call · synthesizer end → result stored.
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { type BenchArgs, median, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import type { LoadPhases } from './load-bound';
 import type { LoadRow, WarmRun } from './load-job';
 
 const MIB = 1024 * 1024;
@@ -95,6 +98,27 @@ function warmMedian(row: LoadRow, pick: (w: WarmRun) => number | undefined): str
   return `${median(xs).toFixed(2)} (n ${xs.length})`;
 }
 
+/** A job's phases as "to first call · start spread · to synthesis · after" in ms, or "-". */
+function phasesCell(p: LoadPhases | undefined): string {
+  if (!p) return '-';
+  return [p.toFirstCallMs, p.callStartSpreadMs, p.toSynthesisMs, p.afterSynthesisMs]
+    .map(Math.round)
+    .join(' · ');
+}
+
+/** The per-phase median over the row's warm runs, or undefined without any. */
+function warmPhases(row: LoadRow): LoadPhases | undefined {
+  const all = (row.warm ?? []).map((w) => w.phases).filter((p): p is LoadPhases => p !== undefined);
+  if (all.length === 0) return undefined;
+  const med = (pick: (p: LoadPhases) => number) => median(all.map(pick));
+  return {
+    toFirstCallMs: med((p) => p.toFirstCallMs),
+    callStartSpreadMs: med((p) => p.callStartSpreadMs),
+    toSynthesisMs: med((p) => p.toSynthesisMs),
+    afterSynthesisMs: med((p) => p.afterSynthesisMs),
+  };
+}
+
 export async function loadSuite(args: BenchArgs): Promise<void> {
   const sizes = sizesOf(args.sizes);
   const latencyScale = numberArg(args, 'latency-scale', 0);
@@ -135,6 +159,8 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       'wall / bound',
       'warm overhead',
       'warm wall / bound',
+      'phases ms',
+      'warm phases ms',
       'recompute',
     ],
     ...rows.map((r) => [
@@ -151,6 +177,8 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       r.overBound === undefined ? '-' : r.overBound.toFixed(2),
       warmMedian(r, (w) => w.overhead),
       warmMedian(r, (w) => w.overBound),
+      phasesCell(r.phases),
+      phasesCell(warmPhases(r)),
       r.measuresRecompute ? 'yes' : 'NO',
     ]),
   ]);

@@ -8,7 +8,7 @@ import {
   summarize,
   welchTTest,
 } from '../../bench/report/stats';
-import { boundOf } from '../../bench/suites/load-bound';
+import { boundOf, phasesOf } from '../../bench/suites/load-bound';
 
 // Student's sleep data (R's `sleep`): extra hours of sleep under drug 1 and drug 2.
 const drug1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0];
@@ -141,5 +141,50 @@ describe('the load bench bound', () => {
     expect(boundOf([0, 0, 0], 500)).toEqual({});
     expect(boundOf([250], 500)).toEqual({});
     expect(boundOf([], 500)).toEqual({});
+  });
+});
+
+describe('the load bench phases', () => {
+  const step = (role: string, n: number, start: number, end: number) => ({
+    role,
+    step: n,
+    startedAt: new Date(Date.UTC(2026, 11, 3, 12, 0, 0, start)).toISOString(),
+    endedAt: new Date(Date.UTC(2026, 11, 3, 12, 0, 0, end)).toISOString(),
+  });
+  const job = {
+    acceptedAt: new Date(Date.UTC(2026, 11, 3, 12, 0, 0, 0)).toISOString(),
+    finishedAt: new Date(Date.UTC(2026, 11, 3, 12, 0, 1, 700)).toISOString(),
+  };
+
+  it('splits the wall-clock at the first and last sub-agent call starts, their end and the synthesizer', () => {
+    // Prepare: three sub-agents (one with a second step that ends last), a planner step before
+    // them, the synthesizer from 900 to 1,650 ms, the result stored at 1,700 ms
+    const steps = [
+      step('main', 1, 20, 60),
+      step('sub', 1, 250, 500),
+      step('sub', 1, 310, 520),
+      step('sub', 1, 400, 600),
+      step('sub', 2, 600, 780),
+      step('main', 1, 900, 1_650),
+    ];
+
+    // Act
+    const phases = phasesOf(job, steps);
+
+    // Assess: 250 to the first call; the last first call 150 ms later; 780 → 900; 1,650 → 1,700
+    expect(phases).toEqual({
+      toFirstCallMs: 250,
+      callStartSpreadMs: 150,
+      toSynthesisMs: 120,
+      afterSynthesisMs: 50,
+    });
+  });
+
+  it('is undefined without a synthesizer call after the sub-agents or without a finish time', () => {
+    const subs = [step('sub', 1, 250, 500)];
+    expect(phasesOf(job, subs)).toBeUndefined();
+    expect(phasesOf(job, [...subs, step('main', 1, 20, 60)])).toBeUndefined();
+    expect(phasesOf({ acceptedAt: job.acceptedAt }, [...subs, step('main', 1, 600, 700)])).toBeUndefined();
+    expect(phasesOf(job, [step('main', 1, 600, 700)])).toBeUndefined();
   });
 });
