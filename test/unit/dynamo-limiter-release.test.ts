@@ -78,6 +78,37 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
     };
   };
 
+  it('retries a throttled table with growing, jittered pauses and gives up before its maximum wait', async () => {
+    // Prepare: every request throttled; jitter at its middle (pauses of 187.5, 375, 750, 1,500 ms, then 3,000)
+    const clock = new SteppingClock();
+    const limiter = limiterOn(
+      quietTable(() => throttled()),
+      clock,
+    );
+    // Act
+    const attempt = limiter.acquire(ask);
+    // Assess: the next pause would end past the 5 s maximum wait
+    await expect(attempt).rejects.toBeInstanceOf(LimiterTimeoutError);
+    await expect(attempt).rejects.toMatchObject({ reason: 'throttled' });
+    expect(clock.now() - T0).toBe(187.5 + 375 + 750 + 1_500);
+  });
+
+  it('goes on once the table stops throttling, its pauses capped at 5 s', async () => {
+    // Prepare: the first nine requests throttled (pauses up to 3.75 s, the cap with the jitter)
+    const clock = new SteppingClock();
+    let throttles = 9;
+    const limiter = limiterOn(
+      quietTable(() => (throttles-- > 0 ? throttled() : undefined)),
+      clock,
+      60_000,
+    );
+    // Act
+    const lease = await limiter.acquire(ask);
+    // Assess
+    expect(lease.id).toEqual(expect.any(String));
+    expect(clock.now() - T0).toBe(187.5 + 375 + 750 + 1_500 + 3_000 + 3_750 * 4);
+  });
+
   it('releases without an error when the table throttles it for the whole release budget', async () => {
     // Prepare
     let failWith: Error | undefined;
