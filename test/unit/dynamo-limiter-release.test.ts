@@ -78,20 +78,27 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
     };
   };
 
-  it('retries a throttled table with growing, jittered pauses and gives up before its maximum wait', async () => {
-    // Prepare: every request throttled; jitter at its middle (pauses of 187.5, 375, 750, 1,500 ms, then 3,000)
-    const clock = new SteppingClock();
-    const limiter = limiterOn(
-      quietTable(() => throttled()),
-      clock,
-    );
-    // Act
-    const attempt = limiter.acquire(ask);
-    // Assess: the next pause would end past the 5 s maximum wait
-    await expect(attempt).rejects.toBeInstanceOf(LimiterTimeoutError);
-    await expect(attempt).rejects.toMatchObject({ reason: 'throttled' });
-    expect(clock.now() - T0).toBe(187.5 + 375 + 750 + 1_500);
-  });
+  it.each([
+    ['a pause would end past it', 5_000, 187.5 + 375 + 750 + 1_500],
+    ['the last pause ends right at it', 5_812.5, 187.5 + 375 + 750 + 1_500 + 3_000],
+  ])(
+    'retries a throttled table with growing, jittered pauses, giving up before its maximum wait (%s)',
+    async (_name, maxWaitMs, waitedMs) => {
+      // Prepare: every request throttled; jitter at its middle (pauses of 187.5, 375, 750, 1,500, 3,000 ms, …)
+      const clock = new SteppingClock();
+      const limiter = limiterOn(
+        quietTable(() => throttled()),
+        clock,
+        maxWaitMs,
+      );
+      // Act
+      const attempt = limiter.acquire(ask);
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(LimiterTimeoutError);
+      await expect(attempt).rejects.toMatchObject({ reason: 'throttled' });
+      expect(clock.now() - T0).toBe(waitedMs);
+    },
+  );
 
   it('goes on once the table stops throttling, its pauses capped at 5 s', async () => {
     // Prepare: the first nine requests throttled (pauses up to 3.75 s, the cap with the jitter)
