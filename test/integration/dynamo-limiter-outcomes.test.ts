@@ -1,0 +1,252 @@
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
+import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
+import type { LimiterPolicy } from '#shared/domain/provider-limits';
+
+const TABLE = 'Limits';
+const T0 = 1_000_000;
+
+/** A clock for one caller at a time: a sleep moves time on by its length at once. */
+class SteppingClock implements LimiterClock {
+  t = T0;
+  now = (): number => this.t;
+  sleep = (ms: number): Promise<void> => {
+    this.t += Math.max(0, ms);
+    return Promise.resolve();
+  };
+}
+
+/**
+ * What the DynamoDB limiter learns from how calls ended, against dynalite: a success clears the
+ * failures in a row and raises the adaptive ceiling, a 429 lowers it once per lease lifetime.
+ */
+describe('DynamoRateLimiter call outcomes', () => {
+  let dynamo: LocalDynamo;
+  let db: DynamoDBDocumentClient;
+  let keyNo = 0;
+
+  const policy: LimiterPolicy = {
+    limits: { maxConcurrency: 4, rpm: undefined, tpm: undefined, windowMs: 60_000 },
+    orchestratorShare: 0,
+    leaseMs: 30_000,
+    cooldownMs: 100,
+    breakerFailures: 3,
+    breakerOpenMs: 1_000,
+  };
+  const ask = { role: 'subagent', tenantId: 't', estimatedTokens: 1 } as const;
+  const freshKey = () => providerPartitionKey(`http://127.0.0.1/outcomes/${++keyNo}/v1`, 'key');
+  const limiter = (pk: string, clock: LimiterClock) =>
+    new DynamoRateLimiter({
+      client: db,
+      tableName: TABLE,
+      pk,
+      policy,
+      maxWaitMs: 5_000,
+      pollMs: 10,
+      clock,
+      random: () => 0.5,
+    });
+  const rateItem = async (pk: string) =>
+    (await db.send(new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }))).Item;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+    await db.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  });
+  afterAll(async () => {
+    await dynamo?.close();
+  });
+
+  it('clears the failures in a row after a success, keeping their total', async () => {
+    // Prepare: two failures in a row, one short of opening the circuit
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    for (let i = 0; i < 2; i++)
+      await only.release(await only.acquire(ask), { kind: 'failure', reason: 'boom' });
+    expect(await rateItem(pk)).toMatchObject({ failures: 2, failuresTotal: 2 });
+    // Act
+    await only.release(await only.acquire(ask), { kind: 'success', tokens: 1 });
+    // Assess
+    expect(await rateItem(pk)).toMatchObject({ failures: 0, failuresTotal: 2 });
+    const { state } = await only.snapshot();
+    expect(state).toMatchObject({ consecutiveFailures: 0, breaker: 'closed', totals: { failures: 2 } });
+  });
+
+  it('opens the circuit after as many failures in a row as the policy says, not before', async () => {
+    // Prepare
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    for (let i = 0; i < 2; i++)
+      await only.release(await only.acquire(ask), { kind: 'failure', reason: 'boom' });
+    expect((await rateItem(pk))?.breaker).toBeUndefined();
+    // Act
+    await only.release(await only.acquire(ask), { kind: 'failure', reason: 'boom again' });
+    // Assess
+    expect(await rateItem(pk)).toMatchObject({
+      breaker: 'open',
+      openedAt: T0,
+      openedBy: 'boom again',
+      failures: 3,
+    });
+  });
+
+  it('keeps the first 500 characters of what the failure that opened the circuit said', async () => {
+    // Prepare: two failures in a row already
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    for (let i = 0; i < 2; i++)
+      await only.release(await only.acquire(ask), { kind: 'failure', reason: 'boom' });
+    // Act
+    await only.release(await only.acquire(ask), { kind: 'failure', reason: 'x'.repeat(600) });
+    // Assess
+    expect((await rateItem(pk))?.openedBy).toBe('x'.repeat(500));
+  });
+
+  it('lowers the ceiling on a 429 and raises it by one over the ceiling after a success at the ceiling', async () => {
+    // Prepare: a 429 with one call in flight takes the ceiling to 1 (70 % of 1, at least 1)
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    await only.release(await only.acquire(ask), { kind: 'rate-limited', retryAfterMs: 200 });
+    expect(await rateItem(pk)).toMatchObject({
+      ceiling: 1,
+      cooldownUntil: T0 + 200,
+      decreases: 1,
+      // idle keys go through the table's TTL a week after their last write
+      ttl: Math.floor(T0 / 1000) + 7 * 24 * 3600,
+    });
+    // Act: the next call (after the cooldown) had every usable slot but its own taken: at the ceiling
+    const lease = await only.acquire(ask);
+    await only.release(lease, { kind: 'success', tokens: 1 });
+    // Assess
+    expect(clock.now()).toBeGreaterThanOrEqual(T0 + 200);
+    expect((await rateItem(pk))?.ceiling).toBe(2);
+  });
+
+  it('counts only the live leases as in use when a 429 lowers the ceiling', async () => {
+    // Prepare: two callers that died holding their slots, a lease ago
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    for (let i = 0; i < 2; i++) await only.acquire(ask);
+    clock.t += policy.leaseMs + 1;
+    const lease = await only.acquire(ask);
+    expect((await only.snapshot()).state.leases).toEqual({
+      [lease.id]: {
+        slot: 0,
+        id: lease.id,
+        role: 'subagent',
+        tenantId: 't',
+        acquiredAt: clock.now(),
+        expiresAt: clock.now() + policy.leaseMs,
+      },
+    });
+    // Act
+    await only.release(lease, { kind: 'rate-limited' });
+    // Assess: one call in use (its own), not three: 70 % of 1, at least 1
+    expect((await rateItem(pk))?.ceiling).toBe(1);
+  });
+
+  it('leaves a lowered ceiling alone after a success with slots to spare', async () => {
+    // Prepare: a 429 with 4 calls in use lowers the ceiling to 2.8; a lease later, a call takes
+    // one of its 2 usable slots
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await only.acquire(ask));
+    await only.release(held[0]!, { kind: 'rate-limited' });
+    for (const lease of held.slice(1)) await only.release(lease, { kind: 'success', tokens: 1 });
+    expect((await rateItem(pk))?.ceiling).toBeCloseTo(2.8);
+    clock.t += policy.leaseMs;
+    const lease = await only.acquire(ask);
+    // Act
+    await only.release(lease, { kind: 'success', tokens: 1 });
+    // Assess
+    expect((await rateItem(pk))?.ceiling).toBeCloseTo(2.8);
+  });
+
+  it('writes nothing but its slot for a plain success (no failures, no probe, no ceiling to raise)', async () => {
+    // Prepare: a client that counts the updates
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    let updates = 0;
+    const counting = {
+      send: (command: { input: { UpdateExpression?: string } }) => {
+        if (command.input.UpdateExpression !== undefined) updates++;
+        return db.send(command as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const only = new DynamoRateLimiter({
+      client: counting,
+      tableName: TABLE,
+      pk,
+      policy,
+      maxWaitMs: 5_000,
+      pollMs: 10,
+      clock,
+    });
+    const lease = await only.acquire(ask);
+    updates = 0;
+    // Act
+    await only.release(lease, { kind: 'success', tokens: 1 });
+    // Assess
+    expect(updates).toBe(1);
+    expect(await only.snapshot()).toMatchObject({ state: { leases: {}, totals: { granted: 1 } } });
+  });
+
+  it('reads a stored ceiling above the configured concurrency as the configured one (a lower tier applies at once)', async () => {
+    // Prepare: a ceiling raised under a tier of 10 calls
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    await db.send(
+      new PutCommand({ TableName: TABLE, Item: { pk, sk: 'RATE', ceiling: 10, waiters: {}, shifts: [] } }),
+    );
+    // Act
+    const { state } = await limiter(pk, clock).snapshot();
+    // Assess
+    expect(state.ceiling).toBe(policy.limits.maxConcurrency);
+  });
+
+  it('lowers the ceiling once for the calls already in flight when a 429 came, counting every 429', async () => {
+    // Prepare: two calls in flight
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const only = limiter(pk, clock);
+    const [first, second] = [await only.acquire(ask), await only.acquire(ask)];
+    clock.t += 10;
+    // Act: both answer 429, one after the other
+    await only.release(first, { kind: 'rate-limited' });
+    clock.t += 10;
+    await only.release(second, { kind: 'rate-limited' });
+    // Assess: the first 429 saw 2 calls in use (70 %: 1.4); the second call began before that decrease
+    expect(await rateItem(pk)).toMatchObject({
+      ceiling: 1.4,
+      lastDecreaseAt: T0 + 10,
+      cooldownUntil: T0 + 20 + policy.cooldownMs,
+      rateLimited: 2,
+      decreases: 1,
+    });
+  });
+});
