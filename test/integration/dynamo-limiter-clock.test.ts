@@ -222,4 +222,34 @@ describe('DynamoRateLimiter pacing clock', () => {
     expect(issued?.ticket).toEqual({ start: T0, costMs: 100, shiftEpoch: 1, shiftCount: 0 });
     expect(await rateItem(pk)).toMatchObject({ tat: T0 + 100, shifts: [], shiftEpoch: 1 });
   });
+  it('lets a caller take over a slot at the millisecond its lease ends, as the rules count it over', async () => {
+    // Prepare: slot 0 held by a lease that ends at T0 + 1,000 (the rules count it live while expiresAt > now)
+    const pk = freshKey();
+    const table = new LimiterTable(
+      new LimiterItems(bounded(db), TABLE, pk, policy.limits, new SteppingClock(), () => 0.5),
+    );
+    const lease = {
+      id: 'a',
+      role: 'subagent' as const,
+      tenantId: 't',
+      acquiredAt: T0,
+      expiresAt: T0 + 1_000,
+    };
+    expect(await table.claimSlot(0, lease, T0 + 5_000)).toBe(true);
+    // Act: a claim a millisecond before the end, then one at the end
+    const before = await table.claimSlot(
+      0,
+      { ...lease, id: 'b', acquiredAt: T0 + 999, expiresAt: T0 + 1_999 },
+      T0 + 5_000,
+    );
+    const atEnd = await table.claimSlot(
+      0,
+      { ...lease, id: 'c', acquiredAt: T0 + 1_000, expiresAt: T0 + 2_000 },
+      T0 + 5_000,
+    );
+    // Assess: refused while live, taken once over (before, the claim's condition still saw it held
+    // and a caller the rules had sent to this slot asked again at once until the clock moved on)
+    expect(before).toBe(false);
+    expect(atEnd).toBe(true);
+  });
 });

@@ -157,13 +157,13 @@ export class LimiterTable {
     };
   }
 
-  /** Claims a slot that is free or whose lease expired. */
+  /** Claims a slot that is free or whose lease is over (`expiresAt <= now`, as the rules count it). */
   async claimSlot(slot: number, lease: Omit<SlotLease, 'slot'>, deadline: number): Promise<boolean> {
     const out = await this.io.update(
       {
         UpdateExpression:
           'SET leaseId = :id, #role = :role, tenantId = :tenant, acquiredAt = :at, expiresAt = :exp, #ttl = :ttl ADD uses :one',
-        ConditionExpression: 'attribute_not_exists(leaseId) OR expiresAt < :at',
+        ConditionExpression: 'attribute_not_exists(leaseId) OR expiresAt <= :at',
         ExpressionAttributeNames: { '#role': 'role' },
         ExpressionAttributeValues: {
           ':id': lease.id,
