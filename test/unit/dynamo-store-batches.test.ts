@@ -8,7 +8,7 @@ const TABLE = 'parl-test';
 /** A request the stub client was sent: the command's class name and its input. */
 interface Sent {
   command: string;
-  input: Record<string, unknown> & { RequestItems?: Record<string, unknown> };
+  input: Record<string, unknown> & { RequestItems: Record<string, unknown> };
 }
 
 /**
@@ -38,13 +38,13 @@ const putOf = (n: number) => ({ PutRequest: { Item: subtaskItem(n) } });
 
 /** The items a BatchWriteItem request puts, by subtask id. */
 const putIds = (request: Sent) =>
-  (request.input.RequestItems?.[TABLE] as { PutRequest: { Item: { id: string } } }[]).map(
+  (request.input.RequestItems[TABLE] as { PutRequest: { Item: { id: string } } }[]).map(
     (r) => r.PutRequest.Item.id,
   );
 
 /** The keys a BatchGetItem request asks for, by sort key. */
 const askedKeys = (request: Sent) =>
-  (request.input.RequestItems?.[TABLE] as { Keys: { sk: string }[] }).Keys.map((k) => k.sk);
+  (request.input.RequestItems[TABLE] as { Keys: { sk: string }[] }).Keys.map((k) => k.sk);
 
 afterEach(() => {
   vi.useRealTimers();
