@@ -19,15 +19,17 @@ const TABLE = 'parl-test';
  */
 function stubClient(replies: Record<string, unknown>) {
   const sent: string[] = [];
+  const inputs: Record<string, unknown>[] = [];
   const client = {
-    send: (command: object) => {
+    send: (command: { input: Record<string, unknown> }) => {
       const name = command.constructor.name;
       sent.push(name);
+      inputs.push(command.input);
       const reply = replies[name];
       return reply instanceof Error ? Promise.reject(reply) : Promise.resolve(reply ?? {});
     },
   } as unknown as DynamoDBDocumentClient;
-  return { client, sent };
+  return { client, sent, inputs };
 }
 
 const tenantItem = {
@@ -174,6 +176,28 @@ describe('the DynamoDB adapters on unusual outputs', () => {
       );
       expect(sent.filter((name) => name === 'PutCommand')).toHaveLength(POLICY_UPDATE_ATTEMPTS);
     });
+  });
+});
+
+describe('the job store’s reads of what was just written', () => {
+  it('asks for consistent reads of the step pages, the progress counts, the job, its steps and its subtasks', async () => {
+    // Prepare
+    const { client, inputs } = stubClient({});
+    const store = new DynamoJobStore(client, TABLE);
+    const ref = { tenantId: 'acme', jobId: 'job-1' };
+    // Act
+    await store.listStepsPage(ref);
+    await store.countProgress(ref);
+    await store.getJob(ref);
+    await store.listSteps(ref);
+    await store.getSubtasks(ref, ['s1']);
+    // Assess: six reads (progress is two queries), each consistent
+    const consistent = inputs.map(
+      (input) =>
+        input.ConsistentRead ??
+        Object.values(input.RequestItems as Record<string, { ConsistentRead?: boolean }>)[0]?.ConsistentRead,
+    );
+    expect(consistent).toEqual([true, true, true, true, true, true]);
   });
 });
 
