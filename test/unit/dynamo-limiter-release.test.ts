@@ -1,4 +1,9 @@
-import { ConditionalCheckFailedException, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+  ThrottlingException,
+} from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
@@ -229,5 +234,38 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
     expect(claims).toHaveLength(2);
     expect(claims[1]).toBeGreaterThanOrEqual((claims[0] ?? 0) + policy.leaseMs / 3);
     expect((lease as unknown as { acquiredAt: number }).acquiredAt).toBe(claims[1]);
+  });
+  it.each([
+    ['ThrottlingException', () => throttled()],
+    [
+      'ProvisionedThroughputExceededException',
+      () => new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }),
+    ],
+    ['RequestLimitExceeded', () => new RequestLimitExceeded({ message: 'slow down', $metadata: {} })],
+  ])('takes DynamoDB’s %s for throttling: it pauses and asks again', async (_name, error) => {
+    // Prepare: the first request fails with that error, every later one answers
+    const clock = new SteppingClock();
+    let failures = 1;
+    const limiter = limiterOn(
+      quietTable(() => (failures-- > 0 ? error() : undefined)),
+      clock,
+    );
+    // Act
+    const lease = await limiter.acquire(ask);
+    // Assess: one pause (the first, 187.5 ms with the jitter at its middle), then the lease
+    expect(lease.id).toEqual(expect.any(String));
+    expect(clock.now() - T0).toBe(187.5);
+  });
+
+  it('does not take another error for throttling: it reaches the caller at once', async () => {
+    // Prepare
+    const clock = new SteppingClock();
+    const limiter = limiterOn(
+      quietTable(() => new Error('access denied')),
+      clock,
+    );
+    // Act and assess
+    await expect(limiter.acquire(ask)).rejects.toThrow('access denied');
+    expect(clock.now()).toBe(T0);
   });
 });
