@@ -138,7 +138,7 @@ export async function createTablesFromTemplates(
  * CREATING and turns it ACTIVE on a timer, so a request sent at once (in-process, without a
  * socket's delay) would find no table.
  */
-async function untilActive(client: DynamoDBClient, name: string): Promise<void> {
+export async function untilActive(client: DynamoDBClient, name: string): Promise<void> {
   for (let look = 0; look < 200; look++) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
     if (Table?.TableStatus === 'ACTIVE') return;

@@ -1,7 +1,7 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
 import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { type LimiterClock, LimiterItems } from '#shared/adapters/dynamo/limiter-items';
 import { LimiterTable } from '#shared/adapters/dynamo/limiter-table';
@@ -106,6 +106,8 @@ describe('DynamoRateLimiter pacing clock', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
+    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
   });
   afterAll(async () => {
     await dynamo?.close();

@@ -1,8 +1,8 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
+import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
@@ -70,6 +70,8 @@ describe('DynamoRateLimiter call outcomes', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
+    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
   });
   afterAll(async () => {
     await dynamo?.close();
