@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaseRefill, REFILL_LEASE_MS, refillUnderWay } from '#shared/adapters/dynamo/budget-refill';
+import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
@@ -86,5 +88,42 @@ describe('DynamoJobStore edges on dynalite', () => {
     const item = await store.getDatasetItem(freshRef(), 'installations', 'no-such-id');
     // Assess
     expect(item).toBeUndefined();
+  });
+
+  it('searches every status when the criteria list none', async () => {
+    // Prepare: two jobs of one batch, one of them running
+    const prefix = `batch-${randomUUID()}`;
+    const [a, b] = [freshRef(), freshRef()];
+    await store.createJob({ ...jobOf(a), idempotencyKey: `${prefix}-1` }, []);
+    await store.createJob({ ...jobOf(b), idempotencyKey: `${prefix}-2` }, []);
+    await store.updateJob(b, { status: 'RUNNING' });
+    const search = new DynamoJobSearch(db.doc, db.tableName);
+    // Act
+    const count = await search.countJobs({ idempotencyKeyPrefix: prefix, statuses: [] });
+    // Assess
+    expect(count).toBe(2);
+  });
+
+  describe('budget refills', () => {
+    it('leases a refill until the lease time has passed, and no one else takes it before', async () => {
+      // Prepare: a budget record
+      const key = { pk: `TENANT#${randomUUID()}`, sk: 'BUDGET' };
+      await db.doc.send(new PutCommand({ TableName: db.tableName, Item: { ...key, remainingUsd: 1 } }));
+      const at = 1_000_000;
+      // Act
+      const first = await leaseRefill(db.doc, db.tableName, key, at);
+      const meanwhile = await leaseRefill(db.doc, db.tableName, key, at + REFILL_LEASE_MS);
+      const after = await leaseRefill(db.doc, db.tableName, key, at + REFILL_LEASE_MS + 1);
+      // Assess
+      expect(first?.until).toBe(at + REFILL_LEASE_MS);
+      expect(meanwhile).toBeUndefined();
+      expect(after?.until).toBe(at + 2 * REFILL_LEASE_MS + 1);
+    });
+
+    it('counts a refill as under way up to and including the last millisecond of its lease', () => {
+      expect(refillUnderWay({ refillUntil: 5_000 }, 5_000)).toBe(true);
+      expect(refillUnderWay({ refillUntil: 5_000 }, 5_001)).toBe(false);
+      expect(refillUnderWay({}, 1_000)).toBe(false);
+    });
   });
 });
