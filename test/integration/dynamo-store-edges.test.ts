@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseRefill, REFILL_LEASE_MS, refillUnderWay } from '#shared/adapters/dynamo/budget-refill';
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
+import type { StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
 
@@ -14,6 +15,22 @@ const jobOf = (ref: JobRef): JobRecord => ({
   status: 'ACCEPTED',
   request: { task: 'task', workload: 'generic', mode: 'parl' },
   acceptedAt: '2026-01-01T00:00:00.000Z',
+});
+
+/** Step `n` of sub-agent `agentId` in stage 1, made by invocation `attempt`. */
+const stepOf = (agentId: string, n: number, attempt: number): StepRecord => ({
+  stage: 1,
+  role: 'sub',
+  agentId,
+  step: n,
+  attempt,
+  startedAt: '2026-12-01T00:00:00.000Z',
+  endedAt: '2026-12-01T00:00:01.000Z',
+  durationMs: 10,
+  inputTokens: 1,
+  outputTokens: 1,
+  cachedInputTokens: 0,
+  status: 'SUCCEEDED',
 });
 
 /** The job store's edges: fields left undefined, empty changes, missing items, a failing table. */
@@ -124,6 +141,73 @@ describe('DynamoJobStore edges on dynalite', () => {
       expect(refillUnderWay({ refillUntil: 5_000 }, 5_000)).toBe(true);
       expect(refillUnderWay({ refillUntil: 5_000 }, 5_001)).toBe(false);
       expect(refillUnderWay({}, 1_000)).toBe(false);
+    });
+  });
+
+  describe('results and agent records', () => {
+    it('stores a subtask result on its own', async () => {
+      // Prepare
+      const ref = freshRef();
+      const result = { subtaskId: 's1', agentId: 'a1', stage: 1, status: 'ANSWERED' as const, answer: '42' };
+      // Act
+      await store.putResult(ref, result);
+      // Assess
+      expect(await store.listResults(ref)).toEqual([result]);
+    });
+
+    it('keeps no agent record for the orchestrator, only its results', async () => {
+      // Prepare
+      const ref = freshRef();
+      const result = { subtaskId: 's1', agentId: 'main', stage: 1, status: 'ANSWERED' as const, answer: '1' };
+      const agent = {
+        stage: 1,
+        agentId: 'main',
+        status: 'SUCCEEDED' as const,
+        attempt: 1,
+        stepCount: 1,
+        subtaskIds: [],
+      };
+      // Act
+      await store.finishAgent(ref, agent, 'main', [result]);
+      // Assess
+      expect(await store.listAgents(ref)).toEqual([]);
+      expect(await store.listResults(ref)).toEqual([result]);
+    });
+
+    it("records a failed agent with its own steps' count and latest attempt", async () => {
+      // Prepare: the agent's second invocation made two steps; another agent made one
+      const ref = freshRef();
+      await store.recordStep(ref, stepOf('a1', 1, 2));
+      await store.recordStep(ref, stepOf('a1', 2, 2));
+      await store.recordStep(ref, stepOf('a2', 1, 1));
+      // Act
+      const recorded = await store.recordAgentFailure(ref, {
+        stage: 1,
+        agentId: 'a1',
+        subtaskIds: ['s1'],
+        error: 'Lambda timed out',
+      });
+      // Assess
+      expect(recorded).toBe(true);
+      const [agent] = await store.listAgents(ref);
+      expect(agent).toMatchObject({ agentId: 'a1', status: 'FAILED', attempt: 2, stepCount: 2 });
+    });
+
+    it('passes on a failure to record a failed agent that is not an existing record', async () => {
+      // Prepare: the table refuses the record's write
+      const { client } = watchedClient(db.doc, (command) => {
+        if (command instanceof PutCommand) throw new Error('throughput exceeded');
+      });
+      const failing = new DynamoJobStore(client, db.tableName);
+      // Act
+      const recording = failing.recordAgentFailure(freshRef(), {
+        stage: 1,
+        agentId: 'a1',
+        subtaskIds: [],
+        error: 'x',
+      });
+      // Assess
+      await expect(recording).rejects.toThrow('throughput exceeded');
     });
   });
 });
