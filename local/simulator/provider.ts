@@ -61,9 +61,12 @@ export interface Rejection {
   limit: 'concurrency' | 'rpm' | 'tpm';
 }
 
-interface Admitted {
+/** A request the gate let through, counted in the window until it leaves it. */
+export interface Admitted {
   at: number;
   tokens: number;
+  /** Out of the window: its completion no longer counts toward TPM. */
+  expired?: boolean;
 }
 
 /** What the gate saw. */
@@ -89,7 +92,11 @@ export interface GateStats {
  */
 export class ProviderGate {
   private limits: SimulatedLimits = {};
+  /** Admitted requests in admission order; those before `head` have left the window. */
   private log: Admitted[] = [];
+  private head = 0;
+  /** The tokens of the requests in the window (log[head..]). */
+  private windowTokens = 0;
   private allTimes: number[] = [];
   private inFlight = 0;
   private maxInFlight = 0;
@@ -115,20 +122,21 @@ export class ProviderGate {
   admit(
     now: number,
     promptTokens: number,
-  ): { ok: true; entry: { tokens: number } } | { ok: false; rejection: Rejection } {
+  ): { ok: true; entry: Admitted } | { ok: false; rejection: Rejection } {
     const windowMs = this.windowMs;
-    this.log = this.log.filter((a) => a.at > now - windowMs);
+    this.expire(now - windowMs);
+    const inWindow = this.log.length - this.head;
     const { maxConcurrency, rpm, tpm } = this.limits;
     let limit: Rejection['limit'] | undefined;
     // A slot frees within about a call's time; scaled with a compressed window.
     let waitMs = Math.min(1000, windowMs / 60);
     if (maxConcurrency !== undefined && this.inFlight >= maxConcurrency) limit = 'concurrency';
-    else if (rpm !== undefined && this.log.length >= rpm) {
+    else if (rpm !== undefined && inWindow >= rpm) {
       limit = 'rpm';
-      waitMs = (this.log[0]?.at ?? now) + windowMs - now;
-    } else if (tpm !== undefined && this.log.reduce((s, a) => s + a.tokens, 0) + promptTokens > tpm) {
+      waitMs = (this.log[this.head]?.at ?? now) + windowMs - now;
+    } else if (tpm !== undefined && this.windowTokens + promptTokens > tpm) {
       limit = 'tpm';
-      waitMs = (this.log[0]?.at ?? now) + windowMs - now;
+      waitMs = (this.log[this.head]?.at ?? now) + windowMs - now;
     }
     if (limit) {
       this.rejections += 1;
@@ -137,6 +145,7 @@ export class ProviderGate {
     }
     const entry = { at: now, tokens: promptTokens };
     this.log.push(entry);
+    this.windowTokens += promptTokens;
     this.allTimes.push(now);
     this.firstAt ??= now;
     this.account(now);
@@ -146,10 +155,29 @@ export class ProviderGate {
   }
 
   /** The admitted request ended; `completionTokens` count toward TPM when it was answered. */
-  done(entry: { tokens: number }, completionTokens = 0): void {
+  done(entry: Admitted, completionTokens = 0): void {
     this.account(Date.now());
     this.inFlight -= 1;
     entry.tokens += completionTokens;
+    if (!entry.expired) this.windowTokens += completionTokens;
+  }
+
+  /**
+   * Drops the requests admitted at or before `since` from the window: they were admitted in time
+   * order, so from the front (constant time a request, not a pass over the window each time).
+   */
+  private expire(since: number): void {
+    const log = this.log;
+    while (this.head < log.length && (log[this.head] as Admitted).at <= since) {
+      const gone = log[this.head] as Admitted;
+      gone.expired = true;
+      this.windowTokens -= gone.tokens;
+      this.head += 1;
+    }
+    if (this.head > 1024 && this.head * 2 > log.length) {
+      this.log = log.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private account(now: number): void {
