@@ -1,7 +1,7 @@
 import { CreateTableCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { startDynalite } from '#local/emulators/dynamo';
-import { createDynamoClient } from '#shared/adapters/aws/clients';
+import { createDynamoClient, LOCAL_UNNEEDED_MIDDLEWARE } from '#shared/adapters/aws/clients';
 import { inProcessRequestHandler } from '#shared/adapters/aws/in-process-endpoints';
 
 describe('in-process endpoints', () => {
@@ -62,5 +62,35 @@ describe('in-process endpoints', () => {
   it('leaves a client of any other endpoint on HTTP', () => {
     expect(inProcessRequestHandler('http://127.0.0.1:9')).toBeUndefined();
     expect(inProcessRequestHandler(undefined)).toBeUndefined();
+  });
+
+  it('gives a local client none of the middleware dynalite does not read, over loopback as in-process', async () => {
+    // Prepare: the embedded dynalite reached in-process, and by another process's client over HTTP
+    const dynamo = await startDynalite();
+    const local = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+    const overHttp = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: `${dynamo.endpoint}/` });
+    const cloud = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: undefined });
+    try {
+      // Act
+      const inProcess = await local.send(new ListTablesCommand({}));
+      const loopback = await overHttp.send(new ListTablesCommand({}));
+      // Assess
+      expect(inProcessRequestHandler(`${dynamo.endpoint}/`)).toBeUndefined();
+      const names = (client: typeof local) => client.middlewareStack.identify().join(' ');
+      for (const name of LOCAL_UNNEEDED_MIDDLEWARE) {
+        expect(names(local)).not.toContain(name);
+        expect(names(overHttp)).not.toContain(name);
+        expect(names(cloud)).toContain(name);
+      }
+      expect(names(local)).toContain('httpSigningMiddleware');
+      expect(inProcess.TableNames).toEqual([]);
+      expect(loopback.TableNames).toEqual([]);
+      expect(dynamo.requests.ListTables).toBe(2);
+    } finally {
+      local.destroy();
+      overHttp.destroy();
+      cloud.destroy();
+      await dynamo.close();
+    }
   });
 });
