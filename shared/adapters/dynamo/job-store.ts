@@ -8,6 +8,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
 import { BatchWrites } from '#shared/adapters/dynamo/batch-writes';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
@@ -49,10 +50,15 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     BATCH_WRITE_MAX,
   );
 
+  /** Invocations per agent (AttemptCounters). */
+  private readonly attempts: AttemptCounters;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+  ) {
+    this.attempts = new AttemptCounters(client, tableName);
+  }
 
   async createJob(
     job: JobRecord,
@@ -209,17 +215,8 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     );
   }
 
-  async nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number> {
-    const out = await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: keys.jobPk(ref), sk: keys.attempt(stage, role, agentId) },
-        UpdateExpression: 'ADD attempts :one',
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return Number(out.Attributes?.attempts ?? 1);
+  nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number> {
+    return this.attempts.next(ref, stage, role, agentId);
   }
 
   async recordStep(ref: JobRef, step: StepRecord): Promise<void> {

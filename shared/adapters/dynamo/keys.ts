@@ -87,7 +87,9 @@ export const keys = {
   agent: (stage: number, agentId: string) => `AGENT#${stage3(stage)}#${agentId}`,
   agentPrefix: 'AGENT#',
   stageAgentsPrefix: (stage: number) => `AGENT#${stage3(stage)}#`,
-  attempt: (stage: number, role: Role, agentId: string) => `ATTEMPT#${stage3(stage)}#${role}#${agentId}`,
+  /** The attempt counters of a stage's agents of one role, a bucket of consecutively numbered agents an item. */
+  attempts: (stage: number, role: Role, bucket: number) =>
+    `ATTEMPTS#${stage3(stage)}#${role}#${String(bucket).padStart(4, '0')}`,
 };
 
 /**
