@@ -101,10 +101,13 @@ describe('the traces in Lambda (an X-Ray daemon on 127.0.0.1)', () => {
     const { createDynamoDocumentClient } = await import('#shared/adapters/aws/clients');
     const doc = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
     // Act: the table does not exist; the call is traced all the same, with its error.
-    await doc.send(new GetCommand({ TableName: 'absent', Key: { pk: 'a', sk: 'b' } })).catch(() => undefined);
+    const error = await doc
+      .send(new GetCommand({ TableName: 'absent', Key: { pk: 'a', sk: 'b' } }))
+      .catch((e: unknown) => e);
     // Assess
     const call = await receivedWhere((s) => s.name === 'DynamoDB');
     expect(call.namespace).toBe('aws');
     expect(call.aws).toMatchObject({ operation: 'GetItem', table_name: 'absent' });
+    expect((error as Error).name).toBe('ResourceNotFoundException');
   });
 });

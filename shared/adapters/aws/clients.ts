@@ -45,6 +45,7 @@ const inProcess = (endpoint: string) => {
  * HTTP client sets it; an in-process request has no socket). dynalite reads none of them, and the
  * SDK resolves a command's whole stack on every send: each one dropped is work that all of a local
  * job's sub-agents did on the one thread they share (about a tenth of that thread's time at 100).
+ * A traced client keeps its stack: Powertools places its own user-agent step after the SDK's.
  */
 export const LOCAL_UNNEEDED_MIDDLEWARE = [
   'getUserAgentMiddleware',
@@ -68,7 +69,7 @@ export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbE
         : {}),
     }),
   );
-  if (config.dynamodbEndpoint)
+  if (config.dynamodbEndpoint && !tracer.isTracingEnabled())
     for (const name of LOCAL_UNNEEDED_MIDDLEWARE) client.middlewareStack.remove(name);
   return client;
 }
