@@ -13,7 +13,7 @@ import { jobMetricPoints, METRICS_NAMESPACE, PROVIDER_METRICS } from '#shared/do
 import type { JobMetrics } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import type { CallStats, ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
-import { callStatsOf, chatAfter } from '#shared/ports/llm';
+import { callStatsOf } from '#shared/ports/llm';
 
 const serviceName = () => process.env.POWERTOOLS_SERVICE_NAME ?? 'parl-swarm';
 
@@ -108,21 +108,13 @@ export class ObservedLlm implements LlmClient {
   }
 
   chat(request: ChatRequest): Promise<ChatResponse> {
-    return this.observed(request, () => this.inner.chat(request));
-  }
-
-  chatAfter(ready: Promise<unknown>, request: ChatRequest): Promise<ChatResponse> {
-    return this.observed(request, () => chatAfter(this.inner, ready, request));
-  }
-
-  private observed(request: ChatRequest, call: () => Promise<ChatResponse>): Promise<ChatResponse> {
     const { tracer: t } = this.telemetry;
-    if (!t.isTracingEnabled()) return this.counted(call);
+    if (!t.isTracingEnabled()) return this.counted(request);
     return t.provider.captureAsyncFunc('### model.chat', async (subsegment) => {
       subsegment?.addAnnotation('model', this.inner.model);
       if (request.caller) subsegment?.addAnnotation('role', request.caller.role);
       try {
-        const response = await this.counted(call);
+        const response = await this.counted(request);
         subsegment?.addMetadata('usage', response.usage);
         subsegment?.addMetadata('finishReason', response.finishReason);
         if (response.callStats) subsegment?.addMetadata('callStats', response.callStats);
@@ -136,9 +128,9 @@ export class ObservedLlm implements LlmClient {
     }) as Promise<ChatResponse>;
   }
 
-  private async counted(call: () => Promise<ChatResponse>): Promise<ChatResponse> {
+  private async counted(request: ChatRequest): Promise<ChatResponse> {
     try {
-      const response = await call();
+      const response = await this.inner.chat(request);
       this.count(response.callStats);
       return response;
     } catch (error) {

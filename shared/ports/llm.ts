@@ -38,8 +38,6 @@ export interface CallStats {
   waitedMs: number;
   /** Time the shared limiter spent on its own round trips granting the calls (not waiting). */
   limiterMs?: number;
-  /** Time a granted call waited for what it was to be sent after ({@link LlmClient.chatAfter}). */
-  readyMs?: number;
   /** Attempts the shared limiter refused because the provider's circuit was open (no call made). */
   circuitOpen?: number;
 }
@@ -65,27 +63,9 @@ export interface LlmClient {
   readonly model: string;
   chat(request: ChatRequest): Promise<ChatResponse>;
   /**
-   * The call, sent only once `ready` has resolved: what a client does before sending (the shared
-   * limiter's round trips) goes on meanwhile. A `ready` that rejects stops the call before the
-   * provider sees it, with `ready`'s error. Optional: {@link chatAfter} waits first, then calls.
-   */
-  chatAfter?(ready: Promise<unknown>, request: ChatRequest): Promise<ChatResponse>;
-  /**
    * Waits for the bookkeeping of the calls already answered (a limiter's release runs after the
    * answer is back, off the caller's path). A function awaits it before it returns, so a frozen
    * Lambda holds no lease.
    */
   settled?(): Promise<void>;
-}
-
-/**
- * Calls `llm` once `ready` has resolved, overlapping the two where the client can
- * ({@link LlmClient.chatAfter}).
- */
-export function chatAfter(
-  llm: LlmClient,
-  ready: Promise<unknown>,
-  request: ChatRequest,
-): Promise<ChatResponse> {
-  return llm.chatAfter ? llm.chatAfter(ready, request) : ready.then(() => llm.chat(request));
 }

@@ -8,7 +8,6 @@ import {
   type ChatRequest,
   type ChatResponse,
   callStatsOf,
-  chatAfter,
   type LlmClient,
 } from '#shared/ports/llm';
 
@@ -53,22 +52,18 @@ const statsFields = (stats: CallStats | undefined) =>
       }
     : {};
 
-/**
- * What of a call's time is not the model's: queued for the limiter, its round trips, backoff, and
- * the wait for the ledger's authorization once the limiter was done.
- */
+/** What of a call's time is not the model's: queued for the limiter, its round trips, backoff. */
 const notModelMs = (stats: CallStats | undefined) =>
-  Math.round(stats?.waitedMs ?? 0) + Math.round(stats?.limiterMs ?? 0) + Math.round(stats?.readyMs ?? 0);
+  Math.round(stats?.waitedMs ?? 0) + Math.round(stats?.limiterMs ?? 0);
 
 /**
  * Makes one model call and records it as one step, also when it fails (then with no tokens and the
  * error), so every call the provider saw leaves a record. Retries happen inside the client: the
  * step is recorded once, with how many provider calls it took (`calls`, `rateLimited`).
  *
- * With a ledger, the most the call can cost is authorized from the job's reservation before the
- * call is sent (a BudgetExceededError stops it before the provider sees it, and leaves no step),
- * and what it did not cost is returned afterwards. The authorization and the shared limiter's lease
- * are asked for at once: one round trip before the call instead of two.
+ * With a ledger, the most the call can cost is authorized from the job's reservation first (a
+ * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
+ * returned afterwards.
  */
 export async function modelStep(
   deps: ModelStepDeps,
@@ -76,26 +71,24 @@ export async function modelStep(
   request: ChatRequest,
 ): Promise<ChatResponse> {
   const prices = deps.prices ?? KIMI_K25_PRICES;
-  const authorization = deps.ledger
-    ? deps.ledger.authorizeCall(
+  const authorized = deps.ledger
+    ? await deps.ledger.authorizeCall(
         ctx.ref,
         maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices),
         ctx.agentId,
       )
-    : Promise.resolve(0);
-  // What was authorized (none when it was refused); observed at once, so a refusal nobody waits
-  // for yet is not an unhandled rejection.
-  const authorized = authorization.catch(() => 0);
+    : 0;
   // The ledger hears of the call once: after a success beside the step's record, else in `finally`.
   let completion: Promise<CallStop | undefined> | undefined;
   const complete = (actualUsd: number) => {
-    completion ??= authorized.then((usd) =>
-      usd > 0 && deps.ledger ? deps.ledger.completeCall(ctx.ref, usd, actualUsd, ctx.agentId) : undefined,
-    );
+    completion ??=
+      authorized > 0 && deps.ledger
+        ? deps.ledger.completeCall(ctx.ref, authorized, actualUsd, ctx.agentId)
+        : Promise.resolve(undefined);
     return completion;
   };
   try {
-    const { response, recorded } = await recordedCall(deps, ctx, request, authorization);
+    const { response, recorded } = await recordedCall(deps, ctx, request);
     const actualUsd = costUsd(
       {
         input: response.usage.inputTokens,
@@ -122,10 +115,7 @@ async function recordedCall(
   deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
-  authorization: Promise<unknown>,
 ): Promise<{ response: ChatResponse; recorded: Promise<void> }> {
-  // A client that cannot overlap them waits for the authorization before its step begins.
-  if (!deps.llm.chatAfter) await authorization;
   const started = Date.now();
   const base = {
     stage: ctx.stage,
@@ -136,13 +126,11 @@ async function recordedCall(
   };
   let response: ChatResponse;
   try {
-    response = await chatAfter(deps.llm, authorization, {
+    response = await deps.llm.chat({
       ...request,
       caller: { role: ctx.role === 'main' ? 'orchestrator' : 'subagent', tenantId: ctx.ref.tenantId },
     });
   } catch (error) {
-    // A refused authorization stopped the call before the provider saw it: no step.
-    if (await rejects(authorization)) throw error;
     const ended = Date.now();
     await deps.steps.recordStep(ctx.ref, {
       ...base,
@@ -177,14 +165,4 @@ async function recordedCall(
     ...statsFields(response.callStats),
   };
   return { response, recorded: deps.steps.recordStep(ctx.ref, record) };
-}
-
-/** Whether `promise` rejects, once it has settled. */
-async function rejects(promise: Promise<unknown>): Promise<boolean> {
-  try {
-    await promise;
-    return false;
-  } catch {
-    return true;
-  }
 }

@@ -76,19 +76,7 @@ export class LimitedLlm implements LlmClient {
     this.releasing.add(tracked);
   }
 
-  chat(request: ChatRequest): Promise<ChatResponse> {
-    return this.call(request, undefined);
-  }
-
-  /** Takes the first lease while `ready` is pending: the limiter's round trips overlap the caller's. */
-  chatAfter(ready: Promise<unknown>, request: ChatRequest): Promise<ChatResponse> {
-    return this.call(request, ready);
-  }
-
-  private async call(request: ChatRequest, before: Promise<unknown> | undefined): Promise<ChatResponse> {
-    let ready = before;
-    // Observed from now on: a refusal that comes while the limiter works is no unhandled rejection.
-    ready?.catch(() => undefined);
+  async chat(request: ChatRequest): Promise<ChatResponse> {
     const caller = request.caller ?? { role: 'subagent' as const, tenantId: 'unknown' };
     const { caller: _caller, ...providerRequest } = request;
     const { deadline } = request;
@@ -108,9 +96,6 @@ export class LimitedLlm implements LlmClient {
           ...(deadline ? { notAfter: deadline.notAfter } : {}),
         });
       } catch (error) {
-        // Whatever stopped the limiter, `ready`'s refusal comes first (it would have stopped the call).
-        if (ready) await this.awaitReady(ready, stats);
-        ready = undefined;
         if (deadline && this.stoppedByDeadline(error, deadline, started))
           throw Object.assign(deadlineErrorOf(deadline.signal, deadline.notAfter), {
             callStats: { ...stats },
@@ -124,14 +109,6 @@ export class LimitedLlm implements LlmClient {
         stats.waitedMs += pause;
         await this.sleep(pause);
         continue;
-      }
-      if (ready) {
-        // Neither a success nor a failure of the provider, which never saw the call: a neutral release.
-        await this.awaitReady(ready, stats).catch(async (error: unknown) => {
-          if (lease) await this.limiter?.release(lease, { kind: 'rejected' });
-          throw error;
-        });
-        ready = undefined;
       }
       stats.waitedMs += lease?.waitedMs ?? 0;
       if (lease) stats.limiterMs = (stats.limiterMs ?? 0) + lease.limiterMs;
@@ -166,16 +143,6 @@ export class LimitedLlm implements LlmClient {
         stats.waitedMs += pause;
         await this.sleep(pause);
       }
-    }
-  }
-
-  /** Waits for `ready`, counting the time in `readyMs` (not the model's, not the limiter's). */
-  private async awaitReady(ready: Promise<unknown>, stats: CallStats): Promise<void> {
-    const from = Date.now();
-    try {
-      await ready;
-    } finally {
-      stats.readyMs = (stats.readyMs ?? 0) + (Date.now() - from);
     }
   }
 
