@@ -353,12 +353,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     env: { ...endpoint.env, PARL_MAX_SUBAGENTS_CAP: String(localMaxSubagentsCap(process.env)) },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
     code: opts.bundled ? 'bundled' : 'source',
+    simulatorThread: true,
     ...(opts.dataDir ? { dataPath: dynamoPathOf(opts.dataDir) } : {}),
   });
   try {
     if (!opts.quiet) {
       process.stderr.write(
-        `local stack up: ${realBaseUrl ? `model endpoint ${realBaseUrl}` : `Moonshot simulator ${stack.simulator?.baseUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
+        `local stack up: ${realBaseUrl ? `model endpoint ${realBaseUrl}` : `Moonshot simulator ${stack.simulatorUrl}`} · DynamoDB ${stack.dynamo.endpoint}\n`,
       );
     }
     const outcome = await stack.run(opts.request, progressPrinter(opts.quiet));

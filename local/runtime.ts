@@ -12,6 +12,7 @@ import {
   startLocalSfnServer,
 } from '#local/emulators/step-functions';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
+import { type SimulatorThread, startSimulatorThread } from '#local/simulator/thread';
 import type { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import type { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import type { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
@@ -47,6 +48,12 @@ export interface EmbeddedStackOptions {
   /** A real OpenAI-compatible endpoint; without it the built-in simulator is started. */
   llm?: { baseUrl?: string; apiKey?: string; model?: string };
   simulator?: SimulatorOptions;
+  /**
+   * Runs the simulator on a worker thread of its own (see ./simulator/thread), as a provider runs
+   * on other machines: `simulatorThread` is then set and `simulator` is not. The CLI and the load
+   * bench use it; tests that read or change the simulator synchronously leave it off.
+   */
+  simulatorThread?: boolean;
   /** Extra environment for every function (e.g. PARL_SUBAGENT_STEP_BUDGET). */
   env?: Record<string, string>;
   /** Log level of the handlers' logger; SILENT by default so the CLI's output stays clean. */
@@ -95,6 +102,7 @@ interface EmbeddedStackParts {
   app: SynthesizedApp;
   dynamo: LocalDynamo;
   simulator: Simulator | undefined;
+  simulatorThread: SimulatorThread | undefined;
   config: AppConfig;
   functions: ReadonlyMap<string, LocalFunction>;
   functionConfigs: ReadonlyMap<string, AppConfig>;
@@ -129,6 +137,7 @@ export class EmbeddedStack implements WorkflowStarter {
   readonly app: SynthesizedApp;
   readonly dynamo: LocalDynamo;
   readonly simulator: Simulator | undefined;
+  readonly simulatorThread: SimulatorThread | undefined;
   readonly config: AppConfig;
   readonly store: DynamoJobStore;
   readonly tenants: DynamoTenantStore;
@@ -150,6 +159,7 @@ export class EmbeddedStack implements WorkflowStarter {
     this.app = parts.app;
     this.dynamo = parts.dynamo;
     this.simulator = parts.simulator;
+    this.simulatorThread = parts.simulatorThread;
     this.config = parts.config;
     const table = tableAdapters(parts.config);
     this.table = table;
@@ -163,6 +173,11 @@ export class EmbeddedStack implements WorkflowStarter {
     this.sfnServer = parts.sfnServer;
     this.events = parts.events;
     this.executions = parts.executions(this);
+  }
+
+  /** The simulator's base URL, wherever it runs (undefined with a real endpoint). */
+  get simulatorUrl(): string | undefined {
+    return (this.simulator ?? this.simulatorThread)?.baseUrl;
   }
 
   /** The job workflow's ARN (the template's state machine, in the local account). */
@@ -192,11 +207,14 @@ export class EmbeddedStack implements WorkflowStarter {
       if (sfnServer) stops.push(() => sfnServer.close());
       await createTablesFromTemplates(dynamo.endpoint, LOCAL_REGION, Object.values(app.templates));
       const useReal = !!(opts.llm?.baseUrl || opts.llm?.apiKey);
-      const simulator = useReal ? undefined : await startSimulator(opts.simulator);
+      const simulatorThread =
+        !useReal && opts.simulatorThread ? await startSimulatorThread(opts.simulator) : undefined;
+      if (simulatorThread) stops.push(() => simulatorThread.close());
+      const simulator = useReal || simulatorThread ? undefined : await startSimulator(opts.simulator);
       if (simulator) stops.push(() => simulator.close());
       const { functions, configs, config } = await startFunctions(app, {
         endpoints: { dynamodb: dynamo.endpoint, s3: events.endpoint, sfn: sfnServer?.endpoint },
-        llmEnv: llmEnvironment(opts.llm, simulator),
+        llmEnv: llmEnvironment(opts.llm, simulator ?? simulatorThread),
         env: opts.env,
         logLevel: opts.logLevel,
         bundled: opts.code === 'bundled',
@@ -205,6 +223,7 @@ export class EmbeddedStack implements WorkflowStarter {
         app,
         dynamo,
         simulator,
+        simulatorThread,
         config,
         functions,
         functionConfigs: configs,
@@ -341,6 +360,7 @@ export class EmbeddedStack implements WorkflowStarter {
     await this.executions.abortAll();
     await this.sfnServer?.close();
     await this.simulator?.close();
+    await this.simulatorThread?.close();
     await this.dynamo.close();
     this.app.dispose();
   }
@@ -385,7 +405,7 @@ function startEvents(
 /** The model endpoint's variables: the real one given, else the simulator. */
 function llmEnvironment(
   llm: EmbeddedStackOptions['llm'],
-  simulator: Simulator | undefined,
+  simulator: { baseUrl: string } | undefined,
 ): Record<string, string> {
   const env: Record<string, string> = simulator
     ? { MOONSHOT_BASE_URL: simulator.baseUrl, MOONSHOT_API_KEY: 'simulator' }

@@ -130,10 +130,11 @@ function liveHeapBytes(): number | undefined {
   return heapUsed + external;
 }
 
-/** The embedded stack with the simulator, the provider's limits set not to bind. */
+/** The embedded stack with the simulator on its own thread, the provider's limits set not to bind. */
 function bootStack(seed: number, latencyScale: number, maxSubagents: number, limiter: 'on' | 'off') {
   return EmbeddedStack.boot({
     simulator: { seed, latencyScale, recordLatencies: true },
+    simulatorThread: true,
     env: {
       PARL_MAX_SUBAGENTS_CAP: String(Math.max(maxSubagents, 1000)),
       PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(2000, 2 * maxSubagents)),
@@ -159,7 +160,7 @@ async function runAgain(
 ): Promise<WarmRun[]> {
   const runs: WarmRun[] = [];
   for (let i = 0; i < times; i++) {
-    const before = stack.simulator?.modelledLatencies().length ?? 0;
+    const before = (await stack.simulatorThread?.modelledLatencies())?.length ?? 0;
     const { job, steps } = await stack.run(request);
     const m = job.metrics;
     const wallClockMs = m?.wallClockMs ?? Number.NaN;
@@ -169,7 +170,7 @@ async function runAgain(
       wallClockMs,
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
-      ...boundOf(stack.simulator?.modelledLatencies().slice(before) ?? [], wallClockMs),
+      ...boundOf((await stack.simulatorThread?.modelledLatencies())?.slice(before) ?? [], wallClockMs),
       ...(phases ? { phases } : {}),
     });
   }
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
     const dynamoRequests = Object.values(dynamoByOperation).reduce((a, b) => a + b, 0);
     const progressCountMs = await timeProgressCount(stack, job);
     const agents = await stack.store.listAgents(job);
-    const modelCalls = stack.simulator?.stats().requests ?? 0;
+    const modelCalls = (await stack.simulatorThread?.stats())?.requests ?? 0;
     const m = job.metrics;
     const measuresRecompute = recomputesFromSteps(job, steps);
     const phases = phasesOf(job, steps);
@@ -236,7 +237,7 @@ async function main(): Promise<void> {
       subagentsPerSecond: size / ((m?.wallClockMs ?? runMs) / 1000),
       criticalPathMs: m?.criticalPathMs ?? 0,
       overhead: m?.overhead ?? Number.NaN,
-      ...boundOf(stack.simulator?.modelledLatencies() ?? [], m?.wallClockMs ?? runMs),
+      ...boundOf((await stack.simulatorThread?.modelledLatencies()) ?? [], m?.wallClockMs ?? runMs),
       ...(phases ? { phases } : {}),
       peakRssBytes: peakRss,
       ...(bootHeap !== undefined && peakHeap !== undefined

@@ -134,6 +134,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
     dataPath: dynamoPathOf(opts.dataDir),
     eventsPath: join(opts.dataDir, 'events'),
     sfnEndpoint: true,
+    simulatorThread: true,
     batch: { visibilityTimeoutSeconds: opts.batchVisibilityTimeoutSeconds },
     logLevel: opts.verbose ? 'INFO' : 'SILENT',
   });
@@ -179,7 +180,7 @@ export async function startServer(opts: ServeOptions, log: (line: string) => voi
   const sweeper = sweepPeriodically(stack, log);
   const dashboardUrl = `${api.url}/#key=${encodeURIComponent(dashboardKey)}`;
   log(
-    `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realBaseUrl ?? `simulator ${stack.simulator?.baseUrl}`}`,
+    `PARL Swarm API on ${api.url} · batch intake on ${stack.batch?.events.endpoint ?? '-'} · data in ${opts.dataDir} · model ${realBaseUrl ?? `simulator ${stack.simulatorUrl}`}`,
   );
   log(`dashboard (the local tenant's jobs): ${dashboardUrl}`);
   return {

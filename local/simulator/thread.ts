@@ -1,0 +1,83 @@
+/**
+ * The simulator on a worker thread: a provider is another machine, and what the simulator spends
+ * answering (HTTP parsing, JSON, its timers) would otherwise queue on the one thread the embedded
+ * stack's handlers, state machine and clients share, and lengthen every step it delays. The wide
+ * local jobs use it (`parl run`, `parl serve`, the load bench); the tests keep the in-process
+ * {@link startSimulator}, whose counters and fault rules they read and change synchronously.
+ */
+import { Worker } from 'node:worker_threads';
+import type { SimulatorOptions, SimulatorStats } from './server';
+
+/** A simulator running on its own thread: the same HTTP endpoint, its counters asked for. */
+export interface SimulatorThread {
+  /** The OpenAI-style base URL, e.g. `http://127.0.0.1:41234/v1`. */
+  baseUrl: string;
+  port: number;
+  stats(): Promise<SimulatorStats>;
+  /** As {@link Simulator.modelledLatencies}: empty unless `recordLatencies`. */
+  modelledLatencies(): Promise<number[]>;
+  /** Stops the server and the thread. */
+  close(): Promise<void>;
+}
+
+type FromThread =
+  | { listening: { baseUrl: string; port: number } }
+  | { failed: string }
+  | { id: number; value: SimulatorStats | number[] };
+
+/** Starts the simulator on a worker thread and resolves once it listens. */
+export async function startSimulatorThread(opts: SimulatorOptions = {}): Promise<SimulatorThread> {
+  const worker = new Worker(new URL('./simulator-thread.ts', import.meta.url), {
+    workerData: opts,
+    // The simulator's modules import each other without extensions: tsx resolves them. A worker
+    // inherits the loader of a process run by tsx; under a test runner it is added.
+    ...(process.execArgv.some((arg) => arg.includes('tsx')) ? {} : { execArgv: ['--import', 'tsx'] }),
+  });
+  const listening = Promise.withResolvers<{ baseUrl: string; port: number }>();
+  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let nextId = 0;
+  let stopped: Error | undefined;
+  worker.on('message', (message: FromThread) => {
+    if ('listening' in message) listening.resolve(message.listening);
+    else if ('failed' in message) listening.reject(new Error(`simulator: ${message.failed}`));
+    else {
+      waiting.get(message.id)?.resolve(message.value);
+      waiting.delete(message.id);
+    }
+  });
+  const fail = (error: Error) => {
+    stopped ??= error;
+    listening.reject(error);
+    for (const call of waiting.values()) call.reject(error);
+    waiting.clear();
+  };
+  worker.on('error', fail);
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      fail(new Error('the simulator thread stopped'));
+      resolve();
+    }),
+  );
+  const { baseUrl, port } = await listening.promise;
+  const ask = <T>(what: 'stats' | 'modelledLatencies'): Promise<T> => {
+    if (stopped) return Promise.reject(stopped);
+    const id = nextId++;
+    const value = new Promise<T>((resolve, reject) =>
+      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject }),
+    );
+    worker.postMessage({ id, ask: what });
+    return value;
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    baseUrl,
+    port,
+    stats: () => ask<SimulatorStats>('stats'),
+    modelledLatencies: () => ask<number[]>('modelledLatencies'),
+    close: () => {
+      if (!stopped) worker.postMessage({ close: true });
+      closed ??= exited;
+      return closed;
+    },
+  };
+}
