@@ -1,6 +1,7 @@
 /**
  * The `peers` suite: the same fan-out through PARL Swarm, LangGraph.js and a bare Promise.all +
- * p-limit, in the same run, against the same endpoint (the simulator over HTTP), at the same width.
+ * p-limit, in the same run, against the same endpoint (the simulator over HTTP, on a thread of its
+ * own, as a provider is another machine), at the same width.
  *
  *   npm run bench -- --suite peers [--subtasks 200] [--concurrency 50] [--reps 3]
  *                                  [--latency-scale 1] [--seed 1]
@@ -17,7 +18,7 @@
 import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
 import { EmbeddedStack } from '#local/runtime';
-import { startSimulator } from '#local/simulator/server';
+import { startSimulatorThread } from '#local/simulator/thread';
 import { parseJobRequest } from '#shared/domain/request';
 import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
 import { type PeerSubtask, runLangGraph, runPromiseAll, scheduleBoundMs } from '../peers/fan-out';
@@ -97,13 +98,13 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   const subtasks = questions(n, seed);
   const environment = [
     `${n} subtasks (one model call each, generic workload) + 1 synthesizer call; ${slots} at once in every framework`,
-    `one simulator over HTTP for all three, latency ×${latencyScale}, seed ${seed}; ${reps} reps, frameworks take turns`,
+    `one simulator over HTTP (its own thread) for all three, latency ×${latencyScale}, seed ${seed}; ${reps} reps, frameworks take turns`,
     `machine: ${cpus().length} cores shared with other work (load ${loadavg()[0]!.toFixed(1)} at start): figures are noisy`,
   ];
   console.log('environment:');
   for (const line of environment) console.log(`  ${line}`);
 
-  const sim = await startSimulator({ seed, latencyScale });
+  const sim = await startSimulatorThread({ seed, latencyScale });
   const stack = await EmbeddedStack.boot({
     llm: { baseUrl: sim.baseUrl, apiKey: 'simulator' },
     env: {
