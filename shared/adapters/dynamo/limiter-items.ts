@@ -5,9 +5,12 @@ import {
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   type GetCommandOutput,
+  PutCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateCommand,
@@ -150,8 +153,43 @@ export class LimiterItems {
     }
   }
 
+  /**
+   * Writes whole items of the key (`sk` and attributes; each `sk` at most once), unconditionally,
+   * with the TTL: one PutItem, or one BatchWriteItem for up to 25 (unprocessed ones sent again).
+   */
+  async putAll(items: readonly Record<string, unknown>[], deadline: number): Promise<void> {
+    const ttl = Math.floor(this.clock.now() / 1000) + ITEM_TTL_SECONDS;
+    const full = items.map((item) => ({ ...item, pk: this.pk, ttl }));
+    if (full.length === 1) {
+      await this.send(new PutCommand({ TableName: this.tableName, Item: full[0] }), deadline);
+      return;
+    }
+    let pending: NonNullable<BatchWriteCommandOutput['UnprocessedItems']>[string] = full.map((Item) => ({
+      PutRequest: { Item },
+    }));
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 0) {
+        const pause = Math.min(THROTTLE_CAP_MS, THROTTLE_BASE_MS * 2 ** round) * (0.5 + this.random() / 2);
+        if (this.clock.now() + pause > deadline)
+          throw new LimiterTimeoutError(
+            "the limiter's table left items of a batch unwritten until the maximum wait",
+            'throttled',
+          );
+        await this.clock.sleep(pause);
+      }
+      const out = await this.send<BatchWriteCommandOutput>(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        deadline,
+      );
+      pending = out.UnprocessedItems?.[this.tableName] ?? [];
+    }
+  }
+
   /** Sends one request; a throttled one is retried with jittered backoff until the deadline. */
-  private async send<T>(command: GetCommand | QueryCommand | UpdateCommand, deadline: number): Promise<T> {
+  private async send<T>(
+    command: GetCommand | QueryCommand | UpdateCommand | PutCommand | BatchWriteCommand,
+    deadline: number,
+  ): Promise<T> {
     for (let retry = 0; ; retry++) {
       const sent = this.clock.now();
       try {

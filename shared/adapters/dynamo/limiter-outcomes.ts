@@ -17,6 +17,8 @@ const MIN_REFUND_MS = 1;
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */
 export interface DynamoLease extends LimiterLease {
   readonly slot: number;
+  /** The slot's count of grants after its claim (its release writes it back). */
+  readonly slotUses: number;
   readonly acquiredAt: number;
   readonly ticket: Ticket | undefined;
   readonly probe: boolean;

@@ -7,6 +7,7 @@ import {
   type SlotLease,
   type Ticket,
 } from '#shared/domain/limiter-rules';
+import { BatchWrites } from './batch-writes';
 import { providerKeys } from './keys';
 import type { LimiterItems, RateRead } from './limiter-items';
 import { RateReads } from './rate-reads';
@@ -29,6 +30,16 @@ const INIT_LISTS =
 const INIT_FIELDS = `${INIT_LISTS}, cooldownUntil = if_not_exists(cooldownUntil, :zero), lastDecreaseAt = if_not_exists(lastDecreaseAt, :zero)`;
 const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
 
+/** Items of one BatchWriteItem (DynamoDB's most). */
+const BATCH_WRITE_MAX = 25;
+/** How long the writes of {@link LimiterTable.freeHeldSlot} keep retrying a throttled table. */
+export const HELD_RELEASE_BUDGET_MS = 5_000;
+/**
+ * A lease with more than this left is freed by {@link LimiterTable.freeHeldSlot}: its write ends
+ * (or gives up) within the budget, and the rest covers clocks of other hosts that run ahead.
+ */
+export const HELD_RELEASE_MARGIN_MS = HELD_RELEASE_BUDGET_MS + 10_000;
+
 /**
  * The limiter's changes, each one atomic or conditional update of one small item: take a ticket
  * from the clock, put an orchestrator ahead of the queue, claim and free a slot, mark a waiter,
@@ -36,9 +47,15 @@ const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
  */
 export class LimiterTable {
   private readonly reads: RateReads;
+  /** The releases of held slots of this process, written together ({@link freeHeldSlot}). */
+  private readonly releases: BatchWrites;
 
   constructor(readonly io: LimiterItems) {
     this.reads = new RateReads((deadline) => io.readRate(deadline));
+    this.releases = new BatchWrites(
+      (items) => io.putAll(items, io.clock.now() + HELD_RELEASE_BUDGET_MS),
+      BATCH_WRITE_MAX,
+    );
   }
 
   /** The control item, read after this call (shared with the callers asking meanwhile: RateReads). */
@@ -158,7 +175,12 @@ export class LimiterTable {
   }
 
   /** Claims a slot that is free or whose lease is over (`expiresAt <= now`, as the rules count it). */
-  async claimSlot(slot: number, lease: Omit<SlotLease, 'slot'>, deadline: number): Promise<boolean> {
+  /** Claims a free (or expired) slot: its count of grants after the claim, or undefined if another caller holds it. */
+  async claimSlot(
+    slot: number,
+    lease: Omit<SlotLease, 'slot'>,
+    deadline: number,
+  ): Promise<number | undefined> {
     const out = await this.io.update(
       {
         UpdateExpression:
@@ -177,7 +199,7 @@ export class LimiterTable {
       deadline,
       providerKeys.slot(slot),
     );
-    return out !== undefined;
+    return out === undefined ? undefined : Number(out.Attributes?.uses ?? 1);
   }
 
   /** Renews a lease held while waiting (true), unless it expired and another caller took the slot. */
@@ -195,6 +217,17 @@ export class LimiterTable {
   }
 
   /** Frees a slot if it is still this lease's (an expired lease may have been taken over). */
+  /**
+   * Frees a slot that this caller holds with time to spare on its lease ({@link HELD_RELEASE_MARGIN_MS}):
+   * no other caller can have taken it, so its item is written back whole, without the lease and
+   * with its count of grants (`uses`, as the claim returned it), without a condition, together with
+   * the releases of this process asked meanwhile: one BatchWriteItem for up to 25 instead of an
+   * UpdateItem each. Its writes give up after {@link HELD_RELEASE_BUDGET_MS}, well inside that margin.
+   */
+  freeHeldSlot(slot: number, uses: number): Promise<void> {
+    return this.releases.put([{ sk: providerKeys.slot(slot), uses }]);
+  }
+
   async freeSlot(slot: number, leaseId: string, deadline: number): Promise<void> {
     await this.io.update(
       {

@@ -33,7 +33,7 @@ import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/ra
 import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
 import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
-import { type Issued, LimiterTable } from './limiter-table';
+import { HELD_RELEASE_MARGIN_MS, type Issued, LimiterTable } from './limiter-table';
 import { TicketBatcher } from './ticket-batcher';
 
 /** The partition key of a provider key's limiter ({@link providerKeys}). */
@@ -77,6 +77,8 @@ interface Attempt {
   /** What it waited for last (named when it gives up). */
   reason: DenyReason;
   slot: number | undefined;
+  /** The slot's count of grants, as its claim returned it (its release writes it back). */
+  slotUses: number;
   acquiredAt: number;
   probe: boolean;
   atCeiling: boolean;
@@ -159,7 +161,11 @@ export class DynamoRateLimiter implements RateLimiter {
     const own = lease as DynamoLease;
     const deadline = this.clock.now() + RELEASE_BUDGET_MS;
     try {
-      await this.table.freeSlot(own.slot, own.id, deadline);
+      // Well inside its lease nobody else can hold the slot: the write needs no condition and goes
+      // with this process's other releases. Near or past its end, only if the slot is still its own.
+      if (this.clock.now() < own.acquiredAt + this.o.policy.leaseMs - HELD_RELEASE_MARGIN_MS)
+        await this.table.freeHeldSlot(own.slot, own.slotUses);
+      else await this.table.freeSlot(own.slot, own.id, deadline);
       for (const waker of [...this.wakers]) waker.abort();
       await this.outcomes.record(own, outcome, deadline);
     } catch (error) {
@@ -198,6 +204,7 @@ export class DynamoRateLimiter implements RateLimiter {
       deadline: Math.min(started + this.o.maxWaitMs, options.notAfter ?? Number.POSITIVE_INFINITY),
       reason: this.pacing.paced ? pacedBy(this.pacing, options.estimatedTokens) : 'concurrency',
       slot: undefined,
+      slotUses: 0,
       acquiredAt: 0,
       probe: false,
       atCeiling: false,
@@ -334,8 +341,10 @@ export class DynamoRateLimiter implements RateLimiter {
       acquiredAt: now,
       expiresAt: now + this.o.policy.leaseMs,
     };
-    if (!(await this.table.claimSlot(slot, lease, a.deadline))) return false;
+    const uses = await this.table.claimSlot(slot, lease, a.deadline);
+    if (uses === undefined) return false;
     a.slot = slot;
+    a.slotUses = uses;
     a.acquiredAt = now;
     return true;
   }
@@ -368,6 +377,7 @@ export class DynamoRateLimiter implements RateLimiter {
       waitedMs: Math.round(a.queuedMs),
       limiterMs: Math.max(0, this.clock.now() - a.started - Math.round(a.queuedMs)),
       slot: a.slot as number,
+      slotUses: a.slotUses,
       acquiredAt: a.acquiredAt,
       ticket,
       probe: a.probe,
