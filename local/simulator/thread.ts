@@ -5,6 +5,8 @@
  * local jobs use it (`parl run`, `parl serve`, the load bench); the tests keep the in-process
  * {@link startSimulator}, whose counters and fault rules they read and change synchronously.
  */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SimulatorOptions, SimulatorStats } from './server';
 
@@ -25,13 +27,17 @@ type FromThread =
   | { failed: string }
   | { id: number; value: SimulatorStats | number[] };
 
+/** tsx's loader, as a URL `--import` takes. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
 /** Starts the simulator on a worker thread and resolves once it listens. */
 export async function startSimulatorThread(opts: SimulatorOptions = {}): Promise<SimulatorThread> {
   const worker = new Worker(new URL('./simulator-thread.ts', import.meta.url), {
     workerData: opts,
     // The simulator's modules import each other without extensions: tsx resolves them. A worker
-    // inherits the loader of a process run by tsx; under a test runner it is added.
-    ...(process.execArgv.some((arg) => arg.includes('tsx')) ? {} : { execArgv: ['--import', 'tsx'] }),
+    // inherits the loader of a process started by tsx's CLI; otherwise (`parl`, which registers tsx
+    // in-process, or a test runner) it is added, found from here whatever the working directory.
+    ...(process.execArgv.some((arg) => arg.includes('tsx')) ? {} : { execArgv: ['--import', TSX_LOADER] }),
   });
   const listening = Promise.withResolvers<{ baseUrl: string; port: number }>();
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();

@@ -1,5 +1,9 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStack } from '#local/runtime';
@@ -56,6 +60,21 @@ describe('the simulator on its own thread', () => {
     });`;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', '-e', script]);
     expect(stdout.trim()).toBe('200');
+  });
+
+  it('starts under `parl` run from any folder (tsx registered in-process, not on the command line)', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'parl-cwd-'));
+    try {
+      const bin = fileURLToPath(new URL('../../bin/parl.mjs', import.meta.url));
+      const { stdout } = await run(
+        process.execPath,
+        [bin, 'run', '--installations', '3', '--max-subagents', '3', '--latency-scale', '0', '--json'],
+        { cwd },
+      );
+      expect(JSON.parse(stdout)).toMatchObject({ status: 'SUCCEEDED', plan: { agents: 3 } });
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
   });
 
   describe('in the embedded stack (simulatorThread)', () => {
