@@ -7,6 +7,7 @@ import {
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
+import { HELD_RELEASE_BUDGET_MS, HELD_RELEASE_MARGIN_MS } from '#shared/adapters/dynamo/limiter-table';
 import { DynamoRateLimiter } from '#shared/adapters/dynamo/rate-limiter';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
@@ -121,21 +122,40 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
     expect(clock.now() - T0).toBe(187.5 + 375 + 750 + 1_500 + 3_000 + 3_750 * 4);
   });
 
-  it('releases without an error when the table throttles it for the whole release budget', async () => {
-    // Prepare
-    let failWith: Error | undefined;
-    const clock = new SteppingClock();
-    const limiter = limiterOn(
-      quietTable(() => (failWith ? throttled() : undefined)),
-      clock,
-    );
-    const lease = await limiter.acquire(ask);
-    failWith = throttled();
-    // Act
-    await limiter.release(lease, { kind: 'success', tokens: 1 });
-    // Assess: it kept trying for the budget (30 s) before it let the lease expire on its own
-    expect(clock.now() - T0).toBeGreaterThanOrEqual(25_000);
-  });
+  it.each([
+    [
+      'well inside its lease: the unconditioned free, for its 5 s',
+      0,
+      HELD_RELEASE_BUDGET_MS - 3_000,
+      HELD_RELEASE_BUDGET_MS,
+    ],
+    [
+      'near its end: the conditioned free, for the release budget of 30 s',
+      policy.leaseMs - HELD_RELEASE_MARGIN_MS,
+      25_000,
+      30_000,
+    ],
+  ])(
+    'releases without an error when the table throttles it for the whole budget (%s)',
+    async (_name, heldMs, atLeastMs, atMostMs) => {
+      // Prepare
+      let failWith: Error | undefined;
+      const clock = new SteppingClock();
+      const limiter = limiterOn(
+        quietTable(() => (failWith ? throttled() : undefined)),
+        clock,
+      );
+      const lease = await limiter.acquire(ask);
+      clock.t += heldMs;
+      const releasedAt = clock.now();
+      failWith = throttled();
+      // Act
+      await limiter.release(lease, { kind: 'success', tokens: 1 });
+      // Assess: it kept trying for its budget before it let the lease expire on its own
+      expect(clock.now() - releasedAt).toBeGreaterThanOrEqual(atLeastMs);
+      expect(clock.now() - releasedAt).toBeLessThanOrEqual(atMostMs);
+    },
+  );
 
   it('passes on any other error of the table from a release', async () => {
     // Prepare
