@@ -33,6 +33,48 @@ describe('BatchWrites', () => {
     await Promise.all([a, b]);
   });
 
+  it('with lanes, sends the next puts while a request is on its way, up to that many at once', async () => {
+    // Prepare: 2 lanes, requests of 2 items
+    const t = table();
+    const writes = new BatchWrites(t.writeAll, 2, 2);
+    // Act: six puts at once
+    const puts = ['A', 'B', 'C', 'D', 'E', 'F'].map((sk) => writes.put([item(sk)]));
+    await turn();
+    // Assess: the first two puts went at once, one in each lane; the rest wait for a lane
+    expect([0, 1].map(t.skOf)).toEqual([['A'], ['B']]);
+    t.sent[1]?.answer.resolve();
+    await turn();
+    expect(t.skOf(2)).toEqual(['C', 'D']);
+    expect(t.sent).toHaveLength(3);
+    t.sent[0]?.answer.resolve();
+    await turn();
+    expect(t.skOf(3)).toEqual(['E', 'F']);
+    expect(t.sent).toHaveLength(4);
+    t.sent[2]?.answer.resolve();
+    t.sent[3]?.answer.resolve();
+    await Promise.all(puts);
+  });
+
+  it('with lanes, holds a key back while a request with it is on its way, so its writes land in order', async () => {
+    // Prepare: a write of A on its way
+    const t = table();
+    const writes = new BatchWrites(t.writeAll, 25, 4);
+    const first = writes.put([item('A', 1)]);
+    await turn();
+    // Act: A again, then B, while the first is on its way
+    const again = writes.put([item('A', 2)]);
+    const other = writes.put([item('B')]);
+    await turn();
+    // Assess: nothing more goes (the queue's head is A); once A's request is back, both go together
+    expect(t.sent).toHaveLength(1);
+    t.sent[0]?.answer.resolve();
+    await first;
+    await turn();
+    expect(t.sent[1]?.items).toEqual([item('A', 2), item('B')]);
+    t.sent[1]?.answer.resolve();
+    await Promise.all([again, other]);
+  });
+
   it('never splits a caller, never passes the request’s size, never puts one key twice in a request', async () => {
     const t = table();
     const writes = new BatchWrites(t.writeAll, 3);

@@ -6,34 +6,51 @@ const idOf = (item: Item): string => `${String(item.pk)}\u0000${String(item.sk)}
 
 /**
  * The unconditional puts that the callers of one process make at once, sent together
- * ({@link Coalescer}) up to one request's `maxItems`. A caller's items always travel in one
- * request, in its order, and no request holds one key twice (DynamoDB refuses that): a clash starts
- * the next request. The step records and agent records of a hundred sub-agents ending together: a
- * few requests, not two hundred. A caller with more than `maxItems` items goes alone.
+ * ({@link Coalescer}) up to one request's `maxItems`, in up to `lanes` requests at once. A caller's
+ * items always travel in one request, in its order, and no request holds one key twice (DynamoDB
+ * refuses that): a clash starts the next request. A key on its way in one lane waits for that
+ * request before another lane takes it, so two writes of one key land in the order they were asked.
+ * The step records and agent records of a hundred sub-agents ending together: a few requests, not
+ * two hundred. A caller with more than `maxItems` items goes alone.
  */
 export class BatchWrites {
   private readonly writes: Coalescer<readonly Item[], undefined>;
+  /** The keys of the requests on their way, with how many hold each. */
+  private readonly flying = new Map<string, number>();
 
   constructor(
     /** Writes one request's items (unprocessed ones again) or throws. */
     private readonly writeAll: (items: readonly Item[]) => Promise<void>,
     private readonly maxItems: number,
+    lanes = 1,
   ) {
     this.writes = new Coalescer(
       (waiting) => {
         const ids = new Set<string>();
         let n = 0;
         for (const items of waiting) {
-          if (ids.size + items.length > maxItems || items.some((i) => ids.has(idOf(i)))) break;
+          if (ids.size + items.length > maxItems) break;
+          if (items.some((i) => ids.has(idOf(i)) || this.flying.has(idOf(i)))) break;
           for (const i of items) ids.add(idOf(i));
           n += 1;
         }
         return n;
       },
       async (asks) => {
-        await writeAll(asks.flat());
+        const items = asks.flat();
+        for (const i of items) this.flying.set(idOf(i), (this.flying.get(idOf(i)) ?? 0) + 1);
+        try {
+          await writeAll(items);
+        } finally {
+          for (const i of items) {
+            const left = (this.flying.get(idOf(i)) ?? 1) - 1;
+            if (left > 0) this.flying.set(idOf(i), left);
+            else this.flying.delete(idOf(i));
+          }
+        }
         return asks.map(() => undefined);
       },
+      lanes,
     );
   }
 

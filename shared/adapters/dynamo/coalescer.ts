@@ -11,38 +11,52 @@ interface Queued<A, R> {
  * sub-agents of one process starting or ending together: a few requests, not a hundred, and one
  * item's writes no longer queue behind each other.
  *
+ * With `lanes` above 1, up to that many requests are on their way at once, each taking the asks
+ * waiting when it starts: for asks that do not depend on each other's order (a thousand records
+ * ending together: a request's size is capped, and one lane would send them one after another).
+ * `take` may then answer 0 (nothing may go yet: what is waiting depends on a request still on its
+ * way); that lane ends, and a lane still flying takes the asks up when its request is back.
+ *
  * @example
  * const reads = new Coalescer<number, Item>((queued) => queued.length, async (ids) => getMany(ids));
  * await reads.ask(42);
  */
 export class Coalescer<A, R> {
   private readonly queued: Queued<A, R>[] = [];
-  private flying = false;
+  /** Requests on their way. */
+  private flying = 0;
 
   constructor(
-    /** How many of the asks waiting, from the first, the next request takes (at least one is taken). */
+    /**
+     * How many of the asks waiting, from the first, the next request takes; at least one is taken
+     * unless another request is on its way.
+     */
     private readonly take: (waiting: readonly A[]) => number,
     /** One request for `asks`: an answer for each, in their order. */
     private readonly send: (asks: A[]) => Promise<R[]>,
+    /** The most requests on their way at once. */
+    private readonly lanes = 1,
   ) {}
 
   /** No request on its way and nobody waiting. */
   get idle(): boolean {
-    return !this.flying && this.queued.length === 0;
+    return this.flying === 0 && this.queued.length === 0;
   }
 
   ask(ask: A): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queued.push({ ask, resolve, reject });
-      if (!this.flying) void this.fly();
+      if (this.flying < this.lanes) void this.fly();
     });
   }
 
   private async fly(): Promise<void> {
-    this.flying = true;
+    this.flying += 1;
     try {
       while (this.queued.length > 0) {
-        const n = Math.max(1, this.take(this.queued.map((q) => q.ask)));
+        const wanted = this.take(this.queued.map((q) => q.ask));
+        if (wanted <= 0 && this.flying > 1) return;
+        const n = Math.max(1, wanted);
         const batch = this.queued.splice(0, n);
         try {
           const answers = await this.send(batch.map((b) => b.ask));
@@ -52,7 +66,7 @@ export class Coalescer<A, R> {
         }
       }
     } finally {
-      this.flying = false;
+      this.flying -= 1;
     }
   }
 }

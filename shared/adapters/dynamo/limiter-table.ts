@@ -32,6 +32,8 @@ const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
 
 /** Items of one BatchWriteItem (DynamoDB's most). */
 const BATCH_WRITE_MAX = 25;
+/** Requests of {@link LimiterTable.freeHeldSlot} on their way at once (each slot is another item). */
+const RELEASE_LANES = 4;
 /** How long the writes of {@link LimiterTable.freeHeldSlot} keep retrying a throttled table. */
 export const HELD_RELEASE_BUDGET_MS = 5_000;
 /**
@@ -55,6 +57,7 @@ export class LimiterTable {
     this.releases = new BatchWrites(
       (items) => io.putAll(items, io.clock.now() + HELD_RELEASE_BUDGET_MS),
       BATCH_WRITE_MAX,
+      RELEASE_LANES,
     );
   }
 
