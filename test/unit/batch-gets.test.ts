@@ -21,6 +21,30 @@ const turn = () => new Promise((r) => setImmediate(r));
 const values = (items: Record<string, unknown>[]) => items.map((i) => i.value).sort();
 
 describe('BatchGets', () => {
+  it('with lanes, sends a second request while one is on its way, and each caller gets the answer of its own', async () => {
+    // Prepare: 2 lanes
+    const t = table();
+    const gets = new BatchGets(t.getAll, 100, 2);
+    // Act: three readers at once
+    const a = gets.get([key('JOB'), key('S1')]);
+    const b = gets.get([key('JOB'), key('S2')]);
+    const c = gets.get([key('S3')]);
+    await turn();
+    // Assess: two requests on their way, the third reader waits for a lane
+    expect(t.sent.map((r) => r.keys.map((k) => k.sk))).toEqual([
+      ['JOB', 'S1'],
+      ['JOB', 'S2'],
+    ]);
+    t.reply(1);
+    expect(values(await b)).toEqual(['JOB@1', 'S2@1']);
+    await turn();
+    expect(t.sent[2]?.keys.map((k) => k.sk)).toEqual(['S3']);
+    t.reply(0);
+    t.reply(2);
+    expect(values(await a)).toEqual(['JOB@0', 'S1@0']);
+    expect(values(await c)).toEqual(['S3@2']);
+  });
+
   it('sends those who ask during a request together in the next, each key once, each caller its own items', async () => {
     const t = table();
     const gets = new BatchGets(t.getAll, 100);

@@ -10,6 +10,8 @@ const idOf = (item: Record<string, unknown>): string => `${String(item.pk)}\u000
  * ({@link Coalescer}): their keys merged, each asked once, up to one request's `maxKeys`. Each gets
  * the items of its own keys. A hundred sub-agents starting together each read the job and their
  * subtask: a few requests, not a hundred. A caller asking for more than `maxKeys` keys goes alone.
+ * With `lanes` above 1, up to that many requests are on their way at once (reads do not depend on
+ * each other's order; each is still sent after its caller asked).
  */
 export class BatchGets {
   private readonly gets: Coalescer<readonly ItemKey[], Record<string, unknown>[]>;
@@ -17,6 +19,7 @@ export class BatchGets {
   constructor(
     private readonly getAll: (keys: readonly ItemKey[]) => Promise<Record<string, unknown>[]>,
     private readonly maxKeys: number,
+    lanes = 1,
   ) {
     this.gets = new Coalescer(
       (waiting) => {
@@ -35,6 +38,7 @@ export class BatchGets {
         const items = new Map((await getAll([...merged.values()])).map((i) => [idOf(i), i]));
         return asks.map((keys) => keys.map((k) => items.get(idOf(k))).filter((i) => i !== undefined));
       },
+      lanes,
     );
   }
 

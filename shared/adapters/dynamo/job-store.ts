@@ -37,6 +37,8 @@ const BATCH_GET_MAX = 100;
  * another they held the last sub-agent's end back by a third of a second on the local stack.
  */
 export const RECORD_WRITE_LANES = 4;
+/** Requests of the job's and subtasks' reads on their way at once (BatchGets), for the same reason. */
+export const RECORD_READ_LANES = 4;
 
 /**
  * Jobs, subtasks, results, steps and agents in one DynamoDB table, through an injected document client.
@@ -44,7 +46,11 @@ export const RECORD_WRITE_LANES = 4;
  * instead of counting them twice.
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
-  private readonly reads = new BatchGets((itemKeys) => this.batchGet(itemKeys), BATCH_GET_MAX);
+  private readonly reads = new BatchGets(
+    (itemKeys) => this.batchGet(itemKeys),
+    BATCH_GET_MAX,
+    RECORD_READ_LANES,
+  );
   /** Step and agent records, with other callers' of this process (BatchWrites). */
   private readonly writes = new BatchWrites(
     (items) =>
