@@ -31,14 +31,8 @@ import type { Page, PageOptions } from '#shared/ports/paging';
 
 const BATCH_WRITE_MAX = 25;
 const BATCH_GET_MAX = 100;
-/**
- * Requests of step, result and agent records on their way at once (BatchWrites): a thousand
- * sub-agents of one process ending together make some 120 requests of 25 records, and one after
- * another they held the last sub-agent's end back by a third of a second on the local stack.
- */
-export const RECORD_WRITE_LANES = 4;
-/** Requests of the job's and subtasks' reads on their way at once (BatchGets), for the same reason. */
-export const RECORD_READ_LANES = 4;
+/** Record writes and reads on their way at once: 1,000 sub-agents ending together make ~120 writes of 25. */
+const RECORD_LANES = 4;
 
 /**
  * Jobs, subtasks, results, steps and agents in one DynamoDB table, through an injected document client.
@@ -46,11 +40,7 @@ export const RECORD_READ_LANES = 4;
  * instead of counting them twice.
  */
 export class DynamoJobStore implements JobStore, StepRecorder {
-  private readonly reads = new BatchGets(
-    (itemKeys) => this.batchGet(itemKeys),
-    BATCH_GET_MAX,
-    RECORD_READ_LANES,
-  );
+  private readonly reads = new BatchGets((itemKeys) => this.batchGet(itemKeys), BATCH_GET_MAX, RECORD_LANES);
   /** Step and agent records, with other callers' of this process (BatchWrites). */
   private readonly writes = new BatchWrites(
     (items) =>
@@ -60,7 +50,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
             .then(() => undefined)
         : this.batchPut(items),
     BATCH_WRITE_MAX,
-    RECORD_WRITE_LANES,
+    RECORD_LANES,
   );
 
   /** Invocations per agent (AttemptCounters). */

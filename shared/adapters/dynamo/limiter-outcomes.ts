@@ -6,13 +6,34 @@ import {
   type Pacing,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import type { CallOutcome, LimiterPolicy } from '#shared/domain/provider-limits';
+import type { CallerRole, CallOutcome, DenyReason, LimiterPolicy } from '#shared/domain/provider-limits';
 import type { LimiterLease } from '#shared/ports/rate-limiter';
 import type { LimiterClock } from './limiter-items';
 import type { LimiterTable } from './limiter-table';
 
 /** The least clock time (ms) worth a write to give back when a call used fewer tokens than its ticket paid for. */
 const MIN_REFUND_MS = 1;
+
+/** One acquisition in progress. */
+export interface Attempt {
+  id: string;
+  role: CallerRole;
+  tenantId: string;
+  costMs: number;
+  started: number;
+  deadline: number;
+  /** What it waited for last (named when it gives up). */
+  reason: DenyReason;
+  slot: number | undefined;
+  /** The slot's count of grants, as its claim returned it (its release writes it back). */
+  slotUses: number;
+  acquiredAt: number;
+  probe: boolean;
+  atCeiling: boolean;
+  /** Queued so far for a slot or a rate window; sleeping before `idleStart` is the limiter's own lead. */
+  queuedMs: number;
+  idleStart: number;
+}
 
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */
 export interface DynamoLease extends LimiterLease {

@@ -32,7 +32,7 @@ import type {
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
-import { type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
+import { type Attempt, type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
 import { HELD_RELEASE_MARGIN_MS, type Issued, LimiterTable } from './limiter-table';
 import { TicketBatcher } from './ticket-batcher';
 
@@ -64,27 +64,6 @@ export interface DynamoRateLimiterOptions {
   pollMs: number;
   clock?: LimiterClock;
   random?: () => number;
-}
-
-/** One acquisition in progress. */
-interface Attempt {
-  id: string;
-  role: CallerRole;
-  tenantId: string;
-  costMs: number;
-  started: number;
-  deadline: number;
-  /** What it waited for last (named when it gives up). */
-  reason: DenyReason;
-  slot: number | undefined;
-  /** The slot's count of grants, as its claim returned it (its release writes it back). */
-  slotUses: number;
-  acquiredAt: number;
-  probe: boolean;
-  atCeiling: boolean;
-  /** Queued so far for a slot or a rate window; sleeping before `idleStart` is the limiter's own lead. */
-  queuedMs: number;
-  idleStart: number;
 }
 
 /**
