@@ -6,6 +6,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { type CfnTemplate, resourcesOfType } from '#local/template';
+import { WorkerCalls } from '#local/worker-calls';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { type InProcessAnswer, registerInProcessHandler } from '#shared/adapters/aws/in-process-endpoints';
 
@@ -38,45 +39,28 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     const operation = String(target ?? 'unknown').replace(/^DynamoDB_\d+\./, '');
     requests[operation] = (requests[operation] ?? 0) + 1;
   };
-  const waiting = new Map<number, { resolve(a: InProcessAnswer): void; reject(e: Error): void }>();
-  let nextId = 0;
-  let stopped: Error | undefined;
   const listening = Promise.withResolvers<number>();
+  const calls = new WorkerCalls<InProcessAnswer>(
+    worker,
+    () => Object.assign(new Error('socket hang up (dynalite stopped)'), { code: 'ECONNRESET' }),
+    (error) => listening.reject(error),
+  );
   worker.on('message', (message: FromThread) => {
     if ('listening' in message) listening.resolve(message.listening);
     else if ('served' in message) count(message.served);
-    else {
-      const call = waiting.get(message.id);
-      waiting.delete(message.id);
-      if ('answer' in message) call?.resolve(message.answer);
-      else call?.reject(new Error(message.error));
-    }
+    else if ('answer' in message) calls.settle(message.id, { value: message.answer });
+    else calls.settle(message.id, { error: new Error(message.error) });
   });
-  const fail = (error: Error) => {
-    stopped = error;
-    listening.reject(error);
-    for (const call of waiting.values()) call.reject(error);
-    waiting.clear();
-  };
-  worker.on('error', fail);
-  const exited = new Promise<void>((resolve) =>
-    worker.once('exit', () => {
-      fail(Object.assign(new Error('socket hang up (dynalite stopped)'), { code: 'ECONNRESET' }));
-      resolve();
-    }),
-  );
   const port = await listening.promise;
   const endpoint = `http://127.0.0.1:${port}`;
   const unregister = registerInProcessHandler(endpoint, (request) => {
     count(request.headers['x-amz-target']);
-    if (stopped) return Promise.reject(stopped);
-    const id = nextId++;
-    const answer = new Promise<InProcessAnswer>((resolve, reject) => waiting.set(id, { resolve, reject }));
-    // An exact copy, moved to the thread: a Buffer from the SDK is a view of an 8 KiB pool that
-    // posting would clone whole, at 50 µs a request of main-thread time.
-    const body = new Uint8Array(request.body);
-    worker.postMessage({ id, request: { ...request, body } }, [body.buffer]);
-    return answer;
+    return calls.call((id) => {
+      // An exact copy, moved to the thread: a Buffer from the SDK is a view of an 8 KiB pool that
+      // posting would clone whole, at 50 µs a request of main-thread time.
+      const body = new Uint8Array(request.body);
+      worker.postMessage({ id, request: { ...request, body } }, [body.buffer]);
+    });
   });
   return {
     endpoint,
@@ -84,8 +68,8 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
     close: async () => {
       await unregister();
       // A thread that already stopped (it crashed) takes no message and has nothing to close.
-      if (!stopped) worker.postMessage({ close: true });
-      await exited;
+      if (!calls.stopped) worker.postMessage({ close: true });
+      await calls.exited;
     },
   };
 }

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { WorkerCalls } from '#local/worker-calls';
 import type { SimulatorOptions, SimulatorStats } from './server';
 
 /** A simulator running on its own thread: the same HTTP endpoint, its counters asked for. */
@@ -40,49 +41,28 @@ export async function startSimulatorThread(opts: SimulatorOptions = {}): Promise
     ...(process.execArgv.some((arg) => arg.includes('tsx')) ? {} : { execArgv: ['--import', TSX_LOADER] }),
   });
   const listening = Promise.withResolvers<{ baseUrl: string; port: number }>();
-  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-  let nextId = 0;
-  let stopped: Error | undefined;
+  const calls = new WorkerCalls<SimulatorStats | number[]>(
+    worker,
+    () => new Error('the simulator thread stopped'),
+    (error) => listening.reject(error),
+  );
   worker.on('message', (message: FromThread) => {
     if ('listening' in message) listening.resolve(message.listening);
     else if ('failed' in message) listening.reject(new Error(`simulator: ${message.failed}`));
-    else {
-      waiting.get(message.id)?.resolve(message.value);
-      waiting.delete(message.id);
-    }
+    else calls.settle(message.id, { value: message.value });
   });
-  const fail = (error: Error) => {
-    stopped ??= error;
-    listening.reject(error);
-    for (const call of waiting.values()) call.reject(error);
-    waiting.clear();
-  };
-  worker.on('error', fail);
-  const exited = new Promise<void>((resolve) =>
-    worker.once('exit', () => {
-      fail(new Error('the simulator thread stopped'));
-      resolve();
-    }),
-  );
   const { baseUrl, port } = await listening.promise;
-  const ask = <T>(what: 'stats' | 'modelledLatencies'): Promise<T> => {
-    if (stopped) return Promise.reject(stopped);
-    const id = nextId++;
-    const value = new Promise<T>((resolve, reject) =>
-      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject }),
-    );
-    worker.postMessage({ id, ask: what });
-    return value;
-  };
+  const ask = (what: 'stats' | 'modelledLatencies') =>
+    calls.call((id) => worker.postMessage({ id, ask: what }));
   let closed: Promise<void> | undefined;
   return {
     baseUrl,
     port,
-    stats: () => ask<SimulatorStats>('stats'),
-    modelledLatencies: () => ask<number[]>('modelledLatencies'),
+    stats: () => ask('stats') as Promise<SimulatorStats>,
+    modelledLatencies: () => ask('modelledLatencies') as Promise<number[]>,
     close: () => {
-      if (!stopped) worker.postMessage({ close: true });
-      closed ??= exited;
+      if (!calls.stopped) worker.postMessage({ close: true });
+      closed ??= calls.exited;
       return closed;
     },
   };

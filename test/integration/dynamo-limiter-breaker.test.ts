@@ -7,20 +7,10 @@ import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
+import { SteppingClock, T0 } from '../unit/stepping-clock';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
-const T0 = 1_000_000;
-
-/** A clock for one caller at a time: a sleep moves time on by its length at once. */
-class SteppingClock implements LimiterClock {
-  t = T0;
-  now = (): number => this.t;
-  sleep = (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    return Promise.resolve();
-  };
-}
 
 /**
  * The circuit breaker of the DynamoDB limiter against dynalite: how a circuit opens, lets one

@@ -9,20 +9,10 @@ import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo
 import { pacingOf, type Ticket } from '#shared/domain/limiter-rules';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import type { LimiterLease } from '#shared/ports/rate-limiter';
+import { SteppingClock, T0 } from '../unit/stepping-clock';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
-const T0 = 1_000_000;
-
-/** A clock for one caller at a time: a sleep moves time on by its length at once. */
-class SteppingClock implements LimiterClock {
-  t = T0;
-  now = (): number => this.t;
-  sleep = (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    return Promise.resolve();
-  };
-}
 
 /** The ticket a paced lease carries (the DynamoDB lease's own field). */
 const ticketOf = (lease: LimiterLease) => (lease as unknown as { ticket: Ticket }).ticket;

@@ -6,19 +6,9 @@ import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
+import { SteppingClock, T0 } from '../unit/stepping-clock';
 
 const TABLE = 'Limits';
-const T0 = 1_000_000;
-
-/** A clock for one caller at a time: a sleep moves time on by its length at once. */
-class SteppingClock implements LimiterClock {
-  t = T0;
-  now = (): number => this.t;
-  sleep = (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    return Promise.resolve();
-  };
-}
 
 /**
  * What the DynamoDB limiter learns from how calls ended, against dynalite: a success clears the

@@ -11,25 +11,14 @@ import { HELD_RELEASE_MARGIN_MS } from '#shared/adapters/dynamo/limiter-table';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
+import { SteppingClock, T0 } from '../unit/stepping-clock';
 import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
-
-const T0 = 1_000_000;
 
 /** A clock that moves only when told to (sleeps end at once). */
 class ManualClock implements LimiterClock {
   t = T0;
   now = (): number => this.t;
   sleep = (): Promise<void> => Promise.resolve();
-}
-
-/** A clock whose sleeps move it on by their length at once. */
-class SteppingClock implements LimiterClock {
-  t = T0;
-  now = (): number => this.t;
-  sleep = (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    return Promise.resolve();
-  };
 }
 
 /**

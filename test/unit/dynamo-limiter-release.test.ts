@@ -11,19 +11,9 @@ import { HELD_RELEASE_BUDGET_MS, HELD_RELEASE_MARGIN_MS } from '#shared/adapters
 import { DynamoRateLimiter } from '#shared/adapters/dynamo/rate-limiter';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
+import { SteppingClock, T0 } from './stepping-clock';
 
-const T0 = 1_000_000;
 const PK = 'PROVIDER#stub';
-
-/** A clock for one caller: a sleep moves time on by its length at once. */
-class SteppingClock implements LimiterClock {
-  t = T0;
-  now = (): number => this.t;
-  sleep = (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    return Promise.resolve();
-  };
-}
 
 type Input = { UpdateExpression?: string; ExpressionAttributeValues?: Record<string, unknown> };
 type Answer = (command: string, input: Input) => unknown;

@@ -22,13 +22,7 @@ import {
   WAITER_MARKER_MS,
   waiterKey,
 } from '#shared/domain/limiter-rules';
-import type {
-  CallerRole,
-  CallOutcome,
-  DenyReason,
-  LimiterPolicy,
-  ProviderLimits,
-} from '#shared/domain/provider-limits';
+import type { CallOutcome, DenyReason, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
