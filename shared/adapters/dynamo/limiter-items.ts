@@ -168,15 +168,12 @@ export class LimiterItems {
       PutRequest: { Item },
     }));
     for (let round = 0; pending.length > 0; round++) {
-      if (round > 0) {
-        const pause = Math.min(THROTTLE_CAP_MS, THROTTLE_BASE_MS * 2 ** round) * (0.5 + this.random() / 2);
-        if (this.clock.now() + pause > deadline)
-          throw new LimiterTimeoutError(
-            "the limiter's table left items of a batch unwritten until the maximum wait",
-            'throttled',
-          );
-        await this.clock.sleep(pause);
-      }
+      if (round > 0)
+        await this.backOff(
+          round,
+          deadline,
+          "the limiter's table left items of a batch unwritten until the maximum wait",
+        );
       const out = await this.send<BatchWriteCommandOutput>(
         new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
         deadline,
@@ -199,15 +196,20 @@ export class LimiterItems {
         return out;
       } catch (error) {
         if (!isThrottling(error)) throw error;
-        const pause = Math.min(THROTTLE_CAP_MS, THROTTLE_BASE_MS * 2 ** retry) * (0.5 + this.random() / 2);
-        if (this.clock.now() + pause > deadline)
-          throw new LimiterTimeoutError(
-            "the limiter's table kept throttling its requests until the maximum wait",
-            'throttled',
-          );
-        await this.clock.sleep(pause);
+        await this.backOff(
+          retry,
+          deadline,
+          "the limiter's table kept throttling its requests until the maximum wait",
+        );
       }
     }
+  }
+
+  /** Sleeps retry `n`'s pause (from 250 ms, doubling up to 5 s, jittered), or gives up if it would end past the deadline. */
+  private async backOff(n: number, deadline: number, giveUp: string): Promise<void> {
+    const pause = Math.min(THROTTLE_CAP_MS, THROTTLE_BASE_MS * 2 ** n) * (0.5 + this.random() / 2);
+    if (this.clock.now() + pause > deadline) throw new LimiterTimeoutError(giveUp, 'throttled');
+    await this.clock.sleep(pause);
   }
 
   rateOf(item: Record<string, unknown> | undefined): RateRead {
