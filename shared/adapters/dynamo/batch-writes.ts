@@ -2,6 +2,9 @@ import { Coalescer } from './coalescer';
 
 type Item = Record<string, unknown>;
 
+/** Items of one BatchWriteItem (DynamoDB's most). */
+export const BATCH_WRITE_MAX = 25;
+
 const idOf = (item: Item): string => `${String(item.pk)}\u0000${String(item.sk)}`;
 
 /**
@@ -15,8 +18,8 @@ const idOf = (item: Item): string => `${String(item.pk)}\u0000${String(item.sk)}
  */
 export class BatchWrites {
   private readonly writes: Coalescer<readonly Item[], undefined>;
-  /** The keys of the requests on their way, with how many hold each. */
-  private readonly flying = new Map<string, number>();
+  /** The keys of the requests on their way (a key is in one at most: the others wait for it). */
+  private readonly flying = new Set<string>();
 
   constructor(
     /** Writes one request's items (unprocessed ones again) or throws. */
@@ -38,15 +41,12 @@ export class BatchWrites {
       },
       async (asks) => {
         const items = asks.flat();
-        for (const i of items) this.flying.set(idOf(i), (this.flying.get(idOf(i)) ?? 0) + 1);
+        const ids = items.map(idOf);
+        for (const id of ids) this.flying.add(id);
         try {
           await writeAll(items);
         } finally {
-          for (const i of items) {
-            const left = (this.flying.get(idOf(i)) ?? 1) - 1;
-            if (left > 0) this.flying.set(idOf(i), left);
-            else this.flying.delete(idOf(i));
-          }
+          for (const id of ids) this.flying.delete(id);
         }
         return asks.map(() => undefined);
       },

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
-import { BatchWrites } from '#shared/adapters/dynamo/batch-writes';
+import { BATCH_WRITE_MAX, BatchWrites } from '#shared/adapters/dynamo/batch-writes';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
 import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
@@ -29,7 +29,6 @@ import type {
 } from '#shared/ports/job-store';
 import type { Page, PageOptions } from '#shared/ports/paging';
 
-const BATCH_WRITE_MAX = 25;
 const BATCH_GET_MAX = 100;
 /** Record writes and reads on their way at once: 1,000 sub-agents ending together make ~120 writes of 25. */
 const RECORD_LANES = 4;

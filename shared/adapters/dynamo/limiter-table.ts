@@ -7,7 +7,7 @@ import {
   type SlotLease,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import { BatchWrites } from './batch-writes';
+import { BATCH_WRITE_MAX, BatchWrites } from './batch-writes';
 import { providerKeys } from './keys';
 import type { LimiterItems, RateRead } from './limiter-items';
 import { RateReads } from './rate-reads';
@@ -30,8 +30,6 @@ const INIT_LISTS =
 const INIT_FIELDS = `${INIT_LISTS}, cooldownUntil = if_not_exists(cooldownUntil, :zero), lastDecreaseAt = if_not_exists(lastDecreaseAt, :zero)`;
 const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
 
-/** Items of one BatchWriteItem (DynamoDB's most). */
-const BATCH_WRITE_MAX = 25;
 /** Requests of {@link LimiterTable.freeHeldSlot} on their way at once (each slot is another item). */
 const RELEASE_LANES = 4;
 /** How long the writes of {@link LimiterTable.freeHeldSlot} keep retrying a throttled table. */
