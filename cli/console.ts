@@ -1,9 +1,11 @@
 /**
  * The `parl` process's own streams: stdout carries only the command's output (a report, a JSON
  * document), so every log line goes to stderr, and the one warning every command would print
- * (node:sqlite, loaded by fauxqs, is experimental in Node 22) is dropped.
+ * (node:sqlite, loaded by fauxqs, is experimental in Node 22) is dropped; a failed command is one
+ * line on stderr and an exit code.
  */
 import { Console } from 'node:console';
+import { UsageError } from './flags';
 
 /** Drops Node's `ExperimentalWarning: SQLite is an experimental feature …`; every other warning stays. */
 export function dropSqliteWarning(): void {
@@ -25,4 +27,18 @@ export function dropSqliteWarning(): void {
 export function logsToStderr(): void {
   process.env.POWERTOOLS_DEV = 'true';
   globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+}
+
+/** Runs a command: a UsageError is one message and exit code 2, anything else exit code 1. */
+export async function reportErrors(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`parl: ${error.message}\n(nothing was started; see parl --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`parl: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
 }

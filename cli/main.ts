@@ -15,7 +15,7 @@ import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
 import { bmaDemoRequest } from '#shared/domain/workloads/bma/demo';
-import { dropSqliteWarning, logsToStderr } from './console';
+import { dropSqliteWarning, logsToStderr, reportErrors } from './console';
 import { dataDirOf, dynamoPathOf, readServeInfo } from './data-dir';
 import { intFlag, numberFlag, parseFlags, UsageError } from './flags';
 import {
@@ -429,20 +429,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   return await reportErrors(() => handler(rest));
-}
-
-/** Runs a command: a UsageError is one message and exit code 2, anything else exit code 1. */
-async function reportErrors(run: () => Promise<number>): Promise<number> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`parl: ${error.message}\n(nothing was started; see parl --help)\n`);
-      return 2;
-    }
-    process.stderr.write(`parl: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
-  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('cli/main.ts')) {

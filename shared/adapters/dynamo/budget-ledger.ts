@@ -1,21 +1,16 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  endRefill,
-  leaseRefill,
-  REFILL_POLL_MS,
-  refillUnderWay,
-} from '#shared/adapters/dynamo/budget-refill';
-import { BUDGET_SHARDS, BudgetShards, shardOf } from '#shared/adapters/dynamo/budget-shards';
-import { keys } from '#shared/adapters/dynamo/keys';
-import { holdFromTenant, returnToTenant } from '#shared/adapters/dynamo/tenant-balance';
-import { isConditionFailure, tenantItemKey } from '#shared/adapters/dynamo/tenant-item';
-import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
 import { BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
 import { costUsd, tokenTotals } from '#shared/domain/measures';
 import { usagePeriod, usd } from '#shared/domain/tenant';
 import type { PriceTable, StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import type { BudgetLedger, CallStop, JobCharge, ReserveOptions, UsageSummary } from '#shared/ports/ledger';
+import { endRefill, leaseRefill, REFILL_POLL_MS, refillUnderWay } from './budget-refill';
+import { BUDGET_SHARDS, BudgetShards, shardOf } from './budget-shards';
+import { keys } from './keys';
+import { holdFromTenant, returnToTenant } from './tenant-balance';
+import { isConditionFailure, tenantItemKey } from './tenant-item';
+import { DynamoUsageBook } from './usage-book';
 
 const stopReason = (stop: unknown): string => (stop as CallStop).reason ?? (stop as CallStop).status;
 
