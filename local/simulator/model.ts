@@ -250,6 +250,30 @@ function resultItems(text: string): string[] {
     : [];
 }
 
+/**
+ * The tally line the aggregator adds under a long list (`All N results: compliant 470 · non_compliant
+ * 530 · no answer 0. Most frequent reasons: R2: … (140×); …`): counts by verdict and the reasons'
+ * counts by their codes; undefined without one.
+ */
+function tallyOf(user: string): { counts: Map<string, number>; reasons: Map<string, number> } | undefined {
+  const line = /^All \d+ results: (.+)$/m.exec(user)?.[1];
+  if (!line) return undefined;
+  const [countsPart = '', reasonsPart = ''] = line.split('. Most frequent reasons: ');
+  const counts = new Map<string, number>();
+  for (const part of countsPart.replace(/\.$/, '').split(' · ')) {
+    const m = /^(.+) (\d+)$/.exec(part);
+    if (m) counts.set(m[1]!, Number(m[2]));
+  }
+  const reasons = new Map<string, number>();
+  for (const part of reasonsPart.split('; ')) {
+    const m = /^(.*) \((\d+)×\)\.?$/.exec(part);
+    if (!m) continue;
+    const code = /\b([A-Z]{1,3}\d{1,3}):/.exec(m[1]!)?.[1] ?? m[1]!;
+    reasons.set(code, (reasons.get(code) ?? 0) + Number(m[2]));
+  }
+  return { counts, reasons };
+}
+
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** A short summary of the sub-agents' results: counts, verdicts, the most frequent reasons. */
@@ -262,11 +286,15 @@ function synthesize(request: WireRequest): string {
   const declared = /Results of (\d+) of (\d+) subtasks/.exec(user);
   const items = resultItems(user);
   const seen = declared ? Number(declared[1]) : items.length;
-  const failed = items.filter((i) => /\bno answer\b/i.test(i)).length;
-  const nonCompliant = items.filter((i) => /\bnon[_-]compliant\b/i.test(i)).length;
-  const compliant = items.filter((i) => /(?<![_-])\bcompliant\b/i.test(i)).length;
-  const reasonCounts = new Map<string, number>();
-  for (const item of items) {
+  // A long list comes with a tally of all its results (the prompt lists only the first ones).
+  const tally = tallyOf(user);
+  const failed = tally?.counts.get('no answer') ?? items.filter((i) => /\bno answer\b/i.test(i)).length;
+  const nonCompliant =
+    tally?.counts.get('non_compliant') ?? items.filter((i) => /\bnon[_-]compliant\b/i.test(i)).length;
+  const compliant =
+    tally?.counts.get('compliant') ?? items.filter((i) => /(?<![_-])\bcompliant\b/i.test(i)).length;
+  const reasonCounts = tally?.reasons ?? new Map<string, number>();
+  for (const item of tally ? [] : items) {
     for (const m of item.matchAll(/\b([A-Z]{1,3}\d{1,3}):/g))
       reasonCounts.set(m[1]!, (reasonCounts.get(m[1]!) ?? 0) + 1);
   }
@@ -281,10 +309,9 @@ function synthesize(request: WireRequest): string {
   if (compliant + nonCompliant > 0) {
     const noAnswer = failed > 0 ? `, while ${failed} got no usable answer` : '';
     summary.push(`${compliant} of them are compliant and ${nonCompliant} are non-compliant${noAnswer}.`);
-  } else if (items.length > 0) {
-    summary.push(
-      `${items.length - failed} of them carry a usable answer${failed > 0 ? ` and ${failed} failed` : ''}.`,
-    );
+  } else if (tally || items.length > 0) {
+    const usable = tally ? seen - failed : items.length - failed;
+    summary.push(`${usable} of them carry a usable answer${failed > 0 ? ` and ${failed} failed` : ''}.`);
   } else {
     summary.push(
       'The message did not list the individual results, so only the overall outcome can be reported.',

@@ -139,7 +139,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
     );
   const more =
     results.length > SYNTHESIS_MAX_LINES
-      ? `\n… and ${results.length - SYNTHESIS_MAX_LINES} more results.`
+      ? `\n… and ${results.length - SYNTHESIS_MAX_LINES} more results.\n${tallyLine(results)}`
       : '';
   const response = await modelStep(
     deps,
@@ -164,4 +164,35 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
   return response.finishReason === 'length'
     ? `${text}\n[cut: the answer reached the limit of 1500 output tokens (finish_reason length)]`
     : text;
+}
+
+/** How many reasons the tally of a long list names. */
+const TALLY_REASONS = 5;
+
+/**
+ * One line that counts every result of a stage, for a synthesis prompt that lists only the first
+ * {@link SYNTHESIS_MAX_LINES}: answered results by verdict (or as answered, without one), those
+ * with no answer, and the most frequent reasons. Without it the synthesizer of 1,000 results sees
+ * 200 and can count only those.
+ *
+ * @example
+ * tallyLine(results); // 'All 1000 results: compliant 470 · non_compliant 530 · no answer 0. Most frequent reasons: R2: … (140×); …'
+ */
+export function tallyLine(results: readonly SubtaskResult[]): string {
+  const counts = new Map<string, number>();
+  const reasons = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  let failed = 0;
+  for (const r of results) {
+    if (r.status !== 'ANSWERED') failed += 1;
+    else add(counts, r.verdict ?? 'answered');
+    for (const reason of r.status === 'ANSWERED' ? (r.reasons ?? []) : []) add(reasons, reason);
+  }
+  const byCount = (map: Map<string, number>) =>
+    [...map].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const parts = [...byCount(counts).map(([k, n]) => `${k} ${n}`), `no answer ${failed}`];
+  const top = byCount(reasons)
+    .slice(0, TALLY_REASONS)
+    .map(([reason, n]) => `${reason} (${n}×)`);
+  return `All ${results.length} results: ${parts.join(' · ')}.${top.length > 0 ? ` Most frequent reasons: ${top.join('; ')}.` : ''}`;
 }

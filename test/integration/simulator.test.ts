@@ -236,6 +236,36 @@ describe('the Moonshot simulator', () => {
     });
   });
 
+  it('counts a long list from its tally line, not from the results listed', async () => {
+    // Act: 2 results listed, 1,000 counted in the tally the aggregator adds under a long list
+    const reply = await client.chat.completions.create({
+      model: MODEL,
+      messages: [
+        { role: 'system', content: synthesizerSystemPrompt },
+        {
+          role: 'user',
+          content: [
+            'Task: Check 1000 installations.',
+            '',
+            'Results of 1000 of 1000 subtasks:',
+            '- BMA-0001: compliant',
+            '- BMA-0002: non_compliant (R1: Inspection at most 92 days ago (quarterly))',
+            '… and 998 more results.',
+            'All 1000 results: non_compliant 530 · compliant 460 · no answer 10. Most frequent reasons: R2: Maintenance at most 366 days ago (yearly) (140×); R1: Inspection at most 92 days ago (quarterly) (99×).',
+          ].join('\n'),
+        },
+      ],
+    });
+
+    // Assess
+    const content = reply.choices[0]!.message.content ?? '';
+    expect(content).toContain('I reviewed 1000 results');
+    expect(content).toContain(
+      '460 of them are compliant and 530 are non-compliant, while 10 got no usable answer',
+    );
+    expect(content).toContain('The most frequent reasons are R2 (140×), R1 (99×)');
+  });
+
   it('summarizes the results as the synthesizer, counting them', async () => {
     // Act
     const reply = await client.chat.completions.create({

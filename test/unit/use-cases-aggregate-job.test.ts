@@ -15,7 +15,12 @@ import type {
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
-import { type AggregateDeps, aggregateJob, SYNTHESIS_MAX_LINES } from '#shared/use-cases/aggregate-job';
+import {
+  type AggregateDeps,
+  aggregateJob,
+  SYNTHESIS_MAX_LINES,
+  tallyLine,
+} from '#shared/use-cases/aggregate-job';
 
 const REF: JobRef = { tenantId: 't1', jobId: 'j1' };
 const at = (ms: number) => new Date(Date.UTC(2026, 11, 3, 0, 0, 0, ms)).toISOString();
@@ -421,7 +426,7 @@ describe('aggregateJob: the synthesis', () => {
 
   it.each([
     [SYNTHESIS_MAX_LINES, ''],
-    [SYNTHESIS_MAX_LINES + 5, '\n… and 5 more results.'],
+    [SYNTHESIS_MAX_LINES + 5, '\n… and 5 more results.\nAll 205 results: answered 205 · no answer 0.'],
   ])('lists at most 200 of %i results, and says how many it left out', async (count, more) => {
     const results = Array.from({ length: count }, (_, i) =>
       answered(`s${String(i).padStart(4, '0')}`, { answer: 'ok' }),
@@ -437,6 +442,35 @@ describe('aggregateJob: the synthesis', () => {
       true,
     );
     expect(content.endsWith(`- s0199: ok${more}`)).toBe(true);
+  });
+
+  it('counts every result in the tally of a long list: verdicts, no answers and the most frequent reasons', () => {
+    // Prepare: 3 non-compliant (R2 three times, R1 once), 2 compliant, 1 answered without a verdict, 2 failed
+    const results = [
+      answered('a', { verdict: 'non_compliant', reasons: ['R2: maintenance', 'R1: inspection'] }),
+      answered('b', { verdict: 'non_compliant', reasons: ['R2: maintenance'] }),
+      answered('c', { verdict: 'non_compliant', reasons: ['R2: maintenance'] }),
+      answered('d', { verdict: 'compliant' }),
+      answered('e', { verdict: 'compliant', reasons: [] }),
+      answered('f', { answer: '42' }),
+      answered('g', { status: 'FAILED', error: 'timed out', reasons: ['R9: not counted'] }),
+      answered('h', { status: 'FAILED' }),
+    ];
+    // Act
+    const line = tallyLine(results);
+    // Assess
+    expect(line).toBe(
+      'All 8 results: non_compliant 3 · compliant 2 · answered 1 · no answer 2. Most frequent reasons: R2: maintenance (3×); R1: inspection (1×).',
+    );
+  });
+
+  it('names at most five reasons in the tally, the most frequent first, ties by name', () => {
+    const results = ['R6', 'R5', 'R4', 'R3', 'R2', 'R1', 'R1'].map((code, i) =>
+      answered(`s${i}`, { verdict: 'non_compliant', reasons: [`${code}: rule`] }),
+    );
+    expect(tallyLine(results)).toBe(
+      'All 7 results: non_compliant 7 · no answer 0. Most frequent reasons: R1: rule (2×); R2: rule (1×); R3: rule (1×); R4: rule (1×); R5: rule (1×).',
+    );
   });
 
   it('says when the answer reached the output limit, and stores an empty answer for no content', async () => {
