@@ -76,3 +76,24 @@ describe('parl run with bad input', () => {
     expect(out.stdout).toMatch(/MOONSHOT_API_KEY/);
   }, 120_000);
 });
+
+describe('parl started by an older Node', () => {
+  it("runs again with the project's own Node 22 (the machine's node first on PATH, as outside npm)", () => {
+    // Prepare: PATH without node_modules/.bin, so `node` is the machine's own (Node 20 here)
+    const path = (process.env.PATH ?? '')
+      .split(':')
+      .filter((dir) => !dir.includes('node_modules'))
+      .join(':');
+    const machineNode = spawnSync('node', ['--version'], { env: { ...env, PATH: path }, encoding: 'utf8' });
+    // Act
+    const out = spawnSync(
+      'node',
+      [`${root}bin/parl.mjs`, 'run', '--installations', '2', '--latency-scale', '0', '--json', '--quiet'],
+      { cwd: '/', env: { ...env, PATH: path }, encoding: 'utf8', timeout: 120_000 },
+    );
+    // Assess: the stack needs Node 22 (node:sqlite, Promise.withResolvers); the job ran
+    expect(machineNode.status).toBe(0);
+    expect(out.status, `${machineNode.stdout.trim()}: ${out.stderr}`).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ status: 'SUCCEEDED', plan: { agents: 2 } });
+  });
+});
