@@ -42,7 +42,12 @@ const requestSchema = (maxSubagentsCap: number) =>
       workload: z.enum(WORKLOAD_NAMES).optional(),
       subtasks: z.array(subtaskSchema).min(1, 'must not be empty').max(REQUEST_LIMITS.subtasks).optional(),
       mode: z.enum(['parl', 'sequential']).optional(),
-      maxSubagents: z.number().int().min(1).max(maxSubagentsCap).optional(),
+      maxSubagents: z
+        .number()
+        .int()
+        .min(1)
+        .max(maxSubagentsCap, `must be at most ${maxSubagentsCap}, the cap on sub-agents at once`)
+        .optional(),
       maxOutputTokens: z
         .number()
         .int()

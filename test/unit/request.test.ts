@@ -29,6 +29,12 @@ describe('parseJobRequest', () => {
     ]);
   });
 
+  it('says what the cap on sub-agents is when a request asks for more', () => {
+    expect(() => parseJobRequest({ task: 'x', maxSubagents: 1001 }, cap)).toThrow(
+      'maxSubagents: must be at most 1000, the cap on sub-agents at once',
+    );
+  });
+
   it('recognises the demo request as the bma-compliance workload', () => {
     const r = parseJobRequest(bmaDemoRequest(5, 1), cap);
     expect(r.workload).toBe('bma-compliance');
