@@ -45,7 +45,7 @@ const requestSchema = (maxSubagentsCap: number) =>
       maxSubagents: z
         .number()
         .int()
-        .min(1)
+        .min(1, 'must be at least 1')
         .max(maxSubagentsCap, `must be at most ${maxSubagentsCap}, the cap on sub-agents at once`)
         .optional(),
       maxOutputTokens: z

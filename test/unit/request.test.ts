@@ -29,9 +29,12 @@ describe('parseJobRequest', () => {
     ]);
   });
 
-  it('says what the cap on sub-agents is when a request asks for more', () => {
+  it('says what the cap on sub-agents is when a request asks for more, and the floor for fewer than one', () => {
     expect(() => parseJobRequest({ task: 'x', maxSubagents: 1001 }, cap)).toThrow(
       'maxSubagents: must be at most 1000, the cap on sub-agents at once',
+    );
+    expect(() => parseJobRequest({ task: 'x', maxSubagents: 0 }, cap)).toThrow(
+      'maxSubagents: must be at least 1',
     );
   });
 
