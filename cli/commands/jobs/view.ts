@@ -18,13 +18,14 @@ export function progressText(job: JobView): string {
   return m ? `${m.subagents.completed}/${m.subagents.spawned} sub-agents completed` : '–';
 }
 
-export const LIST_HEADER = `${'JOB'.padEnd(36)}  ${'STATUS'.padEnd(9)}  ${'ACCEPTED'.padEnd(24)}  ${'rPARL'.padStart(6)}  ${'COST $'.padStart(8)}  PROGRESS`;
+export const LIST_HEADER = `${'JOB'.padEnd(36)}  ${'STATUS'.padEnd(9)}  ${'ACCEPTED'.padEnd(24)}  ${'rPARL'.padStart(8)}  ${'COST $'.padStart(8)}  PROGRESS`;
 
 /** One row of `parl jobs list`. */
 export function listRow(job: JobView): string {
-  const reward = job.metrics ? (job.metrics.reward === null ? 'n/a' : num(job.metrics.reward)) : '–';
+  // A job without ground truth has no reward: "unscored", as `parl jobs show` and `parl run` say.
+  const reward = job.metrics ? (job.metrics.reward === null ? 'unscored' : num(job.metrics.reward)) : '–';
   const cost = job.metrics ? job.metrics.costUsd.toFixed(4) : '–';
-  return `${job.jobId.padEnd(36)}  ${job.status.padEnd(9)}  ${job.acceptedAt.padEnd(24)}  ${reward.padStart(6)}  ${cost.padStart(8)}  ${progressText(job)}`;
+  return `${job.jobId.padEnd(36)}  ${job.status.padEnd(9)}  ${job.acceptedAt.padEnd(24)}  ${reward.padStart(8)}  ${cost.padStart(8)}  ${progressText(job)}`;
 }
 
 /** The summary of `parl jobs show`. */
