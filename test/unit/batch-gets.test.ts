@@ -85,6 +85,34 @@ describe('BatchGets', () => {
     expect(values(await waiting[1]!)).toEqual(['H@3', 'I@3']);
   });
 
+  it('merges callers up to exactly one request’s keys, a key asked twice counting once', async () => {
+    // Prepare: 3 keys a request; a request on its way
+    const t = table();
+    const gets = new BatchGets(t.getAll, 3);
+    const first = gets.get([key('X')]);
+    await turn();
+    // Act: [A, B] and [B, C] make 3 distinct keys; [D, E, F] is exactly one request's keys
+    const ab = gets.get([key('A'), key('B')]);
+    const bc = gets.get([key('B'), key('C')]);
+    const full = gets.get([key('D'), key('E'), key('F')]);
+    await turn();
+    // Assess: the full caller waits its turn too (not alone at once)
+    expect(t.sent).toHaveLength(1);
+    t.reply(0);
+    await first;
+    await turn();
+    expect(t.sent[1]?.keys.map((k) => k.sk)).toEqual(['A', 'B', 'C']);
+    t.reply(1);
+    expect([values(await ab), values(await bc)]).toEqual([
+      ['A@1', 'B@1'],
+      ['B@1', 'C@1'],
+    ]);
+    await turn();
+    expect(t.sent[2]?.keys.map((k) => k.sk)).toEqual(['D', 'E', 'F']);
+    t.reply(2);
+    expect(values(await full)).toEqual(['D@2', 'E@2', 'F@2']);
+  });
+
   it('fails only the callers of the request that failed', async () => {
     const t = table();
     const gets = new BatchGets(t.getAll, 100);

@@ -111,4 +111,41 @@ describe('BatchWrites', () => {
     await Promise.all([b, big]);
     expect(t.skOf(2)).toEqual(['E']);
   });
+
+  it('with lanes, holds back a caller any one of whose keys is on its way, not only one whose keys all are', async () => {
+    // Prepare: a write of A on its way, a second lane free
+    const t = table();
+    const writes = new BatchWrites(t.writeAll, 25, 2);
+    const first = writes.put([item('A', 1)]);
+    await turn();
+    // Act: B and A together, while A is on its way
+    const mixed = writes.put([item('B'), item('A', 2)]);
+    await turn();
+    // Assess: the second lane stays unused until A's request is back
+    expect(t.sent).toHaveLength(1);
+    t.sent[0]?.answer.resolve();
+    await first;
+    await turn();
+    expect(t.sent[1]?.items).toEqual([item('B'), item('A', 2)]);
+    t.sent[1]?.answer.resolve();
+    await mixed;
+  });
+
+  it('writes nothing for an empty put, and queues a caller of exactly one request’s items like any other', async () => {
+    const t = table();
+    const writes = new BatchWrites(t.writeAll, 2);
+    await writes.put([]);
+    expect(t.sent).toHaveLength(0);
+    const first = writes.put([item('X')]);
+    await turn();
+    const full = writes.put([item('A'), item('B')]);
+    await turn();
+    expect(t.sent).toHaveLength(1); // waits for the request on its way, not alone at once
+    t.sent[0]?.answer.resolve();
+    await first;
+    await turn();
+    expect(t.skOf(1)).toEqual(['A', 'B']);
+    t.sent[1]?.answer.resolve();
+    await full;
+  });
 });
