@@ -184,9 +184,12 @@ export function tallyLine(results: readonly SubtaskResult[]): string {
   const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
   let failed = 0;
   for (const r of results) {
-    if (r.status !== 'ANSWERED') failed += 1;
-    else add(counts, r.verdict ?? 'answered');
-    for (const reason of r.status === 'ANSWERED' ? (r.reasons ?? []) : []) add(reasons, reason);
+    if (r.status !== 'ANSWERED') {
+      failed += 1;
+      continue;
+    }
+    add(counts, r.verdict ?? 'answered');
+    for (const reason of r.reasons ?? []) add(reasons, reason);
   }
   const byCount = (map: Map<string, number>) =>
     [...map].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
