@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseRefill, REFILL_LEASE_MS, refillUnderWay } from '#shared/adapters/dynamo/budget-refill';
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
@@ -56,6 +56,42 @@ describe('DynamoJobStore edges on dynalite', () => {
     const creating = failing.createJob(jobOf(freshRef()), []);
     // Assess
     await expect(creating).rejects.toThrow('throughput exceeded');
+  });
+
+  it('stores many subtasks in batches of 25, four on their way at once', async () => {
+    // Prepare: count the BatchWriteItems in flight
+    let flying = 0;
+    let most = 0;
+    const { client, sent } = watchedClient(db.doc, async (command) => {
+      if (!(command instanceof BatchWriteCommand)) return;
+      flying += 1;
+      most = Math.max(most, flying);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      flying -= 1;
+    });
+    const ref = freshRef();
+    const subtasks = Array.from({ length: 260 }, (_, i) => ({ id: `s${i}`, prompt: `question ${i}` }));
+    // Act
+    await new DynamoJobStore(client, db.tableName).createJob(jobOf(ref), subtasks);
+    // Assess: 11 batches, at most four at once (and more than one), every subtask stored
+    expect(sent.filter((c) => c instanceof BatchWriteCommand)).toHaveLength(11);
+    expect(most).toBe(4);
+    expect((await store.listSubtasks(ref)).map((s) => s.id).sort()).toEqual(subtasks.map((s) => s.id).sort());
+  });
+
+  it('sends no further batch after one failed, and stores no job', async () => {
+    // Prepare: the second batch fails
+    const { client, sent } = watchedClient(db.doc, (command, index) => {
+      if (command instanceof BatchWriteCommand && index === 1) throw new Error('throughput exceeded');
+    });
+    const ref = freshRef();
+    const subtasks = Array.from({ length: 500 }, (_, i) => ({ id: `s${i}`, prompt: `question ${i}` }));
+    // Act
+    const creating = new DynamoJobStore(client, db.tableName).createJob(jobOf(ref), subtasks);
+    // Assess: the four lanes' first batches went; none after the failure; no job item
+    await expect(creating).rejects.toThrow('throughput exceeded');
+    expect(sent.filter((c) => c instanceof BatchWriteCommand).length).toBeLessThanOrEqual(5);
+    expect(await store.getJob(ref)).toBeUndefined();
   });
 
   it('updates a job with the fields given, leaving out those given as undefined', async () => {

@@ -426,10 +426,33 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     return items;
   }
 
+  /**
+   * Puts `items` (distinct keys) in BatchWriteItems of 25, RECORD_LANES of them on their way at
+   * once: a job's 1,000 subtasks are 40 requests, which one after another took 130 ms of the job's
+   * wall-clock locally (and a round trip each in AWS). After a failure no lane takes another part,
+   * and the put rejects once the parts on their way have ended.
+   */
   private async batchPut(items: readonly Record<string, unknown>[]): Promise<void> {
-    for (const part of chunks(items, BATCH_WRITE_MAX)) {
-      await this.batchWrite(part.map((Item) => ({ PutRequest: { Item } })));
-    }
+    const parts = chunks(items, BATCH_WRITE_MAX);
+    let next = 0;
+    let failed = false;
+    const lane = async () => {
+      while (!failed && next < parts.length) {
+        const part = parts[next++]!;
+        try {
+          await this.batchWrite(part.map((Item) => ({ PutRequest: { Item } })));
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    // Rejects once no lane has a request on its way, with the first failure.
+    const lanes = await Promise.allSettled(
+      Array.from({ length: Math.min(RECORD_LANES, parts.length) }, lane),
+    );
+    const failure = lanes.find((l) => l.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
