@@ -1,4 +1,6 @@
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Coalescer } from './coalescer';
+import { chunks } from './items';
 
 type Item = Record<string, unknown>;
 
@@ -60,4 +62,60 @@ export class BatchWrites {
     if (items.length > this.maxItems) return this.writeAll(items);
     await this.writes.ask(items);
   }
+}
+
+/** BatchWriteItems of one {@link putInBatches} on their way at once. */
+const PUT_LANES = 4;
+
+/**
+ * One BatchWriteItem of `requests` (at most 25), sent again with what DynamoDB left unprocessed
+ * after a jittered, growing pause, for up to ten rounds.
+ */
+export async function writeBatch(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  requests: Record<string, unknown>[],
+): Promise<void> {
+  let pending = requests;
+  for (let round = 0; pending.length > 0; round++) {
+    if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round) * Math.random()));
+    const out = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
+    pending = (out.UnprocessedItems?.[tableName] ?? []) as Record<string, unknown>[];
+    if (round > 8 && pending.length > 0)
+      throw new Error(`BatchWrite left ${pending.length} items unprocessed`);
+  }
+}
+
+/**
+ * Puts `items` (distinct keys) in BatchWriteItems of 25, {@link PUT_LANES} of them on their way at
+ * once: a job's 1,000 subtasks are 40 requests, which one after another took 130 ms of the job's
+ * wall-clock locally (and a round trip each in AWS). After a failure no lane takes another part,
+ * and the put rejects, with the first failure, once the parts on their way have ended.
+ */
+export async function putInBatches(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  items: readonly Record<string, unknown>[],
+): Promise<void> {
+  const parts = chunks(items, BATCH_WRITE_MAX);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < parts.length) {
+      const part = parts[next++]!;
+      try {
+        await writeBatch(
+          client,
+          tableName,
+          part.map((Item) => ({ PutRequest: { Item } })),
+        );
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(PUT_LANES, parts.length) }, lane));
+  const failure = lanes.find((l) => l.status === 'rejected');
+  if (failure) throw failure.reason;
 }

@@ -1,7 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -10,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
-import { BATCH_WRITE_MAX, BatchWrites } from '#shared/adapters/dynamo/batch-writes';
+import { BATCH_WRITE_MAX, BatchWrites, putInBatches, writeBatch } from '#shared/adapters/dynamo/batch-writes';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
 import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
@@ -47,7 +46,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         ? this.client
             .send(new PutCommand({ TableName: this.tableName, Item: items[0] }))
             .then(() => undefined)
-        : this.batchPut(items),
+        : putInBatches(this.client, this.tableName, items),
     BATCH_WRITE_MAX,
     RECORD_LANES,
   );
@@ -79,7 +78,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
           });
         });
       }
-      await this.batchPut(items);
+      await putInBatches(this.client, this.tableName, items);
     }
     try {
       await this.client.send(
@@ -158,7 +157,11 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async putSubtasks(ref: JobRef, subtasks: readonly Subtask[]): Promise<void> {
-    await this.batchPut(subtasks.map((s) => ({ pk: keys.jobPk(ref), sk: keys.subtask(s.id), ...s })));
+    await putInBatches(
+      this.client,
+      this.tableName,
+      subtasks.map((s) => ({ pk: keys.jobPk(ref), sk: keys.subtask(s.id), ...s })),
+    );
   }
 
   async listSubtasks(ref: JobRef): Promise<Subtask[]> {
@@ -242,7 +245,11 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         : [];
     if (stale.length > 0) {
       for (const part of chunks(stale, BATCH_WRITE_MAX)) {
-        await this.batchWrite(part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })));
+        await writeBatch(
+          this.client,
+          this.tableName,
+          part.map((s) => ({ DeleteRequest: { Key: { pk: s.pk, sk: s.sk } } })),
+        );
       }
     }
     // The results, then the record: in one request (shared with other callers' items, never split);
@@ -424,47 +431,5 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       }
     }
     return items;
-  }
-
-  /**
-   * Puts `items` (distinct keys) in BatchWriteItems of 25, RECORD_LANES of them on their way at
-   * once: a job's 1,000 subtasks are 40 requests, which one after another took 130 ms of the job's
-   * wall-clock locally (and a round trip each in AWS). After a failure no lane takes another part,
-   * and the put rejects once the parts on their way have ended.
-   */
-  private async batchPut(items: readonly Record<string, unknown>[]): Promise<void> {
-    const parts = chunks(items, BATCH_WRITE_MAX);
-    let next = 0;
-    let failed = false;
-    const lane = async () => {
-      while (!failed && next < parts.length) {
-        const part = parts[next++]!;
-        try {
-          await this.batchWrite(part.map((Item) => ({ PutRequest: { Item } })));
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
-      }
-    };
-    // Rejects once no lane has a request on its way, with the first failure.
-    const lanes = await Promise.allSettled(
-      Array.from({ length: Math.min(RECORD_LANES, parts.length) }, lane),
-    );
-    const failure = lanes.find((l) => l.status === 'rejected');
-    if (failure) throw failure.reason;
-  }
-
-  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
-    let pending = requests;
-    for (let round = 0; pending.length > 0; round++) {
-      if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** round) * Math.random()));
-      const out = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-      );
-      pending = (out.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
-      if (round > 8 && pending.length > 0)
-        throw new Error(`BatchWrite left ${pending.length} items unprocessed`);
-    }
   }
 }
