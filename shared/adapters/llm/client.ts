@@ -9,8 +9,12 @@ import type { AppConfig } from '#shared/config';
 import type { ProviderMetrics } from '#shared/domain/types';
 import { LimitedLlm } from './limited-llm';
 import { OpenAiLlm } from './openai-llm';
+import { undiciFetch } from './undici-fetch';
 
-/** The provider's client alone: no retries of its own (the SDK's are off; {@link LimitedLlm} retries). */
+/**
+ * The provider's client alone: no retries of its own (the SDK's are off; {@link LimitedLlm} retries),
+ * its calls sent through undici's `request` ({@link undiciFetch}).
+ */
 export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAiLlm {
   const client = new OpenAI({
     baseURL: config.llm.baseUrl,
@@ -18,6 +22,7 @@ export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAi
     apiKey: apiKey ?? 'no-key',
     maxRetries: 0,
     timeout: config.llm.timeoutMs,
+    fetch: undiciFetch,
   });
   return new OpenAiLlm(client, config.llm.model);
 }
