@@ -50,20 +50,25 @@ const decompositionSchema = z.object({
  */
 export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  const job = await deps.store.getJob(ref);
+  // The job, its subtasks and the key's free slots load together: one round trip before the Map, not three.
+  const freeSlots = deps.slots?.freeSlots();
+  freeSlots?.catch(() => undefined); // awaited later, or not at all when the plan stops first
+  const [job, listed] = await Promise.all([deps.store.getJob(ref), deps.store.listSubtasks(ref)]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
   if (job.status !== 'ACCEPTED' && job.status !== 'RUNNING') {
     throw new PlanError(`job ${input.jobId} is ${job.status}; it is not planned again`);
   }
   const stage = 1;
-  let subtasks = await deps.store.listSubtasks(ref);
+  let subtasks = listed;
   const decomposedBy = subtasks.length > 0 ? 'request' : 'orchestrator';
   if (subtasks.length === 0) {
     subtasks = await decompose(deps, ref, stage, job.request.task);
     await deps.store.putSubtasks(ref, subtasks);
   }
   const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length, job.maxWidth);
-  const planned = await planStage(deps, ref, {
+  // After a decomposition (a model call) the slots read at the start are stale: read them again.
+  const slots = freeSlots && decomposedBy === 'request' ? { freeSlots: () => freeSlots } : deps.slots;
+  const planned = await planStage({ ...deps, ...(slots ? { slots } : {}) }, ref, {
     stage,
     subtaskIds: subtasks.map((s) => s.id),
     mode: job.request.mode,

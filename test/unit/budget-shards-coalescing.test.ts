@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { BudgetShards } from '#shared/adapters/dynamo/budget-shards';
+import { BUDGET_SHARDS, BudgetShards, shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { Coalescer, KeyedCoalescers } from '#shared/adapters/dynamo/coalescer';
 import type { JobRef } from '#shared/ports/job-store';
 
@@ -141,5 +141,23 @@ describe('KeyedCoalescers', () => {
     pending[2]?.resolve([30]);
     expect(await c).toBe(30);
     expect(keyed.size).toBe(0);
+  });
+});
+
+describe('shardOf', () => {
+  it('spreads the numbered sub-agents of a job evenly over the shards (6 or 7 of 100 on each)', () => {
+    const counts = new Array<number>(BUDGET_SHARDS).fill(0);
+    for (let n = 1; n <= 100; n++) counts[shardOf(`agent-${String(n).padStart(4, '0')}`)]! += 1;
+    expect(Math.min(...counts)).toBe(6);
+    expect(Math.max(...counts)).toBe(7);
+  });
+
+  it('gives a later stage’s sub-agent its number’s shard, and names without a number a shard still', () => {
+    expect(shardOf('s2-agent-0017')).toBe(17 % BUDGET_SHARDS);
+    for (const name of ['synthesizer', 'planner', '']) {
+      const k = shardOf(name);
+      expect(Number.isInteger(k) && k >= 0 && k < BUDGET_SHARDS).toBe(true);
+      expect(shardOf(name)).toBe(k);
+    }
   });
 });

@@ -141,6 +141,46 @@ describe('planJob', () => {
     });
   });
 
+  it('reads the free slots while the job and its subtasks load, once, and bounds the width by them', async () => {
+    // Prepare: the job's read answers only once the slots have been asked for
+    const given = ['a', 'b', 'c', 'd'].map((id) => ({ id, prompt: id }));
+    const { deps, seen } = world({ stored: job(), given });
+    const asked: string[] = [];
+    const slotsAsked = Promise.withResolvers<void>();
+    const getJob = deps.store.getJob.bind(deps.store);
+    deps.store.getJob = async (ref) => {
+      asked.push('job');
+      await slotsAsked.promise;
+      return getJob(ref);
+    };
+    deps.slots = {
+      freeSlots: () => {
+        asked.push('slots');
+        slotsAsked.resolve();
+        return Promise.resolve(3);
+      },
+    };
+    // Act
+    const output = await planJob(deps, REF);
+    // Assess
+    expect(asked).toEqual(['slots', 'job']);
+    expect(output.maxConcurrency).toBe(3);
+    expect(seen.updates[0]?.plan).toMatchObject({ widthBoundBy: 'free-slots' });
+  });
+
+  it('reads the free slots again after a decomposition (the first read is a model call old)', async () => {
+    // Prepare: 4 free slots at the start, 1 once the planner has answered
+    const { deps } = world({ stored: job(), replies: [decomposition('a', 'b', 'c')] });
+    const free = [4, 1];
+    let reads = 0;
+    deps.slots = { freeSlots: () => Promise.resolve(free[reads++] ?? 1) };
+    // Act
+    const output = await planJob(deps, REF);
+    // Assess
+    expect(reads).toBe(2);
+    expect(output.maxConcurrency).toBe(1);
+  });
+
   it('decomposes a task that came without subtasks with one planner call, and stores the subtasks', async () => {
     // Prepare
     const { deps, seen } = world({
