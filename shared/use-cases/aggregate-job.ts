@@ -47,10 +47,10 @@ export const SYNTHESIS_MAX_LINES = 200;
 /**
  * Ends a stage: the next stage, or the job's terminal state.
  *
- * 1. load the job; a job already terminal is left as it is (a retried aggregate changes nothing
- *    but makes sure the job was settled)
- * 2. read the sub-agents' outcomes from DynamoDB (each recorded its own; one the Map caught
- *    failing was recorded by the workflow's SubagentFailed step)
+ * 1. load the job and, at the same time, the sub-agents' outcomes from DynamoDB (each recorded
+ *    its own; one the Map caught failing was recorded by the workflow's SubagentFailed step)
+ * 2. a job already terminal is left as it is (a retried aggregate changes nothing but makes sure
+ *    the job was settled)
  * 3. a multi-stage job with subtasks still unanswered and stages left plans the next stage
  *    (`planNextStage`) and returns its Map input (status NEXT_STAGE; the workflow loops back)
  * 4. on the failure path, or when no sub-agent completed, the job fails (or, on the failure path
@@ -70,7 +70,14 @@ export async function aggregateJob(
   input: AggregateInput,
 ): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  const job = await deps.store.getJob(ref);
+  // The outcomes load with the job (one round trip before the synthesis, not two); a job found
+  // terminal (a retried Aggregate) did not need them.
+  const [job, agents, results, subtasks] = await Promise.all([
+    deps.store.getJob(ref),
+    deps.steps.listAgents(ref),
+    deps.store.listResults(ref),
+    deps.store.listSubtasks(ref),
+  ]);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
   if (TERMINAL_STATUSES.includes(job.status)) {
     // A retry after the terminal state was stored: make sure the settlement happened too.
@@ -78,11 +85,6 @@ export async function aggregateJob(
     return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
   }
   const stage = input.stage ?? job.plan?.stage ?? 1;
-  const [agents, results, subtasks] = await Promise.all([
-    deps.steps.listAgents(ref),
-    deps.store.listResults(ref),
-    deps.store.listSubtasks(ref),
-  ]);
   if (!input.failure) {
     const ids = subtasks.map((s) => s.id);
     const next = await planNextStage(deps, ref, job, stage, ids, results);

@@ -324,6 +324,42 @@ describe('aggregateJob: the policy learns from jobs that ran their course only',
 });
 
 describe('aggregateJob: the synthesis', () => {
+  it('loads the job and the outcomes at once, before the synthesis', async () => {
+    // Prepare: the job's read answers only once the three lists have been asked for
+    const { deps, seen } = world({
+      stored: job(),
+      agents: [agent('agent-0001', 'SUCCEEDED')],
+      results: [answered('a', { answer: 'A' })],
+      subtasks: [{ id: 'a', prompt: 'a' }],
+    });
+    const asked: string[] = [];
+    const listed = Promise.withResolvers<void>();
+    const getJob = deps.store.getJob.bind(deps.store);
+    deps.store.getJob = async (ref) => {
+      asked.push('job');
+      await listed.promise;
+      return getJob(ref);
+    };
+    for (const [owner, name] of [
+      [deps.steps, 'listAgents'],
+      [deps.store, 'listResults'],
+      [deps.store, 'listSubtasks'],
+    ] as const) {
+      const list = (owner as unknown as Record<string, (r: JobRef) => Promise<unknown>>)[name]!.bind(owner);
+      (owner as unknown as Record<string, unknown>)[name] = (r: JobRef) => {
+        asked.push(name);
+        if (asked.length === 4) listed.resolve();
+        return list(r);
+      };
+    }
+    // Act
+    const out = await aggregateJob(deps, { tenantId: 't1', jobId: 'j1' });
+    // Assess
+    expect(asked).toEqual(['job', 'listAgents', 'listResults', 'listSubtasks']);
+    expect(out).toMatchObject({ status: 'SUCCEEDED' });
+    expect(seen.asked).toHaveLength(1);
+  });
+
   it('asks the model once as the synthesizer and stores its answer', async () => {
     // Prepare
     const { deps, seen } = world({
