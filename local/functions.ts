@@ -16,7 +16,7 @@ import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
 import { createSweeperHandler } from '#lambdas/sweeper/handler';
 import { createLogger } from '#shared/adapters/lambda-runtime';
-import { type AppConfig, loadConfig } from '#shared/config';
+import { type AppConfig, loadConfig, MAX_SLOTS_PER_ITEM } from '#shared/config';
 import { ParlError } from '#shared/domain/errors';
 import {
   apiDeps,
@@ -147,6 +147,8 @@ function functionEnvironment(
   return {
     ...env,
     AWS_REGION: LOCAL_REGION,
+    // One process runs every caller here: the slots of a limiter item are claimed together.
+    PARL_PROVIDER_SLOTS_PER_ITEM: String(MAX_SLOTS_PER_ITEM),
     DYNAMODB_ENDPOINT: opts.endpoints.dynamodb,
     S3_ENDPOINT: opts.endpoints.s3,
     ...(opts.endpoints.sfn ? { SFN_ENDPOINT: opts.endpoints.sfn } : {}),

@@ -93,7 +93,15 @@ export interface ProviderConfig {
   maxWaitMs: number;
   /** First pause of a caller waiting for a slot (doubling up to 2 s, jittered; a release in the process wakes it). */
   pollMs: number;
+  /**
+   * Concurrency slots to a limiter item (`PARL_PROVIDER_SLOTS_PER_ITEM`, 1–25, default 1): a
+   * process running many callers claims the slots of one item in one write; a Lambda runs one.
+   */
+  slotsPerItem: number;
 }
+
+/** The most slots one limiter item holds (its conditions stay within DynamoDB's 4 KB expressions). */
+export const MAX_SLOTS_PER_ITEM = 25;
 
 export const DEFAULT_MOONSHOT_BASE_URL = 'https://api.moonshot.ai/v1';
 export const DEFAULT_MOONSHOT_MODEL = 'kimi-k2.5';
@@ -131,6 +139,16 @@ const positiveInt = (env: Env, name: string, fallback: number): number => {
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new ConfigError(name, `must be a positive integer, got "${raw}"`);
+  return n;
+};
+
+const slotsPerItem = (env: Env): number => {
+  const n = positiveInt(env, 'PARL_PROVIDER_SLOTS_PER_ITEM', 1);
+  if (n > MAX_SLOTS_PER_ITEM)
+    throw new ConfigError(
+      'PARL_PROVIDER_SLOTS_PER_ITEM',
+      `must be at most ${MAX_SLOTS_PER_ITEM}, got "${n}"`,
+    );
   return n;
 };
 
@@ -203,6 +221,7 @@ function providerConfig(env: Env, timeoutMs: number): ProviderConfig {
     },
     maxWaitMs: positiveInt(env, 'PARL_PROVIDER_MAX_WAIT_MS', 600_000),
     pollMs: positiveInt(env, 'PARL_PROVIDER_POLL_MS', 250),
+    slotsPerItem: slotsPerItem(env),
   };
 }
 

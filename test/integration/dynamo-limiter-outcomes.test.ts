@@ -183,11 +183,13 @@ describe('DynamoRateLimiter call outcomes', () => {
     // Prepare: a client that counts the updates
     const clock = new SteppingClock();
     const pk = freshKey();
-    let updates = 0;
+    const updates: { UpdateExpression?: string; ConditionExpression?: string }[] = [];
     let puts = 0;
     const counting = {
-      send: (command: { input: { UpdateExpression?: string; Item?: unknown } }) => {
-        if (command.input.UpdateExpression !== undefined) updates++;
+      send: (command: {
+        input: { UpdateExpression?: string; ConditionExpression?: string; Item?: unknown };
+      }) => {
+        if (command.input.UpdateExpression !== undefined) updates.push(command.input);
         if (command.input.Item !== undefined) puts++;
         return db.send(command as never);
       },
@@ -202,12 +204,14 @@ describe('DynamoRateLimiter call outcomes', () => {
       clock,
     });
     const lease = await only.acquire(ask);
-    updates = 0;
+    updates.length = 0;
     // Act
     await only.release(lease, { kind: 'success', tokens: 1 });
-    // Assess: one write, the slot's item put back without its lease (well inside the lease: no condition)
-    expect(updates).toBe(0);
-    expect(puts).toBe(1);
+    // Assess: one write, the slot's lease removed (well inside the lease: no condition)
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.UpdateExpression).toBe('REMOVE #l0 SET #ttl = :ttl');
+    expect(updates[0]?.ConditionExpression).toBeUndefined();
+    expect(puts).toBe(0);
     expect(await only.snapshot()).toMatchObject({ state: { leases: {}, totals: { granted: 1 } } });
   });
 

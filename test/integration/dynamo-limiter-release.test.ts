@@ -1,12 +1,9 @@
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { type LimiterClock, LimiterItems } from '#shared/adapters/dynamo/limiter-items';
+import { HELD_RELEASE_BUDGET_MS, LimiterSlots } from '#shared/adapters/dynamo/limiter-slots';
 import { HELD_RELEASE_MARGIN_MS } from '#shared/adapters/dynamo/limiter-table';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { LimiterTimeoutError } from '#shared/domain/errors';
@@ -40,7 +37,13 @@ describe('DynamoRateLimiter releases', () => {
   const ask = { role: 'subagent', tenantId: 't', estimatedTokens: 1 } as const;
   const success = { kind: 'success', tokens: 1 } as const;
   const freshKey = () => providerPartitionKey(`http://127.0.0.1/release/${++keyNo}/v1`, 'key');
-  const limiterOf = (client: DynamoDBDocumentClient, pk: string, clock: LimiterClock) =>
+  const limiterOf = (
+    client: DynamoDBDocumentClient,
+    pk: string,
+    clock: LimiterClock,
+    slotsPerItem = 1,
+    random = () => 0.5,
+  ) =>
     new DynamoRateLimiter({
       client,
       tableName: table.tableName,
@@ -49,8 +52,14 @@ describe('DynamoRateLimiter releases', () => {
       maxWaitMs: 5_000,
       pollMs: 10,
       clock,
-      random: () => 0.5,
+      random,
+      slotsPerItem,
     });
+  const slotWrites = (sent: readonly unknown[]) =>
+    sent.filter(
+      (c): c is UpdateCommand =>
+        c instanceof UpdateCommand && String(c.input.Key?.sk).startsWith(providerKeys.slotPrefix),
+    );
   const slotItem = async (pk: string, slot: number) =>
     (
       await table.doc.send(
@@ -69,39 +78,81 @@ describe('DynamoRateLimiter releases', () => {
     await table?.dynamo.close();
   });
 
-  it('frees the slots of calls ending together in one batched write, keeping each slot’s count of grants', async () => {
-    // Prepare: 8 leases of one process, every slot taken
+  it.each([
+    { slotsPerItem: 1, writes: 8 },
+    { slotsPerItem: 8, writes: 2 },
+  ])(
+    'claims and frees the slots of calls starting and ending together, $slotsPerItem slot(s) to an item, in $writes writes each',
+    async ({ slotsPerItem, writes }) => {
+      // Prepare: 8 calls of one process at once, every slot taken (an unpaced caller's preferred
+      // slot comes from its random draw: here 0, 1, …, 7)
+      const pk = freshKey();
+      const clock = new ManualClock();
+      const watched = watchedClient(table.doc);
+      let draw = 0;
+      const limiter = limiterOf(watched.client, pk, clock, slotsPerItem, () => (draw++ % 8) / 2 ** 30);
+      const leases = await Promise.all(Array.from({ length: 8 }, () => limiter.acquire(ask)));
+      expect((await limiter.snapshot()).state.leases).toSatisfy((l: object) => Object.keys(l).length === 8);
+      // (one item: the first claim alone, the other 7 together while it was on its way)
+      expect(slotWrites(watched.sent)).toHaveLength(writes);
+      const sentBefore = watched.sent.length;
+      // Act: all 8 end at once, a second into their leases
+      clock.t += 1_000;
+      await Promise.all(leases.map((lease) => limiter.release(lease, success)));
+      // Assess: no slot is held, each still counts its one grant, and the frees went unconditioned
+      const snapshot = await limiter.snapshot();
+      expect(Object.keys(snapshot.state.leases)).toHaveLength(0);
+      expect(snapshot.state.totals.granted).toBe(8);
+      const frees = slotWrites(watched.sent.slice(sentBefore));
+      expect(frees).toHaveLength(writes);
+      expect(frees.every((c) => c.input.ConditionExpression === undefined)).toBe(true);
+      for (let slot = 0; slot < 8; slot++) {
+        const item = await slotItem(pk, slot - (slot % slotsPerItem));
+        expect(item?.[`u${slot % slotsPerItem}`]).toBe(1);
+        expect(item).not.toHaveProperty(`l${slot % slotsPerItem}`);
+        expect(item?.ttl).toBeGreaterThan(T0 / 1000);
+      }
+      // And the slots serve again: 8 more calls get one each, the count of grants going on from there.
+      const again = await Promise.all(Array.from({ length: 8 }, () => limiter.acquire(ask)));
+      expect(again).toHaveLength(8);
+      expect((await limiter.snapshot()).state.totals.granted).toBe(16);
+    },
+  );
+
+  it('claims the free slots of an item asked together even when another process holds one of them', async () => {
+    // Prepare: another process holds slot 2 of a 4-slot item
     const pk = freshKey();
-    const clock = new ManualClock();
+    const io = (client: DynamoDBDocumentClient) =>
+      new LimiterItems(client, table.tableName, pk, policy.limits, new ManualClock(), () => 0.5, 4);
+    const lease = (id: string) => ({
+      id,
+      role: 'subagent' as const,
+      tenantId: 't',
+      acquiredAt: T0,
+      expiresAt: T0 + 60_000,
+    });
+    expect(await new LimiterSlots(io(table.doc)).claim(2, lease('other'), T0 + 5_000)).toBe(1);
     const watched = watchedClient(table.doc);
-    const limiter = limiterOf(watched.client, pk, clock);
-    const leases = await Promise.all(Array.from({ length: 8 }, () => limiter.acquire(ask)));
-    expect((await limiter.snapshot()).state.leases).toSatisfy((l: object) => Object.keys(l).length === 8);
-    const sentBefore = watched.sent.length;
-    // Act: all 8 end at once, a second into their leases
-    clock.t += 1_000;
-    await Promise.all(leases.map((lease) => limiter.release(lease, success)));
-    // Assess: no slot is held, each still counts its one grant, and the frees went in batches
-    // (the first alone, the other 7 together while it was on its way), not an update each
-    const snapshot = await limiter.snapshot();
-    expect(Object.keys(snapshot.state.leases)).toHaveLength(0);
-    expect(snapshot.state.totals.granted).toBe(8);
-    const releases = watched.sent.slice(sentBefore);
-    const slotUpdates = releases.filter(
-      (c) => c instanceof UpdateCommand && String(c.input.Key?.sk).startsWith(providerKeys.slotPrefix),
-    );
-    expect(slotUpdates).toHaveLength(0);
-    expect(releases.filter((c) => c instanceof BatchWriteCommand).length).toBeGreaterThanOrEqual(1);
-    for (let slot = 0; slot < 8; slot++) {
-      const item = await slotItem(pk, slot);
-      expect(item).toMatchObject({ uses: 1 });
-      expect(item).not.toHaveProperty('leaseId');
-      expect(item?.ttl).toBeGreaterThan(T0 / 1000);
-    }
-    // And the slots serve again: 8 more calls get one each, the count of grants going on from there.
-    const again = await Promise.all(Array.from({ length: 8 }, () => limiter.acquire(ask)));
-    expect(again).toHaveLength(8);
-    expect((await limiter.snapshot()).state.totals.granted).toBe(16);
+    const slots = new LimiterSlots(io(watched.client));
+    // Act: four callers of this process ask for slots 0–3 at once
+    const got = await Promise.all([0, 1, 2, 3].map((n) => slots.claim(n, lease(`mine-${n}`), T0 + 5_000)));
+    // Assess: the free three are claimed, slot 2 stays the other's; each slot's condition is its own
+    expect(got).toEqual([1, 1, undefined, 1]);
+    const item = await slotItem(pk, 0);
+    expect(item).toMatchObject({
+      l0: { id: 'mine-0' },
+      l1: { id: 'mine-1' },
+      l2: { id: 'other' },
+      l3: { id: 'mine-3' },
+    });
+    const read = await io(table.doc).readAll(T0 + 5_000);
+    expect(read.leases.map((l) => [l.slot, l.id]).sort()).toEqual([
+      [0, 'mine-0'],
+      [1, 'mine-1'],
+      [2, 'other'],
+      [3, 'mine-3'],
+    ]);
+    expect(read.granted).toBe(4);
   });
 
   it('frees a lease near its end only if the slot is still its own', async () => {
@@ -128,40 +179,25 @@ describe('DynamoRateLimiter releases', () => {
     // Act: the first caller's call ends at last
     await first.release(late, success);
     // Assess: the slot is still held, by the second caller
-    expect(await slotItem(pk, 0)).toMatchObject({ leaseId: current.id, uses: 2 });
+    expect(await slotItem(pk, 0)).toMatchObject({ l0: { id: current.id }, u0: 2 });
   });
 
-  it('sends again what a batch left unprocessed, and gives up once the deadline is near', async () => {
-    // Prepare: a table that leaves the last item of each batch unprocessed, once or always
+  it('gives up freeing a held slot that the table keeps throttling within its budget, with the limiter’s timeout', async () => {
+    // Prepare: a table that throttles every write
     const stepping = new SteppingClock();
-    const tableWith = (leaveAlways: boolean) => {
-      const batches: number[] = [];
-      let left = false;
-      const client = {
-        send: (command: BatchWriteCommand) => {
-          const items = command.input.RequestItems?.T ?? [];
-          batches.push(items.length);
-          const leave = leaveAlways || !left;
-          left = true;
-          return Promise.resolve({ UnprocessedItems: leave ? { T: items.slice(-1) } : {} });
-        },
-      } as unknown as DynamoDBDocumentClient;
-      return { batches, io: new LimiterItems(client, 'T', 'PK', policy.limits, stepping, () => 0.5) };
-    };
-    const items = [
-      { sk: 'SLOT#00000', uses: 1 },
-      { sk: 'SLOT#00001', uses: 3 },
-    ];
-    // Act + Assess: the item left over goes again, alone
-    const once = tableWith(false);
-    await once.io.putAll(items, T0 + 60_000);
-    expect(once.batches).toEqual([2, 1]);
-    // A table that never takes it: the writes stop before the deadline with the limiter's timeout
-    const always = tableWith(true);
-    const now = stepping.t;
-    await expect(always.io.putAll(items, now + 2_000)).rejects.toBeInstanceOf(LimiterTimeoutError);
-    expect(stepping.t).toBeLessThanOrEqual(now + 2_000);
-    expect(always.batches.length).toBeGreaterThan(1);
+    let writes = 0;
+    const client = {
+      send: () => {
+        writes += 1;
+        return Promise.reject(new ThrottlingException({ message: 'slow down', $metadata: {} }));
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const slots = new LimiterSlots(new LimiterItems(client, 'T', 'PK', policy.limits, stepping, () => 0.5));
+    const from = stepping.t;
+    // Act + Assess
+    await expect(slots.freeHeld(3)).rejects.toBeInstanceOf(LimiterTimeoutError);
+    expect(stepping.t).toBeLessThanOrEqual(from + HELD_RELEASE_BUDGET_MS);
+    expect(writes).toBeGreaterThan(1);
   });
 
   it('keeps the conditioned free for a lease within the margin of its end (a clock of another host may be ahead)', async () => {
@@ -180,7 +216,7 @@ describe('DynamoRateLimiter releases', () => {
       .slice(sentBefore)
       .filter((c) => c instanceof UpdateCommand && c.input.Key?.sk === providerKeys.slot(0));
     expect(frees).toHaveLength(1);
-    expect((frees[0] as UpdateCommand).input.ConditionExpression).toBe('leaseId = :id');
-    expect(await slotItem(pk, 0)).not.toHaveProperty('leaseId');
+    expect((frees[0] as UpdateCommand).input.ConditionExpression).toBe('#l.id = :id');
+    expect(await slotItem(pk, 0)).not.toHaveProperty('l0');
   });
 });

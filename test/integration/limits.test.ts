@@ -56,6 +56,8 @@ describe('living within the provider limits', () => {
       const seen = stack.simulator!.providerStats();
       expect(job.status).toBe('SUCCEEDED');
       expect(job.metrics!.rFinish).toBe(1);
+      // The local stack claims its slots 25 to an item, and still never lets more than 50 through.
+      expect(stack.config.provider.slotsPerItem).toBe(25);
       expect(seen.limits.maxAdmittedInFlight).toBeLessThanOrEqual(50);
       expect(sim.maxInFlight).toBeLessThanOrEqual(50);
       expect(seen.limits.maxRequestsPerWindow).toBeLessThanOrEqual(600);

@@ -18,6 +18,8 @@ describe('loadConfig', () => {
     [{ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: 'ten' }, 'PARL_MAX_SUBAGENTS_CAP'],
     [{ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: '50001' }, 'PARL_MAX_SUBAGENTS_CAP'],
     [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: '*' }, 'PARL_CORS_ORIGIN'],
+    [{ TABLE_NAME: 'Data', PARL_PROVIDER_SLOTS_PER_ITEM: '26' }, 'PARL_PROVIDER_SLOTS_PER_ITEM'],
+    [{ TABLE_NAME: 'Data', PARL_PROVIDER_SLOTS_PER_ITEM: '0' }, 'PARL_PROVIDER_SLOTS_PER_ITEM'],
     [{ TABLE_NAME: 'Data', PARL_CORS_ORIGIN: 'https://d1.cloudfront.net/index.html' }, 'PARL_CORS_ORIGIN'],
     [
       { TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: '10', PARL_DEFAULT_MAX_SUBAGENTS: '20' },
@@ -37,5 +39,12 @@ describe('loadConfig', () => {
 
   it('keeps the default width within a smaller cap', () => {
     expect(loadConfig({ TABLE_NAME: 'Data', PARL_MAX_SUBAGENTS_CAP: '10' }).defaultMaxSubagents).toBe(10);
+  });
+
+  it('puts one limiter slot to an item unless told more (a Lambda runs one caller), at most 25', () => {
+    expect(loadConfig({ TABLE_NAME: 'Data' }).provider.slotsPerItem).toBe(1);
+    expect(loadConfig({ TABLE_NAME: 'Data', PARL_PROVIDER_SLOTS_PER_ITEM: '25' }).provider.slotsPerItem).toBe(
+      25,
+    );
   });
 });

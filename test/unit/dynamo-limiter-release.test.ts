@@ -7,7 +7,8 @@ import {
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
-import { HELD_RELEASE_BUDGET_MS, HELD_RELEASE_MARGIN_MS } from '#shared/adapters/dynamo/limiter-table';
+import { HELD_RELEASE_BUDGET_MS } from '#shared/adapters/dynamo/limiter-slots';
+import { HELD_RELEASE_MARGIN_MS } from '#shared/adapters/dynamo/limiter-table';
 import { DynamoRateLimiter } from '#shared/adapters/dynamo/rate-limiter';
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
@@ -34,8 +35,8 @@ const stubClient = (answer: Answer) => {
 };
 const throttled = () => new ThrottlingException({ message: 'slow down', $metadata: {} });
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'condition', $metadata: {} });
-const isClaim = (input: Input) => input.UpdateExpression?.startsWith('SET leaseId') === true;
-const isFree = (input: Input) => input.UpdateExpression?.startsWith('REMOVE leaseId') === true;
+const isClaim = (input: Input) => input.UpdateExpression?.startsWith('SET #l0 = :l0') === true;
+const isFree = (input: Input) => input.UpdateExpression?.startsWith('REMOVE #l') === true;
 
 const policy: LimiterPolicy = {
   limits: { maxConcurrency: 1, rpm: undefined, tpm: undefined, windowMs: 60_000 },
@@ -194,8 +195,8 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
           ? {}
           : { Item: { pk: PK, sk: 'RATE', cooldownUntil: claimedAt + cooldownMs, waiters: {}, shifts: [] } };
       if (command === 'QueryCommand') {
-        const held = { pk: PK, sk: 'SLOT#00000', leaseId: 'other', role: 'subagent', tenantId: 'u' };
-        return { Items: queries++ === 0 ? [{ ...held, acquiredAt: T0, expiresAt: T0 + 30_000 }] : [] };
+        const held = { id: 'other', role: 'subagent', tenantId: 'u', acquiredAt: T0, expiresAt: T0 + 30_000 };
+        return { Items: queries++ === 0 ? [{ pk: PK, sk: 'SLOT#00000', l0: held, u0: 1 }] : [] };
       }
       if (isClaim(input) && queries === 0) throw conditionFailed();
       const out = more(command, input);
@@ -231,7 +232,7 @@ describe('DynamoRateLimiter on a table that misbehaves', () => {
     const claims: number[] = [];
     const limiter = limiterOn(
       slotThenCooldown(clock, policy.leaseMs / 3, (_command, input) => {
-        if (input.UpdateExpression?.startsWith('SET acquiredAt')) throw conditionFailed();
+        if (input.UpdateExpression?.startsWith('SET #l.acquiredAt')) throw conditionFailed();
         if (isClaim(input)) claims.push(clock.now());
         return { Attributes: {} };
       }),

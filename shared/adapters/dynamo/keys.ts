@@ -94,8 +94,8 @@ export const keys = {
 
 /**
  * A provider key's limiter, shared by every job of every tenant using that key: its clock and
- * control fields (`RATE`) and one item per concurrency slot (`SLOT#nnnnn`). The key itself is never
- * stored, only 16 hex of sha256(base URL, key).
+ * control fields (`RATE`) and the concurrency slots (`SLOT#nnnnn`, an item named by its first
+ * slot). The key itself is never stored, only 16 hex of sha256(base URL, key).
  */
 export const providerKeys = {
   pk: (baseUrl: string, apiKey: string | undefined) =>

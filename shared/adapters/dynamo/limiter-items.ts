@@ -5,12 +5,9 @@ import {
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
 import {
-  BatchWriteCommand,
-  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   type GetCommandOutput,
-  PutCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateCommand,
@@ -63,7 +60,7 @@ const isThrottling = (error: unknown) =>
 
 /**
  * Reads and writes of one provider key's limiter items (`PROVIDER#…`): `RATE` (the pacing clock
- * and the control fields) and `SLOT#nnnnn` (one per concurrency slot). A request the table
+ * and the control fields) and `SLOT#nnnnn` (`slotsPerItem` concurrency slots each). A request the table
  * throttles is retried with jittered backoff until the caller's deadline: throttling is a wait,
  * never a failure.
  */
@@ -78,7 +75,24 @@ export class LimiterItems {
     readonly limits: ProviderLimits,
     readonly clock: LimiterClock,
     private readonly random: () => number,
+    /** Concurrency slots to an item ({@link LimiterSlots}): 1 where a process runs one caller. */
+    readonly slotsPerItem = 1,
   ) {}
+
+  /** The key of the item holding slot `n`: `SLOT#` and the item's first slot. */
+  slotItemKey(n: number): string {
+    return providerKeys.slot(n - (n % this.slotsPerItem));
+  }
+
+  /** The attribute of slot `n`'s lease in its item. */
+  leaseAttribute(n: number): string {
+    return `l${n % this.slotsPerItem}`;
+  }
+
+  /** The attribute of slot `n`'s count of grants in its item. */
+  usesAttribute(n: number): string {
+    return `u${n % this.slotsPerItem}`;
+  }
 
   /** The control item (strongly consistent). */
   async readRate(deadline: number): Promise<RateRead> {
@@ -113,8 +127,13 @@ export class LimiterItems {
       for (const it of out.Items ?? []) {
         if (it.sk === providerKeys.rate) item = it;
         else if (typeof it.sk === 'string' && it.sk.startsWith(providerKeys.slotPrefix)) {
-          granted += Number(it.uses ?? 0);
-          if (typeof it.leaseId === 'string') leases.push(slotLeaseOf(it));
+          const first = Number(it.sk.slice(providerKeys.slotPrefix.length));
+          for (const [name, value] of Object.entries(it)) {
+            const slot = /^([lu])(\d+)$/.exec(name);
+            if (!slot) continue;
+            if (slot[1] === 'u') granted += Number(value ?? 0);
+            else leases.push(slotLeaseOf(first + Number(slot[2]), value as Record<string, unknown>));
+          }
         }
       }
       startKey = out.LastEvaluatedKey;
@@ -153,40 +172,8 @@ export class LimiterItems {
     }
   }
 
-  /**
-   * Writes whole items of the key (`sk` and attributes; each `sk` at most once), unconditionally,
-   * with the TTL: one PutItem, or one BatchWriteItem for up to 25 (unprocessed ones sent again).
-   */
-  async putAll(items: readonly Record<string, unknown>[], deadline: number): Promise<void> {
-    const ttl = Math.floor(this.clock.now() / 1000) + ITEM_TTL_SECONDS;
-    const full = items.map((item) => ({ ...item, pk: this.pk, ttl }));
-    if (full.length === 1) {
-      await this.send(new PutCommand({ TableName: this.tableName, Item: full[0] }), deadline);
-      return;
-    }
-    let pending: NonNullable<BatchWriteCommandOutput['UnprocessedItems']>[string] = full.map((Item) => ({
-      PutRequest: { Item },
-    }));
-    for (let round = 0; pending.length > 0; round++) {
-      if (round > 0)
-        await this.backOff(
-          round,
-          deadline,
-          "the limiter's table left items of a batch unwritten until the maximum wait",
-        );
-      const out = await this.send<BatchWriteCommandOutput>(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-        deadline,
-      );
-      pending = out.UnprocessedItems?.[this.tableName] ?? [];
-    }
-  }
-
   /** Sends one request; a throttled one is retried with jittered backoff until the deadline. */
-  private async send<T>(
-    command: GetCommand | QueryCommand | UpdateCommand | PutCommand | BatchWriteCommand,
-    deadline: number,
-  ): Promise<T> {
+  private async send<T>(command: GetCommand | QueryCommand | UpdateCommand, deadline: number): Promise<T> {
     for (let retry = 0; ; retry++) {
       const sent = this.clock.now();
       try {
@@ -252,13 +239,13 @@ export class LimiterItems {
   }
 }
 
-function slotLeaseOf(item: Record<string, unknown>): SlotLease {
+function slotLeaseOf(slot: number, lease: Record<string, unknown>): SlotLease {
   return {
-    slot: Number(String(item.sk).slice(providerKeys.slotPrefix.length)),
-    id: String(item.leaseId),
-    role: item.role as CallerRole,
-    tenantId: String(item.tenantId),
-    acquiredAt: Number(item.acquiredAt),
-    expiresAt: Number(item.expiresAt),
+    slot,
+    id: String(lease.id),
+    role: lease.role as CallerRole,
+    tenantId: String(lease.tenantId),
+    acquiredAt: Number(lease.acquiredAt),
+    expiresAt: Number(lease.expiresAt),
   };
 }

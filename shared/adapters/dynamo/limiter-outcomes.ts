@@ -25,8 +25,6 @@ export interface Attempt {
   /** What it waited for last (named when it gives up). */
   reason: DenyReason;
   slot: number | undefined;
-  /** The slot's count of grants, as its claim returned it (its release writes it back). */
-  slotUses: number;
   acquiredAt: number;
   probe: boolean;
   atCeiling: boolean;
@@ -38,8 +36,6 @@ export interface Attempt {
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */
 export interface DynamoLease extends LimiterLease {
   readonly slot: number;
-  /** The slot's count of grants after its claim (its release writes it back). */
-  readonly slotUses: number;
   readonly acquiredAt: number;
   readonly ticket: Ticket | undefined;
   readonly probe: boolean;

@@ -7,9 +7,8 @@ import {
   type SlotLease,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import { BATCH_WRITE_MAX, BatchWrites } from './batch-writes';
-import { providerKeys } from './keys';
 import type { LimiterItems, RateRead } from './limiter-items';
+import { HELD_RELEASE_BUDGET_MS, LimiterSlots } from './limiter-slots';
 import { RateReads } from './rate-reads';
 
 /** A ticket as issued: when its call may start, its number, and the key's state right after. */
@@ -30,10 +29,6 @@ const INIT_LISTS =
 const INIT_FIELDS = `${INIT_LISTS}, cooldownUntil = if_not_exists(cooldownUntil, :zero), lastDecreaseAt = if_not_exists(lastDecreaseAt, :zero)`;
 const INIT_VALUES = { ':emptyMap': {}, ':emptyList': [], ':zero': 0 };
 
-/** Requests of {@link LimiterTable.freeHeldSlot} on their way at once (each slot is another item). */
-const RELEASE_LANES = 4;
-/** How long the writes of {@link LimiterTable.freeHeldSlot} keep retrying a throttled table. */
-export const HELD_RELEASE_BUDGET_MS = 5_000;
 /**
  * A lease with more than this left is freed by {@link LimiterTable.freeHeldSlot}: its write ends
  * (or gives up) within the budget, and the rest covers clocks of other hosts that run ahead.
@@ -47,16 +42,11 @@ export const HELD_RELEASE_MARGIN_MS = HELD_RELEASE_BUDGET_MS + 10_000;
  */
 export class LimiterTable {
   private readonly reads: RateReads;
-  /** The releases of held slots of this process, written together ({@link freeHeldSlot}). */
-  private readonly releases: BatchWrites;
+  private readonly slots: LimiterSlots;
 
   constructor(readonly io: LimiterItems) {
     this.reads = new RateReads((deadline) => io.readRate(deadline));
-    this.releases = new BatchWrites(
-      (items) => io.putAll(items, io.clock.now() + HELD_RELEASE_BUDGET_MS),
-      BATCH_WRITE_MAX,
-      RELEASE_LANES,
-    );
+    this.slots = new LimiterSlots(io);
   }
 
   /** The control item, read after this call (shared with the callers asking meanwhile: RateReads). */
@@ -175,71 +165,28 @@ export class LimiterTable {
     };
   }
 
-  /** Claims a slot that is free or whose lease is over (`expiresAt <= now`, as the rules count it). */
   /** Claims a free (or expired) slot: its count of grants after the claim, or undefined if another caller holds it. */
-  async claimSlot(
-    slot: number,
-    lease: Omit<SlotLease, 'slot'>,
-    deadline: number,
-  ): Promise<number | undefined> {
-    const out = await this.io.update(
-      {
-        UpdateExpression:
-          'SET leaseId = :id, #role = :role, tenantId = :tenant, acquiredAt = :at, expiresAt = :exp, #ttl = :ttl ADD uses :one',
-        ConditionExpression: 'attribute_not_exists(leaseId) OR expiresAt <= :at',
-        ExpressionAttributeNames: { '#role': 'role' },
-        ExpressionAttributeValues: {
-          ':id': lease.id,
-          ':role': lease.role,
-          ':tenant': lease.tenantId,
-          ':at': lease.acquiredAt,
-          ':exp': lease.expiresAt,
-          ':one': 1,
-        },
-      },
-      deadline,
-      providerKeys.slot(slot),
-    );
-    return out === undefined ? undefined : Number(out.Attributes?.uses ?? 1);
+  claimSlot(slot: number, lease: Omit<SlotLease, 'slot'>, deadline: number): Promise<number | undefined> {
+    return this.slots.claim(slot, lease, deadline);
   }
 
   /** Renews a lease held while waiting (true), unless it expired and another caller took the slot. */
-  async renewSlot(slot: number, leaseId: string, acquiredAt: number, expiresAt: number, deadline: number) {
-    const out = await this.io.update(
-      {
-        UpdateExpression: 'SET acquiredAt = :at, expiresAt = :exp',
-        ConditionExpression: 'leaseId = :id',
-        ExpressionAttributeValues: { ':id': leaseId, ':at': acquiredAt, ':exp': expiresAt },
-      },
-      deadline,
-      providerKeys.slot(slot),
-    );
-    return out !== undefined;
+  renewSlot(slot: number, leaseId: string, acquiredAt: number, expiresAt: number, deadline: number) {
+    return this.slots.renew(slot, leaseId, acquiredAt, expiresAt, deadline);
+  }
+
+  /**
+   * Frees a slot that this caller holds with time to spare on its lease ({@link HELD_RELEASE_MARGIN_MS}):
+   * unconditioned, with the frees of its item's other slots asked meanwhile; its writes give up
+   * after {@link HELD_RELEASE_BUDGET_MS}, well inside that margin.
+   */
+  freeHeldSlot(slot: number): Promise<void> {
+    return this.slots.freeHeld(slot);
   }
 
   /** Frees a slot if it is still this lease's (an expired lease may have been taken over). */
-  /**
-   * Frees a slot that this caller holds with time to spare on its lease ({@link HELD_RELEASE_MARGIN_MS}):
-   * no other caller can have taken it, so its item is written back whole, without the lease and
-   * with its count of grants (`uses`, as the claim returned it), without a condition, together with
-   * the releases of this process asked meanwhile: one BatchWriteItem for up to 25 instead of an
-   * UpdateItem each. Its writes give up after {@link HELD_RELEASE_BUDGET_MS}, well inside that margin.
-   */
-  freeHeldSlot(slot: number, uses: number): Promise<void> {
-    return this.releases.put([{ sk: providerKeys.slot(slot), uses }]);
-  }
-
-  async freeSlot(slot: number, leaseId: string, deadline: number): Promise<void> {
-    await this.io.update(
-      {
-        UpdateExpression: 'REMOVE leaseId, #role, tenantId, acquiredAt, expiresAt SET #ttl = :ttl',
-        ConditionExpression: 'leaseId = :id',
-        ExpressionAttributeNames: { '#role': 'role' },
-        ExpressionAttributeValues: { ':id': leaseId },
-      },
-      deadline,
-      providerKeys.slot(slot),
-    );
+  freeSlot(slot: number, leaseId: string, deadline: number): Promise<void> {
+    return this.slots.free(slot, leaseId, deadline);
   }
 
   /** Sets (or refreshes) a waiter's marker; creates the control item first when it does not exist. */

@@ -58,14 +58,16 @@ export interface DynamoRateLimiterOptions {
   pollMs: number;
   clock?: LimiterClock;
   random?: () => number;
+  /** Concurrency slots to an item (default 1): more where one process runs many callers. */
+  slotsPerItem?: number;
 }
 
 /**
  * The shared limiter of one provider key in DynamoDB, its state split so that the cost of a call
  * does not grow with the number of callers (rules in `limiter-rules.ts`): a call takes a ticket
  * from the key's clock (one atomic update; RPM and TPM), sleeps until it starts (free), checks the
- * control fields once if it slept, claims one slot item (one conditional update) and frees it after
- * the call (one more). Orchestrators come first (a reserved share of the slots, put ahead of queued
+ * control fields once if it slept, claims one slot (an update conditioned on that slot, shared with
+ * the claims of its item asked meanwhile) and frees it after the call (one more). Orchestrators come first (a reserved share of the slots, put ahead of queued
  * tickets, and sub-agents give way while one waits for a slot); a tenant is held to a fair share of
  * the slots while another waits; a 429 sets one cooldown for the key and lowers the adaptive ceiling;
  * failures open the circuit breaker. Waiting for a slot backs off from `pollMs` with jitter and wakes
@@ -89,7 +91,7 @@ export class DynamoRateLimiter implements RateLimiter {
     this.random = o.random ?? Math.random;
     this.pacing = pacingOf(o.policy.limits);
     this.table = new LimiterTable(
-      new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random),
+      new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random, o.slotsPerItem),
     );
     this.outcomes = new LimiterOutcomes(this.table, this.pacing, o.policy, this.clock);
     this.tickets = new TicketBatcher(this.table, this.pacing);
@@ -137,7 +139,7 @@ export class DynamoRateLimiter implements RateLimiter {
       // Well inside its lease nobody else can hold the slot: the write needs no condition and goes
       // with this process's other releases. Near or past its end, only if the slot is still its own.
       if (this.clock.now() < own.acquiredAt + this.o.policy.leaseMs - HELD_RELEASE_MARGIN_MS)
-        await this.table.freeHeldSlot(own.slot, own.slotUses);
+        await this.table.freeHeldSlot(own.slot);
       else await this.table.freeSlot(own.slot, own.id, deadline);
       for (const waker of [...this.wakers]) waker.abort();
       await this.outcomes.record(own, outcome, deadline);
@@ -177,7 +179,6 @@ export class DynamoRateLimiter implements RateLimiter {
       deadline: Math.min(started + this.o.maxWaitMs, options.notAfter ?? Number.POSITIVE_INFINITY),
       reason: this.pacing.paced ? pacedBy(this.pacing, options.estimatedTokens) : 'concurrency',
       slot: undefined,
-      slotUses: 0,
       acquiredAt: 0,
       probe: false,
       atCeiling: false,
@@ -314,10 +315,8 @@ export class DynamoRateLimiter implements RateLimiter {
       acquiredAt: now,
       expiresAt: now + this.o.policy.leaseMs,
     };
-    const uses = await this.table.claimSlot(slot, lease, a.deadline);
-    if (uses === undefined) return false;
+    if ((await this.table.claimSlot(slot, lease, a.deadline)) === undefined) return false;
     a.slot = slot;
-    a.slotUses = uses;
     a.acquiredAt = now;
     return true;
   }
@@ -350,7 +349,6 @@ export class DynamoRateLimiter implements RateLimiter {
       waitedMs: Math.round(a.queuedMs),
       limiterMs: Math.max(0, this.clock.now() - a.started - Math.round(a.queuedMs)),
       slot: a.slot as number,
-      slotUses: a.slotUses,
       acquiredAt: a.acquiredAt,
       ticket,
       probe: a.probe,

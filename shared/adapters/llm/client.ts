@@ -41,6 +41,7 @@ export function createRateLimiter(
     policy: config.provider.policy,
     maxWaitMs: config.provider.maxWaitMs,
     pollMs: config.provider.pollMs,
+    slotsPerItem: config.provider.slotsPerItem,
   });
 }
 
