@@ -80,7 +80,7 @@ describe('DynamoRateLimiter releases', () => {
 
   it.each([
     { slotsPerItem: 1, writes: 8 },
-    { slotsPerItem: 8, writes: 2 },
+    { slotsPerItem: 8, writes: 1 },
   ])(
     'claims and frees the slots of calls starting and ending together, $slotsPerItem slot(s) to an item, in $writes writes each',
     async ({ slotsPerItem, writes }) => {
@@ -93,7 +93,7 @@ describe('DynamoRateLimiter releases', () => {
       const limiter = limiterOf(watched.client, pk, clock, slotsPerItem, () => (draw++ % 8) / 2 ** 30);
       const leases = await Promise.all(Array.from({ length: 8 }, () => limiter.acquire(ask)));
       expect((await limiter.snapshot()).state.leases).toSatisfy((l: object) => Object.keys(l).length === 8);
-      // (one item: the first claim alone, the other 7 together while it was on its way)
+      // (one item: the 8 claims of one turn in one update)
       expect(slotWrites(watched.sent)).toHaveLength(writes);
       const sentBefore = watched.sent.length;
       // Act: all 8 end at once, a second into their leases
@@ -153,6 +153,31 @@ describe('DynamoRateLimiter releases', () => {
       [3, 'mine-3'],
     ]);
     expect(read.granted).toBe(4);
+  });
+
+  it('takes no timer for a call whose ticket is due (a timer is a turn of the event loop a call)', async () => {
+    // Prepare: a paced key, idle; a clock that counts its sleeps
+    const clock = new ManualClock();
+    let sleeps = 0;
+    clock.sleep = () => {
+      sleeps += 1;
+      return Promise.resolve();
+    };
+    const paced = new DynamoRateLimiter({
+      client: table.doc,
+      tableName: table.tableName,
+      pk: freshKey(),
+      policy: { ...policy, limits: { ...policy.limits, rpm: 6_000 } },
+      maxWaitMs: 5_000,
+      pollMs: 10,
+      clock,
+      random: () => 0.5,
+    });
+    // Act
+    const lease = await paced.acquire(ask);
+    // Assess: a ticket, a slot, and no sleep
+    expect(lease.waitedMs).toBe(0);
+    expect(sleeps).toBe(0);
   });
 
   it('frees a lease near its end only if the slot is still its own', async () => {

@@ -25,8 +25,9 @@ describe('BatchGets', () => {
     // Prepare: 2 lanes
     const t = table();
     const gets = new BatchGets(t.getAll, 100, 2);
-    // Act: three readers at once
+    // Act: a reader, then two more while its request is on its way
     const a = gets.get([key('JOB'), key('S1')]);
+    await turn();
     const b = gets.get([key('JOB'), key('S2')]);
     const c = gets.get([key('S3')]);
     await turn();
@@ -43,6 +44,23 @@ describe('BatchGets', () => {
     t.reply(2);
     expect(values(await a)).toEqual(['JOB@0', 'S1@0']);
     expect(values(await c)).toEqual(['S3@2']);
+  });
+
+  it('sends the readers of one turn together in one request, each key once, each its own items', async () => {
+    // Prepare
+    const t = table();
+    const gets = new BatchGets(t.getAll, 100, 2);
+    // Act: three readers in one turn
+    const a = gets.get([key('JOB'), key('S1')]);
+    const b = gets.get([key('JOB'), key('S2')]);
+    const c = gets.get([key('S3')]);
+    await turn();
+    // Assess: one request, not the first alone
+    expect(t.sent.map((r) => r.keys.map((k) => k.sk))).toEqual([['JOB', 'S1', 'S2', 'S3']]);
+    t.reply(0);
+    expect(values(await a)).toEqual(['JOB@0', 'S1@0']);
+    expect(values(await b)).toEqual(['JOB@0', 'S2@0']);
+    expect(values(await c)).toEqual(['S3@0']);
   });
 
   it('sends those who ask during a request together in the next, each key once, each caller its own items', async () => {

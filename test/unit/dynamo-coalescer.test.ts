@@ -38,6 +38,47 @@ describe('Coalescer', () => {
     expect(c.idle).toBe(true);
   });
 
+  it('sends the asks of one turn together, the first not before that turn is over', async () => {
+    // Prepare
+    const r = requests();
+    const c = new Coalescer(all, r.send);
+    // Act: three asks in one turn
+    const answers = [c.ask(1), c.ask(2), c.ask(3)];
+    // Assess: nothing sent within the turn, then one request for all three
+    expect(r.sent).toHaveLength(0);
+    expect(c.idle).toBe(false);
+    await turn();
+    expect(r.sent.map((s) => s.asks)).toEqual([[1, 2, 3]]);
+    r.answer(0);
+    expect(await Promise.all(answers)).toEqual([10, 20, 30]);
+  });
+
+  it('fills as many lanes as the asks of one turn need, and stops when take holds the rest back', async () => {
+    // Prepare: requests of at most two asks; ask 9 goes only as the one lane on its way (take says 0)
+    const r = requests();
+    const twoButNine = (waiting: readonly number[]) => (waiting[0] === 9 ? 0 : Math.min(2, waiting.length));
+    const c = new Coalescer(twoButNine, r.send, 3);
+    // Act: five asks in one turn
+    const answers = [1, 2, 3, 4, 9, 5].map((n) => c.ask(n));
+    await turn();
+    // Assess: two lanes went, two asks each; the third lane found 9 first and did not start
+    expect(r.sent.map((s) => s.asks)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    r.answer(0);
+    await turn();
+    expect(r.sent.map((s) => s.asks)).toHaveLength(2); // 9 waits while another lane is on its way
+    r.answer(1);
+    await turn();
+    expect(r.sent.map((s) => s.asks).slice(2)).toEqual([[9]]);
+    r.answer(2);
+    await turn();
+    expect(r.sent.map((s) => s.asks).slice(3)).toEqual([[5]]);
+    r.answer(3);
+    expect(await Promise.all(answers)).toEqual([10, 20, 30, 40, 90, 50]);
+  });
+
   it('with one lane, sends one request at a time: the asks made meanwhile go together in the next', async () => {
     const r = requests();
     const c = new Coalescer(all, r.send);

@@ -5,9 +5,10 @@ interface Queued<A, R> {
 }
 
 /**
- * One request at a time for the callers of one process: while a request is on its way, the callers
- * who ask meanwhile wait for it and then go together in the next (so each is served by a request
- * sent after it asked, and sees every write that ended before). The reads and writes of a hundred
+ * One request at a time for the callers of one process: the callers who ask in one turn of the event
+ * loop go together, and while a request is on its way, the callers who ask meanwhile wait for it and
+ * then go together in the next (so each is served by a request sent after it asked, and sees every
+ * write that ended before). The reads and writes of a hundred
  * sub-agents of one process starting or ending together: a few requests, not a hundred, and one
  * item's writes no longer queue behind each other.
  *
@@ -43,10 +44,30 @@ export class Coalescer<A, R> {
     return this.flying === 0 && this.queued.length === 0;
   }
 
+  /** An idle coalescer's first ask is waiting out the turn of the event loop it came in. */
+  private gathering = false;
+
   ask(ask: A): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queued.push({ ask, resolve, reject });
-      if (this.flying < this.lanes) void this.fly();
+      if (this.flying > 0) {
+        if (this.flying < this.lanes) void this.fly();
+        return;
+      }
+      if (this.gathering) return;
+      // Idle: the first request goes once this turn is over (setImmediate), with every ask made in
+      // it. A hundred sub-agents that a Map started together ask in one turn: one request, not
+      // the first alone and the other 99 a round trip later. A lone caller waits that turn only.
+      this.gathering = true;
+      setImmediate(() => {
+        this.gathering = false;
+        // As many lanes as have asks to take (a lane whose `take` says 0 ends at once, taking none).
+        while (this.flying < this.lanes && this.queued.length > 0) {
+          const waiting = this.queued.length;
+          void this.fly();
+          if (this.queued.length === waiting) break;
+        }
+      });
     });
   }
 
