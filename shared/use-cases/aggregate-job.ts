@@ -18,7 +18,7 @@ import {
   tallyAgents,
 } from './close-job';
 import { modelStep } from './model-step';
-import { type NextStageOutput, planNextStage } from './next-stage';
+import { hasStageLeft, type NextStageOutput, planNextStage } from './next-stage';
 
 export interface AggregateInput extends JobRef {
   stage?: number;
@@ -71,12 +71,15 @@ export async function aggregateJob(
 ): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   // The outcomes load with the job (one round trip before the synthesis, not two); a job found
-  // terminal (a retried Aggregate) did not need them.
-  const [job, agents, results, subtasks] = await Promise.all([
+  // terminal (a retried Aggregate) did not need them. The subtasks are waited for only where they
+  // are needed: a next stage, and the scores after the synthesis (the prompt takes their count
+  // from the plan).
+  const listed = deps.store.listSubtasks(ref);
+  listed.catch(() => undefined); // awaited below, or not at all when the job is not found
+  const [job, agents, results] = await Promise.all([
     deps.store.getJob(ref),
     deps.steps.listAgents(ref),
     deps.store.listResults(ref),
-    deps.store.listSubtasks(ref),
   ]);
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
   if (TERMINAL_STATUSES.includes(job.status)) {
@@ -85,13 +88,14 @@ export async function aggregateJob(
     return { jobId: job.jobId, status: job.status, ...(job.error ? { error: job.error } : {}) };
   }
   const stage = input.stage ?? job.plan?.stage ?? 1;
-  if (!input.failure) {
-    const ids = subtasks.map((s) => s.id);
+  if (!input.failure && hasStageLeft(job, stage)) {
+    const ids = (await listed).map((s) => s.id);
     const next = await planNextStage(deps, ref, job, stage, ids, results);
     if (next) return next;
   }
-  const ending = await endingOf(deps, { input, job, stage, agents, results, subtasks: subtasks.length });
-  return closeJob(deps, job, ending, { agents, results, subtasks });
+  const count = job.plan?.subtasks ?? (await listed).length;
+  const ending = await endingOf(deps, { input, job, stage, agents, results, subtasks: count });
+  return closeJob(deps, job, ending, { agents, results, subtasks: await listed });
 }
 
 interface StageEnd {

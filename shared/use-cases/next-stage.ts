@@ -17,6 +17,10 @@ export interface NextStageOutput extends PlanOutput {
 export const maxStagesOf = (job: Pick<JobRecord, 'request'>): number =>
   Math.min(job.request.maxStages ?? 1, REQUEST_LIMITS.maxStages);
 
+/** Whether a job may run a stage after `stage` (a `parl` job below its `maxStages`). */
+export const hasStageLeft = (job: Pick<JobRecord, 'request'>, stage: number): boolean =>
+  stage < maxStagesOf(job) && job.request.mode === 'parl';
+
 /**
  * Plans stage `stage + 1` when the job may run one more and some subtasks have no usable answer;
  * returns undefined otherwise.
@@ -33,7 +37,7 @@ export async function planNextStage(
   subtaskIds: readonly string[],
   results: readonly SubtaskResult[],
 ): Promise<NextStageOutput | undefined> {
-  if (stage >= maxStagesOf(job) || job.request.mode !== 'parl') return undefined;
+  if (!hasStageLeft(job, stage)) return undefined;
   const answered = new Set(results.filter((r) => r.status === 'ANSWERED').map((r) => r.subtaskId));
   const again = subtaskIds.filter((id) => !answered.has(id));
   if (again.length === 0) return undefined;

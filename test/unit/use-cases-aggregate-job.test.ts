@@ -355,9 +355,44 @@ describe('aggregateJob: the synthesis', () => {
     // Act
     const out = await aggregateJob(deps, { tenantId: 't1', jobId: 'j1' });
     // Assess
-    expect(asked).toEqual(['job', 'listAgents', 'listResults', 'listSubtasks']);
+    expect([...asked].sort()).toEqual(['job', 'listAgents', 'listResults', 'listSubtasks']);
     expect(out).toMatchObject({ status: 'SUCCEEDED' });
     expect(seen.asked).toHaveLength(1);
+  });
+
+  it('asks the synthesizer before the subtasks have loaded (a job with no stage left needs them only for its scores)', async () => {
+    // Prepare: the subtasks' read answers only once the model has been asked
+    const { deps, seen } = world({
+      stored: job({
+        plan: {
+          stage: 1,
+          agents: 1,
+          maxConcurrency: 1,
+          mapMode: 'INLINE',
+          subtasks: 1,
+          decomposedBy: 'request',
+        },
+      }),
+      agents: [agent('agent-0001', 'SUCCEEDED')],
+      results: [answered('a', { answer: 'A' })],
+    });
+    const asked = Promise.withResolvers<void>();
+    const chat = deps.llm.chat.bind(deps.llm);
+    deps.llm.chat = (request) => {
+      asked.resolve();
+      return chat(request);
+    };
+    deps.store.listSubtasks = async () => {
+      await asked.promise;
+      return [{ id: 'a', prompt: 'a' }];
+    };
+    // Act
+    const out = await aggregateJob(deps, { tenantId: 't1', jobId: 'j1' });
+    // Assess: synthesized, and the scores still counted the subtask
+    expect(out).toMatchObject({ status: 'SUCCEEDED' });
+    expect(seen.asked).toHaveLength(1);
+    expect(userContent(seen.asked)).toContain('Results of 1 of 1 subtasks');
+    expect(seen.finished[0]).toMatchObject({ status: 'SUCCEEDED' });
   });
 
   it('asks the model once as the synthesizer and stores its answer', async () => {
@@ -369,7 +404,7 @@ describe('aggregateJob: the synthesis', () => {
           agents: 1,
           maxConcurrency: 1,
           mapMode: 'INLINE',
-          subtasks: 2,
+          subtasks: 3,
           decomposedBy: 'request',
         },
       }),
