@@ -1,9 +1,5 @@
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { writeBatch } from '#shared/adapters/dynamo/batch-writes';
 import { Coalescer, KeyedCoalescers } from '#shared/adapters/dynamo/coalescer';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { isConditionFailure } from '#shared/adapters/dynamo/tenant-item';
@@ -136,15 +132,11 @@ export class BudgetShards {
 
   /** Gives every shard `share` of a new job's reservation (before the job is stored: no call yet). */
   async fundAll(ref: JobRef, share: number): Promise<void> {
-    let pending: Record<string, unknown>[] = SHARD_INDEXES.map((k) => ({
-      PutRequest: { Item: { ...this.key(ref, k), remainingUsd: share } },
-    }));
-    while (pending.length > 0) {
-      const out = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-      );
-      pending = (out.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
-    }
+    await writeBatch(
+      this.client,
+      this.tableName,
+      SHARD_INDEXES.map((k) => ({ PutRequest: { Item: { ...this.key(ref, k), remainingUsd: share } } })),
+    );
   }
 
   private async authorizeWrite(
