@@ -50,6 +50,9 @@ const scenarioArb = fc.record({
   orchestratorShare: fc.constantFrom(0, 0.25, 0.5),
   clients: fc.array(fc.array(callArb, { minLength: 1, maxLength: 5 }), { minLength: 2, maxLength: 6 }),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  // Clients share a process (one limiter, its requests grouped) round-robin; the slots of an item.
+  processes: fc.integer({ min: 1, max: 3 }),
+  slotsPerItem: fc.constantFrom(1, 3, 25),
 });
 
 /** The most events in any window of `windowMs` (weights add up). */
@@ -159,7 +162,8 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
   it('never goes above the concurrency, the RPM or the TPM, and honours every cooldown', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (s) => {
-        // Prepare: one limiter per client, each with its own DynamoDB client (one "Lambda" each).
+        // Prepare: one limiter per process, each with its own DynamoDB client (a process of one
+        // client is a Lambda; of more, the embedded stack's one process for many callers).
         const random = seeded(s.seed);
         const clock = new VirtualClock(() => random() * MAX_NETWORK_MS);
         const limits: ProviderLimits = {
@@ -180,17 +184,23 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
         const calls: { from: number; to: number; tokens: number }[] = [];
         const cooldowns: { from: number; until: number }[] = [];
         const timeouts: unknown[] = [];
-        const client = async (script: Call[]) => {
-          const limiter = new DynamoRateLimiter({
-            client: documentClient(clock),
-            tableName: TABLE,
-            pk,
-            policy,
-            maxWaitMs: 3_600_000,
-            pollMs: 250,
-            clock,
-            random,
-          });
+        const limiters = Array.from(
+          { length: s.processes },
+          () =>
+            new DynamoRateLimiter({
+              client: documentClient(clock),
+              tableName: TABLE,
+              pk,
+              policy,
+              maxWaitMs: 3_600_000,
+              pollMs: 250,
+              clock,
+              random,
+              slotsPerItem: s.slotsPerItem,
+            }),
+        );
+        const client = async (script: Call[], i: number) => {
+          const limiter = limiters[i % s.processes] as DynamoRateLimiter;
           for (const call of script) {
             await clock.sleep(call.pauseMs);
             let lease: Awaited<ReturnType<DynamoRateLimiter['acquire']>>;
@@ -220,7 +230,7 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
           }
         };
         // Act
-        await clock.run(Promise.all(s.clients.map(client)), 3_600_000);
+        await clock.run(Promise.all(s.clients.map((script, i) => client(script, i))), 3_600_000);
         // Assess
         expect(timeouts).toEqual([]);
         expect(maxOverlap(calls)).toBeLessThanOrEqual(s.maxConcurrency);
