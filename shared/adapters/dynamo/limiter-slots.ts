@@ -31,12 +31,12 @@ export class LimiterSlots {
         (asks) => this.claimTogether(asks),
       ),
   );
-  private readonly frees = new KeyedCoalescers<{ slot: number; deadline: number }, undefined>(
+  private readonly frees = new KeyedCoalescers<number, undefined>(
     () =>
       new Coalescer(
-        (waiting) => distinctPrefix(waiting.map((f) => f.slot)),
+        (waiting) => distinctPrefix(waiting),
         async (asks) => {
-          await this.freeTogether(asks.map((a) => a.slot));
+          await this.freeTogether(asks);
           return asks.map(() => undefined);
         },
       ),
@@ -112,8 +112,7 @@ export class LimiterSlots {
    * that this process asks meanwhile. Its retries give up after {@link HELD_RELEASE_BUDGET_MS}.
    */
   freeHeld(slot: number): Promise<void> {
-    const deadline = this.io.clock.now() + HELD_RELEASE_BUDGET_MS;
-    return this.frees.ask(this.io.slotItemKey(slot), { slot, deadline }) as Promise<void>;
+    return this.frees.ask(this.io.slotItemKey(slot), slot) as Promise<void>;
   }
 
   private async freeTogether(slots: number[]): Promise<void> {
