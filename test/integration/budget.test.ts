@@ -54,7 +54,9 @@ describe('budgets over the REST API', () => {
     const budget = usd(estimate * 10.5);
     const { tenant, apiKey } = await createTenant(
       { tenants: stack.tenants, maxSubagentsCap: 1000 },
-      { name: 'Racer', budgetUsd: budget, maxSubagents: 10 },
+      // 50 submissions, 10 cancels and the polls fall in a second or two: the request rate (default
+      // 50 a second) is not what this test is about, and it refused a cancel with 429 once.
+      { name: 'Racer', budgetUsd: budget, maxSubagents: 10, requestsPerSecond: 1_000 },
     );
     let lowest = budget;
     let sampling = true;
