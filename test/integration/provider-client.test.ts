@@ -1,33 +1,18 @@
-import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/simulator/server';
 import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
-import { undiciFetch } from '#shared/adapters/llm/undici-fetch';
 import { ProviderRejectedError, RateLimitedError, TransientError } from '#shared/domain/errors';
 import { callStatsOf } from '#shared/ports/llm';
 
 const ask = { messages: [{ role: 'user' as const, content: 'What is 2 + 2?' }], maxTokens: 50 };
 
-/**
- * The simulator playing a provider's limits and faults, and the client's one retry layer, over HTTP:
- * through the SDK's own fetch and through the transport the handlers use (undici's request).
- */
-describe.each([
-  ['the global fetch', undefined],
-  ['undici request', undiciFetch],
-])('the simulated provider and the retrying client, through %s', (_name, transport) => {
+/** The simulator playing a provider's limits and faults, and the client's one retry layer, over HTTP. */
+describe('the simulated provider and the retrying client', () => {
   let sim: Simulator | undefined;
   const start = async (opts: SimulatorOptions, timeoutMs = 2_000) => {
     sim = await startSimulator({ latencyScale: 0, ...opts });
-    const client = new OpenAI({
-      baseURL: sim.baseUrl,
-      apiKey: 'k',
-      maxRetries: 0,
-      timeout: timeoutMs,
-      ...(transport ? { fetch: transport } : {}),
-    });
-    return { sim, llm: new OpenAiLlm(client, 'kimi-k2.5') };
+    return { sim, llm: new OpenAiLlm({ baseUrl: sim.baseUrl, apiKey: 'k', model: 'kimi-k2.5', timeoutMs }) };
   };
   afterEach(async () => {
     await sim?.close();
@@ -40,7 +25,7 @@ describe.each([
     // Act
     const responses = await Promise.all(
       Array.from({ length: 6 }, () =>
-        (transport ?? fetch)(`${sim.baseUrl}/chat/completions`, {
+        fetch(`${sim.baseUrl}/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(ask),

@@ -1,6 +1,5 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { startSimulator } from '#local/simulator/server';
@@ -250,8 +249,8 @@ describe('DynamoRateLimiter', () => {
         policy({ maxConcurrency: 8 }, { breakerFailures: 2, breakerOpenMs: 200 }),
         1_000,
       );
-      const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'k', maxRetries: 0 });
-      const llm = new LimitedLlm(new OpenAiLlm(client, 'kimi-k2.5'), limiter, {
+      const provider = new OpenAiLlm({ baseUrl: sim.baseUrl, apiKey: 'k', model: 'kimi-k2.5' });
+      const llm = new LimitedLlm(provider, limiter, {
         maxRetries: 2,
         backoffBaseMs: 5,
         backoffCapMs: 10,

@@ -1,6 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDynamo } from '#local/emulators/dynamo';
 import type { Simulator } from '#local/simulator/server';
@@ -79,8 +78,8 @@ describe('the traces in Lambda (an X-Ray daemon on 127.0.0.1)', () => {
     const { OpenAiLlm } = await import('#shared/adapters/llm/openai-llm');
     const telemetry = createTelemetry();
     expect(telemetry.tracer.isTracingEnabled()).toBe(true);
-    const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'k', maxRetries: 0 });
-    const llm = new ObservedLlm(new OpenAiLlm(client, 'kimi-k2.5'), telemetry);
+    const provider = new OpenAiLlm({ baseUrl: sim.baseUrl, apiKey: 'k', model: 'kimi-k2.5' });
+    const llm = new ObservedLlm(provider, telemetry);
     // Act
     const response = await llm.chat({
       messages: [{ role: 'user', content: 'What is 2 + 2?' }],

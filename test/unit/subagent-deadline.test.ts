@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
 import { OpenAiLlm } from '#shared/adapters/llm/openai-llm';
@@ -127,10 +126,7 @@ describe('runSubagent at its deadline', () => {
 
   const llmWith = (limiter: RateLimiter) =>
     new LimitedLlm(
-      new OpenAiLlm(
-        new OpenAI({ baseURL: endpoint.url, apiKey: 'k', maxRetries: 0, timeout: 60_000 }),
-        'sim',
-      ),
+      new OpenAiLlm({ baseUrl: endpoint.url, apiKey: 'k', model: 'sim', timeoutMs: 60_000 }),
       limiter,
       { maxRetries: 4, backoffBaseMs: 10, backoffCapMs: 20, maxWaitMs: 60_000 },
     );

@@ -3,28 +3,21 @@
  * its own) behind the shared limiter of its key and the one retry layer ({@link LimitedLlm}).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import OpenAI from 'openai';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import type { AppConfig } from '#shared/config';
 import type { ProviderMetrics } from '#shared/domain/types';
 import { LimitedLlm } from './limited-llm';
 import { OpenAiLlm } from './openai-llm';
-import { undiciFetch } from './undici-fetch';
 
-/**
- * The provider's client alone: no retries of its own (the SDK's are off; {@link LimitedLlm} retries),
- * its calls sent through undici's `request` ({@link undiciFetch}).
- */
+/** The provider's client alone: no retries of its own ({@link LimitedLlm} retries). */
 export function createLlm(config: AppConfig, apiKey: string | undefined): OpenAiLlm {
-  const client = new OpenAI({
-    baseURL: config.llm.baseUrl,
+  return new OpenAiLlm({
+    baseUrl: config.llm.baseUrl,
     // Local OpenAI-compatible servers (Ollama, the simulator) accept any key.
     apiKey: apiKey ?? 'no-key',
-    maxRetries: 0,
-    timeout: config.llm.timeoutMs,
-    fetch: undiciFetch,
+    model: config.llm.model,
+    timeoutMs: config.llm.timeoutMs,
   });
-  return new OpenAiLlm(client, config.llm.model);
 }
 
 /** The shared limiter of the configured provider key, in the table (undefined when switched off). */
