@@ -64,11 +64,16 @@ const notModelMs = (stats: CallStats | undefined) =>
  * With a ledger, the most the call can cost is authorized from the job's reservation first (a
  * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
  * returned afterwards.
+ *
+ * With `recordLater`, a successful call's step record is handed to it on its way instead of
+ * awaited here: the caller goes on with the answer and waits for the record with its own next write
+ * (a sub-agent: with its agent's record, so its last answer is one round trip from done, not two).
  */
 export async function modelStep(
   deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
+  recordLater?: (recorded: Promise<void>) => void,
 ): Promise<ChatResponse> {
   const prices = deps.prices ?? KIMI_K25_PRICES;
   const authorized = deps.ledger
@@ -99,7 +104,12 @@ export async function modelStep(
     );
     // The step's record and the ledger's completion do not wait for each other: one round trip
     // after the answer, not two, on every call's way back (and so on the critical path).
-    await Promise.all([recorded, complete(actualUsd)]);
+    if (recordLater) {
+      recordLater(recorded);
+      await complete(actualUsd);
+    } else {
+      await Promise.all([recorded, complete(actualUsd)]);
+    }
     return response;
   } finally {
     const stop = await complete(0);

@@ -55,7 +55,8 @@ export interface SubagentRunOptions {
  * 2. load the job's workload and the assigned subtasks; the deadline: the Lambda's timeout less a
  *    margin, or the job's deadline (the plan's), whichever comes first
  * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
- * 4. store the agent's record (dropping steps an earlier, longer attempt left) and return a summary;
+ * 4. store the agent's record (dropping steps an earlier, longer attempt left) beside the step records
+ *    still on their way (one round trip after the last answer, not two) and return a summary;
  *    at the deadline the call in flight is aborted (its limiter lease given back), the subtasks left
  *    are stored FAILED and the agent FAILED with the reason, and the Map gets a summary, not a timeout
  */
@@ -82,6 +83,12 @@ export async function runSubagent(
 
   let stepNo = 0;
   let answered = 0;
+  // Step records still on their way: they go with the agent's record (finish), not one by one.
+  const recording: Promise<void>[] = [];
+  const recordLater = (recorded: Promise<void>) => {
+    recorded.catch(() => undefined); // awaited in finish; a failure there fails the agent
+    recording.push(recorded);
+  };
   const nextStep = () => {
     stepNo += 1;
     return { ref, stage: input.stage, role: 'sub' as const, agentId: input.agentId, step: stepNo, attempt };
@@ -98,14 +105,21 @@ export async function runSubagent(
       subtaskIds: input.subtaskIds,
       ...(error ? { error } : {}),
     };
-    await deps.steps.finishAgent(ref, record, 'sub', last ? [last] : []);
+    const [steps, agent] = await Promise.allSettled([
+      Promise.all(recording.splice(0)),
+      deps.steps.finishAgent(ref, record, 'sub', last ? [last] : []),
+    ]);
+    // A step record that could not be stored fails the agent: the caller records it FAILED again.
+    if (steps.status === 'rejected') throw steps.reason;
+    if (agent.status === 'rejected') throw agent.reason;
   };
 
   const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
     for (const [i, subtask] of subtasks.entries()) {
-      const solved = await solveSubtask(deps, ref, workload, subtask, { maxTokens, deadline }, nextStep);
+      const call = { maxTokens, deadline, recordLater };
+      const solved = await solveSubtask(deps, ref, workload, subtask, call, nextStep);
       const result = { ...solved, agentId: input.agentId, stage: input.stage };
       if (i < subtasks.length - 1) await deps.store.putResult(ref, result);
       else last = result;
@@ -162,10 +176,14 @@ async function solveSubtask(
   ref: JobRef,
   workload: Workload,
   subtask: Subtask,
-  call: { maxTokens: number; deadline: Deadline | undefined },
+  call: {
+    maxTokens: number;
+    deadline: Deadline | undefined;
+    recordLater: (recorded: Promise<void>) => void;
+  },
   nextStep: () => Parameters<typeof modelStep>[1],
 ): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
-  const { maxTokens, deadline } = call;
+  const { maxTokens, deadline, recordLater } = call;
   const tools = toolsFor(workload);
   const items: DatasetItems = (collection, id) => deps.store.getDatasetItem(ref, collection, id);
   const messages: ChatMessage[] = [
@@ -180,12 +198,17 @@ async function solveSubtask(
   for (let turn = 0; turn < deps.config.subagentStepBudget; turn++) {
     // No new call once the deadline has passed (it would only be aborted).
     deadline?.throwIfReached();
-    const response = await modelStep(deps, nextStep(), {
-      messages,
-      ...(tools ? { tools } : {}),
-      maxTokens,
-      ...(deadline ? { deadline: deadline.request } : {}),
-    });
+    const response = await modelStep(
+      deps,
+      nextStep(),
+      {
+        messages,
+        ...(tools ? { tools } : {}),
+        maxTokens,
+        ...(deadline ? { deadline: deadline.request } : {}),
+      },
+      recordLater,
+    );
     if (response.toolCalls.length > 0) {
       messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });
       // The calls of one turn are independent: run them together, answer in their order.

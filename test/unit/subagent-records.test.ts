@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { StepRecord } from '#shared/domain/types';
+import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { LlmClient } from '#shared/ports/llm';
+import { runSubagent } from '#shared/use-cases/run-subagent';
+
+const ref = { tenantId: 't-a', jobId: 'job-1' };
+const subtasks = [
+  { id: 'S-1', prompt: 'first', expected: 'yes' },
+  { id: 'S-2', prompt: 'second', expected: 'yes' },
+];
+const input = { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: subtasks.map((s) => s.id) };
+const config = { subagentStepBudget: 3, maxOutputTokens: 100 };
+
+/** A model that answers "yes" at once. */
+const llm: LlmClient = {
+  model: 'sim',
+  chat: () =>
+    Promise.resolve({
+      content: 'yes',
+      toolCalls: [],
+      finishReason: 'stop',
+      model: 'sim',
+      usage: { inputTokens: 10, outputTokens: 1, cachedInputTokens: 0 },
+    }),
+};
+
+/**
+ * The job in memory; each step record is stored when the test says so (`store`) or fails
+ * (`fail`), and every write is logged in the order it was asked for.
+ */
+function memoryJob() {
+  const log: string[] = [];
+  const agents: AgentRecord[] = [];
+  const pending: { step: StepRecord; settle: (error?: Error) => void }[] = [];
+  const job = {
+    ...ref,
+    status: 'RUNNING',
+    acceptedAt: new Date().toISOString(),
+    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
+    plan: { stage: 1, agents: 1, maxConcurrency: 1, mapMode: 'INLINE', subtasks: 2 },
+  } as unknown as JobRecord;
+  const store = {
+    getJobAndSubtasks: () => Promise.resolve({ job, subtasks }),
+    getDatasetItem: () => Promise.resolve(undefined),
+    putResult: (_ref, result: SubtaskResult) => {
+      log.push(`result ${result.subtaskId}`);
+      return Promise.resolve();
+    },
+  } as Partial<JobStore> as JobStore;
+  const recorder = {
+    nextAttempt: () => Promise.resolve(1),
+    recordStep: (_ref, step) => {
+      log.push(`step ${step.step} asked`);
+      return new Promise<void>((resolve, reject) => {
+        pending.push({
+          step,
+          settle: (error) => {
+            log.push(`step ${step.step} ${error ? 'failed' : 'stored'}`);
+            if (error) reject(error);
+            else resolve();
+          },
+        });
+      });
+    },
+    finishAgent: (_ref, agent) => {
+      log.push(`agent ${agent.status}`);
+      agents.push(agent);
+      return Promise.resolve();
+    },
+  } as Partial<StepRecorder> as StepRecorder;
+  return { store, recorder, log, agents, pending };
+}
+
+/** Lets every promise callback queued so far run (several turns of the event loop). */
+const turns = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('runSubagent and its step records', () => {
+  it('goes on after an answer while its step record is on its way, and ends once every record is stored', async () => {
+    // Prepare
+    const job = memoryJob();
+    let ended = false;
+    // Act: two subtasks answered; no step record stored yet
+    const run = runSubagent({ store: job.store, steps: job.recorder, llm, config }, input).then((out) => {
+      ended = true;
+      return out;
+    });
+    await turns();
+    // Assess: the second call and the agent's record did not wait for the first step's record
+    expect(job.log).toEqual(['step 1 asked', 'result S-1', 'step 2 asked', 'agent SUCCEEDED']);
+    expect(ended).toBe(false);
+    // Act: the records are stored
+    for (const p of job.pending) p.settle();
+    // Assess: the run ends only now
+    await expect(run).resolves.toEqual({
+      agentId: 'agent-0001',
+      status: 'SUCCEEDED',
+      answered: 2,
+      failed: 0,
+    });
+    expect(ended).toBe(true);
+  });
+
+  it('fails the agent when a step record cannot be stored, and says why', async () => {
+    // Prepare
+    const job = memoryJob();
+    // Act
+    const run = runSubagent({ store: job.store, steps: job.recorder, llm, config }, input);
+    run.catch(() => undefined);
+    await turns();
+    job.pending[0]?.settle(new Error('the table is gone'));
+    job.pending[1]?.settle();
+    // Assess: the handler fails (the Map retries it) and the agent's last record is FAILED
+    await expect(run).rejects.toThrow('the table is gone');
+    expect(job.agents.map((a) => a.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    expect(job.agents[1]?.error).toBe('the table is gone');
+  });
+});
