@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Coalescer, KeyedCoalescers } from '#shared/adapters/dynamo/coalescer';
 
 /** A send the test answers request by request: each request's asks, and its answers to give. */
@@ -51,6 +51,23 @@ describe('Coalescer', () => {
     expect(r.sent.map((s) => s.asks)).toEqual([[1, 2, 3]]);
     r.answer(0);
     expect(await Promise.all(answers)).toEqual([10, 20, 30]);
+  });
+
+  it('waits out a turn with one wake-up, however many asks the turn makes', async () => {
+    // Prepare
+    const r = requests();
+    const c = new Coalescer(all, r.send);
+    const wakeUps = vi.spyOn(globalThis, 'setImmediate');
+    // Act: a hundred asks in one turn
+    const answers = Array.from({ length: 100 }, (_, i) => c.ask(i));
+    const scheduled = wakeUps.mock.calls.length;
+    wakeUps.mockRestore();
+    await turn();
+    r.answer(0);
+    // Assess: one setImmediate for the turn (not one an ask), then one request
+    expect(scheduled).toBe(1);
+    expect(r.sent).toHaveLength(1);
+    expect(await Promise.all(answers)).toEqual(Array.from({ length: 100 }, (_, i) => i * 10));
   });
 
   it('fills as many lanes as the asks of one turn need, and stops when take holds the rest back', async () => {
