@@ -117,8 +117,8 @@ export async function runSubagent(
   const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
+    const call = { maxTokens, deadline, recordLater };
     for (const [i, subtask] of subtasks.entries()) {
-      const call = { maxTokens, deadline, recordLater };
       const solved = await solveSubtask(deps, ref, workload, subtask, call, nextStep);
       const result = { ...solved, agentId: input.agentId, stage: input.stage };
       if (i < subtasks.length - 1) await deps.store.putResult(ref, result);
