@@ -74,13 +74,22 @@ export async function aggregateJob(
   // terminal (a retried Aggregate) did not need them. The subtasks are waited for only where they
   // are needed: a next stage, and the scores after the synthesis (the prompt takes their count
   // from the plan).
-  const listed = deps.store.listSubtasks(ref);
-  listed.catch(() => undefined); // awaited below, or not at all when the job is not found
-  const [job, agents, results] = await Promise.all([
+  // The synthesizer's attempt is counted with the load too (a stage that goes on, or a job found
+  // terminal, leaves a count with no step: attempts only need to grow).
+  const synthesizerAttempt =
+    input.stage === undefined || input.failure
+      ? undefined
+      : deps.steps.nextAttempt(ref, input.stage, 'main', 'synthesizer');
+  synthesizerAttempt?.catch(() => undefined); // awaited by the synthesis, if there is one
+  const loading = Promise.all([
     deps.store.getJob(ref),
     deps.steps.listAgents(ref),
     deps.store.listResults(ref),
   ]);
+  // Asked after the reads the synthesis waits for, so the table serves those first.
+  const listed = deps.store.listSubtasks(ref);
+  listed.catch(() => undefined); // awaited below, or not at all when the job is not found
+  const [job, agents, results] = await loading;
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };
   if (TERMINAL_STATUSES.includes(job.status)) {
     // A retry after the terminal state was stored: make sure the settlement happened too.
@@ -94,7 +103,15 @@ export async function aggregateJob(
     if (next) return next;
   }
   const count = job.plan?.subtasks ?? (await listed).length;
-  const ending = await endingOf(deps, { input, job, stage, agents, results, subtasks: count });
+  const ending = await endingOf(deps, {
+    input,
+    job,
+    stage,
+    agents,
+    results,
+    subtasks: count,
+    ...(synthesizerAttempt ? { attempt: synthesizerAttempt } : {}),
+  });
   return closeJob(deps, job, ending, { agents, results, subtasks: await listed });
 }
 
@@ -105,6 +122,8 @@ interface StageEnd {
   agents: readonly AgentRecord[];
   results: readonly SubtaskResult[];
   subtasks: number;
+  /** The synthesizer's attempt, counted with the load; counted by the synthesis when absent. */
+  attempt?: Promise<number>;
 }
 
 /** How the job ends: the failure path's reason, every sub-agent failed, or the synthesized answer. */
@@ -133,7 +152,7 @@ async function endingOf(deps: CloseJobDeps & { llm?: LlmClient }, end: StageEnd)
 async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd): Promise<string> {
   const { job, stage, results } = end;
   const ref: JobRef = { tenantId: job.tenantId, jobId: job.jobId };
-  const attempt = await deps.steps.nextAttempt(ref, stage, 'main', 'synthesizer');
+  const attempt = await (end.attempt ?? deps.steps.nextAttempt(ref, stage, 'main', 'synthesizer'));
   const lines = results
     .slice()
     .sort((a, b) => a.subtaskId.localeCompare(b.subtaskId))

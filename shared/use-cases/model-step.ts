@@ -65,15 +65,17 @@ const notModelMs = (stats: CallStats | undefined) =>
  * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
  * returned afterwards.
  *
- * With `recordLater`, a successful call's step record is handed to it on its way instead of
- * awaited here: the caller goes on with the answer and waits for the record with its own next write
- * (a sub-agent: with its agent's record, so its last answer is one round trip from done, not two).
+ * With `later`, a successful call's step record and the ledger's completion are handed to the
+ * caller on their way instead of awaited here: the caller goes on with the answer, waits for the
+ * completion before its next call (`later.completion`: that call is authorized from a reservation
+ * that has the unused part back) and for both with its own next write (a sub-agent: with its
+ * agent's record, so its last answer is one round trip from done, not two).
  */
 export async function modelStep(
   deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
-  recordLater?: (recorded: Promise<void>) => void,
+  later?: LaterWrites,
 ): Promise<ChatResponse> {
   const prices = deps.prices ?? KIMI_K25_PRICES;
   const authorized = deps.ledger
@@ -92,6 +94,12 @@ export async function modelStep(
         : Promise.resolve(undefined);
     return completion;
   };
+  // What follows the ledger's answer: a call stopped meanwhile (a cancel) may be the job's last.
+  const completed = async (actualUsd: number) => {
+    const stop = await complete(actualUsd);
+    if (stop) await deps.onLastStoppedCall?.(ctx.ref, stop);
+  };
+  let handedOver = false;
   try {
     const { response, recorded } = await recordedCall(deps, ctx, request);
     const actualUsd = costUsd(
@@ -103,18 +111,27 @@ export async function modelStep(
       prices,
     );
     // The step's record and the ledger's completion do not wait for each other: one round trip
-    // after the answer, not two, on every call's way back (and so on the critical path).
-    if (recordLater) {
-      recordLater(recorded);
-      await complete(actualUsd);
+    // after the answer, not two, on every call's way back (and so on the critical path); none at
+    // all when the caller takes them on.
+    if (later) {
+      later.record(recorded);
+      later.completion(completed(actualUsd));
+      handedOver = true;
     } else {
       await Promise.all([recorded, complete(actualUsd)]);
     }
     return response;
   } finally {
-    const stop = await complete(0);
-    if (stop) await deps.onLastStoppedCall?.(ctx.ref, stop);
+    if (!handedOver) await completed(0);
   }
+}
+
+/** Where {@link modelStep} hands a successful call's writes still on their way. */
+export interface LaterWrites {
+  /** The step's record. */
+  record: (recorded: Promise<void>) => void;
+  /** The ledger's completion (and the close of a job stopped meanwhile, if this was its last call). */
+  completion: (completed: Promise<void>) => void;
 }
 
 /**

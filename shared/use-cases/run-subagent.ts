@@ -14,7 +14,7 @@ import type { DatasetItems, Workload } from '#shared/domain/workloads/workload';
 import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
-import { modelStep } from './model-step';
+import { type LaterWrites, modelStep } from './model-step';
 import { executeTool, toolsFor } from './tools';
 
 export interface SubagentInput extends JobRef {
@@ -56,7 +56,8 @@ export interface SubagentRunOptions {
  *    margin, or the job's deadline (the plan's), whichever comes first
  * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
  * 4. store the agent's record (dropping steps an earlier, longer attempt left) beside the step records
- *    still on their way (one round trip after the last answer, not two) and return a summary;
+ *    and the ledger's completions still on their way (one round trip after the last answer, not
+ *    two) and return a summary;
  *    at the deadline the call in flight is aborted (its limiter lease given back), the subtasks left
  *    are stored FAILED and the agent FAILED with the reason, and the Map gets a summary, not a timeout
  */
@@ -83,11 +84,20 @@ export async function runSubagent(
 
   let stepNo = 0;
   let answered = 0;
-  // Step records still on their way: they go with the agent's record (finish), not one by one.
+  // Step records and ledger completions still on their way: they go with the agent's record
+  // (finish), not one by one; the next call waits for the last completion only (`paid`).
   const recording: Promise<void>[] = [];
-  const recordLater = (recorded: Promise<void>) => {
-    recorded.catch(() => undefined); // awaited in finish; a failure there fails the agent
-    recording.push(recorded);
+  let paid: Promise<void> = Promise.resolve();
+  const later: LaterWrites = {
+    record: (recorded) => {
+      recorded.catch(() => undefined); // awaited in finish; a failure there fails the agent
+      recording.push(recorded);
+    },
+    completion: (completed) => {
+      completed.catch(() => undefined); // awaited by the next call or in finish
+      recording.push(completed);
+      paid = completed;
+    },
   };
   const nextStep = () => {
     stepNo += 1;
@@ -117,7 +127,7 @@ export async function runSubagent(
   const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
-    const call = { maxTokens, deadline, recordLater };
+    const call = { maxTokens, deadline, later, paid: () => paid };
     for (const [i, subtask] of subtasks.entries()) {
       const solved = await solveSubtask(deps, ref, workload, subtask, call, nextStep);
       const result = { ...solved, agentId: input.agentId, stage: input.stage };
@@ -179,11 +189,13 @@ async function solveSubtask(
   call: {
     maxTokens: number;
     deadline: Deadline | undefined;
-    recordLater: (recorded: Promise<void>) => void;
+    later: LaterWrites;
+    /** The ledger's completion of the call before (its unused part back before the next is authorized). */
+    paid: () => Promise<void>;
   },
   nextStep: () => Parameters<typeof modelStep>[1],
 ): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
-  const { maxTokens, deadline, recordLater } = call;
+  const { maxTokens, deadline, later } = call;
   const tools = toolsFor(workload);
   const items: DatasetItems = (collection, id) => deps.store.getDatasetItem(ref, collection, id);
   const messages: ChatMessage[] = [
@@ -198,6 +210,7 @@ async function solveSubtask(
   for (let turn = 0; turn < deps.config.subagentStepBudget; turn++) {
     // No new call once the deadline has passed (it would only be aborted).
     deadline?.throwIfReached();
+    await call.paid();
     const response = await modelStep(
       deps,
       nextStep(),
@@ -207,7 +220,7 @@ async function solveSubtask(
         maxTokens,
         ...(deadline ? { deadline: deadline.request } : {}),
       },
-      recordLater,
+      later,
     );
     if (response.toolCalls.length > 0) {
       messages.push({ role: 'assistant', content: response.content, tool_calls: response.toolCalls });

@@ -88,4 +88,61 @@ describe('modelStep after a successful call', () => {
     expect(completions).toHaveLength(1);
     expect(completions[0]).toBeGreaterThan(0);
   });
+
+  it('hands the record and the completion to a caller that takes them on, and answers before either is stored', async () => {
+    // Prepare: neither write ends until the test lets it
+    const writes = gate();
+    const stops: string[] = [];
+    const llm: LlmClient = { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) };
+    const steps = { recordStep: () => writes.opened } as unknown as StepRecorder;
+    const ledger = {
+      authorizeCall: () => Promise.resolve(1),
+      completeCall: async () => {
+        await writes.opened;
+        return { status: 'ABORTED' };
+      },
+    } as unknown as BudgetLedger;
+    const handed: Promise<void>[] = [];
+    const later = {
+      record: (p: Promise<void>) => handed.push(p),
+      completion: (p: Promise<void>) => handed.push(p),
+    };
+
+    // Act
+    const response = await modelStep(
+      { llm, steps, ledger, onLastStoppedCall: (_ref, stop) => Promise.resolve(stops.push(stop.status)) },
+      CTX,
+      { messages: [{ role: 'user', content: '2 + 2' }], maxTokens: 10 },
+      later,
+    );
+
+    // Assess: the answer came back with both writes still open; the stop is seen once they land
+    expect(response.content).toBe('4');
+    expect(handed).toHaveLength(2);
+    expect(stops).toEqual([]);
+    writes.open();
+    await Promise.all(handed);
+    expect(stops).toEqual(['ABORTED']);
+  }, 2_000);
+
+  it('closes a job stopped during the call once, when the caller waits for the writes itself', async () => {
+    // Prepare
+    const stops: string[] = [];
+    const llm: LlmClient = { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) };
+    const steps = { recordStep: () => Promise.resolve() } as unknown as StepRecorder;
+    const ledger = {
+      authorizeCall: () => Promise.resolve(1),
+      completeCall: () => Promise.resolve({ status: 'ABORTED' }),
+    } as unknown as BudgetLedger;
+
+    // Act
+    await modelStep(
+      { llm, steps, ledger, onLastStoppedCall: (_ref, stop) => Promise.resolve(stops.push(stop.status)) },
+      CTX,
+      { messages: [{ role: 'user', content: '2 + 2' }], maxTokens: 10 },
+    );
+
+    // Assess
+    expect(stops).toEqual(['ABORTED']);
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StepRecord } from '#shared/domain/types';
 import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import { runSubagent } from '#shared/use-cases/run-subagent';
 
@@ -114,5 +115,79 @@ describe('runSubagent and its step records', () => {
     await expect(run).rejects.toThrow('the table is gone');
     expect(job.agents.map((a) => a.status)).toEqual(['SUCCEEDED', 'FAILED']);
     expect(job.agents[1]?.error).toBe('the table is gone');
+  });
+});
+
+describe('runSubagent and the ledger', () => {
+  it("authorizes a call only once the call before is paid for, and stores its agent's record beside the last payment", async () => {
+    // Prepare: every completion waits until the test lets it go
+    const job = memoryJob();
+    const completions: (() => void)[] = [];
+    const ledger = {
+      authorizeCall: () => {
+        job.log.push('authorize');
+        return Promise.resolve(1);
+      },
+      completeCall: () => {
+        job.log.push('complete asked');
+        return new Promise<undefined>((resolve) => {
+          completions.push(() => {
+            job.log.push('complete stored');
+            resolve(undefined);
+          });
+        });
+      },
+    } as unknown as BudgetLedger;
+    let ended = false;
+
+    // Act: the first call answered, its completion held
+    const run = runSubagent({ store: job.store, steps: job.recorder, llm, ledger, config }, input).then(
+      (out) => {
+        ended = true;
+        return out;
+      },
+    );
+    await turns();
+
+    // Assess: no second authorization before the first call is paid for
+    expect(job.log).toEqual(['authorize', 'step 1 asked', 'complete asked', 'result S-1']);
+
+    // Act: the first completion lands; the second call runs
+    completions[0]?.();
+    await turns();
+
+    // Assess: the agent's record did not wait for the last completion, the run does
+    expect(job.log.slice(4)).toEqual([
+      'complete stored',
+      'authorize',
+      'step 2 asked',
+      'complete asked',
+      'agent SUCCEEDED',
+    ]);
+    expect(ended).toBe(false);
+    for (const p of job.pending) p.settle();
+    completions[1]?.();
+    await expect(run).resolves.toMatchObject({ status: 'SUCCEEDED', answered: 2 });
+  });
+
+  it('fails the agent when a completion cannot be stored', async () => {
+    // Prepare
+    const job = memoryJob();
+    const ledger = {
+      authorizeCall: () => Promise.resolve(1),
+      completeCall: () => Promise.reject(new Error('the ledger is gone')),
+    } as unknown as BudgetLedger;
+
+    // Act
+    const run = runSubagent({ store: job.store, steps: job.recorder, llm, ledger, config }, input);
+    run.catch(() => undefined);
+    await turns();
+    for (const p of job.pending) p.settle();
+
+    // Assess: the second call was never made; the agent is FAILED with the reason
+    await expect(run).rejects.toThrow('the ledger is gone');
+    expect(job.log.filter((l) => l.endsWith('asked'))).toEqual(['step 1 asked']);
+    expect(job.agents.map((a) => a.status)).toEqual(['FAILED']);
+    expect(job.agents[0]?.error).toBe('the ledger is gone');
   });
 });

@@ -360,6 +360,36 @@ describe('aggregateJob: the synthesis', () => {
     expect(seen.asked).toHaveLength(1);
   });
 
+  it("counts the synthesizer's attempt beside the load when the input names the stage, and only then", async () => {
+    // Prepare: the job's read answers only once the attempt has been counted
+    const { deps, seen } = world({
+      stored: job(),
+      agents: [agent('agent-0001', 'SUCCEEDED')],
+      results: [answered('a', { answer: 'A' })],
+    });
+    const counted = Promise.withResolvers<void>();
+    const nextAttempt = deps.steps.nextAttempt.bind(deps.steps);
+    deps.steps.nextAttempt = (...args) => {
+      counted.resolve();
+      return nextAttempt(...args);
+    };
+    const getJob = deps.store.getJob.bind(deps.store);
+    deps.store.getJob = async (ref) => {
+      await counted.promise;
+      return getJob(ref);
+    };
+    // Act
+    const out = await aggregateJob(deps, { ...REF, stage: 1 });
+    // Assess: counted once, and the synthesis used it
+    expect(out).toMatchObject({ status: 'SUCCEEDED' });
+    expect(seen.attempts).toEqual([[1, 'main', 'synthesizer']]);
+    expect(seen.recorded.map((s) => s.attempt)).toEqual([2]);
+    // The failure path synthesizes nothing and counts nothing
+    const failing = world({ stored: job() });
+    await aggregateJob(failing.deps, { ...REF, stage: 1, failure: { Error: 'States.Timeout' } });
+    expect(failing.seen.attempts).toEqual([]);
+  }, 2_000);
+
   it('asks the synthesizer before the subtasks have loaded (a job with no stage left needs them only for its scores)', async () => {
     // Prepare: the subtasks' read answers only once the model has been asked
     const { deps, seen } = world({
