@@ -160,4 +160,12 @@ describe('shardOf', () => {
       expect(shardOf(name)).toBe(k);
     }
   });
+
+  it.each([
+    // FNV-1a (32-bit) test vectors of its authors: 'a' → 0xe40c292c, 'foobar' → 0xbf9cf968
+    ['a', 0xe40c292c % BUDGET_SHARDS],
+    ['foobar', 0xbf9cf968 % BUDGET_SHARDS],
+  ])('puts a name without a number on the shard of its FNV-1a hash (%s)', (name, shard) => {
+    expect(shardOf(name)).toBe(shard);
+  });
 });

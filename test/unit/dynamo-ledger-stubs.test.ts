@@ -163,4 +163,16 @@ describe('BudgetShards.readAll', () => {
     expect(shards).toEqual([shardItem]);
     expect(requests).toHaveLength(2);
   });
+
+  it('takes an answer with no Responses at all for no shards', async () => {
+    // Prepare: the SDK's output type leaves Responses out when the service sends none
+    const client = clientAnswering((command) => {
+      if (!(command instanceof BatchGetCommand)) throw new Error('unexpected request');
+      return { UnprocessedKeys: {} };
+    });
+    // Act
+    const shards = await new BudgetShards(client, TABLE).readAll(job);
+    // Assess
+    expect(shards).toEqual([]);
+  });
 });
