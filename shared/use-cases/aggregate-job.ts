@@ -70,17 +70,17 @@ export async function aggregateJob(
   input: AggregateInput,
 ): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  // The outcomes load with the job (one round trip before the synthesis, not two); a job found
-  // terminal (a retried Aggregate) did not need them. The subtasks are waited for only where they
-  // are needed: a next stage, and the scores after the synthesis (the prompt takes their count
-  // from the plan).
-  // The synthesizer's attempt is counted with the load too (a stage that goes on, or a job found
+  // The synthesizer's attempt is counted beside the load below (a stage that goes on, or a job found
   // terminal, leaves a count with no step: attempts only need to grow).
   const synthesizerAttempt =
     input.stage === undefined || input.failure
       ? undefined
       : deps.steps.nextAttempt(ref, input.stage, 'main', 'synthesizer');
   synthesizerAttempt?.catch(() => undefined); // awaited by the synthesis, if there is one
+  // The outcomes load with the job (one round trip before the synthesis, not two); a job found
+  // terminal (a retried Aggregate) did not need them. The subtasks are waited for only where they
+  // are needed: a next stage, and the scores after the synthesis (the prompt takes their count
+  // from the plan).
   const loading = Promise.all([
     deps.store.getJob(ref),
     deps.steps.listAgents(ref),
