@@ -17,7 +17,7 @@ interface Update {
 function recordingTable() {
   const updates: Update[] = [];
   const table = {
-    takeTickets: async (
+    takeTickets: (
       _pacing: unknown,
       costs: readonly number[],
       floor: number,
@@ -27,11 +27,13 @@ function recordingTable() {
     ): Promise<Issued[]> => {
       updates.push({ costs: [...costs], floor, busyFirst, prune, deadline });
       let start = 0;
-      return costs.map((costMs, i) => {
-        const ticket = { start, costMs, shiftEpoch: 0, shiftCount: 0 };
-        start += costMs;
-        return { ticket, seq: i + 1, read: {} as Issued['read'], floor };
-      });
+      return Promise.resolve(
+        costs.map((costMs, i) => {
+          const ticket = { start, costMs, shiftEpoch: 0, shiftCount: 0 };
+          start += costMs;
+          return { ticket, seq: i + 1, read: {} as Issued['read'], floor };
+        }),
+      );
     },
   };
   return { table: table as unknown as LimiterTable, updates };
@@ -74,7 +76,10 @@ describe('TicketBatcher', () => {
     const { table, updates } = recordingTable();
     const batcher = new TicketBatcher(table, pacing);
     // Act
-    await Promise.all([batcher.take(100, 1_000, true, true, 9_000), batcher.take(100, 1_000, true, true, 9_000)]);
+    await Promise.all([
+      batcher.take(100, 1_000, true, true, 9_000),
+      batcher.take(100, 1_000, true, true, 9_000),
+    ]);
     // Assess
     expect(updates[0]).toMatchObject({ prune: true, busyFirst: true });
   });
