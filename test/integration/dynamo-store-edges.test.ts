@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseRefill, REFILL_LEASE_MS, refillUnderWay } from '#shared/adapters/dynamo/budget-refill';
@@ -171,6 +172,15 @@ describe('DynamoJobStore edges on dynalite', () => {
       expect(first?.until).toBe(at + REFILL_LEASE_MS);
       expect(meanwhile).toBeUndefined();
       expect(after?.until).toBe(at + 2 * REFILL_LEASE_MS + 1);
+    });
+
+    it('passes on an error of the table other than a failed condition from a lease', async () => {
+      // Prepare: a table that does not exist
+      const key = { pk: `TENANT#${randomUUID()}`, sk: 'BUDGET' };
+      // Act
+      const leasing = leaseRefill(db.doc, 'NoSuchTable', key, 1_000_000);
+      // Assess
+      await expect(leasing).rejects.toBeInstanceOf(ResourceNotFoundException);
     });
 
     it('counts a refill as under way up to and including the last millisecond of its lease', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
@@ -175,6 +175,59 @@ describe('the DynamoDB adapters on unusual outputs', () => {
         'the policy code of tenant acme changed under 25 update attempts in a row',
       );
       expect(sent.filter((name) => name === 'PutCommand')).toHaveLength(POLICY_UPDATE_ATTEMPTS);
+    });
+  });
+
+  describe('a policy update’s retries', () => {
+    const stored = { pk: 'TENANT#acme', sk: 'POLICY#code', tenantId: 'acme', taskClass: 'code', version: 3 };
+    const oneMoreJob = (current: PolicyState) => ({ ...current, jobs: 1 });
+
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('passes on a failed write other than a lost race at once, without retrying', async () => {
+      // Prepare: no backoff, were there one; the table throttles the write
+      vi.spyOn(Math, 'random').mockReturnValue(0);
+      const error = throttled();
+      const { client, sent } = stubClient({ GetCommand: { Item: stored }, PutCommand: error });
+      // Act
+      const updated = new DynamoPolicyStore(client, TABLE).update(
+        'acme',
+        'code',
+        () => ({}) as PolicyState,
+        oneMoreJob,
+      );
+      // Assess
+      await expect(updated).rejects.toBe(error);
+      expect(sent.filter((name) => name === 'PutCommand')).toHaveLength(1);
+    });
+
+    it('retries a lost race after jittered waits that double from 20 ms and stop growing at 500 ms', async () => {
+      // Prepare: a fake clock; a jitter of one half; the first seven writes lost to other writers
+      vi.useFakeTimers();
+      vi.spyOn(Math, 'random').mockReturnValue(0.5);
+      const writtenAt: number[] = [];
+      const client = {
+        send: (command: object) => {
+          if (!(command instanceof PutCommand)) return Promise.resolve({ Item: stored });
+          writtenAt.push(Date.now());
+          return writtenAt.length <= 7 ? Promise.reject(conditionFailed()) : Promise.resolve({});
+        },
+      } as unknown as DynamoDBDocumentClient;
+      // Act
+      const updating = new DynamoPolicyStore(client, TABLE).update(
+        'acme',
+        'code',
+        () => ({}) as PolicyState,
+        oneMoreJob,
+      );
+      await vi.runAllTimersAsync();
+      const updated = await updating;
+      // Assess: half of 20, 40, 80, 160, 320, then of 500 (the cap) twice
+      const waits = writtenAt.slice(1).map((at, i) => at - (writtenAt[i] ?? 0));
+      expect(waits).toEqual([10, 20, 40, 80, 160, 250, 250]);
+      expect(updated).toMatchObject({ jobs: 1, version: 4 });
     });
   });
 });
