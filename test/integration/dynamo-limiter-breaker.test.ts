@@ -152,6 +152,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
   it.each([
     ['succeeds', { kind: 'success', tokens: 1 }],
     ['is refused (the provider answered)', { kind: 'rejected' }],
+    ['is answered 429 (the provider answered)', { kind: 'rate-limited', retryAfterMs: 50 }],
   ] as const)('closes the circuit and clears the failures when the probe %s', async (_name, outcome) => {
     // Prepare
     const clock = new SteppingClock();

@@ -40,6 +40,32 @@ describe('DynamoRateLimiter call outcomes', () => {
       clock,
       random: () => 0.5,
     });
+  /** A limiter (`p`, default the file's policy) on a client that records the updates and counts the puts it sends. */
+  const countingLimiter = (pk: string, clock: LimiterClock, p: LimiterPolicy = policy) => {
+    const updates: { UpdateExpression?: string; ConditionExpression?: string }[] = [];
+    const sent = { puts: 0 };
+    const counting = {
+      send: (command: {
+        input: { UpdateExpression?: string; ConditionExpression?: string; Item?: unknown };
+      }) => {
+        if (command.input.UpdateExpression !== undefined) updates.push(command.input);
+        if (command.input.Item !== undefined) sent.puts++;
+        return db.send(command as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const only = new DynamoRateLimiter({
+      client: counting,
+      tableName: TABLE,
+      pk,
+      policy: p,
+      maxWaitMs: 5_000,
+      pollMs: 10,
+      clock,
+    });
+    return { only, updates, sent };
+  };
+  /** The file's policy with a TPM of 10,000 in a 9.8 s window: a token costs 1 ms of clock (at the 98 % safety). */
+  const paced: LimiterPolicy = { ...policy, limits: { ...policy.limits, tpm: 10_000, windowMs: 9_800 } };
   const rateItem = async (pk: string) =>
     (await db.send(new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }))).Item;
 
@@ -136,29 +162,35 @@ describe('DynamoRateLimiter call outcomes', () => {
     expect((await rateItem(pk))?.ceiling).toBe(2);
   });
 
-  it('counts only the live leases as in use when a 429 lowers the ceiling', async () => {
-    // Prepare: two callers that died holding their slots, a lease ago
-    const clock = new SteppingClock();
-    const pk = freshKey();
-    const only = limiter(pk, clock);
-    for (let i = 0; i < 2; i++) await only.acquire(ask);
-    clock.t += policy.leaseMs + 1;
-    const lease = await only.acquire(ask);
-    expect((await only.snapshot()).state.leases).toEqual({
-      [lease.id]: {
-        slot: 0,
-        id: lease.id,
-        role: 'subagent',
-        tenantId: 't',
-        acquiredAt: clock.now(),
-        expiresAt: clock.now() + policy.leaseMs,
-      },
-    });
-    // Act
-    await only.release(lease, { kind: 'rate-limited' });
-    // Assess: one call in use (its own), not three: 70 % of 1, at least 1
-    expect((await rateItem(pk))?.ceiling).toBe(1);
-  });
+  it.each([
+    ['a millisecond ago', 1],
+    ['at this very millisecond', 0],
+  ])(
+    'counts only the live leases as in use when a 429 lowers the ceiling (dead ones ended %s)',
+    async (_, pastEnd) => {
+      // Prepare: two callers that died holding their slots, a lease ago
+      const clock = new SteppingClock();
+      const pk = freshKey();
+      const only = limiter(pk, clock);
+      for (let i = 0; i < 2; i++) await only.acquire(ask);
+      clock.t += policy.leaseMs + pastEnd;
+      const lease = await only.acquire(ask);
+      expect((await only.snapshot()).state.leases).toEqual({
+        [lease.id]: {
+          slot: 0,
+          id: lease.id,
+          role: 'subagent',
+          tenantId: 't',
+          acquiredAt: clock.now(),
+          expiresAt: clock.now() + policy.leaseMs,
+        },
+      });
+      // Act
+      await only.release(lease, { kind: 'rate-limited' });
+      // Assess: one call in use (its own), not three: 70 % of 1, at least 1
+      expect((await rateItem(pk))?.ceiling).toBe(1);
+    },
+  );
 
   it('leaves a lowered ceiling alone after a success with slots to spare', async () => {
     // Prepare: a 429 with 4 calls in use lowers the ceiling to 2.8; a lease later, a call takes
@@ -182,27 +214,7 @@ describe('DynamoRateLimiter call outcomes', () => {
   it('writes nothing but its slot for a plain success (no failures, no probe, no ceiling to raise)', async () => {
     // Prepare: a client that counts the updates
     const clock = new SteppingClock();
-    const pk = freshKey();
-    const updates: { UpdateExpression?: string; ConditionExpression?: string }[] = [];
-    let puts = 0;
-    const counting = {
-      send: (command: {
-        input: { UpdateExpression?: string; ConditionExpression?: string; Item?: unknown };
-      }) => {
-        if (command.input.UpdateExpression !== undefined) updates.push(command.input);
-        if (command.input.Item !== undefined) puts++;
-        return db.send(command as never);
-      },
-    } as unknown as DynamoDBDocumentClient;
-    const only = new DynamoRateLimiter({
-      client: counting,
-      tableName: TABLE,
-      pk,
-      policy,
-      maxWaitMs: 5_000,
-      pollMs: 10,
-      clock,
-    });
+    const { only, updates, sent } = countingLimiter(freshKey(), clock);
     const lease = await only.acquire(ask);
     updates.length = 0;
     // Act
@@ -211,7 +223,7 @@ describe('DynamoRateLimiter call outcomes', () => {
     expect(updates).toHaveLength(1);
     expect(updates[0]?.UpdateExpression).toBe('REMOVE #l0 SET #ttl = :ttl');
     expect(updates[0]?.ConditionExpression).toBeUndefined();
-    expect(puts).toBe(0);
+    expect(sent.puts).toBe(0);
     expect(await only.snapshot()).toMatchObject({ state: { leases: {}, totals: { granted: 1 } } });
   });
 
@@ -247,5 +259,60 @@ describe('DynamoRateLimiter call outcomes', () => {
       rateLimited: 2,
       decreases: 1,
     });
+  });
+
+  it('writes only its slot and the 429 for a call answered 429 on a key without pacing and with a closed circuit', async () => {
+    // Prepare
+    const clock = new SteppingClock();
+    const { only, updates } = countingLimiter(freshKey(), clock);
+    const lease = await only.acquire(ask);
+    updates.length = 0;
+    // Act
+    await only.release(lease, { kind: 'rate-limited', retryAfterMs: 200 });
+    // Assess: no clock to push, no probe to close
+    expect(updates.map((u) => u.UpdateExpression)).toEqual([
+      'REMOVE #l0 SET #ttl = :ttl',
+      expect.stringMatching(/^SET cooldownUntil = :until, ceiling = :ceiling/),
+    ]);
+  });
+
+  it('writes only its slot for a call the provider refused (a 4xx) that was not the probe', async () => {
+    // Prepare
+    const clock = new SteppingClock();
+    const { only, updates } = countingLimiter(freshKey(), clock);
+    const lease = await only.acquire(ask);
+    updates.length = 0;
+    // Act
+    await only.release(lease, { kind: 'rejected' });
+    // Assess
+    expect(updates.map((u) => u.UpdateExpression)).toEqual(['REMOVE #l0 SET #ttl = :ttl']);
+  });
+
+  it('pushes the pacing clock of a paced key to the end of the cooldown a 429 sets', async () => {
+    // Prepare: one call of one token (1 ms of clock)
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const { only } = countingLimiter(pk, clock, paced);
+    const lease = await only.acquire(ask);
+    expect((await rateItem(pk))?.tat).toBeLessThan(clock.now() + 5_000);
+    // Act
+    await only.release(lease, { kind: 'rate-limited', retryAfterMs: 5_000 });
+    // Assess: no ticket starts before the cooldown ends
+    const item = await rateItem(pk);
+    expect(item?.cooldownUntil).toBe(clock.now() + 5_000);
+    expect(item?.tat).toBe(item?.cooldownUntil);
+  });
+
+  it('gives back a single millisecond of clock when a paced call used one token (1 ms) fewer than it estimated', async () => {
+    // Prepare: a call estimated at 10 tokens, nobody queued behind it
+    const clock = new SteppingClock();
+    const pk = freshKey();
+    const { only } = countingLimiter(pk, clock, paced);
+    const lease = await only.acquire({ ...ask, estimatedTokens: 10 });
+    const tatAfterTicket = (await rateItem(pk))?.tat as number;
+    // Act
+    await only.release(lease, { kind: 'success', tokens: 9 });
+    // Assess
+    expect((await rateItem(pk))?.tat).toBe(tatAfterTicket - 1);
   });
 });

@@ -61,6 +61,17 @@ describe('DynamoTenantStore on dynalite', () => {
     return tenant;
   };
 
+  describe('getTenant', () => {
+    it('reads a tenant back as created, with no key at all for the settings it was created without', async () => {
+      // Prepare: no weights, annealJobs, requestsPerSecond, maxConcurrentJobs or activeJobs
+      const tenant = await created(tenantOf());
+      // Act
+      const read = await tenants.getTenant(tenant.tenantId);
+      // Assess: toStrictEqual tells a key holding undefined from a missing one
+      expect(read).toStrictEqual(tenant);
+    });
+  });
+
   describe('listTenants', () => {
     it('lists every tenant oldest first, page by page, each page no longer than its limit', async () => {
       // Prepare: three tenants created in the year 2001, before any other of this file

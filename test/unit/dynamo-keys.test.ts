@@ -20,8 +20,9 @@ describe('the table keys', () => {
     sortsInOrder((n) => providerKeys.slot(n), 1200);
   });
 
-  it('keep the stored layout of step, shard and slot keys', () => {
+  it('keep the stored layout of step, shard, attempt-counter and slot keys', () => {
     expect(keys.step(2, 'sub', 'a-1', 7)).toBe('STEP#002#sub#a-1#00007');
+    expect(keys.attempts(2, 'sub', 3)).toBe('ATTEMPTS#002#sub#0003');
     expect(keys.budgetShard(3)).toBe('BUDGET#03');
     expect(providerKeys.slot(12)).toBe('SLOT#00012');
   });

@@ -1,4 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  ProvisionedThroughputExceededException,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
@@ -9,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { endRefill } from '#shared/adapters/dynamo/budget-refill';
 import { BUDGET_SHARDS, BudgetShards } from '#shared/adapters/dynamo/budget-shards';
+import { holdFromTenant } from '#shared/adapters/dynamo/tenant-balance';
 import type { JobRef } from '#shared/ports/job-store';
 import type { CallStop } from '#shared/ports/ledger';
 
@@ -174,5 +178,24 @@ describe('BudgetShards.readAll', () => {
     const shards = await new BudgetShards(client, TABLE).readAll(job);
     // Assess
     expect(shards).toEqual([]);
+  });
+});
+
+describe('holdFromTenant', () => {
+  it('fails with the storage error, not a refusal, when the hold fails for a reason other than its condition', async () => {
+    // Prepare: the hold is throttled; a read would find an active tenant with money to spare
+    const throttled = new ProvisionedThroughputExceededException({ message: 'throttled', $metadata: {} });
+    const client = clientAnswering((command) => {
+      if (command instanceof UpdateCommand) throw throttled;
+      if (command instanceof GetCommand)
+        return {
+          Item: { tenantId: 't1', status: 'ACTIVE', budgetUsd: 10, availableUsd: 10, reservedUsd: 0 },
+        };
+      throw new Error('unexpected request');
+    });
+    // Act
+    const hold = holdFromTenant(client, TABLE, 't1', 1, 'this job', {});
+    // Assess
+    await expect(hold).rejects.toBe(throttled);
   });
 });
