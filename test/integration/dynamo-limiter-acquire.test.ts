@@ -1,5 +1,12 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
@@ -8,6 +15,7 @@ import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import type { AcquireOptions, LimiterLease } from '#shared/ports/rate-limiter';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
 import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { VirtualClock } from './virtual-clock';
 
 /** What a DynamoDB lease carries beyond the port's (its own fields). */
 const own = (lease: LimiterLease) => lease as unknown as { ticket: Ticket; acquiredAt: number; slot: number };
@@ -208,5 +216,137 @@ describe('DynamoRateLimiter acquire', () => {
       message: "the provider's limiter granted no call within 20000 ms (last reason: rpm)",
     });
     expect(clock.now()).toBe(T0 + NET_MS);
+  });
+
+  it.each([
+    ["to exactly lateMs after its start still goes with it, at the cooldown's end", 900, T0, 8],
+    [
+      'a millisecond further is void: the caller waits the cooldown out and takes a new ticket',
+      901,
+      T0 + 631,
+      9,
+    ],
+  ])('a ticket that a cooldown delays %s', async (_name, cooldownMs, ticketStart, seq) => {
+    // Prepare: the clock idle at now (the ticket starts now), a cooldown of `cooldownMs` (lateMs is 900 ms)
+    const { pk, limiter, clock } = setUp(paced(600));
+    await putRate(pk, { tat: T0, seq: 7, cooldownUntil: T0 + cooldownMs });
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: the new ticket starts where an idle clock restarts (now + lead − catch-up), not after
+    // the tickets of the wait, and only one more was taken
+    expect(own(lease).ticket.start).toBe(ticketStart);
+    expect(clock.now()).toBeGreaterThanOrEqual(T0 + cooldownMs);
+    expect((await item(pk, providerKeys.rate))?.seq).toBe(seq);
+  });
+
+  it('waits out a long cooldown before it takes a new ticket, instead of taking tickets that are void at once', async () => {
+    // Prepare: a cooldown of 5 s on an idle clock
+    const { pk, limiter, clock } = setUp(paced(600));
+    await putRate(pk, { tat: T0, seq: 7, cooldownUntil: T0 + 5_000 });
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: two tickets in all (the void one and its replacement), the call after the cooldown
+    expect((await item(pk, providerKeys.rate))?.seq).toBe(9);
+    expect(clock.now()).toBeGreaterThanOrEqual(T0 + 5_000);
+    expect(clock.now() - own(lease).ticket.start).toBeLessThanOrEqual(900);
+  });
+
+  it.each([
+    ['ends at its deadline: it waits for it and goes, reporting the pause as queued', 700],
+    ['ends a millisecond past its deadline: it gives up at once', 701],
+  ])('an unpaced call facing a cooldown that %s', async (_name, cooldownMs) => {
+    // Prepare
+    const { pk, limiter, clock } = setUp(base, { maxWaitMs: 700, netMs: 0 });
+    await putRate(pk, { cooldownUntil: T0 + cooldownMs });
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess
+    if (cooldownMs === 700) {
+      const lease = await attempt;
+      expect(lease.waitedMs).toBe(700);
+      expect(lease.limiterMs).toBe(0);
+      return;
+    }
+    await expect(attempt).rejects.toMatchObject({ reason: 'cooldown' });
+    expect(clock.now()).toBe(T0);
+  });
+
+  it('waits for a slot with jittered pauses doubling from pollMs, reporting the time from its first refusal to its grant as queued', async () => {
+    // Prepare: the one slot held until 300 ms from now; requests take no time
+    const { pk, limiter, sent } = setUp(base, { netMs: 0 });
+    await putHeldSlot(pk, 0, T0 + 300);
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: looks at the slots at 0, then after 7.5, 15, 30, 60, 120 and 240 ms (pollMs 10, the
+    // jitter at its middle); granted at the first look after the holder's lease ended
+    expect(queries(sent).map((s) => s.at - T0)).toEqual([0, 7.5, 22.5, 52.5, 112.5, 232.5, 472.5]);
+    expect(own(lease).acquiredAt).toBe(T0 + 472.5);
+    expect(lease.waitedMs).toBe(473);
+    expect(lease.limiterMs).toBe(0);
+    // and its waiter's marker is gone once it has its slot
+    expect((await item(pk, providerKeys.rate))?.waiters).toEqual({});
+  });
+
+  it('cuts its last pause short at its deadline and gives up then, naming what it waited for', async () => {
+    // Prepare: the one slot held for long
+    const { pk, limiter, clock, sent } = setUp(base, { maxWaitMs: 100, netMs: 0 });
+    await putHeldSlot(pk, 0, T0 + 60_000);
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(LimiterTimeoutError);
+    await expect(attempt).rejects.toMatchObject({
+      reason: 'concurrency',
+      message: "the provider's limiter granted no call within 100 ms (last reason: concurrency)",
+    });
+    expect(queries(sent).map((s) => s.at - T0)).toEqual([0, 7.5, 22.5, 52.5, 100]);
+    expect(clock.now()).toBe(T0 + 100);
+  });
+
+  it('refreshes its waiter marker only once less than half its life is left', async () => {
+    // Prepare: the slot held for long; pauses of 500 ms, then 1 s (pollMs 1 s, the jitter at its least)
+    const { pk, limiter, sent } = setUp(base, {
+      maxWaitMs: 10_000,
+      pollMs: 1_000,
+      random: () => 0,
+      netMs: 0,
+    });
+    await putHeldSlot(pk, 0, T0 + 60_000);
+    // Act
+    await expect(limiter.acquire(sub)).rejects.toBeInstanceOf(LimiterTimeoutError);
+    // Assess: the marker (5 s) written at first, then when 2 s are left (at 2.5 s exactly half is left)
+    expect(updatesOf(sent, 'SET waiters.#w').map((s) => s.at - T0)).toEqual([0, 3_500, 6_500, 9_500]);
+    expect((await item(pk, providerKeys.rate))?.waiters).toEqual({ 'subagent#t': T0 + 14_500 });
+  });
+
+  it('wakes a caller of this process waiting for a slot when another call of it gives one back', async () => {
+    // Prepare: one slot, held by a call of this process; virtual time, requests take none
+    const clock = new VirtualClock();
+    const low = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
+    clock.track(low);
+    const limiter = new DynamoRateLimiter({
+      client: DynamoDBDocumentClient.from(low, { marshallOptions: { removeUndefinedValues: true } }),
+      tableName: table.tableName,
+      pk: providerPartitionKey(`http://127.0.0.1/acquire/${++keyNo}/v1`, 'key'),
+      policy: base,
+      maxWaitMs: 20_000,
+      pollMs: 1_000,
+      clock,
+      random: () => 0.5,
+    });
+    const start = clock.now();
+    // Act: the waiter's first pause is 750 ms; the holder gives its slot back after 100 ms
+    const waited = await clock.run(
+      (async () => {
+        const held = await limiter.acquire(sub);
+        const waiting = limiter.acquire(sub);
+        await clock.sleep(100);
+        await limiter.release(held, { kind: 'success', tokens: 1 });
+        return waiting;
+      })(),
+    );
+    // Assess
+    expect(waited.waitedMs).toBe(100);
+    expect(clock.now()).toBe(start + 100);
   });
 });
