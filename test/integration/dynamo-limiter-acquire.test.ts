@@ -1,3 +1,4 @@
+import { ThrottlingException } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -54,7 +55,7 @@ describe('DynamoRateLimiter acquire', () => {
   const setUp = (
     policy: LimiterPolicy = base,
     over: { maxWaitMs?: number; pollMs?: number; random?: () => number; netMs?: number } = {},
-    before: (command: object, clock: SteppingClock) => Promise<void> | void = () => {},
+    before: (command: object, clock: SteppingClock, pk: string) => Promise<void> | void = () => {},
   ) => {
     const pk = providerPartitionKey(`http://127.0.0.1/acquire/${++keyNo}/v1`, 'key');
     const clock = new SteppingClock();
@@ -63,7 +64,7 @@ describe('DynamoRateLimiter acquire', () => {
       if (sent.length >= 200) throw new Error('runaway: more than 200 requests');
       sent.push({ at: clock.t, command });
       clock.t += over.netMs ?? NET_MS;
-      await before(command, clock);
+      await before(command, clock, pk);
     });
     const limiter = new DynamoRateLimiter({
       client: watched.client,
@@ -348,5 +349,248 @@ describe('DynamoRateLimiter acquire', () => {
     // Assess
     expect(waited.waitedMs).toBe(100);
     expect(clock.now()).toBe(start + 100);
+  });
+
+  /** Sets fields of the control item (as another process's writes would). */
+  const setRate = (pk: string, fields: Record<string, unknown>) =>
+    table.doc.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { pk, sk: providerKeys.rate },
+        UpdateExpression: `SET ${Object.keys(fields)
+          .map((k) => `#${k} = :${k}`)
+          .join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(Object.keys(fields).map((k) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(Object.entries(fields).map(([k, v]) => [`:${k}`, v])),
+      }),
+    );
+  const throttled = () => new ThrottlingException({ message: 'slow down', $metadata: {} });
+  const isClaim = (command: object) =>
+    command instanceof UpdateCommand && command.input.UpdateExpression?.startsWith('SET #l0 = :l0') === true;
+
+  it('gives up naming the rate when its ticket, void once the insertion list was cleared, has only a replacement past its deadline', async () => {
+    // Prepare: a ticket a second ahead; while the caller sleeps toward it, another process restarts
+    // the clock in a new epoch (voiding it) ten seconds ahead
+    let restarted = false;
+    const { pk, limiter, clock, sent } = setUp(
+      paced(600),
+      { maxWaitMs: 3_000 },
+      async (command, _clock, key) => {
+        if (!(command instanceof GetCommand) || restarted) return;
+        restarted = true;
+        await setRate(key, { shiftEpoch: 1, tat: T0 + 10_000 });
+      },
+    );
+    await putRate(pk, { tat: T0 + 1_000, seq: 7 });
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess: no cooldown was involved, and it gave back no slot (it held none)
+    await expect(attempt).rejects.toMatchObject({ reason: 'rpm' });
+    expect(clock.now()).toBeLessThan(T0 + 1_000);
+    expect(updatesOf(sent, 'REMOVE')).toHaveLength(0);
+  });
+
+  it.each(['snapshot', 'freeSlots'] as const)('%s retries a read the table throttles', async (method) => {
+    // Prepare: the first query throttled
+    let throttles = 1;
+    const { limiter, clock } = setUp(base, { netMs: 0 }, (command) => {
+      if (command instanceof QueryCommand && throttles-- > 0) throw throttled();
+    });
+    // Act
+    await limiter[method]();
+    // Assess: one pause (250 ms, the jitter at its middle)
+    expect(clock.now()).toBe(T0 + 187.5);
+  });
+
+  it('shows in its snapshot no lease that ends at the present millisecond', async () => {
+    // Prepare
+    const { pk, limiter } = setUp(paced(600, 2), { netMs: 0 });
+    await putHeldSlot(pk, 0, T0);
+    await putHeldSlot(pk, 1, T0 + 1);
+    // Act
+    const { state } = await limiter.snapshot();
+    // Assess
+    expect(Object.keys(state.leases)).toEqual(['other-1']);
+  });
+
+  it('spreads unpaced calls over the slots by its random draw', async () => {
+    // Prepare: four slots; a draw of a third (⌊2³⁰/3⌋ mod 4 = 1)
+    const { limiter: unpaced } = setUp(
+      { ...base, limits: { ...base.limits, maxConcurrency: 4 } },
+      { random: () => 1 / 3 },
+    );
+    // Act
+    const lease = await unpaced.acquire(sub);
+    // Assess
+    expect(own(lease).slot).toBe(1);
+  });
+
+  it('makes two requests for an unpaced call on a free key: it reads the control item and claims its slot', async () => {
+    // Prepare
+    const { limiter, sent } = setUp();
+    // Act
+    await limiter.acquire(sub);
+    // Assess
+    expect(sent.map((s) => s.command.constructor.name)).toEqual(['GetCommand', 'UpdateCommand']);
+    expect(isClaim(sent[1]?.command ?? {})).toBe(true);
+  });
+
+  it('looks at all the slots once, and reads the control item once, when another tenant waits but a slot is free to it', async () => {
+    // Prepare: two slots, a live marker of another tenant
+    const { pk, limiter, sent } = setUp({ ...base, limits: { ...base.limits, maxConcurrency: 2 } });
+    await putRate(pk, { waiters: { 'subagent#u': T0 + 5_000 } });
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess
+    expect(sent.map((s) => s.command.constructor.name)).toEqual([
+      'GetCommand',
+      'QueryCommand',
+      'UpdateCommand',
+    ]);
+    expect(lease.waitedMs).toBe(0);
+  });
+
+  it.each([
+    ['holds its lease: the call was at the ceiling, and its success raises it', T0 + 30_000, 2.8 + 1 / 2.8],
+    ['ends its lease now: the call had a slot to spare, and the ceiling stays', T0, 2.8],
+    ['ended its lease: the call had a slot to spare, and the ceiling stays', T0 - 1, 2.8],
+  ])(
+    'counts only the live leases for the ceiling: when the other slot’s caller %s',
+    async (_name, expiresAt, ceiling) => {
+      // Prepare: a ceiling lowered to 2.8 (2 usable slots) a moment ago; slot 0 held until `expiresAt`
+      const policy = { ...base, limits: { ...base.limits, maxConcurrency: 4 } };
+      const { pk, limiter } = setUp(policy, { netMs: 0 });
+      await putRate(pk, { ceiling: 2.8, lastDecreaseAt: T0 - 1 });
+      await putHeldSlot(pk, 0, expiresAt);
+      // Act
+      await limiter.release(await limiter.acquire(sub), { kind: 'success', tokens: 1 });
+      // Assess
+      expect((await item(pk, providerKeys.rate))?.ceiling).toBeCloseTo(ceiling, 9);
+    },
+  );
+
+  it.each([
+    ['keeps its slot while it waits for a new ticket up to a quarter of its lease (1 s) away', 1_000, 2],
+    ['lets its slot go, and claims one again, when the new ticket is further away', 1_001, 3],
+  ])('a caller whose ticket went void while it waited for a slot %s', async (_name, offsetMs, grants) => {
+    // Prepare: one slot, held by another caller for 2 s; leases of 4 s. While the caller waits for
+    // the slot its ticket goes void; when it looks again, other processes' tickets fill the clock
+    // to `offsetMs` from then.
+    let filled = false;
+    let filledAt = 0;
+    const { pk, limiter } = setUp(
+      { ...paced(600), leaseMs: 4_000 },
+      { netMs: 0 },
+      async (command, clock, key) => {
+        if (!(command instanceof GetCommand) || filled) return;
+        filled = true;
+        filledAt = clock.now();
+        await setRate(key, { tat: filledAt + offsetMs });
+      },
+    );
+    await putRate(pk, { tat: T0, seq: 7 });
+    await putHeldSlot(pk, 0, T0 + 2_000);
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess
+    expect(filledAt).toBeGreaterThan(T0 + 2_000);
+    expect(own(lease).ticket.start).toBe(filledAt + offsetMs);
+    expect((await item(pk, providerKeys.slot(0)))?.u0).toBe(grants);
+  });
+
+  it.each([
+    ['a quarter of its lease: it keeps it as it is', 1_000, false],
+    ['more than a quarter of its lease: it renews it first', 2_000, true],
+  ])('a caller that held its slot through a cooldown of %s', async (_name, cooldownMs, renewed) => {
+    // Prepare: one slot held by another caller for 500 ms, leases of 4 s; once the caller has the
+    // slot, it finds a cooldown that began meanwhile
+    let gets = 0;
+    const { pk, limiter, sent } = setUp(
+      { ...base, leaseMs: 4_000 },
+      { netMs: 0 },
+      async (command, clock, key) => {
+        if (command instanceof GetCommand && ++gets === 2)
+          await putRate(key, { cooldownUntil: clock.now() + cooldownMs });
+      },
+    );
+    await putHeldSlot(pk, 0, T0 + 500);
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: claimed at 952.5 ms; three reads (before, after the slot wait, after the cooldown)
+    const acquiredAt = T0 + 952.5 + (renewed ? cooldownMs : 0);
+    expect(own(lease).acquiredAt).toBe(acquiredAt);
+    expect(updatesOf(sent, 'SET #l.acquiredAt')).toHaveLength(renewed ? 1 : 0);
+    expect(reads(sent)).toHaveLength(3);
+    expect((await item(pk, providerKeys.slot(0)))?.l0).toMatchObject({
+      id: lease.id,
+      expiresAt: acquiredAt + 4_000,
+    });
+  });
+
+  it('fails at once on an open circuit that its ticket shows, without sleeping until the ticket', async () => {
+    // Prepare: a circuit opened now; the clock 5 s ahead
+    const { pk, limiter, clock } = setUp(paced(600), { netMs: 0 });
+    await putRate(pk, {
+      tat: T0 + 5_000,
+      seq: 7,
+      breaker: 'open',
+      openedAt: T0,
+      openedBy: 'boom',
+      failures: 1,
+    });
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(attempt).rejects.toMatchObject({ reopensInMs: 1_000 });
+    expect(clock.now()).toBe(T0);
+  });
+
+  it('takes a plain ticket when the table refuses to put an orchestrator ahead of the queue', async () => {
+    // Prepare: a queue of 10 s; just before the insertion, other orchestrators fill the insertion list
+    const fifty = Array.from({ length: 50 }, (_, i) => ({ at: T0 + i, by: 1 }));
+    const { pk, limiter } = setUp(paced(600), { netMs: 0 }, async (command, _clock, key) => {
+      if (command instanceof UpdateCommand && command.input.UpdateExpression?.includes('list_append'))
+        await setRate(key, { shifts: fifty });
+    });
+    await putRate(pk, { tat: T0 + 10_000, seq: 7 });
+    // Act
+    const lease = await limiter.acquire({ ...sub, role: 'orchestrator' });
+    // Assess
+    expect(own(lease).ticket).toMatchObject({ start: T0 + 10_000, shiftCount: 50 });
+  });
+
+  it.each([
+    [
+      '(throttled twice) took it exactly lateMs after its ticket’s start: it goes with that ticket',
+      2,
+      T0 + 30 - 266.25,
+    ],
+    ['(throttled three times) took it further past it: it takes a new ticket', 3, undefined],
+  ])('a caller whose claim of its slot %s', async (_name, throttles, start) => {
+    // Prepare: a window of 53.25 s (lateMs 798.75 ms, an idle clock restarts 266.25 ms back);
+    // pauses of 187.5, 375 and 750 ms for the throttled claims
+    let left = throttles;
+    const policy = { ...paced(600), limits: { ...paced(600).limits, windowMs: 53_250 } };
+    const { limiter, clock } = setUp(policy, { netMs: 0 }, (command) => {
+      if (isClaim(command) && left-- > 0) throw throttled();
+    });
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: it goes within lateMs of its ticket's start
+    expect(clock.now() - own(lease).ticket.start).toBeLessThanOrEqual(798.75);
+    if (start !== undefined) expect(own(lease).ticket.start).toBe(start);
+    else expect(own(lease).ticket.start).toBeGreaterThan(T0);
+  });
+
+  it('gives up at once, naming the cooldown, when a cooldown outlasts its maximum wait', async () => {
+    // Prepare: an idle clock, a cooldown of 5 s
+    const { pk, limiter, clock } = setUp(paced(600), { maxWaitMs: 3_000, netMs: 0 });
+    await putRate(pk, { tat: T0, seq: 7, cooldownUntil: T0 + 5_000 });
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess
+    await expect(attempt).rejects.toMatchObject({ reason: 'cooldown' });
+    expect(clock.now()).toBe(T0);
   });
 });
