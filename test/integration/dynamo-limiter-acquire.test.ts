@@ -593,4 +593,48 @@ describe('DynamoRateLimiter acquire', () => {
     await expect(attempt).rejects.toMatchObject({ reason: 'cooldown' });
     expect(clock.now()).toBe(T0);
   });
+
+  it('remembers a circuit it saw open while it looked at the slots: its next call is refused without a request', async () => {
+    // Prepare: two slots, another tenant waiting (so the caller looks at all the slots); the circuit
+    // opens (another process's failure) just before that look
+    const { pk, limiter, sent } = setUp(
+      { ...base, limits: { ...base.limits, maxConcurrency: 2 } },
+      { netMs: 0 },
+      async (command, clock, key) => {
+        if (command instanceof QueryCommand)
+          await setRate(key, { breaker: 'open', openedAt: clock.now(), openedBy: 'boom', failures: 1 });
+      },
+    );
+    await putRate(pk, { waiters: { 'subagent#u': T0 + 5_000 } });
+    await limiter.acquire(sub);
+    const before = sent.length;
+    // Act
+    const attempt = limiter.acquire(sub);
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(sent).toHaveLength(before);
+  });
+
+  it('puts no orchestrator ahead of the queue once the insertion list is full: it takes a plain ticket in one write', async () => {
+    // Prepare: a queue of 10 s, the list holding its 50 insertions
+    const { pk, limiter, sent } = setUp(paced(600), { netMs: 0 });
+    const fifty = Array.from({ length: 50 }, (_, i) => ({ at: T0 - 1_000 + i, by: 1 }));
+    await putRate(pk, { tat: T0 + 10_000, seq: 7, shifts: fifty });
+    // Act
+    const lease = await limiter.acquire({ ...sub, role: 'orchestrator' });
+    // Assess
+    expect(updatesOf(sent, 'SET tat = tat + :by')).toHaveLength(0);
+    expect(own(lease).ticket).toMatchObject({ start: T0 + 10_000, shiftCount: 50 });
+  });
+
+  it('guesses the branch of the clock an orchestrator read: a clock right at its floor is busy, one write', async () => {
+    // Prepare: the clock at the floor of a ticket taken now (now + 30 ms lead − 300 ms catch-up)
+    const { pk, limiter, sent } = setUp(paced(600), { netMs: 0 });
+    await putRate(pk, { tat: T0 - 270, seq: 7 });
+    // Act
+    const lease = await limiter.acquire({ ...sub, role: 'orchestrator' });
+    // Assess
+    expect(own(lease).ticket.start).toBe(T0 - 270);
+    expect(updatesOf(sent, 'SET tat')).toHaveLength(1);
+  });
 });
