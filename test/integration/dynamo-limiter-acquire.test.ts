@@ -637,4 +637,55 @@ describe('DynamoRateLimiter acquire', () => {
     expect(own(lease).ticket.start).toBe(T0 - 270);
     expect(updatesOf(sent, 'SET tat')).toHaveLength(1);
   });
+
+  it('wakes a caller of this process waiting for a slot when another lets its slot go for a far ticket', async () => {
+    // Prepare: one slot, held by another process until 2 s; virtual time, requests take none. Two
+    // callers of one process: x (150 tokens, a ticket of 1.53 s now) and y (1 token, right after it).
+    const clock = new VirtualClock();
+    const low = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
+    clock.track(low);
+    const doc = DynamoDBDocumentClient.from(low, { marshallOptions: { removeUndefinedValues: true } });
+    const pk = providerPartitionKey(`http://127.0.0.1/acquire/${++keyNo}/v1`, 'key');
+    // When x, which got the slot at 2.25 s, looks at its ticket (void by then), other processes'
+    // tickets fill the clock to 1.5 s ahead: x lets the slot go.
+    let filled = false;
+    const watched = watchedClient(doc, async (command) => {
+      if (filled || !(command instanceof GetCommand) || clock.now() < T0 + 2_000) return;
+      filled = true;
+      await doc.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: { pk, sk: providerKeys.rate },
+          UpdateExpression: 'SET tat = :t',
+          ExpressionAttributeValues: { ':t': clock.now() + 1_500 },
+        }),
+      );
+    });
+    const limiter = new DynamoRateLimiter({
+      client: watched.client,
+      tableName: table.tableName,
+      pk,
+      policy: { ...base, leaseMs: 4_000, limits: { ...base.limits, tpm: 6_000 } },
+      maxWaitMs: 20_000,
+      pollMs: 1_000,
+      clock,
+      random: () => 0.5,
+    });
+    await putRate(pk, { tat: T0, seq: 7 });
+    await putHeldSlot(pk, 0, T0 + 2_000);
+    // Act: x looks at the slots at 0, 0.75 and 2.25 s; y waits from about 1.52 s, its next look 0.75 s later
+    let y: LimiterLease | undefined;
+    await clock.run(
+      (async () => {
+        const x = limiter.acquire({ ...sub, estimatedTokens: 150 });
+        y = await limiter.acquire(sub);
+        await limiter.release(y, { kind: 'success', tokens: 1 });
+        await limiter.release(await x, { kind: 'success', tokens: 150 });
+      })(),
+    );
+    // Assess: y got the slot the moment x let it go, on its first ticket
+    expect(filled).toBe(true);
+    expect(own(y as LimiterLease).acquiredAt).toBe(T0 + 2_250);
+    expect(own(y as LimiterLease).ticket.start).toBeCloseTo(T0 + 1_530.6, 1);
+  });
 });
