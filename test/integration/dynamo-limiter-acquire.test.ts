@@ -688,4 +688,39 @@ describe('DynamoRateLimiter acquire', () => {
     expect(own(y as LimiterLease).acquiredAt).toBe(T0 + 2_250);
     expect(own(y as LimiterLease).ticket.start).toBeCloseTo(T0 + 1_530.6, 1);
   });
+
+  it('gives no unused tokens back when another call queued behind it before it went, even once the clock is back at its end', async () => {
+    // Prepare: TPM paced (10 ms of clock a token), the clock a second ahead; while the caller sleeps
+    // toward its ticket another process takes the next one (100 ms)
+    let queued = false;
+    const policy = { ...base, limits: { ...base.limits, tpm: 1_000, windowMs: 9_800 } };
+    const { pk, limiter } = setUp(policy, {}, async (command, _clock, key) => {
+      if (queued || !(command instanceof GetCommand)) return;
+      queued = true;
+      await setRate(key, { tat: T0 + 1_200 });
+    });
+    await putRate(pk, { tat: T0 + 1_000, seq: 7 });
+    const lease = await limiter.acquire({ ...sub, estimatedTokens: 10 });
+    expect(own(lease).ticket).toMatchObject({ start: T0 + 1_000, costMs: 100 });
+    // the call behind used none of its tokens and gave its whole ticket back
+    await setRate(pk, { tat: T0 + 1_100 });
+    // Act: the caller used half its tokens
+    await limiter.release(lease, { kind: 'success', tokens: 5 });
+    // Assess
+    expect((await item(pk, providerKeys.rate))?.tat).toBe(T0 + 1_100);
+  });
+
+  it('counts as queued none of the wait for a ticket taken with a caller that asked later (its later floor)', async () => {
+    // Prepare: a window of 1 s (an idle clock restarts 5 ms back, lateMs 15 ms); requests take none
+    const policy = { ...paced(600, 2), limits: { ...paced(600, 2).limits, windowMs: 1_000 } };
+    const { limiter, clock } = setUp(policy, { netMs: 0 });
+    // Act: two callers whose tickets go in one update, the second asking 100 ms after the first
+    const first = limiter.acquire(sub);
+    clock.t += 100;
+    const second = limiter.acquire(sub);
+    const [lease] = await Promise.all([first, second]);
+    // Assess: the first ticket starts at the second caller's floor (now + 30 ms lead − 5 ms)
+    expect(own(lease as LimiterLease).ticket.start).toBe(T0 + 125);
+    expect(lease?.waitedMs).toBe(0);
+  });
 });
