@@ -53,7 +53,7 @@ describe('DynamoRateLimiter schedule', () => {
   it.each([
     ['rpm 600, one slot: a round trip and 5 ms', 600, 1, 15],
     [
-      'rpm 6,000, four slots: no earlier than the quarter of the slots its ticket rate fills',
+      'rpm 6,000, four slots: no further ahead than a quarter of four tickets’ spacing, 10.2 ms',
       6_000,
       4,
       60_000 / 5_880,
