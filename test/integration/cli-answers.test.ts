@@ -4,11 +4,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 const env = { ...process.env, MOONSHOT_API_KEY: '', MOONSHOT_BASE_URL: '', FORCE_COLOR: '0' };
 const parl = (args: string[]) =>
-  spawnSync('npx', ['parl', ...args], { cwd: root, env, encoding: 'utf8', timeout: 420_000 });
+  spawnSync(...parlCommand(args), { cwd: root, env, encoding: 'utf8', timeout: 420_000 });
 
 /** A loopback port nothing listens on (one just let go). */
 async function closedPort(): Promise<number> {

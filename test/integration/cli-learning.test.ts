@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 const env = { ...process.env, MOONSHOT_API_KEY: '', MOONSHOT_BASE_URL: '', FORCE_COLOR: '0' };
 
 const parl = (args: string[]) =>
-  spawnSync('npx', ['parl', ...args], { cwd: root, env, encoding: 'utf8', timeout: 180_000 });
+  spawnSync(...parlCommand(args), { cwd: root, env, encoding: 'utf8', timeout: 180_000 });
 
 /** `parl run --data-dir` keeps what the policy learned; `policy show` and `trajectories export` read it. */
 describe('the policy across parl runs in one data directory', () => {

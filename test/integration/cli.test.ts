@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { computeJobMetrics } from '#shared/domain/measures';
 import type { JobMetrics, StepRecord } from '#shared/domain/types';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 /** The environment of a user without a Moonshot key: the CLI starts the simulator. */
@@ -59,7 +60,7 @@ describe('parl run with bad input', () => {
   ])(
     '%j exits 2 with a message and starts nothing',
     (argv, message) => {
-      const out = spawnSync('npx', ['parl', ...argv], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+      const out = spawnSync(...parlCommand(argv), { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
       expect(out.status).toBe(2);
       expect(out.stderr).toMatch(message);
       expect(out.stderr).toMatch(/nothing was started/);

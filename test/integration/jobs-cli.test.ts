@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { criticalPathMs } from '#shared/domain/measures';
 import type { StepRecord } from '#shared/domain/types';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 const env = {
@@ -80,7 +81,7 @@ describe('parl jobs against a running parl serve, and its job log and OTLP expor
   let apiUrl: string;
 
   const parl = (args: string[], extraEnv: Record<string, string> = {}) =>
-    spawnSync('npx', ['parl', ...args], {
+    spawnSync(...parlCommand(args), {
       cwd: root,
       env: { ...env, ...extraEnv },
       encoding: 'utf8',
@@ -112,9 +113,7 @@ describe('parl jobs against a running parl serve, and its job log and OTLP expor
     ]);
     key = (JSON.parse(created.stdout) as { apiKey: string }).apiKey;
     child = spawn(
-      'npx',
-      [
-        'parl',
+      ...parlCommand([
         'serve',
         '--port',
         '0',
@@ -124,7 +123,7 @@ describe('parl jobs against a running parl serve, and its job log and OTLP expor
         '0.2',
         '--otlp-endpoint',
         receiver.url,
-      ],
+      ]),
       { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child.stderr?.on('data', (d: Buffer) => {

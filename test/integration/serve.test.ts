@@ -3,12 +3,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 const env = { ...process.env, MOONSHOT_API_KEY: '', MOONSHOT_BASE_URL: '', FORCE_COLOR: '0' };
 
 const parl = (args: string[]) =>
-  spawnSync('npx', ['parl', ...args], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+  spawnSync(...parlCommand(args), { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
 
 interface Server {
   child: ChildProcess;
@@ -18,7 +19,7 @@ interface Server {
 
 /** Starts `parl serve` on a free port and waits for its serve.json. */
 async function serve(dataDir: string, extra: string[] = []): Promise<Server> {
-  const child = spawn('npx', ['parl', 'serve', '--port', '0', '--data-dir', dataDir, ...extra], {
+  const child = spawn(...parlCommand(['serve', '--port', '0', '--data-dir', dataDir, ...extra]), {
     cwd: root,
     env,
     stdio: ['ignore', 'ignore', 'pipe'],

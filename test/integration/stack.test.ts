@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudFormationStandIn, startCloudFormationStandIn } from './cloudformation-stand-in.ts';
+import { parlCommand } from './parl-process';
 
 const root = new URL('../..', import.meta.url).pathname;
 const base = { ...process.env, MOONSHOT_API_KEY: '', MOONSHOT_BASE_URL: '', FORCE_COLOR: '0' };
@@ -31,8 +32,7 @@ async function closedPort(): Promise<number> {
 /** The embedded stack's API (`parl serve`) as the "deployed" stack's resources. */
 async function serve(dataDir: string): Promise<{ child: ChildProcess; info: ServeInfo }> {
   const child = spawn(
-    'npx',
-    ['parl', 'serve', '--port', '0', '--data-dir', dataDir, '--latency-scale', '0'],
+    ...parlCommand(['serve', '--port', '0', '--data-dir', dataDir, '--latency-scale', '0']),
     {
       cwd: root,
       env: base,
@@ -63,8 +63,7 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
   const parl = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(
-        process.execPath,
-        [join(root, 'bin', 'parl.mjs'), ...args],
+        ...parlCommand(args),
         { cwd: elsewhere, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 180_000 },
         (error, stdout, stderr) => {
           const code = (error as { code?: unknown } | null)?.code;
