@@ -1,49 +1,29 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
-import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { queryPages, scanPages } from '#shared/adapters/dynamo/pages';
-
-const TABLE = 'Pages';
+import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
 
 /** The paged reads (pages.ts) against dynalite: every page, following `LastEvaluatedKey` to the end. */
 describe('queryPages and scanPages on dynalite', () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBDocumentClient;
+  let table: DynaliteTable;
   const sks = ['a', 'b', 'c', 'd', 'e'];
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
-    await db.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
-    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
-    for (const sk of sks) await db.send(new PutCommand({ TableName: TABLE, Item: { pk: 'p', sk } }));
-  });
+    table = await startDynaliteTable();
+    for (const sk of sks)
+      await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: 'p', sk } }));
+  }, 60_000);
   afterAll(async () => {
-    await dynamo?.close();
+    table?.doc.destroy();
+    await table?.dynamo.close();
   });
 
   it('reads every page of a query, two items a page, to the last item', async () => {
     // Prepare
     const seen: string[][] = [];
     // Act
-    for await (const page of queryPages(db, {
-      TableName: TABLE,
+    for await (const page of queryPages(table.doc, {
+      TableName: table.tableName,
       KeyConditionExpression: 'pk = :pk',
       ExpressionAttributeValues: { ':pk': 'p' },
       Limit: 2,
@@ -59,8 +39,8 @@ describe('queryPages and scanPages on dynalite', () => {
     // Prepare
     const seen: string[] = [];
     // Act
-    for await (const page of scanPages(db, {
-      TableName: TABLE,
+    for await (const page of scanPages(table.doc, {
+      TableName: table.tableName,
       Limit: 2,
       ExclusiveStartKey: { pk: 'p', sk: 'a' },
     })) {

@@ -1,16 +1,11 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
-import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoRequestWindow } from '#shared/adapters/dynamo/request-window';
-
-const TABLE = 'Requests';
+import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
 
 /** A tenant's requests per second (request-window.ts) against dynalite, on an injected clock. */
 describe('DynamoRequestWindow on dynalite', () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBDocumentClient;
+  let table: DynaliteTable;
   let tenantNo = 0;
 
   /** A window on a client that counts the writes it sends, its clock standing at `nowMs`. */
@@ -19,34 +14,18 @@ describe('DynamoRequestWindow on dynalite', () => {
     const counting = {
       send: (command: never) => {
         sent.writes++;
-        return db.send(command);
+        return table.doc.send(command);
       },
     } as unknown as DynamoDBDocumentClient;
-    return { window: new DynamoRequestWindow(counting, TABLE, () => nowMs), sent };
+    return { window: new DynamoRequestWindow(counting, table.tableName, () => nowMs), sent };
   };
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
-    await db.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
-    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
-  });
+    table = await startDynaliteTable();
+  }, 60_000);
   afterAll(async () => {
-    await dynamo?.close();
+    table?.doc.destroy();
+    await table?.dynamo.close();
   });
 
   it('writes twice for the first request of a second, once for each next one, and four times to refuse one past the limit', async () => {

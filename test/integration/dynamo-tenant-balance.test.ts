@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { BudgetExceededError, TenantLimitError } from '#shared/domain/errors';
 import type { Tenant } from '#shared/domain/tenant';
+import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
 
 /** A fresh ACTIVE tenant with `budgetUsd` all available. */
 const tenantOf = (budgetUsd: number): Tenant => ({
@@ -28,27 +25,18 @@ const tenantOf = (budgetUsd: number): Tenant => ({
  * ledger's `reserve`), on dynalite: the balance, or the tenant's limit of jobs at once.
  */
 describe('holding a job’s reservation from the tenant on dynalite', () => {
-  let dynamo: LocalDynamo;
+  let table: DynaliteTable;
   let tenants: DynamoTenantStore;
   let ledger: DynamoBudgetLedger;
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    tenants = new DynamoTenantStore(doc, tableName);
-    ledger = new DynamoBudgetLedger(doc, tableName);
-  });
+    table = await startDynaliteTable();
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+  }, 60_000);
   afterAll(async () => {
-    await dynamo?.close();
+    table?.doc.destroy();
+    await table?.dynamo.close();
   });
 
   /** Creates a tenant of `budgetUsd` and returns its id. */
