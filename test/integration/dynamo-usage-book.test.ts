@@ -38,6 +38,19 @@ const chargeOf = (figures: Partial<JobCharge> = {}): JobCharge => ({
   ...figures,
 });
 
+/** The month's usage of two jobs of {@link chargeOf} with 40 and 2 cached tokens, 0.00012345 and 0.0000001 USD of AWS. */
+const twoJobsSummary = (tenantId: string) => ({
+  tenantId,
+  period: PERIOD,
+  jobs: 2,
+  calls: 6,
+  inputTokens: 200,
+  cachedInputTokens: 42,
+  outputTokens: 40,
+  costUsd: 0.024,
+  awsCostUsd: 0.00012355,
+});
+
 const readItem = async (key: Record<string, string>) =>
   (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: key }))).Item;
 const readCounters = (tenantId: string) =>
@@ -149,17 +162,7 @@ describe('DynamoUsageBook (dynalite)', () => {
       // Act
       const summary = await new DynamoUsageBook(client, table.tableName).summary(tenantId, PERIOD);
       // Assess
-      expect(summary).toEqual({
-        tenantId,
-        period: PERIOD,
-        jobs: 2,
-        calls: 6,
-        inputTokens: 200,
-        cachedInputTokens: 42,
-        outputTokens: 40,
-        costUsd: 0.024,
-        awsCostUsd: 0.00012355,
-      });
+      expect(summary).toEqual(twoJobsSummary(tenantId));
       expect(sent).toHaveLength(1);
       expect(sent[0]).toBeInstanceOf(GetCommand);
     });
@@ -187,17 +190,7 @@ describe('DynamoUsageBook (dynalite)', () => {
       // Act
       const summary = await new DynamoUsageBook(client, table.tableName).summary(tenantId, PERIOD);
       // Assess
-      expect(summary).toEqual({
-        tenantId,
-        period: PERIOD,
-        jobs: 2,
-        calls: 6,
-        inputTokens: 200,
-        cachedInputTokens: 42,
-        outputTokens: 40,
-        costUsd: 0.024,
-        awsCostUsd: 0.00012355,
-      });
+      expect(summary).toEqual(twoJobsSummary(tenantId));
       expect(sent.some((c) => c instanceof QueryCommand)).toBe(true);
     });
   });
