@@ -21,9 +21,7 @@
  */
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { startDynalite } from '#local/emulators/dynamo';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { createKeyTable, startDynalite } from '#local/emulators/dynamo';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { pacingOf } from '#shared/domain/limiter-rules';
 import type { LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
@@ -238,20 +236,7 @@ export async function limiterSuite(args: BenchArgs): Promise<void> {
   const dynamo = await startDynalite();
   const rows = [];
   try {
-    await createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }).send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createKeyTable(dynamo.endpoint, 'us-east-1', TABLE);
     for (const scenario of scenarios)
       for (const clients of clientCounts) {
         const row = await runScenario(dynamo.endpoint, scenario, { ...settings, clients });

@@ -118,6 +118,33 @@ export async function createTablesFromTemplates(
 }
 
 /**
+ * Creates a bare table keyed as the app's (`pk` hash, `sk` range, no index) and waits until it is
+ * ACTIVE: all a limiter needs, for its tests and bench.
+ */
+export async function createKeyTable(endpoint: string, region: string, tableName: string): Promise<void> {
+  const client = createDynamoClient({ region, dynamodbEndpoint: endpoint });
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await untilActive(client, tableName);
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
  * Waits for a table to be ACTIVE, as a client of DynamoDB must: dynalite answers CreateTable with
  * CREATING and turns it ACTIVE on a timer, so a request sent at once (in-process, without a
  * socket's delay) would find no table.

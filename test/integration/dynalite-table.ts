@@ -1,5 +1,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { afterAll, beforeAll } from 'vitest';
+import {
+  createKeyTable,
+  createTablesFromTemplates,
+  type LocalDynamo,
+  startDynalite,
+} from '#local/emulators/dynamo';
 import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { loadConfig } from '#shared/config';
@@ -25,6 +31,30 @@ export async function startDynaliteTable(): Promise<DynaliteTable> {
     loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
   );
   return { dynamo, tableName, doc };
+}
+
+/** Starts dynalite with a bare `pk`/`sk` table named `tableName` (what a limiter needs). */
+export async function startKeyTable(tableName: string): Promise<DynaliteTable> {
+  const dynamo = await startDynalite();
+  await createKeyTable(dynamo.endpoint, 'us-east-1', tableName);
+  const doc = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+  return { dynamo, tableName, doc };
+}
+
+/**
+ * A table for the tests of the file (or `describe` block) that calls this: started before them by
+ * `start` (the app's table by default), closed after them. Its fields are set once tests run.
+ */
+export function useDynaliteTable(start: () => Promise<DynaliteTable> = startDynaliteTable): DynaliteTable {
+  const table = {} as DynaliteTable;
+  beforeAll(async () => {
+    Object.assign(table, await start());
+  }, 60_000);
+  afterAll(async () => {
+    table.doc?.destroy();
+    await table.dynamo?.close();
+  });
+  return table;
 }
 
 /**

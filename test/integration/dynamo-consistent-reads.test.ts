@@ -1,5 +1,5 @@
 import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { BudgetShards } from '#shared/adapters/dynamo/budget-shards';
 import { LimiterItems } from '#shared/adapters/dynamo/limiter-items';
@@ -8,7 +8,7 @@ import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
 import type { ProviderLimits } from '#shared/domain/provider-limits';
 import type { JobCharge } from '#shared/ports/ledger';
 import { SteppingClock } from '../unit/stepping-clock';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
 /**
  * The reads that must see the writes of the last second ask DynamoDB for a strongly consistent
@@ -17,14 +17,7 @@ import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalit
  * read can miss a claim, a take or a count made just before. What is checked here is therefore the
  * request each read sends (as for the policy and idempotency reads in dynamo-small-stores.test.ts).
  */
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 const limits: ProviderLimits = { maxConcurrency: 10, rpm: undefined, tpm: undefined, windowMs: 60_000 };
 const charge: JobCharge = {

@@ -1,13 +1,12 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
+import { describe, expect, it } from 'vitest';
 import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
@@ -18,8 +17,7 @@ const TABLE = 'Limits';
  * from the control item the callers share.
  */
 describe('DynamoRateLimiter circuit breaker', () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBDocumentClient;
+  const table = useDynaliteTable(() => startKeyTable(TABLE));
   let keyNo = 0;
 
   const policy: LimiterPolicy = {
@@ -43,7 +41,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
     clock: LimiterClock,
     p: LimiterPolicy = policy,
     maxWaitMs = 5_000,
-    inner = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }),
+    inner = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint }),
   ) => {
     let sent = 0;
     const bounded = {
@@ -64,7 +62,11 @@ describe('DynamoRateLimiter circuit breaker', () => {
     });
   };
   const rateItem = async (pk: string) =>
-    (await db.send(new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }))).Item;
+    (
+      await table.doc.send(
+        new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }),
+      )
+    ).Item;
   /** A circuit that a failure opened at `clock`'s now, `breakerOpenMs` ago once the clock moved on. */
   const openedCircuit = async (clock: SteppingClock) => {
     const pk = freshKey();
@@ -73,30 +75,6 @@ describe('DynamoRateLimiter circuit breaker', () => {
     await first.release(lease, { kind: 'failure', reason: 'boom' });
     return pk;
   };
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
-    await db.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
-    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
-  });
 
   it('refuses a caller of another process while the circuit is open, naming the failure that opened it', async () => {
     // Prepare
@@ -117,7 +95,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
     // Prepare: a control item that opened the circuit without a reason
     const clock = new SteppingClock();
     const pk = freshKey();
-    await db.send(
+    await table.doc.send(
       new PutCommand({
         TableName: TABLE,
         Item: { pk, sk: 'RATE', breaker: 'open', openedAt: T0, failures: 1, ...emptyLists },
@@ -226,7 +204,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
     // Prepare: a circuit opened a while ago; two processes with a few ms of network each way
     const clock = new VirtualClock(() => 2);
     const pk = freshKey();
-    await db.send(
+    await table.doc.send(
       new PutCommand({
         TableName: TABLE,
         Item: {
@@ -241,7 +219,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
       }),
     );
     const racers = [0, 1].map(() => {
-      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
       clock.track(client);
       return limiter(pk, clock, policy, 1_000, DynamoDBDocumentClient.from(client));
     });
@@ -264,7 +242,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
     const pk = freshKey();
     const oneSlot = { ...policy, limits: { ...policy.limits, maxConcurrency: 1 }, leaseMs: 2_000 };
     await limiter(pk, clock, oneSlot).acquire({ role: 'subagent', tenantId: 't', estimatedTokens: 1 });
-    await db.send(
+    await table.doc.send(
       new PutCommand({
         TableName: TABLE,
         Item: {
@@ -316,7 +294,7 @@ describe('DynamoRateLimiter circuit breaker', () => {
     // Prepare: only the clock, as an item written before the lists existed
     const clock = new SteppingClock();
     const pk = freshKey();
-    await db.send(new PutCommand({ TableName: TABLE, Item: { pk, sk: 'RATE', tat: T0 - 5 } }));
+    await table.doc.send(new PutCommand({ TableName: TABLE, Item: { pk, sk: 'RATE', tat: T0 - 5 } }));
     // Act
     const { state } = await limiter(pk, clock).snapshot();
     // Assess
