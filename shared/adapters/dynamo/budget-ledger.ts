@@ -8,6 +8,7 @@ import type { BudgetLedger, CallStop, JobCharge, ReserveOptions, UsageSummary } 
 import { endRefill, leaseRefill, REFILL_POLL_MS, refillUnderWay } from './budget-refill';
 import { BUDGET_SHARDS, BudgetShards, shardOf } from './budget-shards';
 import { keys } from './keys';
+import { trimStaleMarkers } from './markers';
 import { holdFromTenant, returnToTenant } from './tenant-balance';
 import { isConditionFailure, tenantItemKey } from './tenant-item';
 import { DynamoUsageBook } from './usage-book';
@@ -22,12 +23,6 @@ const alreadySettled = (amount: number) =>
     requiredUsd: amount,
     availableUsd: 0,
   });
-
-/**
- * How long a settlement's marker stays on the tenant item. Settling runs again only when a Lambda is
- * retried or two paths close the same job at once, both within seconds; older markers are trimmed.
- */
-const SETTLE_MARKER_TTL_MS = 3600_000;
 
 /** How long a stopped job waits for its calls in flight: the longest a Lambda lives (15 min). */
 const STOP_GRACE_MS = 15 * 60_000;
@@ -413,31 +408,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
         ExpressionAttributeValues: { ':done': 'DONE' },
       }),
     );
-    await this.trimSettleMarkers(ref.tenantId);
-  }
-
-  /** Drops settlement markers older than SETTLE_MARKER_TTL_MS, so the tenant item stays small. */
-  private async trimSettleMarkers(tenantId: string): Promise<void> {
-    const out = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: tenantItemKey(tenantId),
-        ProjectionExpression: 'settleMarkers',
-      }),
-    );
-    const cutoff = Date.now() - SETTLE_MARKER_TTL_MS;
-    const stale = [...((out.Item?.settleMarkers as Set<string> | undefined) ?? [])].filter(
-      (m) => Number(m.split('#')[0]) < cutoff,
-    );
-    if (stale.length === 0) return;
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: tenantItemKey(tenantId),
-        UpdateExpression: 'DELETE settleMarkers :stale',
-        ExpressionAttributeValues: { ':stale': new Set(stale) },
-      }),
-    );
+    await trimStaleMarkers(this.client, this.tableName, tenantItemKey(ref.tenantId), 'settleMarkers');
   }
 
   usage(tenantId: string, period: string): Promise<UsageSummary> {

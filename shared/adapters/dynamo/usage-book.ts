@@ -1,13 +1,11 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '#shared/adapters/dynamo/keys';
+import { trimStaleMarkers } from '#shared/adapters/dynamo/markers';
 import { queryByPrefix } from '#shared/adapters/dynamo/pages';
 import { isConditionFailure } from '#shared/adapters/dynamo/tenant-item';
 import { usd } from '#shared/domain/tenant';
 import type { JobRef } from '#shared/ports/job-store';
 import type { JobCharge, UsageSummary } from '#shared/ports/ledger';
-
-/** How long a counted job's marker stays on the month's counters (a retry comes within seconds). */
-const COUNT_MARKER_TTL_MS = 3600_000;
 
 /** Money is counted in whole micro-dollars (costUsd) and 1e-8 dollars (awsCostUsd), so sums stay exact. */
 const MICRO = 1e6;
@@ -61,7 +59,12 @@ export class DynamoUsageBook {
         ExpressionAttributeValues: { ':yes': true },
       }),
     );
-    await this.trimMarkers(ref.tenantId, charge.period);
+    await trimStaleMarkers(
+      this.client,
+      this.tableName,
+      this.monthKey(ref.tenantId, charge.period),
+      'countMarkers',
+    );
   }
 
   /** Adds a job's figures to its month's counters unless its marker says they were added. */
@@ -95,30 +98,6 @@ export class DynamoUsageBook {
 
   private monthKey(tenantId: string, period: string) {
     return { pk: keys.tenantPk(tenantId), sk: keys.usageMonth(period) };
-  }
-
-  /** Drops markers older than COUNT_MARKER_TTL_MS, so the counter item stays small. */
-  private async trimMarkers(tenantId: string, period: string): Promise<void> {
-    const out = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: this.monthKey(tenantId, period),
-        ProjectionExpression: 'countMarkers',
-      }),
-    );
-    const cutoff = Date.now() - COUNT_MARKER_TTL_MS;
-    const stale = [...((out.Item?.countMarkers as Set<string> | undefined) ?? [])].filter(
-      (m) => Number(m.split('#')[0]) < cutoff,
-    );
-    if (stale.length === 0) return;
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: this.monthKey(tenantId, period),
-        UpdateExpression: 'DELETE countMarkers :stale',
-        ExpressionAttributeValues: { ':stale': new Set(stale) },
-      }),
-    );
   }
 
   /**
