@@ -8,45 +8,15 @@ import {
   afterRateLimited,
   decideSlot,
   freeSubagentSlots,
-  initialRateState,
   mayClaimDirectly,
   opensCircuit,
   preferredSlot,
-  type RateState,
   type SlotLease,
   shiftedStart,
 } from '#shared/domain/limiter-rules';
-import {
-  type LimiterPolicy,
-  type ProviderLimits,
-  reservedForOrchestrator,
-} from '#shared/domain/provider-limits';
+import { reservedForOrchestrator } from '#shared/domain/provider-limits';
+import { lease, policy, rate } from './limiter-fixtures';
 
-const policy = (over: Partial<ProviderLimits> = {}, rest: Partial<LimiterPolicy> = {}): LimiterPolicy => ({
-  limits: { maxConcurrency: 4, rpm: undefined, tpm: undefined, windowMs: 60_000, ...over },
-  orchestratorShare: 0.25,
-  leaseMs: 10_000,
-  cooldownMs: 1_000,
-  breakerFailures: 3,
-  breakerOpenMs: 5_000,
-  ...rest,
-});
-
-const rate = (p: LimiterPolicy, over: Partial<RateState> = {}): RateState => ({
-  ...initialRateState(p.limits),
-  ...over,
-});
-
-let n = 0;
-const lease = (slot: number, over: Partial<SlotLease> = {}): SlotLease => ({
-  slot,
-  id: `l${++n}`,
-  role: 'subagent',
-  tenantId: 't1',
-  acquiredAt: 0,
-  expiresAt: 10_000,
-  ...over,
-});
 /** `count` sub-agent leases of `tenantId` in the slots from `first` on. */
 const held = (tenantId: string, first: number, count: number): SlotLease[] =>
   Array.from({ length: count }, (_, i) => lease(first + i, { tenantId }));

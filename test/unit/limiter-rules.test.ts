@@ -8,7 +8,6 @@ import {
   ceilingIncrease,
   decideSlot,
   freeSubagentSlots,
-  initialRateState,
   insertionFor,
   LATE_SHARE,
   mayClaimDirectly,
@@ -17,53 +16,12 @@ import {
   pacedBy,
   pacingOf,
   preferredSlot,
-  type RateState,
   type Shift,
-  type SlotLease,
   shiftedStart,
   type Ticket,
 } from '#shared/domain/limiter-rules';
-import { type LimiterPolicy, PACING_SAFETY, type ProviderLimits } from '#shared/domain/provider-limits';
-
-const policy = (over: Partial<ProviderLimits> = {}, rest: Partial<LimiterPolicy> = {}): LimiterPolicy => ({
-  limits: { maxConcurrency: 4, rpm: undefined, tpm: undefined, windowMs: 60_000, ...over },
-  orchestratorShare: 0.25,
-  leaseMs: 10_000,
-  cooldownMs: 1_000,
-  breakerFailures: 3,
-  breakerOpenMs: 5_000,
-  ...rest,
-});
-
-const rate = (p: LimiterPolicy, over: Partial<RateState> = {}): RateState => ({
-  ...initialRateState(p.limits),
-  ...over,
-});
-
-let n = 0;
-const lease = (slot: number, over: Partial<SlotLease> = {}): SlotLease => ({
-  slot,
-  id: `l${++n}`,
-  role: 'subagent',
-  tenantId: 't1',
-  acquiredAt: 0,
-  expiresAt: 10_000,
-  ...over,
-});
-
-/** The most events in any window of `windowMs` (weights add up; a count without weights). */
-function maxPerWindow(events: readonly { at: number; weight: number }[], windowMs: number): number {
-  const sorted = [...events].sort((a, b) => a.at - b.at);
-  let best = 0;
-  let sum = 0;
-  let lo = 0;
-  for (const e of sorted) {
-    sum += e.weight;
-    while (sorted[lo]!.at <= e.at - windowMs) sum -= sorted[lo++]!.weight;
-    best = Math.max(best, sum);
-  }
-  return best;
-}
+import { PACING_SAFETY, type ProviderLimits } from '#shared/domain/provider-limits';
+import { lease, maxPerWindow, policy, rate } from './limiter-fixtures';
 
 interface Arrival {
   at: number;
