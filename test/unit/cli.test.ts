@@ -2,23 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRunArgs, UsageError } from '#cli/main';
+import { parseRunArgs } from '#cli/main';
+import { messageOf } from './usage-message';
 
 const dir = mkdtempSync(join(tmpdir(), 'parl-cli-'));
 const file = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
-};
-
-const messageOf = (argv: string[]): string => {
-  try {
-    parseRunArgs(argv, {});
-  } catch (error) {
-    if (error instanceof UsageError) return error.message;
-    throw error;
-  }
-  throw new Error('expected a UsageError');
 };
 
 describe('parl run arguments', () => {

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs } from '#cli/commands/serve';
-import { parseRunArgs, UsageError } from '#cli/main';
+import { parseRunArgs } from '#cli/main';
 import { modelEndpoint } from '#cli/provider-flags';
 import { loadConfig } from '#shared/config';
 import { ConfigError } from '#shared/domain/errors';
-
-const messageOf = (argv: string[]): string => {
-  try {
-    parseRunArgs(argv, {});
-  } catch (error) {
-    if (error instanceof UsageError) return error.message;
-    throw error;
-  }
-  throw new Error('expected a UsageError');
-};
+import { messageOf } from './usage-message';
 
 describe('parl run provider flags', () => {
   it('passes provider, tier and limits to the functions and to the simulator playing the provider', () => {
