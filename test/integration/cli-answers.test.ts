@@ -41,7 +41,7 @@ describe('a command line that answers (exit code, stream, a message naming the c
     const url = `http://127.0.0.1:${await closedPort()}/v1`;
 
     // Act
-    const text = parl([
+    const args = [
       'run',
       '--input',
       input,
@@ -51,19 +51,9 @@ describe('a command line that answers (exit code, stream, a message naming the c
       url,
       '--model',
       'm',
-    ]);
-    const json = parl([
-      'run',
-      '--input',
-      input,
-      '--provider',
-      'openai-compatible',
-      '--base-url',
-      url,
-      '--model',
-      'm',
-      '--json',
-    ]);
+    ];
+    const text = parl(args);
+    const json = parl([...args, '--json']);
 
     // Assess: exit 1, the reason on stdout names the cause and the URL; no reward, speedup or flags
     expect(text.status).toBe(1);
