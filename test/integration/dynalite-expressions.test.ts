@@ -1,19 +1,12 @@
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { describe, expect, it } from 'vitest';
+import { useDynaliteTable } from './dynalite-table';
 
 /**
  * dynalite keeps each parsed expression (patches/dynalite+4.0.0.patch) and gives a request of the
  * same shape a copy with its own values: these are what a kept parse must not change.
  */
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 let n = 0;
 /** A key no other test writes. */

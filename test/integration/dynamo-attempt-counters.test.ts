@@ -1,5 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AGENTS_PER_ATTEMPTS_ITEM,
   ATTEMPTS_PER_REQUEST,
@@ -8,16 +8,9 @@ import {
   distinctLead,
 } from '#shared/adapters/dynamo/attempt-counters';
 import { keys } from '#shared/adapters/dynamo/keys';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 const agents = (n: number, from = 1) =>
   Array.from({ length: n }, (_, i) => `agent-${String(from + i).padStart(4, '0')}`);

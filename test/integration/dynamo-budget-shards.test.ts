@@ -1,19 +1,12 @@
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BudgetShards } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
 import type { JobRef } from '#shared/ports/job-store';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 let jobNo = 0;
 /** A job no other test writes. */

@@ -1,8 +1,6 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
-import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { describe, expect, it } from 'vitest';
+import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { type LimiterClock, LimiterItems } from '#shared/adapters/dynamo/limiter-items';
 import { LimiterTable } from '#shared/adapters/dynamo/limiter-table';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
@@ -10,6 +8,7 @@ import { pacingOf, type Ticket } from '#shared/domain/limiter-rules';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import type { LimiterLease } from '#shared/ports/rate-limiter';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
@@ -23,8 +22,7 @@ const ticketOf = (lease: LimiterLease) => (lease as unknown as { ticket: Ticket 
  * insertions. A token costs 10 ms of clock (TPM 1,000 in a 9.8 s window, at the 98 % safety).
  */
 describe('DynamoRateLimiter pacing clock', () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBDocumentClient;
+  const dynalite = useDynaliteTable(() => startKeyTable(TABLE));
   let keyNo = 0;
 
   const policy: LimiterPolicy = {
@@ -48,7 +46,7 @@ describe('DynamoRateLimiter pacing clock', () => {
       },
     } as unknown as DynamoDBDocumentClient;
   };
-  const limiter = (pk: string, clock: LimiterClock, client = db) =>
+  const limiter = (pk: string, clock: LimiterClock, client = dynalite.doc) =>
     new DynamoRateLimiter({
       client: bounded(client),
       tableName: TABLE,
@@ -59,10 +57,14 @@ describe('DynamoRateLimiter pacing clock', () => {
       clock,
     });
   const rateItem = async (pk: string) =>
-    (await db.send(new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }))).Item;
+    (
+      await dynalite.doc.send(
+        new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }),
+      )
+    ).Item;
   /** A control item whose clock stands at `tat`, with one orchestrator insertion in its list. */
   const clockWithInsertion = (pk: string, tat: number) =>
-    db.send(
+    dynalite.doc.send(
       new PutCommand({
         TableName: TABLE,
         Item: {
@@ -78,30 +80,6 @@ describe('DynamoRateLimiter pacing clock', () => {
         },
       }),
     );
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
-    await db.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
-    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
-  });
 
   it.each([
     ['more tokens than estimated moves the clock on by the extra ones', 15, 50],
@@ -143,7 +121,7 @@ describe('DynamoRateLimiter pacing clock', () => {
     const clock = new VirtualClock(() => 2);
     const pk = freshKey();
     const [long, first, behind] = [0, 1, 2].map(() => {
-      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynalite.dynamo.endpoint });
       clock.track(client);
       return limiter(pk, clock, DynamoDBDocumentClient.from(client));
     });
@@ -207,7 +185,9 @@ describe('DynamoRateLimiter pacing clock', () => {
     const clock = new SteppingClock();
     const pk = freshKey();
     await clockWithInsertion(pk, T0 - 1_000);
-    const table = new LimiterTable(new LimiterItems(bounded(db), TABLE, pk, policy.limits, clock, () => 0.5));
+    const table = new LimiterTable(
+      new LimiterItems(bounded(dynalite.doc), TABLE, pk, policy.limits, clock, () => 0.5),
+    );
     // Act
     const [issued] = await table.takeTickets(pacing, [100], T0, true, true, T0 + 5_000);
     // Assess
@@ -218,7 +198,7 @@ describe('DynamoRateLimiter pacing clock', () => {
     // Prepare: slot 0 held by a lease that ends at T0 + 1,000 (the rules count it live while expiresAt > now)
     const pk = freshKey();
     const table = new LimiterTable(
-      new LimiterItems(bounded(db), TABLE, pk, policy.limits, new SteppingClock(), () => 0.5),
+      new LimiterItems(bounded(dynalite.doc), TABLE, pk, policy.limits, new SteppingClock(), () => 0.5),
     );
     const lease = {
       id: 'a',

@@ -1,18 +1,11 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LimiterItems } from '#shared/adapters/dynamo/limiter-items';
 import type { ProviderLimits } from '#shared/domain/provider-limits';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 const limits: ProviderLimits = { maxConcurrency: 100, rpm: undefined, tpm: undefined, windowMs: 60_000 };
 let keyNo = 0;

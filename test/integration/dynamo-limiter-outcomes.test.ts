@@ -1,12 +1,10 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite, untilActive } from '#local/emulators/dynamo';
-import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { describe, expect, it } from 'vitest';
 import type { LimiterClock } from '#shared/adapters/dynamo/limiter-items';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
 
 const TABLE = 'Limits';
 
@@ -15,8 +13,7 @@ const TABLE = 'Limits';
  * failures in a row and raises the adaptive ceiling, a 429 lowers it once per lease lifetime.
  */
 describe('DynamoRateLimiter call outcomes', () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBDocumentClient;
+  const table = useDynaliteTable(() => startKeyTable(TABLE));
   let keyNo = 0;
 
   const policy: LimiterPolicy = {
@@ -31,7 +28,7 @@ describe('DynamoRateLimiter call outcomes', () => {
   const freshKey = () => providerPartitionKey(`http://127.0.0.1/outcomes/${++keyNo}/v1`, 'key');
   const limiter = (pk: string, clock: LimiterClock) =>
     new DynamoRateLimiter({
-      client: db,
+      client: table.doc,
       tableName: TABLE,
       pk,
       policy,
@@ -50,7 +47,7 @@ describe('DynamoRateLimiter call outcomes', () => {
       }) => {
         if (command.input.UpdateExpression !== undefined) updates.push(command.input);
         if (command.input.Item !== undefined) sent.puts++;
-        return db.send(command as never);
+        return table.doc.send(command as never);
       },
     } as unknown as DynamoDBDocumentClient;
     const only = new DynamoRateLimiter({
@@ -67,31 +64,11 @@ describe('DynamoRateLimiter call outcomes', () => {
   /** The file's policy with a TPM of 10,000 in a 9.8 s window: a token costs 1 ms of clock (at the 98 % safety). */
   const paced: LimiterPolicy = { ...policy, limits: { ...policy.limits, tpm: 10_000, windowMs: 9_800 } };
   const rateItem = async (pk: string) =>
-    (await db.send(new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }))).Item;
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
-    await db.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    // dynalite answers CREATING and turns the table ACTIVE on a timer: wait, as a DynamoDB client must.
-    await untilActive(createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint }), TABLE);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
-  });
+    (
+      await table.doc.send(
+        new GetCommand({ TableName: TABLE, Key: { pk, sk: 'RATE' }, ConsistentRead: true }),
+      )
+    ).Item;
 
   it('clears the failures in a row after a success, keeping their total', async () => {
     // Prepare: two failures in a row, one short of opening the circuit
@@ -231,7 +208,7 @@ describe('DynamoRateLimiter call outcomes', () => {
     // Prepare: a ceiling raised under a tier of 10 calls
     const clock = new SteppingClock();
     const pk = freshKey();
-    await db.send(
+    await table.doc.send(
       new PutCommand({ TableName: TABLE, Item: { pk, sk: 'RATE', ceiling: 10, waiters: {}, shifts: [] } }),
     );
     // Act

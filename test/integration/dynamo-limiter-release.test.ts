@@ -1,6 +1,6 @@
 import { ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { type LimiterClock, LimiterItems } from '#shared/adapters/dynamo/limiter-items';
 import { HELD_RELEASE_BUDGET_MS, LimiterSlots } from '#shared/adapters/dynamo/limiter-slots';
@@ -9,7 +9,7 @@ import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo
 import { LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
 /** A clock that moves only when told to (sleeps end at once). */
 class ManualClock implements LimiterClock {
@@ -24,7 +24,7 @@ class ManualClock implements LimiterClock {
  * still the caller's is freed.
  */
 describe('DynamoRateLimiter releases', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   let keyNo = 0;
   const policy: LimiterPolicy = {
     limits: { maxConcurrency: 8, rpm: undefined, tpm: undefined, windowMs: 60_000 },
@@ -70,13 +70,6 @@ describe('DynamoRateLimiter releases', () => {
         }),
       )
     ).Item;
-
-  beforeAll(async () => {
-    table = await startDynaliteTable();
-  });
-  afterAll(async () => {
-    await table?.dynamo.close();
-  });
 
   it.each([
     { slotsPerItem: 1, writes: 8 },

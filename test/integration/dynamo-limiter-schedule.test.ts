@@ -1,5 +1,5 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import type { LimiterLease } from '#shared/ports/rate-limiter';
@@ -16,7 +16,7 @@ import {
   throttled,
   updatesOf,
 } from './dynalite-limiter';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
 /**
  * When the DynamoDB limiter lets a call go, against dynalite, on a clock where a sleep moves time
@@ -25,15 +25,8 @@ import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
  * back. Other processes' writes are made between the limiter's requests.
  */
 describe('DynamoRateLimiter schedule', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   const { setUp, putRate, setRate, item } = limiterOnDynalite(() => table);
-
-  beforeAll(async () => {
-    table = await startDynaliteTable();
-  });
-  afterAll(async () => {
-    await table?.dynamo.close();
-  });
 
   it('refuses at once, asking the table nothing, a call while the circuit it last saw is open', async () => {
     // Prepare: a failure opens the circuit; the next call of this process reads it open and is refused

@@ -1,5 +1,5 @@
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { DynamoRateLimiter } from '#shared/adapters/dynamo/rate-limiter';
@@ -18,7 +18,7 @@ import {
   throttled,
   updatesOf,
 } from './dynalite-limiter';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
 /**
@@ -28,15 +28,8 @@ import { VirtualClock } from './virtual-clock';
  * lets go or renews a slot it holds.
  */
 describe('DynamoRateLimiter slot waits', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   const { freshPk, setUp, putRate, setRate, putHeldSlot, item } = limiterOnDynalite(() => table);
-
-  beforeAll(async () => {
-    table = await startDynaliteTable();
-  });
-  afterAll(async () => {
-    await table?.dynamo.close();
-  });
 
   it('waits for a slot with jittered pauses doubling from pollMs, reporting the time from its first refusal to its grant as queued', async () => {
     // Prepare: the one slot held until 300 ms from now; requests take no time

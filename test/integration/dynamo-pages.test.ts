@@ -1,21 +1,16 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { queryPages, scanPages } from '#shared/adapters/dynamo/pages';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
 /** The paged reads (pages.ts) against dynalite: every page, following `LastEvaluatedKey` to the end. */
 describe('queryPages and scanPages on dynalite', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   const sks = ['a', 'b', 'c', 'd', 'e'];
 
   beforeAll(async () => {
-    table = await startDynaliteTable();
     for (const sk of sks)
       await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: 'p', sk } }));
-  }, 60_000);
-  afterAll(async () => {
-    table?.doc.destroy();
-    await table?.dynamo.close();
   });
 
   it('reads every page of a query, two items a page, to the last item', async () => {

@@ -1,11 +1,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoRequestWindow } from '#shared/adapters/dynamo/request-window';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
 /** A tenant's requests per second (request-window.ts) against dynalite, on an injected clock. */
 describe('DynamoRequestWindow on dynalite', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   let tenantNo = 0;
 
   /** A window on a client that counts the writes it sends, its clock standing at `nowMs`. */
@@ -19,14 +19,6 @@ describe('DynamoRequestWindow on dynalite', () => {
     } as unknown as DynamoDBDocumentClient;
     return { window: new DynamoRequestWindow(counting, table.tableName, () => nowMs), sent };
   };
-
-  beforeAll(async () => {
-    table = await startDynaliteTable();
-  }, 60_000);
-  afterAll(async () => {
-    table?.doc.destroy();
-    await table?.dynamo.close();
-  });
 
   it('writes twice for the first request of a second, once for each next one, and four times to refuse one past the limit', async () => {
     // Prepare: a tenant allowed 2 requests a second, all within one second

@@ -1,18 +1,11 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { DynamoReservations } from '#shared/adapters/dynamo/reservations';
 import type { OpenReservation } from '#shared/ports/reservations';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 
 /** An item in the open reservations' index, under `pk`, reserved at `createdAt`. */
 const putIndexed = (pk: string, createdAt: string) =>

@@ -1,21 +1,14 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { DynamoPolicyStore } from '#shared/adapters/dynamo/policy-store';
 import { emptyPolicy, type PolicyState } from '#shared/domain/policy';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
 /** The idempotency keys' and the policies' stores: what they write, and their races, on dynalite. */
 describe('the idempotency and policy stores on dynalite', () => {
-  let db: DynaliteTable;
-
-  beforeAll(async () => {
-    db = await startDynaliteTable();
-  });
-  afterAll(async () => {
-    await db?.dynamo.close();
-  });
+  const db = useDynaliteTable();
 
   describe('DynamoIdempotencyStore', () => {
     it('stores a claim to expire a day later, in epoch seconds (what DynamoDB TTL reads)', async () => {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { leaseRefill, REFILL_LEASE_MS, refillUnderWay } from '#shared/adapters/dynamo/budget-refill';
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import type { StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobRef } from '#shared/ports/job-store';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
 const freshRef = (): JobRef => ({ tenantId: `t-${randomUUID()}`, jobId: `job-${randomUUID()}` });
 
@@ -36,15 +36,11 @@ const stepOf = (agentId: string, n: number, attempt: number): StepRecord => ({
 
 /** The job store's edges: fields left undefined, empty changes, missing items, a failing table. */
 describe('DynamoJobStore edges on dynalite', () => {
-  let db: DynaliteTable;
+  const db = useDynaliteTable();
   let store: DynamoJobStore;
 
-  beforeAll(async () => {
-    db = await startDynaliteTable();
+  beforeAll(() => {
     store = new DynamoJobStore(db.doc, db.tableName);
-  });
-  afterAll(async () => {
-    await db?.dynamo.close();
   });
 
   it('passes on a failure to store a job that is not a duplicate, not reporting it as one', async () => {

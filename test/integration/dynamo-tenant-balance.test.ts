@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { BudgetExceededError, TenantLimitError } from '#shared/domain/errors';
 import type { Tenant } from '#shared/domain/tenant';
-import { type DynaliteTable, startDynaliteTable } from './dynalite-table';
+import { useDynaliteTable } from './dynalite-table';
 
 /** A fresh ACTIVE tenant with `budgetUsd` all available. */
 const tenantOf = (budgetUsd: number): Tenant => ({
@@ -25,18 +25,13 @@ const tenantOf = (budgetUsd: number): Tenant => ({
  * ledger's `reserve`), on dynalite: the balance, or the tenant's limit of jobs at once.
  */
 describe('holding a job’s reservation from the tenant on dynalite', () => {
-  let table: DynaliteTable;
+  const table = useDynaliteTable();
   let tenants: DynamoTenantStore;
   let ledger: DynamoBudgetLedger;
 
-  beforeAll(async () => {
-    table = await startDynaliteTable();
+  beforeAll(() => {
     tenants = new DynamoTenantStore(table.doc, table.tableName);
     ledger = new DynamoBudgetLedger(table.doc, table.tableName);
-  }, 60_000);
-  afterAll(async () => {
-    table?.doc.destroy();
-    await table?.dynamo.close();
   });
 
   /** Creates a tenant of `budgetUsd` and returns its id. */

@@ -1,19 +1,12 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
 import type { JobRef } from '#shared/ports/job-store';
 import type { JobCharge } from '#shared/ports/ledger';
-import { type DynaliteTable, startDynaliteTable, watchedClient } from './dynalite-table';
+import { useDynaliteTable, watchedClient } from './dynalite-table';
 
-let table: DynaliteTable;
-beforeAll(async () => {
-  table = await startDynaliteTable();
-}, 60_000);
-afterAll(async () => {
-  table.doc.destroy();
-  await table.dynamo.close();
-});
+const table = useDynaliteTable();
 afterEach(() => {
   vi.restoreAllMocks();
 });

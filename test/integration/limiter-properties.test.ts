@@ -1,13 +1,13 @@
-import { CreateTableCommand, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { describe, expect, it } from 'vitest';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import { pacingOf } from '#shared/domain/limiter-rules';
 import type { CallerRole, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'LimiterProperties';
@@ -97,12 +97,12 @@ function seeded(seed: number): () => number {
 }
 
 describe('the limiter under random interleavings (dynalite, virtual time)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable(() => startKeyTable(TABLE));
   let keyNo = 0;
 
   /** A DynamoDB client of its own (one "Lambda"), on the virtual clock; `tap` sees each request first. */
   const documentClient = (clock?: VirtualClock, tap?: (command: string) => void) => {
-    const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+    const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
     clock?.track(client);
     if (tap)
       client.middlewareStack.add(
@@ -137,27 +137,6 @@ describe('the limiter under random interleavings (dynalite, virtual time)', () =
       clock,
     });
   const newKey = () => providerPartitionKey(`http://127.0.0.1/virtual/${++keyNo}`, 'key');
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    await documentClient().send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-  });
-  afterAll(async () => {
-    await dynamo?.close();
-  });
 
   it('never goes above the concurrency, the RPM or the TPM, and honours every cooldown', async () => {
     await fc.assert(

@@ -1,7 +1,5 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
+import { describe, expect, it } from 'vitest';
 import { startSimulator } from '#local/simulator/server';
 import { createDynamoClient, createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo/rate-limiter';
@@ -11,18 +9,19 @@ import { LimiterTimeoutError } from '#shared/domain/errors';
 import { pacingOf } from '#shared/domain/limiter-rules';
 import type { LimiterPolicy } from '#shared/domain/provider-limits';
 import { callStatsOf } from '#shared/ports/llm';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
 const TABLE = 'Limits';
 
 /** The DynamoDB limiter against dynalite: several instances play several Lambdas sharing one key. */
 describe('DynamoRateLimiter', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable(() => startKeyTable(TABLE));
   let keyNo = 0;
 
   /** A fresh client per instance, as each Lambda has its own. */
   const documentClient = () =>
-    createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+    createDynamoDocumentClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
   const policy = (
     over: Partial<LimiterPolicy['limits']>,
     rest: Partial<LimiterPolicy> = {},
@@ -50,27 +49,6 @@ describe('DynamoRateLimiter', () => {
         }),
     );
   };
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    await documentClient().send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-  });
-  afterAll(async () => {
-    await dynamo?.close();
-  });
 
   it('never lets concurrent acquirers in several processes exceed the concurrency limit', async () => {
     // Prepare: 4 "Lambdas", 24 callers across 3 tenants, 3 slots.
@@ -103,7 +81,7 @@ describe('DynamoRateLimiter', () => {
     const clock = new VirtualClock(() => 3);
     const pk = providerPartitionKey(`http://127.0.0.1/${++keyNo}/v1`, 'key');
     const instances = [0, 1, 2].map(() => {
-      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: dynamo.endpoint });
+      const client = createDynamoClient({ region: 'us-east-1', dynamodbEndpoint: table.dynamo.endpoint });
       clock.track(client);
       return new DynamoRateLimiter({
         client: DynamoDBDocumentClient.from(client),
