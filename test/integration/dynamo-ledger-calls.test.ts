@@ -1,19 +1,16 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { endRefill, leaseRefill } from '#shared/adapters/dynamo/budget-refill';
 import { shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { AuthError, BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import type { JobRef } from '#shared/ports/job-store';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 type Sent = { input: Record<string, unknown> };
 type Around = (cmd: Sent, forward: () => Promise<unknown>) => Promise<unknown>;
@@ -41,30 +38,14 @@ const LEASE_REFILL = 'SET refillUntil = :until';
  * client that acts at a chosen request makes reproducible.
  */
 describe('the budget ledger authorizing, completing and stopping calls (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let ledger: DynamoBudgetLedger;
   let tenants: DynamoTenantStore;
-  let doc: ReturnType<typeof createDynamoDocumentClient>;
-  let tableName = '';
   let jobs = 0;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   const newJob = async (budgetUsd: number): Promise<JobRef> => {
@@ -79,14 +60,15 @@ describe('the budget ledger authorizing, completing and stopping calls (dynalite
   /** A ledger whose client lets `around` act before or after each request reaches dynalite. */
   const ledgerAround = (around: Around) =>
     new DynamoBudgetLedger(
-      { send: (cmd: Sent) => around(cmd, () => doc.send(cmd as never)) } as unknown as typeof doc,
-      tableName,
+      { send: (cmd: Sent) => around(cmd, () => table.doc.send(cmd as never)) } as unknown as typeof table.doc,
+      table.tableName,
     );
 
   const budgetKey = (ref: JobRef) => ({ pk: keys.jobPk(ref), sk: keys.budget });
 
   const read = async (key: Record<string, string>) =>
-    (await doc.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
+    (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true })))
+      .Item;
 
   const shard = (ref: JobRef, caller: string) =>
     read({ pk: keys.jobPk(ref), sk: keys.budgetShard(shardOf(caller)) });
@@ -189,7 +171,7 @@ describe('the budget ledger authorizing, completing and stopping calls (dynalite
       // Prepare: $0.08 on the record; a refill lease taken by a caller that never ends it
       const ref = await newJob(1);
       await ledger.reserve(ref, 0.16);
-      await leaseRefill(doc, tableName, budgetKey(ref), Date.now() + 3_600_000);
+      await leaseRefill(table.doc, table.tableName, budgetKey(ref), Date.now() + 3_600_000);
       // Act
       const authorized = await ledger.authorizeCall(ref, 0.08, 'agent-x');
       // Assess
@@ -202,12 +184,12 @@ describe('the budget ledger authorizing, completing and stopping calls (dynalite
       // until this caller has looked at the record ten times
       const ref = await newJob(1);
       await ledger.reserve(ref, 0.16);
-      const lease = await leaseRefill(doc, tableName, budgetKey(ref), Date.now() + 3_600_000);
+      const lease = await leaseRefill(table.doc, table.tableName, budgetKey(ref), Date.now() + 3_600_000);
       let looks = 0;
       const waiting = ledgerAround(async (cmd, forward) => {
         if (cmd instanceof GetCommand && (cmd.input.Key as Record<string, string>).sk === keys.budget) {
           looks++;
-          if (looks === 10) await endRefill(doc, tableName, budgetKey(ref), lease?.until ?? 0);
+          if (looks === 10) await endRefill(table.doc, table.tableName, budgetKey(ref), lease?.until ?? 0);
         }
         return forward();
       });
@@ -414,9 +396,9 @@ describe('the budget ledger authorizing, completing and stopping calls (dynalite
       const counted = await ledger.stopCalls(ref, { status: 'FAILED' });
       // Assess
       expect(counted).toBe(0);
-      const out = await doc.send(
+      const out = await table.doc.send(
         new QueryCommand({
-          TableName: tableName,
+          TableName: table.tableName,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': keys.jobPk(ref) },
         }),

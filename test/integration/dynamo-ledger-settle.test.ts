@@ -1,19 +1,16 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { holdFromTenant } from '#shared/adapters/dynamo/tenant-balance';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { costUsd, KIMI_K25_PRICES, tokenTotals } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 type Sent = { input: Record<string, unknown> };
 type Around = (cmd: Sent, forward: () => Promise<unknown>) => Promise<unknown>;
@@ -49,30 +46,14 @@ const isUpdate = (cmd: Sent, expression: string) =>
  * the settlement markers were trimmed) finds them.
  */
 describe('the budget ledger settling and releasing jobs (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let ledger: DynamoBudgetLedger;
   let tenants: DynamoTenantStore;
-  let doc: ReturnType<typeof createDynamoDocumentClient>;
-  let tableName = '';
   let jobs = 0;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   const newTenant = async (budgetUsd: number) =>
@@ -87,20 +68,21 @@ describe('the budget ledger settling and releasing jobs (dynalite)', () => {
   /** A ledger whose client lets `around` act before or after each request reaches dynalite. */
   const ledgerAround = (around: Around) =>
     new DynamoBudgetLedger(
-      { send: (cmd: Sent) => around(cmd, () => doc.send(cmd as never)) } as unknown as typeof doc,
-      tableName,
+      { send: (cmd: Sent) => around(cmd, () => table.doc.send(cmd as never)) } as unknown as typeof table.doc,
+      table.tableName,
     );
 
   const budgetKey = (ref: JobRef) => ({ pk: keys.jobPk(ref), sk: keys.budget });
 
   const read = async (key: Record<string, string>) =>
-    (await doc.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
+    (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true })))
+      .Item;
 
   const usageRecords = async (tenantId: string) =>
     (
-      await doc.send(
+      await table.doc.send(
         new QueryCommand({
-          TableName: tableName,
+          TableName: table.tableName,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :usage)',
           ExpressionAttributeValues: { ':pk': keys.tenantPk(tenantId), ':usage': 'USAGE' },
         }),
@@ -179,10 +161,10 @@ describe('the budget ledger settling and releasing jobs (dynalite)', () => {
     // Prepare: $0.1 held for a job whose record has no activeJob flag
     const tenantId = await newTenant(1);
     const ref = newJob(tenantId);
-    await holdFromTenant(doc, tableName, tenantId, 0.1, 'a job');
-    await doc.send(
+    await holdFromTenant(table.doc, table.tableName, tenantId, 0.1, 'a job');
+    await table.doc.send(
       new PutCommand({
-        TableName: tableName,
+        TableName: table.tableName,
         Item: {
           ...budgetKey(ref),
           reservedUsd: 0.1,

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
-import { loadConfig } from '#shared/config';
 import { RequestValidationError } from '#shared/domain/errors';
 import type { Role, StepRecord } from '#shared/domain/types';
 import type { AgentRecord, JobRecord, JobRef } from '#shared/ports/job-store';
 import { allItems } from '#shared/ports/paging';
+import { useDynaliteTable } from './dynalite-table';
 
 /** A fresh job of a fresh tenant. */
 const freshRef = (): JobRef => ({ tenantId: `t-${randomUUID()}`, jobId: `job-${randomUUID()}` });
@@ -51,25 +48,11 @@ const cursorOf = (key: Record<string, string>) => Buffer.from(JSON.stringify(key
 
 /** The job store's step pages, consistent job listing, counts, finishing and subtask reads, on dynalite. */
 describe('DynamoJobStore on dynalite', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let store: DynamoJobStore;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    store = new DynamoJobStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    store = new DynamoJobStore(table.doc, table.tableName);
   });
 
   describe('listStepsPage', () => {

@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { NotFoundError, RequestValidationError, StateConflictError } from '#shared/domain/errors';
 import type { Tenant } from '#shared/domain/tenant';
 import { allItems } from '#shared/ports/paging';
+import { useDynaliteTable } from './dynalite-table';
 
 /** A fresh ACTIVE tenant with `budgetUsd` all available, created at `createdAt`. */
 const tenantOf = (budgetUsd = 10, createdAt = '2026-12-01T00:00:00.000Z'): Tenant => ({
@@ -30,29 +27,15 @@ const cursorOf = (key: Record<string, string>) => Buffer.from(JSON.stringify(key
 
 /** The tenant store's listing, budget, settings and key changes, on dynalite. */
 describe('DynamoTenantStore on dynalite', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let tenants: DynamoTenantStore;
   let ledger: DynamoBudgetLedger;
   let jobs: DynamoJobStore;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    tenants = new DynamoTenantStore(doc, tableName);
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    jobs = new DynamoJobStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    jobs = new DynamoJobStore(table.doc, table.tableName);
   });
 
   /** Creates `tenant` and returns it. */

@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createExecutionEndedHandler,
   type ExecutionStatusChangeEvent,
 } from '#lambdas/execution-ended/handler';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
 import { computeJobMetrics, DEFAULT_WEIGHTS } from '#shared/domain/measures';
@@ -15,6 +13,7 @@ import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import { CANCEL_REASON } from '#shared/use-cases/jobs';
 import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { useDynaliteTable } from './dynalite-table';
 import { captureEmf, lambdaTelemetry } from './emf.ts';
 
 const REGION = 'us-east-1';
@@ -76,24 +75,19 @@ function step(agentId: string, n: number, durationMs: number, tokens = 100): Ste
 }
 
 describe('the execution-ended handler against dynalite', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let deps: WorkflowDeps;
   let handler: ReturnType<typeof createExecutionEndedHandler>;
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    const [tableName] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      REGION,
-      Object.values(synthesizeApp().templates),
-    );
     deps = await workflowDeps(
-      loadConfig({ TABLE_NAME: tableName, AWS_REGION: REGION, DYNAMODB_ENDPOINT: dynamo.endpoint }),
+      loadConfig({
+        TABLE_NAME: table.tableName,
+        AWS_REGION: REGION,
+        DYNAMODB_ENDPOINT: table.dynamo.endpoint,
+      }),
     );
     handler = createExecutionEndedHandler(() => Promise.resolve(deps), createLogger('SILENT'));
-  });
-  afterAll(async () => {
-    await dynamo?.close();
   });
 
   /**

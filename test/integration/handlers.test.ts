@@ -5,9 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
 import { createPlanHandler } from '#lambdas/plan/handler';
 import { createSubagentHandler } from '#lambdas/subagent/handler';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { type Simulator, startSimulator } from '#local/simulator/server';
-import { synthesizeApp } from '#local/synth';
 import { createS3Client } from '#shared/adapters/aws/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
@@ -17,6 +15,7 @@ import type { JobRef } from '#shared/ports/job-store';
 import { acceptJob } from '#shared/use-cases/accept-job';
 import { createTenant } from '#shared/use-cases/tenants';
 import { apiDeps, type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { useDynaliteTable } from './dynalite-table';
 import { storeAcceptedJob } from './fixtures';
 
 const REGION = 'us-east-1';
@@ -29,9 +28,8 @@ const logger = createLogger('SILENT');
 
 /** The handlers called directly, as Lambda would, against dynalite and the simulator over HTTP. */
 describe('the Lambda handlers', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let sim: Simulator;
-  let tableName: string;
   let deps: WorkflowDeps;
   /** fauxqs S3: where the plan puts a Distributed Map's items. */
   let fauxqs: FauxqsServer;
@@ -40,9 +38,9 @@ describe('the Lambda handlers', () => {
   const depsWith = async (env: Record<string, string> = {}) =>
     workflowDeps(
       loadConfig({
-        TABLE_NAME: tableName,
+        TABLE_NAME: table.tableName,
         AWS_REGION: REGION,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: table.dynamo.endpoint,
         MOONSHOT_BASE_URL: sim.baseUrl,
         MOONSHOT_API_KEY: 'test',
         PARL_LLM_MAX_RETRIES: '0',
@@ -56,23 +54,16 @@ describe('the Lambda handlers', () => {
     storeAcceptedJob(deps.store, 'tenant-a', raw);
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
     sim = await startSimulator({ seed: 4, latencyScale: 0 });
     fauxqs = await startFauxqs({ port: 0, logger: false });
     s3 = createS3Client({ region: REGION, s3Endpoint: fauxqs.address });
     await s3.send(new CreateBucketCommand({ Bucket: 'items' }));
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      REGION,
-      Object.values(synthesizeApp().templates),
-    );
     deps = await depsWith();
   });
   afterAll(async () => {
     s3?.destroy();
     await fauxqs?.stop();
     await sim?.close();
-    await dynamo?.close();
   });
   beforeEach(() => sim.setFaults([]));
 
@@ -344,46 +335,38 @@ describe('the Lambda handlers', () => {
 });
 
 describe('acceptJob', () => {
+  const table = useDynaliteTable();
+
   it('stores the job FAILED with the reason and gives its reservation back when the workflow cannot start', async () => {
-    const dynamo = await startDynalite();
-    try {
-      // Prepare: a tenant with $5 in the table
-      const [tableName = ''] = await createTablesFromTemplates(
-        dynamo.endpoint,
-        REGION,
-        Object.values(synthesizeApp().templates),
-      );
-      const api = apiDeps(
-        loadConfig({
-          TABLE_NAME: tableName,
-          AWS_REGION: REGION,
-          DYNAMODB_ENDPOINT: dynamo.endpoint,
-          STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:Workflow',
-        }),
-      );
-      const { tenant } = await createTenant(
-        { tenants: api.tenants, maxSubagentsCap: 10 },
-        { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
-      );
-      const throttled = { start: () => Promise.reject(new Error('StartExecution throttled')) };
-      const accept = { ...api, workflow: throttled };
-      // Act
-      await expect(
-        acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
-      ).rejects.toThrow('StartExecution throttled');
-      // Assess
-      const jobId = jobIdForKey(tenant.tenantId, 'k');
-      expect(await api.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
-        status: 'FAILED',
-        error: 'the workflow could not be started: StartExecution throttled',
-      });
-      expect(await api.tenants.getTenant(tenant.tenantId)).toMatchObject({
-        availableUsd: 5,
-        reservedUsd: 0,
-        spentUsd: 0,
-      });
-    } finally {
-      await dynamo.close();
-    }
+    // Prepare: a tenant with $5 in the table
+    const api = apiDeps(
+      loadConfig({
+        TABLE_NAME: table.tableName,
+        AWS_REGION: REGION,
+        DYNAMODB_ENDPOINT: table.dynamo.endpoint,
+        STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:Workflow',
+      }),
+    );
+    const { tenant } = await createTenant(
+      { tenants: api.tenants, maxSubagentsCap: 10 },
+      { name: 'unlucky', budgetUsd: 5, maxSubagents: 10 },
+    );
+    const throttled = { start: () => Promise.reject(new Error('StartExecution throttled')) };
+    const accept = { ...api, workflow: throttled };
+    // Act
+    await expect(
+      acceptJob(accept, { tenantId: tenant.tenantId, request: { task: 'x' }, idempotencyKey: 'k' }),
+    ).rejects.toThrow('StartExecution throttled');
+    // Assess
+    const jobId = jobIdForKey(tenant.tenantId, 'k');
+    expect(await api.store.getJob({ tenantId: tenant.tenantId, jobId })).toMatchObject({
+      status: 'FAILED',
+      error: 'the workflow could not be started: StartExecution throttled',
+    });
+    expect(await api.tenants.getTenant(tenant.tenantId)).toMatchObject({
+      availableUsd: 5,
+      reservedUsd: 0,
+      spentUsd: 0,
+    });
   });
 });

@@ -1,28 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '#shared/adapters/dynamo/idempotency-store';
-import { loadConfig } from '#shared/config';
+import { useDynaliteTable } from './dynalite-table';
 
 describe('DynamoIdempotencyStore (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let store: DynamoIdempotencyStore;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const config = loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint });
-    store = new DynamoIdempotencyStore(createDynamoDocumentClient(config), tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    store = new DynamoIdempotencyStore(table.doc, table.tableName);
   });
 
   it('keeps the first claim of a key and hands it to every later claim, concurrent ones included', async () => {

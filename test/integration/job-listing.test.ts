@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobSearch } from '#shared/adapters/dynamo/job-search';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
-import { loadConfig } from '#shared/config';
 import type { JobStatus } from '#shared/domain/types';
 import type { JobListing, JobRecord } from '#shared/ports/job-store';
 import { allItems } from '#shared/ports/paging';
+import { useDynaliteTable } from './dynalite-table';
 
 const job = (tenantId: string, n: number, status: JobStatus, idempotencyKey?: string): JobRecord => ({
   tenantId,
@@ -20,24 +17,13 @@ const job = (tenantId: string, n: number, status: JobStatus, idempotencyKey?: st
 
 /** The one job listing (order, since, pages) and the search across tenants, on dynalite. */
 describe('DynamoJobStore.listJobs and DynamoJobSearch', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let store: DynamoJobStore;
   let search: DynamoJobSearch;
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    store = new DynamoJobStore(doc, tableName);
-    search = new DynamoJobSearch(doc, tableName);
+    store = new DynamoJobStore(table.doc, table.tableName);
+    search = new DynamoJobSearch(table.doc, table.tableName);
     for (const j of [
       job('acme', 1, 'SUCCEEDED', 'batch:sqs:m-1'),
       job('acme', 2, 'RUNNING', 'batch:s3:uploads/incoming/acme/a.csv#v1'),
@@ -47,9 +33,6 @@ describe('DynamoJobStore.listJobs and DynamoJobSearch', () => {
     ]) {
       await store.createJob(j, []);
     }
-  });
-  afterAll(async () => {
-    await dynamo?.close();
   });
 
   const ids = async (tenantId: string, opts: JobListing) => {

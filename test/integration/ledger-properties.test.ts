@@ -1,16 +1,13 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { BudgetExceededError, RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import type { Tenant } from '#shared/domain/tenant';
 import type { StepRecord } from '#shared/domain/types';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 type Op =
   | { kind: 'reserve'; job: number; usd: number }
@@ -71,27 +68,13 @@ function expectBalanced(t: Tenant | undefined) {
  * up after every operation, never goes below zero, and a job is charged once.
  */
 describe('the budget ledger under random operation sequences (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let ledger: DynamoBudgetLedger;
   let tenants: DynamoTenantStore;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   /** Runs one operation; the refusals the ledger promises are outcomes, anything else fails the test. */

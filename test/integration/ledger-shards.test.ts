@@ -1,14 +1,10 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { BUDGET_SHARDS, shardOf } from '#shared/adapters/dynamo/budget-shards';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { BudgetExceededError, CallsStoppedError } from '#shared/domain/errors';
 import { costUsd, KIMI_K25_PRICES, tokenTotals } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
@@ -16,6 +12,7 @@ import type { StepRecord } from '#shared/domain/types';
 import type { JobRef } from '#shared/ports/job-store';
 import type { CallStop } from '#shared/ports/ledger';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 const step = (agentId: string, n: number): StepRecord => ({
   stage: 1,
@@ -55,29 +52,13 @@ interface Run {
  * call through after the stop; one that moves money outside the budget record breaks the sums.
  */
 describe('the budget ledger spread over shards (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let ledger: DynamoBudgetLedger;
   let tenants: DynamoTenantStore;
-  let doc: ReturnType<typeof createDynamoDocumentClient>;
-  let tableName = '';
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   const newTenant = async (budgetUsd: number) =>
@@ -86,9 +67,9 @@ describe('the budget ledger spread over shards (dynalite)', () => {
 
   const budgetRecord = async (ref: JobRef) =>
     (
-      await doc.send(
+      await table.doc.send(
         new GetCommand({
-          TableName: tableName,
+          TableName: table.tableName,
           Key: { pk: keys.jobPk(ref), sk: keys.budget },
           ConsistentRead: true,
         }),
@@ -203,11 +184,13 @@ describe('the budget ledger spread over shards (dynalite)', () => {
         if (lastCall === 'not ended' && isTheMoment(cmd.input)) {
           lastCall = await ledger.completeCall(ref, authorized, STEP_COST, 'agent-a');
         }
-        return doc.send(cmd as never);
+        return table.doc.send(cmd as never);
       },
-    } as unknown as typeof doc;
+    } as unknown as typeof table.doc;
     // Act
-    const counted = await new DynamoBudgetLedger(racing, tableName).stopCalls(ref, { status: 'ABORTED' });
+    const counted = await new DynamoBudgetLedger(racing, table.tableName).stopCalls(ref, {
+      status: 'ABORTED',
+    });
     // Assess: the call ended, and the stop or the call was told to close the job
     expect(lastCall).not.toBe('not ended');
     expect(counted === 0 || lastCall !== undefined).toBe(true);

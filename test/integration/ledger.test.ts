@@ -1,10 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { BudgetExceededError } from '#shared/domain/errors';
 import { costUsd, KIMI_K25_PRICES, tokenTotals } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
@@ -12,6 +8,7 @@ import type { StepRecord } from '#shared/domain/types';
 import type { ChatRequest, LlmClient } from '#shared/ports/llm';
 import { modelStep } from '#shared/use-cases/model-step';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 const step = (n: number, input: number, output: number): StepRecord => ({
   stage: 1,
@@ -30,26 +27,13 @@ const step = (n: number, input: number, output: number): StepRecord => ({
 });
 
 describe('the budget ledger on DynamoDB (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let ledger: DynamoBudgetLedger;
   let tenants: DynamoTenantStore;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const config = loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint });
-    const doc = createDynamoDocumentClient(config);
-    ledger = new DynamoBudgetLedger(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   const newTenant = async (budgetUsd: number) =>

@@ -4,9 +4,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPolicyCommand } from '#cli/commands/policy';
 import { createAggregateHandler } from '#lambdas/aggregate/handler';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { type Simulator, startSimulator } from '#local/simulator/server';
-import { synthesizeApp } from '#local/synth';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { createLogger } from '#shared/adapters/lambda-runtime';
 import { loadConfig } from '#shared/config';
@@ -25,6 +23,7 @@ import { planJob } from '#shared/use-cases/plan-job';
 import { getPolicies, learnFromJob } from '#shared/use-cases/policy';
 import { runSubagent } from '#shared/use-cases/run-subagent';
 import { type WorkflowDeps, workflowDeps } from '#shared/wiring';
+import { useDynaliteTable } from './dynalite-table';
 import { captureEmf, type EmfDocument, lambdaTelemetry } from './emf.ts';
 import { storeAcceptedJob } from './fixtures';
 
@@ -36,9 +35,8 @@ const sums = (n: number) =>
 
 /** The policy use cases and the DynamoDB policy store against dynalite and the simulator over HTTP. */
 describe('the fan-out policy', () => {
-  let dynamo: LocalDynamo;
+  const table = useDynaliteTable();
   let sim: Simulator;
-  let tableName: string;
   let deps: WorkflowDeps;
 
   const accept = (tenantId: string, raw: Record<string, unknown>): Promise<JobRef> =>
@@ -57,18 +55,12 @@ describe('the fan-out policy', () => {
   };
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
     sim = await startSimulator({ seed: 3, latencyScale: 0 });
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      REGION,
-      Object.values(synthesizeApp().templates),
-    );
     deps = await workflowDeps(
       loadConfig({
-        TABLE_NAME: tableName,
+        TABLE_NAME: table.tableName,
         AWS_REGION: REGION,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: table.dynamo.endpoint,
         MOONSHOT_BASE_URL: sim.baseUrl,
         MOONSHOT_API_KEY: 'test',
         PARL_LLM_MAX_RETRIES: '0',
@@ -77,7 +69,6 @@ describe('the fan-out policy', () => {
   });
   afterAll(async () => {
     await sim?.close();
-    await dynamo?.close();
   });
 
   it('loses no update when many aggregates of one task class finish at once', async () => {
@@ -262,7 +253,11 @@ describe('the fan-out policy', () => {
     const opened: string[] = [];
     const command = createPolicyCommand((dataDir) => {
       opened.push(dataDir);
-      return Promise.resolve({ doc: createDynamoDocumentClient(deps.config), tableName, close: closed });
+      return Promise.resolve({
+        doc: createDynamoDocumentClient(deps.config),
+        tableName: table.tableName,
+        close: closed,
+      });
     });
     const out: string[] = [];
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {

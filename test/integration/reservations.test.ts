@@ -1,8 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { EmbeddedStack } from '#local/runtime';
-import { synthesizeApp } from '#local/synth';
 import { DynamoUsageBook } from '#shared/adapters/dynamo/usage-book';
 import { loadConfig } from '#shared/config';
 import { TenantLimitError } from '#shared/domain/errors';
@@ -13,6 +11,7 @@ import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import { sweepReservations } from '#shared/use-cases/sweep-reservations';
 import { createTenant } from '#shared/use-cases/tenants';
 import { tableAdapters } from '#shared/wiring';
+import { useDynaliteTable } from './dynalite-table';
 import { storeAcceptedJob } from './fixtures';
 
 const step = (n: number, input: number, output: number): StepRecord => ({
@@ -35,24 +34,14 @@ const step = (n: number, input: number, output: number): StepRecord => ({
 const AFTER_GRACE = { graceMs: 0, now: Date.now() + 60_000 };
 
 describe('reservations, their sweeper, the jobs-at-once count and the usage counters (dynalite)', () => {
-  let dynamo: LocalDynamo;
+  const dynalite = useDynaliteTable();
   let table: ReturnType<typeof tableAdapters>;
   let book: DynamoUsageBook;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    const [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
+  beforeAll(() => {
+    const { tableName, dynamo } = dynalite;
     table = tableAdapters(loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }));
     book = new DynamoUsageBook(table.doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
   });
 
   const newTenant = async (budgetUsd: number, maxConcurrentJobs?: number) =>

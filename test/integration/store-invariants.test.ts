@@ -1,17 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { tenantsCommand } from '#cli/commands/tenants';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
 import { RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import type { Role, StepRecord } from '#shared/domain/types';
 import type { JobRecord } from '#shared/ports/job-store';
 import { createTenant } from '#shared/use-cases/tenants';
+import { useDynaliteTable } from './dynalite-table';
 
 /** A step of `agentId` in stage 1 lasting `ms`, with the given tokens. */
 const step = (role: Role, agentId: string, n: number, attempt: number, ms = 100, input = 0, output = 0) =>
@@ -44,31 +41,15 @@ const job = (tenantId: string, jobId: string, task: string): JobRecord => ({
  * leaves behind, what a job created twice stores, and how far a budget may be lowered (dynalite).
  */
 describe('the job store, tenants and ledger on dynalite', () => {
-  let dynamo: LocalDynamo;
-  let tableName: string;
-  let doc: ReturnType<typeof createDynamoDocumentClient>;
+  const table = useDynaliteTable();
   let store: DynamoJobStore;
   let tenants: DynamoTenantStore;
   let ledger: DynamoBudgetLedger;
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    doc = createDynamoDocumentClient(
-      loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint }),
-    );
-    store = new DynamoJobStore(doc, tableName);
-    tenants = new DynamoTenantStore(doc, tableName);
-    ledger = new DynamoBudgetLedger(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    store = new DynamoJobStore(table.doc, table.tableName);
+    tenants = new DynamoTenantStore(table.doc, table.tableName);
+    ledger = new DynamoBudgetLedger(table.doc, table.tableName);
   });
 
   describe('finishAgent after a retry that took fewer steps', () => {
@@ -126,7 +107,7 @@ describe('the job store, tenants and ledger on dynalite', () => {
       // Prepare: attempt 1 took 2 steps
       const ref = { tenantId: 't-stale', jobId: 'job-first' };
       for (let n = 1; n <= 2; n++) await store.recordStep(ref, step('sub', 'a', n, 1));
-      const before = { ...dynamo.requests };
+      const before = { ...table.dynamo.requests };
       // Act
       await store.finishAgent(ref, {
         stage: 1,
@@ -137,7 +118,7 @@ describe('the job store, tenants and ledger on dynalite', () => {
         subtaskIds: ['s1'],
       });
       // Assess: one PutItem, nothing else; the record and both steps are there
-      const sent = Object.entries(dynamo.requests)
+      const sent = Object.entries(table.dynamo.requests)
         .map(([op, n]) => [op, n - (before[op] ?? 0)])
         .filter(([, n]) => n !== 0);
       expect(sent).toEqual([['PutItem', 1]]);
@@ -153,7 +134,7 @@ describe('the job store, tenants and ledger on dynalite', () => {
       // Prepare
       const ref = { tenantId: 't-finish', jobId: 'job-finish' };
       const result = { subtaskId: 's2', agentId: 'a', stage: 1, status: 'ANSWERED' as const, answer: '42' };
-      const before = { ...dynamo.requests };
+      const before = { ...table.dynamo.requests };
       // Act
       await store.finishAgent(
         ref,
@@ -162,7 +143,7 @@ describe('the job store, tenants and ledger on dynalite', () => {
         [result],
       );
       // Assess: one request; the result and the record are both there
-      const sent = Object.entries(dynamo.requests)
+      const sent = Object.entries(table.dynamo.requests)
         .map(([op, n]) => [op, n - (before[op] ?? 0)])
         .filter(([, n]) => n !== 0);
       expect(sent).toEqual([['BatchWriteItem', 1]]);
@@ -317,7 +298,12 @@ describe('the job store, tenants and ledger on dynalite', () => {
         });
         try {
           await tenantsCommand([...argv, '--json'], () =>
-            Promise.resolve({ doc, tableName, via: 'files', close: () => Promise.resolve() }),
+            Promise.resolve({
+              doc: table.doc,
+              tableName: table.tableName,
+              via: 'files',
+              close: () => Promise.resolve(),
+            }),
           );
         } finally {
           spy.mockRestore();

@@ -1,18 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { UsageError } from '#cli/flags';
-import { createTablesFromTemplates, type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { synthesizeApp } from '#local/synth';
-import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
 import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
-import { loadConfig } from '#shared/config';
+import { useDynaliteTable } from './dynalite-table';
 
 /** `parl tenants` settings (cap, λ annealing) against dynalite, in-process. */
 describe('tenant settings through parl tenants', () => {
-  let dynamo: LocalDynamo;
-  let tableName: string;
+  const table = useDynaliteTable();
   let store: DynamoTenantStore;
-  let doc: ReturnType<typeof createDynamoDocumentClient>;
   let opened = 0;
 
   const parl = async (...argv: string[]): Promise<unknown> => {
@@ -25,8 +20,8 @@ describe('tenant settings through parl tenants', () => {
       await tenantsCommand([...argv, '--json'], () => {
         opened += 1;
         return Promise.resolve({
-          doc,
-          tableName,
+          doc: table.doc,
+          tableName: table.tableName,
           via: 'files',
           close: () => Promise.resolve(),
         });
@@ -37,21 +32,8 @@ describe('tenant settings through parl tenants', () => {
     return JSON.parse(out.join(''));
   };
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    const app = synthesizeApp();
-    [tableName = ''] = await createTablesFromTemplates(
-      dynamo.endpoint,
-      'us-east-1',
-      Object.values(app.templates),
-    );
-    app.dispose();
-    const config = loadConfig({ TABLE_NAME: tableName, DYNAMODB_ENDPOINT: dynamo.endpoint });
-    doc = createDynamoDocumentClient(config);
-    store = new DynamoTenantStore(doc, tableName);
-  });
-  afterAll(async () => {
-    await dynamo?.close();
+  beforeAll(() => {
+    store = new DynamoTenantStore(table.doc, table.tableName);
   });
 
   it('creates a tenant with its own annealing and changes one setting without touching the rest', async () => {
