@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobSettings } from '#shared/domain/tenant';
+import type { StepRecord } from '#shared/domain/types';
 import type { JobRecord, JobStore } from '#shared/ports/job-store';
 
 /**
@@ -28,3 +29,20 @@ export async function storeAcceptedJob(
   await store.createJob(job, subtasks ?? [], dataset);
   return job;
 }
+
+/** Step `n` of sub-agent a1 (stage 1): one second of kimi-k2.5 with `input` and `output` tokens. */
+export const subagentStep = (n: number, input: number, output: number): StepRecord => ({
+  stage: 1,
+  role: 'sub',
+  agentId: 'a1',
+  step: n,
+  attempt: 1,
+  startedAt: '2026-11-29T00:00:00.000Z',
+  endedAt: '2026-11-29T00:00:01.000Z',
+  durationMs: 1000,
+  inputTokens: input,
+  outputTokens: output,
+  cachedInputTokens: 0,
+  status: 'SUCCEEDED',
+  model: 'kimi-k2.5',
+});

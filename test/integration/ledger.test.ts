@@ -9,22 +9,7 @@ import type { ChatRequest, LlmClient } from '#shared/ports/llm';
 import { modelStep } from '#shared/use-cases/model-step';
 import { createTenant } from '#shared/use-cases/tenants';
 import { useDynaliteTable } from './dynalite-table';
-
-const step = (n: number, input: number, output: number): StepRecord => ({
-  stage: 1,
-  role: 'sub',
-  agentId: 'a1',
-  step: n,
-  attempt: 1,
-  startedAt: '2026-11-29T00:00:00.000Z',
-  endedAt: '2026-11-29T00:00:01.000Z',
-  durationMs: 1000,
-  inputTokens: input,
-  outputTokens: output,
-  cachedInputTokens: 0,
-  status: 'SUCCEEDED',
-  model: 'kimi-k2.5',
-});
+import { subagentStep as step } from './fixtures';
 
 describe('the budget ledger on DynamoDB (dynalite)', () => {
   const table = useDynaliteTable();

@@ -7,6 +7,7 @@ import { DynamoRateLimiter, providerPartitionKey } from '#shared/adapters/dynamo
 import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import { pacingOf } from '#shared/domain/limiter-rules';
 import type { CallerRole, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
+import { maxPerWindow } from '../unit/limiter-fixtures';
 import { startKeyTable, useDynaliteTable } from './dynalite-table';
 import { VirtualClock } from './virtual-clock';
 
@@ -54,20 +55,6 @@ const scenarioArb = fc.record({
   processes: fc.integer({ min: 1, max: 3 }),
   slotsPerItem: fc.constantFrom(1, 3, 25),
 });
-
-/** The most events in any window of `windowMs` (weights add up). */
-function maxPerWindow(events: readonly { at: number; weight: number }[], windowMs: number): number {
-  const sorted = [...events].sort((a, b) => a.at - b.at);
-  let best = 0;
-  let sum = 0;
-  let lo = 0;
-  for (const e of sorted) {
-    sum += e.weight;
-    while (sorted[lo]!.at <= e.at - windowMs) sum -= sorted[lo++]!.weight;
-    best = Math.max(best, sum);
-  }
-  return best;
-}
 
 /** The most intervals open at once. */
 function maxOverlap(intervals: readonly { from: number; to: number }[]): number {

@@ -6,29 +6,12 @@ import { loadConfig } from '#shared/config';
 import { TenantLimitError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import { usd } from '#shared/domain/tenant';
-import type { StepRecord } from '#shared/domain/types';
 import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import { sweepReservations } from '#shared/use-cases/sweep-reservations';
 import { createTenant } from '#shared/use-cases/tenants';
 import { tableAdapters } from '#shared/wiring';
 import { useDynaliteTable } from './dynalite-table';
-import { storeAcceptedJob } from './fixtures';
-
-const step = (n: number, input: number, output: number): StepRecord => ({
-  stage: 1,
-  role: 'sub',
-  agentId: 'a1',
-  step: n,
-  attempt: 1,
-  startedAt: '2026-11-29T00:00:00.000Z',
-  endedAt: '2026-11-29T00:00:01.000Z',
-  durationMs: 1000,
-  inputTokens: input,
-  outputTokens: output,
-  cachedInputTokens: 0,
-  status: 'SUCCEEDED',
-  model: 'kimi-k2.5',
-});
+import { subagentStep as step, storeAcceptedJob } from './fixtures';
 
 /** A sweep that sees every reservation as past its grace period. */
 const AFTER_GRACE = { graceMs: 0, now: Date.now() + 60_000 };
