@@ -47,9 +47,10 @@ export async function startKeyTable(tableName: string): Promise<DynaliteTable> {
  */
 export function useDynaliteTable(start: () => Promise<DynaliteTable> = startDynaliteTable): DynaliteTable {
   const table = {} as DynaliteTable;
+  // The config's hook timeout (120 s): synthesizing the app takes long on a loaded machine.
   beforeAll(async () => {
     Object.assign(table, await start());
-  }, 60_000);
+  });
   afterAll(async () => {
     table.doc?.destroy();
     await table.dynamo?.close();
