@@ -47,6 +47,17 @@ export const throttled = () => new ThrottlingException({ message: 'slow down', $
 export const isClaim = (command: object) =>
   command instanceof UpdateCommand && command.input.UpdateExpression?.startsWith('SET #l0 = :l0') === true;
 
+/** The sleeps asked of `clock` from now on, in order (each still moves it on). */
+export function sleepsOf(clock: SteppingClock): number[] {
+  const slept: number[] = [];
+  const sleep = clock.sleep;
+  clock.sleep = (ms: number) => {
+    slept.push(ms);
+    return sleep(ms);
+  };
+  return slept;
+}
+
 /**
  * DynamoDB limiters on dynalite's table (`table()`, once started), each on a fresh key, and the
  * items of a key as other processes would leave them.

@@ -12,6 +12,7 @@ import {
   own,
   paced,
   reads,
+  sleepsOf,
   sub,
   throttled,
   updatesOf,
@@ -146,6 +147,22 @@ describe('DynamoRateLimiter schedule', () => {
     expect((await item(pk, providerKeys.rate))?.seq).toBe(9);
     expect(clock.now()).toBeGreaterThanOrEqual(T0 + 5_000);
     expect(clock.now() - own(lease).ticket.start).toBeLessThanOrEqual(900);
+  });
+
+  it('reports as queued no more of a pause than it asked for when its timer fires late', async () => {
+    // Prepare: a cooldown of 700 ms; every sleep ends 7 ms late (as a timer of a busy event loop)
+    const { pk, limiter, clock } = setUp(base, { netMs: 0 });
+    clock.sleep = (ms: number) => {
+      clock.t += Math.max(0, ms) + 7;
+      return Promise.resolve();
+    };
+    await putRate(pk, { cooldownUntil: T0 + 700 });
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: the 7 ms late are the limiter's own time, not time queued behind the cooldown
+    expect(clock.now()).toBe(T0 + 707);
+    expect(lease.waitedMs).toBe(700);
+    expect(lease.limiterMs).toBe(7);
   });
 
   it.each([
@@ -306,14 +323,17 @@ describe('DynamoRateLimiter schedule', () => {
     // toward its ticket another process takes the next one (100 ms)
     let queued = false;
     const policy = { ...base, limits: { ...base.limits, tpm: 1_000, windowMs: 9_800 } };
-    const { pk, limiter } = setUp(policy, {}, async (command, _clock, key) => {
+    const { pk, limiter, clock } = setUp(policy, {}, async (command, _clock, key) => {
       if (queued || !(command instanceof GetCommand)) return;
       queued = true;
       await setRate(key, { tat: T0 + 1_200 });
     });
+    const slept = sleepsOf(clock);
     await putRate(pk, { tat: T0 + 1_000, seq: 7 });
     const lease = await limiter.acquire({ ...sub, estimatedTokens: 10 });
     expect(own(lease).ticket).toMatchObject({ start: T0 + 1_000, costMs: 100 });
+    // (it slept to its check and then to its start, and asked for no sleep of nothing: a timer each)
+    expect(slept).toEqual([965, 20]);
     // the call behind used none of its tokens and gave its whole ticket back
     await setRate(pk, { tat: T0 + 1_100 });
     // Act: the caller used half its tokens

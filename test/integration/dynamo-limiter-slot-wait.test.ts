@@ -10,6 +10,7 @@ import {
   base,
   isClaim,
   limiterOnDynalite,
+  NET_MS,
   own,
   paced,
   queries,
@@ -45,6 +46,20 @@ describe('DynamoRateLimiter slot waits', () => {
     expect(lease.limiterMs).toBe(0);
     // and its waiter's marker is gone once it has its slot
     expect((await item(pk, providerKeys.rate))?.waiters).toEqual({});
+  });
+
+  it('counts the round trips of its looks at the slots as queued too, from its first refusal to its grant', async () => {
+    // Prepare: the one slot held until 300 ms from now; each request takes 5 ms
+    const { pk, limiter, sent } = setUp(base);
+    await putHeldSlot(pk, 0, T0 + 300);
+    // Act
+    const lease = await limiter.acquire(sub);
+    // Assess: refused when its first look came back, granted when its claim came back; its pauses
+    // alone (7.5 + 15 + 30 + 60 + 120 + 240 ms) would leave out the looks' 5 ms each
+    const firstLook = queries(sent)[0]!.at;
+    expect(queries(sent)).toHaveLength(7);
+    expect(lease.waitedMs).toBe(Math.round(own(lease).acquiredAt + NET_MS - (firstLook + NET_MS)));
+    expect(lease.waitedMs).toBeGreaterThan(7.5 + 15 + 30 + 60 + 120 + 240);
   });
 
   it('cuts its last pause short at its deadline and gives up then, naming what it waited for', async () => {
