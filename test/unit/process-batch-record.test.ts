@@ -1,17 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { PoisonRecordError } from '#shared/domain/batch';
-import { BudgetExceededError, NotFoundError } from '#shared/domain/errors';
+import {
+  AuthError,
+  BudgetExceededError,
+  IdempotencyConflictError,
+  NotFoundError,
+  RequestValidationError,
+} from '#shared/domain/errors';
 import { jobIdForKey } from '#shared/domain/idempotency';
 import { type BatchRecordDeps, processBatchRecord } from '#shared/use-cases/process-batch-record';
 import { fakeAcceptDeps } from './accept-fakes';
 
-/** The batch deps over in-memory ports (see ./accept-fakes) and a fixed set of objects. */
-function fakeDeps(opts: { reserveFails?: Error; objects?: Record<string, string> } = {}) {
+/** The batch deps over in-memory ports (see ./accept-fakes) and a fixed set of objects (or, with `readFails`, none readable). */
+function fakeDeps(opts: { reserveFails?: Error; objects?: Record<string, string>; readFails?: Error } = {}) {
   const { deps: accept, seen } = fakeAcceptDeps(opts);
   const deps: BatchRecordDeps = {
     ...accept,
     objects: {
       getText: ({ bucket, key }) => {
+        if (opts.readFails) return Promise.reject(opts.readFails);
         const text = opts.objects?.[`${bucket}/${key}`];
         return text === undefined ? Promise.reject(new NotFoundError(key)) : Promise.resolve(text);
       },
@@ -21,13 +28,17 @@ function fakeDeps(opts: { reserveFails?: Error; objects?: Record<string, string>
 }
 
 const message = (body: unknown, messageId = 'm-1') => ({ messageId, body: JSON.stringify(body) });
-const upload = (key: string) =>
+const upload = (
+  key: string,
+  tags: { eTag?: string; sequencer?: string } = { eTag: 'e1', sequencer: '0A1' },
+  eventName = 'ObjectCreated:Put',
+) =>
   message({
     Records: [
       {
         eventSource: 'aws:s3',
-        eventName: 'ObjectCreated:Put',
-        s3: { bucket: { name: 'uploads' }, object: { key, eTag: 'e1', sequencer: '0A1' } },
+        eventName,
+        s3: { bucket: { name: 'uploads' }, object: { key, ...tags } },
       },
     ],
   });
@@ -88,6 +99,7 @@ describe('processBatchRecord', () => {
     // Assess
     expect(out.jobs).toHaveLength(1);
     expect(out.jobs[0]?.idempotencyKey).toBe('batch:s3:uploads/incoming/acme/c.csv#0A1');
+    expect(out.jobs[0]?.source).toBe('upload');
     expect(seen.subtasks.get(out.jobs[0]?.jobId ?? '')?.map((s) => s.id)).toEqual(['q1', 'q2']);
   });
 
@@ -176,5 +188,104 @@ describe('processBatchRecord', () => {
       processBatchRecord(deps, message({ tenantId: 'acme', request: { task: 'Check' } })),
     ).rejects.toBe(exceeded);
     expect(seen.jobs.size).toBe(0);
+  });
+
+  it('keys an upload event with neither sequencer nor ETag by its bucket and key alone', async () => {
+    // Prepare
+    const { deps } = fakeDeps({ objects: { 'uploads/incoming/acme/c.csv': 'prompt\nWhat is 1 + 1?\n' } });
+    // Act
+    const out = await processBatchRecord(deps, upload('incoming/acme/c.csv', {}));
+    // Assess
+    expect(out.jobs[0]?.idempotencyKey).toBe('batch:s3:uploads/incoming/acme/c.csv#');
+  });
+
+  it("names the uploaded file, without its folders, in the job's task", async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps({
+      objects: { 'uploads/incoming/acme/c.csv': 'prompt\nWhat is 1 + 1?\n' },
+    });
+    // Act
+    const out = await processBatchRecord(deps, upload('incoming/acme/c.csv'));
+    // Assess
+    const task = seen.jobs.get(out.jobs[0]?.jobId ?? '')?.request.task;
+    expect(task).toContain('c.csv');
+    expect(task).not.toContain('/');
+  });
+
+  it('ignores an S3 test event and accepts nothing', async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps();
+    // Act
+    const out = await processBatchRecord(deps, message({ Event: 's3:TestEvent' }));
+    // Assess
+    expect(out).toEqual({ jobs: [], ignored: 'S3 test event' });
+    expect(seen.jobs.size).toBe(0);
+  });
+
+  it('ignores a notification without an object-created record, saying so, and accepts nothing', async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps();
+    // Act
+    const out = await processBatchRecord(deps, upload('incoming/acme/c.csv', {}, 'ObjectRemoved:Delete'));
+    // Assess
+    expect(out).toEqual({ jobs: [], ignored: expect.stringMatching(/object-created/) });
+    expect(seen.jobs.size).toBe(0);
+  });
+
+  it('rejects an upload with a line that is not JSON as poison at that line', async () => {
+    // Prepare
+    const { deps, seen } = fakeDeps({
+      objects: { 'uploads/incoming/acme/u.jsonl': '{"prompt":"1+1?"}\nnot json\n' },
+    });
+    // Act
+    const outcome = processBatchRecord(deps, upload('incoming/acme/u.jsonl'));
+    // Assess
+    await expect(outcome).rejects.toBeInstanceOf(PoisonRecordError);
+    await expect(outcome).rejects.toMatchObject({ field: 'object.line 2' });
+    expect(seen.jobs.size).toBe(0);
+  });
+
+  it('names the missing object in the poison it makes of an upload that is gone', async () => {
+    // Prepare
+    const { deps } = fakeDeps();
+    // Act / Assess
+    await expect(processBatchRecord(deps, upload('incoming/acme/none.jsonl'))).rejects.toMatchObject({
+      message: expect.stringContaining('s3://uploads/incoming/acme/none.jsonl'),
+    });
+  });
+
+  it('lets an upload that cannot be read for another reason fail the record as it is, to be retried', async () => {
+    // Prepare
+    const throttled = new Error('SlowDown');
+    const { deps } = fakeDeps({ readFails: throttled });
+    // Act / Assess
+    await expect(processBatchRecord(deps, upload('incoming/acme/c.csv'))).rejects.toBe(throttled);
+  });
+
+  it.each([
+    ['an unknown tenant', message({ tenantId: 'nobody', request: { task: 'Check' } }), AuthError],
+    ['an invalid request', message({ tenantId: 'acme', request: { task: '' } }), RequestValidationError],
+    ['a missing object', upload('incoming/acme/none.jsonl'), NotFoundError],
+    ['an unreadable file', upload('incoming/acme/bad.jsonl'), RequestValidationError],
+  ])('keeps the error behind the poison of %s as its cause', async (_what, record, cause) => {
+    // Prepare
+    const { deps } = fakeDeps({ objects: { 'uploads/incoming/acme/bad.jsonl': 'not json\n' } });
+    // Act / Assess
+    await expect(processBatchRecord(deps, record)).rejects.toMatchObject({
+      name: 'PoisonRecordError',
+      cause: expect.any(cause),
+    });
+  });
+
+  it('keeps the conflict behind the poison of a key reused for another request as its cause', async () => {
+    // Prepare
+    const { deps } = fakeDeps();
+    const keyed = (task: string) => message({ tenantId: 'acme', request: { task }, idempotencyKey: 'k' });
+    await processBatchRecord(deps, keyed('Check'));
+    // Act / Assess
+    await expect(processBatchRecord(deps, keyed('Something else'))).rejects.toMatchObject({
+      name: 'PoisonRecordError',
+      cause: expect.any(IdempotencyConflictError),
+    });
   });
 });
