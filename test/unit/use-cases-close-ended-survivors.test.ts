@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StateConflictError } from '#shared/domain/errors';
-import type { JobRecord, JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { PolicyState } from '#shared/domain/policy';
+import type { StepRecord } from '#shared/domain/types';
+import type { JobRecord, JobRef, JobStore, PlanPolicy, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
+import type { PolicyStore } from '#shared/ports/policy-store';
 import { closeEndedExecution, endedExecutionReason } from '#shared/use-cases/close-ended-execution';
 import { CANCEL_REASON, cancelJob } from '#shared/use-cases/jobs';
 
@@ -131,6 +134,61 @@ describe('closeEndedExecution', () => {
     // Assess
     expect(out).toEqual({ jobId: 'j1', previousStatus: 'RUNNING', status: 'RUNNING', deferred: true });
     expect(w.finished).toEqual([]);
+  });
+
+  it("does not teach the job's policy from an execution that ended abnormally", async () => {
+    // Prepare: a learning job with a scored answer, which a job run to its end would teach
+    const policy: PlanPolicy = {
+      taskClass: 'bma',
+      mode: 'learn',
+      armId: 'w1-i1',
+      width: 1,
+      itemsPerAgent: 1,
+      pinned: [],
+    };
+    const w = world({ job: { ...RUNNING, plan: { policy } } as JobRecord });
+    const at = (ms: number) => new Date(Date.UTC(2026, 11, 3, 0, 0, 0, ms)).toISOString();
+    const stepOf = (role: 'main' | 'sub', agentId: string, from: number): StepRecord => ({
+      stage: 1,
+      role,
+      agentId,
+      step: 1,
+      attempt: 1,
+      startedAt: at(from),
+      endedAt: at(from + 100),
+      durationMs: 100,
+      inputTokens: 100,
+      outputTokens: 10,
+      cachedInputTokens: 0,
+      status: 'SUCCEEDED',
+    });
+    const store = {
+      ...w.store,
+      listSubtasks: () => Promise.resolve([{ id: 'a', prompt: 'p a', expected: 'compliant' }]),
+      listResults: () =>
+        Promise.resolve([
+          { subtaskId: 'a', agentId: 'agent-0001', stage: 1, status: 'ANSWERED', correct: true },
+        ]),
+    } as unknown as JobStore;
+    const steps = {
+      listSteps: () => Promise.resolve([stepOf('main', 'planner', 0), stepOf('sub', 'agent-0001', 100)]),
+      listAgents: () => Promise.resolve([]),
+    } as unknown as StepRecorder;
+    const updates: PolicyState[] = [];
+    const policies: PolicyStore = {
+      get: () => Promise.resolve(undefined),
+      list: () => Promise.resolve([]),
+      update: (_t, _c, initial, change) => {
+        const state = change(initial());
+        updates.push(state);
+        return Promise.resolve(state);
+      },
+    };
+    // Act
+    await closeEndedExecution({ store, steps, policies }, { ...REF, status: 'TIMED_OUT' });
+    // Assess
+    expect(w.stored()).toMatchObject({ status: 'FAILED', metrics: { policy: { trained: false } } });
+    expect(updates).toEqual([]);
   });
 
   it('closes the job without a ledger (no calls to stop)', async () => {
