@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SubmissionInProgressError } from '#shared/domain/batch';
 import {
   AuthError,
@@ -7,8 +7,10 @@ import {
   RequestValidationError,
 } from '#shared/domain/errors';
 import { jobIdForKey } from '#shared/domain/idempotency';
+import type { JobRecord } from '#shared/ports/job-store';
+import type { ReserveOptions } from '#shared/ports/ledger';
 import { acceptJob } from '#shared/use-cases/accept-job';
-import { fakeAcceptDeps } from './accept-fakes';
+import { fakeAcceptDeps, tenant } from './accept-fakes';
 
 const sums = { task: 'Sums', subtasks: ['1 + 1?', '2 + 2?'] };
 
@@ -21,7 +23,11 @@ describe('acceptJob', () => {
     // Assess
     expect(duplicate).toBe(false);
     expect(job).toMatchObject({ status: 'ACCEPTED', executionId: `exec-${job.jobId}`, maxWidth: 8 });
-    expect(seen.jobs.get(job.jobId)).toMatchObject({ annealJobs: 30, request: { task: 'Sums' } });
+    expect(seen.jobs.get(job.jobId)).toMatchObject({
+      annealJobs: 30,
+      request: { task: 'Sums' },
+      executionId: `exec-${job.jobId}`,
+    });
     expect(seen.jobs.get(job.jobId)?.request).not.toHaveProperty('subtasks');
     expect(seen.subtasks.get(job.jobId)?.map((s) => s.prompt)).toEqual(['1 + 1?', '2 + 2?']);
     expect(seen.reserved).toEqual([
@@ -42,6 +48,18 @@ describe('acceptJob', () => {
     await expect(outcome).rejects.toBeInstanceOf(AuthError);
     await expect(outcome).rejects.toMatchObject({ revoked });
     expect(seen.jobs.size).toBe(0);
+  });
+
+  it.each([
+    ['nobody', 'tenant "nobody" does not exist'],
+    ['gone', 'tenant "gone" is revoked'],
+  ])('names the tenant %s in the AuthError and says what is wrong with it', async (tenantId, message) => {
+    // Prepare
+    const { deps } = fakeAcceptDeps();
+    // Act
+    const outcome = acceptJob(deps, { tenantId, request: sums });
+    // Assess
+    await expect(outcome).rejects.toThrow(message);
   });
 
   it("validates the request within the tenant's cap, naming the field and its reason apart", async () => {
@@ -72,6 +90,88 @@ describe('acceptJob', () => {
     await expect(other).rejects.toMatchObject({ jobId: first.job.jobId });
     expect(seen.reserved).toHaveLength(1);
     expect(seen.starts).toHaveLength(1);
+  });
+
+  it("names the key and the key's job in the conflict", async () => {
+    // Prepare
+    const { deps } = fakeAcceptDeps();
+    const first = await acceptJob(deps, { tenantId: 'acme', request: sums, idempotencyKey: 'k-1' });
+    // Act
+    const other = acceptJob(deps, { tenantId: 'acme', request: { task: 'Other' }, idempotencyKey: 'k-1' });
+    // Assess
+    await expect(other).rejects.toThrow(
+      `the Idempotency-Key "k-1" was used for job ${first.job.jobId} with a different request`,
+    );
+  });
+
+  it('returns the job a concurrent duplicate stored first, starting and charging nothing more', async () => {
+    // Prepare: the other delivery's job lands between this one's claim and its write
+    const { deps, seen } = fakeAcceptDeps();
+    const createJob = deps.store.createJob;
+    deps.store.createJob = (job, subtasks, dataset) => {
+      seen.jobs.set(job.jobId, { ...job, status: 'RUNNING', executionId: 'exec-first' });
+      return createJob(job, subtasks, dataset);
+    };
+    // Act
+    const outcome = await acceptJob(deps, { tenantId: 'acme', request: sums, idempotencyKey: 'k-1' });
+    // Assess
+    expect(outcome).toMatchObject({ duplicate: true, job: { status: 'RUNNING', executionId: 'exec-first' } });
+    expect(seen.starts).toEqual([]);
+  });
+
+  it('starts its own job when the store refuses the write but has no job to show for it', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps();
+    deps.store.createJob = () => Promise.resolve(false);
+    // Act
+    const outcome = await acceptJob(deps, { tenantId: 'acme', request: sums });
+    // Assess
+    expect(outcome).toMatchObject({ duplicate: false, job: { executionId: `exec-${outcome.job.jobId}` } });
+    expect(seen.starts.map((r) => r.jobId)).toEqual([outcome.job.jobId]);
+  });
+
+  it('reserves for the subtasks a job brings, less than for a job still to be decomposed', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps();
+    // Act
+    await acceptJob(deps, { tenantId: 'acme', request: sums });
+    await acceptJob(deps, { tenantId: 'acme', request: { task: 'Sums' } });
+    // Assess
+    const [two, decomposed] = seen.reserved.map((r) => r.usd);
+    expect(two).toBeLessThan(decomposed ?? 0);
+  });
+
+  it('reserves for a job with data of no known workload as for one still to be decomposed', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps();
+    // Act
+    await acceptJob(deps, { tenantId: 'acme', request: { task: 'Rows', dataset: { rows: [1, 2, 3] } } });
+    await acceptJob(deps, { tenantId: 'acme', request: { task: 'Rows' } });
+    // Assess
+    const [withData, without] = seen.reserved.map((r) => r.usd);
+    expect(withData).toBe(without);
+  });
+
+  it("holds the reservation within the tenant's jobs-at-once limit only when asked to", async () => {
+    // Prepare
+    const { deps } = fakeAcceptDeps();
+    const options: (ReserveOptions | undefined)[] = [];
+    deps.tenants = { getTenant: (id) => Promise.resolve(tenant(id, { maxConcurrentJobs: 3 })) };
+    deps.ledger = { ...deps.ledger, reserve: (_ref, _usd, opts) => Promise.resolve(void options.push(opts)) };
+    // Act
+    await acceptJob(deps, { tenantId: 'busy', request: sums, limitConcurrentJobs: true });
+    await acceptJob(deps, { tenantId: 'busy', request: sums });
+    // Assess
+    expect(options).toEqual([{ maxConcurrentJobs: 3 }, {}]);
+  });
+
+  it('stores no subtasks for a job still to be decomposed', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps();
+    // Act
+    const { job } = await acceptJob(deps, { tenantId: 'acme', request: { task: 'Sums' } });
+    // Assess
+    expect(seen.subtasks.get(job.jobId)).toEqual([]);
   });
 
   it('stores nothing when the budget cannot cover the estimate', async () => {
@@ -109,7 +209,26 @@ describe('acceptJob', () => {
     expect(seen.starts).toEqual([]);
   });
 
+  it('keeps the reservation of a job whose write landed although the call failed, and passes the error on', async () => {
+    // Prepare
+    const { deps, seen } = fakeAcceptDeps();
+    deps.store.createJob = (job) => {
+      seen.jobs.set(job.jobId, { ...job });
+      return Promise.reject(new Error('the connection was reset'));
+    };
+    // Act
+    const accepting = acceptJob(deps, { tenantId: 'acme', request: sums });
+    // Assess
+    await expect(accepting).rejects.toThrow('reset');
+    expect(seen.reserved).toHaveLength(1);
+    expect(seen.released).toEqual([]);
+  });
+
   describe('with a StartWait (the batch intake)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
     /** A job its first delivery stored, accepted `ageMs` ago, and never started. */
     async function storedNotStarted(ageMs: number) {
       const { deps, seen } = fakeAcceptDeps();
@@ -141,6 +260,107 @@ describe('acceptJob', () => {
       // Assess
       expect(again).toMatchObject({ duplicate: true, job: { jobId, executionId: `exec-${jobId}` } });
       expect(seen.starts.map((r) => r.jobId)).toEqual([jobId]);
+      expect(seen.jobs.get(jobId)?.executionId).toBe(`exec-${jobId}`);
+    });
+
+    it('returns a duplicate once its first delivery has started the job within the wait', async () => {
+      // Prepare: the first delivery starts the job after the duplicate's first look
+      const { deps, seen, key, jobId } = await storedNotStarted(0);
+      vi.useFakeTimers();
+      const getJob = deps.store.getJob;
+      let reads = 0;
+      deps.store.getJob = async (ref) => {
+        const job = await getJob(ref);
+        reads++;
+        return reads > 1 && job ? { ...job, status: 'RUNNING', executionId: 'exec-first' } : job;
+      };
+      let outcome: unknown;
+      // Act
+      void acceptJob(
+        { ...deps, startWait: { waitForStartMs: 1_000, startGraceMs: 60_000 } },
+        { tenantId: 'acme', request: sums, idempotencyKey: key },
+      ).then(
+        (o) => {
+          outcome = o;
+        },
+        (e: unknown) => {
+          outcome = e;
+        },
+      );
+      await vi.advanceTimersByTimeAsync(50);
+      // Assess
+      expect(outcome).toMatchObject({ duplicate: true, job: { jobId, executionId: 'exec-first' } });
+      expect(seen.starts).toEqual([]);
+    });
+
+    it('gives a duplicate up at once, without another look, when it may not wait', async () => {
+      // Prepare: a look after the first would find the job started
+      const { deps, key } = await storedNotStarted(0);
+      vi.useFakeTimers();
+      const getJob = deps.store.getJob;
+      let reads = 0;
+      deps.store.getJob = async (ref) => {
+        const job = await getJob(ref);
+        reads++;
+        return reads > 1 && job ? { ...job, status: 'RUNNING', executionId: 'exec-first' } : job;
+      };
+      let outcome: unknown;
+      // Act
+      void acceptJob(
+        { ...deps, startWait: { waitForStartMs: 0, startGraceMs: 60_000 } },
+        { tenantId: 'acme', request: sums, idempotencyKey: key },
+      ).then(
+        (o) => {
+          outcome = o;
+        },
+        (e: unknown) => {
+          outcome = e;
+        },
+      );
+      await vi.advanceTimersByTimeAsync(50);
+      // Assess
+      expect(outcome).toBeInstanceOf(SubmissionInProgressError);
+    });
+
+    it('leaves a job exactly at the end of its grace period to its first delivery', async () => {
+      // Prepare: the clock stands still, so the job's age is the grace period to the millisecond
+      const { deps, seen, key, jobId } = await storedNotStarted(0);
+      vi.useFakeTimers();
+      const stored = seen.jobs.get(jobId) as JobRecord;
+      seen.jobs.set(jobId, { ...stored, acceptedAt: new Date(Date.now() - 60_000).toISOString() });
+      let outcome: unknown;
+      // Act
+      void acceptJob(
+        { ...deps, startWait: { waitForStartMs: 0, startGraceMs: 60_000 } },
+        { tenantId: 'acme', request: sums, idempotencyKey: key },
+      ).then(
+        (o) => {
+          outcome = o;
+        },
+        (e: unknown) => {
+          outcome = e;
+        },
+      );
+      await vi.advanceTimersByTimeAsync(50);
+      // Assess
+      expect(outcome).toBeInstanceOf(SubmissionInProgressError);
+      expect(seen.starts).toEqual([]);
+    });
+
+    it('returns a duplicate whose start failed as it is, never starting it again', async () => {
+      // Prepare
+      const { deps, seen, key, jobId } = await storedNotStarted(120_000);
+      const stored = seen.jobs.get(jobId) as JobRecord;
+      seen.jobs.set(jobId, { ...stored, status: 'FAILED', error: 'the workflow could not be started: x' });
+      // Act
+      const again = await acceptJob(
+        { ...deps, startWait: { waitForStartMs: 100, startGraceMs: 60_000 } },
+        { tenantId: 'acme', request: sums, idempotencyKey: key },
+      );
+      // Assess
+      expect(again).toMatchObject({ duplicate: true, job: { jobId, status: 'FAILED' } });
+      expect(again.job.executionId).toBeUndefined();
+      expect(seen.starts).toEqual([]);
     });
 
     it('gives a duplicate up for now (SubmissionInProgressError) while its first delivery may still start it', async () => {
