@@ -4,7 +4,7 @@
  * commands act on the running server's endpoints when there is one, else open the files directly
  * (two processes cannot open the same files at once).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoDocumentClient } from '#shared/adapters/aws/clients';
@@ -68,9 +68,16 @@ export function readServeInfo(dataDir: string): ServeInfo | undefined {
   }
 }
 
+/**
+ * Writes serve.json whole or not at all (a temporary file renamed over it): a reader polling for
+ * the server never sees half a file, and so never takes a running server for none.
+ */
 export function writeServeInfo(info: ServeInfo): void {
   mkdirSync(info.dataDir, { recursive: true });
-  writeFileSync(serveInfoPath(info.dataDir), `${JSON.stringify(info, null, 2)}\n`);
+  const path = serveInfoPath(info.dataDir);
+  const partial = `${path}.${process.pid}.tmp`;
+  writeFileSync(partial, `${JSON.stringify(info, null, 2)}\n`);
+  renameSync(partial, path);
 }
 
 export function removeServeInfo(dataDir: string): void {
