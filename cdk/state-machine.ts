@@ -14,7 +14,8 @@
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', items: { bucket, key } }`: the
  *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
  *   local runtime rewrites that into a reader Task over fauxqs S3: local/item-reader.ts).
- * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent and
+ * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent (in
+ *   the Distributed Map also `subtasks`, the subtasks themselves, when the plan put them in the item) and
  *   stores its outcome in DynamoDB; a sub-agent that still fails (its model calls were retried by the
  *   client) is caught by `SubagentFailed` (subagent again, with `failure: { error, cause }`), which
  *   records it with a short reason unless it recorded itself (a tolerated failure: it lowers r_finish,
@@ -236,6 +237,12 @@ function fanOutMaps(
 
   const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
     ...fanOut,
+    // Its items carry their subtasks (an empty list when the plan left them out): the sub-agent
+    // then reads only the job before its first call.
+    itemSelector: {
+      ...fanOut.itemSelector,
+      subtasks: JsonPath.listAt('$$.Map.Item.Value.subtasks'),
+    },
     // The plan's item list in S3: no state payload limit on the number of sub-agents.
     itemReader: new S3JsonItemReader({
       bucketNamePath: JsonPath.stringAt('$.items.bucket'),

@@ -71,6 +71,7 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
   const planned = await planStage({ ...deps, ...(slots ? { slots } : {}) }, ref, {
     stage,
     subtaskIds: subtasks.map((s) => s.id),
+    subtasks,
     mode: job.request.mode,
     itemsPerAgent: fanOut.itemsPerAgent,
     width:

@@ -6,7 +6,7 @@
  */
 import { ConfigError, PlanError } from '#shared/domain/errors';
 import { type MapMode, mapModeFor } from '#shared/domain/fan-out-limits';
-import type { AgentAssignment, JobRequest } from '#shared/domain/types';
+import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRef, WidthBound } from '#shared/ports/job-store';
 import { boundWidth, type FanOutBoundsDeps } from './fan-out-bounds';
@@ -27,10 +27,27 @@ export interface PlanOutput extends JobRef {
   items?: ItemLocation;
 }
 
+/**
+ * Above this a sub-agent's subtasks stay out of its Distributed Map item (it reads them itself): a
+ * child execution's input stays far below the 256 KiB payload limit.
+ */
+export const MAX_CARRIED_SUBTASK_BYTES = 16 * 1024;
+
+/**
+ * A Distributed Map item: the assignment and its subtasks, so that the sub-agent does not read them
+ * before its first call (none when the planner did not have them or they are above
+ * {@link MAX_CARRIED_SUBTASK_BYTES}; the key is always there, as the Map's ItemSelector reads it).
+ */
+export interface CarriedAssignment extends AgentAssignment {
+  subtasks: Subtask[];
+}
+
 /** What a stage runs: its subtasks, how they are batched, and the most sub-agents at once. */
 export interface StageRequest {
   stage: number;
   subtaskIds: readonly string[];
+  /** The subtasks themselves, when the planner has them: they go with the Distributed Map's items. */
+  subtasks?: readonly Subtask[];
   mode: JobRequest['mode'];
   /** Subtasks per sub-agent asked for (raised when the stage would have too many sub-agents). */
   itemsPerAgent: number;
@@ -112,6 +129,20 @@ export async function planStage(
     }
     throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
-  const items = await deps.items.putItems(ref, stage, agents);
+  const items = await deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? []));
   return { ...planned, output: { ...head, mapMode: 'DISTRIBUTED', items } };
+}
+
+/** The Distributed Map's items: each assignment with its subtasks when all are known and small enough. */
+export function carrying(
+  agents: readonly AgentAssignment[],
+  subtasks: readonly Subtask[],
+): CarriedAssignment[] {
+  const byId = new Map(subtasks.map((s) => [s.id, s]));
+  return agents.map((agent) => {
+    const own = agent.subtaskIds.map((id) => byId.get(id));
+    const known = own.every((s) => s !== undefined);
+    const fits = known && Buffer.byteLength(JSON.stringify(own)) <= MAX_CARRIED_SUBTASK_BYTES;
+    return { ...agent, subtasks: fits ? (own as Subtask[]) : [] };
+  });
 }

@@ -21,6 +21,8 @@ export interface SubagentInput extends JobRef {
   stage: number;
   agentId: string;
   subtaskIds: string[];
+  /** The subtasks themselves, when the Map's item carries them (then they are not read). */
+  subtasks?: Subtask[];
 }
 
 /** What the Map collects per sub-agent: small on purpose (answers live in DynamoDB). */
@@ -52,7 +54,7 @@ export interface SubagentRunOptions {
  * and tool calls within a step budget, stopping at its deadline.
  *
  * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps)
- * 2. load the job's workload and the assigned subtasks; the deadline: the Lambda's timeout less a
+ * 2. load the job's workload and the assigned subtasks (those the Map's item carries are not read); the deadline: the Lambda's timeout less a
  *    margin, or the job's deadline (the plan's), whichever comes first
  * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
  * 4. store the agent's record (dropping steps an earlier, longer attempt left) beside the step records
@@ -69,7 +71,7 @@ export async function runSubagent(
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   const [attempt, { job, subtasks }] = await Promise.all([
     deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId),
-    deps.store.getJobAndSubtasks(ref, input.subtaskIds),
+    loadAssigned(deps.store, ref, input),
   ]);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
   const workload = workloadOf(job.request.workload);
@@ -263,4 +265,20 @@ async function solveSubtask(
     error: `step budget of ${deps.config.subagentStepBudget} spent; last problem: ${lastProblem}`,
     ...(subtask.expected === undefined ? {} : { correct: false }),
   };
+}
+
+/** The job and the assigned subtasks: those the input carries, else read with the job. */
+function loadAssigned(store: JobStore, ref: JobRef, input: SubagentInput) {
+  const carried = carriedSubtasks(input);
+  return carried
+    ? store.getJobAndSubtasks(ref, []).then(({ job }) => ({ job, subtasks: carried }))
+    : store.getJobAndSubtasks(ref, input.subtaskIds);
+}
+
+/** The input's own subtasks in the order assigned, when it carries every one of them; else undefined. */
+function carriedSubtasks(input: SubagentInput): Subtask[] | undefined {
+  if (!input.subtasks || input.subtasks.length === 0) return undefined;
+  const byId = new Map(input.subtasks.map((s) => [s.id, s]));
+  const own = input.subtaskIds.map((id) => byId.get(id));
+  return own.every((s) => s !== undefined) ? own : undefined;
 }

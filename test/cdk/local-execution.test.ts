@@ -39,8 +39,9 @@ function plan(mapMode: 'INLINE' | 'DISTRIBUTED'): Handler {
   });
 }
 
-/** The local ItemReader's stand-in: the object's items. */
-const itemReader: Handler = () => AGENTS;
+/** The local ItemReader's stand-in: the object's items, each carrying its subtasks as the plan writes them. */
+const subtasksOf = (ids: readonly string[]) => ids.map((id) => ({ id, prompt: `Question ${id}` }));
+const itemReader: Handler = () => AGENTS.map((a) => ({ ...a, subtasks: subtasksOf(a.subtaskIds) }));
 
 async function run(handlers: Record<string, Handler>) {
   const calls: Record<string, Json[]> = {};
@@ -103,6 +104,8 @@ describe('the synthesized workflow, run locally', () => {
         stage: 1,
         agentId: 'a1',
         subtaskIds: ['s1', 's2'],
+        // Only the Distributed Map's items carry the subtasks (an inline plan stays small).
+        ...(mode === 'DISTRIBUTED' ? { subtasks: subtasksOf(['s1', 's2']) } : {}),
       });
       // TransientError is not retried by Step Functions: model calls retry at the client only.
       expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(1);

@@ -20,6 +20,8 @@ const itemSelector = {
   'agentId.$': '$$.Map.Item.Value.agentId',
   'subtaskIds.$': '$$.Map.Item.Value.subtaskIds',
 };
+/** The Distributed Map's items also carry their subtasks (the plan writes them into the S3 items). */
+const distributedItemSelector = { ...itemSelector, 'subtasks.$': '$$.Map.Item.Value.subtasks' };
 const tasks = [
   STATE_NAMES.plan,
   STATE_NAMES.runSubagent,
@@ -89,7 +91,7 @@ describe('the workflow definition', () => {
         Parameters: { 'Bucket.$': '$.items.bucket', 'Key.$': '$.items.key' },
       },
       MaxConcurrencyPath: '$.maxConcurrency',
-      ItemSelector: itemSelector,
+      ItemSelector: distributedItemSelector,
       // Nothing returns into the state; the child results go to the items bucket.
       ResultPath: null,
       ResultWriter: {

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, PlanError } from '#shared/domain/errors';
 import { INLINE_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_ITEMS } from '#shared/domain/fan-out-limits';
 import type { ItemStore } from '#shared/ports/item-store';
-import { MAX_PLAN_PAYLOAD_BYTES, planStage } from '#shared/use-cases/plan-stage';
+import {
+  type CarriedAssignment,
+  MAX_CARRIED_SUBTASK_BYTES,
+  MAX_PLAN_PAYLOAD_BYTES,
+  planStage,
+} from '#shared/use-cases/plan-stage';
 
 const ref = { tenantId: 't-a', jobId: 'job-1' };
 const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
@@ -83,5 +88,34 @@ describe('planStage', () => {
     // Assess
     expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', maxConcurrency: 1 });
     expect(planned.agents).toBeLessThanOrEqual(subtaskIds.length);
+  });
+
+  it('puts each sub-agent’s subtasks in its Distributed Map item when known and small, else none', async () => {
+    // Prepare: 3 subtasks a sub-agent; the second sub-agent's are too large to carry.
+    let put: CarriedAssignment[] = [];
+    const items: ItemStore = {
+      putItems: (_ref, _stage, list) => {
+        put = list as CarriedAssignment[];
+        return Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' });
+      },
+    };
+    const subtaskIds = idsOf(INLINE_MAP_MAX_ITEMS + 1);
+    const big = 'x'.repeat(Math.ceil(MAX_CARRIED_SUBTASK_BYTES / 3));
+    const subtasks = subtaskIds.map((id, i) => ({ id, prompt: i >= 3 && i < 6 ? big : `What is ${id}?` }));
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 3, width: 100 };
+    // Act
+    await planStage({ items }, ref, { ...request, subtasks });
+    const carried = put;
+    await planStage({ items }, ref, request);
+    // Assess
+    expect(carried[0]).toEqual({
+      agentId: 'agent-0001',
+      subtaskIds: ['S-1', 'S-2', 'S-3'],
+      subtasks: subtasks.slice(0, 3),
+    });
+    expect(carried[1]?.subtasks).toEqual([]);
+    expect(carried[2]?.subtasks.map((s) => s.id)).toEqual(['S-7', 'S-8', 'S-9']);
+    expect(carried.at(-1)?.subtasks.map((s) => s.id)).toEqual(['S-250', 'S-251']);
+    expect(put.every((item) => item.subtasks.length === 0)).toBe(true);
   });
 });
