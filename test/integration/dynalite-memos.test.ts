@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { BatchWriteCommand, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { startKeyTable, useDynaliteTable } from './dynalite-table';
+
+/**
+ * dynalite hashes each partition key once and parses each type of its request schema once
+ * (patches/dynalite+4.0.0.patch): what those memos must not change.
+ */
+const table = useDynaliteTable(() => startKeyTable('memos'));
+
+/** A raw DynamoDB JSON request, as a client that skips the SDK's own checks would send it. */
+async function raw(target: string, body: unknown) {
+  const response = await fetch(table.dynamo.endpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `DynamoDB_20120810.${target}`,
+      'x-amz-date': '20261206T000000Z',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=key/20261206/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as { __type?: string; message?: string } };
+}
+
+describe('dynalite with its memos', () => {
+  it('keeps the items of partitions apart, one sort key in each of many', async () => {
+    const pks = Array.from({ length: 60 }, (_, i) => `JOB#${i}`);
+    for (let i = 0; i < pks.length; i += 20) {
+      const part = pks.slice(i, i + 20);
+      await table.doc.send(
+        new BatchWriteCommand({
+          RequestItems: {
+            memos: part.map((pk) => ({ PutRequest: { Item: { pk, sk: 'AGENT#1', of: pk } } })),
+          },
+        }),
+      );
+    }
+    // A Scan goes by each key's hashed prefix, as dynalite hashes it without the memo.
+    const prefix = (pk: string) => createHash('md5').update('Outliers').update(pk).digest('hex').slice(0, 6);
+    const hex = (pk: string) => Buffer.from(pk).toString('hex');
+    const scanned = await table.doc.send(new ScanCommand({ TableName: 'memos' }));
+    const byPrefix = [...pks].sort((a, b) => (`${prefix(a)}/${hex(a)}` < `${prefix(b)}/${hex(b)}` ? -1 : 1));
+    expect(scanned.Items?.map((item) => item.pk)).toEqual(byPrefix);
+    for (const pk of [pks[0], pks[31], pks[59]]) {
+      const got = await table.doc.send(new GetCommand({ TableName: 'memos', Key: { pk, sk: 'AGENT#1' } }));
+      expect(got.Item?.of).toBe(pk);
+      const listed = await table.doc.send(
+        new QueryCommand({
+          TableName: 'memos',
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+        }),
+      );
+      expect(listed.Items?.map((item) => item.of)).toEqual([pk]);
+    }
+  });
+
+  it('still refuses a value of the wrong type, after requests of the same shape were taken', async () => {
+    const item = (n: unknown) => ({ pk: { S: 'TYPES' }, sk: { S: 'x' }, n: { N: n } });
+    const ok = await raw('PutItem', { TableName: 'memos', Item: item('1') });
+    expect(ok, JSON.stringify(ok)).toMatchObject({ status: 200 });
+    const wrong = await raw('PutItem', { TableName: 'memos', Item: item(true) });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.__type).toMatch(/SerializationException/);
+    const nested = await raw('PutItem', {
+      TableName: 'memos',
+      Item: { pk: { S: 'TYPES' }, sk: { S: 'y' }, m: { M: { inner: { L: [{ S: 'ok' }, { N: false }] } } } },
+    });
+    expect(nested.status).toBe(400);
+    expect(nested.body.__type).toMatch(/SerializationException/);
+  });
+});
