@@ -118,4 +118,84 @@ describe('planStage', () => {
     expect(carried.at(-1)?.subtasks.map((s) => s.id)).toEqual(['S-250', 'S-251']);
     expect(put.every((item) => item.subtasks.length === 0)).toBe(true);
   });
+
+  it('carries none for a sub-agent whose subtasks the plan knows only in part, and up to exactly the limit', async () => {
+    // Prepare: agent 1's subtasks are partly known; agent 2's JSON is exactly the limit; agent 3's one byte more.
+    let put: CarriedAssignment[] = [];
+    const items: ItemStore = {
+      putItems: (_ref, _stage, list) => {
+        put = list as CarriedAssignment[];
+        return Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' });
+      },
+    };
+    const subtaskIds = idsOf(INLINE_MAP_MAX_ITEMS + 1);
+    const sized = (id: string, bytes: number) => {
+      const bare = Buffer.byteLength(JSON.stringify([{ id, prompt: '' }]));
+      return { id, prompt: 'p'.repeat(bytes - bare) };
+    };
+    const subtasks = [
+      { id: 'S-1', prompt: 'known' },
+      sized('S-2', MAX_CARRIED_SUBTASK_BYTES),
+      sized('S-3', MAX_CARRIED_SUBTASK_BYTES + 1),
+    ];
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 100 };
+    // Act: S-1 alone is known of a first sub-agent given S-1 and S-2 (two a sub-agent) …
+    await planStage({ items }, ref, { ...request, itemsPerAgent: 2, subtasks: [subtasks[0]!] });
+    const partial = put[0];
+    // … and one a sub-agent: S-2 at the limit, S-3 above it.
+    await planStage({ items }, ref, { ...request, subtasks });
+    // Assess
+    expect(partial?.subtaskIds).toEqual(['S-1', 'S-2']);
+    expect(partial?.subtasks).toEqual([]);
+    expect(put[0]?.subtasks).toEqual([subtasks[0]]);
+    expect(put[1]?.subtasks).toEqual([subtasks[1]]);
+    expect(put[2]?.subtasks).toEqual([]);
+  });
+
+  it('gives one sequential sub-agent every subtask, and says how many it was given', async () => {
+    const planned = await planStage({}, ref, {
+      stage: 1,
+      subtaskIds: idsOf(3),
+      mode: 'sequential',
+      itemsPerAgent: 1,
+      width: 5,
+    });
+    expect(planned.output.agents).toEqual([{ agentId: 'agent-0001', subtaskIds: ['S-1', 'S-2', 'S-3'] }]);
+    expect(planned.itemsPerAgent).toBe(3);
+  });
+
+  it('plans a stage of no subtasks with the batching asked for', async () => {
+    const planned = await planStage({}, ref, {
+      stage: 1,
+      subtaskIds: [],
+      mode: 'parl',
+      itemsPerAgent: 4,
+      width: 5,
+    });
+    expect(planned).toMatchObject({ agents: 0, itemsPerAgent: 4 });
+  });
+
+  it('keeps inline a plan of exactly the state budget, and names the missing bucket past it', async () => {
+    // Prepare: ten sub-agents, one at once; the first id padded so the plan is exactly the budget.
+    const request = (ids: string[]) => ({
+      stage: 1,
+      subtaskIds: ids,
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 1,
+    });
+    const ids = idsOf(10, 'x'.repeat(10_000));
+    const first = await planStage({}, ref, request(ids));
+    const pad = MAX_PLAN_PAYLOAD_BYTES - Buffer.byteLength(JSON.stringify(first.output));
+    const exact = [`${ids[0]}${'y'.repeat(pad)}`, ...ids.slice(1)];
+    // Act
+    const planned = await planStage({}, ref, request(exact));
+    // Assess
+    expect(Buffer.byteLength(JSON.stringify(planned.output))).toBe(MAX_PLAN_PAYLOAD_BYTES);
+    expect(planned.output.mapMode).toBe('INLINE');
+    const wide = { ...request(idsOf(INLINE_MAP_MAX_CONCURRENCY + 1)), width: INLINE_MAP_MAX_CONCURRENCY + 1 };
+    await expect(planStage({}, ref, wide)).rejects.toThrow(
+      'ITEMS_BUCKET: is required to plan a Distributed Map',
+    );
+  });
 });
