@@ -1,0 +1,106 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentRecord, JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
+import type { LlmClient } from '#shared/ports/llm';
+import { runSubagent } from '#shared/use-cases/run-subagent';
+
+const ref = { tenantId: 't-a', jobId: 'job-1' };
+const subtasks = [
+  { id: 'S-1', prompt: 'first', expected: 'yes' },
+  { id: 'S-2', prompt: 'second', expected: 'yes' },
+];
+const input = { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: subtasks.map((s) => s.id) };
+const config = { subagentStepBudget: 3, maxOutputTokens: 100 };
+
+const llm: LlmClient = {
+  model: 'sim',
+  chat: () =>
+    Promise.resolve({
+      content: 'yes',
+      toolCalls: [],
+      finishReason: 'stop',
+      model: 'sim',
+      usage: { inputTokens: 10, outputTokens: 1, cachedInputTokens: 0 },
+    }),
+};
+
+/**
+ * The job in memory; a result is stored on a later turn of the event loop (as over a network), the
+ * first step record fails when `stepFails` says so.
+ */
+function memoryJob(stepFails?: Error) {
+  const agents: AgentRecord[] = [];
+  const job = {
+    ...ref,
+    status: 'RUNNING',
+    acceptedAt: new Date().toISOString(),
+    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
+  } as unknown as JobRecord;
+  const store = {
+    getJobAndSubtasks: (_ref, ids) =>
+      Promise.resolve({ job, subtasks: subtasks.filter((s) => ids.includes(s.id)) }),
+    getDatasetItem: () => Promise.resolve(undefined),
+    putResult: () => new Promise<void>((resolve) => setImmediate(resolve)),
+  } as Partial<JobStore> as JobStore;
+  const steps = {
+    nextAttempt: () => Promise.resolve(1),
+    recordStep: (_ref, step) =>
+      stepFails && step.step === 1 ? Promise.reject(stepFails) : Promise.resolve(),
+    finishAgent: (_ref, agent) => {
+      agents.push(agent);
+      return Promise.resolve();
+    },
+  } as Partial<StepRecorder> as StepRecorder;
+  return { store, steps, agents };
+}
+
+/** A ledger that authorizes every call and cannot store the completion of the calls `fails` names (1-based). */
+function ledgerFailing(fails: (call: number) => boolean): BudgetLedger {
+  let calls = 0;
+  return {
+    authorizeCall: () => Promise.resolve(1),
+    completeCall: () => {
+      calls += 1;
+      return fails(calls) ? Promise.reject(new Error('the ledger is gone')) : Promise.resolve(undefined);
+    },
+  } as Partial<BudgetLedger> as BudgetLedger;
+}
+
+describe('runSubagent and the writes it leaves on their way', () => {
+  // A rejection nobody handles ends a Lambda's process (Node's default): none may escape.
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => {
+    unhandled.push(reason);
+  };
+  beforeEach(() => {
+    unhandled.length = 0;
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
+
+  it('fails the agent when the completion of its last call cannot be stored', async () => {
+    const job = memoryJob();
+    const ledger = ledgerFailing((call) => call === 2);
+    await expect(runSubagent({ ...job, llm, ledger, config }, input)).rejects.toThrow('the ledger is gone');
+    expect(job.agents.map((a) => a.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    expect(job.agents[1]?.error).toBe('the ledger is gone');
+    expect(unhandled).toEqual([]);
+  });
+
+  it('lets no failed step record go unhandled while it stores a result', async () => {
+    const job = memoryJob(new Error('the table is gone'));
+    await expect(runSubagent({ ...job, llm, config }, input)).rejects.toThrow('the table is gone');
+    expect(job.agents.map((a) => a.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('lets no failed completion go unhandled while it stores a result', async () => {
+    const job = memoryJob();
+    const ledger = ledgerFailing((call) => call === 1);
+    await expect(runSubagent({ ...job, llm, ledger, config }, input)).rejects.toThrow('the ledger is gone');
+    expect(job.agents.map((a) => a.status)).toEqual(['FAILED']);
+    expect(unhandled).toEqual([]);
+  });
+});
