@@ -12,6 +12,18 @@ import {
 const ref = { tenantId: 't-a', jobId: 'job-1' };
 const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 
+/** An item store that keeps the last list of items it was given. */
+function keptItems() {
+  const kept = { items: [] as CarriedAssignment[] };
+  const items: ItemStore = {
+    putItems: (_ref, stage, list) => {
+      kept.items = list as CarriedAssignment[];
+      return Promise.resolve({ bucket: 'b', key: `items/stage-${stage}.json` });
+    },
+  };
+  return { items, kept };
+}
+
 describe('planStage', () => {
   it('keeps a narrow stage inline, its assignments in the state, batched as asked', async () => {
     // Act
@@ -92,20 +104,14 @@ describe('planStage', () => {
 
   it('puts each sub-agent’s subtasks in its Distributed Map item when known and small, else none', async () => {
     // Prepare: 3 subtasks a sub-agent; the second sub-agent's are too large to carry.
-    let put: CarriedAssignment[] = [];
-    const items: ItemStore = {
-      putItems: (_ref, _stage, list) => {
-        put = list as CarriedAssignment[];
-        return Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' });
-      },
-    };
+    const { items, kept } = keptItems();
     const subtaskIds = idsOf(INLINE_MAP_MAX_ITEMS + 1);
     const big = 'x'.repeat(Math.ceil(MAX_CARRIED_SUBTASK_BYTES / 3));
     const subtasks = subtaskIds.map((id, i) => ({ id, prompt: i >= 3 && i < 6 ? big : `What is ${id}?` }));
     const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 3, width: 100 };
     // Act
     await planStage({ items }, ref, { ...request, subtasks });
-    const carried = put;
+    const carried = kept.items;
     await planStage({ items }, ref, request);
     // Assess
     expect(carried[0]).toEqual({
@@ -116,18 +122,12 @@ describe('planStage', () => {
     expect(carried[1]?.subtasks).toEqual([]);
     expect(carried[2]?.subtasks.map((s) => s.id)).toEqual(['S-7', 'S-8', 'S-9']);
     expect(carried.at(-1)?.subtasks.map((s) => s.id)).toEqual(['S-250', 'S-251']);
-    expect(put.every((item) => item.subtasks.length === 0)).toBe(true);
+    expect(kept.items.every((item) => item.subtasks.length === 0)).toBe(true);
   });
 
   it('carries none for a sub-agent whose subtasks the plan knows only in part, and up to exactly the limit', async () => {
     // Prepare: agent 1's subtasks are partly known; agent 2's JSON is exactly the limit; agent 3's one byte more.
-    let put: CarriedAssignment[] = [];
-    const items: ItemStore = {
-      putItems: (_ref, _stage, list) => {
-        put = list as CarriedAssignment[];
-        return Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' });
-      },
-    };
+    const { items, kept } = keptItems();
     const subtaskIds = idsOf(INLINE_MAP_MAX_ITEMS + 1);
     const sized = (id: string, bytes: number) => {
       const bare = Buffer.byteLength(JSON.stringify([{ id, prompt: '' }]));
@@ -141,15 +141,13 @@ describe('planStage', () => {
     const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 100 };
     // Act: S-1 alone is known of a first sub-agent given S-1 and S-2 (two a sub-agent) …
     await planStage({ items }, ref, { ...request, itemsPerAgent: 2, subtasks: [subtasks[0]!] });
-    const partial = put[0];
+    const partial = kept.items[0];
     // … and one a sub-agent: S-2 at the limit, S-3 above it.
     await planStage({ items }, ref, { ...request, subtasks });
     // Assess
     expect(partial?.subtaskIds).toEqual(['S-1', 'S-2']);
     expect(partial?.subtasks).toEqual([]);
-    expect(put[0]?.subtasks).toEqual([subtasks[0]]);
-    expect(put[1]?.subtasks).toEqual([subtasks[1]]);
-    expect(put[2]?.subtasks).toEqual([]);
+    expect(kept.items.slice(0, 3).map((item) => item.subtasks)).toEqual([[subtasks[0]], [subtasks[1]], []]);
   });
 
   it('gives one sequential sub-agent every subtask, and says how many it was given', async () => {

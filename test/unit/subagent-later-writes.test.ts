@@ -1,28 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentRecord, JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
-import type { LlmClient } from '#shared/ports/llm';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-
-const ref = { tenantId: 't-a', jobId: 'job-1' };
-const subtasks = [
-  { id: 'S-1', prompt: 'first', expected: 'yes' },
-  { id: 'S-2', prompt: 'second', expected: 'yes' },
-];
-const input = { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: subtasks.map((s) => s.id) };
-const config = { subagentStepBudget: 3, maxOutputTokens: 100 };
-
-const llm: LlmClient = {
-  model: 'sim',
-  chat: () =>
-    Promise.resolve({
-      content: 'yes',
-      toolCalls: [],
-      finishReason: 'stop',
-      model: 'sim',
-      usage: { inputTokens: 10, outputTokens: 1, cachedInputTokens: 0 },
-    }),
-};
+import { config, input, llm, ref, subtasks } from './subagent-fixtures';
 
 /**
  * The job in memory; a result is stored on a later turn of the event loop (as over a network), the
