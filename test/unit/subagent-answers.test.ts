@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Subtask } from '#shared/domain/types';
 import { bmaSubtaskPrompt } from '#shared/domain/workloads/bma/prompts';
 import { genericSubagentSystemPrompt } from '#shared/domain/workloads/generic/workload';
-import type { JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { ChatMessage, ChatResponse, LlmClient, ToolCall } from '#shared/ports/llm';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-
-const ref = { tenantId: 't-a', jobId: 'job-1' };
+import { ref, runningJob } from './subagent-fixtures';
 
 /** One reply of the model. */
 const reply = (content: string | null, finishReason = 'stop', toolCalls: ToolCall[] = []): ChatResponse => ({
@@ -30,12 +29,9 @@ async function run(options: {
   /** What the store answers for any dataset item. */
   item?: unknown;
 }) {
-  const job = {
-    ...ref,
-    status: 'RUNNING',
-    acceptedAt: new Date().toISOString(),
+  const job = runningJob({
     request: { task: 'Questions', workload: options.workload ?? 'generic', mode: 'parl' },
-  } as unknown as JobRecord;
+  });
   const results: SubtaskResult[] = [];
   const asked: ChatMessage[][] = [];
   const store = {

@@ -1,21 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Subtask } from '#shared/domain/types';
-import type { JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
 import { runSubagent } from '#shared/use-cases/run-subagent';
+import { config, ref, runningJob } from './subagent-fixtures';
 
-const ref = { tenantId: 't-a', jobId: 'job-1' };
 const stored: Subtask[] = [
   { id: 'S-1', prompt: 'stored first', expected: 'yes' },
   { id: 'S-2', prompt: 'stored second', expected: 'yes' },
 ];
-const config = { subagentStepBudget: 3, maxOutputTokens: 100 };
-const job = {
-  ...ref,
-  status: 'RUNNING',
-  acceptedAt: new Date().toISOString(),
-  request: { task: 'Questions', workload: 'generic', mode: 'parl' },
-} as unknown as JobRecord;
+const job = runningJob();
 
 /** A job in memory that logs which subtasks were read, and a model that logs what it was asked. */
 function world() {

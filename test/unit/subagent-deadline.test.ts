@@ -9,8 +9,8 @@ import type { StepRecord } from '#shared/domain/types';
 import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
 import { runSubagent } from '#shared/use-cases/run-subagent';
+import { ref, runningJob } from './subagent-fixtures';
 
-const ref = { tenantId: 't-a', jobId: 'job-1' };
 const subtasks = [
   { id: 'S-1', prompt: 'quick question', expected: 'yes' },
   { id: 'S-2', prompt: 'slow question', expected: 'yes' },
@@ -83,13 +83,9 @@ function memoryJob(plan: Partial<JobRecord['plan']> = {}) {
   const results: SubtaskResult[] = [];
   const steps: StepRecord[] = [];
   const agents: AgentRecord[] = [];
-  const job = {
-    ...ref,
-    status: 'RUNNING',
-    acceptedAt: new Date().toISOString(),
-    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
+  const job = runningJob({
     plan: { stage: 1, agents: 1, maxConcurrency: 1, mapMode: 'INLINE', subtasks: 3, ...plan },
-  } as unknown as JobRecord;
+  });
   const store = {
     getJob: () => Promise.resolve(job),
     getSubtasks: () => Promise.resolve(subtasks),

@@ -1,3 +1,4 @@
+import type { JobRecord } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
 
 /** What the sub-agent tests share: a job's reference, two subtasks, their input, a small budget. */
@@ -21,3 +22,13 @@ export const llm: LlmClient = {
       usage: { inputTokens: 10, outputTokens: 1, cachedInputTokens: 0 },
     }),
 };
+
+/** A running job of the generic workload, with whatever else a test gives it (a plan). */
+export const runningJob = (extra: Record<string, unknown> = {}): JobRecord =>
+  ({
+    ...ref,
+    status: 'RUNNING',
+    acceptedAt: new Date().toISOString(),
+    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
+    ...extra,
+  }) as unknown as JobRecord;

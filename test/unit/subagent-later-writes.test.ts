@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentRecord, JobRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
+import type { AgentRecord, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-import { config, input, llm, ref, subtasks } from './subagent-fixtures';
+import { config, input, llm, runningJob, subtasks } from './subagent-fixtures';
 
 /**
  * The job in memory; a result is stored on a later turn of the event loop (as over a network), the
@@ -10,12 +10,7 @@ import { config, input, llm, ref, subtasks } from './subagent-fixtures';
  */
 function memoryJob(stepFails?: Error) {
   const agents: AgentRecord[] = [];
-  const job = {
-    ...ref,
-    status: 'RUNNING',
-    acceptedAt: new Date().toISOString(),
-    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
-  } as unknown as JobRecord;
+  const job = runningJob();
   const store = {
     getJobAndSubtasks: (_ref, ids) =>
       Promise.resolve({ job, subtasks: subtasks.filter((s) => ids.includes(s.id)) }),

@@ -2,11 +2,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEADLINE_REASON } from '#shared/domain/deadline';
 import { NotFoundError } from '#shared/domain/errors';
 import type { Subtask } from '#shared/domain/types';
-import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { AgentRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { ChatRequest, LlmClient } from '#shared/ports/llm';
 import { runSubagent } from '#shared/use-cases/run-subagent';
+import { ref, runningJob } from './subagent-fixtures';
 
-const ref = { tenantId: 't-a', jobId: 'job-1' };
 const stored: Subtask[] = [
   { id: 'S-1', prompt: 'first', expected: 'yes' },
   { id: 'S-2', prompt: 'second' },
@@ -33,16 +33,7 @@ function world(options: WorldOptions = {}) {
   const agents: AgentRecord[] = [];
   const asked: ChatRequest[] = [];
   const counted = new Map<string, number>([['1/sub/agent-0001', 1]]);
-  const job =
-    options.job === null
-      ? undefined
-      : ({
-          ...ref,
-          status: 'RUNNING',
-          acceptedAt: new Date().toISOString(),
-          request: { task: 'Questions', workload: 'generic', mode: 'parl' },
-          ...options.job,
-        } as unknown as JobRecord);
+  const job = options.job === null ? undefined : runningJob(options.job);
   const store = {
     getJobAndSubtasks: (_ref, ids) =>
       Promise.resolve({ job, subtasks: stored.filter((s) => ids.includes(s.id)) }),

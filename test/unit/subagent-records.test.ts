@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { StepRecord } from '#shared/domain/types';
-import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
+import type { AgentRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import { runSubagent } from '#shared/use-cases/run-subagent';
-import { config, input, llm, ref, subtasks } from './subagent-fixtures';
+import { config, input, llm, runningJob, subtasks } from './subagent-fixtures';
 
 /**
  * The job in memory; each step record is stored when the test says so (`store`) or fails
@@ -13,13 +13,9 @@ function memoryJob() {
   const log: string[] = [];
   const agents: AgentRecord[] = [];
   const pending: { step: StepRecord; settle: (error?: Error) => void }[] = [];
-  const job = {
-    ...ref,
-    status: 'RUNNING',
-    acceptedAt: new Date().toISOString(),
-    request: { task: 'Questions', workload: 'generic', mode: 'parl' },
+  const job = runningJob({
     plan: { stage: 1, agents: 1, maxConcurrency: 1, mapMode: 'INLINE', subtasks: 2 },
-  } as unknown as JobRecord;
+  });
   const store = {
     getJobAndSubtasks: () => Promise.resolve({ job, subtasks }),
     getDatasetItem: () => Promise.resolve(undefined),
