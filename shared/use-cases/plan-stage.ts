@@ -140,9 +140,17 @@ export function carrying(
 ): CarriedAssignment[] {
   const byId = new Map(subtasks.map((s) => [s.id, s]));
   return agents.map((agent) => {
-    const own = agent.subtaskIds.map((id) => byId.get(id));
-    const known = own.every((s) => s !== undefined);
-    const fits = known && Buffer.byteLength(JSON.stringify(own)) <= MAX_CARRIED_SUBTASK_BYTES;
-    return { ...agent, subtasks: fits ? (own as Subtask[]) : [] };
+    const own = subtasksOf(agent.subtaskIds, byId);
+    const fits = own !== undefined && Buffer.byteLength(JSON.stringify(own)) <= MAX_CARRIED_SUBTASK_BYTES;
+    return { ...agent, subtasks: fits ? own : [] };
   });
+}
+
+/** The subtasks of `ids`, in that order, when `byId` has every one of them; else undefined. */
+export function subtasksOf(
+  ids: readonly string[],
+  byId: ReadonlyMap<string, Subtask>,
+): Subtask[] | undefined {
+  const own = ids.map((id) => byId.get(id));
+  return own.every((s) => s !== undefined) ? own : undefined;
 }

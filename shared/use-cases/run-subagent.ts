@@ -15,6 +15,7 @@ import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/port
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import { type LaterWrites, modelStep } from './model-step';
+import { subtasksOf } from './plan-stage';
 import { executeTool, toolsFor } from './tools';
 
 export interface SubagentInput extends JobRef {
@@ -54,8 +55,9 @@ export interface SubagentRunOptions {
  * and tool calls within a step budget, stopping at its deadline.
  *
  * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps)
- * 2. load the job's workload and the assigned subtasks (those the Map's item carries are not read); the deadline: the Lambda's timeout less a
- *    margin, or the job's deadline (the plan's), whichever comes first
+ * 2. load the job's workload and the assigned subtasks (not those the Map's item carries); the
+ *    deadline: the Lambda's timeout less a margin, or the job's deadline (the plan's), whichever
+ *    comes first
  * 3. per subtask: model call → tools → … until an answer or the budget is spent; store the result
  * 4. store the agent's record (dropping steps an earlier, longer attempt left) beside the step records
  *    and the ledger's completions still on their way (one round trip after the last answer, not
@@ -278,7 +280,5 @@ function loadAssigned(store: JobStore, ref: JobRef, input: SubagentInput) {
 /** The input's own subtasks in the order assigned, when it carries every one of them; else undefined. */
 function carriedSubtasks(input: SubagentInput): Subtask[] | undefined {
   if (!input.subtasks || input.subtasks.length === 0) return undefined;
-  const byId = new Map(input.subtasks.map((s) => [s.id, s]));
-  const own = input.subtaskIds.map((id) => byId.get(id));
-  return own.every((s) => s !== undefined) ? own : undefined;
+  return subtasksOf(input.subtaskIds, new Map(input.subtasks.map((s) => [s.id, s])));
 }
