@@ -77,6 +77,16 @@ const verdict = (installationId: string, reasons: string[] = ['R1: overdue']) =>
 
 const bmaSubtask = { id: 'S-1', prompt: bmaSubtaskPrompt('BMA-0001'), expected: 'non_compliant' };
 
+/** The stored result of subtask S-1 that got no usable answer (with whatever else it records). */
+const failedS1 = (error: string, extra: Record<string, unknown> = {}) => ({
+  subtaskId: 'S-1',
+  agentId: 'agent-0001',
+  stage: 1,
+  status: 'FAILED',
+  ...extra,
+  error,
+});
+
 describe('runSubagent: the result of a generic subtask', () => {
   it('stores an answer without ground truth with no expected, correct or cut', async () => {
     const { results, out } = await run({ subtasks: [{ id: 'S-1', prompt: 'q' }], replies: [reply(' yes ')] });
@@ -150,15 +160,7 @@ describe('runSubagent: a subtask that gets no usable answer', () => {
       replies: [reply(null, 'tool_calls', [toolCall])],
       stepBudget: 1,
     });
-    expect(results).toStrictEqual([
-      {
-        subtaskId: 'S-1',
-        agentId: 'agent-0001',
-        stage: 1,
-        status: 'FAILED',
-        error: 'step budget of 1 spent; last problem: no answer',
-      },
-    ]);
+    expect(results).toStrictEqual([failedS1('step budget of 1 spent; last problem: no answer')]);
     expect(out).toEqual({ agentId: 'agent-0001', status: 'FAILED', answered: 0, failed: 1 });
   });
 
@@ -169,16 +171,10 @@ describe('runSubagent: a subtask that gets no usable answer', () => {
       stepBudget: 2,
     });
     expect(results).toStrictEqual([
-      {
-        subtaskId: 'S-1',
-        agentId: 'agent-0001',
-        stage: 1,
-        status: 'FAILED',
-        expected: 'yes',
-        correct: false,
-        error:
-          'step budget of 2 spent; last problem: the answer was cut at the limit of 100 output tokens (finish_reason length): empty reply',
-      },
+      failedS1(
+        'step budget of 2 spent; last problem: the answer was cut at the limit of 100 output tokens (finish_reason length): empty reply',
+        { expected: 'yes', correct: false },
+      ),
     ]);
   });
 
@@ -189,13 +185,7 @@ describe('runSubagent: a subtask that gets no usable answer', () => {
       stepBudget: 1,
     });
     expect(results).toStrictEqual([
-      {
-        subtaskId: 'S-1',
-        agentId: 'agent-0001',
-        stage: 1,
-        status: 'FAILED',
-        error: 'step budget of 1 spent; last problem: unusable answer (stop): empty reply',
-      },
+      failedS1('step budget of 1 spent; last problem: unusable answer (stop): empty reply'),
     ]);
   });
 });
