@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { BatchWriteCommand, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { untilActive } from '#local/emulators/dynamo';
 import { startKeyTable, useDynaliteTable } from './dynalite-table';
 
 /**
- * dynalite hashes each partition key once and parses each type of its request schema once
- * (patches/dynalite+4.0.0.patch): what those memos must not change.
+ * dynalite hashes each partition key once, parses each type of its request schema once and reads
+ * a table's description once until the table changes (patches/dynalite+4.0.0.patch): what those
+ * memos must not change.
  */
 const table = useDynaliteTable(() => startKeyTable('memos'));
 
@@ -71,5 +74,34 @@ describe('dynalite with its memos', () => {
     });
     expect(nested.status).toBe(400);
     expect(nested.body.__type).toMatch(/SerializationException/);
+  });
+
+  it('reads a table as it is after DeleteTable and CreateTable, not as it was', async () => {
+    const put = (name: string, item: Record<string, unknown>) =>
+      table.doc.send(new PutCommand({ TableName: name, Item: item }));
+    await put('memos', { pk: 'BEFORE', sk: 'x' });
+    await table.doc.send(new DeleteTableCommand({ TableName: 'memos' }));
+    await expect(put('memos', { pk: 'GONE', sk: 'x' })).rejects.toThrow(/not found/);
+    // The same name again, keyed by `id` alone: the old key schema must be forgotten.
+    await table.doc.send(
+      new CreateTableCommand({
+        TableName: 'memos',
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await untilActive(table.doc, 'memos');
+    await put('memos', { id: 'AFTER' });
+    await expect(put('memos', { pk: 'OLD', sk: 'x' })).rejects.toThrow(/key/i);
+    const got = await table.doc.send(new GetCommand({ TableName: 'memos', Key: { id: 'AFTER' } }));
+    expect(got.Item).toEqual({ id: 'AFTER' });
+    await expect(
+      table.doc.send(
+        new BatchWriteCommand({
+          RequestItems: { memos: [{ PutRequest: { Item: { pk: 'OLD', sk: 'y' } } }] },
+        }),
+      ),
+    ).rejects.toThrow(/key/i);
   });
 });
