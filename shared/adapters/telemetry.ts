@@ -103,6 +103,10 @@ export class ObservedLlm implements LlmClient {
     return this.inner.model;
   }
 
+  get waitsForReady(): boolean {
+    return this.inner.waitsForReady === true;
+  }
+
   async settled(): Promise<void> {
     await this.inner.settled?.();
   }

@@ -29,6 +29,12 @@ export interface ChatRequest {
    * DeadlineReachedError; `notAfter` (ms since the epoch) bounds the wait for the limiter.
    */
   deadline?: { signal: AbortSignal; notAfter: number };
+  /**
+   * What must settle before the call is sent (the ledger's authorization of its cost), for a client
+   * whose `waitsForReady` is true: it takes its limiter's slot meanwhile, and sends nothing when
+   * this rejects (that error is thrown). Other clients never see it (the caller waits first).
+   */
+  ready?: Promise<unknown>;
 }
 
 /** What one logical model call cost at the provider: calls made (retries included), 429s, time waited, refusals of an open circuit. */
@@ -36,7 +42,10 @@ export interface CallStats {
   calls: number;
   rateLimited: number;
   waitedMs: number;
-  /** Time the shared limiter spent on its own round trips granting the calls (not waiting). */
+  /**
+   * Time the shared limiter spent on its own round trips granting the calls (not waiting), and the
+   * time a granted call then waited for its `ready` (the ledger's authorization).
+   */
   limiterMs?: number;
   /** Attempts the shared limiter refused because the provider's circuit was open (no call made). */
   circuitOpen?: number;
@@ -61,6 +70,8 @@ export interface ChatResponse {
 /** One model call. Implementations throw TransientError or ProviderRejectedError. */
 export interface LlmClient {
   readonly model: string;
+  /** True when the client holds a request until its `ready` has resolved (see {@link ChatRequest.ready}). */
+  readonly waitsForReady?: boolean;
   chat(request: ChatRequest): Promise<ChatResponse>;
   /**
    * Waits for the bookkeeping of the calls already answered (a limiter's release runs after the

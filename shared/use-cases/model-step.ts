@@ -61,9 +61,10 @@ const notModelMs = (stats: CallStats | undefined) =>
  * error), so every call the provider saw leaves a record. Retries happen inside the client: the
  * step is recorded once, with how many provider calls it took (`calls`, `rateLimited`).
  *
- * With a ledger, the most the call can cost is authorized from the job's reservation first (a
- * BudgetExceededError stops the call before the provider sees it), and what it did not cost is
- * returned afterwards.
+ * With a ledger, the most the call can cost is authorized from the job's reservation before the
+ * provider sees the call (a BudgetExceededError stops it unsent and unrecorded), while a client
+ * that can wait for that (`waitsForReady`: the limiter's) takes its slot; what the call did not
+ * cost is returned afterwards.
  *
  * With `later`, a successful call's step record and the ledger's completion are handed to the
  * caller on their way instead of awaited here: the caller goes on with the answer, waits for the
@@ -78,19 +79,16 @@ export async function modelStep(
   later?: LaterWrites,
 ): Promise<ChatResponse> {
   const prices = deps.prices ?? KIMI_K25_PRICES;
-  const authorized = deps.ledger
-    ? await deps.ledger.authorizeCall(
-        ctx.ref,
-        maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices),
-        ctx.agentId,
-      )
-    : 0;
+  const auth = authorize(deps, ctx, request, prices);
+  // A client that waits for the authorization takes its limiter's slot meanwhile (one round trip
+  // before the call, not two); any other is called once the call is authorized.
+  if (!deps.llm.waitsForReady) await auth.ready;
   // The ledger hears of the call once: after a success beside the step's record, else in `finally`.
   let completion: Promise<CallStop | undefined> | undefined;
   const complete = (actualUsd: number) => {
     completion ??=
-      authorized > 0 && deps.ledger
-        ? deps.ledger.completeCall(ctx.ref, authorized, actualUsd, ctx.agentId)
+      auth.amount > 0 && deps.ledger
+        ? deps.ledger.completeCall(ctx.ref, auth.amount, actualUsd, ctx.agentId)
         : Promise.resolve(undefined);
     return completion;
   };
@@ -101,7 +99,7 @@ export async function modelStep(
   };
   let handedOver = false;
   try {
-    const { response, recorded } = await recordedCall(deps, ctx, request);
+    const { response, recorded } = await recordedCall(deps, ctx, request, auth);
     const actualUsd = costUsd(
       {
         input: response.usage.inputTokens,
@@ -122,7 +120,11 @@ export async function modelStep(
     }
     return response;
   } finally {
-    if (!handedOver) await completed(0);
+    if (!handedOver) {
+      // An authorization still on its way when the call failed is given back once it is known.
+      await auth.ready.catch(() => undefined);
+      await completed(0);
+    }
   }
 }
 
@@ -134,14 +136,41 @@ export interface LaterWrites {
   completion: (completed: Promise<void>) => void;
 }
 
+/** The ledger's authorization of a call, on its way: the amount once granted, the error if refused. */
+interface Authorization {
+  ready: Promise<void>;
+  amount: number;
+  refusal?: unknown;
+}
+
+/** Asks the ledger (if any) to authorize the most the call can cost; does not wait for the answer. */
+function authorize(deps: ModelStepDeps, ctx: StepContext, request: ChatRequest, prices: PriceTable) {
+  const auth: Authorization = { ready: Promise.resolve(), amount: 0 };
+  if (!deps.ledger) return auth;
+  const maxUsd = maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices);
+  auth.ready = deps.ledger.authorizeCall(ctx.ref, maxUsd, ctx.agentId).then(
+    (amount) => {
+      auth.amount = amount;
+    },
+    (error: unknown) => {
+      auth.refusal = error;
+      throw error;
+    },
+  );
+  auth.ready.catch(() => undefined); // thrown where it is awaited: before the call, or by the client
+  return auth;
+}
+
 /**
  * Makes the call; after a success, hands back the answer with its step record on its way
- * (`recorded`: the caller waits for it), after a failure records the failed step and throws.
+ * (`recorded`: the caller waits for it), after a failure records the failed step and throws. A call
+ * the ledger refused (the client waited for `auth`) reached no provider: it is not recorded.
  */
 async function recordedCall(
   deps: ModelStepDeps,
   ctx: StepContext,
   request: ChatRequest,
+  auth: Authorization,
 ): Promise<{ response: ChatResponse; recorded: Promise<void> }> {
   const started = Date.now();
   const base = {
@@ -156,8 +185,10 @@ async function recordedCall(
     response = await deps.llm.chat({
       ...request,
       caller: { role: ctx.role === 'main' ? 'orchestrator' : 'subagent', tenantId: ctx.ref.tenantId },
+      ...(deps.llm.waitsForReady ? { ready: auth.ready } : {}),
     });
   } catch (error) {
+    if (auth.refusal !== undefined && error === auth.refusal) throw error;
     const ended = Date.now();
     await deps.steps.recordStep(ctx.ref, {
       ...base,

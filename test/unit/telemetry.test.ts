@@ -133,6 +133,13 @@ describe('ObservedLlm', () => {
     expect(llm.model).toBe('kimi-k2.5');
     expect(await llm.chat(ask)).toEqual(await inner.chat(ask));
   });
+
+  it('waits for a request’s ready exactly when the client it wraps does', () => {
+    const inner = clientWith({ calls: 1, rateLimited: 0, waitedMs: 0 });
+    expect(new ObservedLlm(inner, lambdaTelemetry()).waitsForReady).toBe(false);
+    const waiting = Object.assign(Object.create(inner) as typeof inner, { waitsForReady: true });
+    expect(new ObservedLlm(waiting, lambdaTelemetry()).waitsForReady).toBe(true);
+  });
 });
 
 describe('jobMetricPoints', () => {

@@ -46,6 +46,8 @@ export function outcomeOf(error: unknown): CallOutcome {
  * await llm.chat({ messages, caller: { role: 'subagent', tenantId } });
  */
 export class LimitedLlm implements LlmClient {
+  /** A request's `ready` is awaited here, once its slot is granted: the two round trips overlap. */
+  readonly waitsForReady = true;
   /** The releases of successful calls still on their way ({@link settled}). */
   private readonly releasing = new Set<Promise<void>>();
 
@@ -78,7 +80,7 @@ export class LimitedLlm implements LlmClient {
 
   async chat(request: ChatRequest): Promise<ChatResponse> {
     const caller = request.caller ?? { role: 'subagent' as const, tenantId: 'unknown' };
-    const { caller: _caller, ...providerRequest } = request;
+    const { caller: _caller, ready, ...providerRequest } = request;
     const { deadline } = request;
     const promptChars =
       JSON.stringify(request.messages).length + (request.tools ? JSON.stringify(request.tools).length : 0);
@@ -112,6 +114,7 @@ export class LimitedLlm implements LlmClient {
       }
       stats.waitedMs += lease?.waitedMs ?? 0;
       if (lease) stats.limiterMs = (stats.limiterMs ?? 0) + lease.limiterMs;
+      if (ready) await this.untilReady(ready, lease, stats);
       stats.calls += 1;
       try {
         const response = await this.inner.chat(providerRequest);
@@ -144,6 +147,26 @@ export class LimitedLlm implements LlmClient {
         await this.sleep(pause);
       }
     }
+  }
+
+  /**
+   * Waits for the request's `ready` with its slot held, the wait counted as the limiter's time (it is
+   * not the model's). A `ready` that rejects gives the slot back unused (a neutral outcome: the
+   * provider saw nothing) and ends the call with its error.
+   */
+  private async untilReady(ready: Promise<unknown>, lease: LimiterLease | undefined, stats: CallStats) {
+    const from = Date.now();
+    const waited = () => {
+      stats.limiterMs = (stats.limiterMs ?? 0) + (Date.now() - from);
+    };
+    try {
+      await ready;
+    } catch (error) {
+      waited();
+      if (lease) await this.limiter?.release(lease, { kind: 'rejected' });
+      throw Object.assign(error as Error, { callStats: { ...stats } });
+    }
+    waited();
   }
 
   /** The pause before retry number `attempt`: jittered exponential, at least `retryAfterMs`. */

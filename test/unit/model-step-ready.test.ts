@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { BudgetExceededError } from '#shared/domain/errors';
+import type { CallOutcome } from '#shared/domain/provider-limits';
+import type { StepRecord } from '#shared/domain/types';
+import type { JobRef, StepRecorder } from '#shared/ports/job-store';
+import type { BudgetLedger } from '#shared/ports/ledger';
+import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
+import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import { modelStep } from '#shared/use-cases/model-step';
+
+/**
+ * The ledger's authorization of a call and the limiter's slot are asked for together (one round
+ * trip before the call, not two), and the provider still sees nothing the ledger refused.
+ */
+const REF: JobRef = { tenantId: 't1', jobId: 'j1' };
+const CTX = { ref: REF, stage: 1, role: 'sub' as const, agentId: 'agent-0001', step: 1, attempt: 1 };
+const ANSWER = {
+  content: 'ok',
+  toolCalls: [],
+  finishReason: 'stop',
+  model: 'kimi-k2.5',
+  usage: { inputTokens: 10, outputTokens: 5, cachedInputTokens: 0 },
+} as ChatResponse;
+const RETRY = { maxRetries: 0, backoffBaseMs: 1, backoffCapMs: 1, maxWaitMs: 1_000 };
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** Everything a model step touches, each event in one list in the order it happened. */
+function world() {
+  const events: string[] = [];
+  const authorization = Promise.withResolvers<number>();
+  const released: CallOutcome[] = [];
+  const recorded: StepRecord[] = [];
+  const completions: [number, number][] = [];
+  const limiter: RateLimiter = {
+    acquire: () => {
+      events.push('slot');
+      return Promise.resolve({ id: 'lease-1', waitedMs: 0, limiterMs: 0 } as LimiterLease);
+    },
+    release: (_lease, outcome) => {
+      released.push(outcome);
+      return Promise.resolve();
+    },
+    freeSlots: () => Promise.resolve(0),
+    snapshot: () => Promise.reject(new Error('not used')),
+  };
+  const inner: LlmClient = {
+    model: 'kimi-k2.5',
+    chat: () => {
+      events.push('sent');
+      return Promise.resolve(ANSWER);
+    },
+  };
+  const ledger = {
+    authorizeCall: () => {
+      events.push('authorize');
+      return authorization.promise;
+    },
+    completeCall: (_ref: JobRef, authorizedUsd: number, actualUsd: number) => {
+      completions.push([authorizedUsd, actualUsd]);
+      return Promise.resolve(undefined);
+    },
+  } as unknown as BudgetLedger;
+  const steps = {
+    recordStep: (_ref: JobRef, step: StepRecord) => {
+      recorded.push(step);
+      return Promise.resolve();
+    },
+  } as unknown as StepRecorder;
+  const llm = new LimitedLlm(inner, limiter, RETRY, async () => undefined);
+  return { events, authorization, released, recorded, completions, ledger, steps, llm };
+}
+
+describe('modelStep with a client that waits for the authorization', () => {
+  it('takes the slot while the ledger authorizes, and sends only once authorized', async () => {
+    const w = world();
+    const step = modelStep({ llm: w.llm, steps: w.steps, ledger: w.ledger }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+      maxTokens: 10,
+    });
+    await turn();
+    expect(w.events).toEqual(['authorize', 'slot']);
+    w.authorization.resolve(0.5);
+    const response = await step;
+    expect(response.content).toBe('ok');
+    expect(w.events).toEqual(['authorize', 'slot', 'sent']);
+    expect(w.recorded).toHaveLength(1);
+    expect(w.recorded[0]?.status).toBe('SUCCEEDED');
+    // The wait for the ledger is the limiter's time, not the model's.
+    expect(w.recorded[0]?.limiterMs).toBeGreaterThanOrEqual(0);
+    expect(w.completions).toHaveLength(1);
+    expect(w.completions[0]?.[0]).toBe(0.5);
+  });
+
+  it('a refused call reaches no provider, leaves no step, gives its slot back and throws the refusal', async () => {
+    const w = world();
+    const step = modelStep({ llm: w.llm, steps: w.steps, ledger: w.ledger }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await turn();
+    const refusal = new BudgetExceededError('the job budget is spent', { requiredUsd: 1, availableUsd: 0 });
+    w.authorization.reject(refusal);
+    await expect(step).rejects.toBe(refusal);
+    expect(w.events).toEqual(['authorize', 'slot']);
+    expect(w.recorded).toEqual([]);
+    expect(w.released).toEqual([{ kind: 'rejected' }]);
+    expect(w.completions).toEqual([]);
+  });
+
+  it('a call that fails gives back what was authorized, also when that came after the failure', async () => {
+    const w = world();
+    // The client fails before it waits: the limiter refuses at once.
+    const failing: RateLimiter = {
+      acquire: () => Promise.reject(new Error('limiter table gone')),
+      release: () => Promise.resolve(),
+      freeSlots: () => Promise.resolve(0),
+      snapshot: () => Promise.reject(new Error('not used')),
+    };
+    const llm = new LimitedLlm(
+      { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) },
+      failing,
+      RETRY,
+      async () => undefined,
+    );
+    const step = modelStep({ llm, steps: w.steps, ledger: w.ledger }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const settled = step.catch((e: unknown) => e);
+    await turn();
+    expect(w.completions).toEqual([]); // still waiting for the ledger's answer
+    w.authorization.resolve(0.25);
+    expect(await settled).toMatchObject({ message: 'limiter table gone' });
+    expect(w.completions).toEqual([[0.25, 0]]);
+    expect(w.recorded.map((s) => s.status)).toEqual(['FAILED']);
+  });
+});
+
+describe('modelStep with a client that does not wait (no waitsForReady)', () => {
+  it('authorizes first and hands the client no ready', async () => {
+    const w = world();
+    const asked: ChatRequest[] = [];
+    const plain: LlmClient = {
+      model: 'kimi-k2.5',
+      chat: (r) => {
+        asked.push(r);
+        w.events.push('sent');
+        return Promise.resolve(ANSWER);
+      },
+    };
+    const step = modelStep({ llm: plain, steps: w.steps, ledger: w.ledger }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await turn();
+    expect(w.events).toEqual(['authorize']);
+    w.authorization.resolve(0.5);
+    await step;
+    expect(w.events).toEqual(['authorize', 'sent']);
+    expect(asked[0]).not.toHaveProperty('ready');
+  });
+});
