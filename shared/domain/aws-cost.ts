@@ -78,7 +78,9 @@ export const INVOCATION_OVERHEAD_MS = { plan: 300, subagent: 150, aggregate: 500
  * Request units per operation of a job, from what the code does (transactions count twice):
  * - `accept`: idempotency claim, job item, reservation (a transaction over two items), and the
  *   shares of its 16 budget shards (one BatchWriteItem of 16 puts)
- * - `perSubtask`: its item at accept, its result, its read by the sub-agent and by Aggregate
+ * - `perSubtask`: its item at accept, its read by the sub-agent and by Aggregate (its result rides in
+ *   its sub-agent's record, one item either way)
+ * - `perBatchedResult`: the result of a subtask before a batched sub-agent's last, an item of its own
  * - `perModelCall`: its step record, the ledger's authorize and complete (transactions), the
  *   limiter's ticket, slot claim and release (about 3 writes, 1 read: `npm run bench -- --suite limiter`)
  * - `perSubagent`: attempt counter and agent record; job read
@@ -88,7 +90,8 @@ export const INVOCATION_OVERHEAD_MS = { plan: 300, subagent: 150, aggregate: 500
  */
 export const TABLE_UNITS = {
   accept: { write: 20, read: 1 },
-  perSubtask: { write: 2, read: 1 },
+  perSubtask: { write: 1, read: 1 },
+  perBatchedResult: { write: 1, read: 0 },
   perModelCall: { write: 8, read: 1 },
   perSubagent: { write: 2, read: 1 },
   perStage: { write: 2, read: 3 },
@@ -149,6 +152,7 @@ export function awsUsageOf(job: JobShape): AwsUsage {
   const units = (kind: 'write' | 'read') =>
     TABLE_UNITS.accept[kind] +
     job.subtasks * TABLE_UNITS.perSubtask[kind] +
+    Math.max(0, job.subtasks - job.subagents) * TABLE_UNITS.perBatchedResult[kind] +
     calls * (TABLE_UNITS.perModelCall[kind] - (job.limiter ? 0 : limiterUnits[kind])) +
     job.subagents * TABLE_UNITS.perSubagent[kind] +
     job.stages * TABLE_UNITS.perStage[kind] +

@@ -6,7 +6,7 @@ import { DynamoTenantStore } from '#shared/adapters/dynamo/tenant-store';
 import { RequestValidationError } from '#shared/domain/errors';
 import { KIMI_K25_PRICES } from '#shared/domain/measures';
 import type { Role, StepRecord } from '#shared/domain/types';
-import type { JobRecord } from '#shared/ports/job-store';
+import type { AgentRecord, JobRecord } from '#shared/ports/job-store';
 import { createTenant } from '#shared/use-cases/tenants';
 import { useDynaliteTable } from './dynalite-table';
 
@@ -130,47 +130,94 @@ describe('the job store, tenants and ledger on dynalite', () => {
   });
 
   describe('finishAgent with results not stored yet', () => {
-    it('stores the last result and the record in one BatchWriteItem', async () => {
+    const record = (fields: Partial<AgentRecord> = {}): AgentRecord => ({
+      stage: 1,
+      agentId: 'a',
+      status: 'SUCCEEDED',
+      attempt: 1,
+      stepCount: 1,
+      subtaskIds: ['s2'],
+      ...fields,
+    });
+    const sentSince = (before: Record<string, number>) =>
+      Object.entries(table.dynamo.requests)
+        .map(([op, n]) => [op, n - (before[op] ?? 0)])
+        .filter(([, n]) => n !== 0);
+
+    it('stores the last result in the agent’s record: one item, one request', async () => {
       // Prepare
       const ref = { tenantId: 't-finish', jobId: 'job-finish' };
       const result = { subtaskId: 's2', agentId: 'a', stage: 1, status: 'ANSWERED' as const, answer: '42' };
       const before = { ...table.dynamo.requests };
       // Act
-      await store.finishAgent(
-        ref,
-        { stage: 1, agentId: 'a', status: 'SUCCEEDED', attempt: 1, stepCount: 1, subtaskIds: ['s2'] },
-        'sub',
-        [result],
-      );
-      // Assess: one request; the result and the record are both there
-      const sent = Object.entries(table.dynamo.requests)
-        .map(([op, n]) => [op, n - (before[op] ?? 0)])
-        .filter(([, n]) => n !== 0);
-      expect(sent).toEqual([['BatchWriteItem', 1]]);
+      await store.finishAgent(ref, record(), 'sub', [result]);
+      // Assess: one request of one item; the result and the record (without the result) read back
+      expect(sentSince(before)).toEqual([['PutItem', 1]]);
       expect(await store.listResults(ref)).toEqual([result]);
-      expect((await store.listAgents(ref)).map((a) => a.status)).toEqual(['SUCCEEDED']);
+      expect(await store.listAgents(ref)).toEqual([record()]);
     });
 
-    it('stores 30 results (more than one batch takes) before the record', async () => {
-      // Prepare
+    it('stores results too large for the record (over 64 KB) as items of their own, before it', async () => {
+      // Prepare: 30 results of 4,000 characters each (about 120 KB)
       const ref = { tenantId: 't-finish', jobId: 'job-finish-many' };
       const results = Array.from({ length: 30 }, (_, i) => ({
         subtaskId: `s${String(i).padStart(2, '0')}`,
         agentId: 'a',
         stage: 1,
-        status: 'FAILED' as const,
-        error: 'x',
+        status: 'ANSWERED' as const,
+        answer: 'x'.repeat(4000),
       }));
+      const before = { ...table.dynamo.requests };
       // Act
-      await store.finishAgent(
-        ref,
-        { stage: 1, agentId: 'a', status: 'FAILED', attempt: 1, stepCount: 0, subtaskIds: [] },
-        'sub',
-        results,
-      );
-      // Assess
-      expect((await store.listResults(ref)).map((r) => r.subtaskId)).toEqual(results.map((r) => r.subtaskId));
+      await store.finishAgent(ref, record({ subtaskIds: results.map((r) => r.subtaskId) }), 'sub', results);
+      // Assess: 31 items, two BatchWriteItems
+      expect(sentSince(before)).toEqual([['BatchWriteItem', 2]]);
+      expect(await store.listResults(ref)).toEqual(results);
       expect(await store.listAgents(ref)).toHaveLength(1);
+    });
+
+    it('lists each subtask’s latest result: the highest stage, and within a stage the agent’s record', async () => {
+      // Prepare
+      const ref = { tenantId: 't-finish', jobId: 'job-finish-latest' };
+      const result = (subtaskId: string, agentId: string, stage: number, status: 'ANSWERED' | 'FAILED') => ({
+        subtaskId,
+        agentId,
+        stage,
+        status,
+        ...(status === 'ANSWERED' ? { answer: `${agentId}@${stage}` } : { error: 'deadline' }),
+      });
+      // Stage 1: agent a carries s1 (failed); agent b stored s3 as an item (a deadline) and carries it answered.
+      await store.finishAgent(ref, record({ agentId: 'a', subtaskIds: ['s1'] }), 'sub', [
+        result('s1', 'a', 1, 'FAILED'),
+      ]);
+      await store.putResult(ref, result('s3', 'b', 1, 'FAILED'));
+      await store.finishAgent(ref, record({ agentId: 'b', subtaskIds: ['s3'] }), 'sub', [
+        result('s3', 'b', 1, 'ANSWERED'),
+      ]);
+      // Stage 2: s1 again, stored as an item (a batched agent's earlier subtask); s2 only as an item.
+      await store.putResult(ref, result('s1', 'c', 2, 'ANSWERED'));
+      await store.putResult(ref, result('s2', 'c', 2, 'ANSWERED'));
+      // Act
+      const listed = await store.listResults(ref);
+      // Assess
+      expect(listed.map((r) => [r.subtaskId, r.agentId, r.stage, r.status])).toEqual([
+        ['s1', 'c', 2, 'ANSWERED'],
+        ['s2', 'c', 2, 'ANSWERED'],
+        ['s3', 'b', 1, 'ANSWERED'],
+      ]);
+    });
+
+    it('reads the agents once for the agents and the results asked together', async () => {
+      // Prepare
+      const ref = { tenantId: 't-finish', jobId: 'job-finish' };
+      const before = { ...table.dynamo.requests };
+      // Act
+      const [agents, results] = await Promise.all([store.listAgents(ref), store.listResults(ref)]);
+      const again = await store.listAgents(ref);
+      // Assess: one Query of the agents and one of the result items, then one more for the later ask
+      expect(agents).toEqual(again);
+      expect(results.map((r) => r.subtaskId)).toEqual(['s2']);
+      expect(sentSince(before)).toEqual([['Query', 3]]);
     });
   });
 

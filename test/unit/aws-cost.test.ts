@@ -33,8 +33,9 @@ describe('awsUsageOf', () => {
       // plan 0.3 s × 0.5 GB + sub-agents (1.0 + 0.5 + 2.0 + 1.0 + 2 × 0.15) s × 0.5 GB + aggregate 0.5 s × 1 GB
       // + api 0.1 s × 0.5 GB + authorizer 0.05 s × 0.25 GB = 0.15 + 2.4 + 0.5 + 0.05 + 0.0125
       lambdaGbSeconds: 3.1125,
-      // accept 20 + 2 subtasks × 2 + 3 calls × 8 + 2 sub-agents × 2 + 1 stage × 2 + close 24
-      dynamoWriteUnits: 78,
+      // accept 20 + 2 subtasks × 1 + 3 calls × 8 + 2 sub-agents × 2 + 1 stage × 2 + close 24 (each
+      // result rides in its sub-agent's record: one sub-agent a subtask)
+      dynamoWriteUnits: 76,
       // 1 + 2 × 1 + 3 × 1 + 2 × 1 + 3 + 3
       dynamoReadUnits: 14,
       s3PutRequests: 0,
@@ -51,16 +52,24 @@ describe('awsUsageOf', () => {
     // the item list, and the ResultWriter's manifest and results file
     expect(usage.s3PutRequests).toBe(3);
     expect(usage.s3GetRequests).toBe(1);
-    expect(usage.dynamoWriteUnits).toBe(78 - 3 * 3);
+    expect(usage.dynamoWriteUnits).toBe(76 - 3 * 3);
     expect(usage.dynamoReadUnits).toBe(14 - 3 * 1);
+  });
+
+  it('counts the results of a batched sub-agent’s earlier subtasks as items of their own', () => {
+    // 5 subtasks on the same 2 sub-agents: 3 more subtask items at accept, and 3 results that are
+    // not their sub-agent's last; 3 more reads (the subtasks'), none for those results
+    const usage = awsUsageOf({ ...job, subtasks: 5 });
+    expect(usage.dynamoWriteUnits).toBe(76 + 3 + 3);
+    expect(usage.dynamoReadUnits).toBe(14 + 3);
   });
 });
 
 describe('awsCostUsd', () => {
   it('prices the hand-worked job at public us-east-1 prices', () => {
-    // 8 × $0.000025 + 6 × $0.0000002 + 3.1125 × $0.0000133334 + 78 × $0.000000625 + 14 × $0.000000125
-    // = 0.0002 + 0.0000012 + 0.0000415002 + 0.00004875 + 0.00000175 = 0.0002932002
-    expect(awsCostUsd(awsUsageOf(job))).toBe(0.0002932);
+    // 8 × $0.000025 + 6 × $0.0000002 + 3.1125 × $0.0000133334 + 76 × $0.000000625 + 14 × $0.000000125
+    // = 0.0002 + 0.0000012 + 0.0000415002 + 0.0000475 + 0.00000175 = 0.0002919502
+    expect(awsCostUsd(awsUsageOf(job))).toBe(0.00029195);
   });
 
   it('prices S3 requests and takes another price table', () => {

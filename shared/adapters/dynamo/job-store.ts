@@ -7,6 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { agentOf, finishedAgentItems, resultsOf, SameTurnReads } from '#shared/adapters/dynamo/agent-results';
 import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
 import { BATCH_WRITE_MAX, BatchWrites, putInBatches, writeBatch } from '#shared/adapters/dynamo/batch-writes';
@@ -53,6 +54,11 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         : putInBatches(this.client, this.tableName, items),
     BATCH_WRITE_MAX,
     RECORD_LANES,
+  );
+
+  /** A job's agent items, by partition ({@link agentItems}). */
+  private readonly agentReads = new SameTurnReads((pk) =>
+    queryByPrefix(this.client, this.tableName, pk, keys.agentPrefix),
   );
 
   /** Invocations per agent (AttemptCounters). */
@@ -218,10 +224,18 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     return { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result };
   }
 
+  /** The result items and the results the agent items carry: each subtask's latest ({@link latestResults}). */
   async listResults(ref: JobRef): Promise<SubtaskResult[]> {
-    return (await this.queryPrefix(ref, keys.resultPrefix)).map(
-      (i) => withoutKeys<SubtaskResult & Record<string, unknown>>(i)!,
-    );
+    const [items, agents] = await Promise.all([
+      this.queryPrefix(ref, keys.resultPrefix),
+      this.agentItems(ref),
+    ]);
+    return resultsOf(items, agents);
+  }
+
+  /** The job's agent items: read once for the agents and the results asked together (Aggregate). */
+  private agentItems(ref: JobRef): Promise<Record<string, unknown>[]> {
+    return this.agentReads.get(keys.jobPk(ref));
   }
 
   nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number> {
@@ -256,12 +270,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
         );
       }
     }
-    // The results, then the record: in one request (shared with other callers' items, never split);
-    // past one request's worth, chunk after chunk in this order, the record in the last.
-    const items: Record<string, unknown>[] = results.map((r) => this.resultItem(ref, r));
-    if (role === 'sub')
-      items.push({ pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...agent });
-    await this.writes.put(items);
+    // In one request (shared with other callers' items, never split); past one request's worth,
+    // chunk after chunk, the record in the last.
+    await this.writes.put(finishedAgentItems(ref, agent, role, results));
   }
 
   async recordAgentFailure(
@@ -367,9 +378,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listAgents(ref: JobRef): Promise<AgentRecord[]> {
-    return (await this.queryPrefix(ref, keys.agentPrefix)).map(
-      (i) => withoutKeys<AgentRecord & Record<string, unknown>>(i)!,
-    );
+    return (await this.agentItems(ref)).map((i) => agentOf(withoutKeys(i)!));
   }
 
   async countFinishedAgents(ref: JobRef, stage: number): Promise<number> {
