@@ -68,6 +68,7 @@ const TARGETS: Record<string, Target> = {
       'test/unit/plan-stage.test.ts',
       'test/unit/subagent-*.test.ts',
       'test/unit/model-step-overlap.test.ts',
+      'test/unit/model-step-ready.test.ts',
       'test/integration/reservations.test.ts',
       'test/integration/execution-ended.test.ts',
       'test/integration/ledger.test.ts',
