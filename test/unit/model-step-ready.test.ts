@@ -135,6 +135,51 @@ describe('modelStep with a client that waits for the authorization', () => {
   });
 });
 
+describe('modelStep: a failure that is not the refusal', () => {
+  /** A limiter whose grant the test ends: refused or failed, after the ledger answered. */
+  function slowLimiter() {
+    const grant = Promise.withResolvers<LimiterLease>();
+    const limiter: RateLimiter = {
+      acquire: () => grant.promise,
+      release: () => Promise.resolve(),
+      freeSlots: () => Promise.resolve(0),
+      snapshot: () => Promise.reject(new Error('not used')),
+    };
+    return { limiter, grant };
+  }
+
+  it('is recorded and thrown as it is, even when the ledger refused the call meanwhile', async () => {
+    const w = world();
+    const { limiter, grant } = slowLimiter();
+    const llm = new LimitedLlm(
+      { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) },
+      limiter,
+      RETRY,
+      async () => undefined,
+    );
+    const step = modelStep({ llm, steps: w.steps, ledger: w.ledger }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const settled = step.catch((e: unknown) => e);
+    await turn();
+    w.authorization.reject(new BudgetExceededError('spent', { requiredUsd: 1, availableUsd: 0 }));
+    await turn();
+    grant.reject(new Error('limiter table gone'));
+    expect(await settled).toMatchObject({ message: 'limiter table gone' });
+    expect(w.recorded.map((s) => [s.status, s.error])).toEqual([['FAILED', 'limiter table gone']]);
+  });
+
+  it('is recorded when a client fails with something that is not an Error', async () => {
+    const w = world();
+    const thrower: LlmClient = { model: 'kimi-k2.5', chat: () => Promise.reject(undefined) };
+    const step = modelStep({ llm: thrower, steps: w.steps }, CTX, {
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await expect(step).rejects.toBeUndefined();
+    expect(w.recorded.map((s) => [s.status, s.error])).toEqual([['FAILED', 'undefined']]);
+  });
+});
+
 describe('modelStep with a client that does not wait (no waitsForReady)', () => {
   it('authorizes first and hands the client no ready', async () => {
     const w = world();
