@@ -75,9 +75,8 @@ export function latestResults(
     const seen = latest.get(r.subtaskId);
     if (!seen || (r.stage ?? 0) >= (seen.stage ?? 0)) latest.set(r.subtaskId, r);
   }
-  return [...latest.values()].sort((a, b) =>
-    a.subtaskId < b.subtaskId ? -1 : a.subtaskId > b.subtaskId ? 1 : 0,
-  );
+  // The ids are the map's keys, so no two are equal.
+  return [...latest.values()].sort((a, b) => (a.subtaskId < b.subtaskId ? -1 : 1));
 }
 
 /**
