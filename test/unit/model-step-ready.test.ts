@@ -25,6 +25,24 @@ const ANSWER = {
 const RETRY = { maxRetries: 0, backoffBaseMs: 1, backoffCapMs: 1, maxWaitMs: 1_000 };
 const turn = () => new Promise((r) => setImmediate(r));
 
+/** A LimitedLlm over `inner`, whose limiter grants with `acquire` and notes its releases in `released`. */
+function limitedLlm(
+  acquire: RateLimiter['acquire'],
+  inner: LlmClient = { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) },
+  released: CallOutcome[] = [],
+) {
+  const limiter: RateLimiter = {
+    acquire,
+    release: (_lease, outcome) => {
+      released.push(outcome);
+      return Promise.resolve();
+    },
+    freeSlots: () => Promise.resolve(0),
+    snapshot: () => Promise.reject(new Error('not used')),
+  };
+  return new LimitedLlm(inner, limiter, RETRY, async () => undefined);
+}
+
 /** Everything a model step touches, each event in one list in the order it happened. */
 function world() {
   const events: string[] = [];
@@ -32,17 +50,9 @@ function world() {
   const released: CallOutcome[] = [];
   const recorded: StepRecord[] = [];
   const completions: [number, number][] = [];
-  const limiter: RateLimiter = {
-    acquire: () => {
-      events.push('slot');
-      return Promise.resolve({ id: 'lease-1', waitedMs: 0, limiterMs: 0 } as LimiterLease);
-    },
-    release: (_lease, outcome) => {
-      released.push(outcome);
-      return Promise.resolve();
-    },
-    freeSlots: () => Promise.resolve(0),
-    snapshot: () => Promise.reject(new Error('not used')),
+  const acquire = () => {
+    events.push('slot');
+    return Promise.resolve({ id: 'lease-1', waitedMs: 0, limiterMs: 0 } as LimiterLease);
   };
   const inner: LlmClient = {
     model: 'kimi-k2.5',
@@ -67,7 +77,7 @@ function world() {
       return Promise.resolve();
     },
   } as unknown as StepRecorder;
-  const llm = new LimitedLlm(inner, limiter, RETRY, async () => undefined);
+  const llm = limitedLlm(acquire, inner, released);
   return { events, authorization, released, recorded, completions, ledger, steps, llm };
 }
 
@@ -110,18 +120,7 @@ describe('modelStep with a client that waits for the authorization', () => {
   it('a call that fails gives back what was authorized, also when that came after the failure', async () => {
     const w = world();
     // The client fails before it waits: the limiter refuses at once.
-    const failing: RateLimiter = {
-      acquire: () => Promise.reject(new Error('limiter table gone')),
-      release: () => Promise.resolve(),
-      freeSlots: () => Promise.resolve(0),
-      snapshot: () => Promise.reject(new Error('not used')),
-    };
-    const llm = new LimitedLlm(
-      { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) },
-      failing,
-      RETRY,
-      async () => undefined,
-    );
+    const llm = limitedLlm(() => Promise.reject(new Error('limiter table gone')));
     const step = modelStep({ llm, steps: w.steps, ledger: w.ledger }, CTX, {
       messages: [{ role: 'user', content: 'hi' }],
     });
@@ -136,27 +135,11 @@ describe('modelStep with a client that waits for the authorization', () => {
 });
 
 describe('modelStep: a failure that is not the refusal', () => {
-  /** A limiter whose grant the test ends: refused or failed, after the ledger answered. */
-  function slowLimiter() {
-    const grant = Promise.withResolvers<LimiterLease>();
-    const limiter: RateLimiter = {
-      acquire: () => grant.promise,
-      release: () => Promise.resolve(),
-      freeSlots: () => Promise.resolve(0),
-      snapshot: () => Promise.reject(new Error('not used')),
-    };
-    return { limiter, grant };
-  }
-
   it('is recorded and thrown as it is, even when the ledger refused the call meanwhile', async () => {
     const w = world();
-    const { limiter, grant } = slowLimiter();
-    const llm = new LimitedLlm(
-      { model: 'kimi-k2.5', chat: () => Promise.resolve(ANSWER) },
-      limiter,
-      RETRY,
-      async () => undefined,
-    );
+    // A limiter whose grant the test ends (here: fails), after the ledger answered.
+    const grant = Promise.withResolvers<LimiterLease>();
+    const llm = limitedLlm(() => grant.promise);
     const step = modelStep({ llm, steps: w.steps, ledger: w.ledger }, CTX, {
       messages: [{ role: 'user', content: 'hi' }],
     });
