@@ -38,7 +38,8 @@ export interface StepContext {
   role: Role;
   agentId: string;
   step: number;
-  attempt: number;
+  /** Which invocation; a promise is awaited before the call is sent (beside its authorization). */
+  attempt: number | Promise<number>;
 }
 
 /** The step fields of a retrying client's statistics (absent for a plain client). */
@@ -122,7 +123,7 @@ export async function modelStep(
   } finally {
     if (!handedOver) {
       // An authorization still on its way when the call failed is given back once it is known.
-      await auth.ready.catch(() => undefined);
+      await auth.granted.catch(() => undefined);
       await completed(0);
     }
   }
@@ -136,22 +137,29 @@ export interface LaterWrites {
   completion: (completed: Promise<void>) => void;
 }
 
-/** The ledger's authorization of a call, on its way: the amount once granted, the error if refused. */
+/**
+ * What a call waits for before it is sent, on its way: the ledger's authorization (`granted`, the
+ * amount once known) and the step's attempt count; `refusal` is the error of whichever failed.
+ */
 interface Authorization {
   ready: Promise<void>;
+  granted: Promise<void>;
   amount: number;
   refusal?: unknown;
 }
 
 /** Asks the ledger (if any) to authorize the most the call can cost; does not wait for the answer. */
 function authorize(deps: ModelStepDeps, ctx: StepContext, request: ChatRequest, prices: PriceTable) {
-  const auth: Authorization = { ready: Promise.resolve(), amount: 0 };
-  if (!deps.ledger) return auth;
-  const maxUsd = maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices);
-  auth.ready = deps.ledger.authorizeCall(ctx.ref, maxUsd, ctx.agentId).then(
-    (amount) => {
+  const auth: Authorization = { ready: Promise.resolve(), granted: Promise.resolve(), amount: 0 };
+  if (deps.ledger) {
+    const maxUsd = maxCallCostUsd(promptChars(request), request.maxTokens ?? UNSET_MAX_TOKENS, prices);
+    auth.granted = deps.ledger.authorizeCall(ctx.ref, maxUsd, ctx.agentId).then((amount) => {
       auth.amount = amount;
-    },
+    });
+    auth.granted.catch(() => undefined); // awaited through `ready`, and in modelStep's `finally`
+  }
+  auth.ready = Promise.all([auth.granted, ctx.attempt]).then(
+    () => undefined,
     (error: unknown) => {
       auth.refusal = error;
       throw error;
@@ -173,13 +181,7 @@ async function recordedCall(
   auth: Authorization,
 ): Promise<{ response: ChatResponse; recorded: Promise<void> }> {
   const started = Date.now();
-  const base = {
-    stage: ctx.stage,
-    role: ctx.role,
-    agentId: ctx.agentId,
-    step: ctx.step,
-    attempt: ctx.attempt,
-  };
+  const base = { stage: ctx.stage, role: ctx.role, agentId: ctx.agentId, step: ctx.step };
   let response: ChatResponse;
   try {
     response = await deps.llm.chat({
@@ -190,8 +192,12 @@ async function recordedCall(
   } catch (error) {
     if (auth.refusal !== undefined && error === auth.refusal) throw error;
     const ended = Date.now();
+    // A call that failed before its attempt was known (the count failed too) was never sent.
+    const attempt = await Promise.resolve(ctx.attempt).catch(() => undefined);
+    if (attempt === undefined) throw error;
     await deps.steps.recordStep(ctx.ref, {
       ...base,
+      attempt,
       startedAt: new Date(started).toISOString(),
       endedAt: new Date(ended).toISOString(),
       durationMs: Math.max(0, ended - started - notModelMs(callStatsOf(error))),
@@ -208,6 +214,8 @@ async function recordedCall(
   const ended = Date.now();
   const record: StepRecord = {
     ...base,
+    // Known: the call was sent once it was (`ready`), or it was a number from the start.
+    attempt: await ctx.attempt,
     startedAt: new Date(started).toISOString(),
     endedAt: new Date(ended).toISOString(),
     // The model's time: the shared limiter (waiting, `waitedMs`, and its round trips, `limiterMs`)

@@ -54,7 +54,8 @@ export interface SubagentRunOptions {
  * Runs one sub-agent over its subtasks, one after another, each a small agent loop of model calls
  * and tool calls within a step budget, stopping at its deadline.
  *
- * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps)
+ * 1. count this invocation (a retried Lambda is attempt 2 and overwrites its own steps), not
+ *    waited for before the first call is about to be sent
  * 2. load the job's workload and the assigned subtasks (not those the Map's item carries); the
  *    deadline: the Lambda's timeout less a margin, or the job's deadline (the plan's), whichever
  *    comes first
@@ -71,10 +72,10 @@ export async function runSubagent(
   options: SubagentRunOptions = {},
 ): Promise<SubagentOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
-  const [attempt, { job, subtasks }] = await Promise.all([
-    deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId),
-    loadAssigned(deps.store, ref, input),
-  ]);
+  // The count goes on beside the first call's authorization (its `ready`): only the records need it.
+  const attempt = deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId);
+  attempt.catch(() => undefined); // awaited before the first call is sent, and by the agent's record
+  const { job, subtasks } = await loadAssigned(deps.store, ref, input);
   if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
   const workload = workloadOf(job.request.workload);
   // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
@@ -114,7 +115,7 @@ export async function runSubagent(
       stage: input.stage,
       agentId: input.agentId,
       status,
-      attempt,
+      attempt: await attempt,
       stepCount: stepNo,
       subtaskIds: input.subtaskIds,
       ...(error ? { error } : {}),

@@ -134,6 +134,77 @@ describe('modelStep with a client that waits for the authorization', () => {
   });
 });
 
+describe('modelStep with an attempt still being counted', () => {
+  it('sends once the attempt is known too, and records it', async () => {
+    const w = world();
+    const attempt = Promise.withResolvers<number>();
+    const step = modelStep(
+      { llm: w.llm, steps: w.steps, ledger: w.ledger },
+      { ...CTX, attempt: attempt.promise },
+      {
+        messages: [{ role: 'user', content: 'hi' }],
+      },
+    );
+    await turn();
+    w.authorization.resolve(0.5);
+    await turn();
+    expect(w.events).toEqual(['authorize', 'slot']);
+    attempt.resolve(3);
+    await step;
+    expect(w.events).toEqual(['authorize', 'slot', 'sent']);
+    expect(w.recorded.map((s) => [s.status, s.attempt])).toEqual([['SUCCEEDED', 3]]);
+  });
+
+  it('sends nothing and records nothing when the count fails, and gives back what was authorized', async () => {
+    const w = world();
+    const counted = new Error('attempt counter gone');
+    const step = modelStep(
+      { llm: w.llm, steps: w.steps, ledger: w.ledger },
+      { ...CTX, attempt: Promise.reject(counted) },
+      {
+        messages: [{ role: 'user', content: 'hi' }],
+      },
+    );
+    w.authorization.resolve(0.5);
+    await expect(step).rejects.toBe(counted);
+    expect(w.events).toEqual(['authorize', 'slot']);
+    expect(w.recorded).toEqual([]);
+    expect(w.released).toEqual([{ kind: 'rejected' }]);
+    expect(w.completions).toEqual([[0.5, 0]]);
+  });
+
+  it('records a failure after the call was sent with the attempt it was sent under', async () => {
+    const w = world();
+    const llm = limitedLlm(
+      () => Promise.resolve({ id: 'lease-1', waitedMs: 0, limiterMs: 0 } as LimiterLease),
+      { model: 'kimi-k2.5', chat: () => Promise.reject(new Error('400 bad request')) },
+    );
+    const step = modelStep(
+      { llm, steps: w.steps },
+      { ...CTX, attempt: Promise.resolve(2) },
+      {
+        messages: [{ role: 'user', content: 'hi' }],
+      },
+    );
+    await expect(step).rejects.toThrow('400 bad request');
+    expect(w.recorded.map((s) => [s.status, s.attempt])).toEqual([['FAILED', 2]]);
+  });
+
+  it('records nothing for a call that failed before it was sent, while its count failed too', async () => {
+    const w = world();
+    const llm = limitedLlm(() => Promise.reject(new Error('limiter table gone')));
+    const step = modelStep(
+      { llm, steps: w.steps },
+      { ...CTX, attempt: Promise.reject(new Error('counter gone')) },
+      {
+        messages: [{ role: 'user', content: 'hi' }],
+      },
+    );
+    await expect(step).rejects.toThrow('limiter table gone');
+    expect(w.recorded).toEqual([]);
+  });
+});
+
 describe('modelStep: a failure that is not the refusal', () => {
   it('is recorded and thrown as it is, even when the ledger refused the call meanwhile', async () => {
     const w = world();
