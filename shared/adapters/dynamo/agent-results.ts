@@ -30,16 +30,18 @@ export function finishedAgentItems(
   role: Role,
   results: readonly SubtaskResult[],
 ): Record<string, unknown>[] {
-  const pk = keys.jobPk(ref);
   const carried = role === 'sub' && carriedByAgent(results);
-  const items: Record<string, unknown>[] = carried
-    ? []
-    : results.map((r) => ({ pk, sk: keys.result(r.subtaskId), ...r }));
+  const items: Record<string, unknown>[] = carried ? [] : results.map((r) => resultItem(ref, r));
   if (role === 'sub') {
-    const sk = keys.agent(agent.stage, agent.agentId);
-    items.push({ pk, sk, ...agent, ...(carried ? { [AGENT_RESULTS]: results } : {}) });
+    const key = { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId) };
+    items.push({ ...key, ...agent, ...(carried ? { [AGENT_RESULTS]: results } : {}) });
   }
   return items;
+}
+
+/** A result as an item of its own (`RESULT#<subtaskId>`). */
+export function resultItem(ref: JobRef, result: SubtaskResult): Record<string, unknown> {
+  return { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result };
 }
 
 /** The results of a job's result items and of those its agent items carry ({@link latestResults}). */

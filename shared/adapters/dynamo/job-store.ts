@@ -7,7 +7,13 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { agentOf, finishedAgentItems, resultsOf, SameTurnReads } from '#shared/adapters/dynamo/agent-results';
+import {
+  agentOf,
+  finishedAgentItems,
+  resultItem,
+  resultsOf,
+  SameTurnReads,
+} from '#shared/adapters/dynamo/agent-results';
 import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
 import { BATCH_WRITE_MAX, BatchWrites, putInBatches, writeBatch } from '#shared/adapters/dynamo/batch-writes';
@@ -217,11 +223,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async putResult(ref: JobRef, result: SubtaskResult): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: this.resultItem(ref, result) }));
-  }
-
-  private resultItem(ref: JobRef, result: SubtaskResult): Record<string, unknown> {
-    return { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result };
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: resultItem(ref, result) }));
   }
 
   /** The result items and the results the agent items carry: each subtask's latest ({@link latestResults}). */
