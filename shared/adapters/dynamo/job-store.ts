@@ -62,7 +62,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     RECORD_LANES,
   );
 
-  /** A job's agent items, by partition ({@link agentItems}). */
+  /** A job's agent items, by partition: read once for the agents and the results asked together (Aggregate). */
   private readonly agentReads = new SameTurnReads((pk) =>
     queryByPrefix(this.client, this.tableName, pk, keys.agentPrefix),
   );
@@ -230,14 +230,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   async listResults(ref: JobRef): Promise<SubtaskResult[]> {
     const [items, agents] = await Promise.all([
       this.queryPrefix(ref, keys.resultPrefix),
-      this.agentItems(ref),
+      this.agentReads.get(keys.jobPk(ref)),
     ]);
     return resultsOf(items, agents);
-  }
-
-  /** The job's agent items: read once for the agents and the results asked together (Aggregate). */
-  private agentItems(ref: JobRef): Promise<Record<string, unknown>[]> {
-    return this.agentReads.get(keys.jobPk(ref));
   }
 
   nextAttempt(ref: JobRef, stage: number, role: Role, agentId: string): Promise<number> {
@@ -380,7 +375,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listAgents(ref: JobRef): Promise<AgentRecord[]> {
-    return (await this.agentItems(ref)).map((i) => agentOf(withoutKeys(i)!));
+    return (await this.agentReads.get(keys.jobPk(ref))).map((i) => agentOf(withoutKeys(i)!));
   }
 
   async countFinishedAgents(ref: JobRef, stage: number): Promise<number> {
