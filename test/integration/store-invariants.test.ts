@@ -1,3 +1,4 @@
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { DynamoBudgetLedger } from '#shared/adapters/dynamo/budget-ledger';
@@ -218,6 +219,96 @@ describe('the job store, tenants and ledger on dynalite', () => {
       expect(agents).toEqual(again);
       expect(results.map((r) => r.subtaskId)).toEqual(['s2']);
       expect(sentSince(before)).toEqual([['Query', 3]]);
+    });
+  });
+
+  describe('records stored attribute by attribute (before packing) and packed, side by side', () => {
+    it('reads steps, agents, results and progress of both, and a retry drops the stale steps of both', async () => {
+      // Prepare: agent a stored as before (step 1 of attempt 2, step 2 of attempt 1, its record, a
+      // result item); agent b packed through the store (attempt 1, one step, its result carried)
+      const ref = { tenantId: 't-packed', jobId: 'job-packed' };
+      const pk = 'TENANT#t-packed#JOB#job-packed';
+      const old = (sk: string, fields: object) =>
+        table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk, sk, ...fields } }));
+      await old('STEP#001#sub#a#00001', step('sub', 'a', 1, 2));
+      await old('STEP#001#sub#a#00002', step('sub', 'a', 2, 1));
+      const recordA = {
+        stage: 1,
+        agentId: 'a',
+        status: 'FAILED',
+        attempt: 1,
+        stepCount: 2,
+        subtaskIds: ['s1'],
+        error: 'x',
+      };
+      await old('AGENT#001#a', recordA);
+      const resultA = { subtaskId: 's1', agentId: 'a', stage: 1, status: 'FAILED' as const, error: 'x' };
+      await old('RESULT#s1', resultA);
+      const resultB = { subtaskId: 's2', agentId: 'b', stage: 1, status: 'ANSWERED' as const, answer: '7' };
+      const recordB = {
+        stage: 1,
+        agentId: 'b',
+        status: 'SUCCEEDED' as const,
+        attempt: 1,
+        stepCount: 1,
+        subtaskIds: ['s2'],
+      };
+      await store.recordStep(ref, step('sub', 'b', 1, 1));
+      await store.finishAgent(ref, recordB, 'sub', [resultB]);
+      // Act + Assess: every reader sees both
+      expect(await store.listSteps(ref)).toEqual([
+        step('sub', 'a', 1, 2),
+        step('sub', 'a', 2, 1),
+        step('sub', 'b', 1, 1),
+      ]);
+      expect((await store.listStepsPage(ref, { limit: 2 })).items).toEqual([
+        step('sub', 'a', 1, 2),
+        step('sub', 'a', 2, 1),
+      ]);
+      expect(await store.listAgents(ref)).toEqual([recordA, recordB]);
+      expect(await store.listResults(ref)).toEqual([resultA, resultB]);
+      expect(await store.countProgress(ref)).toEqual({ succeeded: 1, failed: 1, steps: 3 });
+      // Act: agent a's attempt 2 ends after one step; its old step 2 (attempt 1) is stale
+      await store.finishAgent(ref, { ...recordA, status: 'SUCCEEDED', attempt: 2, stepCount: 1 }, 'sub', []);
+      // Assess
+      expect((await store.listSteps(ref)).map((s) => [s.agentId, s.step])).toEqual([
+        ['a', 1],
+        ['b', 1],
+      ]);
+    });
+
+    it('records a failed agent with the last attempt its steps of either kind name', async () => {
+      // Prepare: an old-style step of attempt 3 and a packed one of attempt 2
+      const ref = { tenantId: 't-packed', jobId: 'job-packed-failure' };
+      const pk = 'TENANT#t-packed#JOB#job-packed-failure';
+      await table.doc.send(
+        new PutCommand({
+          TableName: table.tableName,
+          Item: { pk, sk: 'STEP#001#sub#a#00001', ...step('sub', 'a', 1, 3) },
+        }),
+      );
+      await store.recordStep(ref, step('sub', 'a', 2, 2));
+      // Act
+      const stored = await store.recordAgentFailure(ref, {
+        stage: 1,
+        agentId: 'a',
+        subtaskIds: ['s1'],
+        error: 'timeout',
+      });
+      // Assess
+      expect(stored).toBe(true);
+      expect(await store.listAgents(ref)).toEqual([
+        {
+          stage: 1,
+          agentId: 'a',
+          subtaskIds: ['s1'],
+          error: 'timeout',
+          status: 'FAILED',
+          attempt: 3,
+          stepCount: 2,
+        },
+      ]);
+      expect(await store.countProgress(ref)).toEqual({ succeeded: 0, failed: 1, steps: 2 });
     });
   });
 

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AGENT_RESULTS,
+  agentOf,
   carriedByAgent,
   finishedAgentItems,
   latestResults,
   MAX_AGENT_RESULT_BYTES,
+  resultsOf,
   SameTurnReads,
 } from '#shared/adapters/dynamo/agent-results';
+import { unpacked } from '#shared/adapters/dynamo/items';
 import type { AgentRecord, SubtaskResult } from '#shared/ports/job-store';
 
 const REF = { tenantId: 't', jobId: 'j' };
@@ -38,14 +42,38 @@ describe('carriedByAgent', () => {
 
 describe('finishedAgentItems', () => {
   it('stores a sub-agent without results as its record alone, with no results attribute', () => {
-    expect(finishedAgentItems(REF, AGENT, 'sub', [])).toEqual([
-      { pk: 'TENANT#t#JOB#j', sk: expect.stringMatching(/^AGENT#/), ...AGENT },
+    const items = finishedAgentItems(REF, AGENT, 'sub', []);
+    expect(items).toEqual([
+      {
+        pk: 'TENANT#t#JOB#j',
+        sk: expect.stringMatching(/^AGENT#/),
+        status: 'SUCCEEDED',
+        json: expect.any(String),
+      },
     ]);
+    expect(unpacked(items[0]!)).toEqual(AGENT);
+    expect(agentOf(items[0]!)).toEqual(AGENT);
+  });
+
+  it('packs a sub-agent’s results into its record, read back by resultsOf and left out by agentOf', () => {
+    const items = finishedAgentItems(REF, AGENT, 'sub', [result('s1', 1)]);
+    expect(items).toHaveLength(1);
+    expect(Object.keys(items[0]!).sort()).toEqual(['json', 'pk', 'sk', 'status']);
+    expect(resultsOf([], items)).toEqual([result('s1', 1)]);
+    expect(agentOf(items[0]!)).toEqual(AGENT);
   });
 
   it('stores the orchestrator’s results as items of their own, and no agent item', () => {
     const items = finishedAgentItems(REF, { ...AGENT, agentId: 'synthesizer' }, 'main', [result('s1', 1)]);
-    expect(items).toEqual([{ pk: 'TENANT#t#JOB#j', sk: 'RESULT#s1', ...result('s1', 1) }]);
+    expect(items).toEqual([{ pk: 'TENANT#t#JOB#j', sk: 'RESULT#s1', json: expect.any(String) }]);
+    expect(resultsOf(items, [])).toEqual([result('s1', 1)]);
+  });
+
+  it('reads agent and result items stored before packing, attribute by attribute', () => {
+    const agent = { pk: 'P', sk: 'AGENT#001#a', ...AGENT, [AGENT_RESULTS]: [result('s1', 1, 'agent')] };
+    const item = { pk: 'P', sk: 'RESULT#s2', ...result('s2', 1) };
+    expect(agentOf(agent)).toEqual(AGENT);
+    expect(resultsOf([item], [agent])).toEqual([result('s1', 1, 'agent'), result('s2', 1)]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { withoutKeys } from '#shared/adapters/dynamo/items';
+import { packedItem, unpacked } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
 import type { Role } from '#shared/domain/types';
 import type { AgentRecord, JobRef, SubtaskResult } from '#shared/ports/job-store';
@@ -22,7 +22,8 @@ export function carriedByAgent(results: readonly SubtaskResult[]): boolean {
 /**
  * The items a finished agent is stored as: a sub-agent's record carrying its results (one item, not
  * one more per result) when they are small; otherwise the results, then the record (none for the
- * orchestrator's roles).
+ * orchestrator's roles). Packed ({@link packedItem}), the status an attribute of its own (progress
+ * counts read it alone).
  */
 export function finishedAgentItems(
   ref: JobRef,
@@ -34,14 +35,23 @@ export function finishedAgentItems(
   const items: Record<string, unknown>[] = carried ? [] : results.map((r) => resultItem(ref, r));
   if (role === 'sub') {
     const key = { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId) };
-    items.push({ ...key, ...agent, ...(carried ? { [AGENT_RESULTS]: results } : {}) });
+    items.push(agentItem(key, agent, carried ? results : []));
   }
   return items;
 }
 
-/** A result as an item of its own (`RESULT#<subtaskId>`). */
+/** An agent's item (`key`), packed, carrying `results` when there are any. */
+export function agentItem(
+  key: Record<string, string>,
+  agent: AgentRecord,
+  results: readonly SubtaskResult[] = [],
+): Record<string, unknown> {
+  return packedItem(key, results.length > 0 ? { ...agent, [AGENT_RESULTS]: results } : agent, ['status']);
+}
+
+/** A result as an item of its own (`RESULT#<subtaskId>`), packed. */
 export function resultItem(ref: JobRef, result: SubtaskResult): Record<string, unknown> {
-  return { pk: keys.jobPk(ref), sk: keys.result(result.subtaskId), ...result };
+  return packedItem({ pk: keys.jobPk(ref), sk: keys.result(result.subtaskId) }, result);
 }
 
 /** The results of a job's result items and of those its agent items carry ({@link latestResults}). */
@@ -50,14 +60,14 @@ export function resultsOf(
   agentItems: readonly Record<string, unknown>[],
 ): SubtaskResult[] {
   return latestResults(
-    resultItems.map((i) => withoutKeys<SubtaskResult & Record<string, unknown>>(i)!),
-    agentItems.flatMap((a) => (a[AGENT_RESULTS] as SubtaskResult[] | undefined) ?? []),
+    resultItems.map((i) => unpacked<SubtaskResult>(i)),
+    agentItems.flatMap((a) => unpacked<{ [AGENT_RESULTS]?: SubtaskResult[] }>(a)[AGENT_RESULTS] ?? []),
   );
 }
 
 /** An agent item's record, without the results it carries. */
 export function agentOf(item: Record<string, unknown>): AgentRecord {
-  const { [AGENT_RESULTS]: _results, ...agent } = item;
+  const { [AGENT_RESULTS]: _results, ...agent } = unpacked<Record<string, unknown>>(item);
   return agent as unknown as AgentRecord;
 }
 

@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  agentItem,
   agentOf,
   finishedAgentItems,
   resultItem,
@@ -18,7 +19,7 @@ import { AttemptCounters } from '#shared/adapters/dynamo/attempt-counters';
 import { BatchGets } from '#shared/adapters/dynamo/batch-gets';
 import { BATCH_WRITE_MAX, BatchWrites, putInBatches, writeBatch } from '#shared/adapters/dynamo/batch-writes';
 import { decodeCursor, encodeCursor, INDEX_KEY, TABLE_KEY } from '#shared/adapters/dynamo/cursor';
-import { chunks, withoutKeys } from '#shared/adapters/dynamo/items';
+import { chunks, packedItem, unpacked, withoutKeys } from '#shared/adapters/dynamo/items';
 import { keys } from '#shared/adapters/dynamo/keys';
 import { queryByPrefix, queryPages } from '#shared/adapters/dynamo/pages';
 import { datasetItemId } from '#shared/domain/input-bounds';
@@ -240,9 +241,8 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async recordStep(ref: JobRef, step: StepRecord): Promise<void> {
-    await this.writes.put([
-      { pk: keys.jobPk(ref), sk: keys.step(step.stage, step.role, step.agentId, step.step), ...step },
-    ]);
+    const key = { pk: keys.jobPk(ref), sk: keys.step(step.stage, step.role, step.agentId, step.step) };
+    await this.writes.put([packedItem(key, step)]);
   }
 
   async finishAgent(
@@ -255,7 +255,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     const stale =
       agent.attempt > 1
         ? (await this.queryPrefix(ref, keys.agentStepsPrefix(agent.stage, role, agent.agentId))).filter(
-            (s) => Number(s.step) > agent.stepCount,
+            (s) => unpacked<StepRecord>(s).step > agent.stepCount,
           )
         : [];
     if (stale.length > 0) {
@@ -280,14 +280,14 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     const record: AgentRecord = {
       ...agent,
       status: 'FAILED',
-      attempt: Math.max(0, ...own.map((s) => Number(s.attempt ?? 0))),
+      attempt: Math.max(0, ...own.map((s) => unpacked<StepRecord>(s).attempt ?? 0)),
       stepCount: own.length,
     };
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId), ...record },
+          Item: agentItem({ pk: keys.jobPk(ref), sk: keys.agent(agent.stage, agent.agentId) }, record),
           ConditionExpression: 'attribute_not_exists(sk)',
         }),
       );
@@ -299,9 +299,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listSteps(ref: JobRef): Promise<StepRecord[]> {
-    return (await this.queryPrefix(ref, keys.stepPrefix)).map(
-      (i) => withoutKeys<StepRecord & Record<string, unknown>>(i)!,
-    );
+    return (await this.queryPrefix(ref, keys.stepPrefix)).map((i) => unpacked<StepRecord>(i));
   }
 
   async listStepsPage(ref: JobRef, opts: PageOptions = {}): Promise<Page<StepRecord>> {
@@ -321,7 +319,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     );
     const nextCursor = encodeCursor(out.LastEvaluatedKey);
     return {
-      items: (out.Items ?? []).map((i) => withoutKeys<StepRecord & Record<string, unknown>>(i)!),
+      items: (out.Items ?? []).map((i) => unpacked<StepRecord>(i)),
       ...(nextCursor ? { nextCursor } : {}),
     };
   }
@@ -375,7 +373,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
   }
 
   async listAgents(ref: JobRef): Promise<AgentRecord[]> {
-    return (await this.agentReads.get(keys.jobPk(ref))).map((i) => agentOf(withoutKeys(i)!));
+    return (await this.agentReads.get(keys.jobPk(ref))).map(agentOf);
   }
 
   async countFinishedAgents(ref: JobRef, stage: number): Promise<number> {
