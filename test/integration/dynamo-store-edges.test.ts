@@ -140,6 +140,32 @@ describe('DynamoJobStore edges on dynalite', () => {
     expect(item).toBeUndefined();
   });
 
+  it('reads back the dataset items and subtasks it stored, and those stored attribute by attribute before', async () => {
+    // Prepare: a job with an installation (nested fields) and two subtasks; one more of each stored the old way
+    const ref = freshRef();
+    const pk = `TENANT#${ref.tenantId}#JOB#${ref.jobId}`;
+    const installation = { id: 'i1', site: { city: 'Oslo', floors: [1, 2] }, detectors: 12, note: '' };
+    const subtasks = [
+      { id: 's1', prompt: 'p1', expected: '1' },
+      { id: 's2', prompt: 'p2' },
+    ];
+    await store.createJob(jobOf(ref), subtasks, { installations: [installation] });
+    const old = { id: 'i0', site: { city: 'Bergen' }, detectors: 3 };
+    await db.doc.send(
+      new PutCommand({ TableName: db.tableName, Item: { pk, sk: 'DATA#installations#i0', record: old } }),
+    );
+    await db.doc.send(
+      new PutCommand({ TableName: db.tableName, Item: { pk, sk: 'SUBTASK#s0', id: 's0', prompt: 'p0' } }),
+    );
+    // Act + Assess
+    expect(await store.getDatasetItem(ref, 'installations', 'i1')).toEqual(installation);
+    expect(await store.getDatasetItem(ref, 'installations', 'i0')).toEqual(old);
+    expect(await store.listSubtasks(ref)).toEqual([{ id: 's0', prompt: 'p0' }, ...subtasks]);
+    const { job, subtasks: read } = await store.getJobAndSubtasks(ref, ['s2', 's0']);
+    expect(job?.jobId).toBe(ref.jobId);
+    expect(read).toEqual([subtasks[1], { id: 's0', prompt: 'p0' }]);
+  });
+
   it('searches every status when the criteria list none', async () => {
     // Prepare: two jobs of one batch, one of them running
     const prefix = `batch-${randomUUID()}`;

@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { unpacked } from '#shared/adapters/dynamo/items';
 import { DynamoJobStore } from '#shared/adapters/dynamo/job-store';
 import type { JobRecord } from '#shared/ports/job-store';
 
@@ -38,8 +39,8 @@ const putOf = (n: number) => ({ PutRequest: { Item: subtaskItem(n) } });
 
 /** The items a BatchWriteItem request puts, by subtask id. */
 const putIds = (request: Sent) =>
-  (request.input.RequestItems[TABLE] as { PutRequest: { Item: { id: string } } }[]).map(
-    (r) => r.PutRequest.Item.id,
+  (request.input.RequestItems[TABLE] as { PutRequest: { Item: Record<string, unknown> } }[]).map(
+    (r) => unpacked<{ id: string }>(r.PutRequest.Item).id,
   );
 
 /** The keys a BatchGetItem request asks for, by sort key. */

@@ -88,11 +88,9 @@ export class DynamoJobStore implements JobStore, StepRecorder {
       const items: Record<string, unknown>[] = [];
       for (const [kind, records] of Object.entries(dataset)) {
         records.forEach((record, i) => {
-          items.push({
-            pk: keys.jobPk(job),
-            sk: keys.data(kind, datasetItemId(record, i)),
-            record,
-          });
+          items.push(
+            packedItem({ pk: keys.jobPk(job), sk: keys.data(kind, datasetItemId(record, i)) }, { record }),
+          );
         });
       }
       await putInBatches(this.client, this.tableName, items);
@@ -177,14 +175,12 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     await putInBatches(
       this.client,
       this.tableName,
-      subtasks.map((s) => ({ pk: keys.jobPk(ref), sk: keys.subtask(s.id), ...s })),
+      subtasks.map((s) => packedItem({ pk: keys.jobPk(ref), sk: keys.subtask(s.id) }, s)),
     );
   }
 
   async listSubtasks(ref: JobRef): Promise<Subtask[]> {
-    return (await this.queryPrefix(ref, keys.subtaskPrefix)).map(
-      (i) => withoutKeys<Subtask & Record<string, unknown>>(i)!,
-    );
+    return (await this.queryPrefix(ref, keys.subtaskPrefix)).map((i) => unpacked<Subtask>(i));
   }
 
   async getSubtasks(ref: JobRef, ids: readonly string[]): Promise<Subtask[]> {
@@ -208,7 +204,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     for (const item of items) {
       if (item.sk === keys.job) job = withoutKeys<JobRecord & Record<string, unknown>>(item);
       else {
-        const subtask = withoutKeys<Subtask & Record<string, unknown>>(item)!;
+        const subtask = unpacked<Subtask>(item);
         found.set(subtask.id, subtask);
       }
     }
@@ -220,7 +216,7 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: keys.jobPk(ref), sk: keys.data(kind, id) } }),
     );
-    return out.Item?.record;
+    return out.Item ? unpacked<{ record?: unknown }>(out.Item).record : undefined;
   }
 
   async putResult(ref: JobRef, result: SubtaskResult): Promise<void> {
