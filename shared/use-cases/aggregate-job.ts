@@ -86,11 +86,8 @@ export async function aggregateJob(
     deps.steps.listAgents(ref),
     deps.store.listResults(ref),
   ]);
-  // Asked once the reads the synthesis waits for are back: asked beside them, the Query of every
-  // subtask shared the table with them (dynalite's thread interleaves requests, and DynamoDB's
-  // partition), and a 1,000-subtask job's synthesis started later by as much. A job with another
-  // stage to plan waits one round trip more for them.
-  const listed = loading.then(() => deps.store.listSubtasks(ref));
+  // Asked after the reads the synthesis waits for, so the table serves those first.
+  const listed = deps.store.listSubtasks(ref);
   listed.catch(() => undefined); // awaited below, or not at all when the job is not found
   const [job, agents, results] = await loading;
   if (!job) return { jobId: input.jobId, status: 'FAILED', error: `job ${input.jobId} not found` };

@@ -324,8 +324,8 @@ describe('aggregateJob: the policy learns from jobs that ran their course only',
 });
 
 describe('aggregateJob: the synthesis', () => {
-  it('loads the job and the outcomes at once, and the subtasks only once those are back', async () => {
-    // Prepare: the job's read answers only once both lists of outcomes have been asked for
+  it('loads the job and the outcomes at once, before the synthesis', async () => {
+    // Prepare: the job's read answers only once the three lists have been asked for
     const { deps, seen } = world({
       stored: job(),
       agents: [agent('agent-0001', 'SUCCEEDED')],
@@ -333,42 +333,29 @@ describe('aggregateJob: the synthesis', () => {
       subtasks: [{ id: 'a', prompt: 'a' }],
     });
     const asked: string[] = [];
-    const back = new Set<string>();
-    let answeredBeforeSubtasks: string[] = [];
-    const outcomesAsked = Promise.withResolvers<void>();
+    const listed = Promise.withResolvers<void>();
     const getJob = deps.store.getJob.bind(deps.store);
     deps.store.getJob = async (ref) => {
       asked.push('job');
-      await outcomesAsked.promise;
-      const found = await getJob(ref);
-      back.add('job');
-      return found;
+      await listed.promise;
+      return getJob(ref);
     };
     for (const [owner, name] of [
       [deps.steps, 'listAgents'],
       [deps.store, 'listResults'],
+      [deps.store, 'listSubtasks'],
     ] as const) {
       const list = (owner as unknown as Record<string, (r: JobRef) => Promise<unknown>>)[name]!.bind(owner);
-      (owner as unknown as Record<string, unknown>)[name] = async (r: JobRef) => {
+      (owner as unknown as Record<string, unknown>)[name] = (r: JobRef) => {
         asked.push(name);
-        if (asked.length === 3) outcomesAsked.resolve();
-        const out = await list(r);
-        back.add(name);
-        return out;
+        if (asked.length === 4) listed.resolve();
+        return list(r);
       };
     }
-    const listSubtasks = deps.store.listSubtasks.bind(deps.store);
-    deps.store.listSubtasks = (r: JobRef) => {
-      asked.push('listSubtasks');
-      answeredBeforeSubtasks = [...back].sort();
-      return listSubtasks(r);
-    };
     // Act
     const out = await aggregateJob(deps, { tenantId: 't1', jobId: 'j1' });
-    // Assess: the three together first; the subtasks asked once all three had answered
-    expect([...asked.slice(0, 3)].sort()).toEqual(['job', 'listAgents', 'listResults']);
-    expect(asked.slice(3)).toEqual(['listSubtasks']);
-    expect(answeredBeforeSubtasks).toEqual(['job', 'listAgents', 'listResults']);
+    // Assess
+    expect([...asked].sort()).toEqual(['job', 'listAgents', 'listResults', 'listSubtasks']);
     expect(out).toMatchObject({ status: 'SUCCEEDED' });
     expect(seen.asked).toHaveLength(1);
   });
