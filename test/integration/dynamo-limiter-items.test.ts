@@ -1,6 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { LimiterItems } from '#shared/adapters/dynamo/limiter-items';
+import { LimiterSlots } from '#shared/adapters/dynamo/limiter-slots';
 import type { ProviderLimits } from '#shared/domain/provider-limits';
 import { SteppingClock, T0 } from '../unit/stepping-clock';
 import { useDynaliteTable } from './dynalite-table';
@@ -65,5 +66,37 @@ describe('LimiterItems.readAll', () => {
     // Assess
     expect(read.leases.map((l) => l.slot)).toEqual([0, 1, 2, 3]);
     expect(read.granted).toBe(4);
+  });
+});
+
+/** LimiterSlots on dynalite: what its writes ask back. */
+describe('LimiterSlots writes', () => {
+  it('reads back each claimed slot’s count of grants, and nothing of the item’s other leases', async () => {
+    // Prepare: slot 3 of an item whose slot 7 another caller holds; a client that keeps the outputs
+    const pk = freshPk();
+    await put({ pk, sk: 'SLOT#00000', l7: leaseValue('other'), u7: 4 });
+    const outputs: Record<string, unknown>[] = [];
+    const send = table.doc.send.bind(table.doc);
+    const doc = Object.create(table.doc) as typeof table.doc;
+    doc.send = (async (command: Parameters<typeof send>[0]) => {
+      const out = (await send(command)) as { Attributes?: Record<string, unknown> };
+      outputs.push({ ...out.Attributes });
+      return out;
+    }) as typeof doc.send;
+    const items = new LimiterItems(doc, table.tableName, pk, limits, new SteppingClock(), () => 0.5, 25);
+    const slots = new LimiterSlots(items);
+    const lease = { ...leaseValue('mine'), acquiredAt: T0 + 40_000, expiresAt: T0 + 70_000 };
+    // Act: claim, free, claim again
+    const first = await slots.claim(3, lease, T0 + 60_000);
+    await slots.freeHeld(3);
+    const second = await slots.claim(3, lease, T0 + 60_000);
+    // Assess: the counts as before; the claims' outputs hold only slot 3's attributes, the free's none
+    expect([first, second]).toEqual([1, 2]);
+    expect(outputs.map((o) => Object.keys(o).sort())).toEqual([['l3', 'ttl', 'u3'], [], ['l3', 'ttl', 'u3']]);
+    const read = await itemsOf(pk, 25).readAll(T0 + 41_000);
+    expect(read.leases.map((l) => [l.slot, l.id]).sort()).toEqual([
+      [3, 'mine'],
+      [7, 'other'],
+    ]);
   });
 });

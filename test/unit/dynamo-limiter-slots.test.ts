@@ -138,6 +138,7 @@ describe('LimiterSlots', () => {
         ConditionExpression: '#l.id = :id',
         ExpressionAttributeNames: { '#l': 'l0' },
         ExpressionAttributeValues: { ':id': 'mine', ':at': 20_000, ':exp': 50_000 },
+        ReturnValues: 'NONE',
       },
       deadline: 9_000,
       item: 'SLOT#2',

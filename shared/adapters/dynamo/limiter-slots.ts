@@ -83,6 +83,8 @@ export class LimiterSlots {
         ConditionExpression: conditions.join(' AND '),
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
+        // The claimed slots' counts are all it reads back, not the item's other leases.
+        ReturnValues: 'UPDATED_NEW',
       },
       Math.min(...asks.map((a) => a.deadline)),
       this.io.slotItemKey(first.slot),
@@ -99,6 +101,7 @@ export class LimiterSlots {
         ConditionExpression: '#l.id = :id',
         ExpressionAttributeNames: { '#l': this.io.leaseAttribute(slot) },
         ExpressionAttributeValues: { ':id': leaseId, ':at': acquiredAt, ':exp': expiresAt },
+        ReturnValues: 'NONE',
       },
       deadline,
       this.io.slotItemKey(slot),
@@ -121,6 +124,7 @@ export class LimiterSlots {
       {
         UpdateExpression: `REMOVE ${slots.map((_, i) => `#l${i}`).join(', ')} SET #ttl = :ttl`,
         ExpressionAttributeNames: names,
+        ReturnValues: 'NONE',
       },
       this.io.clock.now() + HELD_RELEASE_BUDGET_MS,
       this.io.slotItemKey(slots[0] as number),
@@ -135,6 +139,7 @@ export class LimiterSlots {
         ConditionExpression: '#l.id = :id',
         ExpressionAttributeNames: { '#l': this.io.leaseAttribute(slot) },
         ExpressionAttributeValues: { ':id': leaseId },
+        ReturnValues: 'NONE',
       },
       deadline,
       this.io.slotItemKey(slot),
