@@ -85,7 +85,12 @@ describe('LimiterSlots writes', () => {
     }) as typeof doc.send;
     const items = new LimiterItems(doc, table.tableName, pk, limits, new SteppingClock(), () => 0.5, 25);
     const slots = new LimiterSlots(items);
-    const lease = { ...leaseValue('mine'), acquiredAt: T0 + 40_000, expiresAt: T0 + 70_000 };
+    const lease = {
+      ...leaseValue('mine'),
+      role: 'subagent' as const,
+      acquiredAt: T0 + 40_000,
+      expiresAt: T0 + 70_000,
+    };
     // Act: claim, free, claim again
     const first = await slots.claim(3, lease, T0 + 60_000);
     await slots.freeHeld(3);
