@@ -94,6 +94,9 @@ export function recordJobMetrics(metrics: Metrics, ref: JobRef, jobMetrics: JobM
  * const llm = new ObservedLlm(deps.llm, telemetry);
  */
 export class ObservedLlm implements LlmClient {
+  /** The bookkeeping of this client's calls still on its way (their responses' `settling`). */
+  private readonly settling = new Set<Promise<void>>();
+
   constructor(
     private readonly inner: LlmClient,
     private readonly telemetry: Telemetry,
@@ -107,8 +110,13 @@ export class ObservedLlm implements LlmClient {
     return this.inner.waitsForReady === true;
   }
 
+  /**
+   * Waits for the bookkeeping of the calls made through this client only (one is made per
+   * invocation): not for those of the other invocations that share the client underneath, as the
+   * sub-agents of the embedded stack share one process.
+   */
   async settled(): Promise<void> {
-    await this.inner.settled?.();
+    await Promise.all([...this.settling]);
   }
 
   chat(request: ChatRequest): Promise<ChatResponse> {
@@ -136,6 +144,11 @@ export class ObservedLlm implements LlmClient {
     try {
       const response = await this.inner.chat(request);
       this.count(response.callStats);
+      const { settling } = response;
+      if (settling) {
+        this.settling.add(settling);
+        void settling.then(() => this.settling.delete(settling));
+      }
       return response;
     } catch (error) {
       this.count(callStatsOf(error));

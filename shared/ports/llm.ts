@@ -65,6 +65,12 @@ export interface ChatResponse {
   usage: { inputTokens: number; outputTokens: number; cachedInputTokens: number };
   /** Set by a retrying client: what the call cost at the provider. */
   callStats?: CallStats;
+  /**
+   * Set by a client whose bookkeeping of this call goes on after the answer (a limiter's release):
+   * resolves (never rejects) once it has ended. A function waits for those of its own calls before
+   * it returns ({@link LlmClient.settled} of its per-invocation client).
+   */
+  settling?: Promise<void>;
 }
 
 /** One model call. Implementations throw TransientError or ProviderRejectedError. */
@@ -74,9 +80,9 @@ export interface LlmClient {
   readonly waitsForReady?: boolean;
   chat(request: ChatRequest): Promise<ChatResponse>;
   /**
-   * Waits for the bookkeeping of the calls already answered (a limiter's release runs after the
-   * answer is back, off the caller's path). A function awaits it before it returns, so a frozen
-   * Lambda holds no lease.
+   * Waits for the bookkeeping of the calls already answered through this client (a limiter's
+   * release runs after the answer is back, off the caller's path). A function awaits it before it
+   * returns, so a frozen Lambda holds no lease.
    */
   settled?(): Promise<void>;
 }

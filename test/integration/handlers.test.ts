@@ -202,40 +202,52 @@ describe('the Lambda handlers', () => {
       ]);
     });
 
-    it('waits for the limiter releases of its calls before it returns, also when it fails', async () => {
-      // Prepare: a model client whose releases end only when the test says so.
-      sim.setFaults([{ match: 'BMA-0002', status: 503 }]);
-      const ref = await accept(bmaDemoRequest(2, 4));
+    it('waits for the bookkeeping of its own calls before it returns, also when it fails', async () => {
+      // Prepare: a model client whose answers carry bookkeeping that ends only when the test says
+      // so; agent-0002's second subtask fails at the provider (503) after its first was answered
+      sim.setFaults([{ match: 'BMA-0003', status: 503 }]);
+      const ref = await accept(bmaDemoRequest(3, 4));
       const release = Promise.withResolvers<void>();
-      let settledAsked = 0;
+      let answered = 0;
       const llm = {
         model: deps.llm.model,
-        chat: (request: Parameters<typeof deps.llm.chat>[0]) => deps.llm.chat(request),
-        settled: async () => {
-          settledAsked += 1;
-          await release.promise;
+        chat: async (request: Parameters<typeof deps.llm.chat>[0]) => {
+          const response = await deps.llm.chat(request);
+          answered += 1;
+          return { ...response, settling: release.promise };
         },
       };
       const subagent = createSubagentHandler(() => Promise.resolve({ ...deps, llm }), logger);
-      let returned = false;
+      const ended: string[] = [];
       // Act
       const ok = subagent(
         { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['BMA-0001'] },
         context,
       ).then((out) => {
-        returned = true;
+        ended.push('agent-0001');
         return out;
       });
-      await vi.waitFor(() => expect(settledAsked).toBe(1));
+      const failing = subagent(
+        { ...ref, stage: 1, agentId: 'agent-0002', subtaskIds: ['BMA-0002', 'BMA-0003'] },
+        context,
+      ).catch((error: unknown) => {
+        ended.push('agent-0002');
+        return error;
+      });
+      // Both agents' records are stored (agent-0002 failed) before the bookkeeping ends
+      await vi.waitFor(async () =>
+        expect(await deps.steps.listAgents(ref)).toEqual([
+          expect.objectContaining({ agentId: 'agent-0001', status: 'SUCCEEDED' }),
+          expect.objectContaining({ agentId: 'agent-0002', status: 'FAILED' }),
+        ]),
+      );
+      expect(answered).toBeGreaterThanOrEqual(2);
       await new Promise((r) => setTimeout(r, 20));
-      // Assess
-      expect(returned).toBe(false);
+      // Assess: neither returned while the bookkeeping of its answered calls was on its way
+      expect(ended).toEqual([]);
       release.resolve();
       expect(await ok).toMatchObject({ status: 'SUCCEEDED' });
-      await expect(
-        subagent({ ...ref, stage: 1, agentId: 'agent-0002', subtaskIds: ['BMA-0002'] }, context),
-      ).rejects.toMatchObject({ name: 'TransientError' });
-      expect(settledAsked).toBe(2);
+      expect(await failing).toMatchObject({ name: 'TransientError' });
     });
 
     it('fails the subtask, not the invocation, when the step budget is spent', async () => {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { LimitedLlm } from '#shared/adapters/llm/limited-llm';
+import { ObservedLlm } from '#shared/adapters/telemetry';
 import { TransientError } from '#shared/domain/errors';
 import type { CallOutcome } from '#shared/domain/provider-limits';
 import type { ChatResponse, LlmClient } from '#shared/ports/llm';
 import type { LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import { lambdaTelemetry } from '../integration/emf.ts';
 
 const answer: ChatResponse = {
   content: 'ok',
@@ -89,5 +91,29 @@ describe('LimitedLlm: the release of a successful call is off the caller’s pat
     const response = await call;
     expect(response.callStats?.calls).toBe(2);
     expect(released.map((r) => r.outcome.kind)).toEqual(['failure', 'success']);
+  });
+
+  it("an invocation's client waits for its own calls' releases, not for those of the others in the process", async () => {
+    // Prepare: two invocations (an ObservedLlm each) over the process's one LimitedLlm, one call each
+    const { l, released } = limiter();
+    const shared = new LimitedLlm(inner(), l, retry, async () => undefined);
+    const first = new ObservedLlm(shared, lambdaTelemetry());
+    const second = new ObservedLlm(shared, lambdaTelemetry());
+    const answer = await first.chat({ messages: [{ role: 'user', content: 'a' }] });
+    await second.chat({ messages: [{ role: 'user', content: 'b' }] });
+    let firstSettled = false;
+    const firstWaiting = first.settled().then(() => {
+      firstSettled = true;
+    });
+    // Act: only the second call's release ends
+    released[1]?.done.resolve();
+    await second.settled();
+    await turn();
+    // Assess: the second invocation could return; the first still waits for its own release
+    expect(answer.settling).toBeInstanceOf(Promise);
+    expect(firstSettled).toBe(false);
+    released[0]?.done.resolve();
+    await firstWaiting;
+    expect(firstSettled).toBe(true);
   });
 });

@@ -35,7 +35,8 @@ export function outcomeOf(error: unknown): CallOutcome {
 /**
  * Wraps an LLM client with the shared limiter and the retries: every attempt takes a lease
  * (waiting for concurrency, RPM, TPM, cooldown and the circuit breaker), gives it back with the
- * outcome (after a success while the answer goes on to the caller: {@link LimitedLlm.settled}),
+ * outcome (after a success while the answer goes on to the caller: the response's `settling`, and
+ * {@link LimitedLlm.settled} for all of this client's calls),
  * and is retried here only — 429s after the shared cooldown plus a full-jitter pause,
  * 5xx/timeouts/malformed bodies with capped exponential backoff and full jitter (never less than
  * Retry-After). 400/401/403/404 fail at once. The response (or the final error, as `callStats`)
@@ -73,9 +74,10 @@ export class LimitedLlm implements LlmClient {
    * expire on its own (the limiter's lease time), as a crashed caller's does: the call's answer is
    * good either way.
    */
-  private releaseLater(release: Promise<void>): void {
+  private releaseLater(release: Promise<void>): Promise<void> {
     const tracked = release.catch(() => undefined).finally(() => this.releasing.delete(tracked));
     this.releasing.add(tracked);
+    return tracked;
   }
 
   async chat(request: ChatRequest): Promise<ChatResponse> {
@@ -121,7 +123,8 @@ export class LimitedLlm implements LlmClient {
         if (lease && this.limiter) {
           const tokens = response.usage.inputTokens + response.usage.outputTokens;
           // The answer goes back now; the release (a round trip or two) goes on meanwhile.
-          this.releaseLater(this.limiter.release(lease, { kind: 'success', tokens }));
+          const settling = this.releaseLater(this.limiter.release(lease, { kind: 'success', tokens }));
+          return { ...response, callStats: { ...stats }, settling };
         }
         return { ...response, callStats: { ...stats } };
       } catch (error) {
