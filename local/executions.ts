@@ -40,17 +40,6 @@ export function localExecutionEnd(thrown: unknown): LocalExecutionEnd {
     : { status: 'FAILED', cause: String(error) };
 }
 
-/**
- * Reads an execution's event log to its end and drops it. The interpreter queues every event of
- * the execution (a Map forwards each iteration's into it) until someone reads them; nobody else
- * does here, and a 50,000-item Map's events would otherwise stay in memory until the execution ends.
- */
-async function discardEvents(events: AsyncIterable<unknown>): Promise<void> {
-  for await (const _event of events) {
-    // dropped
-  }
-}
-
 /** The job workflow's executions on this machine. */
 export class LocalExecutions {
   private readonly byName = new Map<string, LocalExecution>();
@@ -80,11 +69,13 @@ export class LocalExecutions {
     const existing = this.byName.get(name);
     if (existing) return existing;
     const arn = executionArnOf(this.stateMachineArn, name);
+    // Nobody reads the execution's events here: the interpreter makes none (patched), where it
+    // would queue every one, its Map iterations' too, until someone read them.
     const run = this.machine.run(input, {
       overrides: { taskResourceLocalHandlers: this.handlersByState as never },
       context: { Execution: { Id: arn, Name: name } },
+      discardEvents: true,
     });
-    void discardEvents(run.eventLogs);
     const execution: LocalExecution = {
       arn,
       name,
