@@ -144,10 +144,12 @@ export class ObservedLlm implements LlmClient {
     try {
       const response = await this.inner.chat(request);
       this.count(response.callStats);
-      const { settling } = response;
-      if (settling) {
-        this.settling.add(settling);
-        void settling.then(() => this.settling.delete(settling));
+      // Kept until it ends; one that fails (a client that breaks the port's promise) is ended too.
+      if (response.settling) {
+        const tracked: Promise<void> = response.settling
+          .catch(() => undefined)
+          .finally(() => this.settling.delete(tracked));
+        this.settling.add(tracked);
       }
       return response;
     } catch (error) {

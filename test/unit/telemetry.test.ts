@@ -140,6 +140,32 @@ describe('ObservedLlm', () => {
     const waiting = Object.assign(Object.create(inner) as typeof inner, { waitsForReady: true });
     expect(new ObservedLlm(waiting, lambdaTelemetry()).waitsForReady).toBe(true);
   });
+
+  it('ends its wait for a call’s bookkeeping that fails, without an unhandled rejection', async () => {
+    // Prepare: a client breaking the port's promise: its answer's bookkeeping rejects
+    const inner = clientWith({ calls: 1, rateLimited: 0, waitedMs: 0 });
+    const failing: LlmClient = {
+      model: inner.model,
+      chat: async (request) => ({
+        ...(await inner.chat(request)),
+        settling: Promise.reject(new Error('gone')),
+      }),
+    };
+    const unhandled: unknown[] = [];
+    const note = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', note);
+    try {
+      const llm = new ObservedLlm(failing, lambdaTelemetry());
+      // Act
+      await llm.chat(ask);
+      // Assess: settled() ends, and nothing was left unhandled
+      await expect(llm.settled()).resolves.toBeUndefined();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', note);
+    }
+  });
 });
 
 describe('jobMetricPoints', () => {
