@@ -49,6 +49,6 @@ export function packedItem(
  * ({@link packedItem}), or the item's attributes as they are (items stored before packing).
  */
 export function unpacked<T>(item: Record<string, unknown>): T {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, [RECORD_JSON]: json, ...own } = item;
+  const { [RECORD_JSON]: json, ...own } = withoutKeys<Record<string, unknown>>(item) ?? {};
   return (typeof json === 'string' ? { ...(JSON.parse(json) as object), ...own } : own) as T;
 }
