@@ -40,7 +40,7 @@ const retry = { maxRetries: 2, backoffBaseMs: 1, backoffCapMs: 1, maxWaitMs: 1_0
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe('LimitedLlm: the release of a successful call is off the caller’s path', () => {
-  it('answers before the release has ended; settled() waits for it', async () => {
+  it('answers before the release has ended; the answer’s settling waits for it', async () => {
     const { l, released } = limiter();
     const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
     const response = await llm.chat({ messages: [{ role: 'user', content: 'hi' }] });
@@ -48,7 +48,7 @@ describe('LimitedLlm: the release of a successful call is off the caller’s pat
     expect(released).toHaveLength(1);
     expect(released[0]?.outcome).toEqual({ kind: 'success', tokens: 15 });
     let settled = false;
-    const waiting = llm.settled().then(() => {
+    const waiting = response.settling?.then(() => {
       settled = true;
     });
     await turn();
@@ -58,25 +58,31 @@ describe('LimitedLlm: the release of a successful call is off the caller’s pat
     expect(settled).toBe(true);
   });
 
-  it('settled() waits only for the releases begun before it was asked', async () => {
+  it('each answer’s settling is its own call’s release only', async () => {
     const { l, released } = limiter();
     const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
-    await llm.chat({ messages: [{ role: 'user', content: 'a' }] });
-    const waiting = llm.settled();
-    await llm.chat({ messages: [{ role: 'user', content: 'b' }] });
+    const first = await llm.chat({ messages: [{ role: 'user', content: 'a' }] });
+    const second = await llm.chat({ messages: [{ role: 'user', content: 'b' }] });
+    let secondSettled = false;
+    void second.settling?.then(() => {
+      secondSettled = true;
+    });
     released[0]?.done.resolve();
-    await waiting; // the second release is still open
+    await first.settling; // the second release is still open
+    await turn();
     expect(released).toHaveLength(2);
+    expect(secondSettled).toBe(false);
     released[1]?.done.resolve();
-    await llm.settled();
+    await second.settling;
+    expect(secondSettled).toBe(true);
   });
 
-  it('a failed release neither fails the call nor settled()', async () => {
+  it('a failed release neither fails the call nor its settling', async () => {
     const { l, released } = limiter({ failRelease: true });
     const llm = new LimitedLlm(inner(), l, retry, async () => undefined);
     const response = await llm.chat({ messages: [{ role: 'user', content: 'hi' }] });
     released[0]?.done.resolve();
-    await expect(llm.settled()).resolves.toBeUndefined();
+    await expect(response.settling).resolves.toBeUndefined();
     expect(response.content).toBe('ok');
   });
 

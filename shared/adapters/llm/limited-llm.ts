@@ -35,8 +35,7 @@ export function outcomeOf(error: unknown): CallOutcome {
 /**
  * Wraps an LLM client with the shared limiter and the retries: every attempt takes a lease
  * (waiting for concurrency, RPM, TPM, cooldown and the circuit breaker), gives it back with the
- * outcome (after a success while the answer goes on to the caller: the response's `settling`, and
- * {@link LimitedLlm.settled} for all of this client's calls),
+ * outcome (after a success while the answer goes on to the caller: the response's `settling`),
  * and is retried here only — 429s after the shared cooldown plus a full-jitter pause,
  * 5xx/timeouts/malformed bodies with capped exponential backoff and full jitter (never less than
  * Retry-After). 400/401/403/404 fail at once. The response (or the final error, as `callStats`)
@@ -49,8 +48,6 @@ export function outcomeOf(error: unknown): CallOutcome {
 export class LimitedLlm implements LlmClient {
   /** A request's `ready` is awaited here, once its slot is granted: the two round trips overlap. */
   readonly waitsForReady = true;
-  /** The releases of successful calls still on their way ({@link settled}). */
-  private readonly releasing = new Set<Promise<void>>();
 
   constructor(
     private readonly inner: LlmClient,
@@ -64,20 +61,13 @@ export class LimitedLlm implements LlmClient {
     return this.inner.model;
   }
 
-  /** Waits for the releases of the calls answered so far (not for those of calls still to come). */
-  async settled(): Promise<void> {
-    await Promise.all([...this.releasing]);
-  }
-
   /**
-   * A release after a successful call, off the caller's path. One that fails leaves its lease to
-   * expire on its own (the limiter's lease time), as a crashed caller's does: the call's answer is
-   * good either way.
+   * A release after a successful call, off the caller's path: the response's `settling`, which
+   * never rejects. One that fails leaves its lease to expire on its own (the limiter's lease time),
+   * as a crashed caller's does: the call's answer is good either way.
    */
   private releaseLater(release: Promise<void>): Promise<void> {
-    const tracked = release.catch(() => undefined).finally(() => this.releasing.delete(tracked));
-    this.releasing.add(tracked);
-    return tracked;
+    return release.catch(() => undefined);
   }
 
   async chat(request: ChatRequest): Promise<ChatResponse> {
