@@ -237,11 +237,12 @@ function fanOutMaps(
 
   const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
     ...fanOut,
-    // Its items carry their subtasks (an empty list when the plan left them out): the sub-agent
-    // then reads only the job before its first call.
+    // Its items carry their subtasks (an empty list when the plan left them out) and the plan's
+    // settings of the job: a sub-agent with both reads nothing before its first call.
     itemSelector: {
       ...fanOut.itemSelector,
       subtasks: JsonPath.listAt('$$.Map.Item.Value.subtasks'),
+      settings: JsonPath.objectAt('$.settings'),
     },
     // The plan's item list in S3: no state payload limit on the number of sub-agents.
     itemReader: new S3JsonItemReader({

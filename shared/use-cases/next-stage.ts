@@ -6,7 +6,7 @@
 import { REQUEST_LIMITS } from '#shared/domain/request';
 import type { ItemStore } from '#shared/ports/item-store';
 import type { JobRecord, JobRef, JobStore, SubtaskResult } from '#shared/ports/job-store';
-import { type PlanOutput, planStage } from './plan-stage';
+import { type PlanOutput, planStage, subagentSettings } from './plan-stage';
 
 /** Aggregate's output when the job goes on: the Map's input for the next stage. */
 export interface NextStageOutput extends PlanOutput {
@@ -48,6 +48,7 @@ export async function planNextStage(
     mode: 'parl',
     itemsPerAgent: job.plan?.itemsPerAgent ?? 1,
     width: job.plan?.maxConcurrency ?? Number.POSITIVE_INFINITY,
+    settings: subagentSettings(job.request, job.plan),
   });
   const { output } = planned;
   const earlierAgents = (job.plan?.earlierAgents ?? 0) + (job.plan?.agents ?? 0);

@@ -10,7 +10,7 @@ import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import { type FanOutBoundsDeps, jobDeadline } from './fan-out-bounds';
 import { modelStep } from './model-step';
-import { type PlanOutput, planStage } from './plan-stage';
+import { type PlanOutput, planStage, subagentSettings } from './plan-stage';
 import { decideFanOut, type FanOutDeps } from './policy';
 
 /** A free-text task is decomposed into at most this many subtasks. */
@@ -68,6 +68,7 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
   const fanOut = await decideFanOut(deps, ref.tenantId, job.request, subtasks.length, job.maxWidth);
   // After a decomposition (a model call) the slots read at the start are stale: read them again.
   const slots = freeSlots && decomposedBy === 'request' ? { freeSlots: () => freeSlots } : deps.slots;
+  const deadlineAt = jobDeadline(deps.config, job.acceptedAt);
   const planned = await planStage({ ...deps, ...(slots ? { slots } : {}) }, ref, {
     stage,
     subtaskIds: subtasks.map((s) => s.id),
@@ -78,9 +79,9 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
       job.request.mode === 'sequential'
         ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
         : fanOut.width,
+    settings: subagentSettings(job.request, { budget: fanOut.budget, ...(deadlineAt ? { deadlineAt } : {}) }),
   });
   const { output } = planned;
-  const deadlineAt = jobDeadline(deps.config, job.acceptedAt);
   await deps.store.updateJob(ref, {
     status: 'RUNNING',
     startedAt: new Date().toISOString(),

@@ -7,8 +7,9 @@
 import { ConfigError, PlanError } from '#shared/domain/errors';
 import { type MapMode, mapModeFor } from '#shared/domain/fan-out-limits';
 import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
+import type { WorkloadName } from '#shared/domain/workloads/registry';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
-import type { JobRef, WidthBound } from '#shared/ports/job-store';
+import type { JobRecord, JobRef, PlanSummary, WidthBound } from '#shared/ports/job-store';
 import { boundWidth, type FanOutBoundsDeps } from './fan-out-bounds';
 
 /** Stay well below the 256 KiB state payload limit (an inline Map's assignments are in the state). */
@@ -25,6 +26,33 @@ export interface PlanOutput extends JobRef {
   mapMode: MapMode;
   agents?: AgentAssignment[];
   items?: ItemLocation;
+  /** The Distributed Map's: what its sub-agents need of the job (its ItemSelector hands them on). */
+  settings?: SubagentSettings;
+}
+
+/**
+ * What a sub-agent needs of its job besides its subtasks. The Distributed Map's items get them from
+ * the plan, so a sub-agent whose item carries its subtasks reads nothing before its first call.
+ */
+export interface SubagentSettings {
+  workload: WorkloadName;
+  /** The plan's output-token budget (TOGGLE's), else the request's; none: the function's default. */
+  maxOutputTokens?: number;
+  /** When the sub-agents stop at the latest (the plan's, ISO time). */
+  deadlineAt?: string;
+}
+
+/** A job's {@link SubagentSettings}: from its request and its plan (the one being stored, for a new plan). */
+export function subagentSettings(
+  request: Pick<JobRecord['request'], 'workload' | 'maxOutputTokens'>,
+  plan: Pick<PlanSummary, 'budget' | 'deadlineAt'> | undefined,
+): SubagentSettings {
+  const maxOutputTokens = plan?.budget?.budget ?? request.maxOutputTokens;
+  return {
+    workload: request.workload,
+    ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+    ...(plan?.deadlineAt ? { deadlineAt: plan.deadlineAt } : {}),
+  };
 }
 
 /**
@@ -53,6 +81,8 @@ export interface StageRequest {
   itemsPerAgent: number;
   /** Sub-agents at once asked for; the stage runs 1..(its sub-agents) at once. */
   width: number;
+  /** What its sub-agents need of the job: with the Distributed Map's input. */
+  settings: SubagentSettings;
 }
 
 /** A planned stage: the Map's input, and what the job's plan records of it. */
@@ -130,7 +160,7 @@ export async function planStage(
     throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
   const items = await deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? []));
-  return { ...planned, output: { ...head, mapMode: 'DISTRIBUTED', items } };
+  return { ...planned, output: { ...head, mapMode: 'DISTRIBUTED', items, settings: request.settings } };
 }
 
 /** The Distributed Map's items: each assignment with its subtasks when all are known and small enough. */

@@ -15,7 +15,7 @@ import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/port
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import { type LaterWrites, modelStep } from './model-step';
-import { subtasksOf } from './plan-stage';
+import { type SubagentSettings, subagentSettings, subtasksOf } from './plan-stage';
 import { executeTool, toolsFor } from './tools';
 
 export interface SubagentInput extends JobRef {
@@ -24,6 +24,8 @@ export interface SubagentInput extends JobRef {
   subtaskIds: string[];
   /** The subtasks themselves, when the Map's item carries them (then they are not read). */
   subtasks?: Subtask[];
+  /** What it needs of the job, from the plan (the Distributed Map's): with `subtasks`, nothing is read. */
+  settings?: SubagentSettings;
 }
 
 /** What the Map collects per sub-agent: small on purpose (answers live in DynamoDB). */
@@ -75,14 +77,13 @@ export async function runSubagent(
   // The count goes on beside the first call's authorization (its `ready`): only the records need it.
   const attempt = deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId);
   attempt.catch(() => undefined); // awaited before the first call is sent, and by the agent's record
-  const { job, subtasks } = await loadAssigned(deps.store, ref, input);
-  if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
-  const workload = workloadOf(job.request.workload);
+  const { settings, subtasks } = await loadAssigned(deps.store, ref, input);
+  const workload = workloadOf(settings.workload);
   // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
-  const maxTokens = job.plan?.budget?.budget ?? job.request.maxOutputTokens ?? deps.config.maxOutputTokens;
+  const maxTokens = settings.maxOutputTokens ?? deps.config.maxOutputTokens;
   const stopAt = stopTime({
     lambdaDeadlineAt: options.lambdaDeadlineAt,
-    jobDeadlineAt: job.plan?.deadlineAt ? Date.parse(job.plan.deadlineAt) : undefined,
+    jobDeadlineAt: settings.deadlineAt ? Date.parse(settings.deadlineAt) : undefined,
     marginMs: options.stopMarginMs ?? SUBAGENT_STOP_MARGIN_MS,
   });
   const deadline = stopAt === undefined ? undefined : startDeadline(stopAt);
@@ -270,12 +271,21 @@ async function solveSubtask(
   };
 }
 
-/** The job and the assigned subtasks: those the input carries, else read with the job. */
-function loadAssigned(store: JobStore, ref: JobRef, input: SubagentInput) {
+/**
+ * What the sub-agent needs of its job, and its subtasks: both from the input when it carries them
+ * (nothing read before the first call), else read (the job and the subtasks the input lacks, in one
+ * request).
+ */
+async function loadAssigned(
+  store: JobStore,
+  ref: JobRef,
+  input: SubagentInput,
+): Promise<{ settings: SubagentSettings; subtasks: Subtask[] }> {
   const carried = carriedSubtasks(input);
-  return carried
-    ? store.getJobAndSubtasks(ref, []).then(({ job }) => ({ job, subtasks: carried }))
-    : store.getJobAndSubtasks(ref, input.subtaskIds);
+  if (carried && input.settings) return { settings: input.settings, subtasks: carried };
+  const { job, subtasks } = await store.getJobAndSubtasks(ref, carried ? [] : input.subtaskIds);
+  if (!job) throw new NotFoundError(`job ${input.jobId} not found`);
+  return { settings: subagentSettings(job.request, job.plan), subtasks: carried ?? subtasks };
 }
 
 /** The input's own subtasks in the order assigned, when it carries every one of them; else undefined. */

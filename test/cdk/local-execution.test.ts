@@ -35,9 +35,12 @@ function plan(mapMode: 'INLINE' | 'DISTRIBUTED'): Handler {
     mapMode,
     ...(mapMode === 'INLINE'
       ? { agents: AGENTS }
-      : { items: { bucket: 'b', key: 'items/t1/j1/stage-1.json' } }),
+      : { items: { bucket: 'b', key: 'items/t1/j1/stage-1.json' }, settings: SETTINGS }),
   });
 }
+
+/** The Distributed Map's input carries what its sub-agents need of the job (the plan's settings). */
+const SETTINGS = { workload: 'generic', maxOutputTokens: 64 };
 
 /** The local ItemReader's stand-in: the object's items, each carrying its subtasks as the plan writes them. */
 const subtasksOf = (ids: readonly string[]) => ids.map((id) => ({ id, prompt: `Question ${id}` }));
@@ -104,8 +107,8 @@ describe('the synthesized workflow, run locally', () => {
         stage: 1,
         agentId: 'a1',
         subtaskIds: ['s1', 's2'],
-        // Only the Distributed Map's items carry the subtasks (an inline plan stays small).
-        ...(mode === 'DISTRIBUTED' ? { subtasks: subtasksOf(['s1', 's2']) } : {}),
+        // Only the Distributed Map's items carry the subtasks and the settings (an inline plan stays small).
+        ...(mode === 'DISTRIBUTED' ? { subtasks: subtasksOf(['s1', 's2']), settings: SETTINGS } : {}),
       });
       // TransientError is not retried by Step Functions: model calls retry at the client only.
       expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(1);

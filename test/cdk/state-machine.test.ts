@@ -20,8 +20,15 @@ const itemSelector = {
   'agentId.$': '$$.Map.Item.Value.agentId',
   'subtaskIds.$': '$$.Map.Item.Value.subtaskIds',
 };
-/** The Distributed Map's items also carry their subtasks (the plan writes them into the S3 items). */
-const distributedItemSelector = { ...itemSelector, 'subtasks.$': '$$.Map.Item.Value.subtasks' };
+/**
+ * The Distributed Map's items also carry their subtasks (the plan writes them into the S3 items)
+ * and the plan's settings of the job (from the Map's input).
+ */
+const distributedItemSelector = {
+  ...itemSelector,
+  'subtasks.$': '$$.Map.Item.Value.subtasks',
+  'settings.$': '$.settings',
+};
 const tasks = [
   STATE_NAMES.plan,
   STATE_NAMES.runSubagent,

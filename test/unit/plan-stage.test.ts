@@ -10,6 +10,12 @@ import {
 } from '#shared/use-cases/plan-stage';
 
 const ref = { tenantId: 't-a', jobId: 'job-1' };
+/** What the sub-agents get of the job (the Distributed Map's input carries it). */
+const settings = {
+  workload: 'generic' as const,
+  maxOutputTokens: 300,
+  deadlineAt: '2026-12-07T06:00:00.000Z',
+};
 const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 
 /** An item store that keeps the last list of items it was given. */
@@ -33,11 +39,14 @@ describe('planStage', () => {
       mode: 'parl',
       itemsPerAgent: 3,
       width: 100,
+      settings,
     });
     // Assess
     expect(planned.agents).toBe(4);
     expect(planned.itemsPerAgent).toBe(3);
     expect(planned.output).toMatchObject({ ...ref, stage: 1, maxConcurrency: 4, mapMode: 'INLINE' });
+    // The inline Map's sub-agents read their subtasks, and the job with them: no settings in the state.
+    expect(planned.output).not.toHaveProperty('settings');
     expect(planned.output.agents?.map((a) => a.subtaskIds.length)).toEqual([3, 3, 3, 1]);
     expect(planned.output.agents?.[0]?.agentId).toBe('agent-0001');
   });
@@ -49,6 +58,7 @@ describe('planStage', () => {
       mode: 'parl',
       itemsPerAgent: 1,
       width: 5,
+      settings,
     });
     expect(planned.output.agents?.map((a) => a.agentId)).toEqual(['s3-agent-0001', 's3-agent-0002']);
   });
@@ -68,12 +78,17 @@ describe('planStage', () => {
       mode: 'parl' as const,
       itemsPerAgent: 1,
       width: INLINE_MAP_MAX_CONCURRENCY + 1,
+      settings,
     };
     // Act
     const planned = await planStage({ items }, ref, request);
     // Assess
     expect(put).toEqual([INLINE_MAP_MAX_CONCURRENCY + 1]);
-    expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', items: { key: 'items/stage-2.json' } });
+    expect(planned.output).toMatchObject({
+      mapMode: 'DISTRIBUTED',
+      items: { key: 'items/stage-2.json' },
+      settings,
+    });
     expect(planned.output).not.toHaveProperty('agents');
     await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(ConfigError);
   });
@@ -81,7 +96,7 @@ describe('planStage', () => {
   it.each([1, 2])('refuses an inline stage %i whose assignments exceed the state budget', async (stage) => {
     // 900 subtasks with long ids, one agent at once: inline, and far above the payload budget.
     const subtaskIds = idsOf(900, 'x'.repeat(300));
-    const request = { stage, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 1 };
+    const request = { stage, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 1, settings };
     await expect(planStage({}, ref, request)).rejects.toThrow(
       new RegExp(`above the ${MAX_PLAN_PAYLOAD_BYTES}-byte state budget`),
     );
@@ -94,7 +109,7 @@ describe('planStage', () => {
   ])('goes distributed with %s', async (_case, subtaskIds, itemsPerAgent) => {
     // Prepare
     const items: ItemStore = { putItems: () => Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' }) };
-    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent, width: 1 };
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent, width: 1, settings };
     // Act
     const planned = await planStage({ items }, ref, request);
     // Assess
@@ -108,7 +123,7 @@ describe('planStage', () => {
     const subtaskIds = idsOf(INLINE_MAP_MAX_ITEMS + 1);
     const big = 'x'.repeat(Math.ceil(MAX_CARRIED_SUBTASK_BYTES / 3));
     const subtasks = subtaskIds.map((id, i) => ({ id, prompt: i >= 3 && i < 6 ? big : `What is ${id}?` }));
-    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 3, width: 100 };
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 3, width: 100, settings };
     // Act
     await planStage({ items }, ref, { ...request, subtasks });
     const carried = kept.items;
@@ -138,7 +153,7 @@ describe('planStage', () => {
       sized('S-2', MAX_CARRIED_SUBTASK_BYTES),
       sized('S-3', MAX_CARRIED_SUBTASK_BYTES + 1),
     ];
-    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 100 };
+    const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 100, settings };
     // Act: S-1 alone is known of a first sub-agent given S-1 and S-2 (two a sub-agent) …
     await planStage({ items }, ref, { ...request, itemsPerAgent: 2, subtasks: [subtasks[0]!] });
     const partial = kept.items[0];
@@ -157,6 +172,7 @@ describe('planStage', () => {
       mode: 'sequential',
       itemsPerAgent: 1,
       width: 5,
+      settings,
     });
     expect(planned.output.agents).toEqual([{ agentId: 'agent-0001', subtaskIds: ['S-1', 'S-2', 'S-3'] }]);
     expect(planned.itemsPerAgent).toBe(3);
@@ -169,6 +185,7 @@ describe('planStage', () => {
       mode: 'parl',
       itemsPerAgent: 4,
       width: 5,
+      settings,
     });
     expect(planned).toMatchObject({ agents: 0, itemsPerAgent: 4 });
   });
@@ -181,6 +198,7 @@ describe('planStage', () => {
       mode: 'parl' as const,
       itemsPerAgent: 1,
       width: 1,
+      settings,
     });
     const ids = idsOf(10, 'x'.repeat(10_000));
     const first = await planStage({}, ref, request(ids));
