@@ -7,6 +7,7 @@ import {
   MAX_CARRIED_SUBTASK_BYTES,
   MAX_PLAN_PAYLOAD_BYTES,
   planStage,
+  subagentSettings,
 } from '#shared/use-cases/plan-stage';
 
 const ref = { tenantId: 't-a', jobId: 'job-1' };
@@ -213,5 +214,24 @@ describe('planStage', () => {
     await expect(planStage({}, ref, wide)).rejects.toThrow(
       'ITEMS_BUCKET: is required to plan a Distributed Map',
     );
+  });
+});
+
+describe('subagentSettings', () => {
+  const budget = (n: number) => ({ fullBudget: 1000, budget: n, reduced: n < 1000, reason: 'test' });
+
+  it('takes the plan’s budget over the request’s, and the plan’s deadline', () => {
+    const request = { workload: 'generic' as const, maxOutputTokens: 500 };
+    expect(subagentSettings(request, { budget: budget(40), deadlineAt: '2026-12-07T06:00:00.000Z' })).toEqual(
+      {
+        workload: 'generic',
+        maxOutputTokens: 40,
+        deadlineAt: '2026-12-07T06:00:00.000Z',
+      },
+    );
+    expect(subagentSettings(request, {})).toEqual({ workload: 'generic', maxOutputTokens: 500 });
+    expect(subagentSettings({ workload: 'bma-compliance' }, undefined)).toEqual({
+      workload: 'bma-compliance',
+    });
   });
 });

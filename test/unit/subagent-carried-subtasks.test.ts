@@ -9,12 +9,14 @@ const stored: Subtask[] = [
   { id: 'S-1', prompt: 'stored first', expected: 'yes' },
   { id: 'S-2', prompt: 'stored second', expected: 'yes' },
 ];
-const job = runningJob();
+/** The stored job's plan gave its sub-agents 40 output tokens a call. */
+const job = runningJob({ plan: { budget: { fullBudget: 1000, budget: 40, reduced: true, reason: 'test' } } });
 
-/** A job in memory that logs which subtasks were read, and a model that logs what it was asked. */
+/** A job in memory that logs which subtasks were read, and a model that logs what it was asked (and its budget). */
 function world() {
   const read: string[][] = [];
   const asked: string[] = [];
+  const budgets: (number | undefined)[] = [];
   const store = {
     getJobAndSubtasks: (_ref: unknown, ids: readonly string[]) => {
       read.push([...ids]);
@@ -32,6 +34,7 @@ function world() {
     model: 'sim',
     chat: (request) => {
       asked.push(request.messages.map((m) => m.content).join('\n'));
+      budgets.push(request.maxTokens);
       return Promise.resolve({
         content: 'yes',
         toolCalls: [],
@@ -41,7 +44,7 @@ function world() {
       });
     },
   };
-  return { deps: { store, steps, llm, config }, read, asked };
+  return { deps: { store, steps, llm, config }, read, asked, budgets };
 }
 
 const input = { ...ref, stage: 1, agentId: 'agent-0001', subtaskIds: ['S-2', 'S-1'] };
@@ -71,5 +74,56 @@ describe('runSubagent with the subtasks its Map item carries', () => {
     expect(asked.join('\n')).toContain('stored first');
     expect(asked.join('\n')).not.toContain('carried');
     expect(out).toMatchObject({ status: 'SUCCEEDED', answered: 2 });
+  });
+});
+
+describe('runSubagent with the plan’s settings its Map item carries', () => {
+  const carried = stored.map((s) => ({ ...s, prompt: s.prompt.replace('stored', 'carried') }));
+  const settings = { workload: 'generic' as const, maxOutputTokens: 25 };
+
+  it('reads nothing before its calls when the item carries its subtasks and the settings', async () => {
+    const { deps, read, budgets } = world();
+    const out = await runSubagent(deps, { ...input, subtasks: carried, settings });
+    expect(out).toMatchObject({ status: 'SUCCEEDED', answered: 2 });
+    expect(read).toEqual([]);
+    // The carried budget (25), not the stored job's (40).
+    expect(budgets).toEqual([25, 25]);
+  });
+
+  it('reads the job (with its subtasks when the item lacks them) when the item carries no settings: a plan from before', async () => {
+    for (const [subtasks, wanted] of [
+      [carried, []],
+      [[], ['S-2', 'S-1']],
+    ] as const) {
+      const { deps, read, budgets } = world();
+      await expect(runSubagent(deps, { ...input, subtasks: [...subtasks] })).resolves.toMatchObject({
+        status: 'SUCCEEDED',
+        answered: 2,
+      });
+      expect(read).toEqual([wanted]);
+      expect(budgets).toEqual([40, 40]);
+    }
+  });
+
+  it('reads its subtasks and the job with them when the item carries the settings but not the subtasks', async () => {
+    const { deps, read, budgets } = world();
+    await expect(runSubagent(deps, { ...input, subtasks: [], settings })).resolves.toMatchObject({
+      status: 'SUCCEEDED',
+    });
+    expect(read).toEqual([['S-2', 'S-1']]);
+    // One source then: the job as read.
+    expect(budgets).toEqual([40, 40]);
+  });
+
+  it('stops at the carried deadline', async () => {
+    const { deps, asked } = world();
+    const deadlineAt = new Date(Date.now() - 1_000).toISOString();
+    const out = await runSubagent(deps, {
+      ...input,
+      subtasks: carried,
+      settings: { ...settings, deadlineAt },
+    });
+    expect(out).toMatchObject({ status: 'FAILED', answered: 0 });
+    expect(asked).toEqual([]);
   });
 });
