@@ -72,10 +72,13 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
       );
     });
 
+  const Gone: Record<string, string> = { Region: 'us-east-1' };
+
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'parl-stack-'));
     elsewhere = mkdtempSync(join(tmpdir(), 'parl-stack-cwd-'));
     server = await serve(dataDir);
+    Gone.TableName = server.info.tableName;
     cloudformation = await startCloudFormationStandIn({
       ParlWorkflow: {
         ApiUrl: server.info.apiUrl,
@@ -86,12 +89,9 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
         UploadsBucket: server.info.batch.bucket,
         Region: 'us-east-1',
       },
-      // A stack whose API nothing answers (deleted, or another account's).
-      Gone: {
-        ApiUrl: `http://127.0.0.1:${await closedPort()}/prod/`,
-        TableName: server.info.tableName,
-        Region: 'us-east-1',
-      },
+      // A stack whose API nothing answers (deleted, or another account's): its port is taken just
+      // before the test that asks it (one taken here could be a server's again by then).
+      Gone,
     });
     env = {
       ...base,
@@ -270,6 +270,7 @@ describe('parl --stack against a deployed stack (the embedded stack’s endpoint
   }, 600_000);
 
   it('says which API did not answer, and that it is the stack’s, with exit code 1', async () => {
+    Gone.ApiUrl = `http://127.0.0.1:${await closedPort()}/prod/`;
     const out = await parl(['--stack', 'Gone', 'jobs', 'list', '--key', 'parl_x']);
     expect(out.status).toBe(1);
     expect(out.stderr).toMatch(
