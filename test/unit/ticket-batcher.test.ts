@@ -84,17 +84,31 @@ describe('TicketBatcher', () => {
     expect(updates[0]).toMatchObject({ prune: true, busyFirst: true });
   });
 
-  it('takes at most 100 tickets in one update; the rest go in the next', async () => {
+  it('takes a thousand tickets asked together in one update: a wide job waits for one round trip, not ten', async () => {
     // Prepare
     const { table, updates } = recordingTable();
     const batcher = new TicketBatcher(table, pacing);
     // Act
     const issued = await Promise.all(
-      Array.from({ length: 150 }, (_, i) => batcher.take(10, 1_000 + i, true, false, 60_000)),
+      Array.from({ length: 1_000 }, (_, i) => batcher.take(10, 1_000 + i, true, false, 60_000)),
     );
     // Assess
-    expect(updates.map((u) => u.costs.length)).toEqual([100, 50]);
-    expect(updates.map((u) => u.floor)).toEqual([1_099, 1_149]);
-    expect(issued).toHaveLength(150);
+    expect(updates.map((u) => u.costs.length)).toEqual([1_000]);
+    expect(updates.map((u) => u.floor)).toEqual([1_999]);
+    expect(issued.map((i) => i.ticket.start).slice(-2)).toEqual([9_980, 9_990]);
+  });
+
+  it('takes at most 1,000 tickets in one update; the rest go in the next', async () => {
+    // Prepare
+    const { table, updates } = recordingTable();
+    const batcher = new TicketBatcher(table, pacing);
+    // Act
+    const issued = await Promise.all(
+      Array.from({ length: 1_500 }, (_, i) => batcher.take(10, 1_000 + i, true, false, 60_000)),
+    );
+    // Assess
+    expect(updates.map((u) => u.costs.length)).toEqual([1_000, 500]);
+    expect(updates.map((u) => u.floor)).toEqual([1_999, 2_499]);
+    expect(issued).toHaveLength(1_500);
   });
 });
