@@ -1,13 +1,15 @@
 /**
- * The statistics of the bench reports: per-arm summaries, Welch's t-test, the Mann–Whitney U test,
- * Cohen's d and a bootstrap confidence interval for a ratio of means.
+ * The statistics of the bench reports: per-arm summaries, Welch's t-test, the paired t-test, the
+ * Mann–Whitney U test, Cohen's d and a bootstrap confidence interval for a ratio of means.
  *
  * The distributions come from stdlib (`@stdlib/stats-ttest2` runs Welch's test with the
- * Satterthwaite degrees of freedom; the U test's normal approximation uses stdlib's normal CDF).
+ * Satterthwaite degrees of freedom, `@stdlib/stats-ttest` the paired test; the U test's normal
+ * approximation uses stdlib's normal CDF).
  * What is written here is arithmetic on the samples (ranks, tie correction, resampling), each
  * checked in test/unit/bench-stats.test.ts against answers worked by hand or published by R.
  */
 import normalCdf from '@stdlib/stats-base-dists-normal-cdf';
+import ttest from '@stdlib/stats-ttest';
 import ttest2 from '@stdlib/stats-ttest2';
 import { seededRandom } from '#shared/domain/random';
 
@@ -71,6 +73,16 @@ export function welchTTest(x: readonly number[], y: readonly number[]): WelchRes
   // stdlib does not return the degrees of freedom; Satterthwaite's formula, as it uses them.
   const df = (vx + vy) ** 2 / (vx ** 2 / (x.length - 1) + vy ** 2 / (y.length - 1));
   return { t: out.statistic, df, pValue: out.pValue };
+}
+
+/**
+ * Student's two-sided paired t-test: whether the mean of x[i] − y[i] is 0 (pairs measured together,
+ * such as two frameworks' runs within one rep).
+ */
+export function pairedTTest(x: readonly number[], y: readonly number[]): WelchResult {
+  if (x.length !== y.length) throw new RangeError('paired samples must have the same length');
+  const out = ttest([...x], [...y]);
+  return { t: out.statistic, df: x.length - 1, pValue: out.pValue };
 }
 
 /** The Mann–Whitney U test, two-sided, normal approximation with tie and continuity correction. */

@@ -13,7 +13,9 @@
  * measured against its own schedule bound: plan + max(slowest sub-agent, total work / slots) +
  * aggregate, from its own call durations (ours: from its recorded steps); wall / bound is its
  * overhead (1.0 is a perfect scheduler). Each framework runs once unmeasured first (handlers
- * loaded, connections open); then they take turns within each rep.
+ * loaded, connections open); then they take turns within each rep. Ours against each peer: the
+ * ratio of median wall-clocks, and the ratio of means with a 95 % bootstrap interval and a paired
+ * t-test, the reps as pairs (`bench/report/peers-compare.ts`): slower, faster, or not told apart.
  */
 import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
@@ -24,6 +26,7 @@ import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
 import { type PeerSubtask, runLangGraph, runPromiseAll, scheduleBoundMs } from '../peers/fan-out';
 import { saveBesides } from '../report/artifacts';
 import { barChart } from '../report/charts';
+import { versusLine, versusPeers } from '../report/peers-compare';
 import { mean, summarize } from '../report/stats';
 
 const FRAMEWORKS = ['parl-swarm', 'langgraph', 'promise-all'] as const;
@@ -178,12 +181,7 @@ function report(
       calls: mean(rs.map((r) => r.calls)),
     };
   });
-  const ours = summary[0]!;
-  const versus = summary.slice(1).map((s) => ({
-    framework: s.framework,
-    wallRatio: ours.wallClockMs.median / s.wallClockMs.median,
-    overheadRatio: ours.overhead.median / s.overhead.median,
-  }));
+  const versus = versusPeers(rows, 'parl-swarm', params.seed);
   printTable([
     ['framework', 'median wall ms', 'mean bound ms', 'median wall/bound', 'model calls'],
     ...summary.map((s) => [
@@ -194,10 +192,7 @@ function report(
       String(Math.round(s.calls)),
     ]),
   ]);
-  for (const v of versus)
-    console.log(
-      `parl-swarm vs ${v.framework}: wall-clock ×${v.wallRatio.toFixed(2)}, overhead ×${v.overheadRatio.toFixed(2)} (below 1: ours is faster)`,
-    );
+  for (const v of versus) console.log(versusLine('parl-swarm', v));
   const result = {
     suite: 'peers',
     at: new Date().toISOString(),

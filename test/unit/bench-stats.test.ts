@@ -4,6 +4,7 @@ import {
   cohensD,
   compare,
   mannWhitneyU,
+  pairedTTest,
   quantile,
   summarize,
   welchTTest,
@@ -45,6 +46,19 @@ describe('welchTTest', () => {
     expect(r.t).toBeCloseTo(-1.8608, 4);
     expect(r.df).toBeCloseTo(17.776, 3);
     expect(r.pValue).toBeCloseTo(0.07939, 5);
+  });
+});
+
+describe('pairedTTest', () => {
+  it("matches R's t.test(extra ~ group, data = sleep, paired = TRUE): t = −4.0621, df = 9, p = 0.002833", () => {
+    const r = pairedTTest(drug1, drug2);
+    expect(r.t).toBeCloseTo(-4.0621, 4);
+    expect(r.df).toBe(9);
+    expect(r.pValue).toBeCloseTo(0.002833, 6);
+  });
+
+  it('refuses samples of different lengths', () => {
+    expect(() => pairedTTest([1, 2], [1])).toThrow(RangeError);
   });
 });
 
