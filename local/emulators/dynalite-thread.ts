@@ -3,9 +3,8 @@
  * garbage on the machine's other core, away from the handlers, the state machine and the
  * simulator. Loaded by Node itself (type stripping): plain TypeScript, nothing tsx-only.
  *
- * Messages in: `{ requests: [{ id, request }…] }` (the requests of the stack's own clients, those of
- * one turn of the main thread together) and `{ close: true }`. Messages out: `{ listening: port }`
- * once, `{ answers: [{ id, answer } or { id, error }…] }` (those ready in one turn together), and
+ * Messages in: `{ id, request }` (a request of the stack's own clients) and `{ close: true }`.
+ * Messages out: `{ listening: port }` once, `{ id, answer }` or `{ id, error }` per request, and
  * `{ served: operation }` for each request that came through the loopback socket instead.
  */
 import type { AddressInfo } from 'node:net';
@@ -28,23 +27,12 @@ server.on('request', (req: { headers: Record<string, string | string[] | undefin
   port.postMessage({ served: String(req.headers['x-amz-target'] ?? 'unknown') });
 });
 
-/** Answers ready in one turn go in one message (each message wakes the main thread). */
-let outbox: unknown[] = [];
-let moved: ArrayBuffer[] = [];
-const flush = () => {
-  const answers = outbox;
-  const transfer = moved;
-  outbox = [];
-  moved = [];
-  port.postMessage({ answers }, transfer);
-};
-const send = (answer: unknown, transfer?: ArrayBuffer) => {
-  if (outbox.length === 0) queueMicrotask(flush);
-  outbox.push(answer);
-  if (transfer) moved.push(transfer);
-};
-
-function serve(id: number, request: InProcessRequest): void {
+port.on('message', (message: { id: number; request: InProcessRequest } | { close: true }) => {
+  if ('close' in message) {
+    server.close(() => port.close());
+    return;
+  }
+  const { id, request } = message;
   const body = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
   answerWithListener(
     (req, res) => {
@@ -55,18 +43,11 @@ function serve(id: number, request: InProcessRequest): void {
   ).then(
     (answer) => {
       const body = new Uint8Array(answer.body);
-      send({ id, answer: { ...answer, body } }, body.buffer);
+      port.postMessage({ id, answer: { ...answer, body } }, [body.buffer]);
     },
-    (error: unknown) => send({ id, error: error instanceof Error ? error.message : String(error) }),
+    (error: unknown) =>
+      port.postMessage({ id, error: error instanceof Error ? error.message : String(error) }),
   );
-}
-
-port.on('message', (message: { requests: { id: number; request: InProcessRequest }[] } | { close: true }) => {
-  if ('close' in message) {
-    server.close(() => port.close());
-    return;
-  }
-  for (const { id, request } of message.requests) serve(id, request);
 });
 
 server.listen(options.port ?? 0, '127.0.0.1', () => {

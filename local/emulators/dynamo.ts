@@ -8,11 +8,7 @@ import {
 import { type CfnTemplate, resourcesOfType } from '#local/template';
 import { WorkerCalls } from '#local/worker-calls';
 import { createDynamoClient } from '#shared/adapters/aws/clients';
-import {
-  type InProcessAnswer,
-  type InProcessRequest,
-  registerInProcessHandler,
-} from '#shared/adapters/aws/in-process-endpoints';
+import { type InProcessAnswer, registerInProcessHandler } from '#shared/adapters/aws/in-process-endpoints';
 
 /** A dynalite server on loopback. */
 export interface LocalDynamo {
@@ -22,10 +18,11 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** One answer of the thread: the server's, or why it had none. */
-type ThreadAnswer = { id: number; answer: InProcessAnswer } | { id: number; error: string };
-
-type FromThread = { listening: number } | { served: string } | { answers: ThreadAnswer[] };
+type FromThread =
+  | { listening: number }
+  | { served: string }
+  | { id: number; answer: InProcessAnswer }
+  | { id: number; error: string };
 
 /**
  * Starts dynalite on 127.0.0.1 (in memory, or in `path` on disk), in a worker thread: its
@@ -51,32 +48,18 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
   worker.on('message', (message: FromThread) => {
     if ('listening' in message) listening.resolve(message.listening);
     else if ('served' in message) count(message.served);
-    else
-      for (const a of message.answers)
-        calls.settle(a.id, 'answer' in a ? { value: a.answer } : { error: new Error(a.error) });
+    else if ('answer' in message) calls.settle(message.id, { value: message.answer });
+    else calls.settle(message.id, { error: new Error(message.error) });
   });
   const port = await listening.promise;
   const endpoint = `http://127.0.0.1:${port}`;
-  // The requests of one turn go in one message: each message wakes the thread, and on a busy
-  // machine a woken thread takes the core from the one that woke it.
-  let outbox: { id: number; request: InProcessRequest }[] = [];
-  let moved: ArrayBuffer[] = [];
-  const flush = () => {
-    const requests = outbox;
-    const transfer = moved;
-    outbox = [];
-    moved = [];
-    worker.postMessage({ requests }, transfer);
-  };
   const unregister = registerInProcessHandler(endpoint, (request) => {
     count(request.headers['x-amz-target']);
     return calls.call((id) => {
       // An exact copy, moved to the thread: a Buffer from the SDK is a view of an 8 KiB pool that
       // posting would clone whole, at 50 µs a request of main-thread time.
       const body = new Uint8Array(request.body);
-      if (outbox.length === 0) queueMicrotask(flush);
-      outbox.push({ id, request: { ...request, body } });
-      moved.push(body.buffer);
+      worker.postMessage({ id, request: { ...request, body } }, [body.buffer]);
     });
   });
   return {
