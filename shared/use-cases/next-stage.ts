@@ -42,25 +42,30 @@ export async function planNextStage(
   const again = subtaskIds.filter((id) => !answered.has(id));
   if (again.length === 0) return undefined;
   const next = stage + 1;
-  const planned = await planStage(deps, ref, {
-    stage: next,
-    subtaskIds: again,
-    mode: 'parl',
-    itemsPerAgent: job.plan?.itemsPerAgent ?? 1,
-    width: job.plan?.maxConcurrency ?? Number.POSITIVE_INFINITY,
-    settings: subagentSettings(job.request, job.plan),
-  });
-  const { output } = planned;
   const earlierAgents = (job.plan?.earlierAgents ?? 0) + (job.plan?.agents ?? 0);
-  await deps.store.updateJob(ref, {
-    plan: {
-      ...(job.plan ?? { decomposedBy: 'request', subtasks: subtaskIds.length }),
+  // The new plan's record goes beside the items' put (`planStage`).
+  const { output } = await planStage(
+    deps,
+    ref,
+    {
       stage: next,
-      agents: planned.agents,
-      maxConcurrency: output.maxConcurrency,
-      mapMode: output.mapMode,
-      earlierAgents,
+      subtaskIds: again,
+      mode: 'parl',
+      itemsPerAgent: job.plan?.itemsPerAgent ?? 1,
+      width: job.plan?.maxConcurrency ?? Number.POSITIVE_INFINITY,
+      settings: subagentSettings(job.request, job.plan),
     },
-  });
+    (shape) =>
+      deps.store.updateJob(ref, {
+        plan: {
+          ...(job.plan ?? { decomposedBy: 'request', subtasks: subtaskIds.length }),
+          stage: next,
+          agents: shape.agents,
+          maxConcurrency: shape.maxConcurrency,
+          mapMode: shape.mapMode,
+          earlierAgents,
+        },
+      }),
+  );
   return { status: 'NEXT_STAGE', ...output };
 }

@@ -69,37 +69,46 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
   // After a decomposition (a model call) the slots read at the start are stale: read them again.
   const slots = freeSlots && decomposedBy === 'request' ? { freeSlots: () => freeSlots } : deps.slots;
   const deadlineAt = jobDeadline(deps.config, job.acceptedAt);
-  const planned = await planStage({ ...deps, ...(slots ? { slots } : {}) }, ref, {
-    stage,
-    subtaskIds: subtasks.map((s) => s.id),
-    subtasks,
-    mode: job.request.mode,
-    itemsPerAgent: fanOut.itemsPerAgent,
-    width:
-      job.request.mode === 'sequential'
-        ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
-        : fanOut.width,
-    settings: subagentSettings(job.request, { budget: fanOut.budget, ...(deadlineAt ? { deadlineAt } : {}) }),
-  });
-  const { output } = planned;
-  await deps.store.updateJob(ref, {
-    status: 'RUNNING',
-    startedAt: new Date().toISOString(),
-    plan: {
+  // The plan's record goes beside the items' put (`planStage`): the job is RUNNING with its plan
+  // once the Map's input is ready.
+  const planned = await planStage(
+    { ...deps, ...(slots ? { slots } : {}) },
+    ref,
+    {
       stage,
-      agents: planned.agents,
-      maxConcurrency: output.maxConcurrency,
-      mapMode: output.mapMode,
-      subtasks: subtasks.length,
-      decomposedBy,
-      itemsPerAgent: planned.itemsPerAgent,
-      ...(fanOut.policy ? { policy: fanOut.policy } : {}),
-      budget: fanOut.budget,
-      ...(planned.widthBoundBy ? { widthBoundBy: planned.widthBoundBy } : {}),
-      ...(deadlineAt ? { deadlineAt } : {}),
+      subtaskIds: subtasks.map((s) => s.id),
+      subtasks,
+      mode: job.request.mode,
+      itemsPerAgent: fanOut.itemsPerAgent,
+      width:
+        job.request.mode === 'sequential'
+          ? (job.request.maxSubagents ?? deps.config.defaultMaxSubagents)
+          : fanOut.width,
+      settings: subagentSettings(job.request, {
+        budget: fanOut.budget,
+        ...(deadlineAt ? { deadlineAt } : {}),
+      }),
     },
-  });
-  return output;
+    (shape) =>
+      deps.store.updateJob(ref, {
+        status: 'RUNNING',
+        startedAt: new Date().toISOString(),
+        plan: {
+          stage,
+          agents: shape.agents,
+          maxConcurrency: shape.maxConcurrency,
+          mapMode: shape.mapMode,
+          subtasks: subtasks.length,
+          decomposedBy,
+          itemsPerAgent: shape.itemsPerAgent,
+          ...(fanOut.policy ? { policy: fanOut.policy } : {}),
+          budget: fanOut.budget,
+          ...(shape.widthBoundBy ? { widthBoundBy: shape.widthBoundBy } : {}),
+          ...(deadlineAt ? { deadlineAt } : {}),
+        },
+      }),
+  );
+  return planned.output;
 }
 
 async function decompose(deps: PlanDeps, ref: JobRef, stage: number, task: string): Promise<Subtask[]> {

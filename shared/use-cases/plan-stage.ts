@@ -95,6 +95,9 @@ export interface PlannedStage {
   widthBoundBy?: WidthBound;
 }
 
+/** A stage's shape, known before its items are stored: what the job's plan records of it. */
+export type StageShape = Omit<PlannedStage, 'output'> & Pick<PlanOutput, 'maxConcurrency' | 'mapMode'>;
+
 /**
  * Assigns subtasks to sub-agents. `parl`: `itemsPerAgent` consecutive subtasks per sub-agent (default
  * one); `sequential`: one agent takes them all.
@@ -126,11 +129,16 @@ export function assignSubtasks(
  * 3. inline (few items, narrow; see `#shared/domain/fan-out-limits`) while the assignments fit
  *    MAX_PLAN_PAYLOAD_BYTES in the state; otherwise distributed: store the assignments as the
  *    ItemReader's object (ConfigError without a store, PlanError when inline would not fit either)
+ *
+ * `beside` (the job's plan record) is written once the shape is known, beside the items' put: one
+ * round trip before the Map, not two. The stage is planned when both have ended; if either failed,
+ * planning fails with the items' error first.
  */
 export async function planStage(
   deps: { items?: ItemStore } & Partial<FanOutBoundsDeps>,
   ref: JobRef,
   request: StageRequest,
+  beside: (shape: StageShape) => Promise<void> = async () => {},
 ): Promise<PlannedStage> {
   const { stage } = request;
   const agents = assignSubtasks(request.subtaskIds, request.mode, request.itemsPerAgent).map((a) =>
@@ -149,8 +157,10 @@ export async function planStage(
   };
   const inline: PlanOutput = { ...head, mapMode: 'INLINE', agents };
   const inlineFits = Buffer.byteLength(JSON.stringify(inline)) <= MAX_PLAN_PAYLOAD_BYTES;
-  if (mapModeFor(maxConcurrency, agents.length) === 'INLINE' && inlineFits)
+  if (mapModeFor(maxConcurrency, agents.length) === 'INLINE' && inlineFits) {
+    await beside({ ...planned, maxConcurrency, mapMode: 'INLINE' });
     return { ...planned, output: inline };
+  }
   if (!deps.items) {
     if (!inlineFits) {
       throw new PlanError(
@@ -159,8 +169,16 @@ export async function planStage(
     }
     throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
-  const items = await deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? []));
-  return { ...planned, output: { ...head, mapMode: 'DISTRIBUTED', items, settings: request.settings } };
+  const [stored, recorded] = await Promise.allSettled([
+    deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? [])),
+    beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED' }),
+  ]);
+  if (stored.status === 'rejected') throw stored.reason;
+  if (recorded.status === 'rejected') throw recorded.reason;
+  return {
+    ...planned,
+    output: { ...head, mapMode: 'DISTRIBUTED', items: stored.value, settings: request.settings },
+  };
 }
 
 /** The Distributed Map's items: each assignment with its subtasks when all are known and small enough. */

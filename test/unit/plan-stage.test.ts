@@ -118,6 +118,90 @@ describe('planStage', () => {
     expect(planned.agents).toBeLessThanOrEqual(subtaskIds.length);
   });
 
+  it('writes the plan’s record beside the items’ put, with the stage’s shape: both on their way at once', async () => {
+    // Prepare: a put that ends a few turns after it starts; each side notes when it starts and ends
+    const events: string[] = [];
+    const items: ItemStore = {
+      putItems: async () => {
+        events.push('put starts');
+        await new Promise((r) => setTimeout(r, 5));
+        events.push('put ends');
+        return { bucket: 'b', key: 'items/stage-1.json' };
+      },
+    };
+    const shapes: unknown[] = [];
+    const request = {
+      stage: 1,
+      subtaskIds: idsOf(300),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 100,
+      settings,
+    };
+    // Act
+    const planned = await planStage({ items }, ref, request, async (shape) => {
+      events.push('record starts');
+      shapes.push(shape);
+      await new Promise((r) => setTimeout(r, 1));
+      events.push('record ends');
+    });
+    // Assess: the record started before the put ended (one after the other, it would start after)
+    expect(events.indexOf('record starts')).toBeLessThan(events.indexOf('put ends'));
+    expect(events).toHaveLength(4);
+    expect(shapes).toEqual([{ agents: 300, itemsPerAgent: 1, maxConcurrency: 100, mapMode: 'DISTRIBUTED' }]);
+    expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', items: { key: 'items/stage-1.json' } });
+  });
+
+  it('writes the plan’s record of an inline stage before it returns', async () => {
+    // Prepare
+    const shapes: unknown[] = [];
+    const request = {
+      stage: 1,
+      subtaskIds: idsOf(3),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 2,
+      settings,
+    };
+    // Act
+    await planStage({}, ref, request, (shape) => {
+      shapes.push(shape);
+      return Promise.resolve();
+    });
+    // Assess
+    expect(shapes).toEqual([{ agents: 3, itemsPerAgent: 1, maxConcurrency: 2, mapMode: 'INLINE' }]);
+  });
+
+  it.each([
+    ['the put fails', true, false, 'no bucket'],
+    ['the record fails', false, true, 'job cancelled'],
+    ['both fail (the put’s error first)', true, true, 'no bucket'],
+  ])('fails when %s, once both have ended', async (_case, putFails, recordFails, message) => {
+    // Prepare
+    let recordEnded = false;
+    const items: ItemStore = {
+      putItems: () =>
+        putFails ? Promise.reject(new Error('no bucket')) : Promise.resolve({ bucket: 'b', key: 'k' }),
+    };
+    const request = {
+      stage: 1,
+      subtaskIds: idsOf(300),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 100,
+      settings,
+    };
+    // Act
+    const planning = planStage({ items }, ref, request, async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      recordEnded = true;
+      if (recordFails) throw new Error('job cancelled');
+    });
+    // Assess: no write is still on its way when planning fails (a Lambda would freeze it)
+    await expect(planning).rejects.toThrow(message);
+    expect(recordEnded).toBe(true);
+  });
+
   it('puts each sub-agent’s subtasks in its Distributed Map item when known and small, else none', async () => {
     // Prepare: 3 subtasks a sub-agent; the second sub-agent's are too large to carry.
     const { items, kept } = keptItems();
