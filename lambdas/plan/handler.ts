@@ -31,6 +31,7 @@ export function createPlanHandler(
       mapMode: plan.mapMode,
       ...(plan.agents ? { agents: plan.agents.length } : {}),
       ...(plan.items ? { items: `s3://${plan.items.bucket}/${plan.items.key}` } : {}),
+      ...(plan.itemList ? { itemsInState: plan.itemList.length } : {}),
     });
     return plan;
   };

@@ -63,6 +63,7 @@ export async function planNextStage(
           agents: shape.agents,
           maxConcurrency: shape.maxConcurrency,
           mapMode: shape.mapMode,
+          ...(shape.itemsIn ? { itemsIn: shape.itemsIn } : {}),
           earlierAgents,
         },
       }),
