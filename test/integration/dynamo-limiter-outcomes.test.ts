@@ -154,7 +154,8 @@ describe('DynamoRateLimiter call outcomes', () => {
       const lease = await only.acquire(ask);
       expect((await only.snapshot()).state.leases).toEqual({
         [lease.id]: {
-          slot: 0,
+          // Either dead caller's slot: a call claims its slot beside its schedule, from where the last one went
+          slot: expect.toBeOneOf([0, 1]),
           id: lease.id,
           role: 'subagent',
           tenantId: 't',

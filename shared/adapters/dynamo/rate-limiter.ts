@@ -4,8 +4,10 @@ import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
   breakerGate,
   callCostMs,
+  claimsAtOnce,
   decideSlot,
   freeSubagentSlots,
+  inRoleRange,
   insertionFor,
   type LimiterState,
   MAX_SHIFTS,
@@ -85,10 +87,15 @@ export class DynamoRateLimiter implements RateLimiter {
   private readonly wakers = new Set<AbortController>();
   /** The control fields as this process last saw them (for guesses only; decisions read the table). */
   private lastRate: RateState | undefined;
+  /** Callers of this process between asking and their grant. */
+  private asking = 0;
+  /** Spreads the slots this process guesses over the range (its callers in turn, from a random start). */
+  private guessSeq: number;
 
   constructor(private readonly o: DynamoRateLimiterOptions) {
     this.clock = o.clock ?? realLimiterClock;
     this.random = o.random ?? Math.random;
+    this.guessSeq = Math.floor(this.random() * 2 ** 30);
     this.pacing = pacingOf(o.policy.limits);
     this.table = new LimiterTable(
       new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random, o.slotsPerItem),
@@ -107,11 +114,20 @@ export class DynamoRateLimiter implements RateLimiter {
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
     if (gate?.kind === 'open') throw circuitOpen(gate.waitMs, cached?.openedBy);
+    this.asking++;
+    // The slot claimed beside the ticket (or the read of an unpaced key), when the table as this
+    // process last saw it says the call goes at once: one round trip before the call, not two.
+    let guess = this.guessSlot(a);
     try {
       let kept: Issued | undefined;
       for (;;) {
         const { read, issued, start, from } = await this.schedule(a, kept);
         kept = issued;
+        if (guess) {
+          const claimed = await guess;
+          guess = undefined;
+          if (claimed && !this.guessHolds(a, read, from)) await this.letSlotGo(a);
+        }
         if (!(await this.passBreaker(a, read))) continue;
         // Claim the slot about a round trip before the call, not at the check (slots idle less).
         if (a.slot === undefined && issued)
@@ -126,9 +142,13 @@ export class DynamoRateLimiter implements RateLimiter {
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
+      // A guessed claim still on its way when the schedule failed: its slot, if it got one, goes too.
+      if (guess) await guess;
       if (a.slot !== undefined)
         await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
       throw error;
+    } finally {
+      this.asking--;
     }
   }
 
@@ -306,6 +326,39 @@ export class DynamoRateLimiter implements RateLimiter {
     }
   }
 
+  /**
+   * A claim of the caller's slot sent beside its schedule, when the control fields as this process
+   * last saw them let it claim directly and the call would go at once (no cooldown, the breaker
+   * closed, an unpaced key or a clock that the callers asking now in this process do not push past
+   * the claim's lead); else undefined. True when it got the slot. {@link guessHolds} checks it
+   * against the fresh read: the decision is still the table's.
+   */
+  private guessSlot(a: Attempt): Promise<boolean> | undefined {
+    const [rate, now] = [this.lastRate, this.clock.now()];
+    if (rate === undefined || !claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return undefined;
+    const startsBy = Math.max(rate.tat, now) + this.asking * a.costMs;
+    if (this.pacing.paced && startsBy > now + this.claimLeadMs(rate.ceiling)) return undefined;
+    const slot = preferredSlot(a.role, this.guessSeq++, rate.ceiling, this.o.policy);
+    return this.claim(a, slot).catch(() => false);
+  }
+
+  /** Whether a guessed slot stands by the fresh read: claimable directly, in the caller's range, and its call goes now. */
+  private guessHolds(a: Attempt, read: RateRead, from: number): boolean {
+    const [now, { rate }] = [this.clock.now(), read];
+    if (a.slot === undefined || !claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return false;
+    return (
+      from - now <= this.claimLeadMs(rate.ceiling) && inRoleRange(a.role, a.slot, rate.ceiling, this.o.policy)
+    );
+  }
+
+  /** Frees the caller's slot (a guess that did not stand) and wakes the callers of this process waiting for one. */
+  private async letSlotGo(a: Attempt): Promise<void> {
+    if (a.slot === undefined) return;
+    await this.table.freeSlot(a.slot, a.id, a.deadline);
+    a.slot = undefined;
+    for (const waker of [...this.wakers]) waker.abort();
+  }
+
   private async claim(a: Attempt, slot: number): Promise<boolean> {
     const now = this.clock.now();
     const lease = {
@@ -323,11 +376,8 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /** A slot is kept through a short wait for a new ticket only: a long one would idle it. */
   private async letSlotGoIfFar(a: Attempt, start: number): Promise<void> {
-    if (a.slot === undefined || start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS))
-      return;
-    await this.table.freeSlot(a.slot, a.id, a.deadline);
-    a.slot = undefined;
-    for (const waker of [...this.wakers]) waker.abort();
+    if (start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS)) return;
+    await this.letSlotGo(a);
   }
 
   private async renew(a: Attempt): Promise<boolean> {
