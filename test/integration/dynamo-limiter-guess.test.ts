@@ -69,6 +69,18 @@ describe('DynamoRateLimiter guessed slots', () => {
     },
   );
 
+  it('claims after its schedule again when its process last looked at the table more than 5 s ago', async () => {
+    // Prepare: a call, then 6 s in which this process does not look (a warm Lambda between invocations)
+    const { clock, limiter, timed } = limiterOn(base);
+    const first = await timed(() => limiter.acquire(sub));
+    await clock.run(limiter.release(first.lease, { kind: 'success', tokens: 1 }));
+    await clock.run(clock.sleep(6_000));
+    // Act
+    const later = await timed(() => limiter.acquire(sub));
+    // Assess: two round trips, as with nothing seen
+    expect(later.tookMs).toBe(4 * WAY_MS);
+  });
+
   it('honours a cooldown another process set after this one last looked: the call goes once it is over', async () => {
     // Prepare: the process has seen the table; then another process's 429 sets a cooldown of 500 ms
     const { clock, pk, limiter, timed } = limiterOn(base);

@@ -46,6 +46,8 @@ const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
 const HOLD_MS = 2_000;
 /** The longest pause between two looks at the slots while waiting for one. */
 const BACKOFF_CAP_MS = 2_000;
+/** How recent a look at the control fields a guessed slot goes on (a warm Lambda's may be minutes old). */
+const GUESS_FRESH_MS = 5_000;
 /** How long a release keeps retrying a throttled table (the lease expires anyway). */
 const RELEASE_BUDGET_MS = 30_000;
 
@@ -85,8 +87,8 @@ export class DynamoRateLimiter implements RateLimiter {
   private readonly random: () => number;
   private readonly pacing: Pacing;
   private readonly wakers = new Set<AbortController>();
-  /** The control fields as this process last saw them (for guesses only; decisions read the table). */
-  private lastRate: RateState | undefined;
+  /** The control fields as this process last saw them, and when (for guesses only; decisions read the table). */
+  private last: { rate: RateState; at: number } | undefined;
   /** Callers of this process between asking and their grant. */
   private asking = 0;
   /** Spreads the slots this process guesses over the range (its callers in turn, from a random start). */
@@ -110,7 +112,7 @@ export class DynamoRateLimiter implements RateLimiter {
 
   async acquire(options: AcquireOptions): Promise<LimiterLease> {
     const a = this.begin(options);
-    const cached = this.lastRate;
+    const cached = this.last?.rate;
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
     if (gate?.kind === 'open') throw circuitOpen(gate.waitMs, cached?.openedBy);
@@ -142,8 +144,7 @@ export class DynamoRateLimiter implements RateLimiter {
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
-      // A guessed claim still on its way when the schedule failed: its slot, if it got one, goes too.
-      if (guess) await guess;
+      if (guess) await guess; // a guessed claim still on its way: its slot, if it got one, goes too
       if (a.slot !== undefined)
         await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
       throw error;
@@ -257,7 +258,7 @@ export class DynamoRateLimiter implements RateLimiter {
     // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
     const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
     a.idleStart = floor;
-    let known = this.lastRate;
+    let known = this.last?.rate;
     if (a.role === 'orchestrator') {
       known = this.seen(await this.table.readRate(a.deadline)).rate;
       const now = this.clock.now();
@@ -327,15 +328,14 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   /**
-   * A claim of the caller's slot sent beside its schedule, when the control fields as this process
-   * last saw them let it claim directly and the call would go at once (no cooldown, the breaker
-   * closed, an unpaced key or a clock that the callers asking now in this process do not push past
-   * the claim's lead); else undefined. True when it got the slot. {@link guessHolds} checks it
-   * against the fresh read: the decision is still the table's.
+   * A claim of the caller's slot sent beside its schedule, when the control fields as this process saw
+   * them lately say it goes at once ({@link claimsAtOnce}; paced, a clock its callers asking now do not
+   * push past the claim's lead); true when it got the slot. The fresh read decides ({@link guessHolds}).
    */
   private guessSlot(a: Attempt): Promise<boolean> | undefined {
-    const [rate, now] = [this.lastRate, this.clock.now()];
-    if (rate === undefined || !claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return undefined;
+    const [rate, now] = [this.last?.rate, this.clock.now()];
+    if (rate === undefined || now - (this.last?.at ?? 0) > GUESS_FRESH_MS) return undefined;
+    if (!claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return undefined;
     const startsBy = Math.max(rate.tat, now) + this.asking * a.costMs;
     if (this.pacing.paced && startsBy > now + this.claimLeadMs(rate.ceiling)) return undefined;
     const slot = preferredSlot(a.role, this.guessSeq++, rate.ceiling, this.o.policy);
@@ -346,9 +346,8 @@ export class DynamoRateLimiter implements RateLimiter {
   private guessHolds(a: Attempt, read: RateRead, from: number): boolean {
     const [now, { rate }] = [this.clock.now(), read];
     if (a.slot === undefined || !claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return false;
-    return (
-      from - now <= this.claimLeadMs(rate.ceiling) && inRoleRange(a.role, a.slot, rate.ceiling, this.o.policy)
-    );
+    const lead = this.claimLeadMs(rate.ceiling);
+    return from - now <= lead && inRoleRange(a.role, a.slot, rate.ceiling, this.o.policy);
   }
 
   /** Frees the caller's slot (a guess that did not stand) and wakes the callers of this process waiting for one. */
@@ -410,7 +409,7 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   private seen<T extends RateRead>(read: T): T {
-    this.lastRate = read.rate;
+    this.last = { rate: read.rate, at: this.clock.now() };
     return read;
   }
 
