@@ -237,14 +237,6 @@ export function preferredSlot(role: CallerRole, n: number, ceiling: number, poli
   return reserved > 0 ? subCapacity + (n % reserved) : n % usable;
 }
 
-/** Whether `slot` is one a caller of `role` may hold under `ceiling`: the one {@link preferredSlot} chooses from. */
-export function inRoleRange(role: CallerRole, slot: number, ceiling: number, policy: LimiterPolicy): boolean {
-  const { usable, reserved, subCapacity } = slotRanges(ceiling, policy);
-  if (slot < 0) return false;
-  if (role === 'subagent') return slot < subCapacity;
-  return reserved > 0 ? slot >= subCapacity && slot < usable : slot < usable;
-}
-
 /**
  * Whether a caller may claim its preferred slot without looking at the others: nobody it must
  * give way to is waiting (an orchestrator, another tenant) and the ceiling did not fall within a
@@ -260,18 +252,6 @@ export function mayClaimDirectly(
   if (rate.lastDecreaseAt > 0 && now - rate.lastDecreaseAt < policy.leaseMs) return false;
   if (role === 'orchestrator') return true;
   return liveWaiters(rate.waiters, now).every((k) => k === waiterKey('subagent', tenantId));
-}
-
-/** Whether a caller may claim its slot and go at once: no cooldown, the circuit closed, {@link mayClaimDirectly}. */
-export function claimsAtOnce(
-  rate: RateState,
-  role: CallerRole,
-  tenantId: string,
-  policy: LimiterPolicy,
-  now: number,
-): boolean {
-  if (rate.cooldownUntil > now || breakerGate(rate, policy, now).kind !== 'pass') return false;
-  return mayClaimDirectly(rate, role, tenantId, policy, now);
 }
 
 export type SlotDecision = { granted: true; slot: number } | { granted: false; reason: DenyReason };

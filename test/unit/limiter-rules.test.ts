@@ -6,10 +6,8 @@ import {
   CATCH_UP_SHARE,
   callCostMs,
   ceilingIncrease,
-  claimsAtOnce,
   decideSlot,
   freeSubagentSlots,
-  inRoleRange,
   insertionFor,
   LATE_SHARE,
   mayClaimDirectly,
@@ -327,7 +325,7 @@ describe('decideSlot', () => {
   });
 });
 
-describe('mayClaimDirectly, preferredSlot and the ranges of the roles', () => {
+describe('mayClaimDirectly and preferredSlot', () => {
   it.each([
     ['nobody waits', {}, 'subagent', true],
     ['its own tenant waits', { waiters: { 'subagent#t1': 5_000 } }, 'subagent', true],
@@ -344,30 +342,6 @@ describe('mayClaimDirectly, preferredSlot and the ranges of the roles', () => {
     const p = policy({ maxConcurrency: 10 }, { orchestratorShare: 0.2 });
     expect([0, 1, 7, 8, 9].map((k) => preferredSlot('subagent', k, 10, p))).toEqual([0, 1, 7, 0, 1]);
     expect([0, 1, 2].map((k) => preferredSlot('orchestrator', k, 10, p))).toEqual([8, 9, 8]);
-  });
-
-  it('keeps each role to the slots preferredSlot chooses from, under the ceiling', () => {
-    const p = policy({ maxConcurrency: 10 }, { orchestratorShare: 0.2 });
-    const range = (role: 'subagent' | 'orchestrator', ceiling: number) =>
-      [-1, 0, 5, 7, 8, 9, 10].filter((slot) => inRoleRange(role, slot, ceiling, p));
-    expect(range('subagent', 10)).toEqual([0, 5, 7]);
-    expect(range('orchestrator', 10)).toEqual([8, 9]);
-    // A lowered ceiling of 5: 4 slots for sub-agents, the fifth reserved
-    expect(range('subagent', 5)).toEqual([0]);
-    expect(range('orchestrator', 5)).toEqual([]);
-    // No reserve: an orchestrator may hold any usable slot
-    const none = policy({ maxConcurrency: 4 }, { orchestratorShare: 0 });
-    expect([0, 3, 4].filter((slot) => inRoleRange('orchestrator', slot, 4, none))).toEqual([0, 3]);
-  });
-
-  it.each([
-    ['nothing stands in the way', {}, true],
-    ['a cooldown runs', { cooldownUntil: 1_001 }, false],
-    ['the circuit is open', { breaker: 'open', openedAt: 900 }, false],
-    ['another tenant waits', { waiters: { 'subagent#t2': 5_000 } }, false],
-  ] as const)('lets a sub-agent claim and go at once when %s: %s', (_, over, expected) => {
-    const p = policy();
-    expect(claimsAtOnce(rate(p, over), 'subagent', 't1', p, 1_000)).toBe(expected);
   });
 });
 

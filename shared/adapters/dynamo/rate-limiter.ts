@@ -4,10 +4,8 @@ import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
 import {
   breakerGate,
   callCostMs,
-  claimsAtOnce,
   decideSlot,
   freeSubagentSlots,
-  inRoleRange,
   insertionFor,
   type LimiterState,
   MAX_SHIFTS,
@@ -46,8 +44,6 @@ const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
 const HOLD_MS = 2_000;
 /** The longest pause between two looks at the slots while waiting for one. */
 const BACKOFF_CAP_MS = 2_000;
-/** How recent a look at the control fields a guessed slot goes on (a warm Lambda's may be minutes old). */
-const GUESS_FRESH_MS = 5_000;
 /** How long a release keeps retrying a throttled table (the lease expires anyway). */
 const RELEASE_BUDGET_MS = 30_000;
 
@@ -87,17 +83,12 @@ export class DynamoRateLimiter implements RateLimiter {
   private readonly random: () => number;
   private readonly pacing: Pacing;
   private readonly wakers = new Set<AbortController>();
-  /** The control fields as this process last saw them, and when (for guesses only; decisions read the table). */
-  private last: { rate: RateState; at: number } | undefined;
-  /** Callers of this process between asking and their grant. */
-  private asking = 0;
-  /** Spreads the slots this process guesses over the range (its callers in turn, from a random start). */
-  private guessSeq: number;
+  /** The control fields as this process last saw them (for guesses only; decisions read the table). */
+  private lastRate: RateState | undefined;
 
   constructor(private readonly o: DynamoRateLimiterOptions) {
     this.clock = o.clock ?? realLimiterClock;
     this.random = o.random ?? Math.random;
-    this.guessSeq = Math.floor(this.random() * 2 ** 30);
     this.pacing = pacingOf(o.policy.limits);
     this.table = new LimiterTable(
       new LimiterItems(o.client, o.tableName, o.pk, o.policy.limits, this.clock, this.random, o.slotsPerItem),
@@ -112,24 +103,15 @@ export class DynamoRateLimiter implements RateLimiter {
 
   async acquire(options: AcquireOptions): Promise<LimiterLease> {
     const a = this.begin(options);
-    const cached = this.last?.rate;
+    const cached = this.lastRate;
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
     if (gate?.kind === 'open') throw circuitOpen(gate.waitMs, cached?.openedBy);
-    this.asking++;
-    // The slot claimed beside the ticket (or the read of an unpaced key), when the table as this
-    // process last saw it says the call goes at once: one round trip before the call, not two.
-    let guess = this.guessSlot(a);
     try {
       let kept: Issued | undefined;
       for (;;) {
         const { read, issued, start, from } = await this.schedule(a, kept);
         kept = issued;
-        if (guess) {
-          const claimed = await guess;
-          guess = undefined;
-          if (claimed && !this.guessHolds(a, read, from)) await this.letSlotGo(a);
-        }
         if (!(await this.passBreaker(a, read))) continue;
         // Claim the slot about a round trip before the call, not at the check (slots idle less).
         if (a.slot === undefined && issued)
@@ -144,12 +126,9 @@ export class DynamoRateLimiter implements RateLimiter {
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
-      if (guess) await guess; // a guessed claim still on its way: its slot, if it got one, goes too
       if (a.slot !== undefined)
         await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
       throw error;
-    } finally {
-      this.asking--;
     }
   }
 
@@ -258,7 +237,7 @@ export class DynamoRateLimiter implements RateLimiter {
     // A ticket never starts before the caller can have it back (a slow table never voids it on arrival).
     const floor = nextTicket(0, this.clock.now() + this.leadMs(), this.pacing, 0).start;
     a.idleStart = floor;
-    let known = this.last?.rate;
+    let known = this.lastRate;
     if (a.role === 'orchestrator') {
       known = this.seen(await this.table.readRate(a.deadline)).rate;
       const now = this.clock.now();
@@ -327,37 +306,6 @@ export class DynamoRateLimiter implements RateLimiter {
     }
   }
 
-  /**
-   * A claim of the caller's slot sent beside its schedule, when the control fields as this process saw
-   * them lately say it goes at once ({@link claimsAtOnce}; paced, a clock its callers asking now do not
-   * push past the claim's lead); true when it got the slot. The fresh read decides ({@link guessHolds}).
-   */
-  private guessSlot(a: Attempt): Promise<boolean> | undefined {
-    const [rate, now] = [this.last?.rate, this.clock.now()];
-    if (rate === undefined || now - (this.last?.at ?? 0) > GUESS_FRESH_MS) return undefined;
-    if (!claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return undefined;
-    const startsBy = Math.max(rate.tat, now) + this.asking * a.costMs;
-    if (this.pacing.paced && startsBy > now + this.claimLeadMs(rate.ceiling)) return undefined;
-    const slot = preferredSlot(a.role, this.guessSeq++, rate.ceiling, this.o.policy);
-    return this.claim(a, slot).catch(() => false);
-  }
-
-  /** Whether a guessed slot stands by the fresh read: claimable directly, in the caller's range, and its call goes now. */
-  private guessHolds(a: Attempt, read: RateRead, from: number): boolean {
-    const [now, { rate }] = [this.clock.now(), read];
-    if (a.slot === undefined || !claimsAtOnce(rate, a.role, a.tenantId, this.o.policy, now)) return false;
-    const lead = this.claimLeadMs(rate.ceiling);
-    return from - now <= lead && inRoleRange(a.role, a.slot, rate.ceiling, this.o.policy);
-  }
-
-  /** Frees the caller's slot (a guess that did not stand) and wakes the callers of this process waiting for one. */
-  private async letSlotGo(a: Attempt): Promise<void> {
-    if (a.slot === undefined) return;
-    await this.table.freeSlot(a.slot, a.id, a.deadline);
-    a.slot = undefined;
-    for (const waker of [...this.wakers]) waker.abort();
-  }
-
   private async claim(a: Attempt, slot: number): Promise<boolean> {
     const now = this.clock.now();
     const lease = {
@@ -375,8 +323,11 @@ export class DynamoRateLimiter implements RateLimiter {
 
   /** A slot is kept through a short wait for a new ticket only: a long one would idle it. */
   private async letSlotGoIfFar(a: Attempt, start: number): Promise<void> {
-    if (start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS)) return;
-    await this.letSlotGo(a);
+    if (a.slot === undefined || start - this.clock.now() <= Math.min(this.o.policy.leaseMs / 4, HOLD_MS))
+      return;
+    await this.table.freeSlot(a.slot, a.id, a.deadline);
+    a.slot = undefined;
+    for (const waker of [...this.wakers]) waker.abort();
   }
 
   private async renew(a: Attempt): Promise<boolean> {
@@ -409,7 +360,7 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   private seen<T extends RateRead>(read: T): T {
-    this.last = { rate: read.rate, at: this.clock.now() };
+    this.lastRate = read.rate;
     return read;
   }
 
