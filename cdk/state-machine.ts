@@ -11,11 +11,9 @@
  * - `Plan` (plan) receives the state and returns
  *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'INLINE', agents: [{ agentId, subtaskIds }] }`, or,
  *   above the inline Map's 40 concurrent iterations or 250 items (`#shared/domain/fan-out-limits`),
- *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', itemList: [...], resultsBucket, settings }`:
- *   a Distributed Map over items in the state while they fit the plan's payload budget, or
- *   `{ …, mapMode: 'DISTRIBUTED', items: { bucket, key }, settings }`: the same items as a JSON array in
- *   S3, which the other Distributed Map reads with its ItemReader (the local runtime rewrites that
- *   into a reader Task over fauxqs S3: local/item-reader.ts).
+ *   `{ jobId, tenantId, stage, maxConcurrency, mapMode: 'DISTRIBUTED', items: { bucket, key } }`: the
+ *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
+ *   local runtime rewrites that into a reader Task over fauxqs S3: local/item-reader.ts).
  * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent (in
  *   the Distributed Map also `subtasks`, the subtasks themselves, when the plan put them in the item) and
  *   stores its outcome in DynamoDB; a sub-agent that still fails (its model calls were retried by the
@@ -72,10 +70,6 @@ export const STATE_NAMES = {
   runSubagentDistributed: 'RunSubagentD',
   subagentFailedDistributed: 'SubagentFailedD',
   subagentUnrecordedDistributed: 'SubagentUnrecordedD',
-  subagentsInState: 'SubagentsInState',
-  runSubagentInState: 'RunSubagentS',
-  subagentFailedInState: 'SubagentFailedS',
-  subagentUnrecordedInState: 'SubagentUnrecordedS',
   aggregate: 'Aggregate',
   jobOutcome: 'JobOutcome',
   jobSucceeded: 'JobSucceeded',
@@ -95,8 +89,8 @@ export const NEXT_STAGE_STATUS = 'NEXT_STAGE';
 /** The most stages a job runs; JobOutcome loops back to the Map only up to this stage. */
 export const MAX_STAGES = REQUEST_LIMITS.maxStages;
 
-/** The labels of the Distributed Maps' map runs (over an item list in S3, over items in the state). */
-export const DISTRIBUTED_MAP_LABELS = { s3: 'Subagents', inState: 'SubagentsInState' } as const;
+/** The label of the Distributed Map's map runs. */
+export const DISTRIBUTED_MAP_LABEL = 'Subagents';
 
 /** Where the Distributed Map's ResultWriter puts its child results, in the items bucket. */
 export const MAP_RESULTS_PREFIX = 'items/map-results';
@@ -140,7 +134,7 @@ export interface WorkflowFunctions {
 }
 
 /**
- * Builds the workflow: Plan → ChooseFanOut → Subagents | SubagentsInState | SubagentsDistributed → Aggregate →
+ * Builds the workflow: Plan → ChooseFanOut → Subagents | SubagentsDistributed → Aggregate →
  * JobOutcome (→ ChooseFanOut again for a job's next stage), with every failure routed through FinalizeFailure so the job is stored as FAILED.
  *
  * The states are created under a `Definition` construct inside `scope`, so their ids never clash
@@ -176,12 +170,7 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   });
   plan.addCatch(finalizeFailure, toFinalize);
 
-  const { subagents, subagentsDistributed, subagentsInState } = fanOutMaps(
-    s,
-    functions,
-    finalizeFailure,
-    toFinalize,
-  );
+  const { subagents, subagentsDistributed } = fanOutMaps(s, functions, finalizeFailure, toFinalize);
 
   const aggregate = invokeTask(s, STATE_NAMES.aggregate, functions.aggregate, {
     comment: 'Computes the measures and reward, synthesizes the answer, stores the result',
@@ -194,13 +183,6 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
   aggregate.addCatch(finalizeFailure, toFinalize);
 
   const chooseFanOut = Choice.jsonPath(s, STATE_NAMES.chooseFanOut)
-    .when(
-      Condition.and(
-        Condition.stringEquals('$.mapMode', MAP_MODES.distributed),
-        Condition.isPresent('$.itemList'),
-      ),
-      subagentsInState,
-    )
     .when(Condition.stringEquals('$.mapMode', MAP_MODES.distributed), subagentsDistributed)
     .otherwise(subagents);
 
@@ -218,24 +200,22 @@ export function buildWorkflowDefinition(scope: Construct, functions: WorkflowFun
 
   subagents.next(aggregate);
   subagentsDistributed.next(aggregate);
-  subagentsInState.next(aggregate);
   aggregate.next(jobOutcome);
   return Chain.start(plan).next(chooseFanOut);
 }
 
 /**
- * The three Map states over the plan's assignments: inline (`$.agents` in the state), distributed
- * over items in the state (`$.itemList`: no S3 round trip before the children start) and
- * distributed over the item list in S3 (above the state's budget); the same item shape and catch,
- * and none returns anything (ResultPath null): the outcomes are in DynamoDB. The Distributed Maps'
- * child results go to S3 (ResultWriter), never into the state.
+ * The two Map states over the plan's assignments: inline (`$.agents` in the state) and distributed
+ * (the item list in S3); the same item shape and catch, and neither returns anything (ResultPath
+ * null): the outcomes are in DynamoDB. The Distributed Map's child results go to S3 (ResultWriter),
+ * never into the state.
  */
 function fanOutMaps(
   s: Construct,
   functions: WorkflowFunctions,
   finalizeFailure: IChainable,
   toFinalize: CatchProps,
-): { subagents: MapState; subagentsDistributed: DistributedMap; subagentsInState: DistributedMap } {
+): { subagents: MapState; subagentsDistributed: DistributedMap } {
   const fanOut = {
     maxConcurrencyPath: '$.maxConcurrency',
     itemSelector: {
@@ -255,19 +235,15 @@ function fanOutMaps(
   subagents.itemProcessor(subagentProcessor(s, functions.subagent, ''));
   subagents.addCatch(finalizeFailure, toFinalize);
 
-  // The Distributed Maps' items carry their subtasks (an empty list when the plan left them out)
-  // and the plan's settings of the job: a sub-agent with both reads nothing before its first call.
-  const distributed = {
+  const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
     ...fanOut,
+    // Its items carry their subtasks (an empty list when the plan left them out) and the plan's
+    // settings of the job: a sub-agent with both reads nothing before its first call.
     itemSelector: {
       ...fanOut.itemSelector,
       subtasks: JsonPath.listAt('$$.Map.Item.Value.subtasks'),
       settings: JsonPath.objectAt('$.settings'),
     },
-    mapExecutionType: StateMachineType.STANDARD,
-  };
-  const subagentsDistributed = DistributedMap.jsonPath(s, STATE_NAMES.subagentsDistributed, {
-    ...distributed,
     // The plan's item list in S3: no state payload limit on the number of sub-agents.
     itemReader: new S3JsonItemReader({
       bucketNamePath: JsonPath.stringAt('$.items.bucket'),
@@ -279,35 +255,22 @@ function fanOutMaps(
       prefix: MAP_RESULTS_PREFIX,
     }),
     comment: 'Runs the sub-agents as child executions (above the inline limits); outcomes stay in DynamoDB',
-    label: DISTRIBUTED_MAP_LABELS.s3,
+    mapExecutionType: StateMachineType.STANDARD,
+    label: DISTRIBUTED_MAP_LABEL,
   });
   subagentsDistributed.itemProcessor(subagentProcessor(s, functions.subagent, 'D'));
   subagentsDistributed.addCatch(finalizeFailure, toFinalize);
-
-  const subagentsInState = DistributedMap.jsonPath(s, STATE_NAMES.subagentsInState, {
-    ...distributed,
-    // The plan's items in the state (they fit its payload budget): no item list to put and read.
-    itemsPath: '$.itemList',
-    resultWriterV2: new ResultWriterV2({
-      bucketNamePath: JsonPath.stringAt('$.resultsBucket'),
-      prefix: MAP_RESULTS_PREFIX,
-    }),
-    comment: 'Runs the sub-agents as child executions over items in the state; outcomes stay in DynamoDB',
-    label: DISTRIBUTED_MAP_LABELS.inState,
-  });
-  subagentsInState.itemProcessor(subagentProcessor(s, functions.subagent, 'S'));
-  subagentsInState.addCatch(finalizeFailure, toFinalize);
-  return { subagents, subagentsDistributed, subagentsInState };
+  return { subagents, subagentsDistributed };
 }
 
 /**
- * The item processor of every Map: one sub-agent. One that fails after retries is caught and
+ * The item processor of both maps: one sub-agent. One that fails after retries is caught and
  * recorded FAILED with a short reason by `SubagentFailed` (unless it recorded itself), so the Map
  * goes on and no Lambda cause travels on; should that record fail too, `SubagentUnrecorded` ends
  * the item (the sub-agent then counts as spawned and not completed). `suffix` keeps the state
  * names unique.
  */
-function subagentProcessor(scope: Construct, subagent: IFunction, suffix: '' | 'D' | 'S'): IChainable {
+function subagentProcessor(scope: Construct, subagent: IFunction, suffix: '' | 'D'): IChainable {
   const unrecorded = Pass.jsonPath(scope, `${STATE_NAMES.subagentUnrecorded}${suffix}`, {
     comment: 'The failure could not be recorded either; the sub-agent counts as not completed',
     resultPath: JsonPath.DISCARD,

@@ -42,7 +42,7 @@ import { SwarmAlarms } from './constructs/swarm-alarms.ts';
 import { SwarmDashboard } from './constructs/swarm-dashboard.ts';
 import { TenantApi } from './constructs/tenant-api.ts';
 import { addStackOutputs } from './stack-outputs.ts';
-import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABELS } from './state-machine.ts';
+import { buildWorkflowDefinition, DISTRIBUTED_MAP_LABEL } from './state-machine.ts';
 import { TENANT_JOBS_INDEX } from './stateful-stack.ts';
 
 /** The execution statuses that leave a job without a stored terminal state unless someone closes it. */
@@ -420,25 +420,23 @@ export class WorkflowStack extends Stack {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          "X-Ray tracing and vended log delivery (logs:CreateLogDelivery and friends) support no resource scoping; the Distributed Maps' ResultWriters take their bucket from the state ($.items.bucket, $.resultsBucket), as the ItemReader does, so CDK grants their s3:PutObject on *",
+          "X-Ray tracing and vended log delivery (logs:CreateLogDelivery and friends) support no resource scoping; the Distributed Map's ResultWriter takes its bucket from the state ($.items.bucket), as its ItemReader does, so CDK grants its s3:PutObject on *",
       },
       ...[this.plan, this.subagent, this.aggregate].map((fn) => ({
         id: `AwsSolutions-IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
         reason: `lambda:InvokeFunction on the versions and aliases (<arn>:*) of the ${fn.handlerName} function only`,
       })),
     ];
-    // The Distributed Maps describe and stop the child executions of their own map runs.
+    // The Distributed Map describes and stops the child executions of its own map runs.
     const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify(
       {
         'Fn::Select': [6, { 'Fn::Split': [':', { Ref: logicalId(this.stateMachine) }] }],
       },
     )}`;
-    const mapRuns = Object.values(DISTRIBUTED_MAP_LABELS).map((label) => `${executions}/${label}:*`);
-    for (const resource of [`${executions}:*`, ...mapRuns]) {
+    for (const resource of [`${executions}:*`, `${executions}/${DISTRIBUTED_MAP_LABEL}:*`]) {
       acknowledgments.push({
         id: `AwsSolutions-IAM5[Resource::${resource}]`,
-        reason:
-          'The Distributed Maps manage the executions of this state machine and their own map runs only',
+        reason: 'The Distributed Map manages the executions of this state machine and its own map runs only',
       });
     }
     Validations.of(this.stateMachine).acknowledge(...acknowledgments);

@@ -154,18 +154,15 @@ async function runRep(
     mapMode: job.plan?.mapMode,
   };
   const itemsKey = `items/${tenantId}/${ref.jobId}/stage-1.json`;
-  // A Distributed Map's items go through S3 only when they do not fit the state (`itemsIn`).
-  const viaS3 = job.plan?.mapMode === 'DISTRIBUTED' && job.plan.itemsIn !== 'state';
   const planPayloadBytes = Buffer.byteLength(
     JSON.stringify(
-      viaS3
+      job.plan?.mapMode === 'DISTRIBUTED'
         ? { ...head, items: { bucket: batch.bucket, key: itemsKey } }
-        : job.plan?.mapMode === 'DISTRIBUTED'
-          ? { ...head, itemList: agents, resultsBucket: batch.bucket }
-          : { ...head, agents },
+        : { ...head, agents },
     ),
   );
-  const itemsObjectBytes = viaS3 ? Buffer.byteLength(JSON.stringify(agents)) : 0;
+  const itemsObjectBytes =
+    job.plan?.mapMode === 'DISTRIBUTED' ? Buffer.byteLength(JSON.stringify(agents)) : 0;
   const mapResultBytes = Buffer.byteLength(
     JSON.stringify(agents.map((a) => ({ agentId: a.agentId, status: 'SUCCEEDED' }))),
   );

@@ -31,7 +31,6 @@ export function createPlanHandler(
       mapMode: plan.mapMode,
       ...(plan.agents ? { agents: plan.agents.length } : {}),
       ...(plan.items ? { items: `s3://${plan.items.bucket}/${plan.items.key}` } : {}),
-      ...(plan.itemList ? { itemsInState: plan.itemList.length } : {}),
     });
     return plan;
   };

@@ -106,10 +106,8 @@ export interface JobShape {
   failedSubagents: number;
   subtasks: number;
   stages: number;
-  /** Stages whose Map ran distributed (the ResultWriter's manifest and results file each). */
+  /** Stages whose Map ran distributed (one item list put, one read by the ItemReader each). */
   distributedStages: number;
-  /** Of those, the stages whose item list went through S3 (one put, one read by the ItemReader each); absent: all. */
-  itemListStages?: number;
   /** Whether the shared limiter was on (its table operations). */
   limiter: boolean;
 }
@@ -131,7 +129,6 @@ const TRANSITIONS = {
  * awsUsageOf({ steps, subagents: 100, failedSubagents: 0, subtasks: 100, stages: 1, distributedStages: 1, limiter: true });
  */
 export function awsUsageOf(job: JobShape): AwsUsage {
-  const itemListStages = job.itemListStages ?? job.distributedStages;
   // A function is billed while its model calls run and while they wait (limiter, backoff).
   const billedMs = (of: (s: BilledStep) => boolean) =>
     job.steps.filter(of).reduce((ms, s) => ms + s.durationMs + (s.waitedMs ?? 0) + (s.limiterMs ?? 0), 0);
@@ -171,14 +168,14 @@ export function awsUsageOf(job: JobShape): AwsUsage {
     lambdaGbSeconds: round(lambdaGbSeconds, 6),
     dynamoWriteUnits: units('write'),
     dynamoReadUnits: units('read'),
-    // a distributed stage: the ResultWriter's manifest and results file, and its item list when in S3
-    s3PutRequests: job.distributedStages * RESULT_WRITER_PUTS + itemListStages,
-    s3GetRequests: itemListStages,
+    // a distributed stage: its item list, and the ResultWriter's manifest and results file
+    s3PutRequests: job.distributedStages * S3_PUTS_PER_DISTRIBUTED_STAGE,
+    s3GetRequests: job.distributedStages,
   };
 }
 
-/** S3 puts of a distributed stage's ResultWriter: its manifest and results file. */
-const RESULT_WRITER_PUTS = 2;
+/** S3 puts of a distributed stage: the plan's item list, the ResultWriter's manifest and results file. */
+const S3_PUTS_PER_DISTRIBUTED_STAGE = 3;
 
 /** The limiter's part of {@link TABLE_UNITS.perModelCall}. */
 const limiterUnits = { write: 3, read: 1 } as const;

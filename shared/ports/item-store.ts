@@ -14,8 +14,6 @@ export interface ItemLocation {
  * of any size reads it with an ItemReader instead of through the 256 KiB state payload.
  */
 export interface ItemStore {
-  /** The bucket of the item lists, where a Distributed Map's ResultWriter puts its child results too. */
-  readonly bucket: string;
   /** Stores the items as one JSON array; the same job and stage always write the same object. */
   putItems(ref: JobRef, stage: number, items: readonly unknown[]): Promise<ItemLocation>;
 }

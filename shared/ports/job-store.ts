@@ -46,8 +46,6 @@ export interface PlanSummary {
   agents: number;
   maxConcurrency: number;
   mapMode: 'INLINE' | 'DISTRIBUTED';
-  /** Where a Distributed Map's item list went: in the state when it fit, else S3 (absent: S3). */
-  itemsIn?: ItemsIn;
   subtasks: number;
   decomposedBy: 'request' | 'orchestrator';
   /** Subtasks per sub-agent (1 unless batched). */
@@ -61,9 +59,6 @@ export interface PlanSummary {
   /** When the sub-agents stop at the latest (ISO time): inside the execution's timeout, with room for Aggregate. */
   deadlineAt?: string;
 }
-
-/** Where a Distributed Map reads its items: from the state (`itemList`) or from S3 (its ItemReader). */
-export type ItemsIn = 'state' | 's3';
 
 /** What kept a Map narrower than asked: the provider key's free slots, or the sub-agent function's reserved concurrency. */
 export type WidthBound = 'free-slots' | 'reserved-concurrency';

@@ -22,16 +22,14 @@ export function jobAwsCost(
   options: { subtasks: number; limiter: boolean; prices?: AwsPrices | undefined },
 ): AwsCostMetrics {
   const stages = Math.max(1, job.plan?.stage ?? 1);
-  const distributed = job.plan?.mapMode === 'DISTRIBUTED';
   const usage = awsUsageOf({
     steps,
     subagents: metrics.subagents.spawned,
     failedSubagents: Math.max(0, metrics.subagents.spawned - metrics.subagents.completed),
     subtasks: options.subtasks,
     stages,
-    // The last stage's Map mode and item place stand for every stage (a later stage is never wider).
-    distributedStages: distributed ? stages : 0,
-    itemListStages: distributed && job.plan?.itemsIn !== 'state' ? stages : 0,
+    // The last stage's Map mode stands for every stage (a later stage is never wider).
+    distributedStages: job.plan?.mapMode === 'DISTRIBUTED' ? stages : 0,
     limiter: options.limiter,
   });
   const aws = awsCostUsd(usage, options.prices ?? US_EAST_1_PRICES);

@@ -63,7 +63,6 @@ export async function planNextStage(
           agents: shape.agents,
           maxConcurrency: shape.maxConcurrency,
           mapMode: shape.mapMode,
-          ...(shape.itemsIn ? { itemsIn: shape.itemsIn } : {}),
           earlierAgents,
         },
       }),

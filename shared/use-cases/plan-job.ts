@@ -98,7 +98,6 @@ export async function planJob(deps: PlanDeps, input: PlanInput): Promise<PlanOut
           agents: shape.agents,
           maxConcurrency: shape.maxConcurrency,
           mapMode: shape.mapMode,
-          ...(shape.itemsIn ? { itemsIn: shape.itemsIn } : {}),
           subtasks: subtasks.length,
           decomposedBy,
           itemsPerAgent: shape.itemsPerAgent,

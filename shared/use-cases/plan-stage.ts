@@ -1,15 +1,15 @@
 /**
  * One stage's fan-out, the same for the first stage (`planJob`) and the later ones
  * (`planNextStage`): who runs which subtasks, how many at once, in which Map mode, and where the
- * assignments go (in the state, within the payload budget; above it in S3 for the Distributed
- * Map's ItemReader).
+ * assignments go (in the state for an inline Map, within the payload budget; in S3 for the
+ * Distributed Map's ItemReader).
  */
 import { ConfigError, PlanError } from '#shared/domain/errors';
 import { type MapMode, mapModeFor } from '#shared/domain/fan-out-limits';
 import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
 import type { WorkloadName } from '#shared/domain/workloads/registry';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
-import type { ItemsIn, JobRecord, JobRef, PlanSummary, WidthBound } from '#shared/ports/job-store';
+import type { JobRecord, JobRef, PlanSummary, WidthBound } from '#shared/ports/job-store';
 import { boundWidth, type FanOutBoundsDeps } from './fan-out-bounds';
 
 /** Stay well below the 256 KiB state payload limit (an inline Map's assignments are in the state). */
@@ -17,9 +17,8 @@ export const MAX_PLAN_PAYLOAD_BYTES = 200 * 1024;
 
 /**
  * The Map's input: who runs which subtasks, how many at once, and in which Map mode. The inline
- * Map gets the assignments in the state (`agents`); the Distributed Map gets its items in the state
- * too while they fit (`itemList`, with `resultsBucket` for its ResultWriter), else reads them from
- * S3 with its ItemReader (`items`), so its size is not bound by the state payload.
+ * Map gets the assignments in the state (`agents`); the Distributed Map reads them from S3 with
+ * its ItemReader (`items`), so its size is not bound by the state payload.
  */
 export interface PlanOutput extends JobRef {
   stage: number;
@@ -27,8 +26,6 @@ export interface PlanOutput extends JobRef {
   mapMode: MapMode;
   agents?: AgentAssignment[];
   items?: ItemLocation;
-  itemList?: CarriedAssignment[];
-  resultsBucket?: string;
   /** The Distributed Map's: what its sub-agents need of the job (its ItemSelector hands them on). */
   settings?: SubagentSettings;
 }
@@ -96,8 +93,6 @@ export interface PlannedStage {
   itemsPerAgent: number;
   /** What lowered the width below the one asked for, if anything did. */
   widthBoundBy?: WidthBound;
-  /** A Distributed Map's: where its items are. */
-  itemsIn?: ItemsIn;
 }
 
 /** A stage's shape, known before its items are stored: what the job's plan records of it. */
@@ -132,10 +127,8 @@ export function assignSubtasks(
  * 2. the width: the one asked for, within 1..(the sub-agents), at most the provider key's free slots
  *    and the sub-agents' reserved concurrency (`boundWidth`); the Map mode from width and count
  * 3. inline (few items, narrow; see `#shared/domain/fan-out-limits`) while the assignments fit
- *    MAX_PLAN_PAYLOAD_BYTES in the state; otherwise distributed (ConfigError without a store,
- *    PlanError when inline would not fit either): its items, with their subtasks, in the state
- *    while they fit MAX_PLAN_PAYLOAD_BYTES (no S3 round trip before the Map, none for the Map's
- *    reader), else stored as the ItemReader's object
+ *    MAX_PLAN_PAYLOAD_BYTES in the state; otherwise distributed: store the assignments as the
+ *    ItemReader's object (ConfigError without a store, PlanError when inline would not fit either)
  *
  * `beside` (the job's plan record) is written once the shape is known, beside the items' put: one
  * round trip before the Map, not two. The stage is planned when both have ended; if either failed,
@@ -176,20 +169,16 @@ export async function planStage(
     }
     throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
-  const carried = carrying(agents, request.subtasks ?? []);
-  const distributed = { ...head, mapMode: 'DISTRIBUTED' as const, settings: request.settings };
-  const inState: PlanOutput = { ...distributed, itemList: carried, resultsBucket: deps.items.bucket };
-  if (Buffer.byteLength(JSON.stringify(inState)) <= MAX_PLAN_PAYLOAD_BYTES) {
-    await beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED', itemsIn: 'state' });
-    return { ...planned, itemsIn: 'state', output: inState };
-  }
   const [stored, recorded] = await Promise.allSettled([
-    deps.items.putItems(ref, stage, carried),
-    beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED', itemsIn: 's3' }),
+    deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? [])),
+    beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED' }),
   ]);
   if (stored.status === 'rejected') throw stored.reason;
   if (recorded.status === 'rejected') throw recorded.reason;
-  return { ...planned, itemsIn: 's3', output: { ...distributed, items: stored.value } };
+  return {
+    ...planned,
+    output: { ...head, mapMode: 'DISTRIBUTED', items: stored.value, settings: request.settings },
+  };
 }
 
 /** The Distributed Map's items: each assignment with its subtasks when all are known and small enough. */

@@ -26,21 +26,16 @@ const AGENTS = [
   { agentId: 'a3', subtaskIds: ['s4'] },
 ];
 
-/**
- * The plan: the assignments in the state (inline), the Distributed Map's items in the state
- * (`IN_STATE`), or in S3 for the Distributed Map's ItemReader.
- */
-function plan(how: 'INLINE' | 'DISTRIBUTED' | 'IN_STATE'): Handler {
+/** The plan: the assignments in the state (inline), or in S3 for the Distributed Map's ItemReader. */
+function plan(mapMode: 'INLINE' | 'DISTRIBUTED'): Handler {
   return (input) => ({
     ...input,
     stage: 1,
     maxConcurrency: 2,
-    mapMode: how === 'INLINE' ? 'INLINE' : 'DISTRIBUTED',
-    ...(how === 'INLINE'
+    mapMode,
+    ...(mapMode === 'INLINE'
       ? { agents: AGENTS }
-      : how === 'IN_STATE'
-        ? { itemList: carriedItems(), resultsBucket: 'b', settings: SETTINGS }
-        : { items: { bucket: 'b', key: 'items/t1/j1/stage-1.json' }, settings: SETTINGS }),
+      : { items: { bucket: 'b', key: 'items/t1/j1/stage-1.json' }, settings: SETTINGS }),
   });
 }
 
@@ -49,8 +44,7 @@ const SETTINGS = { workload: 'generic', maxOutputTokens: 64 };
 
 /** The local ItemReader's stand-in: the object's items, each carrying its subtasks as the plan writes them. */
 const subtasksOf = (ids: readonly string[]) => ids.map((id) => ({ id, prompt: `Question ${id}` }));
-const carriedItems = () => AGENTS.map((a) => ({ ...a, subtasks: subtasksOf(a.subtaskIds) }));
-const itemReader: Handler = () => carriedItems();
+const itemReader: Handler = () => AGENTS.map((a) => ({ ...a, subtasks: subtasksOf(a.subtaskIds) }));
 
 async function run(handlers: Record<string, Handler>) {
   const calls: Record<string, Json[]> = {};
@@ -86,7 +80,6 @@ describe('the synthesized workflow, run locally', () => {
   it.each([
     ['INLINE', 'RunSubagent', 'SubagentFailed'],
     ['DISTRIBUTED', 'RunSubagentD', 'SubagentFailedD'],
-    ['IN_STATE', 'RunSubagentS', 'SubagentFailedS'],
   ] as const)(
     'fans out in %s mode and tolerates a sub-agent that fails after its retries',
     async (mode, task, recordFailure) => {
@@ -102,8 +95,7 @@ describe('the synthesized workflow, run locally', () => {
       expect(error).toBeUndefined();
       expect(output).toEqual({ jobId: 'j1', status: 'SUCCEEDED' });
       expect(calls.Plan).toEqual([{ jobId: 'j1', tenantId: 't1' }]);
-      // Distributed over S3: the items come from the plan's object, read as the cloud's ItemReader would;
-      // in the state: nothing is read
+      // Distributed: the items come from the plan's object, read as the cloud's ItemReader would
       expect(calls[ITEM_READER]).toEqual(
         mode === 'DISTRIBUTED'
           ? [{ Bucket: 'b', Key: 'items/t1/j1/stage-1.json', ReaderConfig: { InputType: 'JSON' } }]
@@ -115,8 +107,8 @@ describe('the synthesized workflow, run locally', () => {
         stage: 1,
         agentId: 'a1',
         subtaskIds: ['s1', 's2'],
-        // Only the Distributed Maps' items carry the subtasks and the settings (an inline plan stays small).
-        ...(mode === 'INLINE' ? {} : { subtasks: subtasksOf(['s1', 's2']), settings: SETTINGS }),
+        // Only the Distributed Map's items carry the subtasks and the settings (an inline plan stays small).
+        ...(mode === 'DISTRIBUTED' ? { subtasks: subtasksOf(['s1', 's2']), settings: SETTINGS } : {}),
       });
       // TransientError is not retried by Step Functions: model calls retry at the client only.
       expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(1);

@@ -33,10 +33,8 @@ const tasks = [
   STATE_NAMES.plan,
   STATE_NAMES.runSubagent,
   STATE_NAMES.runSubagentDistributed,
-  STATE_NAMES.runSubagentInState,
   STATE_NAMES.subagentFailed,
   STATE_NAMES.subagentFailedDistributed,
-  STATE_NAMES.subagentFailedInState,
   STATE_NAMES.aggregate,
   STATE_NAMES.finalizeFailure,
 ];
@@ -73,18 +71,7 @@ describe('the workflow definition', () => {
     expect(states.Plan).not.toHaveProperty('ResultPath');
     expect(states.ChooseFanOut).toEqual({
       Type: 'Choice',
-      Choices: [
-        // A distributed plan with its items in the state goes to the Map that reads them there …
-        {
-          And: [
-            { Variable: '$.mapMode', StringEquals: 'DISTRIBUTED' },
-            { Variable: '$.itemList', IsPresent: true },
-          ],
-          Next: 'SubagentsInState',
-        },
-        // … one with its items in S3 to the Map with the ItemReader.
-        { Variable: '$.mapMode', StringEquals: 'DISTRIBUTED', Next: 'SubagentsDistributed' },
-      ],
+      Choices: [{ Variable: '$.mapMode', StringEquals: 'DISTRIBUTED', Next: 'SubagentsDistributed' }],
       Default: 'Subagents',
     });
   });
@@ -127,31 +114,9 @@ describe('the workflow definition', () => {
     });
   });
 
-  it('runs the sub-agents in a Distributed Map over the items in the state when the plan put them there, writing its child results to S3', () => {
-    expect(states.SubagentsInState).not.toHaveProperty('ItemReader');
-    expect(states.SubagentsInState).toMatchObject({
-      Type: 'Map',
-      ItemsPath: '$.itemList',
-      MaxConcurrencyPath: '$.maxConcurrency',
-      ItemSelector: distributedItemSelector,
-      ResultPath: null,
-      ResultWriter: {
-        Resource: 'arn:aws:states:::s3:putObject',
-        Parameters: { 'Bucket.$': '$.resultsBucket', Prefix: MAP_RESULTS_PREFIX },
-      },
-      Label: 'SubagentsInState',
-      Next: 'Aggregate',
-      ItemProcessor: {
-        ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
-        StartAt: 'RunSubagentS',
-      },
-    });
-  });
-
   it.each([
     ['RunSubagent', 'SubagentFailed', 'SubagentUnrecorded'],
     ['RunSubagentD', 'SubagentFailedD', 'SubagentUnrecordedD'],
-    ['RunSubagentS', 'SubagentFailedS', 'SubagentUnrecordedS'],
   ])(
     'invokes the sub-agent in %s, returns nothing, and records its failure in %s',
     (run, failed, unrecorded) => {
@@ -217,7 +182,7 @@ describe('the workflow definition', () => {
     expect(states.JobFailed).toEqual({ Type: 'Fail', Error: JOB_FAILED.error, Cause: JOB_FAILED.cause });
   });
 
-  it.each(['Plan', 'Subagents', 'SubagentsDistributed', 'SubagentsInState', 'Aggregate'])(
+  it.each(['Plan', 'Subagents', 'SubagentsDistributed', 'Aggregate'])(
     'routes any failure of %s to FinalizeFailure under $.failure',
     (name) => {
       expect(states[name]?.Catch).toEqual([
@@ -262,10 +227,8 @@ describe('the workflow definition', () => {
       Plan: 'plan',
       RunSubagent: 'subagent',
       RunSubagentD: 'subagent',
-      RunSubagentS: 'subagent',
       SubagentFailed: 'subagent',
       SubagentFailedD: 'subagent',
-      SubagentFailedS: 'subagent',
       Aggregate: 'aggregate',
       FinalizeFailure: 'aggregate',
     });

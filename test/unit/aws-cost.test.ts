@@ -56,16 +56,6 @@ describe('awsUsageOf', () => {
     expect(usage.dynamoReadUnits).toBe(14 - 3 * 1);
   });
 
-  it('counts no item list put or read for a distributed stage whose items were in the state', () => {
-    const usage = awsUsageOf({ ...job, distributedStages: 1, itemListStages: 0 });
-    // the ResultWriter's manifest and results file only
-    expect(usage.s3PutRequests).toBe(2);
-    expect(usage.s3GetRequests).toBe(0);
-    // two distributed stages, one of them through S3
-    const two = awsUsageOf({ ...job, stages: 2, distributedStages: 2, itemListStages: 1 });
-    expect([two.s3PutRequests, two.s3GetRequests]).toEqual([5, 1]);
-  });
-
   it('counts the results of a batched sub-agent’s earlier subtasks as items of their own', () => {
     // 5 subtasks on the same 2 sub-agents: 3 more subtask items at accept, and 3 results that are
     // not their sub-agent's last; 3 more reads (the subtasks'), none for those results

@@ -31,38 +31,27 @@ const results: SubtaskResult[] = ids.map((subtaskId, i) => ({
 const store = { updateJob: () => Promise.resolve() } as unknown as JobStore;
 
 describe('planNextStage', () => {
-  it('gives a distributed next stage its items in the state while they fit, and records where they are', async () => {
+  it('puts a distributed next stage’s assignments in S3 for the ItemReader, not in the state', async () => {
     // Prepare
-    const put: number[] = [];
+    const put: { stage: number; agents: number }[] = [];
     const items: ItemStore = {
-      bucket: 'b',
-      putItems: (_ref, _stage, list) => {
-        put.push(list.length);
-        return Promise.resolve({ bucket: 'b', key: 'k' });
+      putItems: (_ref, stage, list) => {
+        put.push({ stage, agents: list.length });
+        return Promise.resolve({ bucket: 'b', key: `items/t-a/job-1/stage-${stage}.json` });
       },
     };
-    const updates: unknown[] = [];
-    const recording = {
-      updateJob: (_ref: unknown, patch: unknown) => updates.push(patch),
-    } as unknown as JobStore;
     // Act
-    const next = await planNextStage({ store: recording, items }, ref, job, 1, ids, results);
+    const next = await planNextStage({ store, items }, ref, job, 1, ids, results);
     // Assess
-    expect(put).toEqual([]);
+    expect(put).toEqual([{ stage: 2, agents: 59 }]);
     expect(next).toMatchObject({
       status: 'NEXT_STAGE',
       stage: 2,
       mapMode: 'DISTRIBUTED',
       maxConcurrency: 50,
-      resultsBucket: 'b',
     });
-    expect(next?.itemList).toHaveLength(59);
-    expect(next?.itemList?.[0]?.agentId).toBe('s2-agent-0001');
+    expect(next?.items).toEqual({ bucket: 'b', key: 'items/t-a/job-1/stage-2.json' });
     expect(next).not.toHaveProperty('agents');
-    expect(next).not.toHaveProperty('items');
-    expect(updates).toMatchObject([
-      { plan: { stage: 2, agents: 59, mapMode: 'DISTRIBUTED', itemsIn: 'state' } },
-    ]);
   });
 
   it('names ITEMS_BUCKET when a distributed next stage has nowhere to put its items', async () => {

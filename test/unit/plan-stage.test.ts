@@ -23,29 +23,12 @@ const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => 
 function keptItems() {
   const kept = { items: [] as CarriedAssignment[] };
   const items: ItemStore = {
-    bucket: 'b',
     putItems: (_ref, stage, list) => {
       kept.items = list as CarriedAssignment[];
       return Promise.resolve({ bucket: 'b', key: `items/stage-${stage}.json` });
     },
   };
   return { items, kept };
-}
-
-/** The items a Distributed Map gets: in the state when they fit, else those put in the store. */
-const itemsOf = (
-  planned: { output: { itemList?: CarriedAssignment[] } },
-  kept: { items: CarriedAssignment[] },
-) => planned.output.itemList ?? kept.items;
-
-/**
- * A distributed stage of 50 sub-agents, each item carrying one subtask of `promptBytes`: at 5,000
- * (the default) the items are above the state budget and go to S3; at 3,000 they fit it.
- */
-function s3Stage(promptBytes = 5_000) {
-  const subtaskIds = idsOf(50);
-  const subtasks = subtaskIds.map((id) => ({ id, prompt: 'p'.repeat(promptBytes) }));
-  return { stage: 1, subtaskIds, subtasks, mode: 'parl' as const, itemsPerAgent: 1, width: 50, settings };
 }
 
 describe('planStage', () => {
@@ -81,11 +64,10 @@ describe('planStage', () => {
     expect(planned.output.agents?.map((a) => a.agentId)).toEqual(['s3-agent-0001', 's3-agent-0002']);
   });
 
-  it('goes distributed above the inline width, its items in the state while they fit', async () => {
+  it('goes distributed above the inline width, with the assignments in the item store', async () => {
     // Prepare
     const put: number[] = [];
     const items: ItemStore = {
-      bucket: 'b',
       putItems: (_ref, stage, list) => {
         put.push(list.length);
         return Promise.resolve({ bucket: 'b', key: `items/stage-${stage}.json` });
@@ -101,43 +83,15 @@ describe('planStage', () => {
     };
     // Act
     const planned = await planStage({ items }, ref, request);
-    // Assess: no put; the items and the ResultWriter's bucket in the state
-    expect(put).toEqual([]);
-    expect(planned.itemsIn).toBe('state');
-    expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', resultsBucket: 'b', settings });
-    expect(planned.output.itemList?.map((i) => i.agentId).slice(0, 2)).toEqual([
-      's2-agent-0001',
-      's2-agent-0002',
-    ]);
-    expect(planned.output.itemList).toHaveLength(INLINE_MAP_MAX_CONCURRENCY + 1);
-    expect(planned.output).not.toHaveProperty('items');
-    expect(planned.output).not.toHaveProperty('agents');
-    await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(ConfigError);
-  });
-
-  it('puts a distributed stage’s items in S3 when they are above the state budget, and only then', async () => {
-    // Prepare
-    const { items, kept } = keptItems();
-    const request = s3Stage();
-    // Act
-    const planned = await planStage({ items }, ref, request);
     // Assess
-    expect(planned.itemsIn).toBe('s3');
+    expect(put).toEqual([INLINE_MAP_MAX_CONCURRENCY + 1]);
     expect(planned.output).toMatchObject({
       mapMode: 'DISTRIBUTED',
-      items: { key: 'items/stage-1.json' },
+      items: { key: 'items/stage-2.json' },
       settings,
     });
-    expect(planned.output).not.toHaveProperty('itemList');
-    expect(kept.items).toHaveLength(50);
-    expect(kept.items[0]?.subtasks).toEqual([request.subtasks[0]]);
-    // Smaller subtasks: the same sub-agents' items fit the budget, and stay in the state.
-    kept.items = [];
-    const smaller = await planStage({ items }, ref, s3Stage(3_000));
-    expect(smaller.itemsIn).toBe('state');
-    expect(smaller.output.itemList).toHaveLength(50);
-    expect(Buffer.byteLength(JSON.stringify(smaller.output))).toBeLessThanOrEqual(MAX_PLAN_PAYLOAD_BYTES);
-    expect(kept.items).toEqual([]); // nothing put
+    expect(planned.output).not.toHaveProperty('agents');
+    await expect(planStage({}, ref, request)).rejects.toBeInstanceOf(ConfigError);
   });
 
   it.each([1, 2])('refuses an inline stage %i whose assignments exceed the state budget', async (stage) => {
@@ -155,10 +109,7 @@ describe('planStage', () => {
     ['narrow and few, but assignments above the state budget', idsOf(200 * 30, 'x'.repeat(40)), 30],
   ])('goes distributed with %s', async (_case, subtaskIds, itemsPerAgent) => {
     // Prepare
-    const items: ItemStore = {
-      bucket: 'b',
-      putItems: () => Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' }),
-    };
+    const items: ItemStore = { putItems: () => Promise.resolve({ bucket: 'b', key: 'items/stage-1.json' }) };
     const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent, width: 1, settings };
     // Act
     const planned = await planStage({ items }, ref, request);
@@ -171,7 +122,6 @@ describe('planStage', () => {
     // Prepare: a put that ends a few turns after it starts; each side notes when it starts and ends
     const events: string[] = [];
     const items: ItemStore = {
-      bucket: 'b',
       putItems: async () => {
         events.push('put starts');
         await new Promise((r) => setTimeout(r, 5));
@@ -180,7 +130,14 @@ describe('planStage', () => {
       },
     };
     const shapes: unknown[] = [];
-    const request = s3Stage();
+    const request = {
+      stage: 1,
+      subtaskIds: idsOf(300),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 100,
+      settings,
+    };
     // Act
     const planned = await planStage({ items }, ref, request, async (shape) => {
       events.push('record starts');
@@ -191,9 +148,7 @@ describe('planStage', () => {
     // Assess: the record started before the put ended (one after the other, it would start after)
     expect(events.indexOf('record starts')).toBeLessThan(events.indexOf('put ends'));
     expect(events).toHaveLength(4);
-    expect(shapes).toEqual([
-      { agents: 50, itemsPerAgent: 1, maxConcurrency: 50, mapMode: 'DISTRIBUTED', itemsIn: 's3' },
-    ]);
+    expect(shapes).toEqual([{ agents: 300, itemsPerAgent: 1, maxConcurrency: 100, mapMode: 'DISTRIBUTED' }]);
     expect(planned.output).toMatchObject({ mapMode: 'DISTRIBUTED', items: { key: 'items/stage-1.json' } });
   });
 
@@ -225,11 +180,17 @@ describe('planStage', () => {
     // Prepare
     let recordEnded = false;
     const items: ItemStore = {
-      bucket: 'b',
       putItems: () =>
         putFails ? Promise.reject(new Error('no bucket')) : Promise.resolve({ bucket: 'b', key: 'k' }),
     };
-    const request = s3Stage();
+    const request = {
+      stage: 1,
+      subtaskIds: idsOf(300),
+      mode: 'parl' as const,
+      itemsPerAgent: 1,
+      width: 100,
+      settings,
+    };
     // Act
     const planning = planStage({ items }, ref, request, async () => {
       await new Promise((r) => setTimeout(r, 5));
@@ -249,8 +210,9 @@ describe('planStage', () => {
     const subtasks = subtaskIds.map((id, i) => ({ id, prompt: i >= 3 && i < 6 ? big : `What is ${id}?` }));
     const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 3, width: 100, settings };
     // Act
-    const carried = itemsOf(await planStage({ items }, ref, { ...request, subtasks }), kept);
-    const unknown = itemsOf(await planStage({ items }, ref, request), kept);
+    await planStage({ items }, ref, { ...request, subtasks });
+    const carried = kept.items;
+    await planStage({ items }, ref, request);
     // Assess
     expect(carried[0]).toEqual({
       agentId: 'agent-0001',
@@ -260,7 +222,7 @@ describe('planStage', () => {
     expect(carried[1]?.subtasks).toEqual([]);
     expect(carried[2]?.subtasks.map((s) => s.id)).toEqual(['S-7', 'S-8', 'S-9']);
     expect(carried.at(-1)?.subtasks.map((s) => s.id)).toEqual(['S-250', 'S-251']);
-    expect(unknown.every((item) => item.subtasks.length === 0)).toBe(true);
+    expect(kept.items.every((item) => item.subtasks.length === 0)).toBe(true);
   });
 
   it('carries none for a sub-agent whose subtasks the plan knows only in part, and up to exactly the limit', async () => {
@@ -278,16 +240,14 @@ describe('planStage', () => {
     ];
     const request = { stage: 1, subtaskIds, mode: 'parl' as const, itemsPerAgent: 1, width: 100, settings };
     // Act: S-1 alone is known of a first sub-agent given S-1 and S-2 (two a sub-agent) …
-    const partial = itemsOf(
-      await planStage({ items }, ref, { ...request, itemsPerAgent: 2, subtasks: [subtasks[0]!] }),
-      kept,
-    )[0];
+    await planStage({ items }, ref, { ...request, itemsPerAgent: 2, subtasks: [subtasks[0]!] });
+    const partial = kept.items[0];
     // … and one a sub-agent: S-2 at the limit, S-3 above it.
-    const sizedItems = itemsOf(await planStage({ items }, ref, { ...request, subtasks }), kept);
+    await planStage({ items }, ref, { ...request, subtasks });
     // Assess
     expect(partial?.subtaskIds).toEqual(['S-1', 'S-2']);
     expect(partial?.subtasks).toEqual([]);
-    expect(sizedItems.slice(0, 3).map((item) => item.subtasks)).toEqual([[subtasks[0]], [subtasks[1]], []]);
+    expect(kept.items.slice(0, 3).map((item) => item.subtasks)).toEqual([[subtasks[0]], [subtasks[1]], []]);
   });
 
   it('gives one sequential sub-agent every subtask, and says how many it was given', async () => {

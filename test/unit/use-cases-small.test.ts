@@ -56,19 +56,6 @@ describe('jobAwsCost', () => {
     expect(out.totalCostUsd).toBeCloseTo(0.125 + out.awsCostUsd, 8);
   });
 
-  it('counts no item list in S3 when the plan says its items were in the state', () => {
-    const plan = { stage: 2, mapMode: 'DISTRIBUTED', itemsIn: 'state' } as JobRecord['plan'];
-    const spawned = { subagents: { spawned: 5, completed: 5 }, costUsd: 0 };
-    const out = jobAwsCost({ plan }, STEPS, spawned, { subtasks: 5, limiter: true });
-    const viaS3 = jobAwsCost({ plan: { ...plan!, itemsIn: 's3' } }, STEPS, spawned, {
-      subtasks: 5,
-      limiter: true,
-    });
-    expect([out.aws.s3PutRequests, out.aws.s3GetRequests]).toEqual([4, 0]);
-    expect([viaS3.aws.s3PutRequests, viaS3.aws.s3GetRequests]).toEqual([6, 2]);
-    expect(out.awsCostUsd).toBeLessThan(viaS3.awsCostUsd);
-  });
-
   it('takes one inline stage without a plan, never a negative failure count, and the prices given', () => {
     const out = jobAwsCost(
       {},

@@ -10,7 +10,7 @@ export const itemsKey = (ref: JobRef, stage: number): string =>
 export class S3ItemStore implements ItemStore {
   constructor(
     private readonly client: S3Client,
-    readonly bucket: string,
+    private readonly bucket: string,
   ) {}
 
   async putItems(ref: JobRef, stage: number, items: readonly unknown[]): Promise<ItemLocation> {
