@@ -15,6 +15,7 @@ import { computeJobMetrics } from '#shared/domain/measures';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRecord } from '#shared/ports/job-store';
 import { boundOf, type LoadPhases, phasesOf } from './load-bound';
+import { type ThreadUse, watchThreads } from './thread-use';
 
 /** What one load job measured. */
 export interface LoadRow {
@@ -43,6 +44,8 @@ export interface LoadRow {
   overBound?: number;
   /** Where the wall-clock went, from the stored steps ({@link phasesOf}). */
   phases?: LoadPhases;
+  /** How busy the threads were from submit to the run's return ({@link watchThreads}). */
+  threads?: ThreadUse;
   peakRssBytes: number;
   /**
    * The most live memory (heap and the bytes of Buffers) seen at a progress report, after a full GC
@@ -75,6 +78,7 @@ export interface WarmRun {
   boundMs?: number;
   overBound?: number;
   phases?: LoadPhases;
+  threads?: ThreadUse;
 }
 
 /** The job's request: `size` arithmetic subtasks of the generic workload, one model call each. */
@@ -161,7 +165,9 @@ async function runAgain(
   const runs: WarmRun[] = [];
   for (let i = 0; i < times; i++) {
     const before = (await stack.simulatorThread?.modelledLatencies())?.length ?? 0;
+    const watch = watchOf(stack);
     const { job, steps } = await stack.run(request);
+    const threads = watch.stop();
     const m = job.metrics;
     const wallClockMs = m?.wallClockMs ?? Number.NaN;
     const phases = phasesOf(job, steps);
@@ -172,9 +178,19 @@ async function runAgain(
       overhead: m?.overhead ?? Number.NaN,
       ...boundOf((await stack.simulatorThread?.modelledLatencies())?.slice(before) ?? [], wallClockMs),
       ...(phases ? { phases } : {}),
+      threads,
     });
   }
   return runs;
+}
+
+/** Watches the main thread and the stack's dynalite and simulator threads ({@link watchThreads}). */
+function watchOf(stack: EmbeddedStack) {
+  const simulator = stack.simulatorThread;
+  return watchThreads({
+    dynalite: stack.dynamo.threadUse,
+    ...(simulator ? { simulator: () => simulator.threadUse() } : {}),
+  });
 }
 
 async function main(): Promise<void> {
@@ -197,6 +213,7 @@ async function main(): Promise<void> {
     const request = loadRequest(size, maxSubagents, seed);
     const dynamoBefore = { ...stack.dynamo.requests };
     const started = Date.now();
+    const watch = watchOf(stack);
     // Progress every 10 s: each report counts the stage's agent records (a query over all of them).
     const accepted = await stack.submit(request, 'load');
     const { job, steps } = await stack.wait(
@@ -213,6 +230,7 @@ async function main(): Promise<void> {
       10_000,
     );
     const runMs = Date.now() - started;
+    const threads = watch.stop();
     const dynamoByOperation = Object.fromEntries(
       Object.entries(stack.dynamo.requests).map(([op, n]) => [op, n - (dynamoBefore[op] ?? 0)]),
     );
@@ -239,6 +257,7 @@ async function main(): Promise<void> {
       overhead: m?.overhead ?? Number.NaN,
       ...boundOf((await stack.simulatorThread?.modelledLatencies()) ?? [], m?.wallClockMs ?? runMs),
       ...(phases ? { phases } : {}),
+      threads,
       peakRssBytes: peakRss,
       ...(bootHeap !== undefined && peakHeap !== undefined
         ? {

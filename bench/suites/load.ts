@@ -19,6 +19,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { type BenchArgs, median, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
 import type { LoadPhases } from './load-bound';
 import type { LoadRow, WarmRun } from './load-job';
+import type { ThreadUse } from './thread-use';
 
 const MIB = 1024 * 1024;
 
@@ -106,6 +107,17 @@ function phasesCell(p: LoadPhases | undefined): string {
     .join(' · ');
 }
 
+/** The threads' medians over the row's warm runs: "main busy · main GC ms · dynalite busy", or "-". */
+function warmThreads(row: LoadRow): string {
+  const all = (row.warm ?? []).map((w) => w.threads).filter((t): t is ThreadUse => t !== undefined);
+  if (all.length === 0) return '-';
+  const med = (pick: (t: ThreadUse) => number | undefined) => {
+    const xs = all.map(pick).filter((x): x is number => x !== undefined);
+    return xs.length === 0 ? Number.NaN : median(xs);
+  };
+  return `${med((t) => t.mainBusy).toFixed(2)} · ${Math.round(med((t) => t.mainGcMs))} · ${med((t) => t.dynaliteBusy).toFixed(2)}`;
+}
+
 /** The per-phase median over the row's warm runs, or undefined without any. */
 function warmPhases(row: LoadRow): LoadPhases | undefined {
   const all = (row.warm ?? []).map((w) => w.phases).filter((p): p is LoadPhases => p !== undefined);
@@ -161,6 +173,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       'warm wall / bound',
       'phases ms',
       'warm phases ms',
+      'warm main busy · GC ms · dynalite busy',
       'recompute',
     ],
     ...rows.map((r) => [
@@ -179,6 +192,7 @@ export async function loadSuite(args: BenchArgs): Promise<void> {
       warmMedian(r, (w) => w.overBound),
       phasesCell(r.phases),
       phasesCell(warmPhases(r)),
+      warmThreads(r),
       r.measuresRecompute ? 'yes' : 'NO',
     ]),
   ]);

@@ -1,3 +1,4 @@
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
@@ -15,6 +16,8 @@ export interface LocalDynamo {
   endpoint: string;
   /** Requests served since start, by operation (`X-Amz-Target` without its prefix, e.g. `PutItem`). */
   readonly requests: Readonly<Record<string, number>>;
+  /** Its thread's event-loop utilisation so far (`performance.eventLoopUtilization()` of the worker). */
+  threadUse(): EventLoopUtilization;
   close(): Promise<void>;
 }
 
@@ -65,6 +68,7 @@ export async function startDynalite(opts: { path?: string; port?: number } = {})
   return {
     endpoint,
     requests,
+    threadUse: () => worker.performance.eventLoopUtilization(),
     close: async () => {
       await unregister();
       // A thread that already stopped (it crashed) takes no message and has nothing to close.

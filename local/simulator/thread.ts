@@ -6,6 +6,7 @@
  * {@link startSimulator}, whose counters and fault rules they read and change synchronously.
  */
 import { createRequire } from 'node:module';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { WorkerCalls } from '#local/worker-calls';
@@ -19,6 +20,8 @@ export interface SimulatorThread {
   stats(): Promise<SimulatorStats>;
   /** As {@link Simulator.modelledLatencies}: empty unless `recordLatencies`. */
   modelledLatencies(): Promise<number[]>;
+  /** Its thread's event-loop utilisation so far (`performance.eventLoopUtilization()` of the worker). */
+  threadUse(): EventLoopUtilization;
   /** Stops the server and the thread. */
   close(): Promise<void>;
 }
@@ -60,6 +63,7 @@ export async function startSimulatorThread(opts: SimulatorOptions = {}): Promise
     port,
     stats: () => ask('stats') as Promise<SimulatorStats>,
     modelledLatencies: () => ask('modelledLatencies') as Promise<number[]>,
+    threadUse: () => worker.performance.eventLoopUtilization(),
     close: () => {
       if (!calls.stopped) worker.postMessage({ close: true });
       closed ??= calls.exited;
