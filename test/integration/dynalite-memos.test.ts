@@ -3,7 +3,7 @@ import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { untilActive } from '#local/emulators/dynamo';
-import { startKeyTable, useDynaliteTable } from './dynalite-table';
+import { rawRequest, startKeyTable, useDynaliteTable } from './dynalite-table';
 
 /**
  * dynalite hashes each partition key once, parses each type of its request schema once and reads
@@ -12,21 +12,7 @@ import { startKeyTable, useDynaliteTable } from './dynalite-table';
  */
 const table = useDynaliteTable(() => startKeyTable('memos'));
 
-/** A raw DynamoDB JSON request, as a client that skips the SDK's own checks would send it. */
-async function raw(target: string, body: unknown) {
-  const response = await fetch(table.dynamo.endpoint, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `DynamoDB_20120810.${target}`,
-      'x-amz-date': '20261206T000000Z',
-      authorization:
-        'AWS4-HMAC-SHA256 Credential=key/20261206/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-    },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as { __type?: string; message?: string } };
-}
+const raw = (target: string, body: unknown) => rawRequest(table.dynamo.endpoint, target, body);
 
 describe('dynalite with its memos', () => {
   it('keeps the items of partitions apart, one sort key in each of many', async () => {

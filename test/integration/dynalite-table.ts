@@ -33,6 +33,28 @@ export async function startDynaliteTable(): Promise<DynaliteTable> {
   return { dynamo, tableName, doc };
 }
 
+/** What dynalite answered a {@link rawRequest}: its status and its JSON body. */
+export interface RawAnswer {
+  status: number;
+  body: { __type?: string; message?: string } & Record<string, unknown>;
+}
+
+/** A raw DynamoDB JSON request to `endpoint`, as a client that skips the SDK's own checks would send it. */
+export async function rawRequest(endpoint: string, target: string, body: unknown): Promise<RawAnswer> {
+  const response = await fetch(endpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `DynamoDB_20120810.${target}`,
+      'x-amz-date': '20261206T000000Z',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=key/20261206/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as RawAnswer['body'] };
+}
+
 /** Starts dynalite with a bare `pk`/`sk` table named `tableName` (what a limiter needs). */
 export async function startKeyTable(tableName: string): Promise<DynaliteTable> {
   const dynamo = await startDynalite();

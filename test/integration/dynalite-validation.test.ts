@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startKeyTable, useDynaliteTable } from './dynalite-table';
+import { rawRequest, startKeyTable, useDynaliteTable } from './dynalite-table';
 
 /**
  * dynalite checks a request's members against its schema writing a member's path and a
@@ -10,20 +10,7 @@ import { startKeyTable, useDynaliteTable } from './dynalite-table';
  */
 const table = useDynaliteTable(() => startKeyTable('checks'));
 
-async function raw(target: string, body: unknown) {
-  const response = await fetch(table.dynamo.endpoint, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `DynamoDB_20120810.${target}`,
-      'x-amz-date': '20261207T000000Z',
-      authorization:
-        'AWS4-HMAC-SHA256 Credential=key/20261207/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-    },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const raw = (target: string, body: unknown) => rawRequest(table.dynamo.endpoint, target, body);
 
 const key = (pk: string) => ({ pk: { S: pk }, sk: { S: 'A' } });
 const refused = (message: string) => ({

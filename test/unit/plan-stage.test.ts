@@ -18,6 +18,15 @@ const settings = {
   deadlineAt: '2026-12-07T06:00:00.000Z',
 };
 const idsOf = (n: number, prefix = 'S-') => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+/** A parallel stage 1 of `subtasks` subtasks, one to a sub-agent, `width` at once. */
+const stageOf = (subtasks: number, width: number) => ({
+  stage: 1,
+  subtaskIds: idsOf(subtasks),
+  mode: 'parl' as const,
+  itemsPerAgent: 1,
+  width,
+  settings,
+});
 
 /** An item store that keeps the last list of items it was given. */
 function keptItems() {
@@ -130,14 +139,7 @@ describe('planStage', () => {
       },
     };
     const shapes: unknown[] = [];
-    const request = {
-      stage: 1,
-      subtaskIds: idsOf(300),
-      mode: 'parl' as const,
-      itemsPerAgent: 1,
-      width: 100,
-      settings,
-    };
+    const request = stageOf(300, 100);
     // Act
     const planned = await planStage({ items }, ref, request, async (shape) => {
       events.push('record starts');
@@ -155,14 +157,7 @@ describe('planStage', () => {
   it('writes the plan’s record of an inline stage before it returns', async () => {
     // Prepare
     const shapes: unknown[] = [];
-    const request = {
-      stage: 1,
-      subtaskIds: idsOf(3),
-      mode: 'parl' as const,
-      itemsPerAgent: 1,
-      width: 2,
-      settings,
-    };
+    const request = stageOf(3, 2);
     // Act
     await planStage({}, ref, request, (shape) => {
       shapes.push(shape);
@@ -183,14 +178,7 @@ describe('planStage', () => {
       putItems: () =>
         putFails ? Promise.reject(new Error('no bucket')) : Promise.resolve({ bucket: 'b', key: 'k' }),
     };
-    const request = {
-      stage: 1,
-      subtaskIds: idsOf(300),
-      mode: 'parl' as const,
-      itemsPerAgent: 1,
-      width: 100,
-      settings,
-    };
+    const request = stageOf(300, 100);
     // Act
     const planning = planStage({ items }, ref, request, async () => {
       await new Promise((r) => setTimeout(r, 5));

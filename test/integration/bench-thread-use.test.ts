@@ -4,6 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
 import { busyBetween, gcSummary, watchThreads } from '../../bench/suites/thread-use';
+import { rawRequest } from './dynalite-table';
 
 describe('busyBetween', () => {
   it('is the active share of the time between two readings', () => {
@@ -42,17 +43,7 @@ describe('watchThreads', () => {
     for (let i = 0; i < 200_000; i++) kept += new Array(64).fill(i).length;
     // Requests dynalite's thread must parse and answer (an unknown table: validated, then refused).
     const asks = Array.from({ length: 50 }, () =>
-      fetch(dynamo.endpoint, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amz-target': 'DynamoDB_20120810.DescribeTable',
-          authorization:
-            'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-          'x-amz-date': '20260101T000000Z',
-        },
-        body: JSON.stringify({ TableName: 'nothing-here' }),
-      }).then((r) => r.text()),
+      rawRequest(dynamo.endpoint, 'DescribeTable', { TableName: 'nothing-here' }),
     );
     await Promise.all(asks);
     const use = watch.stop();
