@@ -33,11 +33,10 @@ export interface ThreadUse {
 /** A thread's event-loop utilisation now (`performance.eventLoopUtilization` of it). */
 export type UtilizationOf = () => EventLoopUtilization;
 
-/** The share of the time busy between two readings of one thread, 0 when no time passed. */
+/** The share of the time busy between two readings of one thread (Node's delta of them), 0 when no time passed. */
 export function busyBetween(before: EventLoopUtilization, after: EventLoopUtilization): number {
-  const active = after.active - before.active;
-  const idle = after.idle - before.idle;
-  return active + idle > 0 ? active / (active + idle) : 0;
+  const { utilization } = performance.eventLoopUtilization(after, before);
+  return Number.isFinite(utilization) ? utilization : 0;
 }
 
 /** The pauses' total, count and longest, in ms. */
@@ -70,9 +69,10 @@ export function watchThreads(others: { dynalite?: UtilizationOf; simulator?: Uti
   stop(): ThreadUse;
 } {
   const pauses: number[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if (!forced(entry)) pauses.push(entry.duration);
-  });
+  const keep = (entries: readonly PerformanceEntry[]) => {
+    for (const entry of entries) if (!forced(entry)) pauses.push(entry.duration);
+  };
+  const observer = new PerformanceObserver((list) => keep(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
   const main = performance.eventLoopUtilization();
   const dynalite = others.dynalite?.();
@@ -80,7 +80,7 @@ export function watchThreads(others: { dynalite?: UtilizationOf; simulator?: Uti
   return {
     stop: () => {
       // Entries still buffered for the callback are taken now, not lost with the observer.
-      for (const entry of observer.takeRecords()) if (!forced(entry)) pauses.push(entry.duration);
+      keep(observer.takeRecords());
       observer.disconnect();
       const round = (x: number) => Math.round(x * 1000) / 1000;
       const gc = gcSummary(pauses);
