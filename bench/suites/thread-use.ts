@@ -51,7 +51,7 @@ export function gcSummary(
 }
 
 /** A collection that `gc()` asked for, not one V8 chose. */
-function forced(entry: PerformanceEntry): boolean {
+export function isForcedGc(entry: PerformanceEntry): boolean {
   const flags = (entry as PerformanceEntry & { detail?: { flags?: number } }).detail?.flags ?? 0;
   return (flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) !== 0;
 }
@@ -70,7 +70,7 @@ export function watchThreads(others: { dynalite?: UtilizationOf; simulator?: Uti
 } {
   const pauses: number[] = [];
   const keep = (entries: readonly PerformanceEntry[]) => {
-    for (const entry of entries) if (!forced(entry)) pauses.push(entry.duration);
+    for (const entry of entries) if (!isForcedGc(entry)) pauses.push(entry.duration);
   };
   const observer = new PerformanceObserver((list) => keep(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });

@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '#local/emulators/dynamo';
-import { busyBetween, gcSummary, watchThreads } from '../../bench/suites/thread-use';
+import { busyBetween, gcSummary, isForcedGc, watchThreads } from '../../bench/suites/thread-use';
 import { rawRequest } from './dynalite-table';
 
 describe('busyBetween', () => {
@@ -71,8 +71,14 @@ describe('watchThreads', () => {
     const use = watch.stop();
     seen.push(...all.takeRecords());
     all.disconnect();
-    expect(seen.length).toBeGreaterThanOrEqual(2); // the two collections happened and were reported
-    expect(use.mainGcPauses).toBe(0);
-    expect(use.mainGcMs).toBe(0);
+    // The two forced collections happened and were reported; any other (V8 may choose one meanwhile,
+    // a test file beside this one allocating) is counted, and only those.
+    const chosen = seen.filter((e) => !isForcedGc(e));
+    expect(seen.length - chosen.length).toBeGreaterThanOrEqual(2);
+    expect(use.mainGcPauses).toBe(chosen.length);
+    expect(use.mainGcMs).toBeCloseTo(
+      chosen.reduce((sum, e) => sum + e.duration, 0),
+      1,
+    );
   });
 });
