@@ -15,7 +15,8 @@
  *   same assignments as a JSON array in S3, which the Distributed Map reads with its ItemReader (the
  *   local runtime rewrites that into a reader Task over fauxqs S3: local/item-reader.ts).
  * - `RunSubagent` (subagent) receives `{ jobId, tenantId, stage, agentId, subtaskIds }` per agent (in
- *   the Distributed Map also `subtasks`, the subtasks themselves, when the plan put them in the item) and
+ *   the Distributed Map also `subtasks`, the subtasks themselves, when the plan put them in the item,
+ *   and `reservation`, the limiter's lease the plan took for its first call, or null) and
  *   stores its outcome in DynamoDB; a sub-agent that still fails (its model calls were retried by the
  *   client) is caught by `SubagentFailed` (subagent again, with `failure: { error, cause }`), which
  *   records it with a short reason unless it recorded itself (a tolerated failure: it lowers r_finish,
@@ -242,6 +243,8 @@ function fanOutMaps(
     itemSelector: {
       ...fanOut.itemSelector,
       subtasks: JsonPath.listAt('$$.Map.Item.Value.subtasks'),
+      // The limiter's lease the plan took for the sub-agent's first call (null when none).
+      reservation: JsonPath.objectAt('$$.Map.Item.Value.reservation'),
       settings: JsonPath.objectAt('$.settings'),
     },
     // The plan's item list in S3: no state payload limit on the number of sub-agents.

@@ -134,6 +134,9 @@ export async function startFunctions(
  * concurrency (one process has no Lambda pool; the key's free slots still bound the width), with
  * the local parts on top.
  */
+/** One process runs every caller here: a plan takes its Map's first leases together, up to this many. */
+const LOCAL_PLAN_LEASES = 1_000;
+
 function functionEnvironment(
   templateEnv: Record<string, string>,
   opts: LocalFunctionsOptions,
@@ -149,6 +152,7 @@ function functionEnvironment(
     AWS_REGION: LOCAL_REGION,
     // One process runs every caller here: the slots of a limiter item are claimed together.
     PARL_PROVIDER_SLOTS_PER_ITEM: String(MAX_SLOTS_PER_ITEM),
+    PARL_PLAN_LEASES: String(LOCAL_PLAN_LEASES),
     DYNAMODB_ENDPOINT: opts.endpoints.dynamodb,
     S3_ENDPOINT: opts.endpoints.s3,
     ...(opts.endpoints.sfn ? { SFN_ENDPOINT: opts.endpoints.sfn } : {}),

@@ -98,6 +98,12 @@ export interface ProviderConfig {
    * process running many callers claims the slots of one item in one write; a Lambda runs one.
    */
   slotsPerItem: number;
+  /**
+   * The most sub-agent leases a plan takes for its Map's first calls (`PARL_PLAN_LEASES`, default 0:
+   * every sub-agent takes its own): taken together by one process before the Map starts, each
+   * goes to one sub-agent in its item, whose first call then needs no limiter round trip.
+   */
+  planLeases: number;
 }
 
 /** The most slots one limiter item holds (its conditions stay within DynamoDB's 4 KB expressions). */
@@ -222,6 +228,7 @@ function providerConfig(env: Env, timeoutMs: number): ProviderConfig {
     maxWaitMs: positiveInt(env, 'PARL_PROVIDER_MAX_WAIT_MS', 600_000),
     pollMs: positiveInt(env, 'PARL_PROVIDER_POLL_MS', 250),
     slotsPerItem: slotsPerItem(env),
+    planLeases: nonNegativeInt(env, 'PARL_PLAN_LEASES', 0),
   };
 }
 

@@ -36,12 +36,14 @@ import type { JobRef, JobStore, StepRecorder } from '#shared/ports/job-store';
 import type { BudgetLedger, CallStop } from '#shared/ports/ledger';
 import type { LlmClient } from '#shared/ports/llm';
 import type { PolicyStore } from '#shared/ports/policy-store';
+import type { LeaseReserver } from '#shared/ports/rate-limiter';
 import type { RequestLimiter } from '#shared/ports/request-limiter';
 import type { TenantStore } from '#shared/ports/tenants';
 import type { WorkflowControl, WorkflowStarter } from '#shared/ports/workflow';
 import { type AcceptJobDeps, DEFAULT_START_WAIT, type StartWait } from '#shared/use-cases/accept-job';
 import { closeEndedExecution } from '#shared/use-cases/close-ended-execution';
 import type { SlotCounter } from '#shared/use-cases/fan-out-bounds';
+import type { FirstLeases } from '#shared/use-cases/plan-stage';
 import type { BatchRecordDeps } from '#shared/use-cases/process-batch-record';
 import type { SweepReservationsDeps } from '#shared/use-cases/sweep-reservations';
 
@@ -60,6 +62,10 @@ export interface WorkflowDeps {
   items?: ItemStore;
   /** The provider key's free slots (the shared limiter, unless it is off): the plan's width stays within them. */
   slots?: SlotCounter;
+  /** The leases a plan takes ahead for its Map's first calls (`PARL_PLAN_LEASES` above 0). */
+  firstLeases?: FirstLeases;
+  /** Gives back a plan's lease that a sub-agent will not use (the shared limiter, unless it is off). */
+  leases?: LeaseReserver;
   /** Closes a stopped job once its last model call in flight has ended (see closeEndedExecution). */
   onLastStoppedCall: (ref: JobRef, stop: CallStop) => Promise<unknown>;
 }
@@ -134,7 +140,10 @@ export async function workflowDeps(config: AppConfig): Promise<WorkflowDeps> {
     ledger,
     policies,
     llm: createLlmClient(config, apiKey, doc, limiter),
-    ...(limiter ? { slots: limiter } : {}),
+    ...(limiter ? { slots: limiter, leases: limiter } : {}),
+    ...(limiter && config.provider.planLeases > 0
+      ? { firstLeases: { reserver: limiter, most: config.provider.planLeases } }
+      : {}),
     provider: providerInfo(config),
     ...(config.itemsBucket ? { items: new S3ItemStore(createS3Client(config), config.itemsBucket) } : {}),
     onLastStoppedCall: (ref, stop) => closeEndedExecution(deps, { ...ref, ...stop }),

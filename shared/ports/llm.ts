@@ -1,4 +1,5 @@
 import type { CallerRole } from '#shared/domain/provider-limits';
+import type { ReservedLease } from './rate-limiter';
 
 /** A chat message in the OpenAI wire format (the Moonshot API speaks it). */
 export type ChatMessage =
@@ -35,6 +36,11 @@ export interface ChatRequest {
    * this rejects (that error is thrown). Other clients never see it (the caller waits first).
    */
   ready?: Promise<unknown>;
+  /**
+   * A lease taken ahead for this call (a plan's, for a sub-agent's first call), once it is known to
+   * be this caller's to use (undefined: it is not): a client behind a limiter passes it on.
+   */
+  reserved?: Promise<ReservedLease | undefined>;
 }
 
 /** What one logical model call cost at the provider: calls made (retries included), 429s, time waited, refusals of an open circuit. */

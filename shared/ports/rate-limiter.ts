@@ -8,6 +8,11 @@ export interface AcquireOptions {
   estimatedTokens: number;
   /** Give up waiting at this time (ms since the epoch) if it comes before the maximum wait. */
   notAfter?: number;
+  /**
+   * A lease taken ahead for this caller ({@link LeaseReserver.reserve}): granted as it is while it
+   * is still good (no round trip), else given back and a new one taken.
+   */
+  reserved?: ReservedLease;
 }
 
 /** The right to make one call; give it back with {@link RateLimiter.release}. */
@@ -20,6 +25,23 @@ export interface LimiterLease {
   readonly waitedMs: number;
   /** Milliseconds of the limiter's own round trips (reading and writing its items) to grant it. */
   readonly limiterMs: number;
+}
+
+/** A lease taken ahead for a caller that is not running yet: plain JSON, it travels in a Map's item. */
+export type ReservedLease = LimiterLease & Readonly<Record<string, unknown>>;
+
+/**
+ * Leases taken ahead, together, for callers that start together (a Map's sub-agents, by its plan):
+ * each goes to one caller, whose first call passes it to {@link RateLimiter.acquire} as `reserved`.
+ */
+export interface LeaseReserver {
+  /**
+   * Up to `count` leases for callers like `options`, taken at once; fewer (none) when the key
+   * cannot grant them within `withinMs` (its slots taken, its rate queued, its circuit open).
+   */
+  reserve(options: AcquireOptions, count: number, withinMs: number): Promise<ReservedLease[]>;
+  /** Gives back a reserved lease its caller will not use (a no-op once it expired or was taken over). */
+  unreserve(lease: ReservedLease): Promise<void>;
 }
 
 /**

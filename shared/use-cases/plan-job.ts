@@ -10,7 +10,7 @@ import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
 import { type FanOutBoundsDeps, jobDeadline } from './fan-out-bounds';
 import { modelStep } from './model-step';
-import { type PlanOutput, planStage, subagentSettings } from './plan-stage';
+import { type FirstLeases, type PlanOutput, planStage, subagentSettings } from './plan-stage';
 import { decideFanOut, type FanOutDeps } from './policy';
 
 /** A free-text task is decomposed into at most this many subtasks. */
@@ -25,6 +25,8 @@ export interface PlanDeps extends FanOutDeps, FanOutBoundsDeps {
   ledger?: BudgetLedger;
   /** Where a Distributed Map's assignments go; required for jobs that fan out distributed. */
   items?: ItemStore;
+  /** The leases it may take ahead for the Map's first calls (the shared limiter's). */
+  firstLeases?: FirstLeases;
   config: FanOutDeps['config'] & FanOutBoundsDeps['config'] & Pick<AppConfig, 'defaultMaxSubagents'>;
 }
 

@@ -6,10 +6,12 @@
  */
 import { ConfigError, PlanError } from '#shared/domain/errors';
 import { type MapMode, mapModeFor } from '#shared/domain/fan-out-limits';
+import { estimateTokens } from '#shared/domain/provider-limits';
 import type { AgentAssignment, JobRequest, Subtask } from '#shared/domain/types';
-import type { WorkloadName } from '#shared/domain/workloads/registry';
+import { type WorkloadName, workloadOf } from '#shared/domain/workloads/registry';
 import type { ItemLocation, ItemStore } from '#shared/ports/item-store';
 import type { JobRecord, JobRef, PlanSummary, WidthBound } from '#shared/ports/job-store';
+import type { LeaseReserver, ReservedLease } from '#shared/ports/rate-limiter';
 import { boundWidth, type FanOutBoundsDeps } from './fan-out-bounds';
 
 /** Stay well below the 256 KiB state payload limit (an inline Map's assignments are in the state). */
@@ -68,7 +70,18 @@ export const MAX_CARRIED_SUBTASK_BYTES = 16 * 1024;
  */
 export interface CarriedAssignment extends AgentAssignment {
   subtasks: Subtask[];
+  /** The limiter's lease for its first call, taken by the plan; null when it took none for it. */
+  reservation: ReservedLease | null;
 }
+
+/** The shared limiter's leases a plan may take ahead for its Map's first calls (`most` at most). */
+export interface FirstLeases {
+  reserver: LeaseReserver;
+  most: number;
+}
+
+/** How long a plan waits for the leases it takes ahead; those the key cannot grant by then, it leaves. */
+export const FIRST_LEASES_WITHIN_MS = 500;
 
 /** What a stage runs: its subtasks, how they are batched, and the most sub-agents at once. */
 export interface StageRequest {
@@ -135,7 +148,7 @@ export function assignSubtasks(
  * planning fails with the items' error first.
  */
 export async function planStage(
-  deps: { items?: ItemStore } & Partial<FanOutBoundsDeps>,
+  deps: { items?: ItemStore; firstLeases?: FirstLeases } & Partial<FanOutBoundsDeps>,
   ref: JobRef,
   request: StageRequest,
   beside: (shape: StageShape) => Promise<void> = async () => {},
@@ -169,10 +182,23 @@ export async function planStage(
     }
     throw new ConfigError('ITEMS_BUCKET', 'is required to plan a Distributed Map');
   }
-  const [stored, recorded] = await Promise.allSettled([
-    deps.items.putItems(ref, stage, carrying(agents, request.subtasks ?? [])),
-    beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED' }),
-  ]);
+  const recording = beside({ ...planned, maxConcurrency, mapMode: 'DISTRIBUTED' });
+  recording.catch(() => undefined); // awaited below
+  const items = carrying(agents, request.subtasks ?? []);
+  const leases = await takeFirstLeases(
+    deps.firstLeases,
+    ref,
+    items.slice(0, maxConcurrency),
+    request.settings,
+  );
+  leases.forEach((lease, i) => {
+    (items[i] as CarriedAssignment).reservation = lease;
+  });
+  const [stored, recorded] = await Promise.allSettled([deps.items.putItems(ref, stage, items), recording]);
+  if (stored.status === 'rejected' || recorded.status === 'rejected') {
+    // No sub-agent will get them: the leases go back now, not when they expire.
+    await Promise.all(leases.map((l) => deps.firstLeases?.reserver.unreserve(l).catch(() => undefined)));
+  }
   if (stored.status === 'rejected') throw stored.reason;
   if (recorded.status === 'rejected') throw recorded.reason;
   return {
@@ -190,8 +216,32 @@ export function carrying(
   return agents.map((agent) => {
     const own = subtasksOf(agent.subtaskIds, byId);
     const fits = own !== undefined && Buffer.byteLength(JSON.stringify(own)) <= MAX_CARRIED_SUBTASK_BYTES;
-    return { ...agent, subtasks: fits ? own : [] };
+    return { ...agent, subtasks: fits ? own : [], reservation: null };
   });
+}
+
+/**
+ * The leases of the Map's first calls, taken ahead in one go (their tickets and claims together,
+ * before the Map starts, while the table is quiet) for the sub-agents it starts at once: each
+ * sub-agent's first call then starts with no round trip to the limiter. As many as the key grants
+ * within {@link FIRST_LEASES_WITHIN_MS}, at most `most`; each priced like the largest first call.
+ */
+function takeFirstLeases(
+  firstLeases: FirstLeases | undefined,
+  ref: JobRef,
+  first: readonly CarriedAssignment[],
+  settings: SubagentSettings,
+): Promise<ReservedLease[]> {
+  const count = Math.min(firstLeases?.most ?? 0, first.length);
+  if (!firstLeases || count === 0) return Promise.resolve([]);
+  const system = workloadOf(settings.workload).systemPrompt.length;
+  const longest = first.reduce((most, a) => Math.max(most, a.subtasks[0]?.prompt.length ?? 0), 0);
+  const estimatedTokens = estimateTokens(system + longest, settings.maxOutputTokens);
+  return firstLeases.reserver.reserve(
+    { role: 'subagent', tenantId: ref.tenantId, estimatedTokens },
+    count,
+    FIRST_LEASES_WITHIN_MS,
+  );
 }
 
 /** The subtasks of `ids`, in that order, when `byId` has every one of them; else undefined. */

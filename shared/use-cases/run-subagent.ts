@@ -14,6 +14,7 @@ import type { DatasetItems, Workload } from '#shared/domain/workloads/workload';
 import type { JobRef, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
 import type { ChatMessage, LlmClient } from '#shared/ports/llm';
+import type { LeaseReserver, ReservedLease } from '#shared/ports/rate-limiter';
 import { type LaterWrites, modelStep } from './model-step';
 import { type SubagentSettings, subagentSettings, subtasksOf } from './plan-stage';
 import { executeTool, toolsFor } from './tools';
@@ -26,6 +27,8 @@ export interface SubagentInput extends JobRef {
   subtasks?: Subtask[];
   /** What it needs of the job, from the plan (the Distributed Map's): with `subtasks`, nothing is read. */
   settings?: SubagentSettings;
+  /** The limiter's lease the plan took for its first call, when it took one (the Distributed Map's). */
+  reservation?: ReservedLease | null;
 }
 
 /** What the Map collects per sub-agent: small on purpose (answers live in DynamoDB). */
@@ -41,6 +44,8 @@ export interface SubagentDeps {
   steps: StepRecorder;
   llm: LlmClient;
   ledger?: BudgetLedger;
+  /** Gives back the plan's lease when no call of this invocation may use it. */
+  leases?: Pick<LeaseReserver, 'unreserve'>;
   config: Pick<AppConfig, 'subagentStepBudget' | 'maxOutputTokens'>;
 }
 
@@ -77,7 +82,8 @@ export async function runSubagent(
   // The count goes on beside the first call's authorization (its `ready`): only the records need it.
   const attempt = deps.steps.nextAttempt(ref, input.stage, 'sub', input.agentId);
   attempt.catch(() => undefined); // awaited before the first call is sent, and by the agent's record
-  const { settings, subtasks } = await loadAssigned(deps.store, ref, input);
+  const lease = firstLease(deps, input, attempt);
+  const { settings, subtasks } = await loadAssigned(deps.store, ref, input).catch(lease.backFrom);
   const workload = workloadOf(settings.workload);
   // The plan's budget is the one TOGGLE chose; jobs planned before it existed carry none.
   const maxTokens = settings.maxOutputTokens ?? deps.config.maxOutputTokens;
@@ -133,7 +139,7 @@ export async function runSubagent(
   const done = new Set<string>();
   try {
     const missing = input.subtaskIds.filter((id) => !subtasks.some((s) => s.id === id));
-    const call = { maxTokens, deadline, later, paid: () => paid };
+    const call = { maxTokens, deadline, later, paid: () => paid, reserved: lease.take };
     for (const [i, subtask] of subtasks.entries()) {
       const solved = await solveSubtask(deps, ref, workload, subtask, call, nextStep);
       const result = { ...solved, agentId: input.agentId, stage: input.stage };
@@ -162,7 +168,43 @@ export async function runSubagent(
     throw error;
   } finally {
     deadline?.clear();
+    await lease.unused();
   }
+}
+
+/**
+ * The plan's lease for the sub-agent's first call: `take` hands it to that call (once), resolved
+ * when the attempt is known: this invocation's only if it is the first (a retried Lambda's first
+ * may have used it), else given back. `unused` gives it back if no call took it.
+ */
+function firstLease(deps: SubagentDeps, input: SubagentInput, attempt: Promise<number>) {
+  let ahead = input.reservation ?? undefined;
+  const giveBack = async (lease: ReservedLease) => {
+    await deps.leases?.unreserve(lease).catch(() => undefined);
+    return undefined;
+  };
+  const unused = async () => {
+    const lease = ahead;
+    ahead = undefined;
+    if (lease) await giveBack(lease);
+  };
+  return {
+    take: (): Promise<ReservedLease | undefined> | undefined => {
+      const lease = ahead;
+      ahead = undefined;
+      if (!lease) return undefined;
+      return attempt.then(
+        (n) => (n === 1 ? lease : giveBack(lease)),
+        () => giveBack(lease),
+      );
+    },
+    unused,
+    /** Rethrows `error` once an unused lease went back. */
+    backFrom: async (error: unknown): Promise<never> => {
+      await unused();
+      throw error;
+    },
+  };
 }
 
 /** Stores the subtasks an agent stopped before as FAILED with the reason (unanswered, not wrong). */
@@ -198,6 +240,8 @@ async function solveSubtask(
     later: LaterWrites;
     /** The ledger's completion of the call before (its unused part back before the next is authorized). */
     paid: () => Promise<void>;
+    /** The plan's lease, for the first call that asks (then none). */
+    reserved: () => Promise<ReservedLease | undefined> | undefined;
   },
   nextStep: () => Parameters<typeof modelStep>[1],
 ): Promise<Omit<SubtaskResult, 'agentId' | 'stage'>> {
@@ -217,10 +261,12 @@ async function solveSubtask(
     // No new call once the deadline has passed (it would only be aborted).
     deadline?.throwIfReached();
     await call.paid();
+    const reserved = call.reserved();
     const response = await modelStep(
       deps,
       nextStep(),
       {
+        ...(reserved ? { reserved } : {}),
         messages,
         ...(tools ? { tools } : {}),
         maxTokens,

@@ -44,7 +44,14 @@ const SETTINGS = { workload: 'generic', maxOutputTokens: 64 };
 
 /** The local ItemReader's stand-in: the object's items, each carrying its subtasks as the plan writes them. */
 const subtasksOf = (ids: readonly string[]) => ids.map((id) => ({ id, prompt: `Question ${id}` }));
-const itemReader: Handler = () => AGENTS.map((a) => ({ ...a, subtasks: subtasksOf(a.subtaskIds) }));
+/** The plan's lease for a1's first call (the other items carry none). */
+const LEASE = { id: 'lease-a1', waitedMs: 0, limiterMs: 0, slot: 3 };
+const itemReader: Handler = () =>
+  AGENTS.map((a) => ({
+    ...a,
+    subtasks: subtasksOf(a.subtaskIds),
+    reservation: a.agentId === 'a1' ? LEASE : null,
+  }));
 
 async function run(handlers: Record<string, Handler>) {
   const calls: Record<string, Json[]> = {};
@@ -108,7 +115,9 @@ describe('the synthesized workflow, run locally', () => {
         agentId: 'a1',
         subtaskIds: ['s1', 's2'],
         // Only the Distributed Map's items carry the subtasks and the settings (an inline plan stays small).
-        ...(mode === 'DISTRIBUTED' ? { subtasks: subtasksOf(['s1', 's2']), settings: SETTINGS } : {}),
+        ...(mode === 'DISTRIBUTED'
+          ? { subtasks: subtasksOf(['s1', 's2']), reservation: LEASE, settings: SETTINGS }
+          : {}),
       });
       // TransientError is not retried by Step Functions: model calls retry at the client only.
       expect(calls[task]?.filter((input) => input.agentId === 'a2')).toHaveLength(1);

@@ -27,6 +27,7 @@ const itemSelector = {
 const distributedItemSelector = {
   ...itemSelector,
   'subtasks.$': '$$.Map.Item.Value.subtasks',
+  'reservation.$': '$$.Map.Item.Value.reservation',
   'settings.$': '$.settings',
 };
 const tasks = [

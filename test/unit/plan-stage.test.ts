@@ -206,6 +206,7 @@ describe('planStage', () => {
       agentId: 'agent-0001',
       subtaskIds: ['S-1', 'S-2', 'S-3'],
       subtasks: subtasks.slice(0, 3),
+      reservation: null,
     });
     expect(carried[1]?.subtasks).toEqual([]);
     expect(carried[2]?.subtasks.map((s) => s.id)).toEqual(['S-7', 'S-8', 'S-9']);

@@ -23,7 +23,13 @@ import {
   waiterKey,
 } from '#shared/domain/limiter-rules';
 import type { CallOutcome, DenyReason, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
-import type { AcquireOptions, LimiterLease, RateLimiter } from '#shared/ports/rate-limiter';
+import type {
+  AcquireOptions,
+  LeaseReserver,
+  LimiterLease,
+  RateLimiter,
+  ReservedLease,
+} from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
 import { type Attempt, type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
@@ -75,7 +81,7 @@ export interface DynamoRateLimiterOptions {
  *
  * Hand-written: no library offers a distributed limiter on DynamoDB with these rules.
  */
-export class DynamoRateLimiter implements RateLimiter {
+export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   private readonly table: LimiterTable;
   private readonly tickets: TicketBatcher;
   private readonly outcomes: LimiterOutcomes;
@@ -107,6 +113,10 @@ export class DynamoRateLimiter implements RateLimiter {
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
     if (gate?.kind === 'open') throw circuitOpen(gate.waitMs, cached?.openedBy);
+    if (options.reserved) {
+      const adopted = await this.adopt(options.reserved);
+      if (adopted) return adopted;
+    }
     try {
       let kept: Issued | undefined;
       for (;;) {
@@ -130,6 +140,42 @@ export class DynamoRateLimiter implements RateLimiter {
         await this.table.freeSlot(a.slot, a.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Takes `count` leases as `count` callers would, at once (their tickets in one update of the
+   * clock, their claims a few updates), keeping those granted within `withinMs`; a lease that
+   * would have waited longer is not taken. Each is plain JSON, for one caller's first call.
+   */
+  async reserve(options: AcquireOptions, count: number, withinMs: number): Promise<ReservedLease[]> {
+    const { reserved: _none, ...asked } = options;
+    const notAfter = Math.min(this.clock.now() + withinMs, options.notAfter ?? Number.POSITIVE_INFINITY);
+    const taken = await Promise.allSettled(
+      Array.from({ length: count }, () => this.acquire({ ...asked, notAfter })),
+    );
+    return taken.flatMap((t) => (t.status === 'fulfilled' ? [{ ...(t.value as DynamoLease) }] : []));
+  }
+
+  /** Frees a reserved slot nobody used, if the lease still holds it. */
+  async unreserve(lease: ReservedLease): Promise<void> {
+    const own = lease as unknown as DynamoLease;
+    await this.table.freeSlot(own.slot, own.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
+    for (const waker of [...this.wakers]) waker.abort();
+  }
+
+  /**
+   * A reserved lease, granted as it is while its slot is held well inside its lease (as a slot
+   * held through a wait is, unrenewed) and its ticket is not void; else given back (undefined).
+   * Its round trips were its reserver's: none is counted here.
+   */
+  private async adopt(reserved: ReservedLease): Promise<DynamoLease | undefined> {
+    const own = reserved as unknown as DynamoLease;
+    const now = this.clock.now();
+    const fresh = now - own.acquiredAt <= this.o.policy.leaseMs / 4;
+    const onTime = own.ticket === undefined || now <= own.ticket.start + this.pacing.lateMs;
+    if (fresh && onTime) return { ...own, waitedMs: 0, limiterMs: 0 };
+    await this.unreserve(reserved);
+    return undefined;
   }
 
   async release(lease: LimiterLease, outcome: CallOutcome): Promise<void> {

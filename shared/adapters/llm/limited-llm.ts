@@ -72,7 +72,7 @@ export class LimitedLlm implements LlmClient {
 
   async chat(request: ChatRequest): Promise<ChatResponse> {
     const caller = request.caller ?? { role: 'subagent' as const, tenantId: 'unknown' };
-    const { caller: _caller, ready, ...providerRequest } = request;
+    const { caller: _caller, ready, reserved: _reserved, ...providerRequest } = request;
     const { deadline } = request;
     const promptChars =
       JSON.stringify(request.messages).length + (request.tools ? JSON.stringify(request.tools).length : 0);
@@ -80,14 +80,24 @@ export class LimitedLlm implements LlmClient {
     const stats: CallStats = { calls: 0, rateLimited: 0, waitedMs: 0, circuitOpen: 0 };
     const started = Date.now();
     let failures = 0;
+    // A lease taken ahead goes to the first attempt only; the attempt count decides it is ours first.
+    let reserved = this.limiter && request.reserved ? await request.reserved : undefined;
     for (;;) {
       let lease: LimiterLease | undefined;
       try {
-        if (deadline?.signal.aborted) throw deadlineErrorOf(deadline.signal, deadline.notAfter);
+        if (deadline?.signal.aborted) {
+          // A lease taken ahead and not used goes back: it is this caller's, so a neutral release.
+          if (reserved) await this.limiter?.release(reserved, { kind: 'rejected' }).catch(() => undefined);
+          reserved = undefined;
+          throw deadlineErrorOf(deadline.signal, deadline.notAfter);
+        }
+        const ahead = reserved;
+        reserved = undefined;
         lease = await this.limiter?.acquire({
           ...caller,
           estimatedTokens,
           ...(deadline ? { notAfter: deadline.notAfter } : {}),
+          ...(ahead ? { reserved: ahead } : {}),
         });
       } catch (error) {
         if (deadline && this.stoppedByDeadline(error, deadline, started))
