@@ -39,6 +39,22 @@ describe('DynamoRateLimiter reservations', () => {
     expect(await liveLeases(limiter)).toBe(2);
   });
 
+  it('does not wait for the tickets’ starts; the call that brings one goes at its start', async () => {
+    // Prepare: 60 RPM, three slots: the tickets a second apart
+    const { limiter, clock } = setUp(paced(60, 3));
+    // Act
+    const leases = await limiter.reserve(sub, 3, 5_000);
+    const reservedBy = clock.t;
+    const last = own(leases[2]!).ticket.start;
+    const lease = await limiter.acquire({ ...sub, reserved: leases[2] });
+    // Assess: reserving took its round trips only; the third call waited for its ticket
+    expect(leases).toHaveLength(3);
+    expect(last - own(leases[0]!).ticket.start).toBeGreaterThan(1_900);
+    expect(reservedBy - T0).toBeLessThan(200);
+    expect(lease.id).toBe(leases[2]?.id);
+    expect(clock.t).toBe(last);
+  });
+
   it('gives back a reservation held a quarter of its lease, and takes a fresh lease', async () => {
     // Prepare: two slots; the reservation is 7.5 s old (a quarter of 30 s) and 1 ms
     const { limiter, clock } = setUp({ ...base, limits: { ...base.limits, maxConcurrency: 2 } });

@@ -31,6 +31,8 @@ export interface Attempt {
   /** Queued so far for a slot or a rate window; sleeping before `idleStart` is the limiter's own lead. */
   queuedMs: number;
   idleStart: number;
+  /** Taken ahead for a caller not running yet: it does not sleep until its ticket's start (its caller does). */
+  ahead?: boolean;
 }
 
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */

@@ -107,8 +107,12 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     return this.o.policy.limits;
   }
 
-  async acquire(options: AcquireOptions): Promise<LimiterLease> {
-    const a = this.begin(options);
+  acquire(options: AcquireOptions): Promise<LimiterLease> {
+    return this.grant(options, false);
+  }
+
+  private async grant(options: AcquireOptions, ahead: boolean): Promise<DynamoLease> {
+    const a = { ...this.begin(options), ahead };
     const cached = this.lastRate;
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
@@ -124,7 +128,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
         kept = issued;
         if (!(await this.passBreaker(a, read))) continue;
         // Claim the slot about a round trip before the call, not at the check (slots idle less).
-        if (a.slot === undefined && issued)
+        if (a.slot === undefined && issued && !a.ahead)
           await this.sleep(a, from - this.claimLeadMs(read.rate.ceiling) - this.clock.now(), a.idleStart);
         // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
         if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
@@ -132,7 +136,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
         if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
         // A slot held through a long wait (a quarter of its lease): renew it first (if it expired and went, take another).
         if (!(await this.renew(a))) continue;
-        if (ticket) await this.sleep(a, from - this.clock.now(), a.idleStart);
+        if (ticket && !a.ahead) await this.sleep(a, from - this.clock.now(), a.idleStart);
         return this.leaseOf(a, read.rate, ticket);
       }
     } catch (error) {
@@ -151,9 +155,9 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     const { reserved: _none, ...asked } = options;
     const notAfter = Math.min(this.clock.now() + withinMs, options.notAfter ?? Number.POSITIVE_INFINITY);
     const taken = await Promise.allSettled(
-      Array.from({ length: count }, () => this.acquire({ ...asked, notAfter })),
+      Array.from({ length: count }, () => this.grant({ ...asked, notAfter }, true)),
     );
-    return taken.flatMap((t) => (t.status === 'fulfilled' ? [{ ...(t.value as DynamoLease) }] : []));
+    return taken.flatMap((t) => (t.status === 'fulfilled' ? [{ ...t.value }] : []));
   }
 
   /** Frees a reserved slot nobody used, if the lease still holds it. */
@@ -173,7 +177,11 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     const now = this.clock.now();
     const fresh = now - own.acquiredAt <= this.o.policy.leaseMs / 4;
     const onTime = own.ticket === undefined || now <= own.ticket.start + this.pacing.lateMs;
-    if (fresh && onTime) return { ...own, waitedMs: 0, limiterMs: 0 };
+    if (fresh && onTime) {
+      // Its ticket's start, if still ahead: the limiter's lead that the reserver did not wait out.
+      if (own.ticket && own.ticket.start > now) await this.clock.sleep(own.ticket.start - now);
+      return { ...own, waitedMs: 0, limiterMs: 0 };
+    }
     await this.unreserve(reserved);
     return undefined;
   }
@@ -271,7 +279,8 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       }
       if (from > a.deadline) throw timeout(a, this.o.maxWaitMs);
       const wake = from - this.leadMs();
-      if (wake <= now || from === checked) return { read, issued, start, from };
+      // Taken ahead: its caller sleeps until the start (a ticket within the wait asked is never moved).
+      if (wake <= now || from === checked || a.ahead) return { read, issued, start, from };
       await this.sleep(a, wake - now, a.idleStart);
       checked = from;
       issued = { ...issued, read: await this.table.readRate(a.deadline) };
