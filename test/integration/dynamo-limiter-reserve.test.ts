@@ -55,6 +55,19 @@ describe('DynamoRateLimiter reservations', () => {
     expect(clock.t).toBe(last);
   });
 
+  it('takes only the tickets that start within the time asked: the clock moves for those alone', async () => {
+    // Prepare: 60 RPM, three slots: a ticket a second
+    const { limiter } = setUp(paced(60, 3));
+    // Act
+    const leases = await limiter.reserve(sub, 3, 500);
+    const next = await limiter.acquire(sub);
+    // Assess: one reserved; the next caller's ticket is the second, a second after it, not the fourth
+    expect(leases).toHaveLength(1);
+    const gap = own(next).ticket.start - own(leases[0]!).ticket.start;
+    expect(gap).toBeGreaterThan(900);
+    expect(gap).toBeLessThan(1_100);
+  });
+
   it('gives back a reservation held a quarter of its lease, and takes a fresh lease', async () => {
     // Prepare: two slots; the reservation is 7.5 s old (a quarter of 30 s) and 1 ms
     const { limiter, clock } = setUp({ ...base, limits: { ...base.limits, maxConcurrency: 2 } });

@@ -154,10 +154,23 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   async reserve(options: AcquireOptions, count: number, withinMs: number): Promise<ReservedLease[]> {
     const { reserved: _none, ...asked } = options;
     const notAfter = Math.min(this.clock.now() + withinMs, options.notAfter ?? Number.POSITIVE_INFINITY);
+    const fit = await this.ticketsWithin(count, callCostMs(this.pacing, options.estimatedTokens), notAfter);
     const taken = await Promise.allSettled(
-      Array.from({ length: count }, () => this.grant({ ...asked, notAfter }, true)),
+      Array.from({ length: fit }, () => this.grant({ ...asked, notAfter }, true)),
     );
     return taken.flatMap((t) => (t.status === 'fulfilled' ? [{ ...t.value }] : []));
+  }
+
+  /**
+   * How many of `count` tickets costing `costMs` each start by `notAfter` (paced keys: after the
+   * clock's queue and any cooldown): those only are taken, so a reservation never moves the clock on
+   * for calls it would not hold (a ticket taken is spent whether or not its call goes).
+   */
+  private async ticketsWithin(count: number, costMs: number, notAfter: number): Promise<number> {
+    if (!this.pacing.paced || costMs <= 0) return count;
+    const { rate } = this.seen(await this.table.readRate(notAfter));
+    const from = Math.max(rate.tat, rate.cooldownUntil, this.clock.now() + this.leadMs());
+    return Math.min(count, Math.max(0, Math.floor((notAfter - from) / costMs) + 1));
   }
 
   /** Frees a reserved slot nobody used, if the lease still holds it. */
