@@ -147,9 +147,10 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   }
 
   /**
-   * Takes `count` leases as `count` callers would, at once (their tickets in one update of the
-   * clock, their claims a few updates), keeping those granted within `withinMs`; a lease that
-   * would have waited longer is not taken. Each is plain JSON, for one caller's first call.
+   * Takes up to `count` leases as that many callers would, at once (their tickets in one update of
+   * the clock, their claims a few updates), without waiting for their tickets' starts: as many as
+   * have tickets starting within `withinMs`, less any the key does not grant by then (slots taken,
+   * circuit open). Each is plain JSON, for one caller's first call.
    */
   async reserve(options: AcquireOptions, count: number, withinMs: number): Promise<ReservedLease[]> {
     const { reserved: _none, ...asked } = options;
