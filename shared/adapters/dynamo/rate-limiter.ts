@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CircuitOpenError, LimiterTimeoutError } from '#shared/domain/errors';
+import { LimiterTimeoutError } from '#shared/domain/errors';
 import {
   breakerGate,
   callCostMs,
@@ -31,6 +31,7 @@ import type {
   ReservedLease,
 } from '#shared/ports/rate-limiter';
 import { providerKeys } from './keys';
+import { circuitOpen, timeout } from './limiter-errors';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
 import { type Attempt, type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
 import { HELD_RELEASE_MARGIN_MS, type Issued, LimiterTable } from './limiter-table';
@@ -483,19 +484,4 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       this.wakers.delete(waker);
     }
   }
-}
-
-/** The open circuit's error, carrying the failure that opened it. */
-function circuitOpen(waitMs: number, openedBy: string | undefined): CircuitOpenError {
-  return new CircuitOpenError(
-    `the provider kept failing (${openedBy ?? 'cause unknown'}); its circuit is open for ${Math.round(waitMs)} ms more`,
-    waitMs,
-  );
-}
-
-function timeout(a: Attempt, maxWaitMs: number): LimiterTimeoutError {
-  return new LimiterTimeoutError(
-    `the provider's limiter granted no call within ${maxWaitMs} ms (last reason: ${a.reason})`,
-    a.reason,
-  );
 }
