@@ -4,6 +4,7 @@ import {
   ceilingIncrease,
   opensCircuit,
   type Pacing,
+  type RateState,
   type Ticket,
 } from '#shared/domain/limiter-rules';
 import type { CallerRole, CallOutcome, DenyReason, LimiterPolicy } from '#shared/domain/provider-limits';
@@ -108,4 +109,22 @@ export class LimiterOutcomes {
     if (opensCircuit(rate.breaker, rate.consecutiveFailures, own.probe, this.policy))
       await this.table.openCircuit(own.probe ? own.id : undefined, deadline, reason);
   }
+}
+
+/** The lease of attempt `a`, granted at `now` with `ticket` (if paced), as the control fields read `rate`. */
+export function leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined, now: number): DynamoLease {
+  const end = ticket ? ticket.start + ticket.costMs : undefined;
+  return {
+    id: a.id,
+    waitedMs: Math.round(a.queuedMs),
+    limiterMs: Math.max(0, now - a.started - Math.round(a.queuedMs)),
+    slot: a.slot as number,
+    acquiredAt: a.acquiredAt,
+    ticket,
+    probe: a.probe,
+    atCeiling: a.atCeiling,
+    seenCeiling: rate.ceiling,
+    seenFailures: rate.consecutiveFailures,
+    refundFrom: end !== undefined && rate.tat === end ? end : undefined,
+  };
 }

@@ -18,11 +18,10 @@ import {
   type RateState,
   shiftedStart,
   slotRanges,
-  type Ticket,
   WAITER_MARKER_MS,
   waiterKey,
 } from '#shared/domain/limiter-rules';
-import type { CallOutcome, DenyReason, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
+import type { CallOutcome, LimiterPolicy, ProviderLimits } from '#shared/domain/provider-limits';
 import type {
   AcquireOptions,
   LeaseReserver,
@@ -33,8 +32,9 @@ import type {
 import { providerKeys } from './keys';
 import { circuitOpen, timeout } from './limiter-errors';
 import { type LimiterClock, LimiterItems, type RateRead, realLimiterClock } from './limiter-items';
-import { type Attempt, type DynamoLease, LimiterOutcomes } from './limiter-outcomes';
+import { type Attempt, type DynamoLease, LimiterOutcomes, leaseOf } from './limiter-outcomes';
 import { HELD_RELEASE_MARGIN_MS, type Issued, LimiterTable } from './limiter-table';
+import { LimiterWaits } from './limiter-waits';
 import { TicketBatcher } from './ticket-batcher';
 
 /** The partition key of a provider key's limiter ({@link providerKeys}). */
@@ -49,8 +49,6 @@ const MAX_LEAD_MS = 1_000;
 const INSERT_LEAD_MS = MAX_LEAD_MS + 250;
 /** A caller holding a slot keeps it while it waits this long at most for a new ticket. */
 const HOLD_MS = 2_000;
-/** The longest pause between two looks at the slots while waiting for one. */
-const BACKOFF_CAP_MS = 2_000;
 /** How long a release keeps retrying a throttled table (the lease expires anyway). */
 const RELEASE_BUDGET_MS = 30_000;
 
@@ -89,7 +87,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   private readonly clock: LimiterClock;
   private readonly random: () => number;
   private readonly pacing: Pacing;
-  private readonly wakers = new Set<AbortController>();
+  private readonly waits: LimiterWaits;
   /** The control fields as this process last saw them (for guesses only; decisions read the table). */
   private lastRate: RateState | undefined;
 
@@ -102,6 +100,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     );
     this.outcomes = new LimiterOutcomes(this.table, this.pacing, o.policy, this.clock);
     this.tickets = new TicketBatcher(this.table, this.pacing);
+    this.waits = new LimiterWaits(this.clock, this.random, o.pollMs, o.maxWaitMs);
   }
 
   get limits(): ProviderLimits {
@@ -130,15 +129,19 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
         if (!(await this.passBreaker(a, read))) continue;
         // Claim the slot about a round trip before the call, not at the check (slots idle less).
         if (a.slot === undefined && issued && !a.ahead)
-          await this.sleep(a, from - this.claimLeadMs(read.rate.ceiling) - this.clock.now(), a.idleStart);
+          await this.waits.sleep(
+            a,
+            from - this.claimLeadMs(read.rate.ceiling) - this.clock.now(),
+            a.idleStart,
+          );
         // After a wait for a slot, look again (keeping it): a cooldown may have begun, the ticket may be void.
         if (a.slot === undefined && (await this.takeSlot(a, read, issued?.seq))) continue;
         const ticket = issued && { ...issued.ticket, start };
         if (ticket && this.clock.now() > ticket.start + this.pacing.lateMs) continue;
         // A slot held through a long wait (a quarter of its lease): renew it first (if it expired and went, take another).
         if (!(await this.renew(a))) continue;
-        if (ticket && !a.ahead) await this.sleep(a, from - this.clock.now(), a.idleStart);
-        return this.leaseOf(a, read.rate, ticket);
+        if (ticket && !a.ahead) await this.waits.sleep(a, from - this.clock.now(), a.idleStart);
+        return leaseOf(a, read.rate, ticket, this.clock.now());
       }
     } catch (error) {
       if (a.slot !== undefined)
@@ -179,7 +182,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   async unreserve(lease: ReservedLease): Promise<void> {
     const own = lease as unknown as DynamoLease;
     await this.table.freeSlot(own.slot, own.id, this.clock.now() + RELEASE_BUDGET_MS).catch(() => undefined);
-    for (const waker of [...this.wakers]) waker.abort();
+    this.waits.wakeAll();
   }
 
   /**
@@ -210,7 +213,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       if (this.clock.now() < own.acquiredAt + this.o.policy.leaseMs - HELD_RELEASE_MARGIN_MS)
         await this.table.freeHeldSlot(own.slot);
       else await this.table.freeSlot(own.slot, own.id, deadline);
-      for (const waker of [...this.wakers]) waker.abort();
+      this.waits.wakeAll();
       await this.outcomes.record(own, outcome, deadline);
     } catch (error) {
       // A table that throttles for the whole budget: the lease expires on its own.
@@ -272,7 +275,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
         const read = this.seen(await this.table.readRate(a.deadline));
         const cooldown = read.rate.cooldownUntil - this.clock.now();
         if (cooldown <= 0) return { read, start: this.clock.now(), from: this.clock.now() };
-        await this.pauseFor(a, 'cooldown', cooldown);
+        await this.waits.pauseFor(a, 'cooldown', cooldown);
       }
     }
     let issued = kept ? { ...kept, read: await this.table.readRate(a.deadline) } : await this.issue(a);
@@ -287,7 +290,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       // A ticket whose call would go within a cooldown waits for its end, if it is not void by then.
       const from = Math.max(start ?? now, read.rate.cooldownUntil);
       if (start === undefined || Math.max(now, from) > start + this.pacing.lateMs) {
-        if (from > now) await this.pauseFor(a, 'cooldown', from - now);
+        if (from > now) await this.waits.pauseFor(a, 'cooldown', from - now);
         issued = await this.issue(a);
         await this.letSlotGoIfFar(a, issued.ticket.start);
         continue;
@@ -296,7 +299,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       const wake = from - this.leadMs();
       // Taken ahead: its caller sleeps until the start (a ticket within the wait asked is never moved).
       if (wake <= now || from === checked || a.ahead) return { read, issued, start, from };
-      await this.sleep(a, wake - now, a.idleStart);
+      await this.waits.sleep(a, wake - now, a.idleStart);
       checked = from;
       issued = { ...issued, read: await this.table.readRate(a.deadline) };
     }
@@ -337,7 +340,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       return a.probe;
     }
     a.reason = 'probing';
-    await this.backoff(a, 0);
+    await this.waits.backoff(a, 0);
     return false;
   }
 
@@ -372,7 +375,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       // Refresh the marker only when it is missing or half gone: fewer writes while waiting.
       if (marker === undefined || marker - now < WAITER_MARKER_MS / 2)
         await this.table.markWaiter(key, now + WAITER_MARKER_MS, all.exists, a.deadline);
-      await this.backoff(a, round);
+      await this.waits.backoff(a, round);
     }
   }
 
@@ -397,7 +400,7 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
       return;
     await this.table.freeSlot(a.slot, a.id, a.deadline);
     a.slot = undefined;
-    for (const waker of [...this.wakers]) waker.abort();
+    this.waits.wakeAll();
   }
 
   private async renew(a: Attempt): Promise<boolean> {
@@ -410,23 +413,6 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     }
     a.slot = undefined;
     return false;
-  }
-
-  private leaseOf(a: Attempt, rate: RateState, ticket: Ticket | undefined): DynamoLease {
-    const end = ticket ? ticket.start + ticket.costMs : undefined;
-    return {
-      id: a.id,
-      waitedMs: Math.round(a.queuedMs),
-      limiterMs: Math.max(0, this.clock.now() - a.started - Math.round(a.queuedMs)),
-      slot: a.slot as number,
-      acquiredAt: a.acquiredAt,
-      ticket,
-      probe: a.probe,
-      atCeiling: a.atCeiling,
-      seenCeiling: rate.ceiling,
-      seenFailures: rate.consecutiveFailures,
-      refundFrom: end !== undefined && rate.tat === end ? end : undefined,
-    };
   }
 
   private seen<T extends RateRead>(read: T): T {
@@ -447,41 +433,5 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     const { subCapacity } = slotRanges(ceiling, this.o.policy);
     const ahead = Math.max(5, (this.pacing.intervalMs * subCapacity) / 4);
     return Math.min(this.leadMs(), 5 + 2 * this.table.io.rttMs, ahead);
-  }
-
-  /** Sleeps; queued (`waitedMs`): what it slept after `queuedFrom` (an idle ticket's start), at most `ms`. */
-  private async sleep(
-    a: Attempt,
-    ms: number,
-    queuedFrom = Number.NEGATIVE_INFINITY,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    // Nothing to wait for: no timer (a timer is a turn of the event loop, 1 ms at least, per call).
-    if (ms <= 0) return;
-    const from = this.clock.now();
-    await this.clock.sleep(ms, signal);
-    const to = Math.min(this.clock.now(), from + Math.max(0, ms));
-    a.queuedMs += Math.max(0, to - Math.max(from, queuedFrom));
-  }
-
-  /** Waits a known time (a cooldown); gives up at once if it ends past the deadline. */
-  private async pauseFor(a: Attempt, reason: DenyReason, ms: number): Promise<void> {
-    a.reason = reason;
-    if (this.clock.now() + ms > a.deadline) throw timeout(a, this.o.maxWaitMs);
-    await this.sleep(a, ms);
-  }
-
-  /** Waits for a slot: from `pollMs`, doubling up to 2 s, jittered; a local release ends it early. */
-  private async backoff(a: Attempt, round: number): Promise<void> {
-    const now = this.clock.now();
-    if (now >= a.deadline) throw timeout(a, this.o.maxWaitMs);
-    const ms = Math.min(BACKOFF_CAP_MS, this.o.pollMs * 2 ** round) * (0.5 + this.random() / 2);
-    const waker = new AbortController();
-    this.wakers.add(waker);
-    try {
-      await this.sleep(a, Math.min(ms, a.deadline - now), undefined, waker.signal);
-    } finally {
-      this.wakers.delete(waker);
-    }
   }
 }
