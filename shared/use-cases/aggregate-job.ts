@@ -8,6 +8,7 @@ import { TERMINAL_STATUSES } from '#shared/domain/types';
 import type { ItemStore } from '#shared/ports/item-store';
 import type { AgentRecord, JobRecord, JobRef, SubtaskResult } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
+import type { LeaseReserver } from '#shared/ports/rate-limiter';
 import {
   type ClosedJob,
   type CloseJobDeps,
@@ -17,6 +18,7 @@ import {
   settleJob,
   tallyAgents,
 } from './close-job';
+import { type LeaseAhead, leaseAhead } from './lease-ahead';
 import { modelStep } from './model-step';
 import { hasStageLeft, type NextStageOutput, planNextStage } from './next-stage';
 
@@ -39,10 +41,15 @@ export interface AggregateDeps extends CloseJobDeps {
   llm: LlmClient;
   /** Where a distributed next stage's assignments go (as for the plan). */
   items?: ItemStore;
+  /** The synthesizer's limiter lease, taken beside the load (the shared limiter, unless it is off). */
+  leases?: LeaseReserver;
 }
 
 /** How many result lines the synthesis prompt carries at most. */
 export const SYNTHESIS_MAX_LINES = 200;
+
+/** The synthesis's output budget (tokens). */
+const SYNTHESIS_MAX_TOKENS = 1500;
 
 /**
  * Ends a stage: the next stage, or the job's terminal state.
@@ -55,7 +62,8 @@ export const SYNTHESIS_MAX_LINES = 200;
  *    (`planNextStage`) and returns its Map input (status NEXT_STAGE; the workflow loops back)
  * 4. on the failure path, or when no sub-agent completed, the job fails (or, on the failure path
  *    with `outcome` CANCELLED, is cancelled) with the reason
- * 5. otherwise synthesize the final answer with one model call (an orchestrator step)
+ * 5. otherwise synthesize the final answer with one model call (an orchestrator step), its
+ *    limiter lease taken beside the load of step 1 (given back when there is no synthesis)
  * 6. close the job (`closeJob`): scores, terminal state, settlement
  *
  * The failure path makes no model call, so it takes no LLM client.
@@ -66,8 +74,30 @@ export function aggregateJob(
   input: AggregateInput,
 ): Promise<AggregateOutput | NextStageOutput>;
 export async function aggregateJob(
+  deps: CloseJobDeps & Partial<Pick<AggregateDeps, 'llm' | 'items' | 'leases'>>,
+  input: AggregateInput,
+): Promise<AggregateOutput | NextStageOutput> {
+  const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
+  const lease =
+    input.stage === undefined || input.failure || !deps.leases || !deps.llm
+      ? undefined
+      : leaseAhead(deps.leases, {
+          role: 'orchestrator',
+          tenantId: ref.tenantId,
+          promptChars: synthesizerSystemPrompt.length,
+          maxTokens: SYNTHESIS_MAX_TOKENS,
+        });
+  try {
+    return await aggregateStage(deps, input, lease);
+  } finally {
+    await lease?.unused();
+  }
+}
+
+async function aggregateStage(
   deps: CloseJobDeps & Partial<Pick<AggregateDeps, 'llm' | 'items'>>,
   input: AggregateInput,
+  lease: LeaseAhead | undefined,
 ): Promise<AggregateOutput | NextStageOutput> {
   const ref: JobRef = { tenantId: input.tenantId, jobId: input.jobId };
   // The synthesizer's attempt is counted beside the load below (a stage that goes on, or a job found
@@ -111,6 +141,7 @@ export async function aggregateJob(
     results,
     subtasks: count,
     ...(synthesizerAttempt ? { attempt: synthesizerAttempt } : {}),
+    ...(lease ? { lease } : {}),
   });
   return closeJob(deps, job, ending, { agents, results, subtasks: await listed });
 }
@@ -124,6 +155,8 @@ interface StageEnd {
   subtasks: number;
   /** The synthesizer's attempt, counted with the load; counted by the synthesis when absent. */
   attempt?: Promise<number>;
+  /** The synthesizer's limiter lease, taken with the load. */
+  lease?: LeaseAhead;
 }
 
 /** How the job ends: the failure path's reason, every sub-agent failed, or the synthesized answer. */
@@ -170,6 +203,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
     deps,
     { ref, stage, role: 'main', agentId: 'synthesizer', step: 1, attempt },
     {
+      ...(end.lease ? { reserved: end.lease.take() } : {}),
       messages: [
         { role: 'system', content: synthesizerSystemPrompt },
         {
@@ -177,7 +211,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
           content: `Task: ${job.request.task}\n\nResults of ${results.length} of ${end.subtasks} subtasks:\n${lines.join('\n')}${more}`,
         },
       ],
-      maxTokens: 1500,
+      maxTokens: SYNTHESIS_MAX_TOKENS,
     },
   );
   await deps.steps.finishAgent(
@@ -187,7 +221,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
   );
   const text = response.content ?? '';
   return response.finishReason === 'length'
-    ? `${text}\n[cut: the answer reached the limit of 1500 output tokens (finish_reason length)]`
+    ? `${text}\n[cut: the answer reached the limit of ${SYNTHESIS_MAX_TOKENS} output tokens (finish_reason length)]`
     : text;
 }
 

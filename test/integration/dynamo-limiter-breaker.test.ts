@@ -127,6 +127,20 @@ describe('DynamoRateLimiter circuit breaker', () => {
     expect(state.probe).toEqual({ id: lease.id, expiresAt: probeAt + policy.leaseMs });
   });
 
+  it('takes no lease ahead while the circuit is half-open: the probe is left to a caller that calls', async () => {
+    // Prepare: the open time has passed, nobody probes yet
+    const clock = new SteppingClock();
+    const pk = await openedCircuit(clock);
+    clock.t += policy.breakerOpenMs;
+    const caller = { role: 'subagent', tenantId: 't', estimatedTokens: 1 } as const;
+    // Act
+    const reserved = await limiter(pk, clock).reserve(caller, 2, 500);
+    const lease = await limiter(pk, clock).acquire(caller);
+    // Assess: none reserved, no probe taken by the reservation; the caller after it is the probe
+    expect(reserved).toEqual([]);
+    expect(await rateItem(pk)).toMatchObject({ breaker: 'half-open', probe: { id: lease.id } });
+  });
+
   it.each([
     ['succeeds', { kind: 'success', tokens: 1 }],
     ['is refused (the provider answered)', { kind: 'rejected' }],

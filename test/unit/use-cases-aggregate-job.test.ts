@@ -1,164 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderRejectedError } from '#shared/domain/errors';
-import type { PolicyState } from '#shared/domain/policy';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { StepRecord, Subtask } from '#shared/domain/types';
-import type {
-  AgentRecord,
-  JobRecord,
-  JobRef,
-  JobStore,
-  PlanPolicy,
-  StepRecorder,
-  SubtaskResult,
-} from '#shared/ports/job-store';
-import type { BudgetLedger } from '#shared/ports/ledger';
-import type { ChatRequest, ChatResponse, LlmClient } from '#shared/ports/llm';
-import type { PolicyStore } from '#shared/ports/policy-store';
+import type { JobRecord, JobRef } from '#shared/ports/job-store';
 import {
   type AggregateDeps,
   aggregateJob,
   SYNTHESIS_MAX_LINES,
   tallyLine,
 } from '#shared/use-cases/aggregate-job';
-
-const REF: JobRef = { tenantId: 't1', jobId: 'j1' };
-const at = (ms: number) => new Date(Date.UTC(2026, 11, 3, 0, 0, 0, ms)).toISOString();
-const SUB_STEP: StepRecord = {
-  stage: 1,
-  role: 'sub',
-  agentId: 'agent-0001',
-  step: 1,
-  attempt: 1,
-  startedAt: at(100),
-  endedAt: at(200),
-  durationMs: 100,
-  inputTokens: 100,
-  outputTokens: 10,
-  cachedInputTokens: 0,
-  status: 'SUCCEEDED',
-};
-const POLICY: PlanPolicy = {
-  taskClass: 'bma',
-  mode: 'learn',
-  armId: 'w2-i1',
-  width: 2,
-  itemsPerAgent: 1,
-  pinned: [],
-};
-const job = (fields: Partial<JobRecord> = {}): JobRecord => ({
-  ...REF,
-  status: 'RUNNING',
-  request: { task: 'check the contracts', mode: 'parl', workload: 'generic' } as JobRecord['request'],
-  acceptedAt: at(0),
-  ...fields,
-});
-const agent = (agentId: string, status: AgentRecord['status'], error?: string): AgentRecord => ({
-  stage: 1,
-  agentId,
-  status,
-  attempt: 1,
-  stepCount: 1,
-  subtaskIds: [],
-  ...(error ? { error } : {}),
-});
-const answered = (subtaskId: string, fields: Partial<SubtaskResult> = {}): SubtaskResult => ({
-  subtaskId,
-  agentId: 'agent-0001',
-  stage: 1,
-  status: 'ANSWERED',
-  ...fields,
-});
-const response = (fields: Partial<ChatResponse> = {}): ChatResponse => ({
-  content: 'All three contracts comply.',
-  toolCalls: [],
-  finishReason: 'stop',
-  model: 'kimi-k2.5',
-  usage: { inputTokens: 500, outputTokens: 50, cachedInputTokens: 0 },
-  ...fields,
-});
-
-interface WorldOptions {
-  stored?: JobRecord;
-  agents?: AgentRecord[];
-  results?: SubtaskResult[];
-  subtasks?: Subtask[];
-  reply?: ChatResponse | { throws: unknown };
-}
-
-/** The stores, ledger, policy store and model of one aggregation, and what each was asked. */
-function world(opts: WorldOptions = {}) {
-  const seen = {
-    asked: [] as ChatRequest[],
-    finished: [] as Parameters<JobStore['finishJob']>[1][],
-    updates: [] as Partial<JobRecord>[],
-    attempts: [] as unknown[][],
-    recorded: [] as StepRecord[],
-    agentsFinished: [] as [AgentRecord, unknown][],
-    settled: [] as JobRef[],
-    policyUpdates: [] as PolicyState[],
-  };
-  const store = {
-    getJob: () => Promise.resolve(opts.stored),
-    listResults: () => Promise.resolve(opts.results ?? []),
-    listSubtasks: () => Promise.resolve(opts.subtasks ?? []),
-    updateJob: (_ref: JobRef, patch: Partial<JobRecord>) => {
-      seen.updates.push(patch);
-      return Promise.resolve();
-    },
-    finishJob: (_ref: JobRef, fields: Parameters<JobStore['finishJob']>[1]) => {
-      seen.finished.push(fields);
-      return Promise.resolve(true);
-    },
-  } as unknown as JobStore;
-  const steps = {
-    listAgents: () => Promise.resolve(opts.agents ?? []),
-    listSteps: () => Promise.resolve([SUB_STEP, ...seen.recorded]),
-    nextAttempt: (...args: unknown[]) => {
-      seen.attempts.push(args.slice(1));
-      return Promise.resolve(2);
-    },
-    recordStep: (_ref: JobRef, s: StepRecord) => {
-      seen.recorded.push(s);
-      return Promise.resolve();
-    },
-    finishAgent: (_ref: JobRef, a: AgentRecord, role: unknown) => {
-      seen.agentsFinished.push([a, role]);
-      return Promise.resolve();
-    },
-  } as unknown as StepRecorder;
-  const ledger = {
-    // Nothing authorized, so the model step completes nothing.
-    authorizeCall: () => Promise.resolve(0),
-    settle: (ref: JobRef) => {
-      seen.settled.push({ tenantId: ref.tenantId, jobId: ref.jobId });
-      return Promise.resolve();
-    },
-  } as unknown as BudgetLedger;
-  let policyState: PolicyState | undefined;
-  const policies: PolicyStore = {
-    get: () => Promise.resolve(policyState),
-    list: () => Promise.resolve(policyState ? [policyState] : []),
-    update: (_t, _c, initial, change) => {
-      policyState = change(policyState ?? initial());
-      seen.policyUpdates.push(policyState);
-      return Promise.resolve(policyState);
-    },
-  };
-  const reply = opts.reply ?? response();
-  const llm: LlmClient = {
-    model: 'kimi-k2.5',
-    chat: (request) => {
-      seen.asked.push(request);
-      return 'throws' in reply ? Promise.reject(reply.throws) : Promise.resolve(reply);
-    },
-  };
-  const deps: AggregateDeps = { store, steps, ledger, policies, llm };
-  return { deps, seen };
-}
-
-/** The user message of the synthesis call. */
-const userContent = (asked: ChatRequest[]) => asked[0]?.messages[1]?.content;
+import {
+  agent,
+  answered,
+  job,
+  POLICY,
+  REF,
+  response,
+  userContent,
+  type WorldOptions,
+  world,
+} from './aggregate-fakes';
 
 describe('aggregateJob: what it does not aggregate', () => {
   it('answers FAILED for a job it cannot find', async () => {

@@ -334,6 +334,10 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     const gate = breakerGate(read.rate, this.o.policy, now);
     if (gate.kind === 'pass' || read.rate.probe?.id === a.id) return true;
     if (gate.kind === 'open') throw circuitOpen(gate.waitMs, read.rate.openedBy);
+    // A lease taken ahead is never the probe, nor waits for one: its caller may make no call, and
+    // a probe given back unused would hold every caller off until it expired.
+    if (a.ahead)
+      throw new LimiterTimeoutError('no lease is taken ahead while the circuit is half-open', 'probing');
     if (gate.kind === 'try-probe') {
       const probe = { id: a.id, expiresAt: now + this.o.policy.leaseMs };
       a.probe = await this.table.tryProbe(read.rate, probe, a.deadline);
