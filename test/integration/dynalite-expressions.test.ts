@@ -232,3 +232,17 @@ describe('an expression dynalite has parsed before', () => {
     });
   });
 });
+
+describe('dynalite’s request ids (patched: a random prefix and a count)', () => {
+  it('gives each response an id of its own, 52 characters as DynamoDB’s', async () => {
+    const key = freshKey();
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const out = await table.doc.send(new GetCommand({ TableName: table.tableName, Key: key }));
+        return out.$metadata.requestId;
+      }),
+    );
+    expect(new Set(ids).size).toBe(20);
+    expect(ids.every((id) => /^[A-Z0-9]{52}$/.test(id ?? ''))).toBe(true);
+  });
+});
