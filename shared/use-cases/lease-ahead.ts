@@ -3,9 +3,7 @@
  * call needs (the Aggregate's outcomes before the synthesis), the lease's round trips go beside
  * those reads instead of after them.
  */
-
-import type { CallerRole } from '#shared/domain/provider-limits';
-import { estimateTokens } from '#shared/domain/provider-limits';
+import { type CallerRole, estimateTokens } from '#shared/domain/provider-limits';
 import type { LeaseReserver, ReservedLease } from '#shared/ports/rate-limiter';
 
 /** How soon the lease's ticket must start for it to be taken ahead (else the call asks as usual). */
