@@ -174,6 +174,20 @@ export function world(opts: WorldOptions = {}) {
   return { deps, seen };
 }
 
+/** A three-stage job after stage 1: one subtask answered, one sub-agent failed (a next stage is planned). */
+export const NEXT_STAGE: WorldOptions = {
+  stored: job({
+    request: { task: 't', mode: 'parl', workload: 'generic', maxStages: 3 } as JobRecord['request'],
+    plan: { stage: 1, agents: 2, maxConcurrency: 2, mapMode: 'INLINE', subtasks: 2, decomposedBy: 'request' },
+  }),
+  agents: [agent('agent-0001', 'SUCCEEDED'), agent('agent-0002', 'FAILED', 'timed out')],
+  results: [answered('a')],
+  subtasks: [
+    { id: 'a', prompt: 'a' },
+    { id: 'b', prompt: 'b' },
+  ],
+};
+
 /** The lease a limiter of the world takes ahead. */
 export const LEASE_AHEAD: ReservedLease = { id: 'lease-1', waitedMs: 0, limiterMs: 3, slot: 7 };
 

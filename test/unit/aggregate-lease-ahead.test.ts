@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ProviderRejectedError } from '#shared/domain/errors';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
 import { estimateTokens } from '#shared/domain/provider-limits';
-import type { JobRecord } from '#shared/ports/job-store';
 import type { LeaseReserver } from '#shared/ports/rate-limiter';
 import { aggregateJob } from '#shared/use-cases/aggregate-job';
 import { LEASE_AHEAD_WITHIN_MS, leaseAhead } from '#shared/use-cases/lease-ahead';
-import { agent, answered, job, LEASE_AHEAD, REF, world } from './aggregate-fakes';
+import { agent, answered, job, LEASE_AHEAD, NEXT_STAGE, REF, world } from './aggregate-fakes';
 
 const done = { agents: [agent('agent-0001', 'SUCCEEDED')], results: [answered('a', { answer: 'A' })] };
 
@@ -39,28 +38,7 @@ describe("aggregateJob: the synthesizer's lease, taken beside the load", () => {
     ['every sub-agent failed', { stored: job(), agents: [agent('agent-0001', 'FAILED', 'timed out')] }],
     ['the job was already terminal', { stored: job({ status: 'SUCCEEDED' }), ...done }],
     ['the job was not found', {}],
-    [
-      'a next stage is planned',
-      {
-        stored: job({
-          request: { task: 't', mode: 'parl', workload: 'generic', maxStages: 3 } as JobRecord['request'],
-          plan: {
-            stage: 1,
-            agents: 2,
-            maxConcurrency: 2,
-            mapMode: 'INLINE',
-            subtasks: 2,
-            decomposedBy: 'request',
-          },
-        }),
-        agents: [agent('agent-0001', 'SUCCEEDED'), agent('agent-0002', 'FAILED', 'timed out')],
-        results: [answered('a')],
-        subtasks: [
-          { id: 'a', prompt: 'a' },
-          { id: 'b', prompt: 'b' },
-        ],
-      },
-    ],
+    ['a next stage is planned', NEXT_STAGE],
   ])('gives it back when there is no synthesis: %s', async (_case, opts) => {
     const { deps, seen } = world({ ...opts, leases: 'grants' });
     await aggregateJob(deps, { ...REF, stage: 1 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderRejectedError } from '#shared/domain/errors';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import type { JobRecord, JobRef } from '#shared/ports/job-store';
+import type { JobRef } from '#shared/ports/job-store';
 import {
   type AggregateDeps,
   aggregateJob,
@@ -12,6 +12,7 @@ import {
   agent,
   answered,
   job,
+  NEXT_STAGE,
   POLICY,
   REF,
   response,
@@ -46,19 +47,7 @@ describe('aggregateJob: what it does not aggregate', () => {
 });
 
 describe('aggregateJob: the next stage', () => {
-  const multiStage = job({
-    request: { task: 't', mode: 'parl', workload: 'generic', maxStages: 3 } as JobRecord['request'],
-    plan: { stage: 1, agents: 2, maxConcurrency: 2, mapMode: 'INLINE', subtasks: 2, decomposedBy: 'request' },
-  });
-  const opts: WorldOptions = {
-    stored: multiStage,
-    agents: [agent('agent-0001', 'SUCCEEDED'), agent('agent-0002', 'FAILED', 'timed out')],
-    results: [answered('a')],
-    subtasks: [
-      { id: 'a', prompt: 'a' },
-      { id: 'b', prompt: 'b' },
-    ],
-  };
+  const opts = NEXT_STAGE;
 
   it('plans the next stage for the subtasks still unanswered', async () => {
     const { deps, seen } = world(opts);
