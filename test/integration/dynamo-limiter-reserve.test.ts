@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { providerKeys } from '#shared/adapters/dynamo/keys';
 import { T0 } from '../unit/stepping-clock';
-import { base, limiterOnDynalite, own, paced, sub } from './dynalite-limiter';
+import { base, limiterOnDynalite, own, paced, reads, sub } from './dynalite-limiter';
 import { useDynaliteTable } from './dynalite-table';
 
 const success = { kind: 'success', tokens: 1 } as const;
@@ -119,5 +119,17 @@ describe('DynamoRateLimiter reservations', () => {
     expect(await liveLeases(limiter)).toBe(1);
     const slotItem = await item(pk, providerKeys.slot(own(second!).slot));
     expect((slotItem?.l0 as { id: string } | undefined)?.id).toBe(`other-${own(second!).slot}`);
+  });
+
+  it('issues an orchestrator’s reserved ticket on the read that counted it: one read of the control item, not two', async () => {
+    // Prepare: paced, so the reservation reads the clock to count the tickets that fit
+    const { limiter, sent } = setUp(paced(600, 3));
+    // Act
+    const [lease] = await limiter.reserve({ ...sub, role: 'orchestrator' }, 1, 500);
+    // Assess: one GetItem (the count's), then the ticket and the claim; the lease as any other
+    expect(lease).toBeDefined();
+    expect(reads(sent)).toHaveLength(1);
+    expect(own(lease!).ticket).toBeDefined();
+    expect(await liveLeases(limiter)).toBe(1);
   });
 });

@@ -34,6 +34,8 @@ export interface Attempt {
   idleStart: number;
   /** Taken ahead for a caller not running yet: it does not sleep until its ticket's start (its caller does). */
   ahead?: boolean;
+  /** The control fields its reserver read an instant ago: its first ticket is issued on them, not on a new read. */
+  fresh?: RateState;
 }
 
 /** The lease handed out: its slot, its ticket and what it saw, for the release. */

@@ -111,8 +111,8 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     return this.grant(options, false);
   }
 
-  private async grant(options: AcquireOptions, ahead: boolean): Promise<DynamoLease> {
-    const a = { ...this.begin(options), ahead };
+  private async grant(options: AcquireOptions, ahead: boolean, fresh?: RateState): Promise<DynamoLease> {
+    const a = { ...this.begin(options), ahead, ...(fresh ? { fresh } : {}) };
     const cached = this.lastRate;
     const gate = cached && breakerGate(cached, this.o.policy, a.started);
     // A circuit seen open stays open until its time has passed: fail fast without asking the table.
@@ -159,9 +159,13 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   async reserve(options: AcquireOptions, count: number, withinMs: number): Promise<ReservedLease[]> {
     const { reserved: _none, ...asked } = options;
     const notAfter = Math.min(this.clock.now() + withinMs, options.notAfter ?? Number.POSITIVE_INFINITY);
-    const fit = await this.ticketsWithin(count, callCostMs(this.pacing, options.estimatedTokens), notAfter);
+    const { fit, rate } = await this.ticketsWithin(
+      count,
+      callCostMs(this.pacing, options.estimatedTokens),
+      notAfter,
+    );
     const taken = await Promise.allSettled(
-      Array.from({ length: fit }, () => this.grant({ ...asked, notAfter }, true)),
+      Array.from({ length: fit }, () => this.grant({ ...asked, notAfter }, true, rate)),
     );
     return taken.flatMap((t) => (t.status === 'fulfilled' ? [{ ...t.value }] : []));
   }
@@ -169,13 +173,14 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
   /**
    * How many of `count` tickets costing `costMs` each start by `notAfter` (paced keys: after the
    * clock's queue and any cooldown): those only are taken, so a reservation never moves the clock on
-   * for calls it would not hold (a ticket taken is spent whether or not its call goes).
+   * for calls it would not hold (a ticket taken is spent whether or not its call goes). With the
+   * control fields read for it, which the leases' tickets are then issued on (no second read).
    */
-  private async ticketsWithin(count: number, costMs: number, notAfter: number): Promise<number> {
-    if (!this.pacing.paced || costMs <= 0) return count;
+  private async ticketsWithin(count: number, costMs: number, notAfter: number) {
+    if (!this.pacing.paced || costMs <= 0) return { fit: count, rate: undefined };
     const { rate } = this.seen(await this.table.readRate(notAfter));
     const from = Math.max(rate.tat, rate.cooldownUntil, this.clock.now() + this.leadMs());
-    return Math.min(count, Math.max(0, Math.floor((notAfter - from) / costMs) + 1));
+    return { fit: Math.min(count, Math.max(0, Math.floor((notAfter - from) / costMs) + 1)), rate };
   }
 
   /** Frees a reserved slot nobody used, if the lease still holds it. */
@@ -312,7 +317,8 @@ export class DynamoRateLimiter implements RateLimiter, LeaseReserver {
     a.idleStart = floor;
     let known = this.lastRate;
     if (a.role === 'orchestrator') {
-      known = this.seen(await this.table.readRate(a.deadline)).rate;
+      known = a.fresh ?? this.seen(await this.table.readRate(a.deadline)).rate;
+      a.fresh = undefined; // once: a ticket issued again reads the table again
       const now = this.clock.now();
       const ahead = insertionFor(now, known.tat, this.pacing, a.costMs, INSERT_LEAD_MS);
       if (ahead && known.shifts.length < MAX_SHIFTS) {
