@@ -227,6 +227,28 @@ describe('the budget ledger settling and releasing jobs (dynalite)', () => {
     await expect(settling).rejects.toThrow('throttled');
   });
 
+  it('reads the budget record once: what the freeze left on it is what is held', async () => {
+    // Prepare: a job with one call authorized
+    const tenantId = await newTenant(1);
+    const ref = newJob(tenantId);
+    await ledger.reserve(ref, 0.16);
+    await ledger.authorizeCall(ref, 0.1, 'agent-x');
+    const budgetReads: unknown[] = [];
+    const counting = ledgerAround((cmd, forward) => {
+      if (cmd instanceof GetCommand && (cmd.input.Key as Record<string, string>).sk === keys.budget)
+        budgetReads.push(cmd);
+      return forward();
+    });
+    // Act
+    await counting.settle(ref, ACCEPTED_AT, steps, KIMI_K25_PRICES);
+    // Assess: one read before the freeze, none after it; the money moved as ever
+    expect(budgetReads).toHaveLength(1);
+    const tenant = await tenants.getTenant(tenantId);
+    expect(tenant?.reservedUsd).toBeCloseTo(0, 6);
+    expect(tenant?.spentUsd).toBeCloseTo(COST, 6);
+    expect((await read(budgetKey(ref)))?.state).toBe('DONE');
+  });
+
   it('releases a top-up that landed after the settlement first read the record', async () => {
     // Prepare: a call of $0.1 leaves $0.06 on the record and nothing on the shards, so a call of
     // $0.07 tops up from the tenant; it lands between the settlement's first read and its freeze

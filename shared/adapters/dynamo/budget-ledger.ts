@@ -352,11 +352,14 @@ export class DynamoBudgetLedger implements BudgetLedger {
     }
     if (budget.state === 'DONE') return;
     let charge = budget.charge as JobCharge | undefined;
+    // What is held once the charge is frozen: no top-up lands after it (they need no charge), so
+    // the record as the charge left it (or as read with a charge already on it) holds the figure.
+    let frozen: Record<string, unknown> | undefined = budget;
     if (!charge) {
       // No call is authorized once a shard is closed: every call authorized came before the freeze.
       await this.shards.markAll(ref, 'closed');
       try {
-        await this.client.send(
+        const out = await this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: this.budgetKey(ref),
@@ -364,16 +367,18 @@ export class DynamoBudgetLedger implements BudgetLedger {
             ConditionExpression: 'attribute_not_exists(charge)',
             ExpressionAttributeNames: { '#st': 'state' },
             ExpressionAttributeValues: { ':c': figures, ':settling': 'SETTLING' },
+            ReturnValues: 'ALL_NEW',
           }),
         );
         charge = figures;
+        frozen = out.Attributes;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
-        charge = (await this.getBudget(ref))?.charge as JobCharge;
+        frozen = await this.getBudget(ref);
+        charge = frozen?.charge as JobCharge;
       }
     }
-    // What is held once the charge is frozen: no top-up lands after it (they need no charge).
-    const held = usd(Number((await this.getBudget(ref))?.heldUsd ?? budget.heldUsd));
+    const held = usd(Number(frozen?.heldUsd ?? budget.heldUsd));
     const charged = usd(Math.min(charge.costUsd, held));
     // The marker is the same string on every retry: the frozen settlement time and the job.
     const marker = `${charge.settledAt}#${ref.jobId}`;
@@ -398,17 +403,20 @@ export class DynamoBudgetLedger implements BudgetLedger {
       if (!isConditionFailure(error)) throw error;
     }
     if (recordUsage) await this.usageBook.record(ref, charge);
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: this.budgetKey(ref),
-        // Closed: out of the sweeper's list of open reservations.
-        UpdateExpression: 'SET #st = :done REMOVE gsi1pk, gsi1sk',
-        ExpressionAttributeNames: { '#st': 'state' },
-        ExpressionAttributeValues: { ':done': 'DONE' },
-      }),
-    );
-    await trimStaleMarkers(this.client, this.tableName, tenantItemKey(ref.tenantId), 'settleMarkers');
+    // The two last writes go together: the trim takes only markers an hour old, never this job’s.
+    await Promise.all([
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.budgetKey(ref),
+          // Closed: out of the sweeper's list of open reservations.
+          UpdateExpression: 'SET #st = :done REMOVE gsi1pk, gsi1sk',
+          ExpressionAttributeNames: { '#st': 'state' },
+          ExpressionAttributeValues: { ':done': 'DONE' },
+        }),
+      ),
+      trimStaleMarkers(this.client, this.tableName, tenantItemKey(ref.tenantId), 'settleMarkers'),
+    ]);
   }
 
   usage(tenantId: string, period: string): Promise<UsageSummary> {

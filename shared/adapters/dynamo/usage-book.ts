@@ -51,20 +51,23 @@ export class DynamoUsageBook {
       if (stored.counted === true) return;
     }
     await this.count(ref, stored as unknown as JobCharge);
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: key,
-        UpdateExpression: 'SET counted = :yes',
-        ExpressionAttributeValues: { ':yes': true },
-      }),
-    );
-    await trimStaleMarkers(
-      this.client,
-      this.tableName,
-      this.monthKey(ref.tenantId, charge.period),
-      'countMarkers',
-    );
+    // Together: the trim takes only markers an hour old, never the one just counted.
+    await Promise.all([
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'SET counted = :yes',
+          ExpressionAttributeValues: { ':yes': true },
+        }),
+      ),
+      trimStaleMarkers(
+        this.client,
+        this.tableName,
+        this.monthKey(ref.tenantId, charge.period),
+        'countMarkers',
+      ),
+    ]);
   }
 
   /** Adds a job's figures to its month's counters unless its marker says they were added. */
