@@ -209,6 +209,16 @@ export function jobFlags(input: {
   };
 }
 
+/**
+ * The measures of a job finished at `finishedAt` rather than when they were computed: its
+ * wall-clock runs from the accepted request to the stored result (the scoring and the settlement
+ * before that write included), and the overhead with it.
+ */
+export function finishedAtTime(metrics: JobMetrics, acceptedAt: string, finishedAt: string): JobMetrics {
+  const wall = Math.max(0, Date.parse(finishedAt) - Date.parse(acceptedAt));
+  return { ...metrics, wallClockMs: wall, overhead: overhead(wall, metrics.criticalPathMs) };
+}
+
 /** Why a job whose model calls all failed carries no reward, speedup or flags. */
 export const NO_MODEL_ANSWER = 'no model call succeeded';
 

@@ -207,6 +207,8 @@ export interface StepRecorder {
     agent: Pick<AgentRecord, 'stage' | 'agentId' | 'subtaskIds'> & { error: string },
   ): Promise<boolean>;
   listSteps(ref: JobRef): Promise<StepRecord[]>;
+  /** One agent's steps in one stage, in step order (a Query of its keys alone). */
+  listAgentSteps(ref: JobRef, stage: number, role: Role, agentId: string): Promise<StepRecord[]>;
   /** One page of the job's steps in key order (stage, role, agent, step). */
   listStepsPage(ref: JobRef, opts?: PageOptions): Promise<Page<StepRecord>>;
   listAgents(ref: JobRef): Promise<AgentRecord[]>;

@@ -41,6 +41,11 @@ export interface ChatRequest {
    * be this caller's to use (undefined: it is not): a client behind a limiter passes it on.
    */
   reserved?: Promise<ReservedLease | undefined>;
+  /**
+   * Told as the request goes to the provider (each time, for a call sent again): work the caller
+   * had held back so as not to delay the call can start while the model answers.
+   */
+  sent?: () => void;
 }
 
 /** What one logical model call cost at the provider: calls made (retries included), 429s, time waited, refusals of an open circuit. */

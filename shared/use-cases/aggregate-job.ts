@@ -4,7 +4,7 @@
  */
 import { ProviderRejectedError } from '#shared/domain/errors';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
-import { TERMINAL_STATUSES } from '#shared/domain/types';
+import { type StepRecord, TERMINAL_STATUSES } from '#shared/domain/types';
 import type { ItemStore } from '#shared/ports/item-store';
 import type { AgentRecord, JobRecord, JobRef, SubtaskResult } from '#shared/ports/job-store';
 import type { LlmClient } from '#shared/ports/llm';
@@ -133,6 +133,14 @@ async function aggregateStage(
     if (next) return next;
   }
   const count = job.plan?.subtasks ?? (await listed).length;
+  // The steps so far load once the synthesis is on its way (the table is idle while the model
+  // answers): the close then reads the synthesizer's own alone, not every step after the answer.
+  const preload: { steps?: Promise<StepRecord[]> } = {};
+  const sent = () => {
+    if (preload.steps) return;
+    preload.steps = deps.steps.listSteps(ref);
+    preload.steps.catch(() => undefined); // awaited by the close, which reads them all if this failed
+  };
   const ending = await endingOf(deps, {
     input,
     job,
@@ -140,10 +148,20 @@ async function aggregateStage(
     agents,
     results,
     subtasks: count,
+    sent,
     ...(synthesizerAttempt ? { attempt: synthesizerAttempt } : {}),
     ...(lease ? { lease } : {}),
   });
-  return closeJob(deps, job, ending, { agents, results, subtasks: await listed });
+  const steps = preload.steps && {
+    earlier: preload.steps,
+    after: { stage, role: 'main' as const, agentId: 'synthesizer' },
+  };
+  return closeJob(deps, job, ending, {
+    agents,
+    results,
+    subtasks: await listed,
+    ...(steps ? { steps } : {}),
+  });
 }
 
 interface StageEnd {
@@ -157,6 +175,8 @@ interface StageEnd {
   attempt?: Promise<number>;
   /** The synthesizer's limiter lease, taken with the load. */
   lease?: LeaseAhead;
+  /** Told when the synthesis call goes to the provider. */
+  sent?: () => void;
 }
 
 /** How the job ends: the failure path's reason, every sub-agent failed, or the synthesized answer. */
@@ -204,6 +224,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
     { ref, stage, role: 'main', agentId: 'synthesizer', step: 1, attempt },
     {
       ...(end.lease ? { reserved: end.lease.take() } : {}),
+      ...(end.sent ? { sent: end.sent } : {}),
       messages: [
         { role: 'system', content: synthesizerSystemPrompt },
         {

@@ -4,8 +4,8 @@
  * the failure path, a tenant's cancel and an execution that ended abnormally close it directly.
  */
 
-import { KIMI_K25_PRICES } from '#shared/domain/measures';
-import type { JobMetrics, JobStatus, StepRecord, Subtask } from '#shared/domain/types';
+import { finishedAtTime, KIMI_K25_PRICES } from '#shared/domain/measures';
+import type { JobMetrics, JobStatus, Role, StepRecord, Subtask } from '#shared/domain/types';
 import type {
   AgentRecord,
   JobRecord,
@@ -52,6 +52,11 @@ export interface JobRecords {
   agents: readonly AgentRecord[];
   results: readonly SubtaskResult[];
   subtasks: readonly Subtask[];
+  /**
+   * The steps read before the last agent's (`after`: the synthesizer) were recorded: the close then
+   * reads that agent's alone. Without them, or when that read failed, it reads every step.
+   */
+  steps?: { earlier: Promise<StepRecord[]>; after: { stage: number; role: Role; agentId: string } };
 }
 
 /** The message inside a Step Functions error Cause (a Lambda's `{errorMessage}` JSON, or plain text). */
@@ -101,7 +106,8 @@ export function tallyAgents(job: JobRecord, agents: readonly AgentRecord[]) {
  * 2. score it (`scoreJob`): measures, weights, TOGGLE, the policy's lesson
  * 3. settle its cost (idempotent, also when another call closes it at once), before the terminal
  *    state is visible: whoever sees the job ended sees its money settled (no reservation left)
- * 4. store the terminal state once (a second closing call finds it stored and changes nothing)
+ * 4. store the terminal state once (a second closing call finds it stored and changes nothing),
+ *    finished as it is stored: the wall-clock runs from the accepted request to this write
  * 5. tell `onFinished` when this call stored it
  *
  * @example
@@ -117,16 +123,15 @@ export async function closeJob(
   const { agents, results, subtasks } = records ?? (await readRecords(deps, ref));
   const { spawned, completed, failedAgents } = tallyAgents(job, agents);
   const summary = summarize(results, subtasks);
-  const finishedAt = new Date().toISOString();
-  const steps = await deps.steps.listSteps(ref);
-  const metrics = await scoreJob(deps, {
+  const steps = await stepsOf(deps, ref, records?.steps);
+  const scored = await scoreJob(deps, {
     job,
     steps,
     spawned,
     completed,
     summary,
     subtasks: subtasks.length,
-    finishedAt,
+    finishedAt: new Date().toISOString(),
     learn: !ending.failurePath,
   });
   const result: JobResult = {
@@ -136,7 +141,11 @@ export async function closeJob(
   };
   const { error } = ending;
   const status: JobStatus = error ? (ending.failedAs ?? 'FAILED') : 'SUCCEEDED';
-  await settleJob(deps, job, steps, metrics.awsCostUsd);
+  await settleJob(deps, job, steps, scored.awsCostUsd);
+  // The wall-clock runs to the stored result: the reads, the scoring and the settlement before this
+  // write are time the tenant waits for its answer too.
+  const finishedAt = new Date().toISOString();
+  const metrics = finishedAtTime(scored, job.acceptedAt, finishedAt);
   const stored = await deps.store.finishJob(ref, {
     status,
     finishedAt,
@@ -154,6 +163,26 @@ export async function closeJob(
   }
   deps.onFinished?.(ref, metrics);
   return { jobId: job.jobId, status, ...(error ? { error } : {}) };
+}
+
+/** Step order as stored: stage, role, agent, step (the order of their keys). */
+const byStepKey = (a: StepRecord, b: StepRecord) =>
+  a.stage - b.stage ||
+  (a.role < b.role ? -1 : a.role > b.role ? 1 : 0) ||
+  (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0) ||
+  a.step - b.step;
+
+/** Every step of the job: those read earlier with the last agent's read now (its own replacing any it had then), else all read now. */
+async function stepsOf(deps: CloseJobDeps, ref: JobRef, known: JobRecords['steps']): Promise<StepRecord[]> {
+  if (!known) return deps.steps.listSteps(ref);
+  const { stage, role, agentId } = known.after;
+  const [earlier, own] = await Promise.all([
+    known.earlier.catch(() => undefined),
+    deps.steps.listAgentSteps(ref, stage, role, agentId),
+  ]);
+  if (!earlier) return deps.steps.listSteps(ref);
+  const isOwn = (s: StepRecord) => s.stage === stage && s.role === role && s.agentId === agentId;
+  return [...earlier.filter((s) => !isOwn(s)), ...own].sort(byStepKey);
 }
 
 async function readRecords(deps: CloseJobDeps, ref: JobRef): Promise<JobRecords> {

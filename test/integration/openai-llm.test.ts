@@ -93,6 +93,27 @@ describe('OpenAiLlm over HTTP', () => {
     });
   });
 
+  it('tells the caller once the request is on its way, before the answer, and sends nothing of it', async () => {
+    // Prepare: the server answers only once the test says so
+    let release = () => {};
+    answer = (res) => {
+      release = () =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
+    };
+    const llm = new OpenAiLlm({ baseUrl: base, apiKey: 'k', model: 'kimi-k2.5' });
+    let told = 0;
+    // Act
+    const call = llm.chat({ ...ask, sent: () => told++ });
+    const toldBeforeAnswer = told;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await call;
+    // Assess
+    expect(toldBeforeAnswer).toBe(1);
+    expect(told).toBe(1);
+    expect(Object.keys(seen?.body ?? {}).sort()).toEqual(['max_tokens', 'messages', 'model']);
+  });
+
   it('sends a temperature to a model that takes one', async () => {
     const llm = new OpenAiLlm({ baseUrl: base, apiKey: 'k', model: 'llama3.1', temperature: 0.3 });
     await llm.chat(ask);

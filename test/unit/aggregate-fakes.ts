@@ -80,6 +80,8 @@ export interface WorldOptions {
   reply?: ChatResponse | { throws: unknown };
   /** A limiter that takes leases ahead: it grants one, or its reservation fails. */
   leases?: 'grants' | 'fails';
+  /** A provider client that tells the caller when the request goes (as the OpenAI-compatible one does). */
+  tellsSent?: boolean;
 }
 
 /** The stores, ledger, policy store and model of one aggregation, and what each was asked. */
@@ -116,7 +118,16 @@ export function world(opts: WorldOptions = {}) {
   } as unknown as JobStore;
   const steps = {
     listAgents: () => Promise.resolve(opts.agents ?? []),
-    listSteps: () => Promise.resolve([SUB_STEP, ...seen.recorded]),
+    listSteps: () => {
+      seen.order.push('listSteps');
+      return Promise.resolve([SUB_STEP, ...seen.recorded]);
+    },
+    listAgentSteps: (_ref: JobRef, stage: number, role: string, agentId: string) => {
+      seen.order.push(`listAgentSteps ${stage} ${role} ${agentId}`);
+      return Promise.resolve(
+        seen.recorded.filter((s) => s.stage === stage && s.role === role && s.agentId === agentId),
+      );
+    },
     nextAttempt: (...args: unknown[]) => {
       seen.attempts.push(args.slice(1));
       return Promise.resolve(2);
@@ -154,6 +165,8 @@ export function world(opts: WorldOptions = {}) {
     chat: (request) => {
       seen.order.push('chat');
       seen.asked.push(request);
+      if (opts.tellsSent) request.sent?.();
+      seen.order.push('answer');
       return 'throws' in reply ? Promise.reject(reply.throws) : Promise.resolve(reply);
     },
   };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { JobMetrics, StepRecord, Subtask } from '#shared/domain/types';
 import type { AgentRecord, JobRecord, JobStore, StepRecorder, SubtaskResult } from '#shared/ports/job-store';
 import type { BudgetLedger } from '#shared/ports/ledger';
@@ -21,6 +21,17 @@ const STEPS: StepRecord[] = [
     status: 'SUCCEEDED',
   },
 ];
+const SYNTHESIS: StepRecord = {
+  ...STEPS[0]!,
+  role: 'main',
+  agentId: 'synthesizer',
+  attempt: 2,
+  startedAt: at(200),
+  endedAt: at(1_000),
+  durationMs: 800,
+  inputTokens: 500,
+  outputTokens: 50,
+};
 const agent = (agentId: string, status: AgentRecord['status'], error?: string): AgentRecord => ({
   stage: 1,
   agentId,
@@ -69,6 +80,10 @@ function world(opts: { stored?: boolean; current?: Partial<JobRecord> } = {}) {
       calls.push('listSteps');
       return Promise.resolve(STEPS);
     },
+    listAgentSteps: (_ref: unknown, stage: number, role: string, agentId: string) => {
+      calls.push(`listAgentSteps ${stage} ${role} ${agentId}`);
+      return Promise.resolve([SYNTHESIS]);
+    },
     listAgents: () => {
       calls.push('listAgents');
       return Promise.resolve([agent('agent-0001', 'SUCCEEDED'), agent('agent-0002', 'FAILED', 'timed out')]);
@@ -85,6 +100,10 @@ function world(opts: { stored?: boolean; current?: Partial<JobRecord> } = {}) {
 }
 
 describe('closeJob', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('stores a succeeded job with its measures and answer, settled before it is visible, and says so once', async () => {
     const w = world();
     const told: JobMetrics[] = [];
@@ -108,6 +127,25 @@ describe('closeJob', () => {
     // The settlement is told the AWS cost the metrics carry.
     expect(w.settled[0]?.report).toEqual({ awsCostUsd: fields?.metrics?.awsCostUsd });
     expect(told).toEqual([fields?.metrics]);
+  });
+
+  it('ends the wall-clock at the stored result: the scoring and the settlement before it count', async () => {
+    // Prepare: accepted at 0, closed at 1,000, the settlement taking half a second
+    vi.useFakeTimers({ now: Date.parse(at(1_000)) });
+    const w = world();
+    const settle = w.ledger.settle.bind(w.ledger);
+    w.ledger.settle = (...args: Parameters<BudgetLedger['settle']>) => {
+      vi.setSystemTime(Date.parse(at(1_500)));
+      return settle(...args);
+    };
+    // Act
+    await closeJob({ store: w.store, steps: w.steps, ledger: w.ledger }, JOB, { failurePath: false });
+    // Assess: finished as stored, the overhead over the 100 ms critical path with it
+    const fields = w.finished();
+    expect(fields?.finishedAt).toBe(at(1_500));
+    expect(fields?.metrics?.wallClockMs).toBe(1_500);
+    expect(fields?.metrics?.criticalPathMs).toBe(100);
+    expect(fields?.metrics?.overhead).toBe(15);
   });
 
   it('stores a failed job FAILED with its reason, or CANCELLED when asked, with an empty answer', async () => {
@@ -152,6 +190,52 @@ describe('closeJob', () => {
       answer: '',
       summary: { subtasks: 0, answered: 0, unanswered: 0 },
     });
+  });
+
+  it('reads the last agent’s steps alone when it has the earlier ones, its own replacing any read then', async () => {
+    // Prepare: steps read before the synthesis, with a retried Aggregate's older synthesizer step
+    const w = world();
+    const older = { ...SYNTHESIS, attempt: 1, inputTokens: 9_000 };
+    const earlier = Promise.resolve([older, ...STEPS]);
+    const after = { stage: 1, role: 'main' as const, agentId: 'synthesizer' };
+    // Act
+    await closeJob(
+      { store: w.store, steps: w.steps, ledger: w.ledger },
+      JOB,
+      { failurePath: false },
+      {
+        agents: [],
+        results: [],
+        subtasks: [],
+        steps: { earlier, after },
+      },
+    );
+    // Assess: no full read; the settlement gets both steps, the synthesizer's as read now, in key order
+    expect(w.calls).toEqual(['listAgentSteps 1 main synthesizer', 'settle', 'finishJob']);
+    expect(w.settled[0]?.steps).toEqual([SYNTHESIS, ...STEPS]);
+    expect(w.finished()?.metrics?.tokens.input).toBe(600);
+  });
+
+  it('reads every step when the earlier read failed', async () => {
+    // Prepare
+    const w = world();
+    const earlier = Promise.reject(new Error('throttled'));
+    earlier.catch(() => undefined);
+    // Act
+    await closeJob(
+      { store: w.store, steps: w.steps, ledger: w.ledger },
+      JOB,
+      { failurePath: false },
+      {
+        agents: [],
+        results: [],
+        subtasks: [],
+        steps: { earlier, after: { stage: 1, role: 'main', agentId: 'synthesizer' } },
+      },
+    );
+    // Assess
+    expect(w.calls).toEqual(['listAgentSteps 1 main synthesizer', 'listSteps', 'settle', 'finishJob']);
+    expect(w.settled[0]?.steps).toEqual(STEPS);
   });
 
   it('lists at most 100 failed sub-agents in the result', async () => {

@@ -298,6 +298,12 @@ export class DynamoJobStore implements JobStore, StepRecorder {
     return (await this.queryPrefix(ref, keys.stepPrefix)).map((i) => unpacked<StepRecord>(i));
   }
 
+  async listAgentSteps(ref: JobRef, stage: number, role: Role, agentId: string): Promise<StepRecord[]> {
+    return (await this.queryPrefix(ref, keys.agentStepsPrefix(stage, role, agentId))).map((i) =>
+      unpacked<StepRecord>(i),
+    );
+  }
+
   async listStepsPage(ref: JobRef, opts: PageOptions = {}): Promise<Page<StepRecord>> {
     const out = await this.client.send(
       new QueryCommand({

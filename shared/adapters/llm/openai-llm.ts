@@ -88,12 +88,14 @@ export class OpenAiLlm implements LlmClient {
       stopped() || (timer.aborted ? timedOut(this.endpoint.baseUrl, timeoutMs, error) : got(error));
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await request(this.url, {
+      const sending = request(this.url, {
         method: 'POST',
         headers: this.headers,
         body: JSON.stringify(body),
         signal,
       });
+      chat.sent?.();
+      answer = await sending;
     } catch (error) {
       throw failed(error, (e) => unreachable(e, this.endpoint.baseUrl));
     }
