@@ -64,7 +64,8 @@ const SYNTHESIS_MAX_TOKENS = 1500;
  *    with `outcome` CANCELLED, is cancelled) with the reason
  * 5. otherwise synthesize the final answer with one model call (an orchestrator step), its
  *    limiter lease taken beside the load of step 1 (given back when there is no synthesis)
- * 6. close the job (`closeJob`): scores, terminal state, settlement
+ * 6. close the job (`closeJob`): scores, settlement, terminal state; the steps recorded so far are
+ *    read while the synthesizer answers (once the call is sent), so the close reads its own alone
  *
  * The failure path makes no model call, so it takes no LLM client.
  */
