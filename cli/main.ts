@@ -10,7 +10,7 @@ import { stackCommand } from '#cli/commands/stack';
 import { tenantsCommand } from '#cli/commands/tenants';
 import { TRAJECTORIES_HELP, trajectoriesCommand } from '#cli/commands/trajectories';
 import type { JobOutcome, ProgressEvent } from '#local/runtime';
-import { computeJobMetrics } from '#shared/domain/measures';
+import { compareSteps, computeJobMetrics } from '#shared/domain/measures';
 import { POLICY_MODES } from '#shared/domain/policy';
 import { parseJobRequest } from '#shared/domain/request';
 import type { JobRequest, StepRecord } from '#shared/domain/types';
@@ -201,28 +201,20 @@ function readJsonObject(path: string): Record<string, unknown> {
 
 /** The steps as `--json` reports them: one entry per step (the last attempt), in a stable order. */
 export function reportSteps(steps: readonly StepRecord[]) {
-  return [...steps]
-    .sort(
-      (a, b) =>
-        a.stage - b.stage ||
-        a.role.localeCompare(b.role) ||
-        a.agentId.localeCompare(b.agentId) ||
-        a.step - b.step,
-    )
-    .map((s) => ({
-      stage: s.stage,
-      role: s.role,
-      agentId: s.agentId,
-      step: s.step,
-      startedAt: s.startedAt,
-      endedAt: s.endedAt,
-      durationMs: s.durationMs,
-      inputTokens: s.inputTokens,
-      outputTokens: s.outputTokens,
-      cachedInputTokens: s.cachedInputTokens,
-      status: s.status,
-      attempt: s.attempt,
-    }));
+  return [...steps].sort(compareSteps).map((s) => ({
+    stage: s.stage,
+    role: s.role,
+    agentId: s.agentId,
+    step: s.step,
+    startedAt: s.startedAt,
+    endedAt: s.endedAt,
+    durationMs: s.durationMs,
+    inputTokens: s.inputTokens,
+    outputTokens: s.outputTokens,
+    cachedInputTokens: s.cachedInputTokens,
+    status: s.status,
+    attempt: s.attempt,
+  }));
 }
 
 /** The `--json` document of a finished job. */

@@ -157,6 +157,15 @@ export function costUsd(tokens: TokenTotals, prices: PriceTable = KIMI_K25_PRICE
   );
 }
 
+/**
+ * Step order as their keys store them: stage, role, agent, step (ids in code-unit order, as
+ * DynamoDB orders keys).
+ */
+export function compareSteps(a: StepRecord, b: StepRecord): number {
+  const text = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return a.stage - b.stage || text(a.role, b.role) || text(a.agentId, b.agentId) || a.step - b.step;
+}
+
 /** What a job's measures are computed from, besides its steps. */
 export interface MetricInputs {
   steps: readonly StepRecord[];

@@ -4,7 +4,7 @@
  * the failure path, a tenant's cancel and an execution that ended abnormally close it directly.
  */
 
-import { finishedAtTime, KIMI_K25_PRICES } from '#shared/domain/measures';
+import { compareSteps, finishedAtTime, KIMI_K25_PRICES } from '#shared/domain/measures';
 import type { JobMetrics, JobStatus, Role, StepRecord, Subtask } from '#shared/domain/types';
 import type {
   AgentRecord,
@@ -165,13 +165,6 @@ export async function closeJob(
   return { jobId: job.jobId, status, ...(error ? { error } : {}) };
 }
 
-/** Step order as stored: stage, role, agent, step (the order of their keys). */
-const byStepKey = (a: StepRecord, b: StepRecord) =>
-  a.stage - b.stage ||
-  (a.role < b.role ? -1 : a.role > b.role ? 1 : 0) ||
-  (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0) ||
-  a.step - b.step;
-
 /** Every step of the job: those read earlier with the last agent's read now (its own replacing any it had then), else all read now. */
 async function stepsOf(deps: CloseJobDeps, ref: JobRef, known: JobRecords['steps']): Promise<StepRecord[]> {
   if (!known) return deps.steps.listSteps(ref);
@@ -182,7 +175,7 @@ async function stepsOf(deps: CloseJobDeps, ref: JobRef, known: JobRecords['steps
   ]);
   if (!earlier) return deps.steps.listSteps(ref);
   const isOwn = (s: StepRecord) => s.stage === stage && s.role === role && s.agentId === agentId;
-  return [...earlier.filter((s) => !isOwn(s)), ...own].sort(byStepKey);
+  return [...earlier.filter((s) => !isOwn(s)), ...own].sort(compareSteps);
 }
 
 async function readRecords(deps: CloseJobDeps, ref: JobRef): Promise<JobRecords> {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   annealWeights,
+  compareSteps,
   computeJobMetrics,
   costUsd,
   criticalPathMs,
@@ -61,6 +62,30 @@ const jobSteps = (maxAgents = 6) =>
         ),
       ]),
     );
+
+describe('compareSteps', () => {
+  it('orders steps as their keys: stage, role, agent (code units), step', () => {
+    const ordered = [
+      step(1, 'main', 'planner', 1),
+      step(1, 'main', 'synthesizer', 1),
+      step(1, 'sub', 'Z-agent', 1),
+      step(1, 'sub', 'agent-0002', 1),
+      step(1, 'sub', 'agent-0002', 2),
+      step(1, 'sub', 'agent-0010', 1),
+      step(2, 'main', 'planner', 1),
+    ];
+    const shuffled = [
+      ordered[4]!,
+      ordered[6]!,
+      ordered[2]!,
+      ordered[0]!,
+      ordered[5]!,
+      ordered[3]!,
+      ordered[1]!,
+    ];
+    expect(shuffled.sort(compareSteps)).toEqual(ordered);
+  });
+});
 
 describe('CriticalSteps and SequentialSteps', () => {
   it('sums main steps plus the longest sub-agent per stage', () => {
