@@ -15,7 +15,8 @@
  * overhead (1.0 is a perfect scheduler). The frameworks first take turns through `warmup`
  * unmeasured rounds (handlers loaded, tables warm, connections open), then through the measured
  * reps. Ours against each peer: the ratio of median wall-clocks, and the ratio of means with a 95 %
- * bootstrap interval and a paired t-test, the reps as pairs (`bench/report/peers-compare.ts`): slower, faster, or not told apart.
+ * bootstrap interval and a paired t-test, the reps as pairs (`bench/report/peers-compare.ts`):
+ * slower, faster, or not told apart.
  */
 import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
