@@ -14,6 +14,7 @@ import { limitsSuite } from './limits';
 import { loadSuite } from './load';
 import { peersSuite } from './peers';
 import { pipelineSuite } from './pipeline';
+import { sdkSuite } from './sdk';
 import { sweepSuite } from './sweep';
 import { toggleSuite } from './toggle';
 
@@ -63,6 +64,14 @@ export const SUITES: Record<string, BenchSuite> = {
       seed: SEED,
     },
     run: peersSuite,
+  },
+  sdk: {
+    about: 'what one small DynamoDB request costs the sending thread, through the SDK and the client factory',
+    options: {
+      requests: 'N GetItems per client and round, one after another (default 10000)',
+      rounds: 'N rounds; the clients take turns (default 3)',
+    },
+    run: sdkSuite,
   },
   learning: {
     about: 'the fan-out policy learning from scratch against every fixed arm',

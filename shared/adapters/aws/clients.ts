@@ -54,6 +54,23 @@ export const LOCAL_UNNEEDED_MIDDLEWARE = [
   'hostHeaderMiddleware',
 ] as const;
 
+/**
+ * Gives a client's resolved configuration fast properties again, and returns the client. V8 keeps
+ * that object (about 50 properties, some deleted while the SDK resolves it) in dictionary mode, and
+ * the SDK copies it (`{ ...config }`) three times a request, for the serializer, the endpoint and
+ * the deserializer: about 9 µs a copy, a quarter of what a small request costs the calling thread.
+ * An object V8 sees used as a prototype, and read through a few times, is turned back to fast
+ * properties (the same object and values; about 1 µs a copy): a small GetItem then costs ~95 µs
+ * instead of ~125 (`test/unit/aws-clients-fast-config.test.ts` checks that it takes).
+ */
+export function withFastConfig<C extends { config: object }>(client: C): C {
+  // A property read (an inline cache) through the prototype is what turns it: `Reflect.get` is not one.
+  const Reader = function Reader() {} as unknown as new () => { region?: unknown };
+  Reader.prototype = client.config;
+  for (let i = 0; i < 100; i++) void new Reader().region;
+  return client;
+}
+
 /** A DynamoDB client for the config's endpoint (in-process when the embedded stack serves it). */
 export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbEndpoint'>): DynamoDBClient {
   const client = tracer.captureAWSv3Client(
@@ -71,7 +88,7 @@ export function createDynamoClient(config: Pick<AppConfig, 'region' | 'dynamodbE
   );
   if (config.dynamodbEndpoint && !tracer.isTracingEnabled())
     for (const name of LOCAL_UNNEEDED_MIDDLEWARE) client.middlewareStack.remove(name);
-  return client;
+  return withFastConfig(client);
 }
 
 /** The document client every DynamoDB adapter takes (undefined attributes are left out). */
@@ -85,23 +102,27 @@ export function createDynamoDocumentClient(
 
 /** A Step Functions client for the config's endpoint (the embedded stack's, locally). */
 export function createSfnClient(config: Pick<AppConfig, 'region' | 'sfnEndpoint'>): SFNClient {
-  return tracer.captureAWSv3Client(
-    new SFNClient({
-      region: config.region,
-      ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-    }),
+  return withFastConfig(
+    tracer.captureAWSv3Client(
+      new SFNClient({
+        region: config.region,
+        ...(config.sfnEndpoint ? { endpoint: config.sfnEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+      }),
+    ),
   );
 }
 
 /** An S3 client for the config's endpoint (fauxqs locally: path-style, any credentials). */
 export function createS3Client(config: Pick<AppConfig, 'region' | 's3Endpoint'>): S3Client {
-  return tracer.captureAWSv3Client(
-    new S3Client({
-      region: config.region,
-      ...(config.s3Endpoint
-        ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
-        : {}),
-    }),
+  return withFastConfig(
+    tracer.captureAWSv3Client(
+      new S3Client({
+        region: config.region,
+        ...(config.s3Endpoint
+          ? { endpoint: config.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
+          : {}),
+      }),
+    ),
   );
 }
 
@@ -115,12 +136,14 @@ export function createSqsClient(config: {
   sqsEndpoint?: string | undefined;
   endpointFromRegion?: boolean;
 }): SQSClient {
-  return tracer.captureAWSv3Client(
-    new SQSClient({
-      region: config.region,
-      ...(config.endpointFromRegion ? { useQueueUrlAsEndpoint: false } : {}),
-      ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
-    }),
+  return withFastConfig(
+    tracer.captureAWSv3Client(
+      new SQSClient({
+        region: config.region,
+        ...(config.endpointFromRegion ? { useQueueUrlAsEndpoint: false } : {}),
+        ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint, credentials: LOCAL_CREDENTIALS } : {}),
+      }),
+    ),
   );
 }
 
