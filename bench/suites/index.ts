@@ -58,6 +58,7 @@ export const SUITES: Record<string, BenchSuite> = {
     options: {
       subtasks: 'N subtasks, one model call each (default 200)',
       concurrency: 'N at once in every framework (default 50)',
+      widths: 'a,b,… several fan-outs in one run, each N subtasks N at once (instead of the two above)',
       reps: 'N runs per framework (default 3)',
       warmup: 'N unmeasured rounds of every framework first (default 1)',
       'latency-scale': 'X simulator latency multiplier (default 1)',

@@ -5,7 +5,10 @@
  *
  *   npm run bench -- --suite peers [--subtasks 200] [--concurrency 50] [--reps 3]
  *                                  [--warmup 1] [--latency-scale 1] [--seed 1]
+ *   npm run bench -- --suite peers --widths 100,300,1000 [--reps 3] …
  *
+ * `--widths` runs several fan-outs in one run (one stack, one simulator), each of N subtasks N at
+ * once, one after another, and says ours against each peer at every width.
  * The job: `subtasks` arithmetic questions of the generic workload (one model call each, answers
  * known), `concurrency` at once, then one synthesizer call; ours runs it as a job on the embedded
  * stack (Step Functions Map with MaxConcurrency, the shared limiter on with limits that do not bind,
@@ -23,7 +26,7 @@ import OpenAI from 'openai';
 import { EmbeddedStack } from '#local/runtime';
 import { startSimulatorThread } from '#local/simulator/thread';
 import { parseJobRequest } from '#shared/domain/request';
-import { type BenchArgs, numberArg, printTable, saveResult } from '../common';
+import { type BenchArgs, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
 import { type PeerSubtask, runLangGraph, runPromiseAll, scheduleBoundMs } from '../peers/fan-out';
 import { saveBesides } from '../report/artifacts';
 import { barChart } from '../report/charts';
@@ -40,8 +43,15 @@ const FRAMEWORKS = ['parl-swarm', 'langgraph', 'promise-all'] as const;
 const DEFAULT_WARMUP_ROUNDS = 1;
 type Framework = (typeof FRAMEWORKS)[number];
 
+/** One fan-out of a run: how many subtasks, how many at once. */
+interface FanOut {
+  subtasks: number;
+  concurrency: number;
+}
+
 interface PeerRow {
   framework: Framework;
+  subtasks: number;
   rep: number;
   wallClockMs: number;
   boundMs: number;
@@ -90,6 +100,7 @@ async function runParlSwarm(
   const correct = Math.round((job.metrics.rPerf ?? 0) * n);
   return {
     framework: 'parl-swarm',
+    subtasks: n,
     rep,
     wallClockMs: wall,
     boundMs,
@@ -99,17 +110,34 @@ async function runParlSwarm(
   };
 }
 
+/** The run's fan-outs: `--widths a,b,…` (each N subtasks, N at once), else `--subtasks` at `--concurrency`. */
+function fanOutsOf(args: BenchArgs): FanOut[] {
+  if (args.widths === undefined)
+    return [
+      {
+        subtasks: Math.max(1, numberArg(args, 'subtasks', 200)),
+        concurrency: Math.max(1, numberArg(args, 'concurrency', 50)),
+      },
+    ];
+  if (args.subtasks !== undefined || args.concurrency !== undefined)
+    throw new SuiteUsageError(
+      '--widths sets both the subtasks and the concurrency: leave out --subtasks and --concurrency',
+    );
+  const widths = args.widths.split(',').map(Number);
+  if (widths.some((w) => !Number.isInteger(w) || w < 1 || w > 10_000))
+    throw new SuiteUsageError(`--widths must be integers from 1 to 10000, got "${args.widths}"`);
+  return [...new Set(widths)].sort((a, b) => a - b).map((w) => ({ subtasks: w, concurrency: w }));
+}
+
 export async function peersSuite(args: BenchArgs): Promise<void> {
-  const n = Math.max(1, numberArg(args, 'subtasks', 200));
-  const slots = Math.max(1, numberArg(args, 'concurrency', 50));
+  const fanOuts = fanOutsOf(args);
   const reps = Math.max(1, numberArg(args, 'reps', 3));
   const latencyScale = numberArg(args, 'latency-scale', 1);
   const seed = numberArg(args, 'seed', 1);
   const warmup = Math.max(1, numberArg(args, 'warmup', DEFAULT_WARMUP_ROUNDS));
-  const task = `Answer ${n} arithmetic questions`;
-  const subtasks = questions(n, seed);
+  const widest = Math.max(...fanOuts.map((f) => f.concurrency));
   const environment = [
-    `${n} subtasks (one model call each, generic workload) + 1 synthesizer call; ${slots} at once in every framework`,
+    `${fanOuts.map((f) => `${f.subtasks} subtasks ${f.concurrency} at once`).join(', then ')} (one model call each, generic workload) + 1 synthesizer call, in every framework`,
     `one simulator over HTTP (its own thread) for all three, latency ×${latencyScale}, seed ${seed}; ${warmup} unmeasured rounds, then ${reps} reps; frameworks take turns`,
     `machine: ${cpus().length} cores shared with other work (load ${loadavg()[0]!.toFixed(1)} at start): figures are noisy`,
   ];
@@ -120,14 +148,20 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   const stack = await EmbeddedStack.boot({
     llm: { baseUrl: sim.baseUrl, apiKey: 'simulator' },
     env: {
-      PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(1000, slots * 2)),
+      PARL_PROVIDER_MAX_CONCURRENCY: String(Math.max(1000, widest * 2)),
       PARL_PROVIDER_RPM: '1000000',
       PARL_PROVIDER_TPM: '1000000000',
     },
   });
   const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'simulator', maxRetries: 0 });
   const rows: PeerRow[] = [];
-  const runOnce = async (framework: Framework, rep: number, items = subtasks): Promise<PeerRow> => {
+  const runOnce = async (
+    framework: Framework,
+    rep: number,
+    { subtasks: n, concurrency: slots }: FanOut,
+    items: PeerSubtask[],
+  ): Promise<PeerRow> => {
+    const task = `Answer ${n} arithmetic questions`;
     if (framework === 'parl-swarm') return runParlSwarm(stack, { task, items, slots, n, rep });
     const run = await (framework === 'langgraph' ? runLangGraph : runPromiseAll)(
       client,
@@ -146,6 +180,7 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
     );
     return {
       framework,
+      subtasks: n,
       rep,
       wallClockMs: run.wallClockMs,
       boundMs,
@@ -155,37 +190,46 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
     };
   };
   try {
-    // Unmeasured rounds first: handlers loaded, tables warm, connections open.
-    for (let round = 1; round <= warmup; round++) {
-      for (const framework of FRAMEWORKS) await runOnce(framework, 0, subtasks.slice(0, slots));
-      if (round % 10 === 0 || round === warmup)
-        process.stderr.write(`warm-up: ${round} of ${warmup} rounds\n`);
-    }
-    for (let rep = 1; rep <= reps; rep++) {
-      const order = FRAMEWORKS.map((_, i) => FRAMEWORKS[(i + rep - 1) % FRAMEWORKS.length]!);
-      for (const framework of order) {
-        const row = await runOnce(framework, rep);
-        rows.push(row);
-        process.stderr.write(
-          `${framework} #${rep}: wall ${row.wallClockMs} ms, bound ${Math.round(row.boundMs)} ms, overhead ${row.overhead.toFixed(2)}\n`,
-        );
+    for (const fanOut of fanOuts) {
+      const subtasks = questions(fanOut.subtasks, seed);
+      // Unmeasured rounds first: handlers loaded, tables warm, connections open.
+      for (let round = 1; round <= warmup; round++) {
+        for (const framework of FRAMEWORKS)
+          await runOnce(framework, 0, fanOut, subtasks.slice(0, fanOut.concurrency));
+        if (round % 10 === 0 || round === warmup)
+          process.stderr.write(`${fanOut.subtasks} subtasks, warm-up: ${round} of ${warmup} rounds\n`);
+      }
+      for (let rep = 1; rep <= reps; rep++) {
+        const order = FRAMEWORKS.map((_, i) => FRAMEWORKS[(i + rep - 1) % FRAMEWORKS.length]!);
+        for (const framework of order) {
+          const row = await runOnce(framework, rep, fanOut, subtasks);
+          rows.push(row);
+          process.stderr.write(
+            `${fanOut.subtasks} subtasks, ${framework} #${rep}: wall ${row.wallClockMs} ms, bound ${Math.round(row.boundMs)} ms, overhead ${row.overhead.toFixed(2)}\n`,
+          );
+        }
       }
     }
   } finally {
     await stack.close();
     await sim.close();
   }
-  report(args, { n, slots, reps, warmup, latencyScale, seed }, environment, rows);
+  report(args, { fanOuts, reps, warmup, latencyScale, seed }, environment, rows);
 }
 
-function report(
-  args: BenchArgs,
-  params: Record<string, number>,
-  environment: string[],
-  rows: PeerRow[],
-): void {
+interface RunParams {
+  fanOuts: FanOut[];
+  reps: number;
+  warmup: number;
+  latencyScale: number;
+  seed: number;
+}
+
+/** Each framework's figures at one fan-out, and ours against each peer there. */
+function compareAt(fanOut: FanOut, rows: readonly PeerRow[], seed: number) {
+  const at = rows.filter((r) => r.subtasks === fanOut.subtasks);
   const summary = FRAMEWORKS.map((framework) => {
-    const rs = rows.filter((r) => r.framework === framework);
+    const rs = at.filter((r) => r.framework === framework);
     return {
       framework,
       wallClockMs: summarize(rs.map((r) => r.wallClockMs)),
@@ -194,39 +238,97 @@ function report(
       calls: mean(rs.map((r) => r.calls)),
     };
   });
-  const versus = versusPeers(rows, 'parl-swarm', params.seed);
-  printTable([
-    ['framework', 'median wall ms', 'mean bound ms', 'median wall/bound', 'model calls'],
-    ...summary.map((s) => [
-      s.framework,
-      String(Math.round(s.wallClockMs.median)),
-      String(Math.round(s.boundMs)),
-      s.overhead.median.toFixed(2),
-      String(Math.round(s.calls)),
-    ]),
-  ]);
-  for (const v of versus) console.log(versusLine('parl-swarm', v));
+  return { ...fanOut, summary, versus: versusPeers(at, 'parl-swarm', seed) };
+}
+
+function report(args: BenchArgs, params: RunParams, environment: string[], rows: PeerRow[]): void {
+  const compared = params.fanOuts.map((fanOut) => compareAt(fanOut, rows, params.seed));
+  for (const { subtasks, concurrency, summary, versus } of compared) {
+    console.log(`\n${subtasks} subtasks, ${concurrency} at once:`);
+    printTable([
+      ['framework', 'median wall ms', 'mean bound ms', 'median wall/bound', 'model calls'],
+      ...summary.map((s) => [
+        s.framework,
+        String(Math.round(s.wallClockMs.median)),
+        String(Math.round(s.boundMs)),
+        s.overhead.median.toFixed(2),
+        String(Math.round(s.calls)),
+      ]),
+    ]);
+    for (const v of versus) console.log(versusLine('parl-swarm', v));
+  }
+  if (compared.length > 1) {
+    console.log('\nours against LangGraph.js by width:');
+    printTable([
+      [
+        'width',
+        'medians: ours · LangGraph.js · Promise.all',
+        'ours / LangGraph.js, means (95 % CI)',
+        'a run',
+        'paired t p',
+        'verdict',
+      ],
+      ...compared.map(({ subtasks, summary, versus }) => {
+        const lg = versus.find((v) => v.framework === 'langgraph')!;
+        const r = lg.wallRatioOfMeans;
+        return [
+          String(subtasks),
+          summary.map((s) => Math.round(s.wallClockMs.median)).join(' · '),
+          `×${r.estimate.toFixed(3)} (${r.low.toFixed(3)}–${r.high.toFixed(3)})`,
+          `${lg.meanDifferenceMs > 0 ? '+' : ''}${Math.round(lg.meanDifferenceMs)} ms`,
+          lg.pairedP.toPrecision(2),
+          lg.verdict,
+        ];
+      }),
+    ]);
+  }
+  const only = compared.length === 1 ? compared[0]! : undefined;
   const result = {
     suite: 'peers',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
-    params,
+    params: {
+      ...(only
+        ? { n: only.subtasks, slots: only.concurrency }
+        : { widths: params.fanOuts.map((f) => f.subtasks) }),
+      reps: params.reps,
+      warmup: params.warmup,
+      latencyScale: params.latencyScale,
+      seed: params.seed,
+    },
     environment,
-    summary,
-    versus,
+    // One fan-out keeps the shape of the runs before `--widths`; several are listed by width.
+    ...(only ? { summary: only.summary, versus: only.versus } : { fanOuts: compared }),
     runs: rows,
   };
   const file = saveResult(args, 'peers', result);
-  saveBesides(file, {
-    svg: barChart({
-      title: `The same fan-out: ${params.n} subtasks, ${params.slots} at once (median of ${params.reps})`,
-      subtitle: 'wall-clock and its schedule bound, ms (bound = plan + max(slowest, work/slots) + aggregate)',
-      categories: summary.map((s) => s.framework),
-      yName: 'ms',
-      series: [
-        { name: 'wall-clock', values: summary.map((s) => Math.round(s.wallClockMs.median)) },
-        { name: 'schedule bound', values: summary.map((s) => Math.round(s.boundMs)) },
-      ],
-    }),
+  saveBesides(file, { svg: only ? fanOutChart(only, params.reps) : widthsChart(compared, params.reps) });
+}
+
+function fanOutChart(only: ReturnType<typeof compareAt>, reps: number): string {
+  return barChart({
+    title: `The same fan-out: ${only.subtasks} subtasks, ${only.concurrency} at once (median of ${reps})`,
+    subtitle: 'wall-clock and its schedule bound, ms (bound = plan + max(slowest, work/slots) + aggregate)',
+    categories: only.summary.map((s) => s.framework),
+    yName: 'ms',
+    series: [
+      { name: 'wall-clock', values: only.summary.map((s) => Math.round(s.wallClockMs.median)) },
+      { name: 'schedule bound', values: only.summary.map((s) => Math.round(s.boundMs)) },
+    ],
+  });
+}
+
+function widthsChart(compared: ReturnType<typeof compareAt>[], reps: number): string {
+  return barChart({
+    title: `The same fan-out at each width: N subtasks, N at once (median of ${reps})`,
+    subtitle: 'median wall-clock per framework, ms',
+    categories: compared.map((c) => String(c.subtasks)),
+    yName: 'ms',
+    series: FRAMEWORKS.map((framework) => ({
+      name: framework,
+      values: compared.map((c) =>
+        Math.round(c.summary.find((s) => s.framework === framework)!.wallClockMs.median),
+      ),
+    })),
   });
 }
