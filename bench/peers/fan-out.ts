@@ -15,6 +15,7 @@ import type OpenAI from 'openai';
 import pLimit from 'p-limit';
 import { synthesizerSystemPrompt } from '#shared/domain/prompts';
 import { genericSubagentSystemPrompt } from '#shared/domain/workloads/generic/workload';
+import { synthesisPrompt } from '#shared/use-cases/aggregate-job';
 
 export interface PeerSubtask {
   id: string;
@@ -67,18 +68,16 @@ class Calls {
     return { id: subtask.id, answer: answer.trim() };
   }
 
+  /** Our synthesizer's request, word for word (its answers as our sub-agents store them). */
   synthesize(task: string, answers: readonly Answer[], subtasks: number): Promise<string> {
-    const lines = [...answers]
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .slice(0, 200)
-      .map((a) => `- ${a.id}: ${a.answer.slice(0, 300)}`);
-    const more = answers.length > 200 ? `\n… and ${answers.length - 200} more results.` : '';
-    return this.timedCall(
-      'main',
-      synthesizerSystemPrompt,
-      `Task: ${task}\n\nResults of ${answers.length} of ${subtasks} subtasks:\n${lines.join('\n')}${more}`,
-      1500,
-    );
+    const results = answers.map((a) => ({
+      subtaskId: a.id,
+      agentId: a.id,
+      stage: 1,
+      status: 'ANSWERED' as const,
+      answer: a.answer,
+    }));
+    return this.timedCall('main', synthesizerSystemPrompt, synthesisPrompt(task, results, subtasks), 1500);
   }
 }
 

@@ -58,6 +58,12 @@ interface PeerRow {
   overhead: number;
   calls: number;
   correct: number;
+  /**
+   * The latencies the simulator modelled for the run's calls, summed, and the synthesis's alone:
+   * equal across frameworks when they asked the same (the jitter comes from a request's content).
+   */
+  modelledMs: number;
+  synthesisModelledMs: number;
 }
 
 function questions(n: number, seed: number): (PeerSubtask & { expected: string })[] {
@@ -72,17 +78,23 @@ function questions(n: number, seed: number): (PeerSubtask & { expected: string }
   });
 }
 
+/** A run as measured, before the simulator's modelled latencies are added. */
+type MeasuredRun = Omit<PeerRow, 'modelledMs' | 'synthesisModelledMs'>;
+
+/** One run's job: the task, its subtasks, how many at once, which rep. */
+interface RunJob {
+  task: string;
+  items: PeerSubtask[];
+  slots: number;
+  n: number;
+  rep: number;
+}
+
 /** One run of the fan-out through PARL Swarm's own workflow on the embedded stack. */
 async function runParlSwarm(
   stack: EmbeddedStack,
-  {
-    task,
-    items,
-    slots,
-    n,
-    rep,
-  }: { task: string; items: PeerSubtask[]; slots: number; n: number; rep: number },
-): Promise<PeerRow> {
+  { task, items, slots, n, rep }: RunJob,
+): Promise<MeasuredRun> {
   const request = parseJobRequest(
     { task, subtasks: items, maxSubagents: slots, itemsPerAgent: 1 },
     { maxSubagentsCap: Math.max(1000, slots) },
@@ -107,6 +119,39 @@ async function runParlSwarm(
     overhead: wall / boundMs,
     calls: steps.length,
     correct,
+  };
+}
+
+/** One run of the fan-out through a peer, in this process. */
+async function runPeer(
+  client: OpenAI,
+  framework: Exclude<Framework, 'parl-swarm'>,
+  { task, items, slots, n, rep }: RunJob,
+): Promise<MeasuredRun> {
+  const run = await (framework === 'langgraph' ? runLangGraph : runPromiseAll)(
+    client,
+    'kimi-k2.5',
+    task,
+    items,
+    slots,
+  );
+  const boundMs = scheduleBoundMs(
+    {
+      planMs: 0,
+      subagentMs: run.calls.filter((c) => c.role === 'sub').map((c) => c.durationMs),
+      aggregateMs: run.calls.filter((c) => c.role === 'main').reduce((a, c) => a + c.durationMs, 0),
+    },
+    slots,
+  );
+  return {
+    framework,
+    subtasks: n,
+    rep,
+    wallClockMs: run.wallClockMs,
+    boundMs,
+    overhead: run.wallClockMs / boundMs,
+    calls: run.calls.length,
+    correct: n, // the peers do not score; the answers are the simulator's, as ours
   };
 }
 
@@ -144,7 +189,7 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   console.log('environment:');
   for (const line of environment) console.log(`  ${line}`);
 
-  const sim = await startSimulatorThread({ seed, latencyScale });
+  const sim = await startSimulatorThread({ seed, latencyScale, recordLatencies: true });
   const stack = await EmbeddedStack.boot({
     llm: { baseUrl: sim.baseUrl, apiKey: 'simulator' },
     env: {
@@ -155,39 +200,24 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   });
   const client = new OpenAI({ baseURL: sim.baseUrl, apiKey: 'simulator', maxRetries: 0 });
   const rows: PeerRow[] = [];
+  let modelledSoFar = 0;
+  /** The latencies modelled since the last run's (the simulator keeps them all, in order). */
+  const modelledOfRun = async () => {
+    const all = await sim.modelledLatencies();
+    const run = all.slice(modelledSoFar);
+    modelledSoFar = all.length;
+    return { modelledMs: run.reduce((a, ms) => a + ms, 0), synthesisModelledMs: run.at(-1) ?? 0 };
+  };
   const runOnce = async (
     framework: Framework,
     rep: number,
     { subtasks: n, concurrency: slots }: FanOut,
     items: PeerSubtask[],
   ): Promise<PeerRow> => {
-    const task = `Answer ${n} arithmetic questions`;
-    if (framework === 'parl-swarm') return runParlSwarm(stack, { task, items, slots, n, rep });
-    const run = await (framework === 'langgraph' ? runLangGraph : runPromiseAll)(
-      client,
-      'kimi-k2.5',
-      task,
-      items,
-      slots,
-    );
-    const boundMs = scheduleBoundMs(
-      {
-        planMs: 0,
-        subagentMs: run.calls.filter((c) => c.role === 'sub').map((c) => c.durationMs),
-        aggregateMs: run.calls.filter((c) => c.role === 'main').reduce((a, c) => a + c.durationMs, 0),
-      },
-      slots,
-    );
-    return {
-      framework,
-      subtasks: n,
-      rep,
-      wallClockMs: run.wallClockMs,
-      boundMs,
-      overhead: run.wallClockMs / boundMs,
-      calls: run.calls.length,
-      correct: n, // the peers do not score; the answers are the simulator's, as ours
-    };
+    const job = { task: `Answer ${n} arithmetic questions`, items, slots, n, rep };
+    const measured =
+      framework === 'parl-swarm' ? await runParlSwarm(stack, job) : await runPeer(client, framework, job);
+    return { ...measured, ...(await modelledOfRun()) };
   };
   try {
     for (const fanOut of fanOuts) {
@@ -236,26 +266,43 @@ function compareAt(fanOut: FanOut, rows: readonly PeerRow[], seed: number) {
       boundMs: mean(rs.map((r) => r.boundMs)),
       overhead: summarize(rs.map((r) => r.overhead)),
       calls: mean(rs.map((r) => r.calls)),
+      modelledMs: mean(rs.map((r) => r.modelledMs)),
+      synthesisModelledMs: mean(rs.map((r) => r.synthesisModelledMs)),
     };
   });
-  return { ...fanOut, summary, versus: versusPeers(at, 'parl-swarm', seed) };
+  // Like for like only when every framework asked the model the same (the same modelled latencies).
+  const ours = summary[0]!.modelledMs;
+  const likeForLike = summary.every((s) => Math.abs(s.modelledMs - ours) <= 0.001 * ours);
+  return { ...fanOut, summary, likeForLike, versus: versusPeers(at, 'parl-swarm', seed) };
 }
 
 function report(args: BenchArgs, params: RunParams, environment: string[], rows: PeerRow[]): void {
   const compared = params.fanOuts.map((fanOut) => compareAt(fanOut, rows, params.seed));
-  for (const { subtasks, concurrency, summary, versus } of compared) {
+  for (const { subtasks, concurrency, summary, versus, likeForLike } of compared) {
     console.log(`\n${subtasks} subtasks, ${concurrency} at once:`);
     printTable([
-      ['framework', 'median wall ms', 'mean bound ms', 'median wall/bound', 'model calls'],
+      [
+        'framework',
+        'median wall ms',
+        'mean bound ms',
+        'median wall/bound',
+        'model calls',
+        'modelled ms (synthesis)',
+      ],
       ...summary.map((s) => [
         s.framework,
         String(Math.round(s.wallClockMs.median)),
         String(Math.round(s.boundMs)),
         s.overhead.median.toFixed(2),
         String(Math.round(s.calls)),
+        `${Math.round(s.modelledMs)} (${Math.round(s.synthesisModelledMs)})`,
       ]),
     ]);
     for (const v of versus) console.log(versusLine('parl-swarm', v));
+    if (!likeForLike)
+      console.log(
+        'NOT like for like: the frameworks asked the model different things (modelled latencies differ)',
+      );
   }
   if (compared.length > 1) {
     console.log('\nours against LangGraph.js by width:');
@@ -267,8 +314,9 @@ function report(args: BenchArgs, params: RunParams, environment: string[], rows:
         'a run',
         'paired t p',
         'verdict',
+        'same requests',
       ],
-      ...compared.map(({ subtasks, summary, versus }) => {
+      ...compared.map(({ subtasks, summary, versus, likeForLike }) => {
         const lg = versus.find((v) => v.framework === 'langgraph')!;
         const r = lg.wallRatioOfMeans;
         return [
@@ -278,6 +326,7 @@ function report(args: BenchArgs, params: RunParams, environment: string[], rows:
           `${lg.meanDifferenceMs > 0 ? '+' : ''}${Math.round(lg.meanDifferenceMs)} ms`,
           lg.pairedP.toPrecision(2),
           lg.verdict,
+          likeForLike ? 'yes' : 'NO',
         ];
       }),
     ]);

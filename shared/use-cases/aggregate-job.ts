@@ -207,19 +207,6 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
   const { job, stage, results } = end;
   const ref: JobRef = { tenantId: job.tenantId, jobId: job.jobId };
   const attempt = await (end.attempt ?? deps.steps.nextAttempt(ref, stage, 'main', 'synthesizer'));
-  const lines = results
-    .slice()
-    .sort((a, b) => a.subtaskId.localeCompare(b.subtaskId))
-    .slice(0, SYNTHESIS_MAX_LINES)
-    .map((r) =>
-      r.status === 'ANSWERED'
-        ? `- ${r.subtaskId}: ${r.verdict ? `${r.verdict}${r.reasons?.length ? ` (${r.reasons.join('; ')})` : ''}` : (r.answer ?? '').slice(0, 300)}`
-        : `- ${r.subtaskId}: no answer (${r.error ?? 'failed'})`,
-    );
-  const more =
-    results.length > SYNTHESIS_MAX_LINES
-      ? `\n… and ${results.length - SYNTHESIS_MAX_LINES} more results.\n${tallyLine(results)}`
-      : '';
   const response = await modelStep(
     deps,
     { ref, stage, role: 'main', agentId: 'synthesizer', step: 1, attempt },
@@ -228,10 +215,7 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
       ...(end.sent ? { sent: end.sent } : {}),
       messages: [
         { role: 'system', content: synthesizerSystemPrompt },
-        {
-          role: 'user',
-          content: `Task: ${job.request.task}\n\nResults of ${results.length} of ${end.subtasks} subtasks:\n${lines.join('\n')}${more}`,
-        },
+        { role: 'user', content: synthesisPrompt(job.request.task, results, end.subtasks) },
       ],
       maxTokens: SYNTHESIS_MAX_TOKENS,
     },
@@ -245,6 +229,28 @@ async function synthesize(deps: CloseJobDeps & { llm: LlmClient }, end: StageEnd
   return response.finishReason === 'length'
     ? `${text}\n[cut: the answer reached the limit of ${SYNTHESIS_MAX_TOKENS} output tokens (finish_reason length)]`
     : text;
+}
+
+/**
+ * The synthesizer's request: the task, then the stage's results in subtask order, at most
+ * {@link SYNTHESIS_MAX_LINES} of them, and a tally of all when there are more. The peers bench
+ * sends its frameworks' syntheses through it too, so every framework asks the model the same.
+ */
+export function synthesisPrompt(task: string, results: readonly SubtaskResult[], subtasks: number): string {
+  const lines = results
+    .slice()
+    .sort((a, b) => a.subtaskId.localeCompare(b.subtaskId))
+    .slice(0, SYNTHESIS_MAX_LINES)
+    .map((r) =>
+      r.status === 'ANSWERED'
+        ? `- ${r.subtaskId}: ${r.verdict ? `${r.verdict}${r.reasons?.length ? ` (${r.reasons.join('; ')})` : ''}` : (r.answer ?? '').slice(0, 300)}`
+        : `- ${r.subtaskId}: no answer (${r.error ?? 'failed'})`,
+    );
+  const more =
+    results.length > SYNTHESIS_MAX_LINES
+      ? `\n… and ${results.length - SYNTHESIS_MAX_LINES} more results.\n${tallyLine(results)}`
+      : '';
+  return `Task: ${task}\n\nResults of ${results.length} of ${subtasks} subtasks:\n${lines.join('\n')}${more}`;
 }
 
 /** How many reasons the tally of a long list names. */
