@@ -60,8 +60,9 @@ export const LOCAL_UNNEEDED_MIDDLEWARE = [
  * the SDK copies it (`{ ...config }`) three times a request, for the serializer, the endpoint and
  * the deserializer: about 9 µs a copy, a quarter of what a small request costs the calling thread.
  * An object V8 sees used as a prototype, and read through a few times, is turned back to fast
- * properties (the same object and values; about 1 µs a copy): a small GetItem then costs ~95 µs
- * instead of ~125 (`test/unit/aws-clients-fast-config.test.ts` checks that it takes).
+ * properties (the same object and values; about 1 µs a copy): a small GetItem then costs its
+ * thread ~38 µs instead of ~64 (`npm run bench -- --suite sdk`; `aws-clients-fast-config.test.ts`
+ * checks that it takes).
  */
 export function withFastConfig<C extends { config: object }>(client: C): C {
   // A property read (an inline cache) through the prototype is what turns it: `Reflect.get` is not one.
