@@ -8,10 +8,10 @@ type Body = { messages: { role: string; content: string }[]; max_tokens: number 
 /** An OpenAI client that answers every request with its prompt's last word, and keeps the requests. */
 function recordingClient(): { client: OpenAI; bodies: Body[] } {
   const bodies: Body[] = [];
-  const create = async (body: Body) => {
+  const create = (body: Body) => {
     bodies.push(body);
     const prompt = body.messages.at(-1)?.content ?? '';
-    return { choices: [{ message: { content: ` ${prompt.split(' ').at(-1)} ` } }] };
+    return Promise.resolve({ choices: [{ message: { content: ` ${prompt.split(' ').at(-1)} ` } }] });
   };
   return { client: { chat: { completions: { create } } } as unknown as OpenAI, bodies };
 }
