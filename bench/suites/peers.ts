@@ -9,6 +9,7 @@
  *
  * `--widths` runs several fan-outs in one run (one stack, one simulator), each of N subtasks N at
  * once, one after another, and says ours against each peer at every width.
+ *
  * The job: `subtasks` arithmetic questions of the generic workload (one model call each, answers
  * known), `concurrency` at once, then one synthesizer call; ours runs it as a job on the embedded
  * stack (Step Functions Map with MaxConcurrency, the shared limiter on with limits that do not bind,
@@ -19,7 +20,9 @@
  * unmeasured rounds (handlers loaded, tables warm, connections open), then through the measured
  * reps. Ours against each peer: the ratio of median wall-clocks, and the ratio of means with a 95 %
  * bootstrap interval and a paired t-test, the reps as pairs (`bench/report/peers-compare.ts`):
- * slower, faster, or not told apart.
+ * slower, faster, or not told apart. The frameworks send the same requests (our sub-agent's and
+ * synthesizer's prompts, word for word), so the simulator models the same latencies for each: every
+ * run's modelled latencies are recorded, and a width where they differ is flagged, not compared.
  */
 import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
