@@ -21,8 +21,9 @@
  * reps. Ours against each peer: the ratio of median wall-clocks, and the ratio of means with a 95 %
  * bootstrap interval and a paired t-test, the reps as pairs (`bench/report/peers-compare.ts`):
  * slower, faster, or not told apart. The frameworks send the same requests (our sub-agent's and
- * synthesizer's prompts, word for word), so the simulator models the same latencies for each: every
- * run's modelled latencies are recorded, and a width where they differ is flagged (not like for like).
+ * synthesizer's prompts, word for word), so the simulator models the same latencies for each:
+ * every run's modelled latencies are recorded, and a width where they differ is flagged as not like
+ * for like.
  */
 import { cpus, loadavg } from 'node:os';
 import OpenAI from 'openai';
