@@ -207,9 +207,8 @@ export async function peersSuite(args: BenchArgs): Promise<void> {
   let modelledSoFar = 0;
   /** The latencies modelled since the last run's (the simulator keeps them all, in order). */
   const modelledOfRun = async () => {
-    const all = await sim.modelledLatencies();
-    const run = all.slice(modelledSoFar);
-    modelledSoFar = all.length;
+    const run = await sim.modelledLatencies(modelledSoFar);
+    modelledSoFar += run.length;
     return { modelledMs: run.reduce((a, ms) => a + ms, 0), synthesisModelledMs: run.at(-1) ?? 0 };
   };
   const runOnce = async (

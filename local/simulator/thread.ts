@@ -18,8 +18,11 @@ export interface SimulatorThread {
   baseUrl: string;
   port: number;
   stats(): Promise<SimulatorStats>;
-  /** As {@link Simulator.modelledLatencies}: empty unless `recordLatencies`. */
-  modelledLatencies(): Promise<number[]>;
+  /**
+   * As {@link Simulator.modelledLatencies} (empty unless `recordLatencies`), from the `from`-th on:
+   * a caller that reads them run by run is sent only the new ones.
+   */
+  modelledLatencies(from?: number): Promise<number[]>;
   /** Its thread's event-loop utilisation so far (`performance.eventLoopUtilization()` of the worker). */
   threadUse(): EventLoopUtilization;
   /** Stops the server and the thread. */
@@ -55,14 +58,14 @@ export async function startSimulatorThread(opts: SimulatorOptions = {}): Promise
     else calls.settle(message.id, { value: message.value });
   });
   const { baseUrl, port } = await listening.promise;
-  const ask = (what: 'stats' | 'modelledLatencies') =>
-    calls.call((id) => worker.postMessage({ id, ask: what }));
+  const ask = (what: 'stats' | 'modelledLatencies', from?: number) =>
+    calls.call((id) => worker.postMessage({ id, ask: what, from }));
   let closed: Promise<void> | undefined;
   return {
     baseUrl,
     port,
     stats: () => ask('stats') as Promise<SimulatorStats>,
-    modelledLatencies: () => ask('modelledLatencies') as Promise<number[]>,
+    modelledLatencies: (from = 0) => ask('modelledLatencies', from) as Promise<number[]>,
     threadUse: () => worker.performance.eventLoopUtilization(),
     close: () => {
       if (!calls.stopped) worker.postMessage({ close: true });

@@ -30,7 +30,11 @@ describe('the simulator on its own thread', () => {
       const stats = await sim.stats();
       expect(stats).toMatchObject({ requests: 2, succeeded: 2, failed: 0, inFlight: 0 });
       expect(stats.promptTokens).toBeGreaterThanOrEqual(body.usage.prompt_tokens);
-      expect(await sim.modelledLatencies()).toHaveLength(2);
+      const modelled = await sim.modelledLatencies();
+      expect(modelled).toHaveLength(2);
+      // From an index on: a caller reading them run by run is sent the new ones only.
+      expect(await sim.modelledLatencies(1)).toEqual(modelled.slice(1));
+      expect(await sim.modelledLatencies(2)).toEqual([]);
       expect(sim.baseUrl).toBe(`http://127.0.0.1:${sim.port}/v1`);
     } finally {
       await sim.close();
