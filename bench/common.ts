@@ -69,6 +69,26 @@ export function numberArg(args: BenchArgs, name: string, fallback: number): numb
   return n;
 }
 
+/**
+ * `--name a,b,…` (else `fallback`): integers from `min` to `max`, in the order given; a
+ * SuiteUsageError (exit code 2) when one is not, the fallback too (a bound may come from another
+ * option: the sweep's widths are at most its subtasks).
+ */
+export function integerListArg(
+  args: BenchArgs,
+  name: string,
+  fallback: string,
+  { min, max }: { min: number; max: number },
+): number[] {
+  const raw = args[name];
+  const list = (raw ?? fallback).split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < min || n > max)) {
+    const got = raw === undefined ? `the default "${fallback}"` : `"${raw}"`;
+    throw new SuiteUsageError(`--${name} must be integers from ${min} to ${max}, got ${got}`);
+  }
+  return list;
+}
+
 /** The arithmetic mean; NaN for no values. */
 export const mean = (xs: number[]): number =>
   xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -16,19 +16,20 @@
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { type BenchArgs, median, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import {
+  type BenchArgs,
+  integerListArg,
+  median,
+  numberArg,
+  printTable,
+  SuiteUsageError,
+  saveResult,
+} from '../common';
 import type { LoadPhases } from './load-bound';
 import type { LoadRow, WarmRun } from './load-job';
 import type { ThreadUse } from './thread-use';
 
 const MIB = 1024 * 1024;
-
-function sizesOf(raw: string | undefined): number[] {
-  const sizes = (raw ?? '1000,10000,50000').split(',').map(Number);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 50_000))
-    throw new SuiteUsageError(`--sizes must be integers from 1 to 50000, got "${raw}"`);
-  return sizes;
-}
 
 /** Runs one job in a child process and returns its row (or a FAILED row with what it printed). */
 async function runJob(
@@ -132,7 +133,7 @@ function warmPhases(row: LoadRow): LoadPhases | undefined {
 }
 
 export async function loadSuite(args: BenchArgs): Promise<void> {
-  const sizes = sizesOf(args.sizes);
+  const sizes = integerListArg(args, 'sizes', '1000,10000,50000', { min: 1, max: 50_000 });
   const latencyScale = numberArg(args, 'latency-scale', 0);
   const maxSubagents = Math.max(1, Math.floor(numberArg(args, 'max-subagents', 1000)));
   const seed = numberArg(args, 'seed', 1);

@@ -30,7 +30,14 @@ import OpenAI from 'openai';
 import { EmbeddedStack } from '#local/runtime';
 import { startSimulatorThread } from '#local/simulator/thread';
 import { parseJobRequest } from '#shared/domain/request';
-import { type BenchArgs, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import {
+  type BenchArgs,
+  integerListArg,
+  numberArg,
+  printTable,
+  SuiteUsageError,
+  saveResult,
+} from '../common';
 import { type PeerSubtask, runLangGraph, runPromiseAll, scheduleBoundMs } from '../peers/fan-out';
 import { saveBesides } from '../report/artifacts';
 import { barChart } from '../report/charts';
@@ -172,9 +179,7 @@ function fanOutsOf(args: BenchArgs): FanOut[] {
     throw new SuiteUsageError(
       '--widths sets both the subtasks and the concurrency: leave out --subtasks and --concurrency',
     );
-  const widths = args.widths.split(',').map(Number);
-  if (widths.some((w) => !Number.isInteger(w) || w < 1 || w > 10_000))
-    throw new SuiteUsageError(`--widths must be integers from 1 to 10000, got "${args.widths}"`);
+  const widths = integerListArg(args, 'widths', '', { min: 1, max: 10_000 });
   return [...new Set(widths)].sort((a, b) => a - b).map((w) => ({ subtasks: w, concurrency: w }));
 }
 

@@ -14,7 +14,7 @@
 import { cpus, loadavg } from 'node:os';
 import { EmbeddedStack } from '#local/runtime';
 import { parseJobRequest } from '#shared/domain/request';
-import { type BenchArgs, numberArg, printTable, SuiteUsageError, saveResult } from '../common';
+import { type BenchArgs, integerListArg, numberArg, printTable, saveResult } from '../common';
 import { saveBesides } from '../report/artifacts';
 import { lineChart } from '../report/charts';
 
@@ -38,16 +38,14 @@ interface SweepRow {
   costUsd: number;
 }
 
-function widthsOf(raw: string | undefined, subtasks: number): number[] {
-  const widths = (raw ?? '1,10,50,100,1000').split(',').map(Number);
-  if (widths.some((w) => !Number.isInteger(w) || w < 1 || w > subtasks))
-    throw new SuiteUsageError(`--widths must be integers from 1 to ${subtasks}, got "${raw}"`);
+function widthsOf(args: BenchArgs, subtasks: number): number[] {
+  const widths = integerListArg(args, 'widths', '1,10,50,100,1000', { min: 1, max: subtasks });
   return [...new Set(widths)].sort((a, b) => a - b);
 }
 
 export async function sweepSuite(args: BenchArgs): Promise<void> {
   const n = Math.max(1, numberArg(args, 'subtasks', 1000));
-  const widths = widthsOf(args.widths, n);
+  const widths = widthsOf(args, n);
   const latencyScale = numberArg(args, 'latency-scale', 0.5);
   const seed = numberArg(args, 'seed', 1);
   const subtasks = Array.from({ length: n }, (_, i) => {

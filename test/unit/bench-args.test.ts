@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { numberArg, parseBenchArgs, SuiteUsageError } from '../../bench/common';
+import { integerListArg, numberArg, parseBenchArgs, SuiteUsageError } from '../../bench/common';
 import { SUITES, suitesHelp } from '../../bench/suites/index';
 
 describe('parseBenchArgs', () => {
@@ -33,6 +33,21 @@ describe('numberArg', () => {
     expect(() => numberArg({ runs: 'many' }, 'runs', 7)).toThrow(SuiteUsageError);
     expect(() => numberArg({ runs: '-1' }, 'runs', 7)).toThrow(
       '--runs must be a non-negative number, got "-1"',
+    );
+  });
+});
+
+describe('integerListArg', () => {
+  const bounds = { min: 1, max: 100 };
+  it('gives the list as given, or the default, and refuses one out of bounds (the default too)', () => {
+    expect(integerListArg({ widths: '50,10' }, 'widths', '1,10', bounds)).toEqual([50, 10]);
+    expect(integerListArg({}, 'widths', '1,10', bounds)).toEqual([1, 10]);
+    expect(() => integerListArg({ widths: '10,x' }, 'widths', '1,10', bounds)).toThrow(
+      '--widths must be integers from 1 to 100, got "10,x"',
+    );
+    expect(() => integerListArg({ widths: '0' }, 'widths', '1,10', bounds)).toThrow(SuiteUsageError);
+    expect(() => integerListArg({}, 'widths', '1,1000', bounds)).toThrow(
+      '--widths must be integers from 1 to 100, got the default "1,1000"',
     );
   });
 });
