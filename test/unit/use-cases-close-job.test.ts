@@ -99,6 +99,21 @@ function world(opts: { stored?: boolean; current?: Partial<JobRecord> } = {}) {
   return { store, steps, ledger, calls, settled, finished: () => finished };
 }
 
+/** Closes JOB as the Aggregate does after a synthesis: no records left to read, the steps read before it. */
+function closeAfterSynthesis(w: ReturnType<typeof world>, earlier: Promise<StepRecord[]>) {
+  return closeJob(
+    { store: w.store, steps: w.steps, ledger: w.ledger },
+    JOB,
+    { failurePath: false },
+    {
+      agents: [],
+      results: [],
+      subtasks: [],
+      steps: { earlier, after: { stage: 1, role: 'main', agentId: 'synthesizer' } },
+    },
+  );
+}
+
 describe('closeJob', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -196,20 +211,8 @@ describe('closeJob', () => {
     // Prepare: steps read before the synthesis, with a retried Aggregate's older synthesizer step
     const w = world();
     const older = { ...SYNTHESIS, attempt: 1, inputTokens: 9_000 };
-    const earlier = Promise.resolve([older, ...STEPS]);
-    const after = { stage: 1, role: 'main' as const, agentId: 'synthesizer' };
     // Act
-    await closeJob(
-      { store: w.store, steps: w.steps, ledger: w.ledger },
-      JOB,
-      { failurePath: false },
-      {
-        agents: [],
-        results: [],
-        subtasks: [],
-        steps: { earlier, after },
-      },
-    );
+    await closeAfterSynthesis(w, Promise.resolve([older, ...STEPS]));
     // Assess: no full read; the settlement gets both steps, the synthesizer's as read now, in key order
     expect(w.calls).toEqual(['listAgentSteps 1 main synthesizer', 'settle', 'finishJob']);
     expect(w.settled[0]?.steps).toEqual([SYNTHESIS, ...STEPS]);
@@ -222,17 +225,7 @@ describe('closeJob', () => {
     const earlier = Promise.reject(new Error('throttled'));
     earlier.catch(() => undefined);
     // Act
-    await closeJob(
-      { store: w.store, steps: w.steps, ledger: w.ledger },
-      JOB,
-      { failurePath: false },
-      {
-        agents: [],
-        results: [],
-        subtasks: [],
-        steps: { earlier, after: { stage: 1, role: 'main', agentId: 'synthesizer' } },
-      },
-    );
+    await closeAfterSynthesis(w, earlier);
     // Assess
     expect(w.calls).toEqual(['listAgentSteps 1 main synthesizer', 'listSteps', 'settle', 'finishJob']);
     expect(w.settled[0]?.steps).toEqual(STEPS);
